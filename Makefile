@@ -1,0 +1,39 @@
+# Pay Central. `make run` and `make test` are the two commands of the README.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install run test lint migrate seed web worker beat clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+# Web (http://127.0.0.1:8000) + Celery worker + beat on the embedded default.
+run: seed
+	$(BIN)/honcho -f Procfile.dev start
+
+# The whole suite. Uses PostgreSQL/Redis on 127.0.0.1 when they answer;
+# REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip.
+test: install
+	@scripts/ensure-chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf var/*.sqlite3 var/broker var/cache var/test

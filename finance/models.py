@@ -1,0 +1,554 @@
+"""The ledger core: contacts, entities, GL accounts, products, batches, invoices,
+payments and their applications, and the double-entry journal.
+
+Balances (``Invoice.balance``, ``InvoiceLine.balance``, ``Payment.amount_applied``) are
+stored for fast reads and changed only by services under row locks; ``verify_ledger``
+recomputes each of them from the applications and the journal. Rules that hold for a
+single row are database constraints; the journal balance rule and the immutability of
+posted journal lines and posted batches are PostgreSQL triggers (see migration 0002).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from finance.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
+
+
+def MoneyField(**kwargs):  # noqa: N802 - reads like a field class
+    kwargs.setdefault("max_digits", MAX_DIGITS)
+    kwargs.setdefault("decimal_places", DECIMAL_PLACES)
+    return models.DecimalField(**kwargs)
+
+
+def CurrencyField(**kwargs):  # noqa: N802
+    kwargs.setdefault("max_length", 3)
+    kwargs.setdefault("default", "USD")
+    return models.CharField(**kwargs)
+
+
+class FinanceSettings(models.Model):
+    """Finance-wide switches (a single row, pk=1)."""
+
+    require_balanced_batches = models.BooleanField(
+        default=True,
+        help_text="Refuse to post a batch whose count/amount differ from its controls.",
+    )
+    auto_apply_cash = models.BooleanField(
+        default=True,
+        help_text="Cash Application Auto Apply: apply receipts to the oldest open lines.",
+    )
+    allow_prepayments = models.BooleanField(
+        default=True,
+        help_text="Allow staff to enter prepayments and overpayments.",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "finance settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="finance_settings_singleton")]
+
+    def __str__(self):
+        return "Finance settings"
+
+    @classmethod
+    def load(cls) -> "FinanceSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class Contact(models.Model):
+    """A party: a person or a company (organization)."""
+
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", "Individual"
+        ORGANIZATION = "organization", "Organization"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+
+    # iMIS-style numeric id, e.g. "23456".
+    party_id = models.CharField(max_length=20, unique=True)
+    # Lockbox and affiliates match payers on it; unique when set.
+    major_key = models.CharField(max_length=40, null=True, blank=True)
+    name = models.CharField(max_length=200)
+    sort_name = models.CharField(max_length=200, blank=True, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.INDIVIDUAL)
+    # Members of a company may use the company's open credit.
+    company = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        limit_choices_to={"kind": Kind.ORGANIZATION},
+    )
+    email = models.EmailField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sort_name", "name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["major_key"],
+                condition=Q(major_key__isnull=False),
+                name="contact_major_key_unique",
+            ),
+            models.CheckConstraint(condition=Q(party_id__regex=r"^[0-9]+$"), name="contact_party_id_numeric"),
+            models.CheckConstraint(condition=~Q(company=F("pk")), name="contact_not_own_company"),
+        ]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.party_id})"
+
+
+class FinancialEntity(models.Model):
+    code = models.CharField(max_length=10, unique=True)
+    name = models.CharField(max_length=100)
+    currency = CurrencyField()
+
+    class Meta:
+        verbose_name_plural = "financial entities"
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} – {self.name}"
+
+
+class GLAccount(models.Model):
+    class Type(models.TextChoices):
+        ASSET = "asset", "Asset"
+        LIABILITY = "liability", "Liability"
+        INCOME = "income", "Income"
+        EXPENSE = "expense", "Expense"
+        EQUITY = "equity", "Equity"
+
+    class Role(models.TextChoices):
+        CASH = "cash", "Cash"
+        AR = "ar", "Accounts receivable"
+        INCOME = "income", "Income"
+        DEFERRED_INCOME = "deferred_income", "Deferred income"
+        UNAPPLIED_CASH = "unapplied_cash", "Unapplied cash (open credit)"
+        REFUND_CLEARING = "refund_clearing", "Refund clearing"
+        OTHER = "other", "Other"
+
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, related_name="accounts")
+    code = models.CharField(max_length=20)
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=20, choices=Type.choices)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.OTHER)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "GL account"
+        ordering = ["entity__code", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "code"], name="gl_code_unique_per_entity"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.name} [{self.entity.code}]"
+
+
+class Product(models.Model):
+    class Kind(models.TextChoices):
+        DUES = "dues", "Dues"
+        EVENT = "event", "Event"
+        MERCHANDISE = "merchandise", "Merchandise"
+        DONATION = "donation", "Donation"
+        PROGRAM_FEE = "program_fee", "Program fee"
+        PUBLICATION = "publication", "Publication"
+        OTHER = "other", "Other"
+
+    code = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    image = models.FileField(upload_to="products/", blank=True)
+    post_purchase_info = models.TextField(blank=True)
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT)
+    income_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="income_products")
+    deferred_income_account = models.ForeignKey(
+        GLAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deferred_products",
+    )
+    price = MoneyField(default=ZERO)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    is_recurring = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} – {self.name}"
+
+
+class NumberSequence(models.Model):
+    """Gap-free counters (invoice numbers), taken under a row lock in the caller's
+    transaction so a rolled-back transaction gives its number back."""
+
+    name = models.CharField(max_length=50, unique=True)
+    next_value = models.PositiveBigIntegerField(default=1)
+
+    def __str__(self):
+        return f"{self.name} → {self.next_value}"
+
+
+class Batch(models.Model):
+    """Batch control: every financial transaction belongs to a batch.
+
+    Open → Ready → Posted; Open or Ready → Deleted (only while empty). A posted batch
+    takes no new transactions (a PostgreSQL trigger refuses them too).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        READY = "ready", "Ready"
+        POSTED = "posted", "Posted"
+        DELETED = "deleted", "Deleted"
+
+    TRANSITIONS = {
+        Status.OPEN: {Status.READY, Status.DELETED, Status.POSTED},
+        Status.READY: {Status.OPEN, Status.POSTED, Status.DELETED},
+        Status.POSTED: set(),
+        Status.DELETED: set(),
+    }
+
+    number = models.CharField(max_length=20, unique=True)  # e.g. "201106-1"
+    description = models.CharField(max_length=200, blank=True)
+    date = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    control_count = models.PositiveIntegerField(null=True, blank=True)
+    control_amount = MoneyField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "batches"
+        ordering = ["-date", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="posted", posted_at__isnull=False) | ~Q(status="posted"),
+                name="batch_posted_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "date"])]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def is_posted(self) -> bool:
+        return self.status == self.Status.POSTED
+
+    @property
+    def accepts_transactions(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class BatchEvent(models.Model):
+    """Audit row for each batch status change."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10)
+    to_status = models.CharField(max_length=10)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+
+class Invoice(models.Model):
+    """An invoice. Balance = charges − payments applied (+ refunds/adjustments).
+
+    An invoice with a negative balance IS an open credit.
+    """
+
+    class AccountingMethod(models.TextChoices):
+        ACCRUAL = "accrual", "Accrual"
+        CASH = "cash", "Cash basis"
+
+    class Type(models.TextChoices):
+        REGULAR = "regular", "Regular"
+        CREDIT = "credit", "Credit"
+        MEMBERSHIP = "membership", "Membership"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff entry"
+        CART = "cart", "Cart"
+        IMPORT = "import", "Import"
+        MEMBERSHIP_BILLING = "membership_billing", "Membership billing"
+        OPENWATER = "openwater", "OpenWater"
+        API = "api", "API"
+        PAYMENT = "payment", "Payment residual"
+
+    number = models.CharField(max_length=20, unique=True)
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT)
+    bill_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_billed")
+    sold_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_sold")
+    date = models.DateField()
+    due_date = models.DateField()
+    accounting_method = models.CharField(
+        max_length=10, choices=AccountingMethod.choices, default=AccountingMethod.ACCRUAL
+    )
+    type = models.CharField(max_length=12, choices=Type.choices, default=Type.REGULAR)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
+    currency = CurrencyField()
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices")
+    reversal_of = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    description = models.CharField(max_length=200, blank=True)
+    # Sum of line amounts (charges); fixed once posted.
+    total = MoneyField(default=ZERO)
+    # Sum of line balances; changes under the invoice's row lock.
+    balance = MoneyField(default=ZERO)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(due_date__gte=F("date")), name="invoice_due_after_date"),
+            models.CheckConstraint(condition=~Q(type="credit") | Q(total__lte=0), name="credit_invoice_no_charges"),
+            models.CheckConstraint(condition=Q(balance__lte=F("total")), name="invoice_balance_le_total"),
+        ]
+        indexes = [
+            models.Index(fields=["bill_to", "date"]),
+            models.Index(fields=["date", "id"]),
+            models.Index(fields=["bill_to", "date"], condition=~Q(balance=0), name="invoice_open_by_contact"),
+        ]
+
+    def __str__(self):
+        return f"Invoice {self.number}"
+
+    @property
+    def is_open_credit(self) -> bool:
+        return self.balance < 0
+
+    @property
+    def is_paid(self) -> bool:
+        return self.balance == 0 and self.total > 0
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    line_number = models.PositiveSmallIntegerField()
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True)
+    description = models.CharField(max_length=200)
+    quantity = models.DecimalField(max_digits=10, decimal_places=2, default=1)
+    unit_price = MoneyField(default=ZERO)
+    amount = MoneyField()  # quantity × unit price, rounded half up
+    # Credited by the charge (income, deferred income, or unapplied cash for credit lines).
+    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT)
+    billing_begin = models.DateField(null=True, blank=True)
+    billing_end = models.DateField(null=True, blank=True)
+    # amount − applications; negative means credit held on this line.
+    balance = MoneyField()
+
+    class Meta:
+        ordering = ["invoice_id", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "line_number"], name="line_number_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="line_amount_not_negative"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(condition=Q(balance__lte=F("amount")), name="line_balance_le_amount"),
+            models.CheckConstraint(
+                condition=Q(billing_end__isnull=True)
+                | Q(billing_begin__isnull=True)
+                | Q(billing_end__gte=F("billing_begin")),
+                name="line_billing_period_ordered",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["invoice"], condition=Q(balance__gt=0), name="line_open_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.invoice.number}/{self.line_number} {self.description}"
+
+
+class Payment(models.Model):
+    """A receipt. Its applications add up to its amount; the unapplied rest lives on
+    a credit invoice (one of the applications is to that credit line)."""
+
+    class Status(models.TextChoices):
+        POSTED = "posted", "Posted"
+        REVERSED = "reversed", "Reversed"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff entry"
+        CART = "cart", "Cart"
+        IMPORT = "import", "AR import"
+        OPENWATER = "openwater", "OpenWater"
+        PROCESSOR = "processor", "Payment processor"
+        API = "api", "API"
+
+    payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments")
+    method = models.ForeignKey("paycentral.PaymentMethod", on_delete=models.PROTECT)
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT)
+    cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+")
+    amount = MoneyField()
+    currency = CurrencyField()
+    date = models.DateField()
+    reference = models.CharField(max_length=100, blank=True)  # check no., gateway txn id
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="payments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.POSTED)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
+    # Sum of application amounts (net of reversal rows).
+    amount_applied = MoneyField(default=ZERO)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversal_batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_payments"
+    )
+    reversal_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_applied__gte=0) & Q(amount_applied__lte=F("amount")),
+                name="payment_applied_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="posted", reversed_at__isnull=True)
+                | Q(status="reversed", reversed_at__isnull=False),
+                name="payment_reversal_consistent",
+            ),
+        ]
+        indexes = [models.Index(fields=["date", "id"]), models.Index(fields=["payer", "date"])]
+
+    def __str__(self):
+        return f"Payment {self.pk} {self.amount} {self.currency}"
+
+    @property
+    def unapplied(self):
+        return self.amount - self.amount_applied
+
+
+class PaymentApplication(models.Model):
+    """Part of a payment applied to an invoice line. Rows are never changed: a reversal
+    adds a row with the opposite amount (``is_reversal``)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications")
+    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="applications")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications")
+    amount = MoneyField()
+    is_reversal = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(is_reversal=False) & Q(amount__gt=0)) | (Q(is_reversal=True) & Q(amount__lt=0)),
+                name="application_sign_matches_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} of payment {self.payment_id} → {self.line}"
+
+
+class JournalEntry(models.Model):
+    """A balanced double entry. Entries are posted when written and never changed;
+    a correction is a new entry with ``reversal_of`` set."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        PAYMENT = "payment", "Payment"
+        PAYMENT_REVERSAL = "payment_reversal", "Payment reversal"
+        CREDIT_APPLICATION = "credit_application", "Open credit applied"
+        REFUND = "refund", "Refund"
+        INVOICE_REVERSAL = "invoice_reversal", "Invoice reversal"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries")
+    date = models.DateField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    description = models.CharField(max_length=200, blank=True)
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+    )
+    reversal_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals")
+    is_posted = models.BooleanField(default=True)
+    # Cash-basis membership transactions are recorded but left out of the GL export.
+    exclude_from_gl_export = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "journal entries"
+        ordering = ["date", "pk"]
+        indexes = [models.Index(fields=["date", "id"])]
+
+    def __str__(self):
+        return f"JE {self.pk} {self.get_kind_display()} {self.date}"
+
+
+class JournalLine(models.Model):
+    """One leg of an entry: exactly one of debit and credit is positive."""
+
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="journal_lines")
+    debit = MoneyField(default=ZERO)
+    credit = MoneyField(default=ZERO)
+    currency = CurrencyField()
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["entry_id", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(debit__gt=0) & Q(credit=0)) | (Q(credit__gt=0) & Q(debit=0)),
+                name="journal_line_one_side_positive",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "entry"])]
+
+    def __str__(self):
+        side = f"DR {self.debit}" if self.debit else f"CR {self.credit}"
+        return f"{self.account.code} {side}"

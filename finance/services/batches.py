@@ -1,0 +1,147 @@
+"""Batch control: creating batches and moving them through Open → Ready → Posted.
+
+Rules kept here:
+- Every financial transaction belongs to an Open batch.
+- A batch's *count* is the number of invoices (not counting the credit invoices that
+  payments create for their unapplied rest) plus the number of payments recorded in
+  it; its *amount* is the cash total: the sum of those payments.
+- Posting is refused while "require balanced batches" is on unless control count and
+  control amount are entered and equal the actual count and amount.
+- A posted batch is immutable (PostgreSQL refuses new journal entries in it too); a
+  batch can be deleted only while it holds no transactions.
+"""
+
+from dataclasses import dataclass
+from datetime import date as Date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from finance.errors import BatchOutOfBalance, InvalidTransition
+from finance.models import Batch, BatchEvent, FinanceSettings, Invoice, JournalEntry, Payment
+from finance.money import ZERO, quantize
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    invoice_count: int
+    payment_count: int
+    charges: Decimal
+    cash: Decimal
+
+    @property
+    def count(self) -> int:
+        return self.invoice_count + self.payment_count
+
+    @property
+    def amount(self) -> Decimal:
+        return self.cash
+
+
+def batch_totals(batch: Batch) -> BatchTotals:
+    inv = (
+        Invoice.objects.filter(batch=batch)
+        .exclude(type=Invoice.Type.CREDIT)
+        .aggregate(n=Count("pk"), total=Sum("total"))
+    )
+    pay = Payment.objects.filter(batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
+    return BatchTotals(
+        invoice_count=inv["n"],
+        payment_count=pay["n"],
+        charges=inv["total"] or ZERO,
+        cash=pay["total"] or ZERO,
+    )
+
+
+def next_batch_number(day: Date) -> str:
+    """iMIS style: yymmdd-n, n counting batches opened that day."""
+    prefix = day.strftime("%y%m%d") + "-"
+    n = 1
+    existing = set(Batch.objects.filter(number__startswith=prefix).values_list("number", flat=True))
+    while f"{prefix}{n}" in existing:
+        n += 1
+    return f"{prefix}{n}"
+
+
+def batch_create(
+    *,
+    date: Date,
+    description: str = "",
+    number: str | None = None,
+    control_count: int | None = None,
+    control_amount: Decimal | None = None,
+    user=None,
+) -> Batch:
+    """Open a new batch. The number defaults to yymmdd-n."""
+    batch = Batch(
+        number=(number or next_batch_number(date)).strip().upper(),
+        description=description,
+        date=date,
+        control_count=control_count,
+        control_amount=None if control_amount is None else quantize(control_amount),
+        created_by=user,
+    )
+    batch.full_clean()
+    batch.save()
+    return batch
+
+
+def lock_batch(batch_id: int) -> Batch:
+    return Batch.objects.select_for_update().get(pk=batch_id)
+
+
+@transaction.atomic
+def batch_set_controls(*, batch: Batch, control_count: int | None, control_amount, user=None) -> Batch:
+    """Change the control figures of a batch that is not posted."""
+    batch = lock_batch(batch.pk)
+    if batch.status in (Batch.Status.POSTED, Batch.Status.DELETED):
+        raise InvalidTransition(f"Batch {batch.number} is {batch.get_status_display()}; its controls are fixed.")
+    if control_count is not None and control_count < 0:
+        raise InvalidTransition("Control count cannot be negative.")
+    batch.control_count = control_count
+    batch.control_amount = None if control_amount in (None, "") else quantize(control_amount)
+    batch.save(update_fields=["control_count", "control_amount"])
+    BatchEvent.objects.create(
+        batch=batch, from_status=batch.status, to_status=batch.status, user=user, note="controls changed"
+    )
+    return batch
+
+
+@transaction.atomic
+def batch_transition(*, batch: Batch, to_status: str, user=None, note: str = "") -> Batch:
+    """Move a batch to ``to_status`` under its row lock, checking the allowed moves,
+    the controls (when posting) and emptiness (when deleting)."""
+    batch = lock_batch(batch.pk)
+    to_status = Batch.Status(to_status)
+    if to_status not in Batch.TRANSITIONS[Batch.Status(batch.status)]:
+        raise InvalidTransition(
+            f"Batch {batch.number} cannot go from {batch.get_status_display()} to {to_status.label}."
+        )
+    if to_status == Batch.Status.POSTED:
+        totals = batch_totals(batch)
+        if FinanceSettings.load().require_balanced_batches:
+            if batch.control_count is None or batch.control_amount is None:
+                raise BatchOutOfBalance(
+                    f"Batch {batch.number} has no control count and amount; enter them before posting."
+                )
+            problems = []
+            if batch.control_count != totals.count:
+                problems.append(f"count {totals.count} ≠ control {batch.control_count}")
+            if quantize(batch.control_amount) != totals.amount:
+                problems.append(f"amount {totals.amount} ≠ control {batch.control_amount}")
+            if problems:
+                raise BatchOutOfBalance(f"Batch {batch.number} is out of balance: " + "; ".join(problems) + ".")
+        batch.posted_at = timezone.now()
+        batch.posted_by = user
+    if to_status == Batch.Status.DELETED and JournalEntry.objects.filter(batch=batch).exists():
+        raise InvalidTransition(f"Batch {batch.number} holds transactions; reverse them instead of deleting the batch.")
+    BatchEvent.objects.create(batch=batch, from_status=batch.status, to_status=to_status, user=user, note=note)
+    batch.status = to_status
+    batch.save(update_fields=["status", "posted_at", "posted_by"])
+    return batch
+
+
+def batch_post(*, batch: Batch, user=None) -> Batch:
+    return batch_transition(batch=batch, to_status=Batch.Status.POSTED, user=user)

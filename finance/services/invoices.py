@@ -1,0 +1,204 @@
+"""Creating and posting invoices.
+
+Rules kept here:
+- An invoice is written whole in one transaction: its number (gap-free sequence taken
+  under a row lock), its lines, and for accrual invoices the journal entry
+  DR accounts receivable / CR each line's income account (its deferred income account
+  when the line's billing period begins after the invoice date).
+- Cash-basis invoices post nothing when invoiced; their payments post cash / income.
+- Lines' balances start at their amounts; the invoice balance is their sum.
+- All lines belong to the invoice's financial entity; the batch must be Open.
+"""
+
+from dataclasses import dataclass
+from datetime import date as Date
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+
+from finance.errors import BatchClosed, FinanceError, InvalidAmount
+from finance.models import (
+    Batch,
+    Contact,
+    FinancialEntity,
+    GLAccount,
+    Invoice,
+    InvoiceLine,
+    JournalEntry,
+    NumberSequence,
+    Product,
+)
+from finance.money import ZERO, quantize
+from finance.services.accounts import account_for_role
+from finance.services.journal import Leg, journal_entry_create
+
+DEFAULT_TERMS_DAYS = 30
+
+
+@dataclass
+class LineSpec:
+    product: Product | None = None
+    quantity: Decimal = Decimal("1")
+    unit_price: Decimal | None = None  # defaults to the product's price
+    description: str = ""
+    account: GLAccount | None = None  # defaults to the product's income account
+    billing_begin: Date | None = None
+    billing_end: Date | None = None
+
+
+def next_invoice_number() -> str:
+    """Take the next invoice number under a row lock (gap-free: a rollback returns it)."""
+    seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+    seq = NumberSequence.objects.select_for_update().get(pk=seq.pk)
+    value = seq.next_value
+    # Skip numbers taken outside the sequence (imports keep their own numbers).
+    while Invoice.objects.filter(number=str(value)).exists():
+        value += 1
+    seq.next_value = value + 1
+    seq.save(update_fields=["next_value"])
+    return str(value)
+
+
+def _check_open_batch(batch: Batch) -> Batch:
+    batch = Batch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status != Batch.Status.OPEN:
+        raise BatchClosed(f"Batch {batch.number} is {batch.get_status_display()}; it takes no transactions.")
+    return batch
+
+
+@transaction.atomic
+def invoice_create(
+    *,
+    bill_to: Contact,
+    entity: FinancialEntity,
+    batch: Batch,
+    lines: list[LineSpec],
+    date: Date,
+    due_date: Date | None = None,
+    sold_to: Contact | None = None,
+    accounting_method: str = Invoice.AccountingMethod.ACCRUAL,
+    type: str = Invoice.Type.REGULAR,
+    source: str = Invoice.Source.STAFF,
+    description: str = "",
+    number: str | None = None,
+    user=None,
+) -> Invoice:
+    """Create and post an invoice with its lines (and its journal entry if accrual)."""
+    if not lines:
+        raise FinanceError("An invoice needs at least one line.")
+    batch = _check_open_batch(batch)
+    prepared = []
+    for i, spec in enumerate(lines, start=1):
+        product = spec.product
+        if product is not None and product.entity_id != entity.pk:
+            raise FinanceError(f"Line {i}: product {product.code} belongs to another financial entity.")
+        unit_price = spec.unit_price if spec.unit_price is not None else (product.price if product else None)
+        if unit_price is None:
+            raise InvalidAmount(f"Line {i}: a unit price is required.")
+        unit_price = quantize(unit_price)
+        quantity = Decimal(spec.quantity)
+        if quantity <= 0:
+            raise InvalidAmount(f"Line {i}: quantity must be greater than zero.")
+        if unit_price < 0:
+            raise InvalidAmount(f"Line {i}: unit price cannot be negative.")
+        amount = quantize(quantity * unit_price)
+        account = spec.account or (product.income_account if product else None)
+        if account is None:
+            raise FinanceError(f"Line {i}: no GL account (give a product or an account).")
+        if account.entity_id != entity.pk:
+            raise FinanceError(f"Line {i}: GL account {account.code} belongs to another financial entity.")
+        credit_account = account
+        if (
+            product is not None
+            and spec.account is None
+            and product.deferred_income_account_id
+            and spec.billing_begin
+            and spec.billing_begin > date
+        ):
+            credit_account = product.deferred_income_account
+        prepared.append((i, spec, product, quantity, unit_price, amount, account, credit_account))
+
+    total = sum((p[5] for p in prepared), ZERO)
+    if type != Invoice.Type.CREDIT and total <= 0:
+        raise InvalidAmount("An invoice's total must be greater than zero.")
+    invoice = Invoice.objects.create(
+        number=number or next_invoice_number(),
+        entity=entity,
+        bill_to=bill_to,
+        sold_to=sold_to or bill_to,
+        date=date,
+        due_date=due_date or date + timedelta(days=DEFAULT_TERMS_DAYS),
+        accounting_method=accounting_method,
+        type=type,
+        source=source,
+        currency=entity.currency,
+        batch=batch,
+        description=description,
+        total=total,
+        balance=total,
+        created_by=user,
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            line_number=i,
+            product=product,
+            description=(spec.description or (product.name if product else ""))[:200],
+            quantity=quantity,
+            unit_price=unit_price,
+            amount=amount,
+            account=credit_account,
+            billing_begin=spec.billing_begin,
+            billing_end=spec.billing_end,
+            balance=amount,
+        )
+        for i, spec, product, quantity, unit_price, amount, account, credit_account in prepared
+    )
+    if accounting_method == Invoice.AccountingMethod.ACCRUAL and total > 0:
+        ar = account_for_role(entity, GLAccount.Role.AR)
+        legs = [
+            Leg(ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency)
+        ]
+        legs += [
+            Leg(
+                p[7],
+                credit=p[5],
+                contact=bill_to,
+                description=p[1].description or (p[2].name if p[2] else ""),
+                currency=invoice.currency,
+            )
+            for p in prepared
+            if p[5] > 0
+        ]
+        journal_entry_create(
+            batch=batch,
+            date=date,
+            kind=JournalEntry.Kind.INVOICE,
+            legs=legs,
+            description=f"Invoice {invoice.number} – {bill_to.name}",
+            invoice=invoice,
+        )
+    return invoice
+
+
+def credit_invoice_create(
+    *, contact: Contact, entity: FinancialEntity, batch: Batch, date: Date, description: str, source: str, user=None
+) -> Invoice:
+    """An empty credit invoice (one zero line on unapplied cash) that will hold credit.
+
+    The caller applies the credit amount to its line, which makes the balance negative.
+    """
+    unapplied = account_for_role(entity, GLAccount.Role.UNAPPLIED_CASH)
+    return invoice_create(
+        bill_to=contact,
+        entity=entity,
+        batch=batch,
+        date=date,
+        due_date=date,
+        type=Invoice.Type.CREDIT,
+        source=source,
+        description=description,
+        lines=[LineSpec(description=description or "Open credit", unit_price=ZERO, account=unapplied)],
+        user=user,
+    )

@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def navigation(request):
+    return {"organization_name": settings.PAYCENTRAL["ORGANIZATION_NAME"]}

@@ -1,0 +1,31 @@
+"""Production settings: the embedded defaults hardened for ``check --deploy``.
+
+Requires ``SECRET_KEY``, ``ALLOWED_HOSTS`` and normally ``DATABASE_URL`` and
+``REDIS_URL`` in the environment. Served by gunicorn behind a TLS-terminating proxy.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "False")
+
+from paycentral.settings import *  # noqa: E402,F403
+from paycentral.settings import env  # noqa: E402
+
+DEBUG = False
+SECRET_KEY = env.str("SECRET_KEY")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
