@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import date as Date
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from finance.errors import BatchOutOfBalance, InvalidTransition
+from finance.errors import BatchClosed, BatchOutOfBalance, InvalidTransition
 from finance.models import Batch, BatchEvent, FinanceSettings, Invoice, JournalEntry, Payment
 from finance.money import ZERO, quantize
 
@@ -89,7 +89,24 @@ def batch_create(
 
 
 def lock_batch(batch_id: int) -> Batch:
+    """Exclusive lock: status changes (post, delete) wait for writers to finish."""
     return Batch.objects.select_for_update().get(pk=batch_id)
+
+
+def lock_batch_for_writing(batch: Batch) -> Batch:
+    """Shared lock for adding a transaction to an Open batch.
+
+    Many writers may add to the same batch at once (FOR SHARE on PostgreSQL), while
+    posting, which takes the exclusive lock, waits for them and they for it; so no
+    transaction lands in a batch after it was posted. Raises BatchClosed unless Open.
+    """
+    if connection.vendor == "postgresql":
+        batch = Batch.objects.raw("SELECT * FROM finance_batch WHERE id = %s FOR SHARE", [batch.pk])[0]
+    else:
+        batch = Batch.objects.get(pk=batch.pk)
+    if batch.status != Batch.Status.OPEN:
+        raise BatchClosed(f"Batch {batch.number} is {batch.get_status_display()}; it takes no transactions.")
+    return batch
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from finance.errors import BatchClosed, FinanceError, InvalidAmount
+from finance.errors import FinanceError, InvalidAmount
 from finance.models import (
     Batch,
     Contact,
@@ -31,6 +31,7 @@ from finance.models import (
 )
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
+from finance.services.batches import lock_batch_for_writing
 from finance.services.journal import Leg, journal_entry_create
 
 DEFAULT_TERMS_DAYS = 30
@@ -60,13 +61,6 @@ def next_invoice_number() -> str:
     return str(value)
 
 
-def _check_open_batch(batch: Batch) -> Batch:
-    batch = Batch.objects.select_for_update().get(pk=batch.pk)
-    if batch.status != Batch.Status.OPEN:
-        raise BatchClosed(f"Batch {batch.number} is {batch.get_status_display()}; it takes no transactions.")
-    return batch
-
-
 @transaction.atomic
 def invoice_create(
     *,
@@ -87,7 +81,7 @@ def invoice_create(
     """Create and post an invoice with its lines (and its journal entry if accrual)."""
     if not lines:
         raise FinanceError("An invoice needs at least one line.")
-    batch = _check_open_batch(batch)
+    batch = lock_batch_for_writing(batch)
     prepared = []
     for i, spec in enumerate(lines, start=1):
         product = spec.product

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from finance.errors import AlreadyReversed, BatchClosed, FinanceError, InvalidAmount, OverApplication
+from finance.errors import AlreadyReversed, FinanceError, InvalidAmount, OverApplication
 from finance.models import (
     Batch,
     Contact,
@@ -42,6 +42,7 @@ from finance.models import (
 )
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role, cash_account_for
+from finance.services.batches import lock_batch_for_writing
 from finance.services.invoices import credit_invoice_create
 from finance.services.journal import Leg, journal_entry_create, journal_entry_reverse
 
@@ -56,13 +57,6 @@ def lock_invoices(invoice_ids) -> dict[int, Invoice]:
     """Lock invoices in primary-key order (one order everywhere: no deadlocks)."""
     ids = sorted(set(invoice_ids))
     return {inv.pk: inv for inv in Invoice.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-
-
-def _lock_batch_open(batch: Batch) -> Batch:
-    batch = Batch.objects.select_for_update().get(pk=batch.pk)
-    if batch.status != Batch.Status.OPEN:
-        raise BatchClosed(f"Batch {batch.number} is {batch.get_status_display()}; it takes no transactions.")
-    return batch
 
 
 def _apply(payment: Payment, line: InvoiceLine, amount: Decimal, *, is_reversal=False) -> PaymentApplication:
@@ -117,7 +111,7 @@ def payment_receive(
         raise FinanceError("Open credit is applied from the cart, not received as a payment.")
     if not method.is_active:
         raise FinanceError(f"Payment method {method.code} is inactive.")
-    batch = _lock_batch_open(batch)
+    batch = lock_batch_for_writing(batch)
     if cash_account is not None:
         entity = cash_account.entity
     elif entity is None:
@@ -247,7 +241,7 @@ def payment_reverse(
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.status == Payment.Status.REVERSED:
         raise AlreadyReversed(f"Payment {payment.pk} is already reversed.")
-    batch = _lock_batch_open(batch)
+    batch = lock_batch_for_writing(batch)
     date = date or timezone.localdate()
     if date < payment.date:
         raise FinanceError("A reversal cannot be dated before the payment.")

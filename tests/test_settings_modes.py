@@ -1,0 +1,64 @@
+"""The runtime modes: embedded default, services, production (`check --deploy`)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DATABASES['default']['ENGINE']); print(s.CELERY_BROKER_URL); print(s.DEBUG); "
+    "print(s.SETTINGS_MODE_MESSAGE)"
+)
+
+
+def _run(args, env_extra, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+    env.update({"PAYCENTRAL_VAR_DIR": str(tmp_path / "var")}, **env_extra)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_embedded_default__sqlite_filesystem_broker_debug(tmp_path):
+    out = _run([sys.executable, "-c", PROBE], {"DJANGO_SETTINGS_MODULE": "paycentral.settings"}, tmp_path)
+    assert out.returncode == 0, out.stderr
+    engine, broker, debug, message = out.stdout.strip().splitlines()
+    assert engine == "django.db.backends.sqlite3"
+    assert broker == "filesystem://"
+    assert debug == "True"
+    assert message.startswith("Embedded default mode: SQLite database at ")
+    assert (tmp_path / "var" / "broker" / "out").is_dir()
+
+
+def test_services_mode__postgres_and_redis_from_environment(tmp_path):
+    out = _run(
+        [sys.executable, "-c", PROBE],
+        {
+            "DJANGO_SETTINGS_MODULE": "paycentral.settings",
+            "DATABASE_URL": "postgres://u:p@db.internal:5432/pc",
+            "REDIS_URL": "redis://cache.internal:6379/0",
+        },
+        tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    engine, broker, _debug, message = out.stdout.strip().splitlines()
+    assert engine == "django.db.backends.postgresql"
+    assert broker == "redis://cache.internal:6379/0"
+    assert message.startswith("Services mode")
+
+
+def test_production_settings__check_deploy_has_no_warnings(tmp_path):
+    out = _run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        {
+            "DJANGO_SETTINGS_MODULE": "paycentral.settings_production",
+            "SECRET_KEY": "a-long-random-production-secret-key-for-the-check-0123456789-abcdefghij",
+            "ALLOWED_HOSTS": "pay.example.org",
+            "DATABASE_URL": "postgres://u:p@db.internal:5432/pc",
+            "REDIS_URL": "redis://cache.internal:6379/0",
+        },
+        tmp_path,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "System check identified no issues (0 silenced)." in out.stdout
