@@ -1,0 +1,581 @@
+"""Read-only verification of the ledger: recompute every stored balance and check every
+invariant of the postings, with set-based SQL.
+
+Each check is one statement: a GROUP BY that recomputes a figure from its source rows
+(applications, lines, journal lines), joined to the stored figure, filtered to the rows
+that differ. Only the mismatches travel to Python, capped per check; a window count
+gives the full number. Nothing loops over invoices in Python, so the check runs on a
+million invoices in the time the database needs to scan the tables a few times.
+
+What is checked (the invariants follow from how ``finance.services`` post):
+
+- Every invoice line's balance = its amount − the sum of its payment applications
+  (reversal rows included, as negative amounts).
+- Every invoice's total = the sum of its line amounts, and its balance = the sum of
+  its recomputed line balances.
+- Every application points at the invoice of its line, in the payment's entity.
+- Every payment's ``amount_applied`` = the sum of its applications; a posted payment's
+  applications add up to its amount (the unapplied rest sits on a credit invoice); a
+  reversed payment's net to zero.
+- Every payment's postings leave its cash account debited by its amount (posted) or by
+  nothing (reversed).
+- Every journal entry has lines and balances per currency (debits = credits); every
+  journal line has exactly one positive side.
+- Every accrual invoice with charges has exactly one invoice entry whose AR debit is
+  the invoice total; invoices without charges or on the cash basis have none.
+- Per financial entity, the AR accounts (role AR) balance (DR − CR, posted entries) =
+  the open balance of its accrual, non-credit invoices recomputed from their lines:
+  AR is debited by accrual invoice totals and credited by applications to accrual
+  lines, and a payment reversal adds the opposite rows and the opposite entry.
+- Per financial entity, the unapplied cash accounts (role unapplied cash) balance
+  (DR − CR) = the sum of the recomputed balances of its credit invoices (negative:
+  each is an open credit), i.e. the liability equals minus that sum.
+- When finance settings require balanced batches, every posted batch's actual count
+  and amount equal its controls (count = non-credit invoices + payments; amount = the
+  payments' total, as ``finance.services.batches`` counts them).
+
+On PostgreSQL, when called outside a transaction, every check reads one REPEATABLE
+READ, READ ONLY snapshot, so concurrent postings cannot produce false mismatches.
+Amounts are compared with a half-cent tolerance: exact on PostgreSQL's numeric, and
+immune to the floating sums of SQLite's NUMERIC affinity.
+"""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from finance.models import (
+    Batch,
+    FinanceSettings,
+    FinancialEntity,
+    GLAccount,
+    Invoice,
+    InvoiceLine,
+    JournalEntry,
+    JournalLine,
+    Payment,
+    PaymentApplication,
+)
+from finance.money import CENT, ZERO
+
+DEFAULT_LIMIT = 20
+
+T = {
+    "inv": Invoice._meta.db_table,
+    "line": InvoiceLine._meta.db_table,
+    "pay": Payment._meta.db_table,
+    "app": PaymentApplication._meta.db_table,
+    "je": JournalEntry._meta.db_table,
+    "jl": JournalLine._meta.db_table,
+    "gl": GLAccount._meta.db_table,
+    "ent": FinancialEntity._meta.db_table,
+    "batch": Batch._meta.db_table,
+}
+
+
+def _differs(a: str, b: str) -> str:
+    """SQL: two money expressions differ by at least a cent."""
+    return f"ABS(({a}) - ({b})) >= 0.005"
+
+
+def _money(value) -> Decimal:
+    """A database number (Decimal on PostgreSQL, int/float on SQLite) as cents."""
+    if value is None:
+        return ZERO
+    if isinstance(value, float):
+        value = repr(round(value, 2))
+    return Decimal(value).quantize(CENT)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    subject: str  # which object, e.g. "Invoice 1042 line 2 (line id 77)"
+    detail: str  # stored vs recomputed
+
+
+@dataclass
+class CheckResult:
+    name: str
+    title: str
+    count: int = 0  # mismatches found (all of them, not only those listed)
+    mismatches: list[Mismatch] = field(default_factory=list)  # the first ``limit``
+    skipped: str = ""  # why the check did not run, when it did not
+
+    @property
+    def ok(self) -> bool:
+        return self.count == 0
+
+
+@dataclass
+class LedgerReport:
+    invoices: int
+    lines: int
+    payments: int
+    journal_entries: int
+    checks: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def mismatch_count(self) -> int:
+        return sum(c.count for c in self.checks)
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok]
+
+    def summary(self) -> str:
+        checked = (
+            f"Checked {self.invoices} invoices, {self.lines} lines, {self.payments} payments, "
+            f"{self.journal_entries} journal entries"
+        )
+        if self.ok:
+            return f"{checked}: ledger OK"
+        n, c = self.mismatch_count, len(self.failed_checks)
+        return f"{checked}: {n} mismatch{'es' if n != 1 else ''} in {c} check{'s' if c != 1 else ''}"
+
+    def format(self) -> str:
+        """The full text report: every check, and each listed mismatch under its check."""
+        out = []
+        for check in self.checks:
+            if check.skipped:
+                out.append(f"[skip] {check.title}: {check.skipped}")
+            elif check.ok:
+                out.append(f"[ ok ] {check.title}")
+            else:
+                out.append(f"[FAIL] {check.title}: {check.count} mismatch{'es' if check.count != 1 else ''}")
+                for m in check.mismatches:
+                    out.append(f"         {m.subject}: {m.detail}")
+                more = check.count - len(check.mismatches)
+                if more > 0:
+                    out.append(f"         ... and {more} more (raise --limit to list them)")
+        out.append(self.summary())
+        return "\n".join(out)
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "summary": self.summary(),
+            "invoices": self.invoices,
+            "lines": self.lines,
+            "payments": self.payments,
+            "journal_entries": self.journal_entries,
+            "mismatches": self.mismatch_count,
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+def _fetch(cursor, sql: str, params: list, limit: int) -> tuple[int, list[tuple]]:
+    """Run a mismatch query whose last column is ``COUNT(*) OVER ()`` and whose
+    outer query ends with ``LIMIT %s``; return (total mismatches, rows without it)."""
+    cursor.execute(sql, [*params, limit])
+    rows = cursor.fetchall()
+    if not rows:
+        return 0, []
+    return int(rows[0][-1]), [row[:-1] for row in rows]
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+
+def check_line_balances(cursor, limit: int) -> CheckResult:
+    result = CheckResult("line_balances", "Invoice line balances = amount - applications")
+    sql = f"""
+        SELECT m.id, i.number, m.line_number, m.amount, m.balance, m.applied, m.n
+          FROM (SELECT l.id, l.invoice_id, l.line_number, l.amount, l.balance,
+                       COALESCE(a.applied, 0) AS applied, COUNT(*) OVER () AS n
+                  FROM {T["line"]} l
+                  LEFT JOIN (SELECT line_id, SUM(amount) AS applied FROM {T["app"]} GROUP BY line_id) a
+                         ON a.line_id = l.id
+                 WHERE {_differs("l.balance", "l.amount - COALESCE(a.applied, 0)")}
+                 ORDER BY l.id
+                 LIMIT %s) m
+          JOIN {T["inv"]} i ON i.id = m.invoice_id
+         ORDER BY m.id
+    """
+    result.count, rows = _fetch(cursor, sql, [], limit)
+    for line_id, number, line_number, amount, balance, applied in rows:
+        amount, balance, applied = _money(amount), _money(balance), _money(applied)
+        result.mismatches.append(
+            Mismatch(
+                f"Invoice {number} line {line_number} (line id {line_id})",
+                f"balance stored {balance}, recomputed {amount - applied} (amount {amount} - applied {applied})",
+            )
+        )
+    return result
+
+
+def check_invoice_totals(cursor, limit: int) -> CheckResult:
+    result = CheckResult("invoice_totals", "Invoice totals = sum of line amounts; balances = sum of line balances")
+    sql = f"""
+        SELECT i.id, i.number, i.total, i.balance,
+               COALESCE(s.amount, 0), COALESCE(s.amount, 0) - COALESCE(a.applied, 0), COUNT(*) OVER ()
+          FROM {T["inv"]} i
+          LEFT JOIN (SELECT invoice_id, SUM(amount) AS amount FROM {T["line"]} GROUP BY invoice_id) s
+                 ON s.invoice_id = i.id
+          LEFT JOIN (SELECT l.invoice_id, SUM(a.amount) AS applied
+                       FROM {T["app"]} a JOIN {T["line"]} l ON l.id = a.line_id
+                      GROUP BY l.invoice_id) a
+                 ON a.invoice_id = i.id
+         WHERE {_differs("i.total", "COALESCE(s.amount, 0)")}
+            OR {_differs("i.balance", "COALESCE(s.amount, 0) - COALESCE(a.applied, 0)")}
+         ORDER BY i.id
+         LIMIT %s
+    """
+    result.count, rows = _fetch(cursor, sql, [], limit)
+    for invoice_id, number, total, balance, re_total, re_balance in rows:
+        total, balance, re_total, re_balance = map(_money, (total, balance, re_total, re_balance))
+        parts = []
+        if total != re_total:
+            parts.append(f"total stored {total}, recomputed {re_total}")
+        if balance != re_balance:
+            parts.append(f"balance stored {balance}, recomputed {re_balance}")
+        result.mismatches.append(Mismatch(f"Invoice {number} (id {invoice_id})", "; ".join(parts)))
+    return result
+
+
+def check_application_targets(cursor, limit: int) -> CheckResult:
+    result = CheckResult("application_targets", "Applications point at their line's invoice, in the payment's entity")
+    sql = f"""
+        SELECT a.id, a.payment_id, a.invoice_id, l.invoice_id, i.number, i.entity_id, p.entity_id, COUNT(*) OVER ()
+          FROM {T["app"]} a
+          JOIN {T["line"]} l ON l.id = a.line_id
+          JOIN {T["inv"]} i ON i.id = l.invoice_id
+          JOIN {T["pay"]} p ON p.id = a.payment_id
+         WHERE a.invoice_id <> l.invoice_id OR i.entity_id <> p.entity_id
+         ORDER BY a.id
+         LIMIT %s
+    """
+    result.count, rows = _fetch(cursor, sql, [], limit)
+    for app_id, payment_id, app_invoice, line_invoice, number, inv_entity, pay_entity in rows:
+        parts = []
+        if app_invoice != line_invoice:
+            parts.append(f"names invoice id {app_invoice}, its line belongs to invoice {number} (id {line_invoice})")
+        if inv_entity != pay_entity:
+            parts.append(f"invoice {number} is in entity id {inv_entity}, the payment in entity id {pay_entity}")
+        result.mismatches.append(Mismatch(f"Application {app_id} of payment {payment_id}", "; ".join(parts)))
+    return result
+
+
+def check_payments(cursor, limit: int) -> CheckResult:
+    result = CheckResult(
+        "payments",
+        "Payments: amount applied = applications; posted ones fully applied, reversed ones net to zero",
+    )
+    sql = f"""
+        SELECT p.id, p.status, p.amount, p.amount_applied, COALESCE(a.net, 0), COUNT(*) OVER ()
+          FROM {T["pay"]} p
+          LEFT JOIN (SELECT payment_id, SUM(amount) AS net FROM {T["app"]} GROUP BY payment_id) a
+                 ON a.payment_id = p.id
+         WHERE {_differs("p.amount_applied", "COALESCE(a.net, 0)")}
+            OR (p.status = %s AND {_differs("p.amount", "COALESCE(a.net, 0)")})
+            OR (p.status = %s AND {_differs("COALESCE(a.net, 0)", "0")})
+         ORDER BY p.id
+         LIMIT %s
+    """
+    params = [Payment.Status.POSTED.value, Payment.Status.REVERSED.value]
+    result.count, rows = _fetch(cursor, sql, params, limit)
+    for payment_id, status, amount, applied, net in rows:
+        amount, applied, net = _money(amount), _money(applied), _money(net)
+        parts = []
+        if applied != net:
+            parts.append(f"amount_applied stored {applied}, recomputed {net}")
+        if status == Payment.Status.POSTED and net != amount:
+            parts.append(f"posted payment of {amount} has applications adding up to {net}")
+        if status == Payment.Status.REVERSED and net != ZERO:
+            parts.append(f"reversed payment's applications net to {net}, expected 0.00")
+        result.mismatches.append(Mismatch(f"Payment {payment_id} ({status}, {amount})", "; ".join(parts)))
+    return result
+
+
+def check_payment_postings(cursor, limit: int) -> CheckResult:
+    result = CheckResult(
+        "payment_postings", "Payment entries debit the payment's cash account by its amount (0 once reversed)"
+    )
+    sql = f"""
+        SELECT p.id, p.status, p.amount, COALESCE(j.net, 0), COUNT(*) OVER ()
+          FROM {T["pay"]} p
+          LEFT JOIN (SELECT e.payment_id, jl.account_id, SUM(jl.debit - jl.credit) AS net
+                       FROM {T["je"]} e JOIN {T["jl"]} jl ON jl.entry_id = e.id
+                      WHERE e.payment_id IS NOT NULL AND e.kind IN (%s, %s)
+                      GROUP BY e.payment_id, jl.account_id) j
+                 ON j.payment_id = p.id AND j.account_id = p.cash_account_id
+         WHERE {_differs("COALESCE(j.net, 0)", "CASE WHEN p.status = %s THEN p.amount ELSE 0 END")}
+         ORDER BY p.id
+         LIMIT %s
+    """
+    params = [
+        JournalEntry.Kind.PAYMENT.value,
+        JournalEntry.Kind.PAYMENT_REVERSAL.value,
+        Payment.Status.POSTED.value,
+    ]
+    result.count, rows = _fetch(cursor, sql, params, limit)
+    for payment_id, status, amount, net in rows:
+        amount, net = _money(amount), _money(net)
+        expected = amount if status == Payment.Status.POSTED else ZERO
+        result.mismatches.append(
+            Mismatch(
+                f"Payment {payment_id} ({status}, {amount})",
+                f"cash account debited {net} net by its entries, expected {expected}",
+            )
+        )
+    return result
+
+
+def check_journal_balanced(cursor, limit: int) -> CheckResult:
+    result = CheckResult("journal_balanced", "Journal entries balance per currency (debits = credits)")
+    sql = f"""
+        SELECT m.entry_id, e.kind, e.date, m.currency, m.debits, m.credits, m.n
+          FROM (SELECT entry_id, currency, SUM(debit) AS debits, SUM(credit) AS credits, COUNT(*) OVER () AS n
+                  FROM {T["jl"]}
+                 GROUP BY entry_id, currency
+                HAVING {_differs("SUM(debit)", "SUM(credit)")}
+                 ORDER BY entry_id, currency
+                 LIMIT %s) m
+          JOIN {T["je"]} e ON e.id = m.entry_id
+         ORDER BY m.entry_id, m.currency
+    """
+    result.count, rows = _fetch(cursor, sql, [], limit)
+    for entry_id, kind, date, currency, debits, credits in rows:
+        debits, credits = _money(debits), _money(credits)
+        result.mismatches.append(
+            Mismatch(
+                f"Journal entry {entry_id} ({kind}, {date})",
+                f"{currency} debits {debits}, credits {credits}, difference {debits - credits}",
+            )
+        )
+    return result
+
+
+def check_journal_has_lines(cursor, limit: int) -> CheckResult:
+    result = CheckResult("journal_has_lines", "Journal entries have lines")
+    sql = f"""
+        SELECT e.id, e.kind, e.date, COUNT(*) OVER ()
+          FROM {T["je"]} e
+         WHERE NOT EXISTS (SELECT 1 FROM {T["jl"]} jl WHERE jl.entry_id = e.id)
+         ORDER BY e.id
+         LIMIT %s
+    """
+    result.count, rows = _fetch(cursor, sql, [], limit)
+    for entry_id, kind, date in rows:
+        result.mismatches.append(Mismatch(f"Journal entry {entry_id} ({kind}, {date})", "has no lines"))
+    return result
+
+
+def check_journal_line_sides(cursor, limit: int) -> CheckResult:
+    result = CheckResult("journal_line_sides", "Journal lines have exactly one positive side")
+    sql = f"""
+        SELECT id, entry_id, debit, credit, COUNT(*) OVER ()
+          FROM {T["jl"]}
+         WHERE NOT ((debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0))
+         ORDER BY id
+         LIMIT %s
+    """
+    result.count, rows = _fetch(cursor, sql, [], limit)
+    for line_id, entry_id, debit, credit in rows:
+        result.mismatches.append(
+            Mismatch(f"Journal line {line_id} of entry {entry_id}", f"debit {_money(debit)}, credit {_money(credit)}")
+        )
+    return result
+
+
+def check_invoice_postings(cursor, limit: int) -> CheckResult:
+    result = CheckResult(
+        "invoice_postings", "Accrual invoices have one invoice entry debiting AR by their total; others none"
+    )
+    sql = f"""
+        SELECT i.id, i.number, i.accounting_method, i.type, i.total, COALESCE(j.n, 0), COALESCE(j.ar, 0),
+               COUNT(*) OVER ()
+          FROM {T["inv"]} i
+          LEFT JOIN (SELECT e.invoice_id, COUNT(DISTINCT e.id) AS n,
+                            SUM(CASE WHEN g.role = %s THEN jl.debit - jl.credit ELSE 0 END) AS ar
+                       FROM {T["je"]} e
+                       JOIN {T["jl"]} jl ON jl.entry_id = e.id
+                       JOIN {T["gl"]} g ON g.id = jl.account_id
+                      WHERE e.invoice_id IS NOT NULL AND e.kind = %s
+                      GROUP BY e.invoice_id) j
+                 ON j.invoice_id = i.id
+         WHERE (i.accounting_method = %s AND i.total > 0
+                AND (j.n IS NULL OR j.n <> 1 OR {_differs("j.ar", "i.total")}))
+            OR (NOT (i.accounting_method = %s AND i.total > 0) AND j.n IS NOT NULL)
+         ORDER BY i.id
+         LIMIT %s
+    """
+    accrual = Invoice.AccountingMethod.ACCRUAL.value
+    params = [GLAccount.Role.AR.value, JournalEntry.Kind.INVOICE.value, accrual, accrual]
+    result.count, rows = _fetch(cursor, sql, params, limit)
+    for invoice_id, number, method, type_, total, n, ar in rows:
+        total, ar = _money(total), _money(ar)
+        subject = f"Invoice {number} (id {invoice_id}, {method}, {type_}, total {total})"
+        if method == accrual and total > 0:
+            if n == 0:
+                detail = "has no invoice journal entry"
+            elif n != 1:
+                detail = f"has {n} invoice journal entries, expected 1"
+            else:
+                detail = f"its entry debits AR by {ar}, expected {total}"
+        else:
+            detail = f"has {n} invoice journal entr{'ies' if n != 1 else 'y'}, expected none"
+        result.mismatches.append(Mismatch(subject, detail))
+    return result
+
+
+def _entity_balance_check(cursor, limit: int, *, role: str, invoice_filter: str, params: list) -> list[tuple]:
+    """Per entity: (id, code, journal DR − CR on accounts of ``role``, recomputed balance
+    of the invoices matching ``invoice_filter``), only where they differ."""
+    sql = f"""
+        SELECT e.id, e.code, COALESCE(j.net, 0), COALESCE(c.amount, 0) - COALESCE(p.applied, 0), COUNT(*) OVER ()
+          FROM {T["ent"]} e
+          LEFT JOIN (SELECT g.entity_id, SUM(jl.debit - jl.credit) AS net
+                       FROM {T["jl"]} jl
+                       JOIN {T["je"]} je ON je.id = jl.entry_id
+                       JOIN {T["gl"]} g ON g.id = jl.account_id
+                      WHERE g.role = %s AND je.is_posted = %s
+                      GROUP BY g.entity_id) j
+                 ON j.entity_id = e.id
+          LEFT JOIN (SELECT i.entity_id, SUM(l.amount) AS amount
+                       FROM {T["line"]} l JOIN {T["inv"]} i ON i.id = l.invoice_id
+                      WHERE {invoice_filter}
+                      GROUP BY i.entity_id) c
+                 ON c.entity_id = e.id
+          LEFT JOIN (SELECT i.entity_id, SUM(a.amount) AS applied
+                       FROM {T["app"]} a
+                       JOIN {T["line"]} l ON l.id = a.line_id
+                       JOIN {T["inv"]} i ON i.id = l.invoice_id
+                      WHERE {invoice_filter}
+                      GROUP BY i.entity_id) p
+                 ON p.entity_id = e.id
+         WHERE {_differs("COALESCE(j.net, 0)", "COALESCE(c.amount, 0) - COALESCE(p.applied, 0)")}
+         ORDER BY e.code
+         LIMIT %s
+    """
+    return _fetch(cursor, sql, [role, True, *params, *params], limit)
+
+
+def check_ar_balance(cursor, limit: int) -> CheckResult:
+    result = CheckResult(
+        "ar_balance", "AR accounts per entity = open balance of accrual invoices (charges - applications)"
+    )
+    result.count, rows = _entity_balance_check(
+        cursor,
+        limit,
+        role=GLAccount.Role.AR.value,
+        invoice_filter="i.accounting_method = %s AND i.type <> %s",
+        params=[Invoice.AccountingMethod.ACCRUAL.value, Invoice.Type.CREDIT.value],
+    )
+    for _entity_id, code, net, open_balance in rows:
+        net, open_balance = _money(net), _money(open_balance)
+        result.mismatches.append(
+            Mismatch(
+                f"Entity {code}",
+                f"AR accounts balance {net} (DR - CR), accrual invoices' open balance {open_balance}, "
+                f"difference {net - open_balance}",
+            )
+        )
+    return result
+
+
+def check_unapplied_cash(cursor, limit: int) -> CheckResult:
+    result = CheckResult(
+        "unapplied_cash", "Unapplied cash per entity = minus the balances of credit invoices (open credits)"
+    )
+    result.count, rows = _entity_balance_check(
+        cursor,
+        limit,
+        role=GLAccount.Role.UNAPPLIED_CASH.value,
+        invoice_filter="i.type = %s",
+        params=[Invoice.Type.CREDIT.value],
+    )
+    for _entity_id, code, net, credit_balance in rows:
+        net, credit_balance = _money(net), _money(credit_balance)
+        result.mismatches.append(
+            Mismatch(
+                f"Entity {code}",
+                f"unapplied cash accounts hold {-net} (CR - DR), credit invoices' balances sum to {credit_balance} "
+                f"(expected {-credit_balance} held)",
+            )
+        )
+    return result
+
+
+def check_batch_controls(cursor, limit: int) -> CheckResult:
+    result = CheckResult("batch_controls", "Posted batches' actual count and amount = their controls")
+    required = FinanceSettings.objects.filter(pk=1).values_list("require_balanced_batches", flat=True).first()
+    if required is None:
+        required = FinanceSettings._meta.get_field("require_balanced_batches").default
+    if not required:
+        result.skipped = "finance settings do not require balanced batches"
+        return result
+    sql = f"""
+        SELECT b.id, b.number, b.control_count, b.control_amount,
+               COALESCE(i.n, 0) + COALESCE(p.n, 0), COALESCE(p.amount, 0), COUNT(*) OVER ()
+          FROM {T["batch"]} b
+          LEFT JOIN (SELECT batch_id, COUNT(*) AS n FROM {T["inv"]} WHERE type <> %s GROUP BY batch_id) i
+                 ON i.batch_id = b.id
+          LEFT JOIN (SELECT batch_id, COUNT(*) AS n, SUM(amount) AS amount FROM {T["pay"]} GROUP BY batch_id) p
+                 ON p.batch_id = b.id
+         WHERE b.status = %s
+           AND (b.control_count IS NULL OR b.control_amount IS NULL
+                OR b.control_count <> COALESCE(i.n, 0) + COALESCE(p.n, 0)
+                OR {_differs("b.control_amount", "COALESCE(p.amount, 0)")})
+         ORDER BY b.id
+         LIMIT %s
+    """
+    params = [Invoice.Type.CREDIT.value, Batch.Status.POSTED.value]
+    result.count, rows = _fetch(cursor, sql, params, limit)
+    for _batch_id, number, control_count, control_amount, count, amount in rows:
+        amount = _money(amount)
+        controls = "none" if control_amount is None else _money(control_amount)
+        result.mismatches.append(
+            Mismatch(
+                f"Batch {number} (posted)",
+                f"count {count} vs control {'none' if control_count is None else control_count}; "
+                f"amount {amount} vs control {controls}",
+            )
+        )
+    return result
+
+
+CHECKS: list[Callable] = [
+    check_line_balances,
+    check_invoice_totals,
+    check_application_targets,
+    check_payments,
+    check_payment_postings,
+    check_journal_balanced,
+    check_journal_has_lines,
+    check_journal_line_sides,
+    check_invoice_postings,
+    check_ar_balance,
+    check_unapplied_cash,
+    check_batch_controls,
+]
+
+
+def _run(limit: int) -> LedgerReport:
+    with connection.cursor() as cursor:
+        counts = []
+        for table in ("inv", "line", "pay", "je"):
+            cursor.execute(f"SELECT COUNT(*) FROM {T[table]}")
+            counts.append(cursor.fetchone()[0])
+        checks = [check(cursor, limit) for check in CHECKS]
+    return LedgerReport(*counts, checks=checks)
+
+
+def verify_ledger(*, limit: int = DEFAULT_LIMIT) -> LedgerReport:
+    """Recompute every stored balance and check every ledger invariant; write nothing.
+
+    ``limit`` caps the mismatches listed per check (the counts are always complete).
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return _run(limit)
+    return _run(limit)
