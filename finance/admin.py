@@ -356,19 +356,19 @@ class BatchAdmin(admin.ModelAdmin):
                 level=messages.SUCCESS,
             )
 
-    @admin.action(description="Mark selected batches ready")
+    @admin.action(description="Mark selected batches ready", permissions=["change"])
     def mark_ready(self, request, queryset):
         self._transition(request, queryset, Batch.Status.READY, MANAGE_BATCH)
 
-    @admin.action(description="Reopen selected batches")
+    @admin.action(description="Reopen selected batches", permissions=["change"])
     def reopen(self, request, queryset):
         self._transition(request, queryset, Batch.Status.OPEN, MANAGE_BATCH)
 
-    @admin.action(description="Post selected batches")
+    @admin.action(description="Post selected batches", permissions=["change"])
     def post(self, request, queryset):
         self._transition(request, queryset, Batch.Status.POSTED, POST_BATCH)
 
-    @admin.action(description="Mark selected (empty) batches deleted")
+    @admin.action(description="Mark selected (empty) batches deleted", permissions=["change"])
     def mark_deleted(self, request, queryset):
         self._transition(request, queryset, Batch.Status.DELETED, MANAGE_BATCH)
 
@@ -416,6 +416,24 @@ class InvoiceApplicationInline(ReadOnlyTabularInline):
         return super().get_queryset(request).select_related("payment", "line__invoice", "invoice")
 
 
+class BalanceFilter(admin.SimpleListFilter):
+    title = "balance"
+    parameter_name = "balance"
+    LOOKUPS = {
+        "owing": ("Owing (balance > 0)", {"balance__gt": 0}),
+        "settled": ("Settled (balance = 0)", {"balance": 0}),
+        "credit": ("Open credit (balance < 0)", {"balance__lt": 0}),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.LOOKUPS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.LOOKUPS:
+            return queryset.filter(**self.LOOKUPS[self.value()][1])
+        return queryset
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyBigTableAdmin):
     list_display = (
@@ -430,7 +448,7 @@ class InvoiceAdmin(ReadOnlyBigTableAdmin):
         "currency",
         "batch",
     )
-    list_filter = ("type", "source", "accounting_method", "entity")
+    list_filter = (BalanceFilter, "type", "source", "accounting_method", "entity")
     search_fields = ("=number", "=bill_to__party_id", "^bill_to__name", "=batch__number")
     list_select_related = ("bill_to", "batch")
     date_hierarchy = "date"

@@ -362,3 +362,27 @@ def test_changelist_queries_do_not_grow_with_rows(admin_client, books, ledger):
         make_invoice(ledger, contact, batch, "10.00", "20.00")
         payment_receive(payer=contact, method=ledger.cash_method, amount="50.00", date=DAY, batch=batch)
     assert counts() == before
+
+
+def test_invoice_balance_filter(admin_client, books):
+    def listed(value):
+        response = admin_client.get(url(Invoice, "changelist"), {"balance": value})
+        return {inv.pk for inv in response.context["cl"].result_list}
+
+    credit = Invoice.objects.get(type=Invoice.Type.CREDIT)  # the 50.00 the payment left over
+    assert credit.balance == D("-50.00")
+    assert listed("credit") == {credit.pk}
+    assert listed("settled") == {books["invoice"].pk}
+    assert listed("owing") == set()
+
+
+def test_batch_actions_need_change_permission(client, books, staff_user):
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_batch"))
+    client.force_login(staff_user)
+    response = client.get(url(Batch, "changelist"))
+    assert response.status_code == 200
+    assert response.context["action_form"] is None or not [
+        choice for choice in response.context["action_form"].fields["action"].choices if choice[0]
+    ]
+    _action(client, "post", books["batch"])
+    assert Batch.objects.get(pk=books["batch"].pk).status == Batch.Status.OPEN
