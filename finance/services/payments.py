@@ -70,16 +70,13 @@ def _apply(payment: Payment, line: InvoiceLine, amount: Decimal, *, is_reversal=
     return app
 
 
-def open_lines_oldest_first(payer: Contact, entity: FinancialEntity):
-    return (
-        InvoiceLine.objects.filter(
-            invoice__bill_to=payer,
-            invoice__entity=entity,
-            balance__gt=0,
-        )
-        .select_related("invoice")
-        .order_by("invoice__date", "invoice_id", "line_number")
-    )
+def open_lines_oldest_first(payer: Contact, entity: FinancialEntity | None = None):
+    """The payer's lines with a positive balance, in auto-apply order (all entities
+    when ``entity`` is None)."""
+    lines = InvoiceLine.objects.filter(invoice__bill_to=payer, balance__gt=0)
+    if entity is not None:
+        lines = lines.filter(invoice__entity=entity)
+    return lines.select_related("invoice", "invoice__entity").order_by("invoice__date", "invoice_id", "line_number")
 
 
 @transaction.atomic
