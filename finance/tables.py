@@ -1,0 +1,158 @@
+"""django-tables2 tables of the staff UI lists (sortable; money right-aligned)."""
+
+from decimal import Decimal
+
+import django_tables2 as tables
+from django_tables2.utils import A
+
+from finance.models import Batch, Contact, Invoice, Payment
+from finance.templatetags.finance_ui import batch_badge, invoice_badge, money, payment_badge
+
+TABLE_ATTRS = {"class": "table table-sm table-hover align-middle mb-0", "thead": {"class": "table-light"}}
+PER_PAGE = 25
+DATE_FORMAT = "Y-m-d"
+
+
+def _is_negative(value) -> bool:
+    """``value`` is the cell as rendered ("-1,234.00") when tables2 computes td attrs."""
+    if isinstance(value, Decimal):
+        return value < 0
+    return isinstance(value, str) and value.startswith("-")
+
+
+class MoneyColumn(tables.Column):
+    """A Decimal shown with two places and thousands separators, right-aligned."""
+
+    def __init__(self, *args, **kwargs):
+        attrs = kwargs.pop("attrs", {})
+        attrs.setdefault("th", {"class": "money"})
+        attrs.setdefault("td", {"class": lambda value: "money negative" if _is_negative(value) else "money"})
+        kwargs.setdefault("default", "")
+        super().__init__(*args, attrs=attrs, **kwargs)
+
+    def render(self, value):
+        return money(value)
+
+
+class NumberColumn(tables.Column):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("attrs", {"th": {"class": "num"}, "td": {"class": "num"}})
+        kwargs.setdefault("default", "")
+        super().__init__(*args, **kwargs)
+
+
+class ContactTable(tables.Table):
+    party_id = tables.Column("Party ID", linkify=("finance:contact_detail", {"pk": A("pk")}))
+    name = tables.Column(linkify=("finance:contact_detail", {"pk": A("pk")}), order_by=("sort_name", "name"))
+    kind = tables.Column()
+    company = tables.Column(
+        "Company",
+        linkify=("finance:contact_detail", {"pk": A("company_id")}),
+        accessor="company__name",
+        order_by=("company__sort_name", "company__name"),
+    )
+    major_key = tables.Column("Major key")
+    email = tables.EmailColumn()
+    status = tables.Column()
+
+    class Meta:
+        model = Contact
+        fields = ("party_id", "name", "kind", "company", "major_key", "email", "status")
+        attrs = TABLE_ATTRS
+        empty_text = "No contacts match."
+        orderable = True
+
+
+class InvoiceTable(tables.Table):
+    number = tables.Column("Invoice", linkify=("finance:invoice_detail", {"pk": A("pk")}))
+    date = tables.DateColumn(format=DATE_FORMAT)
+    bill_to = tables.Column(
+        "Bill to",
+        linkify=("finance:contact_detail", {"pk": A("bill_to_id")}),
+        accessor="bill_to__name",
+        order_by=("bill_to__sort_name", "bill_to__name"),
+    )
+    type = tables.Column()
+    batch = tables.Column("Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number")
+    total = MoneyColumn()
+    balance = MoneyColumn()
+    state = tables.Column("Status", empty_values=(), orderable=False)
+
+    class Meta:
+        model = Invoice
+        fields = ("number", "date", "bill_to", "type", "batch", "total", "balance", "state")
+        attrs = TABLE_ATTRS
+        empty_text = "No invoices match."
+
+    def render_state(self, record):
+        return invoice_badge(record)
+
+
+class ContactInvoiceTable(InvoiceTable):
+    """A contact's invoices: the bill-to is the contact, so it is left out."""
+
+    class Meta(InvoiceTable.Meta):
+        exclude = ("bill_to",)
+
+
+class PaymentTable(tables.Table):
+    id = tables.Column("Payment", linkify=("finance:payment_detail", {"pk": A("pk")}))
+    date = tables.DateColumn(format=DATE_FORMAT)
+    payer = tables.Column(
+        "Payer",
+        linkify=("finance:contact_detail", {"pk": A("payer_id")}),
+        accessor="payer__name",
+        order_by=("payer__sort_name", "payer__name"),
+    )
+    method = tables.Column("Method", accessor="method__code", order_by=("method__code",))
+    reference = tables.Column()
+    batch = tables.Column("Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number")
+    amount = MoneyColumn()
+    status = tables.Column()
+
+    class Meta:
+        model = Payment
+        fields = ("id", "date", "payer", "method", "reference", "batch", "amount", "status")
+        attrs = TABLE_ATTRS
+        empty_text = "No payments match."
+
+    def render_id(self, value):
+        return f"#{value}"
+
+    def render_status(self, record):
+        return payment_badge(record)
+
+
+class ContactPaymentTable(PaymentTable):
+    class Meta(PaymentTable.Meta):
+        exclude = ("payer",)
+
+
+class BatchTable(tables.Table):
+    number = tables.Column(linkify=("finance:batch_detail", {"pk": A("pk")}))
+    date = tables.DateColumn(format=DATE_FORMAT)
+    description = tables.Column()
+    status = tables.Column()
+    control_count = NumberColumn("Control count")
+    actual_count = NumberColumn("Actual count")
+    control_amount = MoneyColumn("Control amount")
+    cash_total = MoneyColumn("Actual amount")
+
+    class Meta:
+        model = Batch
+        fields = ("number", "date", "description", "status", "control_count", "actual_count", "control_amount")
+        sequence = (
+            "number",
+            "date",
+            "description",
+            "status",
+            "control_count",
+            "actual_count",
+            "control_amount",
+            "cash_total",
+        )
+        attrs = TABLE_ATTRS
+        empty_text = "No batches match."
+
+    def render_status(self, record):
+        return batch_badge(record)

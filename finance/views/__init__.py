@@ -1,0 +1,1 @@
+"""Staff UI views of the finance app: they parse input, call a service, render."""

@@ -1,0 +1,41 @@
+"""Shared pieces of the staff UI views: the access guard and the filtered list view."""
+
+from django_filters.views import FilterView
+from django_tables2.views import SingleTableMixin
+
+from finance.filters import style_filter_form
+from finance.tables import PER_PAGE
+from paycentral.authorization import VIEW_FINANCE, ModuleLevelRequiredMixin, require_level
+
+
+class FinanceAccessMixin(ModuleLevelRequiredMixin):
+    """Every finance page needs AR/Cash ≥ 1; an action may need one more level
+    (``action_level``). Anonymous users go to the login page, others get 403."""
+
+    required_level = VIEW_FINANCE
+    action_level: tuple[str, int] | None = None
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and self.action_level is not None:
+            require_level(request.user, *self.action_level)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class FilteredTableView(FinanceAccessMixin, SingleTableMixin, FilterView):
+    """A sortable, filterable list of 25 rows a page."""
+
+    template_name = "finance/object_list.html"
+    table_pagination = {"per_page": PER_PAGE}
+    page_title = ""
+    filterset_class = None
+
+    def get_filterset(self, filterset_class):
+        filterset = super().get_filterset(filterset_class)
+        style_filter_form(filterset.form)
+        return filterset
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["page_title"] = self.page_title
+        context["is_filtered"] = any(v for k, v in self.request.GET.items() if k not in ("page", "sort"))
+        return context

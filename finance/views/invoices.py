@@ -1,0 +1,35 @@
+from django.http import Http404
+from django.views.generic import TemplateView
+
+from finance import selectors
+from finance.filters import InvoiceFilter
+from finance.models import Invoice
+from finance.tables import InvoiceTable
+from finance.views.base import FilteredTableView, FinanceAccessMixin
+
+
+class InvoiceListView(FilteredTableView):
+    filterset_class = InvoiceFilter
+    table_class = InvoiceTable
+    page_title = "Invoices"
+
+    def get_queryset(self):
+        return selectors.invoice_list()
+
+
+class InvoiceDetailView(FinanceAccessMixin, TemplateView):
+    template_name = "finance/invoice_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            invoice = selectors.invoice_get(self.kwargs["pk"])
+        except Invoice.DoesNotExist as exc:
+            raise Http404("No such invoice.") from exc
+        context.update(
+            invoice=invoice,
+            lines=selectors.invoice_lines(invoice),
+            applications=selectors.invoice_applications(invoice),
+            journal=selectors.invoice_journal(invoice),
+        )
+        return context

@@ -1,0 +1,85 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect
+from django.views.generic import TemplateView
+
+from finance import selectors
+from finance.errors import FinanceError
+from finance.filters import PaymentFilter
+from finance.forms import PaymentReverseForm
+from finance.models import Payment
+from finance.services.batches import batch_create
+from finance.services.payments import payment_reverse
+from finance.tables import PaymentTable
+from finance.views.base import FilteredTableView, FinanceAccessMixin
+from paycentral.authorization import has_level
+from paycentral.models import Module
+
+REVERSE_PAYMENT = (Module.FINANCE, 4)
+
+
+class PaymentListView(FilteredTableView):
+    filterset_class = PaymentFilter
+    table_class = PaymentTable
+    page_title = "Payments"
+
+    def get_queryset(self):
+        return selectors.payment_list()
+
+
+class PaymentDetailView(FinanceAccessMixin, TemplateView):
+    template_name = "finance/payment_detail.html"
+
+    def get_payment(self) -> Payment:
+        try:
+            return selectors.payment_get(self.kwargs["pk"])
+        except Payment.DoesNotExist as exc:
+            raise Http404("No such payment.") from exc
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        payment = kwargs.get("payment") or self.get_payment()
+        can_reverse = has_level(self.request.user, *REVERSE_PAYMENT)
+        context.update(
+            payment=payment,
+            applications=selectors.payment_applications(payment),
+            journal=selectors.payment_journal(payment),
+            can_reverse=can_reverse,
+            reverse_level=REVERSE_PAYMENT,
+        )
+        if can_reverse and payment.status == Payment.Status.POSTED:
+            context["reverse_form"] = kwargs.get("reverse_form") or PaymentReverseForm()
+        return context
+
+
+class PaymentReverseView(PaymentDetailView):
+    """POST: reverse the payment into the chosen open batch, or into a new batch
+    opened for it (both in one transaction, so a refused reversal leaves no batch)."""
+
+    http_method_names = ["post"]
+    action_level = REVERSE_PAYMENT
+
+    def post(self, request, *args, **kwargs):
+        payment = self.get_payment()
+        form = PaymentReverseForm(request.POST)
+        if not form.is_valid():
+            context = self.get_context_data(payment=payment, reverse_form=form)
+            return self.render_to_response(context)
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                batch = data["batch"] or batch_create(
+                    date=data["date"], description=f"Reversal of payment {payment.pk}", user=request.user
+                )
+                payment = payment_reverse(
+                    payment=payment, batch=batch, date=data["date"], reason=data["reason"], user=request.user
+                )
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Payment {payment.pk} is reversed in batch {batch.number}.")
+        return redirect("finance:payment_detail", pk=payment.pk)
