@@ -1,15 +1,14 @@
 """Browser tests: Playwright's sync API drives Debian's chromium against live_server.
 
 Playwright's sync API runs an event loop in the test thread, which makes Django refuse
-database calls from that thread unless DJANGO_ALLOW_ASYNC_UNSAFE is set.
+database calls from that thread unless DJANGO_ALLOW_ASYNC_UNSAFE is set. It is set for
+the browser tests only and removed afterwards: left in os.environ it would leak into
+the rest of the run (``check --deploy`` in a subprocess reports it as an error).
 """
 
-import os
 from pathlib import Path
 
 import pytest
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -24,9 +23,10 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @pytest.fixture
-def browser_page(transactional_db, live_server):
+def browser_page(monkeypatch, transactional_db, live_server):
     from playwright.sync_api import sync_playwright
 
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     playwright = sync_playwright().start()
     browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
     context = browser.new_context(viewport={"width": 1366, "height": 900})
