@@ -169,10 +169,16 @@ class LedgerReport:
         }
 
 
-def _fetch(cursor, sql: str, params: list, limit: int) -> tuple[int, list[tuple]]:
-    """Run a mismatch query whose last column is ``COUNT(*) OVER ()`` and whose
-    outer query ends with ``LIMIT %s``; return (total mismatches, rows without it)."""
-    cursor.execute(sql, [*params, limit])
+def _fetch(cursor, sql: str, params: list, limit: int, order_by: str) -> tuple[int, list[tuple]]:
+    """Run the mismatch query ``sql`` and return (how many rows it finds, the first
+    ``limit`` of them in ``order_by`` order, an expression over its column aliases).
+
+    The query is planned for full retrieval: on PostgreSQL ``OFFSET 0`` keeps it from
+    being merged into the outer ``ORDER BY … LIMIT``, which would otherwise make the
+    planner walk every row through nested index lookups hoping to stop early.
+    """
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+    cursor.execute(f"SELECT m.*, COUNT(*) OVER () FROM ({sql}{fence}) m ORDER BY {order_by} LIMIT %s", [*params, limit])
     rows = cursor.fetchall()
     if not rows:
         return 0, []
@@ -185,24 +191,19 @@ def _fetch(cursor, sql: str, params: list, limit: int) -> tuple[int, list[tuple]
 def check_line_balances(cursor, limit: int) -> CheckResult:
     result = CheckResult("line_balances", "Invoice line balances = amount - applications")
     sql = f"""
-        SELECT m.id, i.number, m.line_number, m.amount, m.balance, m.applied, m.n
-          FROM (SELECT l.id, l.invoice_id, l.line_number, l.amount, l.balance,
-                       COALESCE(a.applied, 0) AS applied, COUNT(*) OVER () AS n
-                  FROM {T["line"]} l
-                  LEFT JOIN (SELECT line_id, SUM(amount) AS applied FROM {T["app"]} GROUP BY line_id) a
-                         ON a.line_id = l.id
-                 WHERE {_differs("l.balance", "l.amount - COALESCE(a.applied, 0)")}
-                 ORDER BY l.id
-                 LIMIT %s) m
-          JOIN {T["inv"]} i ON i.id = m.invoice_id
-         ORDER BY m.id
+        SELECT l.id AS k, l.invoice_id, l.line_number, l.amount, l.balance, COALESCE(a.applied, 0) AS applied
+          FROM {T["line"]} l
+          LEFT JOIN (SELECT line_id, SUM(amount) AS applied FROM {T["app"]} GROUP BY line_id) a
+                 ON a.line_id = l.id
+         WHERE {_differs("l.balance", "l.amount - COALESCE(a.applied, 0)")}
     """
-    result.count, rows = _fetch(cursor, sql, [], limit)
-    for line_id, number, line_number, amount, balance, applied in rows:
+    result.count, rows = _fetch(cursor, sql, [], limit, "k")
+    numbers = dict(Invoice.objects.filter(pk__in={row[1] for row in rows}).values_list("pk", "number"))
+    for line_id, invoice_id, line_number, amount, balance, applied in rows:
         amount, balance, applied = _money(amount), _money(balance), _money(applied)
         result.mismatches.append(
             Mismatch(
-                f"Invoice {number} line {line_number} (line id {line_id})",
+                f"Invoice {numbers[invoice_id]} line {line_number} (line id {line_id})",
                 f"balance stored {balance}, recomputed {amount - applied} (amount {amount} - applied {applied})",
             )
         )
@@ -212,8 +213,8 @@ def check_line_balances(cursor, limit: int) -> CheckResult:
 def check_invoice_totals(cursor, limit: int) -> CheckResult:
     result = CheckResult("invoice_totals", "Invoice totals = sum of line amounts; balances = sum of line balances")
     sql = f"""
-        SELECT i.id, i.number, i.total, i.balance,
-               COALESCE(s.amount, 0), COALESCE(s.amount, 0) - COALESCE(a.applied, 0), COUNT(*) OVER ()
+        SELECT i.id AS k, i.number, i.total, i.balance,
+               COALESCE(s.amount, 0) AS re_total, COALESCE(s.amount, 0) - COALESCE(a.applied, 0) AS re_balance
           FROM {T["inv"]} i
           LEFT JOIN (SELECT invoice_id, SUM(amount) AS amount FROM {T["line"]} GROUP BY invoice_id) s
                  ON s.invoice_id = i.id
@@ -223,10 +224,8 @@ def check_invoice_totals(cursor, limit: int) -> CheckResult:
                  ON a.invoice_id = i.id
          WHERE {_differs("i.total", "COALESCE(s.amount, 0)")}
             OR {_differs("i.balance", "COALESCE(s.amount, 0) - COALESCE(a.applied, 0)")}
-         ORDER BY i.id
-         LIMIT %s
     """
-    result.count, rows = _fetch(cursor, sql, [], limit)
+    result.count, rows = _fetch(cursor, sql, [], limit, "k")
     for invoice_id, number, total, balance, re_total, re_balance in rows:
         total, balance, re_total, re_balance = map(_money, (total, balance, re_total, re_balance))
         parts = []
@@ -241,16 +240,15 @@ def check_invoice_totals(cursor, limit: int) -> CheckResult:
 def check_application_targets(cursor, limit: int) -> CheckResult:
     result = CheckResult("application_targets", "Applications point at their line's invoice, in the payment's entity")
     sql = f"""
-        SELECT a.id, a.payment_id, a.invoice_id, l.invoice_id, i.number, i.entity_id, p.entity_id, COUNT(*) OVER ()
+        SELECT a.id AS k, a.payment_id, a.invoice_id AS app_invoice, l.invoice_id AS line_invoice, i.number,
+               i.entity_id AS invoice_entity, p.entity_id AS payment_entity
           FROM {T["app"]} a
           JOIN {T["line"]} l ON l.id = a.line_id
           JOIN {T["inv"]} i ON i.id = l.invoice_id
           JOIN {T["pay"]} p ON p.id = a.payment_id
          WHERE a.invoice_id <> l.invoice_id OR i.entity_id <> p.entity_id
-         ORDER BY a.id
-         LIMIT %s
     """
-    result.count, rows = _fetch(cursor, sql, [], limit)
+    result.count, rows = _fetch(cursor, sql, [], limit, "k")
     for app_id, payment_id, app_invoice, line_invoice, number, inv_entity, pay_entity in rows:
         parts = []
         if app_invoice != line_invoice:
@@ -267,18 +265,16 @@ def check_payments(cursor, limit: int) -> CheckResult:
         "Payments: amount applied = applications; posted ones fully applied, reversed ones net to zero",
     )
     sql = f"""
-        SELECT p.id, p.status, p.amount, p.amount_applied, COALESCE(a.net, 0), COUNT(*) OVER ()
+        SELECT p.id AS k, p.status, p.amount, p.amount_applied, COALESCE(a.net, 0) AS net
           FROM {T["pay"]} p
           LEFT JOIN (SELECT payment_id, SUM(amount) AS net FROM {T["app"]} GROUP BY payment_id) a
                  ON a.payment_id = p.id
          WHERE {_differs("p.amount_applied", "COALESCE(a.net, 0)")}
             OR (p.status = %s AND {_differs("p.amount", "COALESCE(a.net, 0)")})
             OR (p.status = %s AND {_differs("COALESCE(a.net, 0)", "0")})
-         ORDER BY p.id
-         LIMIT %s
     """
     params = [Payment.Status.POSTED.value, Payment.Status.REVERSED.value]
-    result.count, rows = _fetch(cursor, sql, params, limit)
+    result.count, rows = _fetch(cursor, sql, params, limit, "k")
     for payment_id, status, amount, applied, net in rows:
         amount, applied, net = _money(amount), _money(applied), _money(net)
         parts = []
@@ -297,7 +293,7 @@ def check_payment_postings(cursor, limit: int) -> CheckResult:
         "payment_postings", "Payment entries debit the payment's cash account by its amount (0 once reversed)"
     )
     sql = f"""
-        SELECT p.id, p.status, p.amount, COALESCE(j.net, 0), COUNT(*) OVER ()
+        SELECT p.id AS k, p.status, p.amount, COALESCE(j.net, 0) AS net
           FROM {T["pay"]} p
           LEFT JOIN (SELECT e.payment_id, jl.account_id, SUM(jl.debit - jl.credit) AS net
                        FROM {T["je"]} e JOIN {T["jl"]} jl ON jl.entry_id = e.id
@@ -305,15 +301,13 @@ def check_payment_postings(cursor, limit: int) -> CheckResult:
                       GROUP BY e.payment_id, jl.account_id) j
                  ON j.payment_id = p.id AND j.account_id = p.cash_account_id
          WHERE {_differs("COALESCE(j.net, 0)", "CASE WHEN p.status = %s THEN p.amount ELSE 0 END")}
-         ORDER BY p.id
-         LIMIT %s
     """
     params = [
         JournalEntry.Kind.PAYMENT.value,
         JournalEntry.Kind.PAYMENT_REVERSAL.value,
         Payment.Status.POSTED.value,
     ]
-    result.count, rows = _fetch(cursor, sql, params, limit)
+    result.count, rows = _fetch(cursor, sql, params, limit, "k")
     for payment_id, status, amount, net in rows:
         amount, net = _money(amount), _money(net)
         expected = amount if status == Payment.Status.POSTED else ZERO
@@ -329,17 +323,14 @@ def check_payment_postings(cursor, limit: int) -> CheckResult:
 def check_journal_balanced(cursor, limit: int) -> CheckResult:
     result = CheckResult("journal_balanced", "Journal entries balance per currency (debits = credits)")
     sql = f"""
-        SELECT m.entry_id, e.kind, e.date, m.currency, m.debits, m.credits, m.n
-          FROM (SELECT entry_id, currency, SUM(debit) AS debits, SUM(credit) AS credits, COUNT(*) OVER () AS n
+        SELECT s.entry_id AS k, e.kind, e.date, s.currency, s.debits, s.credits
+          FROM (SELECT entry_id, currency, SUM(debit) AS debits, SUM(credit) AS credits
                   FROM {T["jl"]}
                  GROUP BY entry_id, currency
-                HAVING {_differs("SUM(debit)", "SUM(credit)")}
-                 ORDER BY entry_id, currency
-                 LIMIT %s) m
-          JOIN {T["je"]} e ON e.id = m.entry_id
-         ORDER BY m.entry_id, m.currency
+                HAVING {_differs("SUM(debit)", "SUM(credit)")}) s
+          JOIN {T["je"]} e ON e.id = s.entry_id
     """
-    result.count, rows = _fetch(cursor, sql, [], limit)
+    result.count, rows = _fetch(cursor, sql, [], limit, "k, currency")
     for entry_id, kind, date, currency, debits, credits in rows:
         debits, credits = _money(debits), _money(credits)
         result.mismatches.append(
@@ -354,13 +345,11 @@ def check_journal_balanced(cursor, limit: int) -> CheckResult:
 def check_journal_has_lines(cursor, limit: int) -> CheckResult:
     result = CheckResult("journal_has_lines", "Journal entries have lines")
     sql = f"""
-        SELECT e.id, e.kind, e.date, COUNT(*) OVER ()
+        SELECT e.id AS k, e.kind, e.date
           FROM {T["je"]} e
          WHERE NOT EXISTS (SELECT 1 FROM {T["jl"]} jl WHERE jl.entry_id = e.id)
-         ORDER BY e.id
-         LIMIT %s
     """
-    result.count, rows = _fetch(cursor, sql, [], limit)
+    result.count, rows = _fetch(cursor, sql, [], limit, "k")
     for entry_id, kind, date in rows:
         result.mismatches.append(Mismatch(f"Journal entry {entry_id} ({kind}, {date})", "has no lines"))
     return result
@@ -369,13 +358,11 @@ def check_journal_has_lines(cursor, limit: int) -> CheckResult:
 def check_journal_line_sides(cursor, limit: int) -> CheckResult:
     result = CheckResult("journal_line_sides", "Journal lines have exactly one positive side")
     sql = f"""
-        SELECT id, entry_id, debit, credit, COUNT(*) OVER ()
+        SELECT id AS k, entry_id, debit, credit
           FROM {T["jl"]}
          WHERE NOT ((debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0))
-         ORDER BY id
-         LIMIT %s
     """
-    result.count, rows = _fetch(cursor, sql, [], limit)
+    result.count, rows = _fetch(cursor, sql, [], limit, "k")
     for line_id, entry_id, debit, credit in rows:
         result.mismatches.append(
             Mismatch(f"Journal line {line_id} of entry {entry_id}", f"debit {_money(debit)}, credit {_money(credit)}")
@@ -388,8 +375,8 @@ def check_invoice_postings(cursor, limit: int) -> CheckResult:
         "invoice_postings", "Accrual invoices have one invoice entry debiting AR by their total; others none"
     )
     sql = f"""
-        SELECT i.id, i.number, i.accounting_method, i.type, i.total, COALESCE(j.n, 0), COALESCE(j.ar, 0),
-               COUNT(*) OVER ()
+        SELECT i.id AS k, i.number, i.accounting_method, i.type, i.total, COALESCE(j.n, 0) AS n,
+               COALESCE(j.ar, 0) AS ar
           FROM {T["inv"]} i
           LEFT JOIN (SELECT e.invoice_id, COUNT(DISTINCT e.id) AS n,
                             SUM(CASE WHEN g.role = %s THEN jl.debit - jl.credit ELSE 0 END) AS ar
@@ -402,12 +389,10 @@ def check_invoice_postings(cursor, limit: int) -> CheckResult:
          WHERE (i.accounting_method = %s AND i.total > 0
                 AND (j.n IS NULL OR j.n <> 1 OR {_differs("j.ar", "i.total")}))
             OR (NOT (i.accounting_method = %s AND i.total > 0) AND j.n IS NOT NULL)
-         ORDER BY i.id
-         LIMIT %s
     """
     accrual = Invoice.AccountingMethod.ACCRUAL.value
     params = [GLAccount.Role.AR.value, JournalEntry.Kind.INVOICE.value, accrual, accrual]
-    result.count, rows = _fetch(cursor, sql, params, limit)
+    result.count, rows = _fetch(cursor, sql, params, limit, "k")
     for invoice_id, number, method, type_, total, n, ar in rows:
         total, ar = _money(total), _money(ar)
         subject = f"Invoice {number} (id {invoice_id}, {method}, {type_}, total {total})"
@@ -428,7 +413,7 @@ def _entity_balance_check(cursor, limit: int, *, role: str, invoice_filter: str,
     """Per entity: (id, code, journal DR − CR on accounts of ``role``, recomputed balance
     of the invoices matching ``invoice_filter``), only where they differ."""
     sql = f"""
-        SELECT e.id, e.code, COALESCE(j.net, 0), COALESCE(c.amount, 0) - COALESCE(p.applied, 0), COUNT(*) OVER ()
+        SELECT e.id, e.code AS k, COALESCE(j.net, 0) AS net, COALESCE(c.amount, 0) - COALESCE(p.applied, 0) AS open
           FROM {T["ent"]} e
           LEFT JOIN (SELECT g.entity_id, SUM(jl.debit - jl.credit) AS net
                        FROM {T["jl"]} jl
@@ -450,10 +435,8 @@ def _entity_balance_check(cursor, limit: int, *, role: str, invoice_filter: str,
                       GROUP BY i.entity_id) p
                  ON p.entity_id = e.id
          WHERE {_differs("COALESCE(j.net, 0)", "COALESCE(c.amount, 0) - COALESCE(p.applied, 0)")}
-         ORDER BY e.code
-         LIMIT %s
     """
-    return _fetch(cursor, sql, [role, True, *params, *params], limit)
+    return _fetch(cursor, sql, [role, True, *params, *params], limit, "k")
 
 
 def check_ar_balance(cursor, limit: int) -> CheckResult:
@@ -511,8 +494,8 @@ def check_batch_controls(cursor, limit: int) -> CheckResult:
         result.skipped = "finance settings do not require balanced batches"
         return result
     sql = f"""
-        SELECT b.id, b.number, b.control_count, b.control_amount,
-               COALESCE(i.n, 0) + COALESCE(p.n, 0), COALESCE(p.amount, 0), COUNT(*) OVER ()
+        SELECT b.id AS k, b.number, b.control_count, b.control_amount,
+               COALESCE(i.n, 0) + COALESCE(p.n, 0) AS actual_count, COALESCE(p.amount, 0) AS actual_amount
           FROM {T["batch"]} b
           LEFT JOIN (SELECT batch_id, COUNT(*) AS n FROM {T["inv"]} WHERE type <> %s GROUP BY batch_id) i
                  ON i.batch_id = b.id
@@ -522,11 +505,9 @@ def check_batch_controls(cursor, limit: int) -> CheckResult:
            AND (b.control_count IS NULL OR b.control_amount IS NULL
                 OR b.control_count <> COALESCE(i.n, 0) + COALESCE(p.n, 0)
                 OR {_differs("b.control_amount", "COALESCE(p.amount, 0)")})
-         ORDER BY b.id
-         LIMIT %s
     """
     params = [Invoice.Type.CREDIT.value, Batch.Status.POSTED.value]
-    result.count, rows = _fetch(cursor, sql, params, limit)
+    result.count, rows = _fetch(cursor, sql, params, limit, "k")
     for _batch_id, number, control_count, control_amount, count, amount in rows:
         amount = _money(amount)
         controls = "none" if control_amount is None else _money(control_amount)
