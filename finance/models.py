@@ -206,8 +206,9 @@ class NumberSequence(models.Model):
 class Batch(models.Model):
     """Batch control: every financial transaction belongs to a batch.
 
-    Open → Ready → Posted; Open or Ready → Deleted (only while empty). A posted batch
-    takes no new transactions (a PostgreSQL trigger refuses them too).
+    Open → Ready → Posted; Ready → Open (reopened for more entries); Open or Ready →
+    Deleted (only while empty). Only Open batches take transactions; a posted batch is
+    immutable (PostgreSQL triggers refuse new rows in it and changes to it).
     """
 
     class Status(models.TextChoices):
@@ -217,7 +218,7 @@ class Batch(models.Model):
         DELETED = "deleted", "Deleted"
 
     TRANSITIONS = {
-        Status.OPEN: {Status.READY, Status.DELETED, Status.POSTED},
+        Status.OPEN: {Status.READY, Status.DELETED},
         Status.READY: {Status.OPEN, Status.POSTED, Status.DELETED},
         Status.POSTED: set(),
         Status.DELETED: set(),

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from finance.models import Batch
-from finance.views import batches, contacts, dashboard, invoices, payments
+from finance.views import batches, contacts, dashboard, entry, invoices, payments
 from paycentral.authorization import MANAGE_BATCH, POST_BATCH
 
 app_name = "finance"
@@ -18,8 +18,10 @@ urlpatterns = [
         name="contact_transactions",
     ),
     path("invoices/", invoices.InvoiceListView.as_view(), name="invoice_list"),
+    path("invoices/new/", entry.InvoiceEntryView.as_view(), name="invoice_new"),
     path("invoices/<int:pk>/", invoices.InvoiceDetailView.as_view(), name="invoice_detail"),
     path("payments/", payments.PaymentListView.as_view(), name="payment_list"),
+    path("payments/new/", entry.PaymentEntryView.as_view(), name="payment_new"),
     path("payments/<int:pk>/", payments.PaymentDetailView.as_view(), name="payment_detail"),
     path("payments/<int:pk>/reverse/", payments.PaymentReverseView.as_view(), name="payment_reverse"),
     path("batches/", batches.BatchListView.as_view(), name="batch_list"),

@@ -64,6 +64,7 @@ def books(ledger, staff_user, superuser):
         payer=member, method=ledger.check_method, amount="250.00", date=DAY, batch=batch, reference="CHK 1001"
     )
     posted = batch_create(date=DAY, description="Posted one", control_count=0, control_amount=D("0"))
+    posted = batch_transition(batch=posted, to_status=Batch.Status.READY, user=superuser)
     posted = batch_transition(batch=posted, to_status=Batch.Status.POSTED, user=superuser)
     FinanceSettings.load()
     GatewayAccount.objects.create(name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity)
@@ -176,22 +177,24 @@ def _messages(response):
     return [(m.level, str(m)) for m in response.context["messages"]]
 
 
-def test_post_action__out_of_balance_is_reported_and_the_batch_stays_open(admin_client, books):
+def test_post_action__out_of_balance_is_reported_and_the_batch_stays_ready(admin_client, books):
     batch = books["batch"]
     Batch.objects.filter(pk=batch.pk).update(control_count=5, control_amount=D("999.00"))
+    batch_transition(batch=batch, to_status=Batch.Status.READY)
     response = _action(admin_client, "post", batch)
     assert response.status_code == 200
     errors = [text for level, text in _messages(response) if level == message_levels.ERROR]
     assert len(errors) == 1 and "out of balance" in errors[0]
     batch.refresh_from_db()
-    assert batch.status == Batch.Status.OPEN
+    assert batch.status == Batch.Status.READY
     assert batch.posted_at is None
 
 
 def test_post_action__without_controls_is_reported(admin_client, books):
+    batch_transition(batch=books["batch"], to_status=Batch.Status.READY)
     response = _action(admin_client, "post", books["batch"])
     assert any(level == message_levels.ERROR and "no control" in text for level, text in _messages(response))
-    assert Batch.objects.get(pk=books["batch"].pk).status == Batch.Status.OPEN
+    assert Batch.objects.get(pk=books["batch"].pk).status == Batch.Status.READY
 
 
 def test_mark_ready_then_post_a_balanced_batch(admin_client, books, superuser):

@@ -152,7 +152,11 @@ def batch_transition(*, batch: Batch, to_status: str, user=None, note: str = "")
                 raise BatchOutOfBalance(f"Batch {batch.number} is out of balance: " + "; ".join(problems) + ".")
         batch.posted_at = timezone.now()
         batch.posted_by = user
-    if to_status == Batch.Status.DELETED and JournalEntry.objects.filter(batch=batch).exists():
+    if to_status == Batch.Status.DELETED and (
+        JournalEntry.objects.filter(batch=batch).exists()
+        or Invoice.objects.filter(batch=batch).exists()
+        or Payment.objects.filter(batch=batch).exists()
+    ):
         raise InvalidTransition(f"Batch {batch.number} holds transactions; reverse them instead of deleting the batch.")
     BatchEvent.objects.create(batch=batch, from_status=batch.status, to_status=to_status, user=user, note=note)
     batch.status = to_status

@@ -1,11 +1,12 @@
 """Shared pieces of the staff UI views: the access guard and the filtered list view."""
 
+from django.urls import reverse
 from django_filters.views import FilterView
 from django_tables2.views import SingleTableMixin
 
 from finance.filters import style_filter_form
 from finance.tables import PER_PAGE
-from paycentral.authorization import VIEW_FINANCE, ModuleLevelRequiredMixin, require_level
+from paycentral.authorization import VIEW_FINANCE, ModuleLevelRequiredMixin, has_level, require_level
 
 
 class FinanceAccessMixin(ModuleLevelRequiredMixin):
@@ -28,6 +29,10 @@ class FilteredTableView(FinanceAccessMixin, SingleTableMixin, FilterView):
     table_pagination = {"per_page": PER_PAGE}
     page_title = ""
     filterset_class = None
+    # A "new" button above the list, shown to users who may use it.
+    new_url_name: str | None = None
+    new_label = ""
+    new_level: tuple[str, int] | None = None
 
     def get_filterset(self, filterset_class):
         filterset = super().get_filterset(filterset_class)
@@ -37,5 +42,8 @@ class FilteredTableView(FinanceAccessMixin, SingleTableMixin, FilterView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["page_title"] = self.page_title
+        if self.new_url_name and (self.new_level is None or has_level(self.request.user, *self.new_level)):
+            context["new_url"] = reverse(self.new_url_name)
+            context["new_label"] = self.new_label
         context["is_filtered"] = any(v for k, v in self.request.GET.items() if k not in ("page", "sort"))
         return context

@@ -7,6 +7,8 @@ from finance.filters import ContactFilter
 from finance.models import Contact
 from finance.tables import PER_PAGE, ContactInvoiceTable, ContactPaymentTable, ContactTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
+from paycentral.authorization import has_level
+from paycentral.models import Module
 
 MEMBERS_SHOWN = 25
 
@@ -38,7 +40,12 @@ class ContactDetailView(FinanceAccessMixin, TemplateView):
             contact = selectors.contact_get(self.kwargs["pk"])
         except Contact.DoesNotExist as exc:
             raise Http404("No such contact.") from exc
-        context.update(contact=contact, tab=self.tab, balances=selectors.contact_balances(contact))
+        context.update(
+            contact=contact,
+            tab=self.tab,
+            balances=selectors.contact_balances(contact),
+            can_enter_transactions=has_level(self.request.user, Module.AR_CASH, 2),
+        )
         if self.tab == "summary":
             members = selectors.contact_members(contact)
             context.update(

@@ -6,9 +6,13 @@ from finance.filters import InvoiceFilter
 from finance.models import Invoice
 from finance.tables import InvoiceTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
+from paycentral.models import Module
 
 
 class InvoiceListView(FilteredTableView):
+    new_url_name = "finance:invoice_new"
+    new_label = "New invoice"
+    new_level = (Module.AR_CASH, 2)
     filterset_class = InvoiceFilter
     table_class = InvoiceTable
     page_title = "Invoices"

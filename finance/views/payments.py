@@ -21,6 +21,9 @@ REVERSE_PAYMENT = (Module.FINANCE, 4)
 
 
 class PaymentListView(FilteredTableView):
+    new_url_name = "finance:payment_new"
+    new_label = "Receive payment"
+    new_level = (Module.AR_CASH, 2)
     filterset_class = PaymentFilter
     table_class = PaymentTable
     page_title = "Payments"

@@ -70,6 +70,7 @@ def test_posted_batch_refuses_new_rows_and_changes_in_the_database(ledger):
     FinanceSettings.objects.update_or_create(pk=1, defaults={"require_balanced_batches": False})
     batch = BatchFactory()
     make_invoice(ledger, ContactFactory(), batch, "100")
+    batch_transition(batch=batch, to_status=Batch.Status.READY)
     batch_transition(batch=batch, to_status=Batch.Status.POSTED)
     with pytest.raises(IntegrityError, match="takes no new transactions"), transaction.atomic():
         with connection.cursor() as cur:

@@ -187,12 +187,16 @@ def test_batch_post__requires_controls_matching_actuals(ledger):
     payment_receive(payer=contact, method=ledger.check_method, amount="90", date=inv.date, batch=batch)
     totals = batch_totals(batch)
     assert (totals.count, totals.amount) == (2, D("90.00"))
+    with pytest.raises(InvalidTransition, match="cannot go from Open to Posted"):
+        batch_transition(batch=batch, to_status=Batch.Status.POSTED)
+    batch_transition(batch=batch, to_status=Batch.Status.READY)
     with pytest.raises(BatchOutOfBalance, match=r"amount 90.00 ≠ control 100.00"):
         batch_transition(batch=batch, to_status=Batch.Status.POSTED)
     batch.refresh_from_db()
-    assert batch.status == Batch.Status.OPEN
+    assert batch.status == Batch.Status.READY
+    with pytest.raises(BatchClosed):
+        make_invoice(ledger, contact, batch, "5")
     batch_set_controls(batch=batch, control_count=2, control_amount="90.00")
-    batch_transition(batch=batch, to_status=Batch.Status.READY)
     posted = batch_transition(batch=batch, to_status=Batch.Status.POSTED)
     assert posted.status == Batch.Status.POSTED and posted.posted_at
 
@@ -201,6 +205,7 @@ def test_batch_post__controls_not_required_when_setting_off(ledger):
     FinanceSettings.objects.update_or_create(pk=1, defaults={"require_balanced_batches": False})
     batch = BatchFactory()
     make_invoice(ledger, ContactFactory(), batch, "100")
+    batch_transition(batch=batch, to_status=Batch.Status.READY)
     assert batch_transition(batch=batch, to_status=Batch.Status.POSTED).status == Batch.Status.POSTED
 
 
@@ -208,6 +213,7 @@ def test_posted_batch__takes_no_transactions_and_cannot_move(ledger):
     FinanceSettings.objects.update_or_create(pk=1, defaults={"require_balanced_batches": False})
     contact, batch = ContactFactory(), BatchFactory()
     inv = make_invoice(ledger, contact, batch, "100")
+    batch_transition(batch=batch, to_status=Batch.Status.READY)
     batch_transition(batch=batch, to_status=Batch.Status.POSTED)
     with pytest.raises(BatchClosed):
         make_invoice(ledger, contact, batch, "5")
@@ -219,11 +225,14 @@ def test_posted_batch__takes_no_transactions_and_cannot_move(ledger):
 
 
 def test_batch_delete__only_while_empty(ledger):
-    empty, used = BatchFactory(), BatchFactory()
+    empty, used, cash_basis = BatchFactory(), BatchFactory(), BatchFactory()
     make_invoice(ledger, ContactFactory(), used, "100")
+    # A cash-basis invoice writes no journal entry, yet its batch is not empty.
+    make_invoice(ledger, ContactFactory(), cash_basis, "100", accounting_method=Invoice.AccountingMethod.CASH)
     assert batch_transition(batch=empty, to_status=Batch.Status.DELETED).status == Batch.Status.DELETED
-    with pytest.raises(InvalidTransition, match="holds transactions"):
-        batch_transition(batch=used, to_status=Batch.Status.DELETED)
+    for batch in (used, cash_basis):
+        with pytest.raises(InvalidTransition, match="holds transactions"):
+            batch_transition(batch=batch, to_status=Batch.Status.DELETED)
 
 
 def test_constraints__line_balance_cannot_exceed_amount(ledger):

@@ -72,6 +72,7 @@ def batch_create_posted(ledger, contact):
     make_invoice(ledger, contact, batch, "40")
     payment_receive(payer=contact, method=ledger.cash_method, amount="40", date=DAY, batch=batch)
     batch_set_controls(batch=batch, control_count=2, control_amount="40.00")
+    batch_transition(batch=batch, to_status=Batch.Status.READY)
     return batch_transition(batch=batch, to_status=Batch.Status.POSTED)
 
 
@@ -244,6 +245,7 @@ def test_verify_ledger__posted_batch_without_controls_reported_only_when_require
     FinanceSettings.objects.filter(pk=1).update(require_balanced_batches=False)
     batch = BatchFactory(description="Posted without controls")
     make_invoice(ledger, ContactFactory(), batch, "10")
+    batch_transition(batch=batch, to_status=Batch.Status.READY)
     batch_transition(batch=batch, to_status=Batch.Status.POSTED)
     report = verify_ledger()
     assert report.ok

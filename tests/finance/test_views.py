@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from finance.models import Batch, BatchEvent, Contact, FinanceSettings, Invoice, Payment
 from finance.selectors import batch_list
-from finance.services.batches import batch_set_controls, batch_totals
+from finance.services.batches import batch_set_controls, batch_totals, batch_transition
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import payment_receive
 from paycentral.models import Module
@@ -455,16 +455,22 @@ def test_batch_detail__figures_invoices_payments_and_actions(manager_client, boo
         assert inv.number in invoices
     payments = html.split('data-testid="batch-payments"', 1)[1].split("</table>", 1)[0]
     assert f"#{books.alice_payment.pk}" in payments and f"#{books.bob_payment.pk}" in payments
-    for action in ("batch_ready", "batch_post", "batch_delete", "batch_controls"):
+    for action in ("batch_ready", "batch_delete", "batch_controls"):
         assert f'action="{reverse("finance:" + action, args=[books.batch.pk])}"' in html
-    assert f'action="{reverse("finance:batch_reopen", args=[books.batch.pk])}"' not in html
+    for action in ("batch_reopen", "batch_post"):
+        assert f'action="{reverse("finance:" + action, args=[books.batch.pk])}"' not in html
+    batch_transition(batch=books.batch, to_status=Batch.Status.READY)
+    html = manager_client.get(reverse("finance:batch_detail", args=[books.batch.pk])).content.decode()
+    for action in ("batch_reopen", "batch_post"):
+        assert f'action="{reverse("finance:" + action, args=[books.batch.pk])}"' in html
 
 
 def test_batch_detail__clerk_sees_post_disabled(clerk_client, books):
+    batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     html = clerk_client.get(reverse("finance:batch_detail", args=[books.batch.pk])).content.decode()
     assert f'action="{reverse("finance:batch_post", args=[books.batch.pk])}"' not in html
     assert 'disabled title="Posting needs Finance authorization level 4"' in html
-    assert f'action="{reverse("finance:batch_ready", args=[books.batch.pk])}"' in html
+    assert f'action="{reverse("finance:batch_reopen", args=[books.batch.pk])}"' in html
 
 
 def test_batch_set_controls__saves_through_the_service(clerk_client, books, staff_user):
@@ -486,6 +492,7 @@ def test_batch_set_controls__bad_input_shows_an_error(clerk_client, books):
 
 def test_batch_set_controls__refused_on_a_posted_batch(manager_client, books):
     FinanceSettings.objects.update_or_create(pk=1, defaults={"require_balanced_batches": False})
+    batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     manager_client.post(reverse("finance:batch_post", args=[books.batch.pk]))
     response = manager_client.post(
         reverse("finance:batch_controls", args=[books.batch.pk]),
@@ -507,18 +514,28 @@ def test_batch_ready_and_reopen(clerk_client, books):
     assert books.batch.status == Batch.Status.OPEN
 
 
-def test_batch_post__out_of_balance_shows_the_error_and_the_batch_stays_open(manager_client, books):
+def test_batch_post__out_of_balance_shows_the_error_and_the_batch_stays_ready(manager_client, books):
     batch_set_controls(batch=books.batch, control_count=4, control_amount=D("200.00"))
+    batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     response = manager_client.post(reverse("finance:batch_post", args=[books.batch.pk]), follow=True)
     assert response.status_code == 200
     assert "Batch 260115-1 is out of balance: count 5 ≠ control 4." in text(response)
     assert 'class="alert alert-danger' in response.content.decode()
     books.batch.refresh_from_db()
-    assert books.batch.status == Batch.Status.OPEN and books.batch.posted_at is None
+    assert books.batch.status == Batch.Status.READY and books.batch.posted_at is None
+
+
+def test_batch_post__open_batch_must_be_marked_ready_first(manager_client, books):
+    batch_set_controls(batch=books.batch, control_count=5, control_amount=D("200.00"))
+    response = manager_client.post(reverse("finance:batch_post", args=[books.batch.pk]), follow=True)
+    assert "Batch 260115-1 cannot go from Open to Posted." in text(response)
+    books.batch.refresh_from_db()
+    assert books.batch.status == Batch.Status.OPEN
 
 
 def test_batch_post__balanced_batch_is_posted(manager_client, books, manager_user):
     batch_set_controls(batch=books.batch, control_count=5, control_amount=D("200.00"))
+    batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     response = manager_client.post(reverse("finance:batch_post", args=[books.batch.pk]), follow=True)
     assert "Batch 260115-1 is posted." in text(response)
     books.batch.refresh_from_db()
@@ -530,11 +547,12 @@ def test_batch_post__balanced_batch_is_posted(manager_client, books, manager_use
 
 def test_batch_post__clerk_below_finance_4_gets_403(clerk_client, books):
     batch_set_controls(batch=books.batch, control_count=5, control_amount=D("200.00"))
+    batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     response = clerk_client.post(reverse("finance:batch_post", args=[books.batch.pk]))
     assert response.status_code == 403
     assert "Finance authorization level 4" in text(response)
     books.batch.refresh_from_db()
-    assert books.batch.status == Batch.Status.OPEN
+    assert books.batch.status == Batch.Status.READY
 
 
 def test_batch_delete__refused_while_it_holds_transactions(clerk_client, books):
@@ -554,6 +572,7 @@ def test_batch_delete__an_empty_batch(clerk_client, db):
 
 def test_batch_transition__not_allowed_from_posted(manager_client, books):
     FinanceSettings.objects.update_or_create(pk=1, defaults={"require_balanced_batches": False})
+    batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     manager_client.post(reverse("finance:batch_post", args=[books.batch.pk]))
     response = manager_client.post(reverse("finance:batch_reopen", args=[books.batch.pk]), follow=True)
     assert "Batch 260115-1 cannot go from Posted to Open." in text(response)

@@ -1,0 +1,123 @@
+"""Forms for entering invoices and payments in the staff UI (input parsing only)."""
+
+from decimal import Decimal
+
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
+
+from finance.models import Batch, Contact, FinancialEntity, Invoice, Product
+from paycentral.models import PaymentMethod, PaymentMethodSet
+
+NEW_BATCH = "new"
+
+
+def _bootstrap(form: forms.Form) -> None:
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            widget.attrs.setdefault("class", "form-check-input")
+        elif isinstance(widget, forms.Select):
+            widget.attrs.setdefault("class", "form-select")
+        else:
+            widget.attrs.setdefault("class", "form-control")
+
+
+def open_batch_choices() -> list[tuple[str, str]]:
+    """Open batches (newest first), and "new": a batch opened when the entry is saved."""
+    return [(NEW_BATCH, "New batch for this date")] + [
+        (str(b.pk), f"{b.number} – {b.description}" if b.description else b.number)
+        for b in Batch.objects.filter(status=Batch.Status.OPEN).order_by("-date", "-pk")[:50]
+    ]
+
+
+def contact_by_party_id(value: str) -> Contact:
+    value = (value or "").strip()
+    try:
+        return Contact.objects.get(party_id=value)
+    except Contact.DoesNotExist:
+        raise forms.ValidationError(f"No contact with party id {value!r}.") from None
+
+
+class PaymentEntryForm(forms.Form):
+    payer = forms.CharField(label="Payer party id", max_length=20)
+    entity = forms.ModelChoiceField(
+        queryset=FinancialEntity.objects.all(),
+        label="Financial entity",
+        help_text="The payment applies to this entity's invoices and is deposited in its cash account.",
+    )
+    method = forms.ModelChoiceField(queryset=PaymentMethod.objects.none(), label="Payment method")
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    reference = forms.CharField(max_length=100, required=False, help_text="Check number or transaction id.")
+    batch = forms.ChoiceField(label="Batch")
+    apply_to = forms.ChoiceField(
+        choices=[("auto", "Oldest open invoices first"), ("lines", "The lines I enter below")],
+        initial="auto",
+        widget=forms.RadioSelect,
+        label="Apply to",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["date"].initial = timezone.localdate()
+        first_entity = FinancialEntity.objects.order_by("code").first()
+        if first_entity:
+            self.fields["entity"].initial = first_entity.pk
+        staff = PaymentMethodSet.objects.filter(name="Staff").first()
+        methods = PaymentMethod.objects.filter(is_active=True).exclude(type=PaymentMethod.Type.OPEN_CREDIT)
+        if staff is not None:
+            methods = methods.filter(paymentmethodsetentry__method_set=staff).order_by(
+                "paymentmethodsetentry__position"
+            )
+        self.fields["method"].queryset = methods
+        self.fields["batch"].choices = open_batch_choices()
+        _bootstrap(self)
+        self.fields["apply_to"].widget.attrs["class"] = "form-check-input"
+
+    def clean_payer(self):
+        return contact_by_party_id(self.cleaned_data["payer"])
+
+
+class InvoiceEntryForm(forms.Form):
+    bill_to = forms.CharField(label="Bill-to party id", max_length=20)
+    entity = forms.ModelChoiceField(queryset=FinancialEntity.objects.all(), label="Financial entity")
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+        help_text="Defaults to 30 days after the invoice date.",
+    )
+    accounting_method = forms.ChoiceField(choices=Invoice.AccountingMethod.choices)
+    batch = forms.ChoiceField(label="Batch")
+    description = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["date"].initial = timezone.localdate()
+        entity = FinancialEntity.objects.order_by("code").first()
+        if entity:
+            self.fields["entity"].initial = entity.pk
+        self.fields["batch"].choices = open_batch_choices()
+        _bootstrap(self)
+
+    def clean_bill_to(self):
+        return contact_by_party_id(self.cleaned_data["bill_to"])
+
+
+class InvoiceLineEntryForm(forms.Form):
+    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
+    quantity = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"), initial=1, required=False)
+    unit_price = forms.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0"), required=False, help_text="Blank: the product's price."
+    )
+    description = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = Product.objects.filter(Q(is_active=True)).select_related("entity")
+        self.fields["product"].label_from_instance = lambda p: f"{p.code} – {p.name} ({p.entity.code}, {p.price})"
+        _bootstrap(self)
+
+
+InvoiceLineFormSet = forms.formset_factory(InvoiceLineEntryForm, extra=4, max_num=20)

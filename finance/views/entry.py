@@ -1,0 +1,167 @@
+"""Entering invoices and payments. The views parse input and call the services."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from finance.entry_forms import NEW_BATCH, InvoiceEntryForm, InvoiceLineFormSet, PaymentEntryForm
+from finance.errors import FinanceError
+from finance.models import Batch, Contact, Invoice
+from finance.money import quantize
+from finance.services.batches import batch_create
+from finance.services.invoices import LineSpec, invoice_create
+from finance.services.payments import ApplicationSpec, open_lines_oldest_first, payment_receive
+from finance.views.base import FinanceAccessMixin
+from paycentral.models import Module
+
+ENTER_TRANSACTIONS = (Module.AR_CASH, 2)
+
+
+def _batch_for(choice: str, date, user) -> Batch:
+    if choice == NEW_BATCH:
+        return batch_create(date=date, description="Entered in the staff UI", user=user)
+    return Batch.objects.get(pk=int(choice))
+
+
+def _contact_from_query(request) -> Contact | None:
+    party_id = request.GET.get("contact") or request.POST.get("payer") or request.POST.get("bill_to")
+    if not party_id:
+        return None
+    return Contact.objects.filter(party_id=party_id.strip()).select_related("company").first()
+
+
+class PaymentEntryView(FinanceAccessMixin, TemplateView):
+    """Receive a payment: auto-applied oldest first, or to the lines the user fills in.
+    Whatever is not applied becomes an open credit for the payer."""
+
+    template_name = "finance/entry/payment_new.html"
+    action_level = ENTER_TRANSACTIONS
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        contact = kwargs.get("contact", _contact_from_query(self.request))
+        form = kwargs.get("form")
+        if form is None:
+            form = PaymentEntryForm(initial={"payer": contact.party_id} if contact else None)
+        lines = []
+        if contact is not None:
+            entered = kwargs.get("entered", {})
+            for line in open_lines_oldest_first(contact, None)[:200]:
+                lines.append((line, entered.get(line.pk, "")))
+        context.update(form=form, contact=contact, open_lines=lines, error=kwargs.get("error"))
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = PaymentEntryForm(request.POST)
+        contact = _contact_from_query(request)
+        entered = {}
+        for key, value in request.POST.items():
+            if key.startswith("apply_") and value.strip():
+                try:
+                    entered[int(key.removeprefix("apply_"))] = value.strip()
+                except ValueError:
+                    continue
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form, contact=contact, entered=entered))
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                applications = None
+                if data["apply_to"] == "lines":
+                    lines = {ln.pk: ln for ln in open_lines_oldest_first(data["payer"], None).filter(pk__in=entered)}
+                    applications = []
+                    for line_id, raw in entered.items():
+                        if line_id not in lines:
+                            raise FinanceError("A line you entered is no longer open; reload the page.")
+                        try:
+                            amount = quantize(Decimal(raw))
+                        except (InvalidOperation, ValueError):
+                            raise FinanceError(
+                                f"Invoice {lines[line_id].invoice.number} line {lines[line_id].line_number}: "
+                                f"{raw!r} is not an amount."
+                            ) from None
+                        applications.append(ApplicationSpec(lines[line_id], amount))
+                    if not applications:
+                        raise FinanceError("Enter an amount on at least one line, or choose oldest-first.")
+                batch = _batch_for(data["batch"], data["date"], request.user)
+                payment = payment_receive(
+                    payer=data["payer"],
+                    method=data["method"],
+                    amount=data["amount"],
+                    date=data["date"],
+                    batch=batch,
+                    reference=data["reference"],
+                    applications=applications,
+                    entity=data["entity"],
+                    auto_apply=applications is None,
+                    user=request.user,
+                )
+        except FinanceError as exc:
+            return self.render_to_response(
+                self.get_context_data(form=form, contact=contact, entered=entered, error=str(exc))
+            )
+        credit = payment.applications.filter(invoice__type=Invoice.Type.CREDIT).first()
+        note = f" {credit.amount} was left as open credit on invoice {credit.invoice.number}." if credit else ""
+        messages.success(request, f"Payment of {payment.amount} from {payment.payer.name} recorded.{note}")
+        return redirect(reverse("finance:payment_detail", args=[payment.pk]))
+
+
+class InvoiceEntryView(FinanceAccessMixin, TemplateView):
+    """Enter an invoice with its lines; it is numbered and posted when saved."""
+
+    template_name = "finance/entry/invoice_new.html"
+    action_level = ENTER_TRANSACTIONS
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        contact = _contact_from_query(self.request)
+        context["form"] = kwargs.get("form") or InvoiceEntryForm(
+            initial={"bill_to": contact.party_id} if contact else None
+        )
+        context["formset"] = kwargs.get("formset") or InvoiceLineFormSet(prefix="lines")
+        context["contact"] = contact
+        context["error"] = kwargs.get("error")
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = InvoiceEntryForm(request.POST)
+        formset = InvoiceLineFormSet(request.POST, prefix="lines")
+        if not (form.is_valid() and formset.is_valid()):
+            return self.render_to_response(self.get_context_data(form=form, formset=formset))
+        data = form.cleaned_data
+        specs = []
+        for row in formset.cleaned_data:
+            if not row or not (row.get("product") or row.get("unit_price") is not None):
+                continue
+            specs.append(
+                LineSpec(
+                    product=row.get("product"),
+                    quantity=row.get("quantity") or Decimal("1"),
+                    unit_price=row.get("unit_price"),
+                    description=row.get("description") or "",
+                )
+            )
+        try:
+            if not specs:
+                raise FinanceError("Add at least one line with a product.")
+            with transaction.atomic():
+                batch = _batch_for(data["batch"], data["date"], request.user)
+                invoice = invoice_create(
+                    bill_to=data["bill_to"],
+                    entity=data["entity"],
+                    batch=batch,
+                    lines=specs,
+                    date=data["date"],
+                    due_date=data["due_date"],
+                    accounting_method=data["accounting_method"],
+                    description=data["description"],
+                    user=request.user,
+                )
+        except FinanceError as exc:
+            return self.render_to_response(self.get_context_data(form=form, formset=formset, error=str(exc)))
+        messages.success(request, f"Invoice {invoice.number} for {invoice.total} created.")
+        return redirect(reverse("finance:invoice_detail", args=[invoice.pk]))
