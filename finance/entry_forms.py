@@ -52,7 +52,7 @@ class PaymentEntryForm(forms.Form):
     reference = forms.CharField(max_length=100, required=False, help_text="Check number or transaction id.")
     batch = forms.ChoiceField(label="Batch")
     apply_to = forms.ChoiceField(
-        choices=[("auto", "Oldest open invoices first"), ("lines", "The lines I enter below")],
+        choices=[("auto", "Oldest open invoices first"), ("lines", "The amounts I enter beside each open line")],
         initial="auto",
         widget=forms.RadioSelect,
         label="Apply to",
