@@ -14,9 +14,10 @@ What is checked (the invariants follow from how ``finance.services`` post):
 - Every invoice's total = the sum of its line amounts, and its balance = the sum of
   its recomputed line balances.
 - Every application points at the invoice of its line, in the payment's entity.
-- Every payment's ``amount_applied`` = the sum of its applications; a posted payment's
-  applications add up to its amount (the unapplied rest sits on a credit invoice); a
-  reversed payment's net to zero.
+- Every payment's ``amount_applied`` = the sum of its applications, leaving out an
+  open-credit payment's rows on the credit it draws (its draws and their reversals);
+  a posted payment's add up to its amount less what was refunded (the unapplied rest
+  sits on a credit invoice); a reversed payment's net to zero.
 - Every payment's postings leave its cash account debited by its amount (posted) or by
   nothing (reversed).
 - Every journal entry has lines and balances per currency (debits = credits); every
@@ -72,6 +73,7 @@ T = {
     "gl": GLAccount._meta.db_table,
     "ent": FinancialEntity._meta.db_table,
     "batch": Batch._meta.db_table,
+    "method": "paycentral_paymentmethod",
 }
 
 
@@ -262,26 +264,33 @@ def check_application_targets(cursor, limit: int) -> CheckResult:
 def check_payments(cursor, limit: int) -> CheckResult:
     result = CheckResult(
         "payments",
-        "Payments: amount applied = applications; posted ones fully applied, reversed ones net to zero",
+        "Payments: amount applied = applications; posted ones applied in full less refunds, reversed ones net to zero",
     )
     sql = f"""
-        SELECT p.id AS k, p.status, p.amount, p.amount_applied, COALESCE(a.net, 0) AS net
+        SELECT p.id AS k, p.status, p.amount, p.amount_applied, p.refunded_amount, COALESCE(a.net, 0) AS net
           FROM {T["pay"]} p
-          LEFT JOIN (SELECT payment_id, SUM(amount) AS net FROM {T["app"]} GROUP BY payment_id) a
+          LEFT JOIN (SELECT a.payment_id, SUM(a.amount) AS net
+                       FROM {T["app"]} a
+                       JOIN {T["pay"]} pp ON pp.id = a.payment_id
+                       JOIN {T["method"]} m ON m.id = pp.method_id
+                       JOIN {T["inv"]} i ON i.id = a.invoice_id
+                      WHERE NOT (m.type = %s AND i.type = %s)
+                      GROUP BY a.payment_id) a
                  ON a.payment_id = p.id
          WHERE {_differs("p.amount_applied", "COALESCE(a.net, 0)")}
-            OR (p.status = %s AND {_differs("p.amount", "COALESCE(a.net, 0)")})
+            OR (p.status = %s AND {_differs("p.amount - p.refunded_amount", "COALESCE(a.net, 0)")})
             OR (p.status = %s AND {_differs("COALESCE(a.net, 0)", "0")})
     """
-    params = [Payment.Status.POSTED.value, Payment.Status.REVERSED.value]
+    params = ["open_credit", Invoice.Type.CREDIT.value, Payment.Status.POSTED.value, Payment.Status.REVERSED.value]
     result.count, rows = _fetch(cursor, sql, params, limit, "k")
-    for payment_id, status, amount, applied, net in rows:
-        amount, applied, net = _money(amount), _money(applied), _money(net)
+    for payment_id, status, amount, applied, refunded, net in rows:
+        amount, applied, refunded, net = _money(amount), _money(applied), _money(refunded), _money(net)
         parts = []
         if applied != net:
             parts.append(f"amount_applied stored {applied}, recomputed {net}")
-        if status == Payment.Status.POSTED and net != amount:
-            parts.append(f"posted payment of {amount} has applications adding up to {net}")
+        if status == Payment.Status.POSTED and net != amount - refunded:
+            of = f"{amount} (refunded {refunded})" if refunded else f"{amount}"
+            parts.append(f"posted payment of {of} has applications adding up to {net}")
         if status == Payment.Status.REVERSED and net != ZERO:
             parts.append(f"reversed payment's applications net to {net}, expected 0.00")
         result.mismatches.append(Mismatch(f"Payment {payment_id} ({status}, {amount})", "; ".join(parts)))
@@ -297,13 +306,14 @@ def check_payment_postings(cursor, limit: int) -> CheckResult:
           FROM {T["pay"]} p
           LEFT JOIN (SELECT e.payment_id, jl.account_id, SUM(jl.debit - jl.credit) AS net
                        FROM {T["je"]} e JOIN {T["jl"]} jl ON jl.entry_id = e.id
-                      WHERE e.payment_id IS NOT NULL AND e.kind IN (%s, %s)
+                      WHERE e.payment_id IS NOT NULL AND e.kind IN (%s, %s, %s)
                       GROUP BY e.payment_id, jl.account_id) j
                  ON j.payment_id = p.id AND j.account_id = p.cash_account_id
          WHERE {_differs("COALESCE(j.net, 0)", "CASE WHEN p.status = %s THEN p.amount ELSE 0 END")}
     """
     params = [
         JournalEntry.Kind.PAYMENT.value,
+        JournalEntry.Kind.CREDIT_APPLICATION.value,
         JournalEntry.Kind.PAYMENT_REVERSAL.value,
         Payment.Status.POSTED.value,
     ]

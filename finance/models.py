@@ -427,8 +427,13 @@ class Payment(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="payments")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.POSTED)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
-    # Sum of application amounts (net of reversal rows).
+    # Sum of application rows other than credit draws: the amount less refunds while
+    # posted, zero once reversed.
     amount_applied = MoneyField(default=ZERO)
+    # Part of the amount returned to the payer by refunds.
+    refunded_amount = MoneyField(default=ZERO)
+    # The processor's charge id for card/ACH payments taken through a gateway.
+    processor_charge_id = models.CharField(max_length=100, blank=True)
     reversed_at = models.DateTimeField(null=True, blank=True)
     reversal_batch = models.ForeignKey(
         Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_payments"
@@ -452,6 +457,10 @@ class Payment(models.Model):
                 name="payment_applied_within_amount",
             ),
             models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
+                name="payment_refund_within_amount",
+            ),
+            models.CheckConstraint(
                 condition=Q(status="posted", reversed_at__isnull=True)
                 | Q(status="reversed", reversed_at__isnull=False),
                 name="payment_reversal_consistent",
@@ -468,13 +477,32 @@ class Payment(models.Model):
 
 
 class PaymentApplication(models.Model):
-    """Part of a payment applied to an invoice line. Rows are never changed: a reversal
-    adds a row with the opposite amount (``is_reversal``)."""
+    """One movement of a payment's money on an invoice line. Rows are never changed.
+
+    Kinds (the sign is a database rule):
+    - ``apply`` (> 0): the payment pays the line (for a credit invoice's line: the
+      payment's money is held there as open credit).
+    - ``credit_draw`` (< 0): an open-credit payment draws the credit line down.
+    - ``unapply`` (< 0): the payment's money leaves the line; an ``apply`` row of the
+      same amount puts it on a credit line.
+    - ``refund`` (< 0): held credit goes back to the payer.
+    - ``reversal`` (either sign): the exact opposite of an earlier row of the payment.
+
+    A line's balance is its amount minus the sum of its rows.
+    """
+
+    class Kind(models.TextChoices):
+        APPLY = "apply", "Applied"
+        CREDIT_DRAW = "credit_draw", "Credit used"
+        UNAPPLY = "unapply", "Unapplied"
+        REFUND = "refund", "Refunded"
+        REVERSAL = "reversal", "Reversed"
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications")
     line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="applications")
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications")
     amount = MoneyField()
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPLY)
     is_reversal = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -482,13 +510,74 @@ class PaymentApplication(models.Model):
         ordering = ["pk"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(is_reversal=False) & Q(amount__gt=0)) | (Q(is_reversal=True) & Q(amount__lt=0)),
+                condition=(Q(kind="apply") & Q(amount__gt=0))
+                | (Q(kind__in=["credit_draw", "unapply", "refund"]) & Q(amount__lt=0))
+                | (Q(kind="reversal") & ~Q(amount=0)),
                 name="application_sign_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=(Q(is_reversal=True) & Q(kind="reversal")) | (Q(is_reversal=False) & ~Q(kind="reversal")),
+                name="application_reversal_flag_matches_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["payment", "kind"])]
+
+    def __str__(self):
+        return f"{self.amount} of payment {self.payment_id} → {self.line}"
+
+
+class Refund(models.Model):
+    """Open credit returned to the payer, through the processor or recorded only.
+
+    Processor refunds are two-phase: the row is saved PENDING with its idempotency
+    key and committed before the processor is called; the outcome is recorded after.
+    The ledger moves only when the refund succeeds.
+    """
+
+    class Mode(models.TextChoices):
+        PROCESSOR = "processor", "Through the processor"
+        RECORD_ONLY = "record_only", "Record only (check issued outside)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    credit_invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
+    amount = MoneyField()
+    currency = CurrencyField()
+    mode = models.CharField(max_length=12, choices=Mode.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    date = models.DateField()
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="refunds")
+    reason = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    processor_refund_id = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.UniqueConstraint(
+                fields=["payment", "credit_invoice"],
+                condition=Q(status__in=["pending", "succeeded"]),
+                name="one_live_refund_per_payment_credit",
             ),
         ]
 
     def __str__(self):
-        return f"{self.amount} of payment {self.payment_id} → {self.line}"
+        return f"Refund {self.pk} of payment {self.payment_id}: {self.amount}"
 
 
 class JournalEntry(models.Model):
@@ -501,6 +590,7 @@ class JournalEntry(models.Model):
         PAYMENT_REVERSAL = "payment_reversal", "Payment reversal"
         CREDIT_APPLICATION = "credit_application", "Open credit applied"
         REFUND = "refund", "Refund"
+        UNAPPLY = "unapply", "Payment unapplied"
         INVOICE_REVERSAL = "invoice_reversal", "Invoice reversal"
         ADJUSTMENT = "adjustment", "Adjustment"
 

@@ -95,10 +95,16 @@ def journal_entry_reverse(*, entry: JournalEntry, batch: Batch, date: Date, desc
         )
         for line in entry.lines.select_related("account", "contact")
     ]
-    kind = {
-        JournalEntry.Kind.PAYMENT: JournalEntry.Kind.PAYMENT_REVERSAL,
-        JournalEntry.Kind.INVOICE: JournalEntry.Kind.INVOICE_REVERSAL,
-    }.get(entry.kind, JournalEntry.Kind.ADJUSTMENT)
+    if entry.payment_id is not None and entry.kind in (
+        JournalEntry.Kind.PAYMENT,
+        JournalEntry.Kind.CREDIT_APPLICATION,
+        JournalEntry.Kind.UNAPPLY,
+    ):
+        kind = JournalEntry.Kind.PAYMENT_REVERSAL
+    elif entry.kind == JournalEntry.Kind.INVOICE:
+        kind = JournalEntry.Kind.INVOICE_REVERSAL
+    else:
+        kind = JournalEntry.Kind.ADJUSTMENT
     return journal_entry_create(
         batch=batch,
         date=date,

@@ -59,10 +59,21 @@ def lock_invoices(invoice_ids) -> dict[int, Invoice]:
     return {inv.pk: inv for inv in Invoice.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
-def _apply(payment: Payment, line: InvoiceLine, amount: Decimal, *, is_reversal=False) -> PaymentApplication:
+def _apply(
+    payment: Payment,
+    line: InvoiceLine,
+    amount: Decimal,
+    *,
+    kind: str = PaymentApplication.Kind.APPLY,
+) -> PaymentApplication:
     """Record one application row and move the line and invoice balances by it."""
     app = PaymentApplication.objects.create(
-        payment=payment, line=line, invoice_id=line.invoice_id, amount=amount, is_reversal=is_reversal
+        payment=payment,
+        line=line,
+        invoice_id=line.invoice_id,
+        amount=amount,
+        kind=kind,
+        is_reversal=kind == PaymentApplication.Kind.REVERSAL,
     )
     InvoiceLine.objects.filter(pk=line.pk).update(balance=F("balance") - amount)
     Invoice.objects.filter(pk=line.invoice_id).update(balance=F("balance") - amount)
@@ -247,19 +258,29 @@ def payment_reverse(
         net[line_id] += amt
     lines = InvoiceLine.objects.filter(pk__in=list(net)).select_related("invoice")
     lock_invoices(lines.values_list("invoice_id", flat=True))
+    if payment.refunded_amount > 0:
+        raise FinanceError(
+            f"Payment {payment.pk} has refunds ({payment.refunded_amount}); it cannot be reversed as well."
+        )
     for line in lines.select_for_update(of=("self",)).order_by("pk"):
         back = net[line.pk]
-        if back <= 0:
+        if back == 0:
             continue
-        if line.balance + back > line.amount:
+        if back > 0 and line.balance + back > line.amount:
             raise FinanceError(
                 f"Invoice {line.invoice.number}: the credit from payment {payment.pk} has been used; "
                 "remove that use before reversing the payment."
             )
-        _apply(payment, line, -back, is_reversal=True)
-    for entry in payment.journal_entries.filter(kind=JournalEntry.Kind.PAYMENT, reversals__isnull=True):
+        _apply(payment, line, -back, kind=PaymentApplication.Kind.REVERSAL)
+    reversible = payment.journal_entries.filter(reversal_of__isnull=True, reversals__isnull=True).exclude(
+        kind__in=[JournalEntry.Kind.PAYMENT_REVERSAL, JournalEntry.Kind.REFUND]
+    )
+    for entry in reversible.order_by("pk"):
         journal_entry_reverse(
-            entry=entry, batch=batch, date=date, description=f"Reversal of payment {payment.pk}: {reason}".strip(": ")
+            entry=entry,
+            batch=batch,
+            date=date,
+            description=f"Reversal of payment {payment.pk}: {reason}".strip(": "),
         )
     payment.status = Payment.Status.REVERSED
     payment.reversed_at = timezone.now()

@@ -1,0 +1,429 @@
+"""Open credits: using them, creating them by unapplying a payment, refunding them.
+
+An open credit is an invoice with a negative balance (DESIGN §4). Rules kept here:
+
+- Using credit (``credit_apply``) records a payment with the OPENCREDIT method from the
+  credit's holder: its ``apply`` rows pay the target lines and one ``credit_draw`` row
+  of the same total draws the credit line down. Postings: DR unapplied cash / CR
+  accounts receivable (or the line's income account for cash-basis lines). Never more
+  than the credit's open amount, never to a line without an open balance, only within
+  the credit's financial entity. The credit and the targets are locked (invoices in
+  primary-key order) before anything is read, so concurrent carts cannot use the same
+  credit twice.
+- Unapplying a payment (``payment_unapply``) takes everything it paid off the invoice
+  lines (``unapply`` rows) and puts it on a new credit invoice for the payer
+  (DR accounts receivable / CR unapplied cash): the lines reopen, the money stays.
+- Refunding (``refund_record`` and the two-phase ``refund_start``/``refund_finish``)
+  returns the credit a payment holds on one credit invoice. The amount is all of it:
+  what that payment holds there (for a prepayment, the original payment total); after
+  it the credit invoice's balance from that payment is zero. Postings:
+  DR unapplied cash / CR the payment's cash account (through the processor) or the
+  refund clearing account (record only: a check is cut outside). Needs a refund
+  clearing account for record-only refunds.
+"""
+
+import uuid
+from collections import defaultdict
+from datetime import date as Date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from finance.errors import FinanceError, InvalidAmount, LedgerMisconfigured, OverApplication
+from finance.models import (
+    Batch,
+    Contact,
+    GLAccount,
+    Invoice,
+    InvoiceLine,
+    JournalEntry,
+    Payment,
+    PaymentApplication,
+    Refund,
+)
+from finance.money import ZERO, quantize
+from finance.services.accounts import account_for_role
+from finance.services.batches import lock_batch_for_writing
+from finance.services.invoices import credit_invoice_create
+from finance.services.journal import Leg, journal_entry_create
+from finance.services.payments import ApplicationSpec, _apply, lock_invoices
+
+
+class InsufficientCredit(OverApplication):
+    """More credit asked for than the credit invoice still holds."""
+
+
+def open_credit_method():
+    """The OPENCREDIT payment method (type "open credit"); refused when missing."""
+    from paycentral.models import PaymentMethod
+
+    method = PaymentMethod.objects.filter(type=PaymentMethod.Type.OPEN_CREDIT, is_active=True).order_by("pk").first()
+    if method is None:
+        raise LedgerMisconfigured("There is no active payment method of type open credit (OPENCREDIT).")
+    return method
+
+
+def credits_of(contacts) -> "list[Invoice]":
+    """Open credit invoices billed to ``contacts``, oldest invoice date first."""
+    return (
+        Invoice.objects.filter(bill_to__in=contacts, balance__lt=0)
+        .select_related("bill_to", "entity")
+        .order_by("date", "pk")
+    )
+
+
+def credit_available(invoice: Invoice) -> Decimal:
+    return -invoice.balance if invoice.balance < 0 else ZERO
+
+
+def _credit_legs(groups, *, debit_account, payer, currency, description):
+    """Legs: one debit of the total on ``debit_account``, credits per (account, excluded)."""
+    entries = []
+    for excluded in (False, True):
+        credits = [(acct, v) for (acct, ex), v in groups.items() if ex == excluded and v > 0]
+        if not credits:
+            continue
+        total = sum((v for _, v in credits), ZERO)
+        legs = [Leg(debit_account, debit=total, contact=payer, currency=currency, description=description)]
+        legs += [Leg(acct, credit=v, contact=payer, currency=currency, description=description) for acct, v in credits]
+        entries.append((excluded, legs))
+    return entries
+
+
+def _receivable_account(line: InvoiceLine, ar: GLAccount) -> tuple[GLAccount, bool]:
+    """Where a line's open balance sits: AR (accrual) or the line's own account
+    (cash basis; excluded from the GL export for membership invoices)."""
+    inv = line.invoice
+    if inv.accounting_method == Invoice.AccountingMethod.CASH:
+        return line.account, inv.type == Invoice.Type.MEMBERSHIP
+    return ar, False
+
+
+@transaction.atomic
+def credit_apply(
+    *,
+    credit_invoice: Invoice,
+    applications: list[ApplicationSpec],
+    batch: Batch,
+    date: Date,
+    user=None,
+    source: str = Payment.Source.CART,
+) -> Payment:
+    """Use open credit from ``credit_invoice`` on the given lines (see module doc)."""
+    if not applications:
+        raise FinanceError("Nothing to apply the credit to.")
+    method = open_credit_method()
+    batch = lock_batch_for_writing(batch)
+    invoice_ids = {credit_invoice.pk} | {spec.line.invoice_id for spec in applications}
+    invoices = lock_invoices(invoice_ids)
+    credit = invoices[credit_invoice.pk]
+    available = credit_available(credit)
+    line_ids = [spec.line.pk for spec in applications]
+    if len(set(line_ids)) != len(line_ids):
+        raise FinanceError("A line appears twice in the applications; give it once.")
+    lines = {
+        ln.pk: ln
+        for ln in InvoiceLine.objects.select_for_update(of=("self",))
+        .select_related("invoice")
+        .filter(pk__in=line_ids)
+        .order_by("pk")
+    }
+    plan = []
+    for spec in applications:
+        line = lines[spec.line.pk]
+        inv = invoices[line.invoice_id]
+        label = f"Invoice {inv.number} line {line.line_number}"
+        part = quantize(spec.amount)
+        if part <= 0:
+            raise InvalidAmount(f"{label}: the credit applied must be greater than zero (got {part}).")
+        if inv.pk == credit.pk or inv.type == Invoice.Type.CREDIT:
+            raise FinanceError(f"{label}: credit cannot be applied to a credit invoice.")
+        if inv.entity_id != credit.entity_id:
+            raise FinanceError(f"{label}: belongs to entity {inv.entity.code}, the credit to {credit.entity.code}.")
+        if line.balance <= 0:
+            raise OverApplication(f"{label}: has no open balance (balance {line.balance}).")
+        if part > line.balance:
+            raise OverApplication(f"{label}: {part} is more than its open balance {line.balance}.")
+        plan.append((line, part))
+    total = sum((p for _, p in plan), ZERO)
+    if total > available:
+        raise InsufficientCredit(
+            f"Credit invoice {credit.number} holds {available} of open credit; {total} was asked for."
+        )
+    unapplied = account_for_role(credit.entity, GLAccount.Role.UNAPPLIED_CASH)
+    payment = Payment.objects.create(
+        payer=credit.bill_to,
+        method=method,
+        entity=credit.entity,
+        cash_account=unapplied,
+        amount=total,
+        currency=credit.currency,
+        date=date,
+        reference=f"Credit {credit.number}",
+        batch=batch,
+        source=source,
+        amount_applied=total,
+        created_by=user,
+    )
+    # Draw the credit down line by line (credit invoices have one line; be general).
+    remaining = total
+    for cline in credit.lines.select_for_update().filter(balance__lt=0).order_by("line_number"):
+        part = min(-cline.balance, remaining)
+        _apply(payment, cline, -part, kind=PaymentApplication.Kind.CREDIT_DRAW)
+        remaining -= part
+        if remaining == 0:
+            break
+    ar = None
+    groups: dict[tuple[GLAccount, bool], Decimal] = defaultdict(lambda: ZERO)
+    for line, part in plan:
+        _apply(payment, line, part)
+        if line.invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
+            ar = ar or account_for_role(credit.entity, GLAccount.Role.AR)
+        groups[_receivable_account(line, ar)] += part
+    for excluded, legs in _credit_legs(
+        groups,
+        debit_account=unapplied,
+        payer=credit.bill_to,
+        currency=credit.currency,
+        description=f"Credit {credit.number} applied",
+    ):
+        journal_entry_create(
+            batch=batch,
+            date=date,
+            kind=JournalEntry.Kind.CREDIT_APPLICATION,
+            legs=legs,
+            description=f"Open credit {credit.number} of {credit.bill_to.name} applied",
+            payment=payment,
+            exclude_from_gl_export=excluded,
+        )
+    return payment
+
+
+@transaction.atomic
+def payment_unapply(*, payment: Payment, batch: Batch, date: Date, user=None) -> Invoice:
+    """Move everything ``payment`` paid on invoice lines to a new open credit invoice."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status != Payment.Status.POSTED:
+        raise FinanceError(f"Payment {payment.pk} is reversed; there is nothing to unapply.")
+    if payment.method.type == payment.method.Type.OPEN_CREDIT:
+        raise FinanceError("An open-credit payment is removed by reversing it, which restores the credit.")
+    batch = lock_batch_for_writing(batch)
+    net: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for line_id, amt in payment.applications.values_list("line_id", "amount"):
+        net[line_id] += amt
+    lines = InvoiceLine.objects.filter(pk__in=list(net)).select_related("invoice")
+    lock_invoices(lines.values_list("invoice_id", flat=True))
+    paid_lines = [
+        ln
+        for ln in lines.select_for_update(of=("self",)).order_by("pk")
+        if net[ln.pk] > 0 and ln.invoice.type != Invoice.Type.CREDIT
+    ]
+    if not paid_lines:
+        raise FinanceError(f"Payment {payment.pk} is not applied to any invoice; it is already open credit.")
+    total = sum((net[ln.pk] for ln in paid_lines), ZERO)
+    credit = credit_invoice_create(
+        contact=payment.payer,
+        entity=payment.entity,
+        batch=batch,
+        date=date,
+        description=f"Payment {payment.pk} unapplied",
+        source=Invoice.Source.PAYMENT,
+        user=user,
+    )
+    lock_invoices([credit.pk])
+    ar = None
+    groups: dict[tuple[GLAccount, bool], Decimal] = defaultdict(lambda: ZERO)
+    for line in paid_lines:
+        _apply(payment, line, -net[line.pk], kind=PaymentApplication.Kind.UNAPPLY)
+        if line.invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
+            ar = ar or account_for_role(payment.entity, GLAccount.Role.AR)
+        groups[_receivable_account(line, ar)] += net[line.pk]
+    _apply(payment, credit.lines.get(), total)
+    unapplied = account_for_role(payment.entity, GLAccount.Role.UNAPPLIED_CASH)
+    for excluded in (False, True):
+        debits = [(acct, v) for (acct, ex), v in groups.items() if ex == excluded and v > 0]
+        if not debits:
+            continue
+        part = sum((v for _, v in debits), ZERO)
+        legs = [Leg(acct, debit=v, contact=payment.payer, currency=payment.currency) for acct, v in debits]
+        legs.append(Leg(unapplied, credit=part, contact=payment.payer, currency=payment.currency))
+        journal_entry_create(
+            batch=batch,
+            date=date,
+            kind=JournalEntry.Kind.UNAPPLY,
+            legs=legs,
+            description=f"Payment {payment.pk} unapplied to credit {credit.number}",
+            payment=payment,
+            exclude_from_gl_export=excluded,
+        )
+    credit.refresh_from_db()
+    return credit
+
+
+def refundable(payment: Payment, credit_invoice: Invoice) -> Decimal:
+    """What ``payment`` holds as credit on ``credit_invoice`` (its rows there, net)."""
+    held = PaymentApplication.objects.filter(payment=payment, invoice=credit_invoice).aggregate(s=Sum("amount"))["s"]
+    return held or ZERO
+
+
+def _check_refund(payment: Payment, credit: Invoice, amount) -> Decimal:
+    if credit.type != Invoice.Type.CREDIT or credit.balance >= 0:
+        raise FinanceError(f"Invoice {credit.number} holds no open credit.")
+    if payment.status != Payment.Status.POSTED:
+        raise FinanceError(f"Payment {payment.pk} is reversed; it cannot be refunded.")
+    held = refundable(payment, credit)
+    if held <= 0:
+        raise FinanceError(f"Payment {payment.pk} holds no credit on invoice {credit.number}.")
+    held = min(held, credit_available(credit))
+    amount = held if amount in (None, "") else quantize(amount)
+    if amount <= 0:
+        raise InvalidAmount(f"A refund must be greater than zero (got {amount}).")
+    if amount > held:
+        raise OverApplication(f"Refund of {amount} is more than the {held} that payment {payment.pk} holds as credit.")
+    if amount != held:
+        raise InvalidAmount(
+            f"A refund of open credit returns all of it: {held} (payment {payment.pk} on invoice {credit.number})."
+        )
+    return amount
+
+
+def _post_refund(refund: Refund, payment: Payment, credit: Invoice) -> None:
+    """Move the ledger for a succeeded refund (caller holds the locks)."""
+    cline = credit.lines.select_for_update().filter(balance__lt=0).order_by("line_number").first()
+    if cline is None or -cline.balance < refund.amount:
+        raise FinanceError(f"Invoice {credit.number} no longer holds {refund.amount} of credit.")
+    _apply(payment, cline, -refund.amount, kind=PaymentApplication.Kind.REFUND)
+    Payment.objects.filter(pk=payment.pk).update(
+        refunded_amount=F("refunded_amount") + refund.amount, amount_applied=F("amount_applied") - refund.amount
+    )
+    unapplied = account_for_role(credit.entity, GLAccount.Role.UNAPPLIED_CASH)
+    if refund.mode == Refund.Mode.RECORD_ONLY:
+        paid_from = account_for_role(credit.entity, GLAccount.Role.REFUND_CLEARING)
+    else:
+        paid_from = payment.cash_account
+    journal_entry_create(
+        batch=refund.batch,
+        date=refund.date,
+        kind=JournalEntry.Kind.REFUND,
+        legs=[
+            Leg(unapplied, debit=refund.amount, contact=payment.payer, currency=refund.currency),
+            Leg(paid_from, credit=refund.amount, contact=payment.payer, currency=refund.currency),
+        ],
+        description=f"Refund of payment {payment.pk} from credit {credit.number}",
+        payment=payment,
+    )
+
+
+def _lock_for_refund(payment: Payment, credit_invoice: Invoice):
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    credit = lock_invoices([credit_invoice.pk])[credit_invoice.pk]
+    return payment, credit
+
+
+@transaction.atomic
+def refund_record(
+    *,
+    payment: Payment,
+    credit_invoice: Invoice,
+    batch: Batch,
+    date: Date,
+    amount=None,
+    reason: str = "",
+    user=None,
+) -> Refund:
+    """Record a refund made outside Pay Central (a check): posts at once."""
+    batch = lock_batch_for_writing(batch)
+    payment, credit = _lock_for_refund(payment, credit_invoice)
+    amount = _check_refund(payment, credit, amount)
+    refund = Refund.objects.create(
+        payment=payment,
+        credit_invoice=credit,
+        amount=amount,
+        currency=credit.currency,
+        mode=Refund.Mode.RECORD_ONLY,
+        status=Refund.Status.SUCCEEDED,
+        date=date,
+        batch=batch,
+        reason=reason[:200],
+        idempotency_key=f"refund-{uuid.uuid4()}",
+        completed_at=timezone.now(),
+        created_by=user,
+    )
+    _post_refund(refund, payment, credit)
+    return refund
+
+
+@transaction.atomic
+def refund_start(
+    *,
+    payment: Payment,
+    credit_invoice: Invoice,
+    batch: Batch,
+    date: Date,
+    amount=None,
+    reason: str = "",
+    user=None,
+) -> Refund:
+    """Phase one of a processor refund: save it PENDING with its idempotency key.
+
+    Commit before calling the processor; a second pending or succeeded refund of the
+    same payment and credit invoice is refused by a unique constraint.
+    """
+    if not payment.processor_charge_id:
+        raise FinanceError(f"Payment {payment.pk} was not taken through a processor; record the refund instead.")
+    lock_batch_for_writing(batch)
+    payment, credit = _lock_for_refund(payment, credit_invoice)
+    amount = _check_refund(payment, credit, amount)
+    if Refund.objects.filter(
+        payment=payment, credit_invoice=credit, status__in=[Refund.Status.PENDING, Refund.Status.SUCCEEDED]
+    ).exists():
+        raise FinanceError(f"A refund of payment {payment.pk} on invoice {credit.number} is already under way.")
+    return Refund.objects.create(
+        payment=payment,
+        credit_invoice=credit,
+        amount=amount,
+        currency=credit.currency,
+        mode=Refund.Mode.PROCESSOR,
+        date=date,
+        batch=batch,
+        reason=reason[:200],
+        idempotency_key=f"refund-{uuid.uuid4()}",
+        created_by=user,
+    )
+
+
+@transaction.atomic
+def refund_finish(*, refund: Refund, succeeded: bool, processor_refund_id: str = "", failure: str = "") -> Refund:
+    """Phase two: record the processor's answer; a success posts the refund once."""
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    if refund.status != Refund.Status.PENDING:
+        return refund  # already recorded: running twice changes nothing
+    refund.processor_refund_id = processor_refund_id[:100]
+    refund.completed_at = timezone.now()
+    if succeeded:
+        payment, credit = _lock_for_refund(refund.payment, refund.credit_invoice)
+        batch = Batch.objects.get(pk=refund.batch_id)
+        if batch.status != Batch.Status.OPEN:
+            # The money has left: post into an open batch of the same day instead.
+            from finance.services.batches import batch_create
+
+            refund.batch = batch_create(date=refund.date, description="Processor refunds")
+        refund.status = Refund.Status.SUCCEEDED
+        refund.save(update_fields=["status", "processor_refund_id", "completed_at", "batch"])
+        _post_refund(refund, payment, credit)
+    else:
+        refund.status = Refund.Status.FAILED
+        refund.failure_message = failure[:300]
+        refund.save(update_fields=["status", "processor_refund_id", "completed_at", "failure_message"])
+    return refund
+
+
+def credit_holders_for(contact: Contact) -> list[Contact]:
+    """Whose credit a contact may use without authorization: their own and, for a
+    company member, the company's."""
+    holders = [contact]
+    if contact.company_id:
+        holders.append(contact.company)
+    return holders
