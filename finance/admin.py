@@ -34,6 +34,7 @@ from finance.models import (
     Payment,
     PaymentApplication,
     Product,
+    Refund,
 )
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
 from paycentral.authorization import MANAGE_BATCH, POST_BATCH, has_level
@@ -409,7 +410,7 @@ class InvoiceApplicationInline(ReadOnlyTabularInline):
     model = PaymentApplication
     fk_name = "invoice"
     verbose_name = "payment application"
-    fields = ("payment", "line", "amount", "is_reversal", "created_at")
+    fields = ("payment", "line", "amount", "kind", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -468,7 +469,7 @@ class InvoiceLineAdmin(ReadOnlyBigTableAdmin):
 class PaymentApplicationInline(ReadOnlyTabularInline):
     model = PaymentApplication
     fk_name = "payment"
-    fields = ("invoice", "line", "amount", "is_reversal", "created_at")
+    fields = ("invoice", "line", "amount", "kind", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -498,8 +499,8 @@ class PaymentAdmin(ReadOnlyBigTableAdmin):
 
 @admin.register(PaymentApplication)
 class PaymentApplicationAdmin(ReadOnlyBigTableAdmin):
-    list_display = ("id", "payment", "invoice", "line", "amount", "is_reversal", "created_at")
-    list_filter = ("is_reversal",)
+    list_display = ("id", "payment", "invoice", "line", "amount", "kind", "created_at")
+    list_filter = ("kind",)
     search_fields = ("=payment__id", "=invoice__number")
     list_select_related = ("payment", "invoice", "line__invoice")
 
@@ -543,3 +544,12 @@ class JournalLineAdmin(ReadOnlyBigTableAdmin):
     list_filter = ("currency",)
     search_fields = ("=entry__id", "=account__code", "=contact__party_id")
     list_select_related = ("entry", "account__entity", "contact")
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyBigTableAdmin):
+    list_display = ("id", "payment", "credit_invoice", "amount", "currency", "mode", "status", "date", "batch")
+    list_filter = ("mode", "status")
+    search_fields = ("=payment__id", "=credit_invoice__number", "processor_refund_id")
+    list_select_related = ("payment", "credit_invoice", "batch")
+    date_hierarchy = "date"

@@ -7,7 +7,7 @@ pattern, so clients never parse amounts as floats. Quantities use the same rende
 
 import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.db.models import Q
 from ninja import FilterLookup, FilterSchema, Schema
@@ -178,6 +178,7 @@ class InvoiceApplicationOut(Schema):
     payment_id: int
     line_number: int
     amount: Money
+    kind: Literal["apply", "credit_draw", "unapply", "refund", "reversal"]
     is_reversal: bool
     created_at: datetime.datetime
 
@@ -252,6 +253,7 @@ class PaymentApplicationOut(Schema):
     invoice: str
     line_number: int
     amount: Money
+    kind: Literal["apply", "credit_draw", "unapply", "refund", "reversal"]
     is_reversal: bool
     created_at: datetime.datetime
 

@@ -26,6 +26,7 @@ from finance.models import (
     PaymentApplication,
 )
 from finance.services.batches import batch_create, batch_transition
+from finance.services.credits import refund_record
 from finance.services.payments import payment_receive
 from paycentral.models import ApiToken, GatewayAccount, Module, ModuleAuthorization
 from tests.factories import CompanyFactory, ContactFactory
@@ -66,6 +67,12 @@ def books(ledger, staff_user, superuser):
     posted = batch_create(date=DAY, description="Posted one", control_count=0, control_amount=D("0"))
     posted = batch_transition(batch=posted, to_status=Batch.Status.READY, user=superuser)
     posted = batch_transition(batch=posted, to_status=Batch.Status.POSTED, user=superuser)
+    refunds = batch_create(date=DAY, description="Refunds", user=superuser)
+    other = ContactFactory()
+    prepaid = payment_receive(payer=other, method=ledger.cash_method, amount="20.00", date=DAY, batch=refunds)
+    refund_record(
+        payment=prepaid, credit_invoice=prepaid.applications.get().invoice, batch=refunds, date=DAY, reason="Moved"
+    )
     FinanceSettings.load()
     GatewayAccount.objects.create(name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity)
     ApiToken.issue(user=superuser, name="Existing")
@@ -372,10 +379,11 @@ def test_invoice_balance_filter(admin_client, books):
         response = admin_client.get(url(Invoice, "changelist"), {"balance": value})
         return {inv.pk for inv in response.context["cl"].result_list}
 
-    credit = Invoice.objects.get(type=Invoice.Type.CREDIT)  # the 50.00 the payment left over
-    assert credit.balance == D("-50.00")
+    credit = Invoice.objects.get(type=Invoice.Type.CREDIT, bill_to=books["member"])  # the 50.00 left over
+    refunded = Invoice.objects.get(type=Invoice.Type.CREDIT, refunds__isnull=False)  # its credit went back
+    assert credit.balance == D("-50.00") and refunded.balance == D("0.00")
     assert listed("credit") == {credit.pk}
-    assert listed("settled") == {books["invoice"].pk}
+    assert listed("settled") == {books["invoice"].pk, refunded.pk}
     assert listed("owing") == set()
 
 
