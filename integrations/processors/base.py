@@ -1,0 +1,213 @@
+"""The payment processor interface.
+
+Every processor adapter (the sandbox now, Stripe later) implements ``PaymentProcessor``
+and speaks only these dataclasses and errors, so the services that take money (refunds,
+the cart, invoice sync with its retry policies) never see a provider's wire format.
+
+Rules the interface keeps:
+
+- Money crosses it as ``Decimal`` with the currency beside it; adapters send integer
+  minor units on the wire (``to_minor_units``), never floats.
+- Every call that moves money carries an idempotency key chosen and *stored* by the
+  caller before the call. Retrying with the same key is always safe; charging again with
+  a new key after an unknown outcome is never safe.
+- Adapters do not retry. They map each outcome to a result or to one error class and
+  let the caller's policy decide:
+
+  ============================  ===========================================================
+  ``ProcessorDeclined``         the processor refused the payment (card declined): do not
+                                retry the same method; ``.result`` holds the failed charge
+  ``ProcessorUnavailable``      5xx, 429 or no connection: nothing known to have happened;
+                                retry later *with the same idempotency key*
+  ``ProcessorTimeout``          the request may have been processed (no answer in time):
+                                reconcile with ``find_charge_by_idempotency_key`` /
+                                ``get_charge``; never charge again with a new key
+  ``ProcessorInvalidRequest``   the request is wrong (e.g. refund above what is left)
+  ``ProcessorIdempotencyConflict``  the key was already used for a different request
+  ``ProcessorAuthenticationError``  bad or missing credentials (configuration)
+  ``ProcessorNotFound``         no such charge or refund
+  ============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class ChargeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    # Accepted but not final (ACH debits, delayed card capture): poll or wait for a webhook.
+    PROCESSING = "processing"
+    FAILED = "failed"
+    # The customer must act (3-D Secure); the charge is not paid yet.
+    REQUIRES_ACTION = "requires_action"
+
+
+class RefundStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargeRequest:
+    amount: Decimal  # major units, e.g. Decimal("19.99"); exact in the currency's minor unit
+    currency: str  # ISO 4217, e.g. "USD"
+    payment_method_token: str  # a card/bank token or a saved payment method id
+    idempotency_key: str  # stored by the caller before the call, reused on every retry
+    customer_ref: str = ""  # the processor's customer id, or our party id when there is none
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargeResult:
+    status: ChargeStatus
+    processor_id: str  # the processor's charge id, e.g. "ch_…"
+    amount: Decimal
+    currency: str
+    amount_refunded: Decimal = Decimal("0.00")
+    # Set when the payer disputed a succeeded charge (chargeback); status stays succeeded.
+    disputed: bool = False
+    failure_code: str = ""
+    failure_message: str = ""
+    idempotency_key: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (ChargeStatus.SUCCEEDED, ChargeStatus.FAILED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundRequest:
+    charge_id: str
+    # None refunds what is left of the charge; otherwise a partial or full amount.
+    amount: Decimal | None
+    # The charge's currency: amounts go on the wire in its minor units, and the
+    # processor refuses a refund in another currency.
+    currency: str
+    idempotency_key: str
+    reason: str = "requested_by_customer"  # requested_by_customer | duplicate | fraudulent
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundResult:
+    status: RefundStatus
+    processor_id: str  # the processor's refund id, e.g. "re_…"
+    charge_id: str
+    amount: Decimal
+    currency: str
+    failure_code: str = ""
+    failure_message: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class ProcessorError(Exception):
+    """Base of every processor failure. ``retryable`` says whether the same request
+    (same idempotency key) may be sent again later."""
+
+    retryable = False
+    # True only for ProcessorTimeout: the request may have been processed.
+    outcome_unknown = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        http_status: int | None = None,
+        processor_id: str = "",
+        request_id: str = "",
+        raw: dict[str, Any] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.processor_id = processor_id
+        self.request_id = request_id
+        self.raw = raw or {}
+
+
+class ProcessorDeclined(ProcessorError):
+    """The payment was refused (card declined, bank account closed). Not retryable with
+    the same payment method. ``result`` is the failed charge when the processor made one."""
+
+    def __init__(self, message: str, *, result: ChargeResult | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.result = result
+
+
+class ProcessorUnavailable(ProcessorError):
+    """5xx, 429, or the connection failed before the request was answered in a way that
+    says nothing happened. Retry later with the same idempotency key."""
+
+    retryable = True
+
+
+class ProcessorTimeout(ProcessorError):
+    """No answer in time: the request may or may not have been processed. Reconcile
+    (find the charge by its idempotency key, or retry with the *same* key); never
+    charge again with a new key."""
+
+    outcome_unknown = True
+
+
+class ProcessorInvalidRequest(ProcessorError):
+    """The processor refused the request as invalid (e.g. refund above what is left)."""
+
+
+class ProcessorIdempotencyConflict(ProcessorError):
+    """The idempotency key was already used with a different request."""
+
+
+class ProcessorAuthenticationError(ProcessorError):
+    """Missing or wrong API key: a configuration problem, not a payment problem."""
+
+
+class ProcessorNotFound(ProcessorError):
+    """No such charge or refund at the processor."""
+
+
+class PaymentProcessor(abc.ABC):
+    """What Pay Central needs from a payment processor. Implementations do not retry."""
+
+    @abc.abstractmethod
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Create a charge. Returns succeeded, processing or requires_action; raises
+        ``ProcessorDeclined`` when refused and ``ProcessorTimeout`` when the outcome is
+        unknown."""
+
+    @abc.abstractmethod
+    def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund all (``amount=None``) or part of a charge; never more than is left."""
+
+    @abc.abstractmethod
+    def get_charge(self, charge_id: str) -> ChargeResult:
+        """The charge's current state (status lookup, used by pollers and reconcilers)."""
+
+    @abc.abstractmethod
+    def get_refund(self, refund_id: str) -> RefundResult:
+        """The refund's current state."""
+
+    @abc.abstractmethod
+    def find_charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        """The charge created with this key, or None when the processor has none.
+
+        Used to reconcile a ``ProcessorTimeout``. Adapters whose provider cannot look
+        up by key search the metadata they attached (``idempotency_key``) instead."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Adapters holding none need not override it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
