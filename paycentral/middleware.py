@@ -3,8 +3,9 @@
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
-# The admin has its own login page and the JSON API answers 401 itself (token auth).
-PUBLIC_PREFIXES = ("/accounts/login/", "/static/", "/healthz", "/api/", "/admin/")
+# The admin has its own login page; the JSON API and the sandbox processor answer 401
+# themselves (token / API-key auth).
+PUBLIC_PREFIXES = ("/accounts/login/", "/static/", "/healthz", "/api/", "/admin/", "/sandbox/processor/")
 
 
 class LoginRequiredMiddleware:

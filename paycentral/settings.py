@@ -182,6 +182,22 @@ PAYCENTRAL = {
     "ORGANIZATION_NAME": env.str("ORGANIZATION_NAME", default="Pay Central"),
 }
 
+# --- Payment processors --------------------------------------------------------------
+# The sandbox processor (integrations/sandbox_processor) is served under
+# /sandbox/processor/v1/ when enabled: on by default here, off in production settings.
+SANDBOX_PROCESSOR_ENABLED = env.bool("SANDBOX_PROCESSOR_ENABLED", default=True)
+# Where the sandbox adapter sends its requests, and the key it sends.
+SANDBOX_PROCESSOR_URL = env.str("SANDBOX_PROCESSOR_URL", default="http://127.0.0.1:8000/sandbox/processor/v1")
+SANDBOX_PROCESSOR_API_KEY = env.str("SANDBOX_PROCESSOR_API_KEY", default="sk_sandbox_demo")
+# Seconds the adapter waits for an answer before the outcome is "unknown" (ProcessorTimeout).
+SANDBOX_PROCESSOR_TIMEOUT = env.float("SANDBOX_PROCESSOR_TIMEOUT", default=10.0)
+# Server side: the keys the sandbox accepts (each is its own sandbox account), how long
+# a processing charge takes to settle (or a tok_dispute charge to be disputed), and how
+# long tok_timeout holds its answer (longer than any client timeout).
+SANDBOX_PROCESSOR_API_KEYS = env.list("SANDBOX_PROCESSOR_API_KEYS", default=[SANDBOX_PROCESSOR_API_KEY])
+SANDBOX_PROCESSOR_SETTLE_SECONDS = env.float("SANDBOX_PROCESSOR_SETTLE_SECONDS", default=5.0)
+SANDBOX_PROCESSOR_TIMEOUT_DELAY = env.float("SANDBOX_PROCESSOR_TIMEOUT_DELAY", default=30.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

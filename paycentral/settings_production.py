@@ -29,3 +29,5 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The fake processor is for development and demos; a production-like demo may turn it on.
+SANDBOX_PROCESSOR_ENABLED = env.bool("SANDBOX_PROCESSOR_ENABLED", default=False)

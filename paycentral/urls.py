@@ -16,5 +16,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("sandbox/processor/v1/", include("integrations.sandbox_processor.urls")),
     path("", include("finance.urls")),
 ]

@@ -1,0 +1,70 @@
+"""Payment processor adapters behind one small interface (``base.PaymentProcessor``).
+
+``get_processor(gateway_account)`` returns the adapter for a GatewayAccount; callers
+use only the interface's dataclasses and errors.
+"""
+
+from django.conf import settings
+
+from integrations.processors.base import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    PaymentProcessor,
+    ProcessorAuthenticationError,
+    ProcessorDeclined,
+    ProcessorError,
+    ProcessorIdempotencyConflict,
+    ProcessorInvalidRequest,
+    ProcessorNotFound,
+    ProcessorTimeout,
+    ProcessorUnavailable,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
+)
+
+__all__ = [
+    "ChargeRequest",
+    "ChargeResult",
+    "ChargeStatus",
+    "PaymentProcessor",
+    "ProcessorAuthenticationError",
+    "ProcessorDeclined",
+    "ProcessorError",
+    "ProcessorIdempotencyConflict",
+    "ProcessorInvalidRequest",
+    "ProcessorNotFound",
+    "ProcessorTimeout",
+    "ProcessorUnavailable",
+    "RefundRequest",
+    "RefundResult",
+    "RefundStatus",
+    "get_processor",
+]
+
+
+def get_processor(gateway_account) -> PaymentProcessor:
+    """The adapter for ``gateway_account.processor``; the caller closes it when done.
+
+    The sandbox reads its URL, key and timeout from settings (SANDBOX_PROCESSOR_URL,
+    SANDBOX_PROCESSOR_API_KEY, SANDBOX_PROCESSOR_TIMEOUT). Whether an inactive account
+    may still be used (refunds of old payments) is the caller's rule, not this one's.
+    """
+    from paycentral.models import GatewayAccount
+
+    kind = gateway_account.processor
+    if kind == GatewayAccount.Processor.SANDBOX:
+        from integrations.processors.sandbox import SandboxProcessor
+
+        return SandboxProcessor(
+            base_url=settings.SANDBOX_PROCESSOR_URL,
+            api_key=settings.SANDBOX_PROCESSOR_API_KEY,
+            timeout=settings.SANDBOX_PROCESSOR_TIMEOUT,
+        )
+    if kind == GatewayAccount.Processor.STRIPE:
+        raise NotImplementedError(
+            f"Gateway account {gateway_account.name!r} uses Stripe, whose adapter is not available yet; "
+            "use a sandbox gateway account for now."
+        )
+    raise NotImplementedError(f"Gateway account {gateway_account.name!r} has an unknown processor {kind!r}.")

@@ -1,0 +1,381 @@
+"""State changes of the sandbox processor: charges, refunds, settlement, idempotency.
+
+Each public function is one transaction. Amounts are integer minor units, as on the
+wire. Errors are ``SandboxApiError`` carrying the HTTP status and the error body.
+"""
+
+import datetime
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations.models import SandboxCharge, SandboxIdempotencyRecord, SandboxRefund
+from integrations.processors.money import currency_exponent, from_minor_units
+from integrations.sandbox_processor.tokens import TOKENS
+
+MAX_AMOUNT = 99_999_999  # minor units, as real processors cap a single charge
+REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")
+
+
+class SandboxApiError(Exception):
+    def __init__(self, status: int, type_: str, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"type": type_, "code": code, "message": message, **extra}}
+
+
+def invalid(code: str, message: str, param: str = "") -> SandboxApiError:
+    extra = {"param": param} if param else {}
+    return SandboxApiError(400, "invalid_request_error", code, message, **extra)
+
+
+@dataclass
+class ApiResult:
+    status: int
+    body: dict
+    # Answer only after this many seconds (tok_timeout), once everything is committed.
+    delay_seconds: float = 0
+    # Keep the answer for the idempotency key (an object was created).
+    store: bool = True
+    headers: dict = field(default_factory=dict)
+
+
+def account_for_key(api_key: str) -> str:
+    """Each API key is its own sandbox account; only a fingerprint is stored."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def _money(units: int, currency: str) -> str:
+    return f"{from_minor_units(units, currency)} {currency}"
+
+
+# --- serialisation ----------------------------------------------------------------
+
+
+def charge_body(charge: SandboxCharge) -> dict:
+    body = {
+        "id": charge.public_id,
+        "object": "charge",
+        "amount": charge.amount,
+        "amount_refunded": charge.amount_refunded,
+        "currency": charge.currency,
+        "status": charge.status,
+        "refunded": charge.amount_refunded == charge.amount,
+        "disputed": charge.disputed,
+        "source": charge.source,
+        "payment_method_type": charge.payment_method_type,
+        "customer": charge.customer,
+        "description": charge.description,
+        "metadata": charge.metadata,
+        "failure_code": charge.failure_code or None,
+        "failure_message": charge.failure_message or None,
+        "idempotency_key": charge.idempotency_key,
+        "created": int(charge.created_at.timestamp()),
+    }
+    if charge.status == SandboxCharge.Status.REQUIRES_ACTION:
+        body["next_action"] = {"type": "authenticate", "hint": "POST test_helpers/charges/{id}/advance"}
+    return body
+
+
+def refund_body(refund: SandboxRefund) -> dict:
+    return {
+        "id": refund.public_id,
+        "object": "refund",
+        "charge": refund.charge.public_id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "status": refund.status,
+        "reason": refund.reason,
+        "metadata": refund.metadata,
+        "created": int(refund.created_at.timestamp()),
+    }
+
+
+# --- validation --------------------------------------------------------------------
+
+
+def _amount(payload: dict, name: str = "amount", *, required: bool = True) -> int | None:
+    value = payload.get(name)
+    if value is None:
+        if required:
+            raise invalid("parameter_missing", f"Missing required param: {name}.", name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(
+            "invalid_amount",
+            f"{name} must be an integer number of minor units (1999 for 19.99), not {value!r}.",
+            name,
+        )
+    if value <= 0 or value > MAX_AMOUNT:
+        raise invalid("invalid_amount", f"{name} must be between 1 and {MAX_AMOUNT} minor units.", name)
+    return value
+
+
+def _currency(payload: dict) -> str:
+    value = payload.get("currency")
+    if not isinstance(value, str):
+        raise invalid("parameter_missing", "Missing required param: currency.", "currency")
+    try:
+        currency_exponent(value)
+    except ValueError:
+        raise invalid("invalid_currency", f"Invalid currency: {value!r}.", "currency") from None
+    return value.upper()
+
+
+def _string(payload: dict, name: str, max_length: int) -> str:
+    value = payload.get(name) or ""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise invalid("invalid_string", f"{name} must be a string of at most {max_length} characters.", name)
+    return value
+
+
+def _metadata(payload: dict) -> dict:
+    value = payload.get("metadata") or {}
+    if (
+        not isinstance(value, dict)
+        or len(value) > 50
+        or not all(isinstance(k, str) and isinstance(v, str) and len(v) <= 500 for k, v in value.items())
+    ):
+        raise invalid("invalid_metadata", "metadata must map at most 50 string keys to strings.", "metadata")
+    return value
+
+
+# --- idempotency -------------------------------------------------------------------
+
+
+def request_hash(method: str, path: str, payload: dict) -> str:
+    canonical = json.dumps([method, path, payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotent(
+    *, account: str, key: str, method: str, path: str, payload: dict, handler: Callable[[], ApiResult]
+) -> ApiResult:
+    """Run ``handler`` once per (account, key); replay its stored answer afterwards.
+
+    The same key with another method, path or body answers 409. Answers are stored
+    (in the handler's transaction) only when the handler created something; a refused
+    request (400) or a server error (500) stores nothing and may be sent again.
+    Two concurrent requests with one key: the second waits on the unique key, then
+    replays the first's answer.
+    """
+    digest = request_hash(method, path, payload)
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                record = SandboxIdempotencyRecord.objects.filter(account=account, key=key).first()
+                if record is not None:
+                    if record.request_hash != digest:
+                        raise SandboxApiError(
+                            409,
+                            "idempotency_error",
+                            "idempotency_key_in_use",
+                            f"Keys for idempotent requests can only be used with the same parameters they were "
+                            f"first used with. Try using a key other than {key!r} if you meant to execute a "
+                            f"different request.",
+                        )
+                    return ApiResult(
+                        record.response_status, record.response_body, headers={"Idempotent-Replayed": "true"}
+                    )
+                result = handler()
+                if result.store and result.status < 500:
+                    SandboxIdempotencyRecord.objects.create(
+                        account=account,
+                        key=key,
+                        method=method,
+                        path=path,
+                        request_hash=digest,
+                        response_status=result.status,
+                        response_body=result.body,
+                    )
+                return result
+        except IntegrityError:
+            continue  # a concurrent request with the same key won; replay its answer
+    raise SandboxApiError(409, "idempotency_error", "idempotency_key_in_use", "A request with this key is in progress.")
+
+
+# --- charges -------------------------------------------------------------------------
+
+
+def charge_create(*, account: str, idempotency_key: str, payload: dict) -> ApiResult:
+    """Create a charge; its outcome is decided by the test token in ``source``."""
+    amount = _amount(payload)
+    currency = _currency(payload)
+    source = payload.get("source")
+    if not isinstance(source, str) or not source:
+        raise invalid("parameter_missing", "Missing required param: source.", "source")
+    behaviour = TOKENS.get(source)
+    if behaviour is None:
+        raise invalid("no_such_token", f"No such token: {source!r}; see the sandbox's test tokens.", "source")
+    customer = _string(payload, "customer", 200)
+    description = _string(payload, "description", 500)
+    metadata = _metadata(payload)
+    if behaviour.server_error:
+        return ApiResult(500, {"error": {"type": "api_error", "code": "", "message": "Sandbox internal error."}})
+
+    settles_at = None
+    if (behaviour.settles_to and not behaviour.settles_on_advance_only) or behaviour.disputes:
+        settles_at = timezone.now() + datetime.timedelta(seconds=settings.SANDBOX_PROCESSOR_SETTLE_SECONDS)
+    declined = behaviour.initial == SandboxCharge.Status.FAILED
+    charge = SandboxCharge.objects.create(
+        public_id=_new_id("ch"),
+        account=account,
+        amount=amount,
+        currency=currency,
+        status=behaviour.initial,
+        source=source,
+        payment_method_type=behaviour.payment_method_type,
+        customer=customer,
+        description=description,
+        metadata=metadata,
+        failure_code=behaviour.failure_code if declined else "",
+        failure_message=behaviour.failure_message if declined else "",
+        settles_at=settles_at,
+        idempotency_key=idempotency_key,
+    )
+    if declined:
+        error = SandboxApiError(
+            402,
+            "card_error",
+            behaviour.failure_code,
+            behaviour.failure_message,
+            decline_code=behaviour.failure_code,
+            charge=charge.public_id,
+            charge_object=charge_body(charge),
+        )
+        return ApiResult(402, error.body)
+    delay = settings.SANDBOX_PROCESSOR_TIMEOUT_DELAY if behaviour.delays_response else 0
+    return ApiResult(200, charge_body(charge), delay_seconds=delay)
+
+
+def _settle(charge: SandboxCharge) -> None:
+    """Move a locked charge to its final state (or dispute it), per its token."""
+    behaviour = TOKENS.get(charge.source)
+    if behaviour is None:
+        return
+    fields = ["settles_at", "updated_at"]
+    if charge.status in (SandboxCharge.Status.PROCESSING, SandboxCharge.Status.REQUIRES_ACTION):
+        if behaviour.settles_to:
+            charge.status = behaviour.settles_to
+            fields.append("status")
+            if charge.status == SandboxCharge.Status.FAILED:
+                charge.failure_code = behaviour.failure_code
+                charge.failure_message = behaviour.failure_message
+                fields += ["failure_code", "failure_message"]
+    elif charge.status == SandboxCharge.Status.SUCCEEDED and behaviour.disputes and not charge.disputed:
+        charge.disputed = True
+        fields.append("disputed")
+    charge.settles_at = None
+    charge.save(update_fields=fields)
+
+
+def _get_charge_locked(account: str, charge_id: str) -> SandboxCharge:
+    charge = SandboxCharge.objects.select_for_update().filter(account=account, public_id=charge_id).first()
+    if charge is None:
+        raise SandboxApiError(404, "invalid_request_error", "resource_missing", f"No such charge: {charge_id!r}.")
+    return charge
+
+
+def charge_retrieve(*, account: str, charge_id: str) -> SandboxCharge:
+    """The charge as of now: a charge whose settle time has passed settles on this read."""
+    charge = SandboxCharge.objects.filter(account=account, public_id=charge_id).first()
+    if charge is None:
+        raise SandboxApiError(404, "invalid_request_error", "resource_missing", f"No such charge: {charge_id!r}.")
+    if charge.settles_at is not None and charge.settles_at <= timezone.now():
+        with transaction.atomic():
+            charge = _get_charge_locked(account, charge_id)
+            if charge.settles_at is not None and charge.settles_at <= timezone.now():
+                _settle(charge)
+    return charge
+
+
+def charge_find(*, account: str, idempotency_key: str) -> list[SandboxCharge]:
+    charge = SandboxCharge.objects.filter(account=account, idempotency_key=idempotency_key).first()
+    return [charge_retrieve(account=account, charge_id=charge.public_id)] if charge else []
+
+
+@transaction.atomic
+def charge_advance(*, account: str, charge_id: str) -> SandboxCharge:
+    """Test helper: settle a processing / requires_action charge, or dispute a
+    tok_dispute charge, now instead of after the settle delay."""
+    charge = _get_charge_locked(account, charge_id)
+    _settle(charge)
+    return charge
+
+
+# --- refunds -------------------------------------------------------------------------
+
+
+def refund_create(*, account: str, idempotency_key: str, payload: dict) -> ApiResult:
+    """Refund all (no amount) or part of a succeeded charge; never more than is left.
+
+    The charge row is locked while the remaining amount is checked and reduced, and a
+    database constraint keeps ``amount_refunded`` within ``amount`` whatever happens.
+    """
+    charge_id = payload.get("charge")
+    if not isinstance(charge_id, str) or not charge_id:
+        raise invalid("parameter_missing", "Missing required param: charge.", "charge")
+    amount = _amount(payload, required=False)
+    reason = _string(payload, "reason", 50) or "requested_by_customer"
+    if reason not in REFUND_REASONS:
+        raise invalid("invalid_reason", f"reason must be one of {', '.join(REFUND_REASONS)}.", "reason")
+    metadata = _metadata(payload)
+    charge = _get_charge_locked(account, charge_id)
+    if charge.settles_at is not None and charge.settles_at <= timezone.now():
+        _settle(charge)
+    if "currency" in payload and _currency(payload) != charge.currency:
+        raise invalid(
+            "currency_mismatch",
+            f"Refund currency {payload['currency']!r} differs from the charge's currency {charge.currency}.",
+            "currency",
+        )
+    if charge.status != SandboxCharge.Status.SUCCEEDED:
+        raise invalid(
+            "charge_not_refundable", f"Charge {charge.public_id} is {charge.status}; only a succeeded charge refunds."
+        )
+    if charge.disputed:
+        raise invalid("charge_disputed", f"Charge {charge.public_id} is disputed; it cannot be refunded.")
+    remaining = charge.amount - charge.amount_refunded
+    if remaining == 0:
+        raise invalid("charge_already_refunded", f"Charge {charge.public_id} has already been refunded in full.")
+    if amount is None:
+        amount = remaining
+    if amount > remaining:
+        raise invalid(
+            "amount_too_large",
+            f"Refund amount ({_money(amount, charge.currency)}) is greater than the amount left to refund on "
+            f"charge {charge.public_id} ({_money(remaining, charge.currency)} of "
+            f"{_money(charge.amount, charge.currency)} charged).",
+            "amount",
+        )
+    refund = SandboxRefund.objects.create(
+        public_id=_new_id("re"),
+        account=account,
+        charge=charge,
+        amount=amount,
+        currency=charge.currency,
+        status=SandboxRefund.Status.SUCCEEDED,
+        reason=reason,
+        metadata=metadata,
+        idempotency_key=idempotency_key,
+    )
+    SandboxCharge.objects.filter(pk=charge.pk).update(amount_refunded=F("amount_refunded") + amount)
+    return ApiResult(200, refund_body(refund))
+
+
+def refund_retrieve(*, account: str, refund_id: str) -> SandboxRefund:
+    refund = SandboxRefund.objects.select_related("charge").filter(account=account, public_id=refund_id).first()
+    if refund is None:
+        raise SandboxApiError(404, "invalid_request_error", "resource_missing", f"No such refund: {refund_id!r}.")
+    return refund

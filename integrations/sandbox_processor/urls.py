@@ -1,0 +1,20 @@
+"""Mounted at /sandbox/processor/v1/ by the root URLconf; empty when the sandbox is off."""
+
+from django.conf import settings
+from django.urls import path
+
+from integrations.sandbox_processor import views
+
+app_name = "sandbox_processor"
+
+urlpatterns = (
+    [
+        path("charges", views.charges, name="charges"),
+        path("charges/<str:charge_id>", views.charge_detail, name="charge-detail"),
+        path("refunds", views.refunds, name="refunds"),
+        path("refunds/<str:refund_id>", views.refund_detail, name="refund-detail"),
+        path("test_helpers/charges/<str:charge_id>/advance", views.charge_advance, name="charge-advance"),
+    ]
+    if settings.SANDBOX_PROCESSOR_ENABLED
+    else []
+)

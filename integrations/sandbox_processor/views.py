@@ -1,0 +1,145 @@
+"""The sandbox processor's JSON API (see README.md). Views parse and authenticate; the
+state changes are in ``services``."""
+
+import functools
+import json
+import logging
+import secrets
+import time
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from integrations.sandbox_processor import services
+from integrations.sandbox_processor.services import ApiResult, SandboxApiError
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, type_: str, code: str, message: str) -> JsonResponse:
+    return _respond(ApiResult(status, {"error": {"type": type_, "code": code, "message": message}}))
+
+
+def _respond(result: ApiResult) -> JsonResponse:
+    response = JsonResponse(result.body, status=result.status)
+    response["Request-Id"] = "req_" + secrets.token_hex(8)
+    for name, value in result.headers.items():
+        response[name] = value
+    return response
+
+
+def _accepted_keys() -> list[str]:
+    return [key for key in settings.SANDBOX_PROCESSOR_API_KEYS if key]
+
+
+def sandbox_api(*methods: str):
+    """Enabled check, method check, API-key auth and JSON parsing for a sandbox view.
+
+    The view gets ``(request, account, payload, **kwargs)`` and returns an ApiResult.
+    """
+
+    def decorator(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, **kwargs):
+            if not settings.SANDBOX_PROCESSOR_ENABLED:
+                return _error(404, "invalid_request_error", "not_found", "The sandbox processor is disabled.")
+            if request.method not in methods:
+                return _error(
+                    405, "invalid_request_error", "method_not_allowed", f"{request.method} is not allowed here."
+                )
+            header = request.headers.get("Authorization", "")
+            scheme, _, api_key = header.partition(" ")
+            if scheme != "Bearer" or not api_key:
+                return _error(
+                    401,
+                    "authentication_error",
+                    "api_key_missing",
+                    "No API key provided. Send 'Authorization: Bearer sk_sandbox_…'.",
+                )
+            if not any(secrets.compare_digest(api_key.encode(), key.encode()) for key in _accepted_keys()):
+                return _error(
+                    401, "authentication_error", "api_key_invalid", f"Invalid API key provided: {api_key[:14]}…"
+                )
+            payload: dict = {}
+            if request.method == "POST" and request.body:
+                try:
+                    payload = json.loads(request.body)
+                except (ValueError, UnicodeDecodeError):
+                    return _error(400, "invalid_request_error", "invalid_json", "The request body is not valid JSON.")
+                if not isinstance(payload, dict):
+                    return _error(400, "invalid_request_error", "invalid_json", "The request body must be an object.")
+            account = services.account_for_key(api_key)
+            try:
+                result = view(request, account, payload, **kwargs)
+            except SandboxApiError as exc:
+                result = ApiResult(exc.status, exc.body)
+            if result.delay_seconds:
+                # tok_timeout: everything is committed; answer after the client gave up.
+                connection.close()
+                time.sleep(result.delay_seconds)
+                close_old_connections()
+            return _respond(result)
+
+        return wrapper
+
+    return decorator
+
+
+def _idempotency_key(request: HttpRequest) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not key or len(key) > 255:
+        raise services.invalid(
+            "idempotency_key_missing", "Send an Idempotency-Key header (at most 255 characters) with every POST."
+        )
+    return key
+
+
+@sandbox_api("POST", "GET")
+def charges(request, account, payload):
+    """POST: create a charge. GET ?idempotency_key=…: the charge made with that key."""
+    if request.method == "GET":
+        key = request.GET.get("idempotency_key", "")
+        if not key:
+            raise services.invalid("parameter_missing", "Filter by idempotency_key.", "idempotency_key")
+        found = services.charge_find(account=account, idempotency_key=key)
+        return ApiResult(200, {"object": "list", "data": [services.charge_body(c) for c in found]})
+    key = _idempotency_key(request)
+    return services.idempotent(
+        account=account,
+        key=key,
+        method="POST",
+        path=request.path,
+        payload=payload,
+        handler=lambda: services.charge_create(account=account, idempotency_key=key, payload=payload),
+    )
+
+
+@sandbox_api("GET")
+def charge_detail(request, account, payload, charge_id):
+    return ApiResult(200, services.charge_body(services.charge_retrieve(account=account, charge_id=charge_id)))
+
+
+@sandbox_api("POST")
+def charge_advance(request, account, payload, charge_id):
+    return ApiResult(200, services.charge_body(services.charge_advance(account=account, charge_id=charge_id)))
+
+
+@sandbox_api("POST")
+def refunds(request, account, payload):
+    key = _idempotency_key(request)
+    return services.idempotent(
+        account=account,
+        key=key,
+        method="POST",
+        path=request.path,
+        payload=payload,
+        handler=lambda: services.refund_create(account=account, idempotency_key=key, payload=payload),
+    )
+
+
+@sandbox_api("GET")
+def refund_detail(request, account, payload, refund_id):
+    return ApiResult(200, services.refund_body(services.refund_retrieve(account=account, refund_id=refund_id)))
