@@ -9,8 +9,8 @@ million invoices in the time the database needs to scan the tables a few times.
 
 What is checked (the invariants follow from how ``finance.services`` post):
 
-- Every invoice line's balance = its amount − the sum of its payment applications
-  (reversal rows included, as negative amounts).
+- Every invoice line's balance = its amount + its adjustments (charges taken off,
+  negative) − the sum of its payment applications (all kinds, with their signs).
 - Every invoice's total = the sum of its line amounts, and its balance = the sum of
   its recomputed line balances.
 - Every application points at the invoice of its line, in the payment's entity.
@@ -53,6 +53,7 @@ from finance.models import (
     FinancialEntity,
     GLAccount,
     Invoice,
+    InvoiceAdjustment,
     InvoiceLine,
     JournalEntry,
     JournalLine,
@@ -74,7 +75,10 @@ T = {
     "ent": FinancialEntity._meta.db_table,
     "batch": Batch._meta.db_table,
     "method": "paycentral_paymentmethod",
+    "adj": InvoiceAdjustment._meta.db_table,
 }
+# Adjustments (charges taken off) summed per line.
+ADJ_BY_LINE = f"(SELECT line_id, SUM(amount) AS adjusted FROM {T['adj']} GROUP BY line_id)"
 
 
 def _differs(a: str, b: str) -> str:
@@ -193,11 +197,13 @@ def _fetch(cursor, sql: str, params: list, limit: int, order_by: str) -> tuple[i
 def check_line_balances(cursor, limit: int) -> CheckResult:
     result = CheckResult("line_balances", "Invoice line balances = amount - applications")
     sql = f"""
-        SELECT l.id AS k, l.invoice_id, l.line_number, l.amount, l.balance, COALESCE(a.applied, 0) AS applied
+        SELECT l.id AS k, l.invoice_id, l.line_number, l.amount + COALESCE(d.adjusted, 0), l.balance,
+               COALESCE(a.applied, 0) AS applied
           FROM {T["line"]} l
           LEFT JOIN (SELECT line_id, SUM(amount) AS applied FROM {T["app"]} GROUP BY line_id) a
                  ON a.line_id = l.id
-         WHERE {_differs("l.balance", "l.amount - COALESCE(a.applied, 0)")}
+          LEFT JOIN {ADJ_BY_LINE} d ON d.line_id = l.id
+         WHERE {_differs("l.balance", "l.amount + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0)")}
     """
     result.count, rows = _fetch(cursor, sql, [], limit, "k")
     numbers = dict(Invoice.objects.filter(pk__in={row[1] for row in rows}).values_list("pk", "number"))
@@ -206,7 +212,8 @@ def check_line_balances(cursor, limit: int) -> CheckResult:
         result.mismatches.append(
             Mismatch(
                 f"Invoice {numbers[invoice_id]} line {line_number} (line id {line_id})",
-                f"balance stored {balance}, recomputed {amount - applied} (amount {amount} - applied {applied})",
+                f"balance stored {balance}, recomputed {amount - applied} "
+                f"(charge after adjustments {amount} - applied {applied})",
             )
         )
     return result
@@ -216,16 +223,19 @@ def check_invoice_totals(cursor, limit: int) -> CheckResult:
     result = CheckResult("invoice_totals", "Invoice totals = sum of line amounts; balances = sum of line balances")
     sql = f"""
         SELECT i.id AS k, i.number, i.total, i.balance,
-               COALESCE(s.amount, 0) AS re_total, COALESCE(s.amount, 0) - COALESCE(a.applied, 0) AS re_balance
+               COALESCE(s.amount, 0) AS re_total,
+               COALESCE(s.amount, 0) + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0) AS re_balance
           FROM {T["inv"]} i
           LEFT JOIN (SELECT invoice_id, SUM(amount) AS amount FROM {T["line"]} GROUP BY invoice_id) s
                  ON s.invoice_id = i.id
+          LEFT JOIN (SELECT invoice_id, SUM(amount) AS adjusted FROM {T["adj"]} GROUP BY invoice_id) d
+                 ON d.invoice_id = i.id
           LEFT JOIN (SELECT l.invoice_id, SUM(a.amount) AS applied
                        FROM {T["app"]} a JOIN {T["line"]} l ON l.id = a.line_id
                       GROUP BY l.invoice_id) a
                  ON a.invoice_id = i.id
          WHERE {_differs("i.total", "COALESCE(s.amount, 0)")}
-            OR {_differs("i.balance", "COALESCE(s.amount, 0) - COALESCE(a.applied, 0)")}
+            OR {_differs("i.balance", "COALESCE(s.amount, 0) + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0)")}
     """
     result.count, rows = _fetch(cursor, sql, [], limit, "k")
     for invoice_id, number, total, balance, re_total, re_balance in rows:
@@ -432,8 +442,9 @@ def _entity_balance_check(cursor, limit: int, *, role: str, invoice_filter: str,
                       WHERE g.role = %s AND je.is_posted = %s
                       GROUP BY g.entity_id) j
                  ON j.entity_id = e.id
-          LEFT JOIN (SELECT i.entity_id, SUM(l.amount) AS amount
+          LEFT JOIN (SELECT i.entity_id, SUM(l.amount + COALESCE(d.adjusted, 0)) AS amount
                        FROM {T["line"]} l JOIN {T["inv"]} i ON i.id = l.invoice_id
+                       LEFT JOIN {ADJ_BY_LINE} d ON d.line_id = l.id
                       WHERE {invoice_filter}
                       GROUP BY i.entity_id) c
                  ON c.entity_id = e.id

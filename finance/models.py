@@ -325,6 +325,8 @@ class Invoice(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
     description = models.CharField(max_length=200, blank=True)
+    # Set when the invoice is cancelled (its charges reversed by adjustments).
+    reversed_at = models.DateTimeField(null=True, blank=True)
     # Sum of line amounts (charges); fixed once posted.
     total = MoneyField(default=ZERO)
     # Sum of line balances; changes under the invoice's row lock.
@@ -375,7 +377,7 @@ class InvoiceLine(models.Model):
     account = models.ForeignKey(GLAccount, on_delete=models.PROTECT)
     billing_begin = models.DateField(null=True, blank=True)
     billing_end = models.DateField(null=True, blank=True)
-    # amount − applications; negative means credit held on this line.
+    # amount + adjustments − applications; negative means credit held on this line.
     balance = MoneyField()
 
     class Meta:
@@ -398,6 +400,37 @@ class InvoiceLine(models.Model):
 
     def __str__(self):
         return f"{self.invoice.number}/{self.line_number} {self.description}"
+
+
+class InvoiceAdjustment(models.Model):
+    """A reduction of a posted line's charge: cancelling an invoice or reducing a line.
+
+    The line keeps its original amount; its balance is amount + adjustments −
+    applications. Accrual lines post DR the line's income account / CR accounts
+    receivable; cash-basis lines post nothing (nothing was posted when invoiced).
+    """
+
+    invoice = models.ForeignKey("Invoice", on_delete=models.PROTECT, related_name="adjustments")
+    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="adjustments")
+    amount = MoneyField()  # negative: the charge taken off
+    date = models.DateField()
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="adjustments")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.CheckConstraint(condition=Q(amount__lt=0), name="adjustment_reduces_charge")]
+
+    def __str__(self):
+        return f"{self.amount} on {self.line}"
 
 
 class Payment(models.Model):

@@ -239,3 +239,21 @@ def dashboard_figures(today: Date) -> DashboardFigures:
 
 def recent_unposted_batches(limit: int = 8) -> QuerySet[Batch]:
     return batch_list().filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit]
+
+
+def payment_credit_holdings(payment):
+    """Credit invoices on which ``payment`` still holds open credit, with the amount."""
+    from django.db.models import Sum
+
+    from finance.models import Invoice, PaymentApplication
+
+    rows = (
+        PaymentApplication.objects.filter(payment=payment, invoice__type=Invoice.Type.CREDIT, invoice__balance__lt=0)
+        .values("invoice_id")
+        .annotate(held=Sum("amount"))
+        .filter(held__gt=0)
+        .order_by("invoice_id")
+    )
+    held = {r["invoice_id"]: r["held"] for r in rows}
+    invoices = Invoice.objects.filter(pk__in=held).order_by("pk")
+    return [(inv, min(held[inv.pk], -inv.balance)) for inv in invoices]

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from finance.models import Batch
-from finance.views import batches, contacts, dashboard, entry, invoices, payments
+from finance.views import adjust, batches, contacts, dashboard, entry, invoices, payments
 from paycentral.authorization import MANAGE_BATCH, POST_BATCH
 
 app_name = "finance"
@@ -24,6 +24,9 @@ urlpatterns = [
     path("payments/new/", entry.PaymentEntryView.as_view(), name="payment_new"),
     path("payments/<int:pk>/", payments.PaymentDetailView.as_view(), name="payment_detail"),
     path("payments/<int:pk>/reverse/", payments.PaymentReverseView.as_view(), name="payment_reverse"),
+    path("payments/<int:pk>/unapply/", adjust.PaymentUnapplyView.as_view(), name="payment_unapply"),
+    path("payments/<int:pk>/refund/", adjust.PaymentRefundView.as_view(), name="payment_refund"),
+    path("invoices/<int:pk>/reverse/", adjust.InvoiceReverseView.as_view(), name="invoice_reverse"),
     path("batches/", batches.BatchListView.as_view(), name="batch_list"),
     path("batches/new/", batches.BatchCreateView.as_view(), name="batch_create"),
     path("batches/<int:pk>/", batches.BatchDetailView.as_view(), name="batch_detail"),

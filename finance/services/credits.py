@@ -222,24 +222,40 @@ def payment_unapply(*, payment: Payment, batch: Batch, date: Date, user=None) ->
     ]
     if not paid_lines:
         raise FinanceError(f"Payment {payment.pk} is not applied to any invoice; it is already open credit.")
-    total = sum((net[ln.pk] for ln in paid_lines), ZERO)
+    return move_to_credit(
+        payment=payment,
+        lines=paid_lines,
+        amounts={ln.pk: net[ln.pk] for ln in paid_lines},
+        batch=batch,
+        date=date,
+        description=f"Payment {payment.pk} unapplied",
+        user=user,
+    )
+
+
+def move_to_credit(*, payment: Payment, lines, amounts: dict, batch: Batch, date: Date, description: str, user=None):
+    """Take ``amounts[line.pk]`` of ``payment`` off each line (``unapply`` rows) and
+    hold the total on a new credit invoice for the payer. Posts DR AR (or the line's
+    own account for cash-basis lines) / CR unapplied cash. The caller holds the locks
+    on the payment, the batch and the lines' invoices."""
+    total = sum((amounts[ln.pk] for ln in lines), ZERO)
     credit = credit_invoice_create(
         contact=payment.payer,
         entity=payment.entity,
         batch=batch,
         date=date,
-        description=f"Payment {payment.pk} unapplied",
+        description=description,
         source=Invoice.Source.PAYMENT,
         user=user,
     )
     lock_invoices([credit.pk])
     ar = None
     groups: dict[tuple[GLAccount, bool], Decimal] = defaultdict(lambda: ZERO)
-    for line in paid_lines:
-        _apply(payment, line, -net[line.pk], kind=PaymentApplication.Kind.UNAPPLY)
+    for line in lines:
+        _apply(payment, line, -amounts[line.pk], kind=PaymentApplication.Kind.UNAPPLY)
         if line.invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
             ar = ar or account_for_role(payment.entity, GLAccount.Role.AR)
-        groups[_receivable_account(line, ar)] += net[line.pk]
+        groups[_receivable_account(line, ar)] += amounts[line.pk]
     _apply(payment, credit.lines.get(), total)
     unapplied = account_for_role(payment.entity, GLAccount.Role.UNAPPLIED_CASH)
     for excluded in (False, True):
@@ -254,7 +270,7 @@ def payment_unapply(*, payment: Payment, batch: Batch, date: Date, user=None) ->
             date=date,
             kind=JournalEntry.Kind.UNAPPLY,
             legs=legs,
-            description=f"Payment {payment.pk} unapplied to credit {credit.number}",
+            description=f"{description}: credit {credit.number}",
             payment=payment,
             exclude_from_gl_export=excluded,
         )

@@ -2,10 +2,12 @@ from django.http import Http404
 from django.views.generic import TemplateView
 
 from finance import selectors
+from finance.adjust_forms import InvoiceReverseForm
 from finance.filters import InvoiceFilter
 from finance.models import Invoice
 from finance.tables import InvoiceTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
+from paycentral.authorization import has_level
 from paycentral.models import Module
 
 
@@ -36,4 +38,10 @@ class InvoiceDetailView(FinanceAccessMixin, TemplateView):
             applications=selectors.invoice_applications(invoice),
             journal=selectors.invoice_journal(invoice),
         )
+        if (
+            invoice.type != Invoice.Type.CREDIT
+            and invoice.reversed_at is None
+            and has_level(self.request.user, Module.FINANCE, 4)
+        ):
+            context["reverse_form"] = InvoiceReverseForm()
         return context

@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
 from finance import selectors
+from finance.adjust_forms import PaymentUnapplyForm, RefundForm
 from finance.errors import FinanceError
 from finance.filters import PaymentFilter
 from finance.forms import PaymentReverseForm
@@ -54,6 +55,11 @@ class PaymentDetailView(FinanceAccessMixin, TemplateView):
         )
         if can_reverse and payment.status == Payment.Status.POSTED:
             context["reverse_form"] = kwargs.get("reverse_form") or PaymentReverseForm()
+            context["unapply_form"] = PaymentUnapplyForm()
+            context["refund_options"] = [
+                (credit, held, RefundForm(initial={"credit_invoice": credit.pk}))
+                for credit, held in selectors.payment_credit_holdings(payment)
+            ]
         return context
 
 

@@ -1,0 +1,113 @@
+"""Adjusting a payment (unapply, refund) and cancelling an invoice.
+
+Views parse input and call the services; each runs in one transaction with the batch
+it may open, so a refused adjustment leaves nothing behind.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+
+from finance.adjust_forms import InvoiceReverseForm, PaymentUnapplyForm, RefundForm
+from finance.errors import FinanceError
+from finance.models import Invoice, Payment, Refund
+from finance.services.adjustments import invoice_reverse
+from finance.services.batches import batch_create
+from finance.services.credits import payment_unapply, refund_record
+from finance.views.base import FinanceAccessMixin
+from paycentral.models import Module
+
+ADJUST = (Module.FINANCE, 4)
+
+
+def _form_errors(form) -> str:
+    return " ".join(
+        f"{form.fields[k].label or k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items()
+    )
+
+
+class _AdjustView(FinanceAccessMixin, View):
+    http_method_names = ["post"]
+    action_level = ADJUST
+    form_class = None
+
+    def batch_for(self, data, description):
+        return data["batch"] or batch_create(date=data["date"], description=description, user=self.request.user)
+
+    def post(self, request, pk):
+        form = self.form_class(request.POST)
+        if not form.is_valid():
+            messages.error(request, _form_errors(form))
+            return self.done(pk)
+        try:
+            with transaction.atomic():
+                message = self.act(pk, form.cleaned_data)
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, message)
+        return self.done(pk)
+
+
+class PaymentUnapplyView(_AdjustView):
+    form_class = PaymentUnapplyForm
+
+    def act(self, pk, data):
+        payment = get_object_or_404(Payment, pk=pk)
+        batch = self.batch_for(data, f"Payment {payment.pk} unapplied")
+        credit = payment_unapply(payment=payment, batch=batch, date=data["date"], user=self.request.user)
+        return f"Payment {payment.pk} is unapplied: {-credit.balance} is open credit on invoice {credit.number}."
+
+    def done(self, pk):
+        return redirect("finance:payment_detail", pk=pk)
+
+
+class PaymentRefundView(_AdjustView):
+    form_class = RefundForm
+
+    def act(self, pk, data):
+        payment = get_object_or_404(Payment, pk=pk)
+        try:
+            credit = Invoice.objects.get(pk=data["credit_invoice"], type=Invoice.Type.CREDIT)
+        except Invoice.DoesNotExist as exc:
+            raise Http404("No such credit invoice.") from exc
+        if data["mode"] != Refund.Mode.RECORD_ONLY:
+            raise FinanceError(
+                "Refunds through the processor are not available for this payment: it was not taken through "
+                "a processor. Record the refund instead."
+                if not payment.processor_charge_id
+                else "Refunds through the processor are not switched on yet; record the refund instead."
+            )
+        batch = self.batch_for(data, f"Refund of payment {payment.pk}")
+        refund = refund_record(
+            payment=payment,
+            credit_invoice=credit,
+            batch=batch,
+            date=data["date"],
+            reason=data["reason"],
+            user=self.request.user,
+        )
+        return f"Refund of {refund.amount} recorded; credit invoice {credit.number} holds nothing from this payment."
+
+    def done(self, pk):
+        return redirect("finance:payment_detail", pk=pk)
+
+
+class InvoiceReverseView(_AdjustView):
+    form_class = InvoiceReverseForm
+
+    def act(self, pk, data):
+        invoice = get_object_or_404(Invoice, pk=pk)
+        batch = self.batch_for(data, f"Invoice {invoice.number} reversed")
+        invoice = invoice_reverse(
+            invoice=invoice, batch=batch, date=data["date"], reason=data["reason"], user=self.request.user
+        )
+        return f"Invoice {invoice.number} is reversed; what was paid on it is now open credit."
+
+    def done(self, pk):
+        return redirect("finance:invoice_detail", pk=pk)
