@@ -1,0 +1,103 @@
+"""``manage.py import_ar FILE [--dry-run] [--no-auto-apply]``: the AR payment importer.
+
+Validates every row of FILE (iMIS AR Importer BH/PAY, comma or tab delimited, or a CSV
+with a header row), prints the summary, and posts all rows in one transaction. With
+``--dry-run`` it prints each row's plan and posts nothing. An invalid file prints the
+errors (line and field) and exits 1 with nothing posted.
+"""
+
+import datetime
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from finance.errors import FinanceError
+from finance.models_ar_import import ARImport, ARImportRow
+from finance.services.ar_import import ar_import_post, ar_import_validate, problems
+
+
+class Command(BaseCommand):
+    help = "Import AR payments (lockbox) from an iMIS AR Importer file or a CSV: validate, then post all or nothing."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the file to import")
+        parser.add_argument("--dry-run", action="store_true", help="validate and print each row's plan; post nothing")
+        parser.add_argument(
+            "--no-auto-apply",
+            action="store_true",
+            help="apply each row to the invoice it names (overrides the Cash Application Auto Apply setting)",
+        )
+        parser.add_argument("--batch", default="", help="batch number for a plain CSV (default yymmdd-n)")
+        parser.add_argument("--cash-account", default="", help="cash account code for a plain CSV")
+        parser.add_argument("--date", default="", help="date (YYYY-MM-DD) of CSV rows without one (default today)")
+
+    def handle(self, *args, file, dry_run, no_auto_apply, batch, cash_account, date, **options):
+        path = Path(file)
+        if not path.is_file():
+            raise CommandError(f"{file}: no such file")
+        day = None
+        if date:
+            try:
+                day = datetime.date.fromisoformat(date)
+            except ValueError:
+                raise CommandError(f"--date {date!r} is not a date (YYYY-MM-DD)") from None
+        with path.open("rb") as fh:
+            imp = ar_import_validate(
+                fileobj=fh,
+                file_name=path.name,
+                auto_apply=False if no_auto_apply else None,
+                batch_number=batch,
+                cash_account_code=cash_account,
+                date=day,
+            )
+        self._summary(imp)
+        if imp.status == ARImport.Status.INVALID:
+            for text in problems(imp):
+                self.stderr.write(text)
+            more = imp.error_count - len(problems(imp))
+            if more > 0:
+                self.stderr.write(f"... and {more} more")
+            raise CommandError(f"{path.name} is invalid: {imp.error_count} error(s); nothing was posted.", returncode=1)
+        for text in problems(imp, "warning"):
+            self.stdout.write(f"warning: {text}")
+        if dry_run:
+            self._plan(imp)
+            self.stdout.write("Dry run: nothing was posted.")
+            return
+        try:
+            imp = ar_import_post(ar_import=imp)
+        except FinanceError as exc:
+            raise CommandError(f"{path.name} was not posted: {exc}", returncode=1) from None
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Posted {imp.row_count} payments ({imp.total_amount}) into batch {imp.batch.number}: "
+                f"{imp.applied_amount} applied, {imp.credit_amount} left as open credit ({imp.credit_count})."
+            )
+        )
+
+    def _summary(self, imp: ARImport):
+        auto = "on" if imp.auto_apply else "off"
+        self.stdout.write(
+            f"{imp.file_name}: {imp.get_format_display() if imp.format else 'unknown format'}, "
+            f"batch {imp.batch_number or '-'}, cash account {imp.cash_account_code or '-'}, auto apply {auto}"
+        )
+        controls = (
+            f"control count {imp.control_count if imp.control_count is not None else '-'}, "
+            f"control amount {imp.control_amount if imp.control_amount is not None else '-'}"
+        )
+        self.stdout.write(f"Rows: {imp.row_count}, total {imp.total_amount} ({controls})")
+        if imp.status == ARImport.Status.VALIDATED:
+            self.stdout.write(
+                f"Will apply {imp.applied_amount} to invoices and leave {imp.credit_amount} as open credit "
+                f"({imp.credit_count} credit invoice(s)); {imp.warning_count} warning(s)."
+            )
+
+    def _plan(self, imp: ARImport):
+        rows = ARImportRow.objects.filter(ar_import=imp).select_related("contact").order_by("line_number")
+        for row in rows.iterator(chunk_size=2000):
+            pays = row.plan_text or "nothing"
+            credit = f"; credit {row.plan_credit}" if row.plan_credit else ""
+            self.stdout.write(
+                f"line {row.line_number}: {row.contact.name} ({row.contact.party_id}) {row.amount} "
+                f"check {row.check_number or '-'} → pays {pays}{credit}"
+            )

@@ -1,0 +1,1110 @@
+"""AR payment import ("lockbox"): validate a file into a preview, then post it whole.
+
+Rules kept here:
+- ``ar_import_validate`` reads the file streaming (``finance.ar_import_parser``), writes
+  every row to ``ARImportRow`` (COPY on PostgreSQL) and checks every row before anything
+  is posted: the customer matches a contact by party id or ``*`` + Major Key; a row
+  repeating an earlier row of the file, or a row already posted by another import (same
+  batch, customer, check number and amount) is refused; the header's cash account is an
+  active cash account; the header's control count and amount equal the rows'; the file
+  (by content hash) was not posted before. With auto apply off the invoice number is
+  required; an invoice in another entity is refused. When nothing is wrong, each row's
+  plan (what it pays, the credit it leaves) is stored: that is the preview.
+- Applying follows ``finance.services.payments``: auto apply pays the payer's open
+  positive lines in the import's entity, oldest invoice date first (then invoice id, then
+  line number), each closed before the next; rows of the same payer apply in file order
+  (the second sees what the first paid); the rest becomes an open credit invoice. With
+  auto apply off a row pays the named invoice's positive lines in line order and an
+  overpayment goes on its last positive line (its balance goes negative); an invoice
+  that does not exist, or has no positive line left, leaves the whole amount as open
+  credit. Lines with a zero or negative balance are never paid.
+- ``ar_import_post`` posts all rows or none, in one transaction, into the batch named by
+  the header (created with the header's controls, or an existing Open batch of that
+  number). Each row is a payment (source "import") debiting the header's cash account
+  and crediting AR for accrual lines, the line's account for cash-basis lines, and
+  unapplied cash for the credit. On PostgreSQL it is set-based SQL (window functions
+  allocate, bulk INSERT…SELECT writes payments, applications, credit invoices and the
+  journal); elsewhere it calls ``payment_receive`` per row. Both give the same ledger.
+- Never twice: rows are marked posted in the posting transaction under a partial unique
+  constraint (batch, customer, check number, amount); the import's content hash is
+  unique among imports that are posting or posted. An import already posted is a no-op.
+"""
+
+import datetime
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Count, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
+from django.db.models.functions import Concat, Substr
+from django.utils import timezone
+
+from finance.ar_import_parser import MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow
+from finance.errors import FinanceError, LedgerMisconfigured
+from finance.models import (
+    Batch,
+    Contact,
+    FinanceSettings,
+    GLAccount,
+    Invoice,
+    InvoiceLine,
+    JournalEntry,
+    JournalLine,
+    NumberSequence,
+    Payment,
+    PaymentApplication,
+)
+from finance.models_ar_import import ARImport, ARImportRow
+from finance.money import ZERO, quantize
+from finance.services.accounts import account_for_role
+from finance.services.batches import batch_create, lock_batch_for_writing, next_batch_number
+from finance.services.payments import ApplicationSpec, payment_receive
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 5000
+PLAN_TEXT_MAX = 500
+ROW_FIELDS = [
+    "line_number",
+    "batch_number",
+    "customer_ref",
+    "date",
+    "invoice_number",
+    "amount",
+    "check_number",
+    "payer_name",
+    "description",
+    "errors",
+    "warnings",
+]
+
+
+class ARImportError(FinanceError):
+    """The import cannot be posted (invalid, already posted, a row posted elsewhere)."""
+
+
+class DuplicateImport(ARImportError):
+    pass
+
+
+def _use_sql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+class _RowWriter:
+    """Write parsed rows to ARImportRow in chunks: COPY on PostgreSQL, bulk_create elsewhere."""
+
+    def __init__(self, ar_import: ARImport):
+        self.ar_import = ar_import
+        self.buffer: list[ParsedRow] = []
+
+    def add(self, row: ParsedRow):
+        self.buffer.append(row)
+        if len(self.buffer) >= CHUNK:
+            self.flush()
+
+    def flush(self):
+        if not self.buffer:
+            return
+        if _use_sql():
+            table = ARImportRow._meta.db_table
+            cols = ", ".join(["ar_import_id", *ROW_FIELDS, "plan_applied", "plan_credit", "plan_text", "posted"])
+            with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                for r in self.buffer:
+                    copy.write_row(
+                        (
+                            self.ar_import.pk,
+                            r.line,
+                            r.batch_number,
+                            r.customer_ref,
+                            r.date,
+                            r.invoice_number,
+                            r.amount,
+                            r.check_number,
+                            r.payer_name,
+                            r.description,
+                            "".join(e + "\n" for e in r.errors),
+                            "".join(w + "\n" for w in r.warnings),
+                            ZERO,
+                            ZERO,
+                            "",
+                            False,
+                        )
+                    )
+        else:
+            ARImportRow.objects.bulk_create(
+                ARImportRow(
+                    ar_import=self.ar_import,
+                    line_number=r.line,
+                    batch_number=r.batch_number,
+                    customer_ref=r.customer_ref,
+                    date=r.date,
+                    invoice_number=r.invoice_number,
+                    amount=r.amount,
+                    check_number=r.check_number,
+                    payer_name=r.payer_name,
+                    description=r.description,
+                    errors="".join(e + "\n" for e in r.errors),
+                    warnings="".join(w + "\n" for w in r.warnings),
+                )
+                for r in self.buffer
+            )
+        self.buffer = []
+
+
+def _append(qs, column: str, *parts):
+    """Append a message (parts: str or expressions) and a newline to ``column`` of ``qs``."""
+    pieces = [Value(p) if isinstance(p, str) else p for p in parts]
+    return qs.update(**{column: Concat(F(column), *pieces, Value("\n"))})
+
+
+def _import_method(cash_account: GLAccount):
+    """The payment method of imported rows: an active CHECK-type method, the one whose
+    cash account is the header's first, then code CHECK."""
+    from paycentral.models import PaymentMethod
+
+    return (
+        PaymentMethod.objects.filter(is_active=True, type=PaymentMethod.Type.CHECK)
+        .annotate(
+            rank=Case(
+                When(cash_account=cash_account, then=Value(0)),
+                When(code="CHECK", then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("rank", "code")
+        .first()
+    )
+
+
+def _resolve_cash_account(code: str) -> tuple[GLAccount | None, str]:
+    accounts = list(GLAccount.objects.filter(code=code, is_active=True).select_related("entity"))
+    cash = [a for a in accounts if a.role == GLAccount.Role.CASH]
+    if len(cash) == 1:
+        return cash[0], ""
+    if len(cash) > 1:
+        entities = ", ".join(a.entity.code for a in cash)
+        return None, f"cash account {code} exists in several entities ({entities}); it must name one"
+    if accounts:
+        return None, f"GL account {code} is not a cash account (its role is {accounts[0].get_role_display()})"
+    return None, f"no active cash account has the code '{code}'"
+
+
+def _default_cash_account_code() -> str:
+    from paycentral.models import PaymentMethod
+
+    method = (
+        PaymentMethod.objects.filter(is_active=True, type=PaymentMethod.Type.CHECK, cash_account__isnull=False)
+        .select_related("cash_account")
+        .order_by("code")
+        .first()
+    )
+    return method.cash_account.code if method else ""
+
+
+def ar_import_validate(
+    *,
+    fileobj,
+    file_name: str,
+    user=None,
+    auto_apply: bool | None = None,
+    batch_number: str = "",
+    cash_account_code: str = "",
+    date: datetime.date | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> ARImport:
+    """Read ``fileobj`` (binary), check every row and store the preview.
+
+    Returns the ARImport, status ``validated`` (postable) or ``invalid`` (``errors`` says
+    why, naming line and field). Writes no financial record. ``auto_apply`` None means
+    the finance setting; ``batch_number``, ``cash_account_code`` and ``date`` stand in for
+    the BH header with plain CSV files (defaults: yymmdd-n, the CHECK method's cash
+    account, today).
+    """
+    auto = FinanceSettings.load().auto_apply_cash if auto_apply is None else auto_apply
+    today = date or timezone.localdate()
+    with transaction.atomic():
+        imp = ARImport.objects.create(file_name=file_name[:255], auto_apply=auto, created_by=user)
+        parser = ARFileParser(
+            fileobj,
+            default_date=today,
+            batch_number=batch_number or next_batch_number(today),
+            cash_account_code=cash_account_code,
+            require_invoice_number=not auto,
+            max_bytes=max_bytes,
+        )
+        writer = _RowWriter(imp)
+        count, total = 0, ZERO
+        for row in parser.rows():
+            count += 1
+            if row.amount is not None:
+                total += row.amount
+            writer.add(row)
+        writer.flush()
+        imp.sha256, imp.size, imp.format = parser.sha256, parser.size, parser.format
+        imp.row_count, imp.total_amount = count, total
+        errors = [p.as_dict() | {"level": "error"} for p in parser.errors]
+        warnings = [p.as_dict() | {"level": "warning"} for p in parser.warnings]
+        if parser.too_big:
+            ARImportRow.objects.filter(ar_import=imp).delete()
+            imp.row_count, imp.total_amount = 0, ZERO
+            return _finish(imp, errors, warnings, file_error_total=parser.error_total - len(parser.errors))
+
+        header = parser.header
+        header_line = header.line if header else 0
+        if header is not None:
+            imp.batch_number, imp.date, imp.description = header.batch_number, header.date, header.description
+            imp.control_count, imp.control_amount = header.control_count, header.control_amount
+            imp.cash_account_code = header.cash_account_code
+        elif parser.format == "csv":
+            imp.batch_number, imp.date = parser.csv_batch_number, today
+            imp.description = f"AR import {file_name}"[:60]
+            imp.cash_account_code = cash_account_code or _default_cash_account_code()
+            imp.control_count, imp.control_amount = count, total
+
+        def header_error(field_name, message):
+            errors.append({"line": header_line, "field": field_name, "message": message, "level": "error"})
+
+        if imp.cash_account_code:
+            imp.cash_account, why = _resolve_cash_account(imp.cash_account_code)
+            if why:
+                header_error("cash account", why)
+            else:
+                imp.entity = imp.cash_account.entity
+                if _import_method(imp.cash_account) is None:
+                    header_error("cash account", "no active payment method of type Check to record the payments")
+        elif parser.format == "csv":
+            header_error("cash account", "no cash account given and no Check payment method names one")
+        if imp.batch_number:
+            existing = Batch.objects.filter(number=imp.batch_number).first()
+            if existing is not None and existing.status != Batch.Status.OPEN:
+                header_error("batch", f"batch {existing.number} exists and is {existing.get_status_display().lower()}")
+            elif existing is not None:
+                warnings.append(
+                    {
+                        "line": header_line,
+                        "field": "batch",
+                        "message": f"batch {existing.number} is open already; the payments are added to it",
+                        "level": "warning",
+                    }
+                )
+        if imp.sha256 and (
+            done := ARImport.objects.filter(
+                sha256=imp.sha256, status__in=[ARImport.Status.POSTED, ARImport.Status.POSTING]
+            ).first()
+        ):
+            errors.append(
+                {
+                    "line": 0,
+                    "field": "",
+                    "message": f"this file was already posted (import {done.pk}, {done.file_name})",
+                    "level": "error",
+                }
+            )
+        if header is not None:
+            if header.control_count is not None and header.control_count != count:
+                header_error("control count", f"the header says {header.control_count}; the file has {count} rows")
+            if header.control_amount is not None and quantize(header.control_amount) != total:
+                header_error("control amount", f"the header says {header.control_amount}; the rows add up to {total}")
+
+        _check_rows(imp)
+        return _finish(imp, errors, warnings, file_error_total=parser.error_total - len(parser.errors))
+
+
+def _check_rows(imp: ARImport):
+    rows = ARImportRow.objects.filter(ar_import=imp)
+    # Match customers: party id, or * + Major Key.
+    by_party = rows.exclude(customer_ref="").exclude(customer_ref__startswith="*")
+    by_party.update(contact_id=Subquery(Contact.objects.filter(party_id=OuterRef("customer_ref")).values("pk")[:1]))
+    by_key = rows.filter(customer_ref__startswith="*")
+    by_key.update(
+        contact_id=Subquery(Contact.objects.filter(major_key=Substr(OuterRef("customer_ref"), 2)).values("pk")[:1])
+    )
+    unmatched = rows.filter(contact__isnull=True).exclude(errors__contains="customer:")
+    _append(
+        unmatched.exclude(customer_ref__startswith="*"),
+        "errors",
+        "customer: no contact has party id ",
+        F("customer_ref"),
+    )
+    _append(
+        unmatched.filter(customer_ref__startswith="*"),
+        "errors",
+        "customer: no contact has Major Key ",
+        Substr(F("customer_ref"), 2),
+    )
+    keyed = rows.filter(contact__isnull=False, amount__isnull=False)
+    # The same row twice in the file.
+    dupes = (
+        keyed.annotate(
+            first=Window(
+                Min("line_number"), partition_by=[F("batch_number"), F("contact_id"), F("check_number"), F("amount")]
+            )
+        )
+        .filter(line_number__gt=F("first"))
+        .values_list("pk", "first")
+    )
+    by_first: dict[int, list[int]] = {}
+    for pk, first in dupes:
+        by_first.setdefault(first, []).append(pk)
+    for first, pks in by_first.items():
+        _append(
+            ARImportRow.objects.filter(pk__in=pks),
+            "errors",
+            f"row: repeats line {first} (same batch, customer, check number and amount)",
+        )
+    # Already posted by another import.
+    posted = ARImportRow.objects.filter(
+        posted=True,
+        batch_number=OuterRef("batch_number"),
+        contact_id=OuterRef("contact_id"),
+        check_number=OuterRef("check_number"),
+        amount=OuterRef("amount"),
+    ).values("ar_import_id")[:1]
+    seen = keyed.annotate(prev=Subquery(posted)).filter(prev__isnull=False).values_list("pk", "prev")
+    by_prev: dict[int, list[int]] = {}
+    for pk, prev in seen:
+        by_prev.setdefault(prev, []).append(pk)
+    for prev, pks in by_prev.items():
+        _append(
+            ARImportRow.objects.filter(pk__in=pks),
+            "errors",
+            f"row: already posted by AR import {prev} (same batch, customer, check number and amount)",
+        )
+    named = rows.exclude(invoice_number="")
+    if imp.auto_apply:
+        _append(named, "warnings", "invoice number: ignored; auto apply pays the oldest open lines first")
+        return
+    named.update(invoice_id=Subquery(Invoice.objects.filter(number=OuterRef("invoice_number")).values("pk")[:1]))
+    _append(
+        named.filter(invoice__isnull=True),
+        "warnings",
+        "invoice number: invoice ",
+        F("invoice_number"),
+        " does not exist; the amount becomes an open credit",
+    )
+    if imp.entity_id:
+        _append(
+            named.filter(invoice__isnull=False).exclude(invoice__entity_id=imp.entity_id),
+            "errors",
+            "invoice number: invoice ",
+            F("invoice_number"),
+            " belongs to another financial entity than the cash account",
+        )
+    _append(
+        named.filter(invoice__isnull=False, contact__isnull=False).exclude(invoice__bill_to_id=F("contact_id")),
+        "warnings",
+        "invoice number: invoice ",
+        F("invoice_number"),
+        " is billed to another contact",
+    )
+
+
+def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_error_total: int) -> ARImport:
+    """Store the problems and counts (``file_error_total``: the parser's errors not kept
+    in ``errors``), then the preview when nothing is wrong."""
+    rows = ARImportRow.objects.filter(ar_import=imp)
+    n_file_errors = len(errors)
+    row_errors = rows.exclude(errors="")
+    n_row_errors = row_errors.count()
+    room = MAX_ERRORS_KEPT - len(errors)
+    for line, text in row_errors.order_by("line_number").values_list("line_number", "errors")[: max(room, 0)]:
+        for part in text.split("\n"):
+            if part:
+                field_name, _, message = part.partition(": ")
+                errors.append({"line": line, "field": field_name, "message": message, "level": "error"})
+    imp.error_count = n_file_errors + file_error_total + n_row_errors
+    imp.warning_count = len(warnings) + rows.exclude(warnings="").count()
+    imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:100]
+    imp.validated_at = timezone.now()
+    if imp.error_count == 0:
+        imp.status = ARImport.Status.VALIDATED
+        _plan(imp, lock=False)
+        agg = rows.aggregate(a=Sum("plan_applied"), c=Sum("plan_credit"), n=Count("pk", filter=Q(plan_credit__gt=0)))
+        imp.applied_amount, imp.credit_amount = agg["a"] or ZERO, agg["c"] or ZERO
+        imp.credit_count = agg["n"]
+    else:
+        imp.status = ARImport.Status.INVALID
+    imp.save()
+    return imp
+
+
+def problems(imp: ARImport, level: str = "error") -> list[str]:
+    """The stored problems of ``level`` as "Line n, field: message" strings."""
+    out = []
+    for p in imp.errors:
+        if p.get("level", "error") != level:
+            continue
+        where = f"Line {p['line']}" if p["line"] else "File"
+        out.append(f"{where}, {p['field']}: {p['message']}" if p["field"] else f"{where}: {p['message']}")
+    return out
+
+
+# --- planning (the preview) ---------------------------------------------------------------
+
+
+def _plan(imp: ARImport, *, lock: bool):
+    if _use_sql():
+        with connection.cursor() as cursor:
+            _sql_allocate(cursor, imp, lock=lock)
+            cursor.execute(
+                f"""
+                UPDATE {ARImportRow._meta.db_table} r
+                   SET plan_applied = s.applied, plan_credit = s.amount - s.applied, plan_text = s.text
+                  FROM (SELECT ar.row_id, ar.amount, COALESCE(SUM(a.amount), 0) AS applied,
+                               COALESCE(LEFT(STRING_AGG(i.number || '/' || l.line_number || ' ' || a.amount, ', '
+                                                        ORDER BY a.ord), {PLAN_TEXT_MAX}), '') AS text
+                          FROM ar_rows ar
+                          LEFT JOIN ar_app a ON a.row_id = ar.row_id
+                          LEFT JOIN {InvoiceLine._meta.db_table} l ON l.id = a.line_id
+                          LEFT JOIN {Invoice._meta.db_table} i ON i.id = a.invoice_id
+                         GROUP BY ar.row_id, ar.amount) s
+                 WHERE r.id = s.row_id
+                """
+            )
+            _drop_temp(cursor)
+    else:
+        _plan_python(imp)
+
+
+def _plan_python(imp: ARImport):
+    """Simulate the application in memory (row by row, like payment_receive)."""
+    rows = list(ARImportRow.objects.filter(ar_import=imp).order_by("line_number"))
+    lines: dict[int, list[list]] = {}  # key → [[line_id, invoice number, line number, balance], ...]
+    if imp.auto_apply:
+        contacts = {r.contact_id for r in rows}
+        qs = (
+            InvoiceLine.objects.filter(
+                invoice__bill_to_id__in=contacts, invoice__entity_id=imp.entity_id, balance__gt=0
+            )
+            .order_by("invoice__date", "invoice_id", "line_number")
+            .values_list("invoice__bill_to_id", "pk", "invoice__number", "line_number", "balance")
+        )
+    else:
+        invoices = {r.invoice_id for r in rows if r.invoice_id}
+        qs = (
+            InvoiceLine.objects.filter(invoice_id__in=invoices, balance__gt=0)
+            .order_by("line_number")
+            .values_list("invoice_id", "pk", "invoice__number", "line_number", "balance")
+        )
+    for key, pk, number, line_number, balance in qs:
+        lines.setdefault(key, []).append([pk, number, line_number, balance])
+    for row in rows:
+        plan = _allocate_one(lines.get(row.contact_id if imp.auto_apply else row.invoice_id, []), row.amount, imp)
+        row.plan_applied = sum((p for *_, p in plan), ZERO)
+        row.plan_credit = row.amount - row.plan_applied
+        row.plan_text = ", ".join(f"{n}/{ln} {p}" for _, n, ln, p in plan)[:PLAN_TEXT_MAX]
+    ARImportRow.objects.bulk_update(rows, ["plan_applied", "plan_credit", "plan_text"], batch_size=2000)
+
+
+def _allocate_one(open_lines: list[list], amount: Decimal, imp: ARImport) -> list[tuple]:
+    """Pay ``open_lines`` (mutated) with ``amount``: (line id, invoice number, line number, part)."""
+    plan = []
+    remaining = amount
+    positive = [ln for ln in open_lines if ln[3] > 0]
+    for i, ln in enumerate(positive):
+        if remaining <= 0:
+            break
+        last = i == len(positive) - 1
+        part = remaining if (last and not imp.auto_apply) else min(ln[3], remaining)
+        ln[3] -= part
+        remaining -= part
+        plan.append((ln[0], ln[1], ln[2], part))
+    return plan
+
+
+# --- set-based allocation (PostgreSQL) -----------------------------------------------------
+
+T = {
+    "row": ARImportRow._meta.db_table,
+    "inv": Invoice._meta.db_table,
+    "line": InvoiceLine._meta.db_table,
+    "pay": Payment._meta.db_table,
+    "app": PaymentApplication._meta.db_table,
+    "je": JournalEntry._meta.db_table,
+    "jl": JournalLine._meta.db_table,
+    "contact": Contact._meta.db_table,
+    "seq": NumberSequence._meta.db_table,
+}
+
+
+def _drop_temp(cursor):
+    cursor.execute("DROP TABLE IF EXISTS ar_rows, ar_open, ar_app, ar_locked, ar_credit, ar_legs, ar_entries")
+
+
+def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
+    """Temp tables ``ar_rows`` (one per import row, with its running interval per payer
+    or invoice) and ``ar_app`` (row → line, amount), the same plan as payment_receive
+    row by row: a row covers [lo, hi) of its key's running total, a line covers
+    [lo, hi) of the open balances in apply order, and a row pays each line the overlap.
+    With auto apply off the named invoice's last positive line also takes what runs
+    past the invoice's open total (overpayment), for the row that crosses it."""
+    _drop_temp(cursor)
+    key = "contact_id" if imp.auto_apply else "invoice_id"
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE ar_rows ON COMMIT DROP AS
+        SELECT r.id AS row_id, r.line_number, r.contact_id, r.invoice_id, r.amount, r.date, r.check_number,
+               r.{key} AS k,
+               SUM(r.amount) OVER w - r.amount AS lo, SUM(r.amount) OVER w AS hi
+          FROM {T["row"]} r
+         WHERE r.ar_import_id = %s
+        WINDOW w AS (PARTITION BY r.{key} ORDER BY r.line_number ROWS UNBOUNDED PRECEDING)
+        """,
+        [imp.pk],
+    )
+    cursor.execute("CREATE INDEX ON ar_rows (k)")
+    if imp.auto_apply:
+        candidates = f"""
+            SELECT i.id FROM {T["inv"]} i
+             WHERE i.entity_id = %s AND i.bill_to_id IN (SELECT contact_id FROM ar_rows)
+               AND EXISTS (SELECT 1 FROM {T["line"]} l WHERE l.invoice_id = i.id AND l.balance > 0)
+        """
+    else:
+        candidates = f"""
+            SELECT i.id FROM {T["inv"]} i
+             WHERE i.entity_id = %s AND i.id IN (SELECT invoice_id FROM ar_rows WHERE invoice_id IS NOT NULL)
+        """
+    if lock:
+        # Lock the invoices in primary-key order, as every writer does; only those are paid.
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE ar_locked (id bigint PRIMARY KEY) ON COMMIT DROP;
+            WITH l AS ({candidates} ORDER BY i.id FOR UPDATE OF i) INSERT INTO ar_locked SELECT id FROM l
+            """,
+            [imp.entity_id],
+        )
+    else:
+        cursor.execute(
+            f"CREATE TEMP TABLE ar_locked ON COMMIT DROP AS {candidates}",
+            [imp.entity_id],
+        )
+    if imp.auto_apply:
+        order, part_key = "i.date, i.id, l.line_number", "i.bill_to_id"
+    else:
+        order, part_key = "l.line_number", "l.invoice_id"
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE ar_open ON COMMIT DROP AS
+        SELECT s.*, MAX(s.hi) OVER (PARTITION BY s.k) AS total,
+               ROW_NUMBER() OVER (PARTITION BY s.k ORDER BY s.hi DESC) = 1 AS is_last
+          FROM (SELECT l.id AS line_id, l.invoice_id, {part_key} AS k,
+                       ROW_NUMBER() OVER w AS pos,
+                       SUM(l.balance) OVER w - l.balance AS lo, SUM(l.balance) OVER w AS hi
+                  FROM {T["line"]} l
+                  JOIN {T["inv"]} i ON i.id = l.invoice_id
+                 WHERE l.balance > 0 AND i.id IN (SELECT id FROM ar_locked)
+                WINDOW w AS (PARTITION BY {part_key} ORDER BY {order} ROWS UNBOUNDED PRECEDING)) s
+        """
+    )
+    cursor.execute("CREATE INDEX ON ar_open (k)")
+    overflow = (
+        ""
+        if imp.auto_apply
+        else "+ CASE WHEN o.is_last AND r.lo < o.total AND r.hi > o.total THEN r.hi - o.total ELSE 0 END"
+    )
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE ar_app ON COMMIT DROP AS
+        SELECT r.row_id, o.line_id, o.invoice_id, ROW_NUMBER() OVER (ORDER BY r.line_number, o.pos) AS ord,
+               LEAST(r.hi, o.hi) - GREATEST(r.lo, o.lo) {overflow} AS amount
+          FROM ar_rows r
+          JOIN ar_open o ON o.k = r.k AND o.lo < r.hi AND r.lo < o.hi
+        """
+    )
+
+
+# --- posting ------------------------------------------------------------------------------
+
+
+def _progress_writer(imp_id: int):
+    """A function that records posting progress on the import row from another connection
+    (so it shows while the posting transaction is open). PostgreSQL only."""
+    if not _use_sql():
+        return None, None
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def write(percent: int):
+        def run():
+            from django.db import connection as conn
+
+            try:
+                ARImport.objects.filter(pk=imp_id, status=ARImport.Status.POSTING).update(progress=percent)
+            finally:
+                conn.close()
+
+        try:
+            pool.submit(run).result(timeout=10)
+        except Exception:  # progress is informative only
+            logger.warning("AR import %s: could not record progress", imp_id, exc_info=True)
+
+    return write, pool
+
+
+def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None) -> ARImport:
+    """Post a validated import: all rows or none. Safe to call twice (a posted import is
+    returned unchanged). ``engine`` is "sql" (PostgreSQL) or "orm"; the default is "sql"
+    on PostgreSQL. Raises ARImportError when the import cannot be posted; a failure
+    while posting leaves nothing written, marks the import failed and re-raises."""
+    engine = engine or ("sql" if _use_sql() else "orm")
+    if engine == "sql" and not _use_sql():
+        raise ValueError("the sql engine needs PostgreSQL")
+    imp = ARImport.objects.get(pk=ar_import.pk)
+    if imp.status == ARImport.Status.POSTED:
+        return imp
+    if not imp.is_postable:
+        raise ARImportError(f"AR import {imp.pk} is {imp.get_status_display().lower()}; it cannot be posted.")
+    # Claim it: only one posting at a time, and never a file already posted.
+    try:
+        with transaction.atomic():
+            claimed = ARImport.objects.filter(
+                pk=imp.pk, status__in=[ARImport.Status.VALIDATED, ARImport.Status.FAILED]
+            ).update(status=ARImport.Status.POSTING, progress=0, posting_started_at=timezone.now(), message="")
+    except IntegrityError:
+        other = ARImport.objects.filter(sha256=imp.sha256, status__in=["posting", "posted"]).exclude(pk=imp.pk).first()
+        raise DuplicateImport(
+            f"This file is already {other.get_status_display().lower() if other else 'posted'}"
+            f"{f' as AR import {other.pk}' if other else ''}."
+        ) from None
+    if not claimed:
+        imp.refresh_from_db()
+        if imp.status == ARImport.Status.POSTED:
+            return imp
+        raise ARImportError(f"AR import {imp.pk} is {imp.get_status_display().lower()} already.")
+    progress, pool = _progress_writer(imp.pk)
+    try:
+        with transaction.atomic():
+            imp = ARImport.objects.select_related("cash_account", "entity").get(pk=imp.pk)
+            batch = _import_batch(imp, user)
+            try:
+                with transaction.atomic():
+                    ARImportRow.objects.filter(ar_import=imp).update(posted=True)
+            except IntegrityError:
+                raise ARImportError(_already_posted_message(imp)) from None
+            if engine == "sql":
+                _post_sql(imp, batch, user, progress or (lambda p: None))
+            else:
+                _post_orm(imp, batch, user)
+            agg = ARImportRow.objects.filter(ar_import=imp).aggregate(
+                a=Sum("plan_applied"), c=Sum("plan_credit"), n=Count("pk", filter=Q(plan_credit__gt=0))
+            )
+            imp.applied_amount, imp.credit_amount, imp.credit_count = agg["a"] or ZERO, agg["c"] or ZERO, agg["n"]
+            imp.status, imp.batch, imp.progress = ARImport.Status.POSTED, batch, 100
+            imp.posted_by, imp.posted_at = user, timezone.now()
+            imp.save()
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, FinanceError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, IntegrityError) and "ar_import_row_posted_once" in str(exc):
+            message = _already_posted_message(imp)
+            exc = ARImportError(message)
+        ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.FAILED, message=message[:2000], progress=0)
+        if isinstance(exc, ARImportError):
+            raise exc from None
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return imp
+
+
+def _already_posted_message(imp: ARImport) -> str:
+    return (
+        f"AR import {imp.pk}: a row of this file (same batch, customer, check number and amount) "
+        "was posted by another import; nothing was posted."
+    )
+
+
+def _import_batch(imp: ARImport, user) -> Batch:
+    batch = Batch.objects.filter(number=imp.batch_number).first()
+    if batch is None:
+        batch = batch_create(
+            date=imp.date,
+            number=imp.batch_number,
+            description=(imp.description or f"AR import {imp.pk}")[:200],
+            control_count=imp.control_count,
+            control_amount=imp.control_amount,
+            user=user,
+        )
+    return lock_batch_for_writing(batch)
+
+
+def _post_orm(imp: ARImport, batch: Batch, user):
+    """Row by row through payment_receive (the embedded SQLite default)."""
+    method = _import_method(imp.cash_account)
+    rows = ARImportRow.objects.filter(ar_import=imp).select_related("contact").order_by("line_number")
+    for row in rows.iterator(chunk_size=500):
+        applications = None
+        if not imp.auto_apply and row.invoice_id:
+            open_lines = list(
+                InvoiceLine.objects.filter(invoice_id=row.invoice_id, invoice__entity_id=imp.entity_id, balance__gt=0)
+                .select_related("invoice")
+                .order_by("line_number")
+            )
+            remaining, applications = row.amount, []
+            for i, line in enumerate(open_lines):
+                if remaining <= 0:
+                    break
+                part = remaining if i == len(open_lines) - 1 else min(line.balance, remaining)
+                applications.append(ApplicationSpec(line, part))
+                remaining -= part
+            applications = applications or None
+        payment = payment_receive(
+            payer=row.contact,
+            method=method,
+            amount=row.amount,
+            date=row.date,
+            batch=batch,
+            applications=applications,
+            auto_apply=imp.auto_apply,
+            reference=row.check_number,
+            cash_account=imp.cash_account,
+            source=Payment.Source.IMPORT,
+            allow_line_overpayment=True,
+            user=user,
+        )
+        apps = list(
+            payment.applications.select_related("invoice", "line")
+            .order_by("pk")
+            .values_list("invoice__type", "invoice__number", "line__line_number", "amount")
+        )
+        applied = [(n, ln, a) for t, n, ln, a in apps if t != Invoice.Type.CREDIT]
+        row.payment = payment
+        row.plan_applied = sum((a for *_, a in applied), ZERO)
+        row.plan_credit = row.amount - row.plan_applied
+        row.plan_text = ", ".join(f"{n}/{ln} {a}" for n, ln, a in applied)[:PLAN_TEXT_MAX]
+        row.save(update_fields=["payment", "plan_applied", "plan_credit", "plan_text"])
+
+
+def _insert(cursor, model, cols: dict[str, str], source: str, params: dict | None = None):
+    """INSERT INTO the model's table (cols…) SELECT exprs FROM ``source``. NOT NULL columns
+    not named get the field's default as a parameter, so fields added later with a
+    default need no change here. ``params`` are named (%(name)s)."""
+    params = dict(params or {})
+    names, exprs = [], []
+    for i, f in enumerate(model._meta.concrete_fields):
+        if f.column in cols:
+            names.append(f.column)
+            exprs.append(cols[f.column])
+        elif not f.null and not f.primary_key:
+            default = f.get_default()  # "" for text fields without a default
+            if default is None:
+                raise FinanceError(f"{model.__name__}.{f.name} needs a value in the AR import")
+            params[f"_d{i}"] = default
+            names.append(f.column)
+            exprs.append(f"%(_d{i})s")
+    cursor.execute(
+        f"INSERT INTO {model._meta.db_table} ({', '.join(names)}) SELECT {', '.join(exprs)} FROM {source}", params
+    )
+
+
+def _seq(table: str) -> str:
+    return f"pg_get_serial_sequence('{table}', 'id')"
+
+
+def _post_sql(imp: ARImport, batch: Batch, user, progress):
+    """Set-based posting on PostgreSQL (see the module docstring)."""
+    method = _import_method(imp.cash_account)
+    entity = imp.entity
+    user_id = user.pk if user is not None else None
+    with connection.cursor() as cursor:
+        progress(5)
+        _sql_allocate(cursor, imp, lock=True)
+        progress(30)
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE ar_pay ON COMMIT DROP AS
+            SELECT s.*, nextval({_seq(T["pay"])}) AS payment_id
+              FROM (SELECT ar.row_id, ar.line_number, ar.contact_id, ar.amount, ar.date, ar.check_number,
+                           ar.amount - COALESCE(a.applied, 0) AS residual, c.name AS payer_name
+                      FROM ar_rows ar
+                      JOIN {T["contact"]} c ON c.id = ar.contact_id
+                      LEFT JOIN (SELECT row_id, SUM(amount) AS applied FROM ar_app GROUP BY row_id) a
+                             ON a.row_id = ar.row_id
+                     ORDER BY ar.line_number) s
+            """
+        )
+        cursor.execute("SELECT COUNT(*) FROM ar_pay WHERE residual > 0")
+        n_credits = cursor.fetchone()[0]
+        numbers = _reserve_invoice_numbers(cursor, n_credits)
+        unapplied_id = account_for_role(entity, GLAccount.Role.UNAPPLIED_CASH).pk if n_credits else None
+        cursor.execute("CREATE TEMP TABLE ar_numbers (pos bigint PRIMARY KEY, number varchar(20)) ON COMMIT DROP")
+        if numbers:
+            with cursor.copy("COPY ar_numbers (pos, number) FROM STDIN") as copy:
+                for pos, number in enumerate(numbers, start=1):
+                    copy.write_row((pos, number))
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE ar_credit ON COMMIT DROP AS
+            SELECT c.*, n.number, nextval({_seq(T["inv"])}) AS invoice_id, nextval({_seq(T["line"])}) AS line_id
+              FROM (SELECT p.*, ROW_NUMBER() OVER (ORDER BY p.line_number) AS pos FROM ar_pay p WHERE p.residual > 0) c
+              JOIN ar_numbers n ON n.pos = c.pos
+            """
+        )
+        progress(40)
+        _insert(
+            cursor,
+            Payment,
+            {
+                "id": "payment_id",
+                "payer_id": "contact_id",
+                "method_id": "%(method)s",
+                "entity_id": "%(entity)s",
+                "cash_account_id": "%(cash)s",
+                "amount": "amount",
+                "currency": "%(currency)s",
+                "date": "date",
+                "reference": "LEFT(check_number, 100)",
+                "batch_id": "%(batch)s",
+                "status": "%(status)s",
+                "source": "%(source)s",
+                "amount_applied": "amount",
+                "created_at": "now()",
+                "created_by_id": "%(user)s",
+            },
+            "ar_pay",
+            {
+                "method": method.pk,
+                "entity": entity.pk,
+                "cash": imp.cash_account_id,
+                "currency": entity.currency,
+                "batch": batch.pk,
+                "status": Payment.Status.POSTED,
+                "source": Payment.Source.IMPORT,
+                "user": user_id,
+            },
+        )
+        progress(50)
+        if n_credits:
+            desc = "LEFT('Unapplied rest of payment ' || payment_id, 200)"
+            _insert(
+                cursor,
+                Invoice,
+                {
+                    "id": "invoice_id",
+                    "number": "number",
+                    "entity_id": "%(entity)s",
+                    "bill_to_id": "contact_id",
+                    "sold_to_id": "contact_id",
+                    "date": "date",
+                    "due_date": "date",
+                    "accounting_method": "%(method)s",
+                    "type": "%(type)s",
+                    "source": "%(source)s",
+                    "currency": "%(currency)s",
+                    "batch_id": "%(batch)s",
+                    "description": desc,
+                    "total": "0",
+                    "balance": "-residual",
+                    "created_at": "now()",
+                    "created_by_id": "%(user)s",
+                },
+                "ar_credit",
+                {
+                    "entity": entity.pk,
+                    "method": Invoice.AccountingMethod.ACCRUAL,
+                    "type": Invoice.Type.CREDIT,
+                    "source": Invoice.Source.PAYMENT,
+                    "currency": entity.currency,
+                    "batch": batch.pk,
+                    "user": user_id,
+                },
+            )
+            _insert(
+                cursor,
+                InvoiceLine,
+                {
+                    "id": "line_id",
+                    "invoice_id": "invoice_id",
+                    "line_number": "1",
+                    "description": desc,
+                    "quantity": "1",
+                    "unit_price": "0",
+                    "amount": "0",
+                    "account_id": "%(account)s",
+                    "balance": "-residual",
+                },
+                "ar_credit",
+                {"account": unapplied_id},
+            )
+        progress(60)
+        app_cols = {
+            "payment_id": "payment_id",
+            "line_id": "line_id",
+            "invoice_id": "invoice_id",
+            "amount": "amount",
+            "kind": "%(kind)s",
+            "is_reversal": "false",
+            "created_at": "now()",
+        }
+        kind = {"kind": PaymentApplication.Kind.APPLY}
+        _insert(
+            cursor,
+            PaymentApplication,
+            app_cols,
+            "(SELECT p.payment_id, a.line_id, a.invoice_id, a.amount, a.ord FROM ar_app a "
+            "JOIN ar_pay p ON p.row_id = a.row_id ORDER BY a.ord) s",
+            kind,
+        )
+        if n_credits:
+            _insert(cursor, PaymentApplication, app_cols | {"amount": "residual"}, "ar_credit", kind)
+        cursor.execute(
+            f"""
+            UPDATE {T["line"]} l SET balance = l.balance - s.amount
+              FROM (SELECT line_id, SUM(amount) AS amount FROM ar_app GROUP BY line_id) s
+             WHERE l.id = s.line_id
+            """
+        )
+        cursor.execute(
+            f"""
+            UPDATE {T["inv"]} i SET balance = i.balance - s.amount
+              FROM (SELECT invoice_id, SUM(amount) AS amount FROM ar_app GROUP BY invoice_id) s
+             WHERE i.id = s.invoice_id
+            """
+        )
+        progress(70)
+        _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id)
+        progress(90)
+        cursor.execute(
+            f"""
+            UPDATE {T["row"]} r
+               SET payment_id = p.payment_id, plan_applied = p.amount - p.residual, plan_credit = p.residual,
+                   plan_text = COALESCE(s.text, '')
+              FROM ar_pay p
+              LEFT JOIN (SELECT a.row_id, LEFT(STRING_AGG(i.number || '/' || l.line_number || ' ' || a.amount, ', '
+                                                          ORDER BY a.ord), {PLAN_TEXT_MAX}) AS text
+                           FROM ar_app a
+                           JOIN {T["line"]} l ON l.id = a.line_id
+                           JOIN {T["inv"]} i ON i.id = a.invoice_id
+                          GROUP BY a.row_id) s ON s.row_id = p.row_id
+             WHERE r.id = p.row_id
+            """
+        )
+        _drop_temp(cursor)
+        cursor.execute("DROP TABLE IF EXISTS ar_pay, ar_numbers")
+
+
+def _reserve_invoice_numbers(cursor, n: int) -> list[str]:
+    """Take ``n`` invoice numbers from the gap-free sequence under its row lock, skipping
+    numbers already used (as next_invoice_number does one at a time)."""
+    if n == 0:
+        return []
+    seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+    cursor.execute(f"SELECT next_value FROM {T['seq']} WHERE id = %s FOR UPDATE", [seq.pk])
+    start = cursor.fetchone()[0]
+    numbers: list[str] = []
+    window = n + 100
+    while len(numbers) < n:
+        cursor.execute(
+            f"""
+            SELECT g FROM generate_series(%s::bigint, %s::bigint) g
+             WHERE NOT EXISTS (SELECT 1 FROM {T["inv"]} i WHERE i.number = g::text)
+             ORDER BY g LIMIT %s
+            """,
+            [start, start + window - 1, n - len(numbers)],
+        )
+        got = [r[0] for r in cursor.fetchall()]
+        numbers += [str(g) for g in got]
+        start += window
+        window *= 2
+    cursor.execute(f"UPDATE {T['seq']} SET next_value = %s WHERE id = %s", [int(numbers[-1]) + 1, seq.pk])
+    return numbers
+
+
+def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
+    """One payment entry per payment (two when it pays cash-basis membership lines, which
+    stay out of the GL export): DR cash by what the entry credits; CR AR for accrual
+    lines, the line's account for cash-basis lines, unapplied cash for the credit."""
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM ar_app)")
+    try:
+        ar_id = account_for_role(entity, GLAccount.Role.AR).pk
+    except LedgerMisconfigured:
+        ar_id = None
+        cursor.execute(
+            f"""SELECT EXISTS (SELECT 1 FROM ar_app a JOIN {T["inv"]} i ON i.id = a.invoice_id
+                 WHERE i.type <> %s AND i.accounting_method = %s)""",
+            [Invoice.Type.CREDIT, Invoice.AccountingMethod.ACCRUAL],
+        )
+        if cursor.fetchone()[0]:
+            raise
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE ar_legs ON COMMIT DROP AS
+        SELECT p.payment_id, x.account_id, x.excluded, SUM(x.amount) AS amount
+          FROM (SELECT a.row_id,
+                       CASE WHEN i.type = %(credit)s OR i.accounting_method = %(cash)s THEN l.account_id
+                            ELSE %(ar)s END AS account_id,
+                       (i.accounting_method = %(cash)s AND i.type = %(membership)s) AS excluded,
+                       a.amount
+                  FROM ar_app a
+                  JOIN {T["line"]} l ON l.id = a.line_id
+                  JOIN {T["inv"]} i ON i.id = a.invoice_id
+                UNION ALL
+                SELECT row_id, %(unapplied)s, false, residual FROM ar_credit) x
+          JOIN ar_pay p ON p.row_id = x.row_id
+         GROUP BY p.payment_id, x.account_id, x.excluded
+        """,
+        {
+            "credit": Invoice.Type.CREDIT,
+            "cash": Invoice.AccountingMethod.CASH,
+            "membership": Invoice.Type.MEMBERSHIP,
+            "ar": ar_id,
+            "unapplied": unapplied_id,
+        },
+    )
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE ar_entries ON COMMIT DROP AS
+        SELECT s.*, nextval({_seq(T["je"])}) AS entry_id
+          FROM (SELECT g.payment_id, g.excluded, SUM(g.amount) AS amount, p.date, p.check_number, p.payer_name
+                  FROM ar_legs g JOIN ar_pay p ON p.payment_id = g.payment_id
+                 GROUP BY g.payment_id, g.excluded, p.date, p.check_number, p.payer_name
+                 ORDER BY g.payment_id, g.excluded) s
+        """
+    )
+    je_cols = {
+        "id": "entry_id",
+        "batch_id": "%(batch)s",
+        "date": "date",
+        "kind": "%(kind)s",
+        "description": "LEFT('Payment ' || payment_id || ' from ' || payer_name, 200)",
+        "invoice_id": "NULL",
+        "payment_id": "payment_id",
+        "reversal_of_id": "NULL",
+        "is_posted": "true",
+        "exclude_from_gl_export": "excluded",
+        "created_at": "now()",
+    }
+    _insert(cursor, JournalEntry, je_cols, "ar_entries", {"batch": batch.pk, "kind": JournalEntry.Kind.PAYMENT})
+    jl_cols = {
+        "entry_id": "entry_id",
+        "account_id": "account_id",
+        "debit": "debit",
+        "credit": "credit",
+        "currency": "%(currency)s",
+        "contact_id": "contact_id",
+        "description": "description",
+    }
+    params = {"cash": imp.cash_account_id, "currency": entity.currency, "code": method.code}
+    _insert(
+        cursor,
+        JournalLine,
+        jl_cols,
+        "(SELECT e.entry_id, %(cash)s AS account_id, e.amount AS debit, 0 AS credit, p.contact_id,"
+        " LEFT(TRIM(%(code)s || ' ' || e.check_number), 200) AS description"
+        " FROM ar_entries e JOIN ar_pay p ON p.payment_id = e.payment_id ORDER BY e.entry_id) s",
+        params,
+    )
+    _insert(
+        cursor,
+        JournalLine,
+        jl_cols,
+        "(SELECT e.entry_id, g.account_id, 0 AS debit, g.amount AS credit, p.contact_id, '' AS description"
+        " FROM ar_legs g JOIN ar_entries e ON e.payment_id = g.payment_id AND e.excluded = g.excluded"
+        " JOIN ar_pay p ON p.payment_id = g.payment_id WHERE g.amount > 0 ORDER BY e.entry_id) s",
+        params,
+    )
