@@ -197,7 +197,7 @@ def _fetch(cursor, sql: str, params: list, limit: int, order_by: str) -> tuple[i
 def check_line_balances(cursor, limit: int) -> CheckResult:
     result = CheckResult("line_balances", "Invoice line balances = amount - applications")
     sql = f"""
-        SELECT l.id AS k, l.invoice_id, l.line_number, l.amount + COALESCE(d.adjusted, 0), l.balance,
+        SELECT l.id AS k, l.invoice_id, l.line_number, l.amount, COALESCE(d.adjusted, 0), l.balance,
                COALESCE(a.applied, 0) AS applied
           FROM {T["line"]} l
           LEFT JOIN (SELECT line_id, SUM(amount) AS applied FROM {T["app"]} GROUP BY line_id) a
@@ -207,13 +207,13 @@ def check_line_balances(cursor, limit: int) -> CheckResult:
     """
     result.count, rows = _fetch(cursor, sql, [], limit, "k")
     numbers = dict(Invoice.objects.filter(pk__in={row[1] for row in rows}).values_list("pk", "number"))
-    for line_id, invoice_id, line_number, amount, balance, applied in rows:
-        amount, balance, applied = _money(amount), _money(balance), _money(applied)
+    for line_id, invoice_id, line_number, amount, adjusted, balance, applied in rows:
+        amount, adjusted, balance, applied = _money(amount), _money(adjusted), _money(balance), _money(applied)
+        how = f"amount {amount}" + (f" + adjustments {adjusted}" if adjusted else "") + f" - applied {applied}"
         result.mismatches.append(
             Mismatch(
                 f"Invoice {numbers[invoice_id]} line {line_number} (line id {line_id})",
-                f"balance stored {balance}, recomputed {amount - applied} "
-                f"(charge after adjustments {amount} - applied {applied})",
+                f"balance stored {balance}, recomputed {amount + adjusted - applied} ({how})",
             )
         )
     return result
