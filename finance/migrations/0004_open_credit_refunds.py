@@ -13,101 +13,172 @@ def mark_reversal_rows(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finance', '0003_ledger_triggers'),
-        ('paycentral', '0001_initial'),
+        ("finance", "0003_ledger_triggers"),
+        ("paycentral", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('mode', models.CharField(choices=[('processor', 'Through the processor'), ('record_only', 'Record only (check issued outside)')], max_length=12)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('date', models.DateField()),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('idempotency_key', models.CharField(max_length=80, unique=True)),
-                ('processor_refund_id', models.CharField(blank=True, max_length=100)),
-                ('failure_message', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("processor", "Through the processor"),
+                            ("record_only", "Record only (check issued outside)"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("succeeded", "Succeeded"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("date", models.DateField()),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("idempotency_key", models.CharField(max_length=80, unique=True)),
+                ("processor_refund_id", models.CharField(blank=True, max_length=100)),
+                ("failure_message", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.RemoveConstraint(
-            model_name='paymentapplication',
-            name='application_sign_matches_kind',
+            model_name="paymentapplication",
+            name="application_sign_matches_kind",
         ),
         migrations.AddField(
-            model_name='payment',
-            name='processor_charge_id',
+            model_name="payment",
+            name="processor_charge_id",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='refunded_amount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14),
+            model_name="payment",
+            name="refunded_amount",
+            field=models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14),
         ),
         migrations.AddField(
-            model_name='paymentapplication',
-            name='kind',
-            field=models.CharField(choices=[('apply', 'Applied'), ('credit_draw', 'Credit used'), ('unapply', 'Unapplied'), ('refund', 'Refunded'), ('reversal', 'Reversed')], default='apply', max_length=12),
+            model_name="paymentapplication",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("apply", "Applied"),
+                    ("credit_draw", "Credit used"),
+                    ("unapply", "Unapplied"),
+                    ("refund", "Refunded"),
+                    ("reversal", "Reversed"),
+                ],
+                default="apply",
+                max_length=12,
+            ),
         ),
         migrations.RunPython(mark_reversal_rows, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='journalentry',
-            name='kind',
-            field=models.CharField(choices=[('invoice', 'Invoice'), ('payment', 'Payment'), ('payment_reversal', 'Payment reversal'), ('credit_application', 'Open credit applied'), ('refund', 'Refund'), ('unapply', 'Payment unapplied'), ('invoice_reversal', 'Invoice reversal'), ('adjustment', 'Adjustment')], max_length=20),
+            model_name="journalentry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("invoice", "Invoice"),
+                    ("payment", "Payment"),
+                    ("payment_reversal", "Payment reversal"),
+                    ("credit_application", "Open credit applied"),
+                    ("refund", "Refund"),
+                    ("unapply", "Payment unapplied"),
+                    ("invoice_reversal", "Invoice reversal"),
+                    ("adjustment", "Adjustment"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='paymentapplication',
-            index=models.Index(fields=['payment', 'kind'], name='finance_pay_payment_5a8c0b_idx'),
+            model_name="paymentapplication",
+            index=models.Index(fields=["payment", "kind"], name="finance_pay_payment_5a8c0b_idx"),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('refunded_amount__gte', 0), ('refunded_amount__lte', models.F('amount'))), name='payment_refund_within_amount'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("refunded_amount__gte", 0), ("refunded_amount__lte", models.F("amount"))),
+                name="payment_refund_within_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='paymentapplication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'apply'), ('amount__gt', 0)), models.Q(('kind__in', ['credit_draw', 'unapply', 'refund']), ('amount__lt', 0)), models.Q(('kind', 'reversal'), models.Q(('amount', 0), _negated=True)), _connector='OR'), name='application_sign_matches_kind'),
+            model_name="paymentapplication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "apply"), ("amount__gt", 0)),
+                    models.Q(("kind__in", ["credit_draw", "unapply", "refund"]), ("amount__lt", 0)),
+                    models.Q(("kind", "reversal"), models.Q(("amount", 0), _negated=True)),
+                    _connector="OR",
+                ),
+                name="application_sign_matches_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='paymentapplication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('is_reversal', True), ('kind', 'reversal')), models.Q(('is_reversal', False), models.Q(('kind', 'reversal'), _negated=True)), _connector='OR'), name='application_reversal_flag_matches_kind'),
+            model_name="paymentapplication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("is_reversal", True), ("kind", "reversal")),
+                    models.Q(("is_reversal", False), models.Q(("kind", "reversal"), _negated=True)),
+                    _connector="OR",
+                ),
+                name="application_reversal_flag_matches_kind",
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='batch',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='finance.batch'),
+            model_name="refund",
+            name="batch",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="refunds", to="finance.batch"
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="refund",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='credit_invoice',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='finance.invoice'),
+            model_name="refund",
+            name="credit_invoice",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="refunds", to="finance.invoice"
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='payment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='finance.payment'),
+            model_name="refund",
+            name="payment",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="refunds", to="finance.payment"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='refund_amount_positive'),
+            model_name="refund",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="refund_amount_positive"),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['pending', 'succeeded'])), fields=('payment', 'credit_invoice'), name='one_live_refund_per_payment_credit'),
+            model_name="refund",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["pending", "succeeded"])),
+                fields=("payment", "credit_invoice"),
+                name="one_live_refund_per_payment_credit",
+            ),
         ),
     ]
