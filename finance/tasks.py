@@ -37,3 +37,24 @@ def check_ledger(limit: int = DEFAULT_LIMIT) -> dict:
     else:
         logger.error("Ledger check failed:\n%s", report.format())
     return result
+
+
+@shared_task(name="finance.tasks.post_ar_import")
+def post_ar_import(import_id: int, user_id: int | None = None) -> dict:
+    """Post a validated AR import (all rows or none); progress is recorded on the import.
+    Safe to run twice: an import already posted (or being posted) is left as it is."""
+    from django.contrib.auth import get_user_model
+
+    from finance.errors import FinanceError
+    from finance.models_ar_import import ARImport
+    from finance.services.ar_import import ar_import_post
+
+    imp = ARImport.objects.get(pk=import_id)
+    if imp.status not in (ARImport.Status.POSTED, ARImport.Status.POSTING):
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+        try:
+            ar_import_post(ar_import=imp, user=user)
+        except FinanceError as exc:
+            logger.warning("AR import %s not posted: %s", import_id, exc)
+        imp.refresh_from_db()
+    return {"id": imp.pk, "status": imp.status, "message": imp.message, "batch": imp.batch_id}

@@ -722,15 +722,23 @@ def _already_posted_message(imp: ARImport) -> str:
 def _import_batch(imp: ARImport, user) -> Batch:
     batch = Batch.objects.filter(number=imp.batch_number).first()
     if batch is None:
-        batch = batch_create(
-            date=imp.date,
-            number=imp.batch_number,
-            description=(imp.description or f"AR import {imp.pk}")[:200],
-            control_count=imp.control_count,
-            control_amount=imp.control_amount,
-            user=user,
-        )
+        try:
+            with transaction.atomic():
+                batch = _create_import_batch(imp, user)
+        except IntegrityError:  # another import opened it meanwhile: add to it
+            batch = Batch.objects.get(number=imp.batch_number)
     return lock_batch_for_writing(batch)
+
+
+def _create_import_batch(imp: ARImport, user) -> Batch:
+    return batch_create(
+        date=imp.date,
+        number=imp.batch_number,
+        description=(imp.description or f"AR import {imp.pk}")[:200],
+        control_count=imp.control_count,
+        control_amount=imp.control_amount,
+        user=user,
+    )
 
 
 def _post_orm(imp: ARImport, batch: Batch, user):
@@ -1108,3 +1116,15 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
         " JOIN ar_pay p ON p.payment_id = g.payment_id WHERE g.amount > 0 ORDER BY e.entry_id) s",
         params,
     )
+
+
+def ar_import_queue_post(*, ar_import: ARImport, user=None) -> None:
+    """Queue the posting in the Celery worker once the caller's transaction commits."""
+    from finance.tasks import post_ar_import
+
+    if not ar_import.is_postable:
+        raise ARImportError(
+            f"AR import {ar_import.pk} is {ar_import.get_status_display().lower()}; it cannot be posted."
+        )
+    user_id = user.pk if user is not None else None
+    transaction.on_commit(lambda: post_ar_import.delay(ar_import.pk, user_id))
