@@ -106,6 +106,7 @@ def payment_receive(
     source: str = Payment.Source.STAFF,
     allow_line_overpayment: bool = False,
     credit_description: str = "",
+    processor_charge_id: str = "",
     user=None,
 ) -> Payment:
     """Record a payment, apply it, put the rest on an open credit, post the journal."""
@@ -139,6 +140,7 @@ def payment_receive(
         reference=reference[:100],
         batch=batch,
         source=source,
+        processor_charge_id=processor_charge_id[:100],
         created_by=user,
     )
 

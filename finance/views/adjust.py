@@ -68,7 +68,44 @@ class PaymentUnapplyView(_AdjustView):
 
 
 class PaymentRefundView(_AdjustView):
+    """Record-only refunds post at once; processor refunds are saved and committed
+    before the processor is called (never inside a transaction), then recorded."""
+
     form_class = RefundForm
+
+    def post(self, request, pk):
+        form = self.form_class(request.POST)
+        if form.is_valid() and form.cleaned_data["mode"] == Refund.Mode.PROCESSOR:
+            return self.refund_through_processor(request, pk, form.cleaned_data)
+        return super().post(request, pk)
+
+    def refund_through_processor(self, request, pk, data):
+        from integrations.refunds import refund_through_processor
+
+        payment = get_object_or_404(Payment.objects.select_related("method__gateway_account"), pk=pk)
+        credit = get_object_or_404(Invoice, pk=data["credit_invoice"], type=Invoice.Type.CREDIT)
+        try:
+            batch = self.batch_for(data, f"Refund of payment {payment.pk}")
+            refund = refund_through_processor(
+                payment=payment,
+                credit_invoice=credit,
+                batch=batch,
+                date=data["date"],
+                reason=data["reason"],
+                user=request.user,
+            )
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+            return self.done(pk)
+        if refund.status == Refund.Status.SUCCEEDED:
+            messages.success(
+                request, f"Refund of {refund.amount} issued through the processor ({refund.processor_refund_id})."
+            )
+        elif refund.status == Refund.Status.FAILED:
+            messages.error(request, f"The processor refused the refund: {refund.failure_message}")
+        else:
+            messages.warning(request, "The processor has not confirmed the refund yet; it stays pending.")
+        return self.done(pk)
 
     def act(self, pk, data):
         payment = get_object_or_404(Payment, pk=pk)
@@ -76,13 +113,6 @@ class PaymentRefundView(_AdjustView):
             credit = Invoice.objects.get(pk=data["credit_invoice"], type=Invoice.Type.CREDIT)
         except Invoice.DoesNotExist as exc:
             raise Http404("No such credit invoice.") from exc
-        if data["mode"] != Refund.Mode.RECORD_ONLY:
-            raise FinanceError(
-                "Refunds through the processor are not available for this payment: it was not taken through "
-                "a processor. Record the refund instead."
-                if not payment.processor_charge_id
-                else "Refunds through the processor are not switched on yet; record the refund instead."
-            )
         batch = self.batch_for(data, f"Refund of payment {payment.pk}")
         refund = refund_record(
             payment=payment,
