@@ -62,6 +62,8 @@ def _call(refund: Refund) -> Refund:
 
 def refund_through_processor(*, payment, credit_invoice, batch, date, reason: str = "", user=None) -> Refund:
     """Refund the credit ``payment`` holds on ``credit_invoice`` through its processor."""
+    if not payment.processor_charge_id:
+        raise FinanceError(f"Payment {payment.pk} was not taken through a processor; record the refund instead.")
     if connection.in_atomic_block:
         raise RuntimeError("refund_through_processor must not run inside a transaction")
     refund = refund_start(
