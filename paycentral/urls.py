@@ -17,5 +17,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("sandbox/processor/v1/", include("integrations.sandbox_processor.urls")),
+    path("cart/", include("paycentral.cart_urls")),
     path("", include("finance.urls")),
 ]

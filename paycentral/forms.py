@@ -1,0 +1,75 @@
+"""Forms of the staff cart (input parsing only; the rules live in paycentral.services.cart)."""
+
+from decimal import Decimal
+
+from django import forms
+
+from finance.models import Contact, Product
+from paycentral.models import Cart, PaymentMethod
+
+
+def _bootstrap(form: forms.Form, size: str = "") -> None:
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.Select):
+            widget.attrs.setdefault("class", f"form-select {size}".strip())
+        else:
+            widget.attrs.setdefault("class", f"form-control {size}".strip())
+
+
+class CartStartForm(forms.Form):
+    contact = forms.CharField(label="Party id of the contact", max_length=20)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _bootstrap(self)
+        self.fields["contact"].widget.attrs["placeholder"] = "e.g. 23456"
+
+    def clean_contact(self) -> Contact:
+        value = (self.cleaned_data["contact"] or "").strip()
+        contact = Contact.objects.filter(party_id=value).select_related("company").first()
+        if contact is None:
+            raise forms.ValidationError(f"No contact with party id {value!r}.")
+        return contact
+
+
+class AddProductForm(forms.Form):
+    product = forms.ModelChoiceField(queryset=Product.objects.none(), empty_label="Choose a product…")
+    quantity = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"), initial=1)
+
+    def __init__(self, *args, cart: Cart, **kwargs):
+        super().__init__(*args, **kwargs)
+        products = Product.objects.filter(is_active=True).select_related("entity").order_by("category", "name")
+        if cart.entity_id:
+            products = products.filter(entity_id=cart.entity_id)
+        self.fields["product"].queryset = products
+        self.fields["product"].label_from_instance = lambda p: (
+            f"{p.name} – {p.price:,.2f}{' (recurring)' if p.is_recurring else ''}"
+        )
+        _bootstrap(self, "form-select-sm")
+        self.fields["quantity"].widget.attrs.update({"class": "form-control form-control-sm", "style": "width:5rem"})
+
+
+class CreditSearchForm(forms.Form):
+    q = forms.CharField(label="Contact name, party id or invoice number", required=False, max_length=100)
+    date_from = forms.DateField(label="Invoice date from", required=False, widget=forms.DateInput({"type": "date"}))
+    date_to = forms.DateField(label="to", required=False, widget=forms.DateInput({"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _bootstrap(self, "form-control-sm")
+
+
+class CartSubmitForm(forms.Form):
+    method = forms.ModelChoiceField(queryset=PaymentMethod.objects.none(), required=False, empty_label=None)
+    reference = forms.CharField(max_length=100, required=False, help_text="Check number.")
+
+    def __init__(self, *args, entries=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["method"].queryset = PaymentMethod.objects.filter(pk__in=[e.method_id for e in entries])
+        names = {e.method_id: str(e) for e in entries}
+        self.fields["method"].label_from_instance = lambda m: names.get(m.pk, m.name)
+        _bootstrap(self, "form-select-sm")
+        self.fields["reference"].widget.attrs.update(
+            {"class": "form-control form-control-sm", "placeholder": "Check number"}
+        )
