@@ -47,6 +47,8 @@ def payment_badge(payment: Payment) -> str:
 
 def invoice_state(invoice: Invoice) -> tuple[str, str]:
     """(label, css class) describing where an invoice stands, from its stored balance."""
+    if getattr(invoice, "reversed_at", None):
+        return "Reversed", "text-bg-secondary"
     if invoice.is_open_credit:
         return "Open credit", "text-bg-info"
     if invoice.is_paid:

@@ -55,9 +55,9 @@ class PaymentDetailView(FinanceAccessMixin, TemplateView):
         )
         if can_reverse and payment.status == Payment.Status.POSTED:
             context["reverse_form"] = kwargs.get("reverse_form") or PaymentReverseForm()
-            context["unapply_form"] = PaymentUnapplyForm()
+            context["unapply_form"] = PaymentUnapplyForm(auto_id="unapply_%s")
             context["refund_options"] = [
-                (credit, held, RefundForm(initial={"credit_invoice": credit.pk}))
+                (credit, held, RefundForm(initial={"credit_invoice": credit.pk}, auto_id=f"refund{credit.pk}_%s"))
                 for credit, held in selectors.payment_credit_holdings(payment)
             ]
         return context
