@@ -56,3 +56,13 @@ urlpatterns = [
         name="batch_delete",
     ),
 ]
+
+from finance.views import ar_import  # noqa: E402 - AR import routes, appended
+
+urlpatterns += [
+    path("ar-import/", ar_import.ARImportListView.as_view(), name="ar_import_list"),
+    path("ar-import/upload/", ar_import.ARImportUploadView.as_view(), name="ar_import_upload"),
+    path("ar-import/<int:pk>/", ar_import.ARImportDetailView.as_view(), name="ar_import_detail"),
+    path("ar-import/<int:pk>/post/", ar_import.ARImportPostView.as_view(), name="ar_import_post"),
+    path("ar-import/<int:pk>/progress/", ar_import.ARImportProgressView.as_view(), name="ar_import_progress"),
+]

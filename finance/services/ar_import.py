@@ -558,7 +558,7 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
         """,
         [imp.pk],
     )
-    cursor.execute("CREATE INDEX ON ar_rows (k)")
+    cursor.execute("CREATE INDEX ON ar_rows (k); CREATE INDEX ON ar_rows (row_id); ANALYZE ar_rows")
     if imp.auto_apply:
         candidates = f"""
             SELECT i.id FROM {T["inv"]} i
@@ -602,7 +602,7 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
                 WINDOW w AS (PARTITION BY {part_key} ORDER BY {order} ROWS UNBOUNDED PRECEDING)) s
         """
     )
-    cursor.execute("CREATE INDEX ON ar_open (k)")
+    cursor.execute("ANALYZE ar_locked; CREATE INDEX ON ar_open (k); ANALYZE ar_open")
     overflow = (
         ""
         if imp.auto_apply
@@ -617,6 +617,7 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
           JOIN ar_open o ON o.k = r.k AND o.lo < r.hi AND r.lo < o.hi
         """
     )
+    cursor.execute("CREATE INDEX ON ar_app (row_id); ANALYZE ar_app")
 
 
 # --- posting ------------------------------------------------------------------------------
@@ -836,6 +837,7 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
                      ORDER BY ar.line_number) s
             """
         )
+        cursor.execute("CREATE INDEX ON ar_pay (row_id); CREATE INDEX ON ar_pay (payment_id); ANALYZE ar_pay")
         cursor.execute("SELECT COUNT(*) FROM ar_pay WHERE residual > 0")
         n_credits = cursor.fetchone()[0]
         numbers = _reserve_invoice_numbers(cursor, n_credits)
@@ -853,6 +855,7 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
               JOIN ar_numbers n ON n.pos = c.pos
             """
         )
+        cursor.execute("ANALYZE ar_credit")
         progress(40)
         _insert(
             cursor,
@@ -1064,6 +1067,7 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
             "unapplied": unapplied_id,
         },
     )
+    cursor.execute("CREATE INDEX ON ar_legs (payment_id, excluded); ANALYZE ar_legs")
     cursor.execute(
         f"""
         CREATE TEMP TABLE ar_entries ON COMMIT DROP AS
@@ -1074,6 +1078,7 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
                  ORDER BY g.payment_id, g.excluded) s
         """
     )
+    cursor.execute("CREATE INDEX ON ar_entries (payment_id, excluded); ANALYZE ar_entries")
     je_cols = {
         "id": "entry_id",
         "batch_id": "%(batch)s",

@@ -1,0 +1,156 @@
+"""AR payment import in the staff UI: upload → preview → post (in the Celery worker) →
+history. The views parse input and call ``finance.services.ar_import``."""
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import ListView, TemplateView
+
+from finance.ar_import_parser import MAX_FILE_BYTES
+from finance.errors import FinanceError
+from finance.models import FinanceSettings
+from finance.models_ar_import import ARImport, ARImportRow
+from finance.services.ar_import import ar_import_queue_post, ar_import_validate
+from finance.views.base import FinanceAccessMixin
+from paycentral.authorization import has_level
+from paycentral.models import Module
+
+IMPORT_PAYMENTS = (Module.AR_CASH, 2)
+ROWS_PER_PAGE = 100
+
+
+class UploadForm(forms.Form):
+    AUTO_CHOICES = [("", "Finance setting"), ("on", "On: oldest open lines first"), ("off", "Off: the invoice named")]
+
+    file = forms.FileField(
+        help_text=f"iMIS AR Importer file (BH + PAY lines, comma or tab delimited) or a CSV with a header row; "
+        f"at most {MAX_FILE_BYTES // (1024 * 1024)} MB."
+    )
+    auto_apply = forms.ChoiceField(choices=AUTO_CHOICES, required=False, label="Cash application auto apply")
+    batch_number = forms.CharField(
+        max_length=10, required=False, label="Batch number", help_text="Plain CSV only (default: yymmdd-n)."
+    )
+    cash_account = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Cash account code",
+        help_text="Plain CSV only (default: the Check method's).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs["class"] = "form-select" if isinstance(field, forms.ChoiceField) else "form-control"
+
+
+class ARImportListView(FinanceAccessMixin, ListView):
+    """The import history: status, who, when, totals and the batch."""
+
+    template_name = "finance/ar_import/list.html"
+    paginate_by = 25
+    context_object_name = "imports"
+
+    def get_queryset(self):
+        return ARImport.objects.select_related("created_by", "posted_by", "batch").order_by("-created_at", "-pk")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_import"] = has_level(self.request.user, *IMPORT_PAYMENTS)
+        return context
+
+
+class ARImportUploadView(FinanceAccessMixin, TemplateView):
+    template_name = "finance/ar_import/upload.html"
+    action_level = IMPORT_PAYMENTS
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["form"] = kwargs.get("form") or UploadForm()
+        context["auto_apply_setting"] = FinanceSettings.load().auto_apply_cash
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = UploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form))
+        data = form.cleaned_data
+        upload = data["file"]
+        imp = ar_import_validate(
+            fileobj=upload,
+            file_name=upload.name,
+            user=request.user,
+            auto_apply={"on": True, "off": False}.get(data["auto_apply"]),
+            batch_number=data["batch_number"],
+            cash_account_code=data["cash_account"],
+        )
+        if imp.status == ARImport.Status.VALIDATED:
+            messages.success(request, f"{imp.file_name}: {imp.row_count} rows checked. Review the preview, then post.")
+        else:
+            messages.error(request, f"{imp.file_name} has {imp.error_count} error(s); nothing can be posted.")
+        return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))
+
+
+class ARImportDetailView(FinanceAccessMixin, TemplateView):
+    """The preview (before posting) and the record (after): per-row plan, problems, totals."""
+
+    template_name = "finance/ar_import/detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        imp = get_object_or_404(
+            ARImport.objects.select_related("created_by", "posted_by", "batch", "cash_account"), pk=kwargs["pk"]
+        )
+        rows = ARImportRow.objects.filter(ar_import=imp).select_related("contact", "payment").order_by("line_number")
+        only_problems = self.request.GET.get("show") == "problems"
+        if only_problems:
+            rows = rows.exclude(errors="", warnings="")
+        page = Paginator(rows, ROWS_PER_PAGE).get_page(self.request.GET.get("page"))
+        file_problems = [p for p in imp.errors if p.get("line") == 0 or p.get("field") in HEADER_FIELDS]
+        context.update(
+            imp=imp,
+            page=page,
+            only_problems=only_problems,
+            file_problems=file_problems,
+            can_post=imp.is_postable and has_level(self.request.user, *IMPORT_PAYMENTS),
+            count_ok=imp.control_count is None or imp.control_count == imp.row_count,
+            amount_ok=imp.control_amount is None or imp.control_amount == imp.total_amount,
+            queued=self.request.GET.get("queued") == "1",
+        )
+        return context
+
+
+HEADER_FIELDS = {"cash account", "batch", "control count", "control amount", "delimiter", "record type", "header"}
+
+
+class ARImportPostView(FinanceAccessMixin, TemplateView):
+    """Queue the posting (all rows or none) in the worker."""
+
+    action_level = IMPORT_PAYMENTS
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        imp = get_object_or_404(ARImport, pk=kwargs["pk"])
+        try:
+            ar_import_queue_post(ar_import=imp, user=request.user)
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+            return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))
+        messages.info(request, f"Posting {imp.file_name}: all {imp.row_count} rows or none.")
+        return redirect(reverse("finance:ar_import_detail", args=[imp.pk]) + "?queued=1")
+
+
+class ARImportProgressView(FinanceAccessMixin, TemplateView):
+    """The progress bar (polled by htmx); tells the page to reload once the posting ends."""
+
+    template_name = "finance/ar_import/_progress.html"
+
+    def get(self, request, *args, **kwargs):
+        imp = get_object_or_404(ARImport, pk=kwargs["pk"])
+        if imp.status in (ARImport.Status.POSTED, ARImport.Status.FAILED):
+            response = HttpResponse(status=204)
+            response["HX-Refresh"] = "true"
+            return response
+        return self.render_to_response({"imp": imp})
