@@ -682,11 +682,12 @@ def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None)
         with transaction.atomic():
             imp = ARImport.objects.select_related("cash_account", "entity").get(pk=imp.pk)
             batch = _import_batch(imp, user)
-            try:
-                with transaction.atomic():
-                    ARImportRow.objects.filter(ar_import=imp).update(posted=True)
-            except IntegrityError:
-                raise ARImportError(_already_posted_message(imp)) from None
+            if engine != "sql":  # the sql engine marks the rows with their payments in one pass
+                try:
+                    with transaction.atomic():
+                        ARImportRow.objects.filter(ar_import=imp).update(posted=True)
+                except IntegrityError:
+                    raise ARImportError(_already_posted_message(imp)) from None
             if engine == "sql":
                 _post_sql(imp, batch, user, progress or (lambda p: None))
             else:
@@ -838,6 +839,28 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
             """
         )
         cursor.execute("CREATE INDEX ON ar_pay (row_id); CREATE INDEX ON ar_pay (payment_id); ANALYZE ar_pay")
+        # Mark the rows posted with their payments first: the partial unique constraint on
+        # posted rows refuses (or waits for) a concurrent import of the same rows.
+        try:
+            with transaction.atomic():
+                cursor.execute(
+                    f"""
+                    UPDATE {T["row"]} r
+                       SET posted = true, payment_id = p.payment_id, plan_applied = p.amount - p.residual,
+                           plan_credit = p.residual, plan_text = COALESCE(s.text, '')
+                      FROM ar_pay p
+                      LEFT JOIN (SELECT a.row_id,
+                                        LEFT(STRING_AGG(i.number || '/' || l.line_number || ' ' || a.amount, ', '
+                                                        ORDER BY a.ord), {PLAN_TEXT_MAX}) AS text
+                                   FROM ar_app a
+                                   JOIN {T["line"]} l ON l.id = a.line_id
+                                   JOIN {T["inv"]} i ON i.id = a.invoice_id
+                                  GROUP BY a.row_id) s ON s.row_id = p.row_id
+                     WHERE r.id = p.row_id
+                    """
+                )
+        except IntegrityError:
+            raise ARImportError(_already_posted_message(imp)) from None
         cursor.execute("SELECT COUNT(*) FROM ar_pay WHERE residual > 0")
         n_credits = cursor.fetchone()[0]
         numbers = _reserve_invoice_numbers(cursor, n_credits)
@@ -980,21 +1003,6 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
         progress(70)
         _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id)
         progress(90)
-        cursor.execute(
-            f"""
-            UPDATE {T["row"]} r
-               SET payment_id = p.payment_id, plan_applied = p.amount - p.residual, plan_credit = p.residual,
-                   plan_text = COALESCE(s.text, '')
-              FROM ar_pay p
-              LEFT JOIN (SELECT a.row_id, LEFT(STRING_AGG(i.number || '/' || l.line_number || ' ' || a.amount, ', '
-                                                          ORDER BY a.ord), {PLAN_TEXT_MAX}) AS text
-                           FROM ar_app a
-                           JOIN {T["line"]} l ON l.id = a.line_id
-                           JOIN {T["inv"]} i ON i.id = a.invoice_id
-                          GROUP BY a.row_id) s ON s.row_id = p.row_id
-             WHERE r.id = p.row_id
-            """
-        )
         _drop_temp(cursor)
         cursor.execute("DROP TABLE IF EXISTS ar_pay, ar_numbers")
 
