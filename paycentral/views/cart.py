@@ -249,6 +249,11 @@ class ApplyOtherCreditView(CartActionView):
             notice += f" The cart total is met: invoice{'s' if len(left) > 1 else ''} {', '.join(left)} not used."
         return notice
 
+    def done(self, request, cart, notice):
+        if request.htmx:  # the search results are stale now: replace them too (out of band)
+            return self.panel(request, cart, notice=notice, search_done=True)
+        return super().done(request, cart, notice)
+
 
 class RemoveCreditView(CartActionView):
     """Remove one applied credit (``credit`` in the form) or all of them."""
