@@ -102,6 +102,20 @@ class _RowWriter:
         self.ar_import = ar_import
         self.buffer: list[ParsedRow] = []
 
+    def _match(self) -> tuple[dict, dict]:
+        """Contact ids by customer_ref (party id, or * + Major Key) and, with auto apply
+        off, invoice ids by number, for the rows in the buffer (one query each)."""
+        refs = {r.customer_ref for r in self.buffer if r.customer_ref}
+        parties = [ref for ref in refs if ref.isdigit()]
+        keys = [ref[1:] for ref in refs if ref.startswith("*") and len(ref) > 1]
+        contacts = dict(Contact.objects.filter(party_id__in=parties).values_list("party_id", "pk"))
+        contacts |= {"*" + k: pk for k, pk in Contact.objects.filter(major_key__in=keys).values_list("major_key", "pk")}
+        invoices = {}
+        if not self.ar_import.auto_apply:
+            numbers = {r.invoice_number for r in self.buffer if r.invoice_number}
+            invoices = dict(Invoice.objects.filter(number__in=numbers).values_list("number", "pk"))
+        return contacts, invoices
+
     def add(self, row: ParsedRow):
         self.buffer.append(row)
         if len(self.buffer) >= CHUNK:
@@ -110,9 +124,11 @@ class _RowWriter:
     def flush(self):
         if not self.buffer:
             return
+        contacts, invoices = self._match()
         if _use_sql():
             table = ARImportRow._meta.db_table
-            cols = ", ".join(["ar_import_id", *ROW_FIELDS, "plan_applied", "plan_credit", "plan_text", "posted"])
+            extra = ["plan_applied", "plan_credit", "plan_text", "posted", "contact_id", "invoice_id"]
+            cols = ", ".join(["ar_import_id", *ROW_FIELDS, *extra])
             with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                 for r in self.buffer:
                     copy.write_row(
@@ -133,6 +149,8 @@ class _RowWriter:
                             ZERO,
                             "",
                             False,
+                            contacts.get(r.customer_ref),
+                            invoices.get(r.invoice_number),
                         )
                     )
         else:
@@ -150,6 +168,8 @@ class _RowWriter:
                     description=r.description,
                     errors="".join(e + "\n" for e in r.errors),
                     warnings="".join(w + "\n" for w in r.warnings),
+                    contact_id=contacts.get(r.customer_ref),
+                    invoice_id=invoices.get(r.invoice_number),
                 )
                 for r in self.buffer
             )
@@ -317,14 +337,9 @@ def ar_import_validate(
 
 
 def _check_rows(imp: ARImport):
+    """Row checks that need the database (contacts and invoices were matched when the
+    rows were written): unknown customers, repeats, rows posted before, invoices."""
     rows = ARImportRow.objects.filter(ar_import=imp)
-    # Match customers: party id, or * + Major Key.
-    by_party = rows.exclude(customer_ref="").exclude(customer_ref__startswith="*")
-    by_party.update(contact_id=Subquery(Contact.objects.filter(party_id=OuterRef("customer_ref")).values("pk")[:1]))
-    by_key = rows.filter(customer_ref__startswith="*")
-    by_key.update(
-        contact_id=Subquery(Contact.objects.filter(major_key=Substr(OuterRef("customer_ref"), 2)).values("pk")[:1])
-    )
     unmatched = rows.filter(contact__isnull=True).exclude(errors__contains="customer:")
     _append(
         unmatched.exclude(customer_ref__startswith="*"),
@@ -380,7 +395,6 @@ def _check_rows(imp: ARImport):
     if imp.auto_apply:
         _append(named, "warnings", "invoice number: ignored; auto apply pays the oldest open lines first")
         return
-    named.update(invoice_id=Subquery(Invoice.objects.filter(number=OuterRef("invoice_number")).values("pk")[:1]))
     _append(
         named.filter(invoice__isnull=True),
         "warnings",
