@@ -440,7 +440,7 @@ def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_err
         imp.status = ARImport.Status.VALIDATED
         _plan(imp, lock=False)
         agg = rows.aggregate(a=Sum("plan_applied"), c=Sum("plan_credit"), n=Count("pk", filter=Q(plan_credit__gt=0)))
-        imp.applied_amount, imp.credit_amount = agg["a"] or ZERO, agg["c"] or ZERO
+        imp.applied_amount, imp.credit_amount = quantize(agg["a"] or ZERO), quantize(agg["c"] or ZERO)
         imp.credit_count = agg["n"]
     else:
         imp.status = ARImport.Status.INVALID
@@ -709,7 +709,11 @@ def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None)
             agg = ARImportRow.objects.filter(ar_import=imp).aggregate(
                 a=Sum("plan_applied"), c=Sum("plan_credit"), n=Count("pk", filter=Q(plan_credit__gt=0))
             )
-            imp.applied_amount, imp.credit_amount, imp.credit_count = agg["a"] or ZERO, agg["c"] or ZERO, agg["n"]
+            imp.applied_amount, imp.credit_amount, imp.credit_count = (
+                quantize(agg["a"] or ZERO),
+                quantize(agg["c"] or ZERO),
+                agg["n"],
+            )
             imp.status, imp.batch, imp.progress = ARImport.Status.POSTED, batch, 100
             imp.posted_by, imp.posted_at = user, timezone.now()
             imp.save()
