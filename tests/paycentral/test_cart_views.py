@@ -229,3 +229,13 @@ def test_cancel__closes_the_cart(clerk_client, staff_user, ledger):
     assert response.status_code == 302 and response.url == reverse("cart:home")
     cart.refresh_from_db()
     assert cart.status == Cart.Status.CANCELLED
+
+
+@pytest.mark.django_db
+def test_anonymous_users_are_sent_to_login(client, staff_user, ledger):
+    cart = cart_start(user=staff_user, contact=ContactFactory())
+    for path in (reverse("cart:home"), url("detail", cart)):
+        response = client.get(path)
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    response = client.post(url("apply_credit", cart))
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
