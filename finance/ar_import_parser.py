@@ -16,6 +16,7 @@ Rules of a field:
 
 import csv
 import datetime
+import functools
 import hashlib
 import io
 import os
@@ -99,7 +100,9 @@ def parse_amount(raw: str) -> tuple[Decimal | None, str]:
     return value.quantize(Decimal("0.01")), ""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_date(raw: str) -> tuple[datetime.date | None, str]:
+    """(date, "") or (None, why not). Cached: a lockbox file repeats a few dates."""
     s = raw.strip()
     for fmt in ("%m/%d/%y", "%m/%d/%Y", "%Y-%m-%d"):
         try:

@@ -1,0 +1,223 @@
+"""AR import benchmark on PostgreSQL: 100,000 PAY rows against 100,000 contacts with
+300,000 open invoice lines.
+
+    createdb -h 127.0.0.1 -U postgres pc_bench_import
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/pc_bench_import .venv/bin/python bench/ar_import_bench.py
+    dropdb -h 127.0.0.1 -U postgres pc_bench_import
+
+It migrates the (scratch) database, generates the books with set-based SQL (not timed),
+writes a PAY file, then times in one run:
+- a plain COPY of the same rows into an unlogged table of text columns (the floor);
+- validate (parse, stage, match, check, preview), and post (allocate, write payments,
+  applications, credit invoices, journal; commit, including the deferred balance trigger);
+and prints rows/second, the ratio to the plain COPY, and the process's peak RSS before
+and after (the parser streams: memory does not grow with the file).
+Options: --rows N (default 100000), --contacts N (100000), --lines N (300000),
+--no-auto-apply, --verify (run verify_ledger after, timed separately).
+"""
+
+import argparse
+import datetime
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paycentral.settings")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--lines", type=int, default=300_000)
+    parser.add_argument("--no-auto-apply", action="store_true")
+    parser.add_argument("--verify", action="store_true")
+    parser.add_argument("--slow", type=float, default=0, help="print statements slower than this many seconds")
+    args = parser.parse_args()
+    if "DATABASE_URL" not in os.environ or not os.environ["DATABASE_URL"].startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (it is migrated and filled).")
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from finance.models import Batch, FinancialEntity, GLAccount, Product
+    from finance.models_ar_import import ARImport
+    from finance.services.ar_import import ar_import_post, ar_import_validate, problems
+    from paycentral.models import PaymentMethod
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM finance_contact")
+        if cur.fetchone()[0]:
+            sys.exit("The database is not empty; use a fresh scratch database.")
+
+    t0 = time.perf_counter()
+    entity = FinancialEntity.objects.create(code="BENCH", name="Bench", currency="USD")
+
+    def acct(code, name, type_, role):
+        return GLAccount.objects.create(entity=entity, code=code, name=name, type=type_, role=role)
+
+    cash = acct("1000-00", "Cash", "asset", "cash")
+    ar = acct("1200-00", "AR", "asset", "ar")
+    acct("2100-00", "Unapplied cash", "liability", "unapplied_cash")
+    income = acct("4000-10", "Dues", "income", "income")
+    product = Product.objects.create(code="DUES", name="Dues", entity=entity, income_account=income, price=100)
+    PaymentMethod.objects.create(code="CHECK", name="Check", type="check", cash_account=cash)
+    batch = Batch.objects.create(number="SEED", date=datetime.date(2025, 1, 1), description="seed")
+    n_contacts, n_lines = args.contacts, args.lines
+    with connection.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")  # seeding only: skip triggers
+        cur.execute(
+            """
+            INSERT INTO finance_contact (party_id, name, sort_name, kind, email, status, created_at)
+            SELECT (100000 + g)::text, 'Member ' || g, 'Member ' || g, 'individual', '', 'active', now()
+              FROM generate_series(1, %s) g
+            """,
+            [n_contacts],
+        )
+        # One line per invoice; invoice g belongs to contact g mod N, dated over two years.
+        cur.execute(
+            """
+            INSERT INTO finance_invoice (number, entity_id, bill_to_id, sold_to_id, date, due_date, accounting_method,
+                                         type, source, currency, batch_id, description, total, balance, created_at)
+            SELECT (10000000 + g)::text, %s, c.id, c.id, DATE '2024-01-01' + (g %% 700),
+                   DATE '2024-01-01' + (g %% 700) + 30, 'accrual', 'regular', 'import', 'USD', %s, '',
+                   amt, amt, now()
+              FROM (SELECT g, (20 + (g * 37) %% 400)::numeric(14, 2) AS amt FROM generate_series(1, %s) g) s
+              JOIN finance_contact c ON c.party_id = (100000 + 1 + (g %% %s))::text
+            """,
+            [entity.pk, batch.pk, n_lines, n_contacts],
+        )
+        cur.execute(
+            """
+            INSERT INTO finance_invoiceline (invoice_id, line_number, product_id, description, quantity, unit_price,
+                                             amount, account_id, balance)
+            SELECT id, 1, %s, 'Dues', 1, total, total, %s, total FROM finance_invoice
+            """,
+            [product.pk, income.pk],
+        )
+        cur.execute(
+            """
+            INSERT INTO finance_journalentry (batch_id, date, kind, description, invoice_id, is_posted,
+                                              exclude_from_gl_export, created_at)
+            SELECT batch_id, date, 'invoice', 'Invoice ' || number, id, true, false, now() FROM finance_invoice
+            """
+        )
+        cur.execute(
+            """
+            INSERT INTO finance_journalline (entry_id, account_id, debit, credit, currency, contact_id, description)
+            SELECT e.id, %s, i.total, 0, 'USD', i.bill_to_id, '' FROM finance_journalentry e
+              JOIN finance_invoice i ON i.id = e.invoice_id
+            UNION ALL
+            SELECT e.id, %s, 0, i.total, 'USD', i.bill_to_id, '' FROM finance_journalentry e
+              JOIN finance_invoice i ON i.id = e.invoice_id
+            """,
+            [ar.pk, income.pk],
+        )
+        cur.execute("SET session_replication_role = DEFAULT")
+        cur.execute("INSERT INTO finance_numbersequence (name, next_value) VALUES ('invoice', 1000)")
+        cur.execute("ANALYZE")
+    seed_seconds = time.perf_counter() - t0
+
+    # The PAY file: random payers, amounts around an invoice's size (some overpay → credits).
+    rng = random.Random(42)
+    path = Path(tempfile.mkdtemp()) / "lockbox_bench.txt"
+    total = Decimal("0.00")
+    with path.open("w", encoding="utf-8") as fh:
+        rows = []
+        for n in range(args.rows):
+            amount = Decimal(rng.randint(500, 60000)) / 100
+            total += amount
+            party = 100001 + rng.randrange(n_contacts)
+            invoice = "" if not args.no_auto_apply else str(10000000 + 1 + rng.randrange(n_lines))
+            rows.append(f"PAY,,AR,{party},01/20/26,{invoice},{amount},{200000 + n},Member {party},Lockbox\n")
+        fh.write(f"BH,BENCH1,01/20/26,Lockbox benchmark,{args.rows},{total},1000-00\n")
+        fh.writelines(rows)
+        del rows
+    size_mb = path.stat().st_size / (1024 * 1024)
+    rss_start = peak_rss_mb()
+
+    # The floor: a plain COPY of the same rows into a table of text columns.
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE UNLOGGED TABLE bench_copy (kind text, batch text, ar text, customer text, date text, "
+            "invoice text, amount text, check_no text, name text, description text)"
+        )
+        t = time.perf_counter()
+        with path.open("rb") as fh, cur.copy("COPY bench_copy FROM STDIN (FORMAT csv)") as copy:
+            fh.readline()  # the BH line
+            while chunk := fh.read(1 << 20):
+                copy.write(chunk)
+        copy_seconds = time.perf_counter() - t
+        cur.execute("DROP TABLE bench_copy")
+
+    if args.slow:
+
+        def timer(execute, sql, params, many, context):
+            start = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                took = time.perf_counter() - start
+                if took >= args.slow:
+                    print(f"  {took:6.2f} s  {' '.join(sql.split())[:160]}")
+
+        connection.execute_wrappers.append(timer)
+
+    t = time.perf_counter()
+    with path.open("rb") as fh:
+        imp = ar_import_validate(fileobj=fh, file_name=path.name, auto_apply=not args.no_auto_apply)
+    validate_seconds = time.perf_counter() - t
+    if imp.status != ARImport.Status.VALIDATED:
+        sys.exit("Validation failed:\n" + "\n".join(problems(imp)[:20]))
+    t = time.perf_counter()
+    imp = ar_import_post(ar_import=imp)
+    post_seconds = time.perf_counter() - t
+    total_seconds = validate_seconds + post_seconds
+    rss_end = peak_rss_mb()
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM finance_payment")
+        payments = cur.fetchone()[0]
+        cur.execute("SELECT COUNT(*) FROM finance_paymentapplication")
+        applications = cur.fetchone()[0]
+        cur.execute("SELECT COUNT(*) FROM finance_journalline")
+        journal_lines = cur.fetchone()[0]
+
+    print(f"seeded {n_contacts:,} contacts, {n_lines:,} open invoice lines in {seed_seconds:.1f} s (not timed)")
+    print(f"file: {args.rows:,} PAY rows, {size_mb:.1f} MB, auto apply {'off' if args.no_auto_apply else 'on'}")
+    print(f"plain COPY of the rows:  {copy_seconds:7.2f} s  ({args.rows / copy_seconds:,.0f} rows/s)")
+    print(f"validate + preview:      {validate_seconds:7.2f} s")
+    print(f"post (apply + write):    {post_seconds:7.2f} s")
+    print(f"validate + apply + post: {total_seconds:7.2f} s  ({args.rows / total_seconds:,.0f} rows/s)")
+    print(f"ratio to plain COPY:     {total_seconds / copy_seconds:7.1f} x")
+    print(
+        f"posted {payments:,} payments, {applications:,} applications, {imp.credit_count:,} credit invoices, "
+        f"{journal_lines:,} journal lines in all; applied {imp.applied_amount}, open credit {imp.credit_amount}"
+    )
+    print(f"peak RSS: {rss_start:.0f} MB before the import, {rss_end:.0f} MB after")
+    print(f"target < 30 s: {'met' if total_seconds < 30 else 'NOT met'}")
+    if args.verify:
+        from finance.ledger_check import verify_ledger
+
+        t = time.perf_counter()
+        report = verify_ledger()
+        print(f"verify_ledger: {report.summary()} in {time.perf_counter() - t:.1f} s")
+    path.unlink()
+
+
+if __name__ == "__main__":
+    main()
