@@ -38,7 +38,10 @@ def objects(ledger):
     contact = ContactFactory()
     invoice = make_invoice(ledger, contact, batch, "40.00")
     payment = payment_receive(payer=contact, method=ledger.cash_method, amount="40.00", date=invoice.date, batch=batch)
-    return {"contact": contact.pk, "invoice": invoice.pk, "payment": payment.pk, "batch": batch.pk}
+    from finance.models_ar_import import ARImport
+
+    ar_import = ARImport.objects.create(file_name="lockbox.txt", sha256="0" * 64)  # the ar_import_* pages
+    return {"contact": contact.pk, "invoice": invoice.pk, "payment": payment.pk, "batch": batch.pk, "ar": ar_import.pk}
 
 
 def url_for(name: str, objects: dict) -> str:
