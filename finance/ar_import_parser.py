@@ -89,7 +89,9 @@ def parse_amount(raw: str) -> tuple[Decimal | None, str]:
     if s.startswith("-") or (s.startswith("(") and s.endswith(")")):
         return None, f"'{s}' is negative; only amounts greater than zero can be imported"
     if "," in s:
-        return None, f"'{s}' has a thousands separator or decimal comma; write it as {s.replace(',', '')}"
+        fixed = s.replace(",", "")
+        hint = f"; write it as {fixed}" if AMOUNT_RE.match(fixed) else ""
+        return None, f"'{s}' has a thousands separator or decimal comma{hint}"
     if re.fullmatch(r"\d+\.\d{3,}", s):
         return None, f"'{s}' has more than two decimal places"
     if not AMOUNT_RE.match(s):
@@ -197,6 +199,9 @@ class ARFileParser:
                 self.too_big = True
                 self.file_error(0, "", self._too_big_message(self.size, more=True))
                 return
+            if number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                self.file_error(1, "", "the file is UTF-16 text (Excel's 'Unicode text'); save it as UTF-8 CSV")
+                return
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -219,7 +224,11 @@ class ARFileParser:
         return f"the file is {shown}; the limit is {mb:g} MB: split it into smaller files"
 
     def _split(self, text: str) -> list[str]:
-        return next(csv.reader([text], delimiter=self.delimiter))
+        try:
+            row = next(csv.reader([text.replace("\r", " ").replace("\x00", "")], delimiter=self.delimiter))
+            return row or [""]
+        except (csv.Error, StopIteration):  # e.g. an unbalanced quote: one field, reported by the caller
+            return [text]
 
     def rows(self) -> Iterator[ParsedRow]:
         first_seen = False
@@ -242,7 +251,7 @@ class ARFileParser:
                 row = self._imis_line(number, text)
                 if row is not None:
                     yield row
-        if not first_seen and not self.too_big:
+        if not first_seen and not self.too_big and not self.errors:
             self.file_error(0, "", "the file is empty")
         if self.format == ARFileFormat.IMIS and self.header is None and not self.too_big and first_seen:
             self.file_error(1, "record type", "the BH header line is missing: the file must start with a BH line")
@@ -342,6 +351,9 @@ class ARFileParser:
             self.file_error(number, "record type", f"'{fields[0][:20]}' is not a PAY line")
             return None
         row = ParsedRow(line=number)
+        if text.count('"') % 2:
+            row.error("fields", 'a double quote (") is opened and not closed')
+            return row
         if len(fields) > 10:
             row.error(
                 "fields",
@@ -365,6 +377,9 @@ class ARFileParser:
     def _csv_row(self, number: int, text: str) -> ParsedRow:
         values = [f.strip() for f in self._split(text)]
         row = ParsedRow(line=number, batch_number=self.csv_batch_number)
+        if text.count('"') % 2:
+            row.error("fields", 'a double quote (") is opened and not closed')
+            return row
         if len(values) > len(self._csv_columns):
             row.error("fields", f"{len(values)} fields found, the header row has {len(self._csv_columns)}")
             return row

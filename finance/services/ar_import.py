@@ -431,7 +431,7 @@ def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_err
         for part in text.split("\n"):
             if part:
                 field_name, _, message = part.partition(": ")
-                errors.append({"line": line, "field": field_name, "message": message, "level": "error"})
+                errors.append({"line": line, "field": field_name, "message": message, "level": "error", "row": True})
     imp.error_count = n_file_errors + file_error_total + n_row_errors
     imp.warning_count = len(warnings) + rows.exclude(warnings="").count()
     imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:100]
@@ -559,6 +559,8 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
     With auto apply off the named invoice's last positive line also takes what runs
     past the invoice's open total (overpayment), for the row that crosses it."""
     _drop_temp(cursor)
+    # Room for the window sorts over every open line of the payers (this transaction only).
+    cursor.execute("SET LOCAL work_mem = '128MB'")
     key = "contact_id" if imp.auto_apply else "invoice_id"
     cursor.execute(
         f"""

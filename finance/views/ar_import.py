@@ -108,7 +108,8 @@ class ARImportDetailView(FinanceAccessMixin, TemplateView):
         if only_problems:
             rows = rows.exclude(errors="", warnings="")
         page = Paginator(rows, ROWS_PER_PAGE).get_page(self.request.GET.get("page"))
-        file_problems = [p for p in imp.errors if p.get("line") == 0 or p.get("field") in HEADER_FIELDS]
+        # Problems of the file and its header (those of rows show in the rows table).
+        file_problems = [p for p in imp.errors if not p.get("row")]
         context.update(
             imp=imp,
             page=page,
@@ -120,9 +121,6 @@ class ARImportDetailView(FinanceAccessMixin, TemplateView):
             queued=self.request.GET.get("queued") == "1",
         )
         return context
-
-
-HEADER_FIELDS = {"cash account", "batch", "control count", "control amount", "delimiter", "record type", "header"}
 
 
 class ARImportPostView(FinanceAccessMixin, TemplateView):

@@ -395,6 +395,9 @@ def test_plain_csv_with_header_row(books):
         ),
         (imis(pay(105, "10.00"), batch="TOOLONGBATCH1"), "Line 1, batch: 'TOOLONGBATCH1' is not a batch number"),
         (b"", "File: the file is empty"),
+        (b"\xff\xfeB\x00H\x00", "Line 1: the file is UTF-16 text"),
+        (imis(pay(105, "10.00")).replace(b"\n", b"\r"), "Line 1: the BH line has 16 fields; expected 7"),
+        (imis(pay(105, '"10.00')), 'Line 2, fields: a double quote (") is opened and not closed'),
         (b"hello,world\n", "Line 1, record type: 'hello' is not a BH header nor a CSV header row"),
     ],
 )

@@ -79,6 +79,13 @@ def test_file_level_errors_are_listed(client, staff_user, payer):
     assert "Line 1, cash account: no active cash account has the code" in page
 
 
+def test_undecodable_line_is_listed_with_the_file_problems(client, staff_user, payer):
+    client.force_login(staff_user)
+    data = imis(pay(105, "10.00", name="Zoë")).replace("Zoë".encode(), "Zoë".encode("latin-1"))
+    page = upload(client, data).content.decode()
+    assert "Line 2: is not UTF-8 text (byte 0xEB" in page
+
+
 def test_progress_partial(client, staff_user, payer):
     client.force_login(staff_user)
     upload(client, imis(pay(105, "10.00")))
