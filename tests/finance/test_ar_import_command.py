@@ -15,6 +15,7 @@ from finance.tasks import post_ar_import
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay, validate
+from tests.finance.test_tasks import worker  # noqa: F401 - the embedded Celery worker fixture
 
 
 @pytest.fixture
@@ -138,4 +139,19 @@ def test_concurrent_posts_of_the_same_file__posted_once(payer):
     results = _race([a, b])
     assert sorted(r == "posted" for r in results) == [False, True], results
     assert Payment.objects.count() == 1
+    assert verify_ledger().ok
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_task__real_worker_posts_and_records_progress(payer, worker):  # noqa: F811
+    imp = validate(imis(pay(105, "130.00", check="1"), pay(105, "20.00", check="2")))
+    result = post_ar_import.delay(imp.pk).get(timeout=60)
+    assert result["status"] == ARImport.Status.POSTED
+    imp.refresh_from_db()
+    assert (imp.status, imp.progress, imp.batch.number) == (ARImport.Status.POSTED, 100, "LB0115")
+    assert Payment.objects.count() == 2
+    assert post_ar_import.delay(imp.pk).get(timeout=60)["status"] == ARImport.Status.POSTED  # run twice: no-op
+    assert Payment.objects.count() == 2
     assert verify_ledger().ok
