@@ -177,15 +177,33 @@ def main():
 
         connection.execute_wrappers.append(timer)
 
+    load_before = os.getloadavg()[0]
     t = time.perf_counter()
     with path.open("rb") as fh:
         imp = ar_import_validate(fileobj=fh, file_name=path.name, auto_apply=not args.no_auto_apply)
     validate_seconds = time.perf_counter() - t
     if imp.status != ARImport.Status.VALIDATED:
         sys.exit("Validation failed:\n" + "\n".join(problems(imp)[:20]))
+    # Where the post's time goes: the service reports its progress after each step.
+    import finance.services.ar_import as ar_import_service
+
+    marks: list[tuple[int, float]] = []
+    real_progress_writer = ar_import_service._progress_writer
+
+    def timed_progress_writer(imp_id, status=ARImport.Status.POSTING):
+        write, pool = real_progress_writer(imp_id, status)
+
+        def mark(percent):
+            marks.append((percent, time.perf_counter()))
+            write(percent)
+
+        return mark, pool
+
+    ar_import_service._progress_writer = timed_progress_writer
     t = time.perf_counter()
     imp = ar_import_post(ar_import=imp)
-    post_seconds = time.perf_counter() - t
+    post_end = time.perf_counter()
+    post_seconds = post_end - t
     total_seconds = validate_seconds + post_seconds
     rss_end = peak_rss_mb()
 
@@ -202,6 +220,20 @@ def main():
     print(f"plain COPY of the rows:  {copy_seconds:7.2f} s  ({args.rows / copy_seconds:,.0f} rows/s)")
     print(f"validate + preview:      {validate_seconds:7.2f} s")
     print(f"post (apply + write):    {post_seconds:7.2f} s")
+    steps = {
+        5: "claim, batch, checks set immediate",
+        30: "lock invoices, allocate",
+        40: "payment ids, credit invoice numbers",
+        50: "payments, rows marked posted",
+        60: "credit invoices and lines",
+        70: "applications, line and invoice balances",
+        90: "journal entries and lines",
+    }
+    previous = t
+    for percent, at in marks:
+        print(f"  {steps.get(percent, percent):<42} {at - previous:6.2f} s")
+        previous = at
+    print(f"  {'commit (deferred checks), totals':<42} {post_end - previous:6.2f} s")
     print(f"validate + apply + post: {total_seconds:7.2f} s  ({args.rows / total_seconds:,.0f} rows/s)")
     print(f"ratio to plain COPY:     {total_seconds / copy_seconds:7.1f} x")
     print(
@@ -209,6 +241,10 @@ def main():
         f"{journal_lines:,} journal lines in all; applied {imp.applied_amount}, open credit {imp.credit_amount}"
     )
     print(f"peak RSS: {rss_start:.0f} MB before the import, {rss_end:.0f} MB after")
+    print(
+        f"load average (1 min): {load_before:.2f} before the import, {os.getloadavg()[0]:.2f} after "
+        f"({os.cpu_count()} CPUs shared with whatever else runs)"
+    )
     print(f"target < 30 s: {'met' if total_seconds < 30 else 'NOT met'}")
     if args.verify:
         from finance.ledger_check import verify_ledger

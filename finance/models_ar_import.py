@@ -17,6 +17,10 @@ from django.db.models import Q
 from finance.models import Batch, Contact, FinancialEntity, GLAccount, Invoice, MoneyField, Payment
 from finance.money import ZERO
 
+# The message of an import released after its posting's worker stopped (see
+# finance.services.ar_import.ar_import_recover): nothing was posted; it may be posted again.
+INTERRUPTED_MESSAGE = "The posting was interrupted (the worker stopped) before it finished; nothing was posted."
+
 
 class ARImport(models.Model):
     class Format(models.TextChoices):
@@ -32,6 +36,9 @@ class ARImport(models.Model):
         FAILED = "failed", "Failed"
 
     file_name = models.CharField(max_length=255)
+    # The file as uploaded, kept when it is checked in the worker (big files); empty when
+    # it was checked as it was read (small uploads, the import_ar command).
+    upload = models.FileField(upload_to="ar_imports/%Y/%m/", blank=True)
     sha256 = models.CharField(max_length=64, db_index=True)  # hex digest of the file's bytes
     size = models.PositiveBigIntegerField(default=0)  # bytes
     format = models.CharField(max_length=10, choices=Format.choices, blank=True)
@@ -89,6 +96,11 @@ class ARImport(models.Model):
 
     def __str__(self):
         return f"AR import {self.pk} ({self.file_name})"
+
+    @property
+    def was_interrupted(self) -> bool:
+        """Released after its posting's worker stopped (and not claimed again since)."""
+        return self.status == self.Status.FAILED and self.message == INTERRUPTED_MESSAGE
 
     @property
     def is_postable(self) -> bool:

@@ -13,13 +13,20 @@ from finance.ar_import_parser import MAX_FILE_BYTES
 from finance.errors import FinanceError
 from finance.models import FinanceSettings
 from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import ar_import_queue_post, ar_import_validate
+from finance.services.ar_import import (
+    ar_import_queue_post,
+    ar_import_recover,
+    ar_import_upload,
+    ar_import_validate,
+)
 from finance.views.base import FinanceAccessMixin
 from paycentral.authorization import has_level
 from paycentral.models import Module
 
 IMPORT_PAYMENTS = (Module.AR_CASH, 2)
 ROWS_PER_PAGE = 100
+# Files bigger than this are checked in the worker (with a progress bar), not in the request.
+CHECK_IN_REQUEST_MAX_BYTES = 1024 * 1024
 
 
 class UploadForm(forms.Form):
@@ -78,7 +85,7 @@ class ARImportUploadView(FinanceAccessMixin, TemplateView):
             return self.render_to_response(self.get_context_data(form=form))
         data = form.cleaned_data
         upload = data["file"]
-        imp = ar_import_validate(
+        options = dict(
             fileobj=upload,
             file_name=upload.name,
             user=request.user,
@@ -86,6 +93,11 @@ class ARImportUploadView(FinanceAccessMixin, TemplateView):
             batch_number=data["batch_number"],
             cash_account_code=data["cash_account"],
         )
+        if upload.size > CHECK_IN_REQUEST_MAX_BYTES and upload.size <= MAX_FILE_BYTES:
+            imp = ar_import_upload(**options)
+            messages.info(request, f"{imp.file_name}: checking {upload.size / (1024 * 1024):.1f} MB in the background.")
+            return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))
+        imp = ar_import_validate(**options)
         if imp.status == ARImport.Status.VALIDATED:
             messages.success(request, f"{imp.file_name}: {imp.row_count} rows checked. Review the preview, then post.")
         else:
@@ -116,9 +128,11 @@ class ARImportDetailView(FinanceAccessMixin, TemplateView):
             only_problems=only_problems,
             file_problems=file_problems,
             can_post=imp.is_postable and has_level(self.request.user, *IMPORT_PAYMENTS),
+            can_recover=has_level(self.request.user, *IMPORT_PAYMENTS),
             count_ok=imp.control_count is None or imp.control_count == imp.row_count,
             amount_ok=imp.control_amount is None or imp.control_amount == imp.total_amount,
             queued=self.request.GET.get("queued") == "1",
+            checking=imp.status == ARImport.Status.UPLOADED,
         )
         return context
 
@@ -140,15 +154,47 @@ class ARImportPostView(FinanceAccessMixin, TemplateView):
         return redirect(reverse("finance:ar_import_detail", args=[imp.pk]) + "?queued=1")
 
 
+class ARImportRecoverView(FinanceAccessMixin, TemplateView):
+    """An import left "posting" by a worker that stopped: release it and post it again."""
+
+    action_level = IMPORT_PAYMENTS
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        imp = get_object_or_404(ARImport, pk=kwargs["pk"])
+        detail = reverse("finance:ar_import_detail", args=[imp.pk])
+        if not ar_import_recover(ar_import=imp):
+            imp.refresh_from_db()
+            if imp.status == ARImport.Status.POSTING:
+                messages.info(request, "The posting is still running in the worker; wait for it to finish.")
+            return redirect(detail)
+        imp.refresh_from_db()
+        try:
+            ar_import_queue_post(ar_import=imp, user=request.user)
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+            return redirect(detail)
+        messages.warning(request, "The posting had stopped before it finished; nothing had been posted. Posting again.")
+        return redirect(detail + "?queued=1")
+
+
 class ARImportProgressView(FinanceAccessMixin, TemplateView):
-    """The progress bar (polled by htmx); tells the page to reload once the posting ends."""
+    """The progress bar (polled by htmx) of a posting, or of a check in the worker
+    (?phase=check); tells the page to reload once that work ends."""
 
     template_name = "finance/ar_import/_progress.html"
 
     def get(self, request, *args, **kwargs):
         imp = get_object_or_404(ARImport, pk=kwargs["pk"])
-        if imp.status in (ARImport.Status.POSTED, ARImport.Status.FAILED):
+        checking = request.GET.get("phase") == "check"
+        if checking:
+            done = imp.status != ARImport.Status.UPLOADED
+        else:  # a released posting queued again is not done: it waits for the worker
+            done = imp.status == ARImport.Status.POSTED or (
+                imp.status == ARImport.Status.FAILED and not imp.was_interrupted
+            )
+        if done:
             response = HttpResponse(status=204)
             response["HX-Refresh"] = "true"
             return response
-        return self.render_to_response({"imp": imp})
+        return self.render_to_response({"imp": imp, "checking": checking})

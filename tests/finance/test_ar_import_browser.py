@@ -2,6 +2,7 @@
 preview with a row error and a warning, and the history; screenshots for review."""
 
 import datetime
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -11,6 +12,7 @@ from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - the brow
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import bh, imis, pay
+from tests.finance.test_tasks import worker  # noqa: F401 - the embedded Celery worker fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -72,3 +74,63 @@ def test_ar_import_preview_and_history_pages(browser_page, screenshot, live_serv
     page.get_by_role("link", name="AR import", exact=True).first.click()
     expect(page.get_by_test_id("ar-import-history")).to_contain_text("Posted")
     screenshot("ar-import-history")
+
+
+@pytest.mark.redis
+def test_big_file_checked_in_the_worker_then_posted_and_a_stopped_posting_recovered(
+    browser_page,  # noqa: F811
+    screenshot,  # noqa: F811
+    live_server,
+    ledger,
+    staff_user,
+    tmp_path,
+    worker,  # noqa: F811
+    settings,
+):
+    """A file over the in-request limit: the page shows the check's progress bar, then
+    the preview; Post runs in the worker. Then an import left "posting" by a stopped
+    worker offers "Check and post again", which posts it."""
+    from django.utils import timezone
+
+    from finance.models import Payment
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    page = browser_page
+    carol = ContactFactory(party_id="105", name="Carol Hamilton")
+    make_invoice(ledger, carol, BatchFactory(number="260101-1"), "250.00", date=datetime.date(2026, 1, 2))
+    rows = [pay(105, "1.00", check=str(50_000 + i), name="Carol Hamilton") for i in range(25_000)]
+    big = tmp_path / "lockbox-big.txt"
+    big.write_bytes(imis(*rows, batch="LB0130"))
+    assert big.stat().st_size > 1024 * 1024
+
+    page.goto(f"{live_server.url}/ar-import/upload/")
+    page.get_by_label("Username").fill("clerk")
+    page.get_by_label("Password").fill("pw-clerk-123")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("File").set_input_files(str(big))
+    page.get_by_role("button", name="Check and preview").click()
+    expect(page.get_by_text(re.compile(r"lockbox-big.txt: checking 1\.\d MB in the background"))).to_be_visible()
+    screenshot("ar-import-checking")
+    expect(page.get_by_test_id("ar-import-status")).to_have_text("Validated", timeout=90_000)
+    expect(page.get_by_test_id("ar-import-totals")).to_contain_text("25,000")
+    screenshot("ar-import-checked-preview")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("ar-import-post").click()
+    expect(page.get_by_test_id("ar-import-status")).to_have_text("Posted", timeout=90_000)
+    assert Payment.objects.count() == 25_000
+
+    # A posting whose worker stopped: "posting" with no posting running.
+    stuck_file = tmp_path / "lockbox-stuck.txt"
+    stuck_file.write_bytes(imis(pay(105, "40.00", check="9001", name="Carol Hamilton"), batch="LB0131"))
+    page.goto(f"{live_server.url}/ar-import/upload/")
+    page.get_by_label("File").set_input_files(str(stuck_file))
+    page.get_by_role("button", name="Check and preview").click()
+    expect(page.get_by_test_id("ar-import-status")).to_have_text("Validated")
+    stuck = ARImport.objects.get(file_name="lockbox-stuck.txt")
+    ARImport.objects.filter(pk=stuck.pk).update(status=ARImport.Status.POSTING, posting_started_at=timezone.now())
+    page.reload()
+    expect(page.get_by_test_id("ar-import-recover")).to_be_visible()
+    screenshot("ar-import-posting-stopped")
+    page.get_by_test_id("ar-import-recover").click()
+    expect(page.get_by_test_id("ar-import-status")).to_have_text("Posted", timeout=60_000)
+    assert Payment.objects.filter(reference="9001").count() == 1
