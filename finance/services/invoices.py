@@ -33,6 +33,7 @@ from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import lock_batch_for_writing
 from finance.services.journal import Leg, journal_entry_create
+from finance.signals import invoices_created
 
 DEFAULT_TERMS_DAYS = 30
 
@@ -173,6 +174,7 @@ def invoice_create(
             description=f"Invoice {invoice.number} – {bill_to.name}",
             invoice=invoice,
         )
+    invoices_created.send(sender=Invoice, invoices=[invoice])
     return invoice
 
 

@@ -11,9 +11,12 @@ from integrations.processors.base import (
     ChargeResult,
     ChargeStatus,
     PaymentProcessor,
+    PaymentRequestResult,
+    PaymentRequestSpec,
     ProcessorAuthenticationError,
     ProcessorDeclined,
     ProcessorError,
+    ProcessorEvent,
     ProcessorIdempotencyConflict,
     ProcessorInvalidRequest,
     ProcessorNotFound,
@@ -22,6 +25,7 @@ from integrations.processors.base import (
     RefundRequest,
     RefundResult,
     RefundStatus,
+    WebhookSignatureError,
 )
 
 __all__ = [
@@ -29,9 +33,12 @@ __all__ = [
     "ChargeResult",
     "ChargeStatus",
     "PaymentProcessor",
+    "PaymentRequestResult",
+    "PaymentRequestSpec",
     "ProcessorAuthenticationError",
     "ProcessorDeclined",
     "ProcessorError",
+    "ProcessorEvent",
     "ProcessorIdempotencyConflict",
     "ProcessorInvalidRequest",
     "ProcessorNotFound",
@@ -40,6 +47,7 @@ __all__ = [
     "RefundRequest",
     "RefundResult",
     "RefundStatus",
+    "WebhookSignatureError",
     "get_processor",
 ]
 
@@ -48,7 +56,8 @@ def get_processor(gateway_account) -> PaymentProcessor:
     """The adapter for ``gateway_account.processor``; the caller closes it when done.
 
     The sandbox reads its URL, key and timeout from settings (SANDBOX_PROCESSOR_URL,
-    SANDBOX_PROCESSOR_API_KEY, SANDBOX_PROCESSOR_TIMEOUT). Whether an inactive account
+    SANDBOX_PROCESSOR_API_KEY, SANDBOX_PROCESSOR_TIMEOUT); Stripe uses the account's
+    encrypted secret key and its API base (blank: Stripe's own). Whether an inactive account
     may still be used (refunds of old payments) is the caller's rule, not this one's.
     """
     from paycentral.models import GatewayAccount
@@ -63,8 +72,13 @@ def get_processor(gateway_account) -> PaymentProcessor:
             timeout=settings.SANDBOX_PROCESSOR_TIMEOUT,
         )
     if kind == GatewayAccount.Processor.STRIPE:
-        raise NotImplementedError(
-            f"Gateway account {gateway_account.name!r} uses Stripe, whose adapter is not available yet; "
-            "use a sandbox gateway account for now."
+        from integrations.processors.stripe import StripeProcessor
+
+        if not gateway_account.secret_key:
+            raise ProcessorAuthenticationError(f"Gateway account {gateway_account.name!r} has no Stripe secret key.")
+        return StripeProcessor(
+            api_key=gateway_account.secret_key,
+            api_base=gateway_account.api_base or None,
+            timeout=getattr(settings, "STRIPE_TIMEOUT", 20.0),
         )
     raise NotImplementedError(f"Gateway account {gateway_account.name!r} has an unknown processor {kind!r}.")

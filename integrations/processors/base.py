@@ -108,6 +108,47 @@ class RefundResult:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PaymentRequestSpec:
+    """An amount offered to a customer to pay (Stripe: a PaymentIntent without a method)."""
+
+    amount: Decimal
+    currency: str
+    idempotency_key: str  # stored by the caller before the call
+    customer_ref: str = ""
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRequestResult:
+    processor_id: str  # e.g. "pr_…" or "pi_…"
+    status: str  # "requires_payment_method" until the customer pays
+    amount: Decimal
+    currency: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessorEvent:
+    """A verified webhook event, reduced to what invoice sync needs."""
+
+    id: str  # the processor's event id: the same event delivered twice has the same id
+    type: str  # the processor's event type, e.g. "payment_intent.succeeded"
+    # The processor's id of the charge (or payment intent) the event is about.
+    charge_id: str = ""
+    # That charge in its state at the event (None for events that carry another object,
+    # e.g. a dispute).
+    charge: ChargeResult | None = None
+    # The charge was disputed (chargeback opened).
+    disputed: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class WebhookSignatureError(Exception):
+    """A webhook whose signature is missing, wrong or too old: refuse it (400)."""
+
+
 class ProcessorError(Exception):
     """Base of every processor failure. ``retryable`` says whether the same request
     (same idempotency key) may be sent again later."""
@@ -202,6 +243,15 @@ class PaymentProcessor(abc.ABC):
 
         Used to reconcile a ``ProcessorTimeout``. Adapters whose provider cannot look
         up by key search the metadata they attached (``idempotency_key``) instead."""
+
+    @abc.abstractmethod
+    def create_payment_request(self, request: PaymentRequestSpec) -> PaymentRequestResult:
+        """Offer an amount to a customer (idempotent on ``request.idempotency_key``)."""
+
+    @abc.abstractmethod
+    def parse_webhook(self, payload: bytes, headers, secret: str) -> ProcessorEvent:
+        """Verify a webhook's signature with ``secret`` and return its event; raises
+        ``WebhookSignatureError`` when it cannot be trusted."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Adapters holding none need not override it."""

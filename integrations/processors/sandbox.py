@@ -18,18 +18,23 @@ no answer in time after sending        ProcessorTimeout (POST: outcome unknown);
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
+from integrations.processors import signatures
 from integrations.processors.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
     PaymentProcessor,
+    PaymentRequestResult,
+    PaymentRequestSpec,
     ProcessorAuthenticationError,
     ProcessorDeclined,
     ProcessorError,
+    ProcessorEvent,
     ProcessorIdempotencyConflict,
     ProcessorInvalidRequest,
     ProcessorNotFound,
@@ -38,6 +43,7 @@ from integrations.processors.base import (
     RefundRequest,
     RefundResult,
     RefundStatus,
+    WebhookSignatureError,
 )
 from integrations.processors.money import from_minor_units, to_minor_units
 
@@ -103,6 +109,42 @@ class SandboxProcessor(PaymentProcessor):
         data = self._request("GET", "/charges", params={"idempotency_key": idempotency_key})
         items = data.get("data") or []
         return _charge_result(items[0]) if items else None
+
+    def create_payment_request(self, request: PaymentRequestSpec) -> PaymentRequestResult:
+        currency = request.currency.upper()
+        body = {
+            "amount": to_minor_units(request.amount, currency),
+            "currency": currency,
+            "customer": request.customer_ref,
+            "description": request.description,
+            "metadata": dict(request.metadata),
+        }
+        data = self._request("POST", "/payment_requests", json=body, idempotency_key=request.idempotency_key)
+        return PaymentRequestResult(
+            processor_id=data["id"],
+            status=data["status"],
+            amount=from_minor_units(data["amount"], currency),
+            currency=currency,
+            raw=data,
+        )
+
+    def parse_webhook(self, payload: bytes, headers, secret: str) -> ProcessorEvent:
+        """Sandbox events: ``{"id": "evt_…", "type": "charge.updated" | "charge.disputed",
+        "data": {"object": <charge>}}`` signed in header ``Sandbox-Signature``."""
+        signatures.verify(payload, headers.get("Sandbox-Signature"), secret)
+        try:
+            data = json.loads(payload)
+            charge = _charge_result(data["data"]["object"])
+            return ProcessorEvent(
+                id=str(data["id"]),
+                type=str(data["type"]),
+                charge_id=charge.processor_id,
+                charge=charge,
+                disputed=charge.disputed,
+                raw=data,
+            )
+        except (ValueError, KeyError, TypeError, ProcessorError) as exc:
+            raise WebhookSignatureError(f"The event cannot be read: {exc}") from exc
 
     # --- sandbox only -------------------------------------------------------------
 

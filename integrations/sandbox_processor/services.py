@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from integrations.models import SandboxCharge, SandboxIdempotencyRecord, SandboxRefund
+from integrations.models import SandboxCharge, SandboxIdempotencyRecord, SandboxPaymentRequest, SandboxRefund
 from integrations.processors.money import currency_exponent, from_minor_units
 from integrations.sandbox_processor.tokens import TOKENS
 
@@ -379,3 +379,46 @@ def refund_retrieve(*, account: str, refund_id: str) -> SandboxRefund:
     if refund is None:
         raise SandboxApiError(404, "invalid_request_error", "resource_missing", f"No such refund: {refund_id!r}.")
     return refund
+
+
+# --- payment requests ------------------------------------------------------------------
+
+
+def payment_request_body(pr: SandboxPaymentRequest) -> dict:
+    return {
+        "id": pr.public_id,
+        "object": "payment_request",
+        "amount": pr.amount,
+        "currency": pr.currency,
+        "customer": pr.customer,
+        "description": pr.description,
+        "metadata": pr.metadata,
+        "status": pr.status,
+        "url": f"https://sandbox.invalid/pay/{pr.public_id}",
+        "idempotency_key": pr.idempotency_key,
+        "created": int(pr.created_at.timestamp()),
+    }
+
+
+def payment_request_create(*, account: str, idempotency_key: str, payload: dict) -> ApiResult:
+    """An amount offered to the customer (status ``requires_payment_method``)."""
+    pr = SandboxPaymentRequest.objects.create(
+        public_id=_new_id("pr"),
+        account=account,
+        amount=_amount(payload),
+        currency=_currency(payload),
+        customer=_string(payload, "customer", 200),
+        description=_string(payload, "description", 500),
+        metadata=_metadata(payload),
+        idempotency_key=idempotency_key,
+    )
+    return ApiResult(200, payment_request_body(pr))
+
+
+def payment_request_retrieve(*, account: str, request_id: str) -> SandboxPaymentRequest:
+    pr = SandboxPaymentRequest.objects.filter(account=account, public_id=request_id).first()
+    if pr is None:
+        raise SandboxApiError(
+            404, "invalid_request_error", "resource_missing", f"No such payment request: {request_id!r}."
+        )
+    return pr

@@ -51,6 +51,7 @@ TOKENS: dict[str, TokenBehaviour] = {
     ),
     "tok_server_error": TokenBehaviour(CARD, "failed", server_error=True),
     "btok_ach_success": TokenBehaviour(BANK, "processing", settles_to="succeeded"),
+    "btok_ach_timeout": TokenBehaviour(BANK, "processing", settles_to="succeeded", delays_response=True),
     "btok_ach_fail": TokenBehaviour(
         BANK,
         "processing",

@@ -13,6 +13,8 @@ urlpatterns = (
         path("charges/<str:charge_id>", views.charge_detail, name="charge-detail"),
         path("refunds", views.refunds, name="refunds"),
         path("refunds/<str:refund_id>", views.refund_detail, name="refund-detail"),
+        path("payment_requests", views.payment_requests, name="payment-requests"),
+        path("payment_requests/<str:request_id>", views.payment_request_detail, name="payment-request-detail"),
         path("test_helpers/charges/<str:charge_id>/advance", views.charge_advance, name="charge-advance"),
     ]
     if settings.SANDBOX_PROCESSOR_ENABLED

@@ -143,3 +143,22 @@ def refunds(request, account, payload):
 @sandbox_api("GET")
 def refund_detail(request, account, payload, refund_id):
     return ApiResult(200, services.refund_body(services.refund_retrieve(account=account, refund_id=refund_id)))
+
+
+@sandbox_api("POST")
+def payment_requests(request, account, payload):
+    key = _idempotency_key(request)
+    return services.idempotent(
+        account=account,
+        key=key,
+        method="POST",
+        path=request.path,
+        payload=payload,
+        handler=lambda: services.payment_request_create(account=account, idempotency_key=key, payload=payload),
+    )
+
+
+@sandbox_api("GET")
+def payment_request_detail(request, account, payload, request_id):
+    pr = services.payment_request_retrieve(account=account, request_id=request_id)
+    return ApiResult(200, services.payment_request_body(pr))

@@ -41,3 +41,40 @@ def make_processor(sandbox_url):
 @pytest.fixture
 def processor(make_processor):
     return make_processor()
+
+
+# --- invoice sync -------------------------------------------------------------------
+
+WEBHOOK_SECRET = "whsec_sandbox_test"
+
+
+@pytest.fixture
+def sync(ledger, sandbox_url, settings, monkeypatch):
+    """An invoice sync account (sandbox over real HTTP) for the ledger's entity, its
+    VISA and ACH methods, and payment-request tasks captured instead of queued."""
+    from types import SimpleNamespace
+
+    from integrations import tasks
+    from paycentral.models import GatewayAccount, PaymentMethod
+    from tests.factories import PaymentMethodFactory
+
+    settings.SANDBOX_PROCESSOR_URL = sandbox_url
+    settings.SANDBOX_PROCESSOR_API_KEY = API_KEY
+    settings.SANDBOX_PROCESSOR_TIMEOUT = 5.0
+    settings.INVOICE_SYNC_RETRY_BASE_SECONDS = 0
+    account = GatewayAccount.objects.create(
+        name="Sandbox cards",
+        processor=GatewayAccount.Processor.SANDBOX,
+        entity=ledger.entity,
+        invoice_sync=True,
+        webhook_secret=WEBHOOK_SECRET,
+    )
+    card = PaymentMethodFactory(
+        code="VISA", name="Visa", type=PaymentMethod.Type.CREDIT_CARD, cash_account=ledger.cash, gateway_account=account
+    )
+    ach = PaymentMethodFactory(
+        code="ACH", name="ACH", type=PaymentMethod.Type.ACH, cash_account=ledger.cash, gateway_account=account
+    )
+    queued = []
+    monkeypatch.setattr(tasks.create_payment_requests, "delay", lambda *args, **kw: queued.append(args))
+    return SimpleNamespace(ledger=ledger, account=account, card=card, ach=ach, queued=queued)

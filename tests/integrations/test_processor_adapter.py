@@ -9,6 +9,7 @@ import pytest
 
 from integrations.processors import (
     ChargeRequest,
+    ProcessorAuthenticationError,
     ProcessorError,
     ProcessorTimeout,
     ProcessorUnavailable,
@@ -101,7 +102,21 @@ def test_get_processor__sandbox_account_uses_the_settings(settings):
         assert processor._client.headers["Authorization"] == "Bearer sk_sandbox_from_settings"
 
 
-def test_get_processor__stripe_not_available_yet():
+def test_get_processor__stripe_needs_a_secret_key():
     account = GatewayAccount(name="Card payments", processor=GatewayAccount.Processor.STRIPE)
-    with pytest.raises(NotImplementedError, match="Stripe"):
+    with pytest.raises(ProcessorAuthenticationError, match="no Stripe secret key"):
         get_processor(account)
+
+
+def test_get_processor__stripe_adapter_with_the_accounts_key_and_base():
+    from integrations.processors.stripe import StripeProcessor
+
+    account = GatewayAccount(
+        name="Card payments",
+        processor=GatewayAccount.Processor.STRIPE,
+        secret_key="sk_test_123",
+        api_base="http://127.0.0.1:9/",
+    )
+    with get_processor(account) as processor:
+        assert isinstance(processor, StripeProcessor)
+        assert processor._client._requestor.base_addresses["api"] == "http://127.0.0.1:9"

@@ -1,0 +1,213 @@
+"""Invoice sync benchmark: payment requests for 10,000 new invoices sent to the sandbox
+processor over HTTP by a real Celery worker on Redis.
+
+    createdb -h 127.0.0.1 -U postgres pc_bench_sync
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/pc_bench_sync REDIS_URL=redis://127.0.0.1:6379/13 \\
+        .venv/bin/python bench/sync_bench.py
+    dropdb -h 127.0.0.1 -U postgres pc_bench_sync
+
+It migrates the scratch database, builds a chart of accounts and a sandbox gateway
+account that syncs invoices, serves Django (and with it the sandbox processor) on a
+local port from a thread of this process, and starts ``celery worker`` (--concurrency,
+default 2) as a separate process on the Redis broker. Not timed: --invoices invoices are
+created through ``invoice_create`` (500 per transaction); their sync records are made
+by the signal receiver and the task messages those transactions queue are held back.
+Then, in the same run, it times:
+
+- the baseline: --baseline payment requests sent straight from this process through the
+  sandbox adapter (one keep-alive httpx client, sequential), with no database work on
+  our side: the sandbox's own speed;
+- the sync: the held task messages (200 record ids each) sent to Redis at once, until the
+  worker has marked every record synced (polled once a second).
+
+It prints requests/second of each, the ratio of the sync to the baseline, and checks
+that the sandbox holds exactly one payment request per invoice.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paycentral.settings")
+os.environ["DEBUG"] = "false"
+
+
+def serve():
+    """Django on 127.0.0.1:<free port> in a thread; returns the base URL."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet, allow_reuse_address=True)
+    server.set_app(WSGIHandler())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--invoices", type=int, default=10_000)
+    parser.add_argument("--baseline", type=int, default=1_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (it is migrated and filled).")
+    if not os.environ.get("REDIS_URL", "").startswith("redis"):
+        sys.exit("Set REDIS_URL (the Celery broker the worker listens on).")
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import transaction
+    from django.utils import timezone
+
+    from finance.models import Contact, FinancialEntity, GLAccount, Product
+    from finance.services.batches import batch_create
+    from finance.services.invoices import LineSpec, invoice_create
+    from integrations import tasks
+    from integrations.models import InvoiceSyncRecord, SandboxPaymentRequest
+    from integrations.processors import PaymentRequestSpec
+    from integrations.processors.sandbox import SandboxProcessor
+    from paycentral.celery import app as celery_app
+    from paycentral.models import GatewayAccount, PaymentMethod
+
+    call_command("migrate", verbosity=0)
+    if Contact.objects.exists():
+        sys.exit("The database is not empty; use a fresh scratch database.")
+
+    entity = FinancialEntity.objects.create(code="BENCH", name="Bench", currency="USD")
+
+    def acct(code, name, type_, role):
+        return GLAccount.objects.create(entity=entity, code=code, name=name, type=type_, role=role)
+
+    cash = acct("1000-00", "Cash", "asset", "cash")
+    acct("1200-00", "AR", "asset", "ar")
+    acct("2100-00", "Unapplied cash", "liability", "unapplied_cash")
+    income = acct("4000-10", "Dues", "income", "income")
+    product = Product.objects.create(code="DUES", name="Dues", entity=entity, income_account=income, price=100)
+    account = GatewayAccount.objects.create(
+        name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=entity, invoice_sync=True
+    )
+    PaymentMethod.objects.create(
+        code="VISA", name="Visa", type=PaymentMethod.Type.CREDIT_CARD, cash_account=cash, gateway_account=account
+    )
+    contacts = Contact.objects.bulk_create(
+        Contact(party_id=str(100000 + i), name=f"Member {i}", kind="individual") for i in range(500)
+    )
+    batch = batch_create(date=timezone.localdate(), description="bench")
+
+    base_url = serve() + "/sandbox/processor/v1"
+    settings.SANDBOX_PROCESSOR_URL = base_url
+    api_key = settings.SANDBOX_PROCESSOR_API_KEY
+
+    # Not timed: the invoices, their sync records, and the task messages held back.
+    held: list[list[int]] = []
+    real_delay = tasks.create_payment_requests.delay
+    tasks.create_payment_requests.delay = lambda ids=None: held.append(ids)
+    t0 = time.perf_counter()
+    for start in range(0, args.invoices, 500):
+        with transaction.atomic():
+            for i in range(start, min(start + 500, args.invoices)):
+                invoice_create(
+                    bill_to=contacts[i % len(contacts)],
+                    entity=entity,
+                    batch=batch,
+                    lines=[LineSpec(product=product, unit_price=Decimal(50 + i % 100))],
+                    date=timezone.localdate(),
+                )
+    tasks.create_payment_requests.delay = real_delay
+    records = InvoiceSyncRecord.objects.count()
+    print(f"setup: {args.invoices} invoices and {records} sync records in {time.perf_counter() - t0:.1f} s")
+    print(f"       {len(held)} task messages held ({sum(len(h) for h in held)} record ids)")
+
+    # Baseline: the sandbox's own speed, requests sent straight from here.
+    with SandboxProcessor(base_url=base_url, api_key=api_key, timeout=30) as processor:
+        t0 = time.perf_counter()
+        for i in range(args.baseline):
+            processor.create_payment_request(
+                PaymentRequestSpec(
+                    amount=Decimal("50.00"),
+                    currency="USD",
+                    idempotency_key=f"baseline-{uuid.uuid4().hex}",
+                    customer_ref="100000",
+                    metadata={"invoice": f"B{i}", "sync_record": "0"},
+                )
+            )
+        baseline_s = time.perf_counter() - t0
+    baseline_rate = args.baseline / baseline_s
+    print(
+        f"baseline: {args.baseline} requests straight through the adapter in {baseline_s:.1f} s: {baseline_rate:,.0f}/s"
+    )
+
+    env = {
+        **os.environ,
+        "SANDBOX_PROCESSOR_URL": base_url,
+        "SANDBOX_PROCESSOR_API_KEY": api_key,
+        "DEBUG": "false",
+    }
+    celery_app.control.purge()
+    worker = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "celery"),
+            "-A",
+            "paycentral",
+            "worker",
+            "--concurrency",
+            str(args.concurrency),
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=str(ROOT),
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(timeout=1.0):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                sys.exit("The Celery worker did not start.")
+        t0 = time.perf_counter()
+        for ids in held:
+            tasks.create_payment_requests.delay(ids)
+        synced = 0
+        while synced < records:
+            if time.perf_counter() - t0 > args.timeout:
+                sys.exit(f"Timed out: {synced} of {records} records synced.")
+            time.sleep(1.0)
+            synced = InvoiceSyncRecord.objects.filter(synced_to_processor=True).count()
+        sync_s = time.perf_counter() - t0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+    rate = records / sync_s
+    requests_at_sandbox = SandboxPaymentRequest.objects.exclude(metadata__sync_record="0").count()
+    in_error = InvoiceSyncRecord.objects.filter(has_error=True).count()
+    print(
+        f"sync: {records} payment requests by a Celery worker (concurrency {args.concurrency}) on Redis "
+        f"in {sync_s:.1f} s: {rate:,.0f} requests/s"
+    )
+    print(f"ratio to the baseline: {rate / baseline_rate:.2f} ×")
+    print(f"check: {requests_at_sandbox} payment requests at the sandbox for {records} records; {in_error} in error")
+    if requests_at_sandbox != records or in_error:
+        sys.exit("FAILED: not exactly one payment request per invoice.")
+
+
+if __name__ == "__main__":
+    main()

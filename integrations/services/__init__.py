@@ -1,0 +1,1 @@
+"""Invoice sync services: one transaction each (the processor is called between them)."""

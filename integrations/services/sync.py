@@ -1,0 +1,881 @@
+"""Invoice sync: sync records, payment requests, charge attempts and their outcomes.
+
+Invariants kept here (and by the constraints in ``integrations.models``):
+
+- One sync record per invoice (a OneToOne), created in the invoice's transaction by the
+  ``invoices_created`` receiver; credit invoices and zero totals get none.
+- Every processor call is two-phase: the idempotency key is committed first (the
+  record's ``request_key``, an attempt row STARTED), then the processor is called
+  outside any transaction, then the answer is written under the record's row lock.
+  A retry of the same request reuses the same key; a lost answer (timeout) leaves the
+  attempt UNKNOWN for the reconciler, which asks the processor and never charges again.
+- At most one attempt in flight per invoice and at most one succeeded attempt (partial
+  unique indexes), so two workers never charge one invoice at once.
+- A success posts the payment once: under the record's lock, only while
+  ``paid_in_ledger`` is false, through ``finance.services.payments.payment_receive`` in
+  an open batch of the processor account; the record keeps the payment (OneToOne).
+- A dispute moves the record to Hold for dispute (a state, not a task delay).
+
+Rows are always locked record first, then attempt.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+from finance.models import Batch, FinancialEntity, Invoice, InvoiceLine, Payment
+from integrations.models import (
+    InvoiceSyncRecord,
+    ProcessorStatus,
+    SavedPaymentMethod,
+    SyncAttempt,
+    SyncRecordChange,
+)
+from integrations.processors import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    PaymentRequestSpec,
+    ProcessorDeclined,
+    ProcessorError,
+    ProcessorTimeout,
+    ProcessorUnavailable,
+    get_processor,
+)
+from integrations.services import policy
+from paycentral.models import GatewayAccount, PaymentMethod
+from paycentral.models import PaymentHandlingMode as Mode
+
+log = logging.getLogger(__name__)
+
+Outcome = SyncAttempt.Outcome
+# A STARTED attempt older than this had its worker stop before the answer was written.
+STALE_AFTER = datetime.timedelta(minutes=2)
+# An attempt the processor still does not know after this was never received: it failed.
+GIVE_UP_AFTER = datetime.timedelta(minutes=10)
+DISPUTE_NOTE = "Dispute opened at the processor"
+# Record ids per payment-request task sent after an invoice transaction commits.
+REQUEST_CHUNK = 200
+NOT_AT_PROCESSOR = "not_at_processor"
+
+
+class SyncError(Exception):
+    """A sync rule refused the request (the message names the invoice and the reason)."""
+
+
+# --- records ---------------------------------------------------------------------
+
+
+def _sync_accounts(entity_ids: Iterable[int]) -> dict[int, GatewayAccount]:
+    return {
+        acc.entity_id: acc
+        for acc in GatewayAccount.objects.filter(entity_id__in=set(entity_ids), invoice_sync=True, is_active=True)
+    }
+
+
+def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:
+    """Create the sync records of new invoices (bulk, in the caller's transaction).
+
+    Skips credit invoices, zero totals and invoices that already have one. The record
+    takes the entity's invoice sync account (None when the entity has none) and that
+    account's default handling mode. When any record has an account, the payment
+    requests are queued after commit.
+    """
+    eligible = [inv for inv in invoices if inv.type != Invoice.Type.CREDIT and inv.total > 0]
+    if not eligible:
+        return []
+    accounts = _sync_accounts(inv.entity_id for inv in eligible)
+    entities = FinancialEntity.objects.in_bulk({inv.entity_id for inv in eligible})
+    customers = dict(
+        SavedPaymentMethod.objects.filter(
+            contact_id__in={inv.bill_to_id for inv in eligible}, is_active=True, autopay=True
+        )
+        .exclude(provider_customer_id="")
+        .values_list("contact_id", "provider_customer_id")
+    )
+    records = []
+    for inv in eligible:
+        account = accounts.get(inv.entity_id)
+        records.append(
+            InvoiceSyncRecord(
+                invoice=inv,
+                entity_id=inv.entity_id,
+                gateway_account=account,
+                currency=inv.currency,
+                base_currency=entities[inv.entity_id].currency,
+                handling_mode=account.default_handling_mode if account else Mode.DEFAULT,
+                provider_customer_id=customers.get(inv.bill_to_id, ""),
+            )
+        )
+    created = InvoiceSyncRecord.objects.bulk_create(records, batch_size=2000)
+    ids = [r.pk for r in created if r.gateway_account_id]
+    if ids:
+        _queue_requests_on_commit(ids)
+    return created
+
+
+class _RequestBatch:
+    """The record ids of one transaction, sent as tasks of REQUEST_CHUNK ids on commit."""
+
+    is_invoice_sync_batch = True
+
+    def __init__(self):
+        self.ids: list[int] = []
+
+    def __call__(self):
+        from integrations import tasks
+
+        for start in range(0, len(self.ids), REQUEST_CHUNK):
+            tasks.create_payment_requests.delay(self.ids[start : start + REQUEST_CHUNK])
+
+
+def _queue_requests_on_commit(ids: list[int]) -> None:
+    """One on-commit callback per transaction gathers the ids of every invoice it made
+    (a batch of 500 invoices sends 3 tasks, not 500). A callback dropped with a rolled
+    back savepoint is replaced by the next caller; ids of rolled-back records that stay
+    in a batch are skipped by the task (no such record)."""
+    connection = transaction.get_connection()
+    batch = None
+    if connection.in_atomic_block:
+        batch = next(
+            (cb for _sids, cb, _robust in connection.run_on_commit if getattr(cb, "is_invoice_sync_batch", False)),
+            None,
+        )
+    if batch is None:
+        batch = _RequestBatch()
+        batch.ids.extend(ids)
+        transaction.on_commit(batch)
+    else:
+        batch.ids.extend(ids)
+
+
+def sync_records_repair(*, chunk: int = 2000) -> int:
+    """Create the missing sync records (invoices made before the app, or by raw SQL)."""
+    made = 0
+    while True:
+        with transaction.atomic():
+            missing = list(
+                Invoice.objects.filter(~Q(type=Invoice.Type.CREDIT), total__gt=0, sync_record__isnull=True)
+                .order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))[:chunk]
+            )
+            if not missing:
+                return made
+            sync_records_create(missing)
+            made += len(missing)
+
+
+def lock_record(record_id: int) -> InvoiceSyncRecord:
+    return InvoiceSyncRecord.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=record_id)
+
+
+@transaction.atomic
+def sync_record_update(
+    *, record: InvoiceSyncRecord, sync_enabled: bool, handling_mode: str, user=None, note: str = ""
+) -> InvoiceSyncRecord:
+    """Staff edit of the two editable fields, with a change row per changed field.
+
+    Leaving Hold for dispute / Manual review (or turning sync back on) makes a failed
+    invoice due for its next attempt at once, if its new mode allows one.
+    """
+    if handling_mode not in Mode.values:
+        raise SyncError(f"Invoice {record.invoice.number}: unknown payment handling mode {handling_mode!r}.")
+    record = lock_record(record.pk)
+    changes = []
+    if record.sync_enabled != sync_enabled:
+        changes.append(("sync_enabled", str(record.sync_enabled), str(sync_enabled)))
+    if record.handling_mode != handling_mode:
+        changes.append(("handling_mode", record.handling_mode, handling_mode))
+    if not changes:
+        return record
+    was_stopped = record.is_stopped or not record.sync_enabled
+    record.sync_enabled = sync_enabled
+    record.handling_mode = handling_mode
+    fields = ["sync_enabled", "handling_mode", "updated_at"]
+    if was_stopped and not record.is_stopped and sync_enabled and not record.paid_in_ledger:
+        last = record.attempts.order_by("-number").first()
+        if last is not None and last.outcome == Outcome.FAILED:
+            record.next_attempt_at = timezone.now()
+            fields.append("next_attempt_at")
+    record.save(update_fields=fields)
+    SyncRecordChange.objects.bulk_create(
+        SyncRecordChange(record=record, user=user, field=f, old_value=old, new_value=new, note=note[:200])
+        for f, old, new in changes
+    )
+    return record
+
+
+# --- payment requests ----------------------------------------------------------------
+
+
+def records_needing_request():
+    """Enabled records of unpaid invoices not yet offered at the processor."""
+    return InvoiceSyncRecord.objects.filter(
+        sync_enabled=True,
+        synced_to_processor=False,
+        gateway_account__isnull=False,
+        paid_in_ledger=False,
+        invoice__balance__gt=0,
+    ).exclude(handling_mode__in=policy.STOPPED)
+
+
+@transaction.atomic
+def sync_account_enable(account: GatewayAccount) -> int:
+    """Make ``account`` its entity's invoice sync account. The entity's records that
+    have no account yet take it (their payment requests follow on the next run)."""
+    account = GatewayAccount.objects.select_for_update().get(pk=account.pk)
+    if not account.invoice_sync:
+        account.invoice_sync = True
+        account.save(update_fields=["invoice_sync"])
+    return InvoiceSyncRecord.objects.filter(entity_id=account.entity_id, gateway_account__isnull=True).update(
+        gateway_account=account, updated_at=timezone.now()
+    )
+
+
+def payment_request_send(record_id: int, *, processors: dict | None = None) -> str:
+    """Offer one invoice at the processor (see ``payment_requests_send``)."""
+    return payment_requests_send([record_id], processors=processors).get(record_id, "skipped")
+
+
+def payment_requests_send(record_ids: list[int], *, processors: dict | None = None) -> dict[int, str]:
+    """Offer invoices at the processor once each; returns what happened per record.
+
+    Phase 1 commits each record's request key in one transaction (a conditional update
+    per row: a key, once set, is never replaced, so concurrent runs agree on it).
+    Phase 2 calls the processor with that key, outside any transaction. Phase 3 records
+    the request with a conditional update (only while not yet synced). A second run,
+    or a retry after a lost answer, sends the same key and the processor answers with
+    the same request.
+    """
+    outcome: dict[int, str] = {}
+    with transaction.atomic():
+        for pk in records_needing_request().filter(pk__in=record_ids, request_key="").values_list("pk", flat=True):
+            InvoiceSyncRecord.objects.filter(pk=pk, request_key="").update(
+                request_key=f"pr-{pk}-{uuid.uuid4().hex[:16]}", updated_at=timezone.now()
+            )
+    records = (
+        records_needing_request()
+        .filter(pk__in=record_ids)
+        .exclude(request_key="")
+        .select_related("invoice__bill_to", "gateway_account")
+        .order_by("pk")
+    )
+    for record in records:
+        invoice = record.invoice
+        spec = PaymentRequestSpec(
+            amount=invoice.balance,
+            currency=record.currency,
+            idempotency_key=record.request_key,
+            customer_ref=record.provider_customer_id or invoice.bill_to.party_id,
+            description=f"Invoice {invoice.number}",
+            metadata={"invoice": invoice.number, "sync_record": str(record.pk)},
+        )
+        pending = InvoiceSyncRecord.objects.filter(pk=record.pk, synced_to_processor=False)
+        try:
+            result = _processor(record.gateway_account, processors).create_payment_request(spec)
+        except ProcessorError as exc:
+            pending.update(
+                has_error=True, error_message=f"Payment request: {exc.message}"[:500], updated_at=timezone.now()
+            )
+            outcome[record.pk] = "error"
+            continue
+        status = Case(
+            When(processor_status=ProcessorStatus.NOT_SYNCED, then=Value(ProcessorStatus.REQUIRES_PAYMENT_METHOD)),
+            default=F("processor_status"),
+        )
+        updated = pending.update(
+            synced_to_processor=True,
+            payment_request_id=result.processor_id[:100],
+            processor_status=status,
+            has_error=False,
+            error_message="",
+            updated_at=timezone.now(),
+        )
+        outcome[record.pk] = "sent" if updated else "already"
+    return outcome
+
+
+def _processor(account: GatewayAccount, cache: dict | None):
+    if cache is None:
+        return get_processor(account)
+    if account.pk not in cache:
+        cache[account.pk] = get_processor(account)
+    return cache[account.pk]
+
+
+# --- charge attempts ------------------------------------------------------------------
+
+
+def _saved_method(record: InvoiceSyncRecord) -> SavedPaymentMethod | None:
+    return (
+        SavedPaymentMethod.objects.filter(
+            contact_id=record.invoice.bill_to_id,
+            gateway_account_id=record.gateway_account_id,
+            is_active=True,
+            autopay=True,
+        )
+        .order_by("-pk")
+        .first()
+    )
+
+
+def _attempts_counted(record: InvoiceSyncRecord) -> int:
+    """Attempts that count against the mode's limit: not those the processor never got."""
+    return record.attempts.exclude(failure_code=NOT_AT_PROCESSOR).count()
+
+
+def attempt_start(record_id: int, *, trigger: str = "autopay") -> SyncAttempt | None:
+    """Phase 1 of a charge: commit a STARTED attempt with its idempotency key.
+
+    Returns None (and says why in the log) when the mode, the limit, the balance or a
+    charge already in flight forbids a charge now.
+    """
+    try:
+        with transaction.atomic():
+            record = lock_record(record_id)
+            invoice = record.invoice
+            if not record.sync_enabled or record.gateway_account_id is None or record.paid_in_ledger:
+                return None
+            if invoice.balance <= 0:
+                return None
+            if record.attempts.filter(outcome__in=SyncAttempt.OPEN).exists():
+                return None
+            method = _saved_method(record)
+            if method is None:
+                return None
+            made = record.attempts.count()
+            allowed, why = policy.may_charge(
+                mode=record.handling_mode,
+                trigger=trigger,
+                method=method.method,
+                attempts_made=_attempts_counted(record),
+                card_limit=record.gateway_account.card_attempt_limit,
+            )
+            if not allowed:
+                log.info("invoice %s not charged: %s", invoice.number, why)
+                return None
+            number = made + 1
+            attempt = SyncAttempt.objects.create(
+                record=record,
+                number=number,
+                trigger=trigger,
+                method=method.method,
+                amount=invoice.balance,
+                currency=record.currency,
+                payment_method_token=method.token,
+                idempotency_key=f"inv-{record.pk}-{number}-{uuid.uuid4().hex[:12]}",
+                sends=1,
+            )
+            record.next_attempt_at = None
+            if not record.provider_customer_id and method.provider_customer_id:
+                record.provider_customer_id = method.provider_customer_id
+            record.save(update_fields=["next_attempt_at", "provider_customer_id", "updated_at"])
+            return attempt
+    except IntegrityError:
+        return None  # another worker started an attempt for this invoice first
+
+
+def attempt_send(attempt: SyncAttempt, *, processors: dict | None = None) -> SyncAttempt:
+    """Phase 2 and 3: call the processor with the stored key, then record the answer."""
+    record = InvoiceSyncRecord.objects.select_related("invoice__bill_to", "gateway_account").get(pk=attempt.record_id)
+    request = ChargeRequest(
+        amount=attempt.amount,
+        currency=attempt.currency,
+        payment_method_token=attempt.payment_method_token,
+        idempotency_key=attempt.idempotency_key,
+        customer_ref=record.provider_customer_id or record.invoice.bill_to.party_id,
+        description=f"Invoice {record.invoice.number}",
+        metadata={
+            "invoice": record.invoice.number,
+            "sync_record": str(record.pk),
+            "attempt": str(attempt.number),
+            "idempotency_key": attempt.idempotency_key,
+        },
+    )
+    try:
+        result = _processor(record.gateway_account, processors).charge(request)
+    except ProcessorDeclined as exc:
+        return attempt_record(
+            attempt.pk,
+            result=exc.result,
+            failed=True,
+            failure_code=exc.code or "declined",
+            failure_message=exc.message,
+        )
+    except ProcessorTimeout as exc:
+        return attempt_mark_unknown(attempt.pk, exc.message)
+    except ProcessorUnavailable as exc:
+        return attempt_mark_unknown(attempt.pk, exc.message, code="processor_unavailable")
+    except ProcessorError as exc:
+        return attempt_record(
+            attempt.pk,
+            result=None,
+            failed=True,
+            failure_code=exc.code or "error",
+            failure_message=exc.message,
+            fatal=True,
+        )
+    return attempt_record(attempt.pk, result=result)
+
+
+def charge_invoice(record_id: int, *, trigger: str = "autopay", processors: dict | None = None) -> str:
+    """Charge the invoice's saved method once if its mode allows (both phases)."""
+    attempt = attempt_start(record_id, trigger=trigger)
+    if attempt is None:
+        return "skipped"
+    attempt = attempt_send(attempt, processors=processors)
+    return attempt.outcome
+
+
+@transaction.atomic
+def attempt_mark_unknown(attempt_id: int, message: str, *, code: str = "timeout") -> SyncAttempt:
+    """No answer: the charge may exist. The reconciler asks the processor (same key)."""
+    attempt = SyncAttempt.objects.select_related("record").get(pk=attempt_id)
+    record = lock_record(attempt.record_id)
+    attempt = SyncAttempt.objects.select_for_update().get(pk=attempt_id)
+    if attempt.outcome != Outcome.STARTED:
+        return attempt
+    attempt.outcome = Outcome.UNKNOWN
+    attempt.failure_code = code
+    attempt.failure_message = message[:300]
+    attempt.save(update_fields=["outcome", "failure_code", "failure_message"])
+    record.has_error = True
+    record.error_message = f"Attempt {attempt.number}: no answer from the processor; reconciling."[:500]
+    record.save(update_fields=["has_error", "error_message", "updated_at"])
+    return attempt
+
+
+@transaction.atomic
+def attempt_record(
+    attempt_id: int,
+    *,
+    result: ChargeResult | None,
+    failed: bool = False,
+    failure_code: str = "",
+    failure_message: str = "",
+    fatal: bool = False,
+    counts_as_failure: bool = True,
+) -> SyncAttempt:
+    """Phase 3: write the processor's answer (safe to call again with the same answer).
+
+    A final attempt never changes again, except that a later dispute of a succeeded
+    charge still holds the record.
+    """
+    record_id = SyncAttempt.objects.values_list("record_id", flat=True).get(pk=attempt_id)
+    record = lock_record(record_id)
+    attempt = SyncAttempt.objects.select_for_update().get(pk=attempt_id)
+    _apply_result(record, attempt, result, failed, failure_code, failure_message, fatal, counts_as_failure)
+    return attempt
+
+
+def _apply_result(
+    record: InvoiceSyncRecord,
+    attempt: SyncAttempt,
+    result: ChargeResult | None,
+    failed: bool = False,
+    failure_code: str = "",
+    failure_message: str = "",
+    fatal: bool = False,
+    counts_as_failure: bool = True,
+) -> None:
+    if result is not None and result.processor_id and not attempt.processor_charge_id:
+        attempt.processor_charge_id = result.processor_id
+        attempt.save(update_fields=["processor_charge_id"])
+    if result is not None and result.disputed:
+        _hold_for_dispute(record)
+    if attempt.outcome == Outcome.FAILED and result is not None and result.status == ChargeStatus.SUCCEEDED:
+        _late_success(record, attempt, result)
+        return
+    if attempt.outcome in (Outcome.SUCCEEDED, Outcome.FAILED):
+        return
+    now = timezone.now()
+    status = result.status if result is not None else (ChargeStatus.FAILED if failed else None)
+    if status == ChargeStatus.SUCCEEDED:
+        attempt.outcome = Outcome.SUCCEEDED
+        attempt.finished_at = now
+        attempt.failure_code = attempt.failure_message = ""
+        attempt.save(update_fields=["outcome", "finished_at", "failure_code", "failure_message"])
+        _record_success(record, charge_id=attempt.processor_charge_id, amount=result.amount, method=attempt.method)
+    elif status == ChargeStatus.FAILED:
+        attempt.outcome = Outcome.FAILED
+        attempt.finished_at = now
+        attempt.failure_code = (failure_code or (result.failure_code if result else "") or "failed")[:50]
+        attempt.failure_message = (failure_message or (result.failure_message if result else ""))[:300]
+        attempt.save(update_fields=["outcome", "finished_at", "failure_code", "failure_message"])
+        if counts_as_failure:
+            record.retries += 1
+        if record.processor_status not in (ProcessorStatus.SUCCEEDED, ProcessorStatus.DISPUTED):
+            record.processor_status = ProcessorStatus.FAILED
+        record.has_error = True
+        record.error_message = f"Attempt {attempt.number}: {attempt.failure_message or attempt.failure_code}"[:500]
+        record.next_attempt_at = None
+        if not fatal and not record.is_stopped:
+            record.next_attempt_at = policy.next_attempt_after_failure(
+                mode=record.handling_mode,
+                method=attempt.method,
+                attempts_made=_attempts_counted(record),
+                failures=record.retries,
+                now=now,
+                card_limit=record.gateway_account.card_attempt_limit,
+            )
+            if not counts_as_failure and record.next_attempt_at is not None:
+                record.next_attempt_at = now
+        record.save(
+            update_fields=["retries", "processor_status", "has_error", "error_message", "next_attempt_at", "updated_at"]
+        )
+    elif status in (ChargeStatus.PROCESSING, ChargeStatus.REQUIRES_ACTION):
+        attempt.outcome = Outcome.PROCESSING if status == ChargeStatus.PROCESSING else Outcome.REQUIRES_ACTION
+        attempt.save(update_fields=["outcome"])
+        if record.processor_status not in (ProcessorStatus.SUCCEEDED, ProcessorStatus.DISPUTED):
+            record.processor_status = (
+                ProcessorStatus.PROCESSING if status == ChargeStatus.PROCESSING else ProcessorStatus.REQUIRES_ACTION
+            )
+        record.has_error = False
+        record.error_message = ""
+        record.save(update_fields=["processor_status", "has_error", "error_message", "updated_at"])
+
+
+def _late_success(record: InvoiceSyncRecord, attempt: SyncAttempt, result: ChargeResult) -> None:
+    """A charge we had written off as failed (never received, or refused) succeeded
+    after all. The money is in: post it once. When the invoice was paid meanwhile by
+    another charge, the record is flagged for finance (refund or apply the extra money);
+    nothing is posted twice for one invoice."""
+    if not record.paid_in_ledger:
+        attempt.outcome = Outcome.SUCCEEDED
+        attempt.finished_at = timezone.now()
+        attempt.save(update_fields=["outcome", "finished_at"])
+        _record_success(record, charge_id=result.processor_id, amount=result.amount, method=attempt.method)
+        return
+    if attempt.failure_code != "late_success":
+        attempt.failure_code = "late_success"
+        attempt.failure_message = f"Charge {result.processor_id} succeeded after the invoice was paid."[:300]
+        attempt.save(update_fields=["failure_code", "failure_message"])
+        record.has_error = True
+        record.error_message = (
+            f"Attempt {attempt.number}: charge {result.processor_id} for {result.amount} {result.currency} "
+            "succeeded after the invoice was paid by another charge; refund or apply it."
+        )[:500]
+        record.save(update_fields=["has_error", "error_message", "updated_at"])
+
+
+def _record_success(record: InvoiceSyncRecord, *, charge_id: str, amount: Decimal, method: str) -> None:
+    """The processor has the money: post it once, in a batch of the processor account.
+
+    The same charge reported again (a duplicate webhook, the poller after the webhook)
+    changes nothing. Another charge for an invoice already paid in the ledger (the
+    customer paid the payment request after autopay took the balance) is not posted: the
+    record keeps the charge it was paid by and is flagged for finance to refund or apply
+    the extra money."""
+    if record.paid_in_ledger and record.processor_transaction_id and charge_id != record.processor_transaction_id:
+        message = (
+            f"Charge {charge_id} for {amount} {record.currency} succeeded after the invoice was paid by "
+            f"charge {record.processor_transaction_id}; refund or apply it."
+        )[:500]
+        if record.error_message != message:
+            record.has_error = True
+            record.error_message = message
+            record.save(update_fields=["has_error", "error_message", "updated_at"])
+        return
+    if record.processor_status != ProcessorStatus.DISPUTED:
+        record.processor_status = ProcessorStatus.SUCCEEDED
+    record.processor_transaction_id = charge_id[:100]
+    record.has_error = False
+    record.error_message = ""
+    record.next_attempt_at = None
+    fields = ["processor_status", "processor_transaction_id", "has_error", "error_message", "next_attempt_at"]
+    if not record.paid_in_ledger:
+        payment = _post_payment(record, charge_id=charge_id, amount=amount, method=method)
+        record.payment = payment
+        record.paid_in_ledger = True
+        fields += ["payment", "paid_in_ledger"]
+    record.save(update_fields=[*fields, "updated_at"])
+
+
+def _hold_for_dispute(record: InvoiceSyncRecord) -> None:
+    changed = record.processor_status != ProcessorStatus.DISPUTED
+    record.processor_status = ProcessorStatus.DISPUTED
+    fields = ["processor_status", "updated_at"]
+    if record.handling_mode != Mode.HOLD_FOR_DISPUTE:
+        SyncRecordChange.objects.create(
+            record=record,
+            field="handling_mode",
+            old_value=record.handling_mode,
+            new_value=Mode.HOLD_FOR_DISPUTE,
+            note=DISPUTE_NOTE,
+        )
+        record.handling_mode = Mode.HOLD_FOR_DISPUTE
+        record.next_attempt_at = None
+        fields += ["handling_mode", "next_attempt_at"]
+        changed = True
+    if changed:
+        record.save(update_fields=fields)
+
+
+def processor_payment_method(account: GatewayAccount, method: str) -> PaymentMethod:
+    wanted = PaymentMethod.Type.ACH if method == policy.ACH else PaymentMethod.Type.CREDIT_CARD
+    methods = PaymentMethod.objects.filter(gateway_account=account, is_active=True).select_related("cash_account")
+    found = (
+        methods.filter(type=wanted).order_by("pk").first()
+        or methods.exclude(type=PaymentMethod.Type.OPEN_CREDIT).order_by("pk").first()
+    )
+    if found is None:
+        raise SyncError(f"Gateway account {account.name}: no active payment method uses it, so nothing can be posted.")
+    return found
+
+
+def processor_batch(account: GatewayAccount, day: datetime.date) -> Batch:
+    """The open batch of the processor account for ``day`` (``PS<account>-yymmdd[-n]``).
+
+    Made on first use; when that batch is no longer open (ready or posted), the next
+    suffix is used. Concurrent callers meet on the batch number's unique index.
+    """
+    from finance.services.batches import batch_create
+
+    base = f"PS{account.pk}-{day:%y%m%d}"
+    for n in range(1, 100):
+        number = base if n == 1 else f"{base}-{n}"
+        batch = Batch.objects.filter(number=number).first()
+        if batch is None:
+            try:
+                with transaction.atomic():
+                    return batch_create(date=day, number=number, description=f"Invoice sync – {account.name}")
+            except IntegrityError:
+                batch = Batch.objects.get(number=number)
+        if batch.status == Batch.Status.OPEN:
+            return batch
+    raise SyncError(f"Gateway account {account.name}: no open batch left for {day}.")
+
+
+def _post_payment(record: InvoiceSyncRecord, *, charge_id: str, amount: Decimal, method: str) -> Payment:
+    from finance.services.payments import ApplicationSpec, payment_receive
+
+    account = record.gateway_account
+    if account is None:
+        raise SyncError(f"Invoice {record.invoice.number}: no processor account to post the payment with.")
+    invoice = Invoice.objects.select_related("bill_to", "entity").get(pk=record.invoice_id)
+    pay_method = processor_payment_method(account, method)
+    batch = processor_batch(account, timezone.localdate())
+    applications, left = [], amount
+    for line in InvoiceLine.objects.filter(invoice=invoice, balance__gt=0).order_by("line_number"):
+        if left <= 0:
+            break
+        part = min(line.balance, left)
+        applications.append(ApplicationSpec(line=line, amount=part))
+        left -= part
+    return payment_receive(
+        payer=invoice.bill_to,
+        method=pay_method,
+        amount=amount,
+        date=timezone.localdate(),
+        batch=batch,
+        applications=applications or None,
+        auto_apply=False,
+        reference=charge_id,
+        entity=invoice.entity,
+        source=Payment.Source.PROCESSOR,
+        processor_charge_id=charge_id,
+        credit_description=f"Processor payment {charge_id} beyond invoice {invoice.number}",
+    )
+
+
+# --- events from the processor (webhook, poller, reconciler) ------------------------
+
+
+def _find_attempt(charge_id: str, idempotency_key: str) -> SyncAttempt | None:
+    q = Q()
+    if charge_id:
+        q |= Q(processor_charge_id=charge_id)
+    if idempotency_key:
+        q |= Q(idempotency_key=idempotency_key)
+    return SyncAttempt.objects.filter(q).first() if q else None
+
+
+def apply_processor_state(*, charge_id: str, charge: ChargeResult | None, disputed: bool) -> str:
+    """Apply what the processor says about a charge (or a paid payment request).
+
+    Called inside the caller's transaction (webhook) or on its own. Matches the attempt
+    by charge id or by the idempotency key in the charge's metadata; a charge of a
+    payment request (the customer paid it) matches the record by its request id.
+    """
+    with transaction.atomic():
+        key = charge.idempotency_key if charge else ""
+        attempt = _find_attempt(charge_id, key)
+        if attempt is not None:
+            record = lock_record(attempt.record_id)
+            attempt = SyncAttempt.objects.select_for_update().get(pk=attempt.pk)
+            _apply_result(record, attempt, charge)
+            if disputed:
+                _hold_for_dispute(record)
+            return f"attempt {attempt.pk}: {attempt.outcome}"
+        record_id = (
+            InvoiceSyncRecord.objects.filter(Q(payment_request_id=charge_id) | Q(processor_transaction_id=charge_id))
+            .values_list("pk", flat=True)
+            .first()
+            if charge_id
+            else None
+        )
+        if record_id is None:
+            return "no matching invoice"
+        record = lock_record(record_id)
+        if disputed or (charge is not None and charge.disputed):
+            _hold_for_dispute(record)
+        if charge is not None and charge.status == ChargeStatus.SUCCEEDED:
+            _record_success(record, charge_id=charge.processor_id, amount=charge.amount, method=policy.CARD)
+        elif charge is not None and charge.status == ChargeStatus.PROCESSING and not record.paid_in_ledger:
+            record.processor_status = ProcessorStatus.PROCESSING
+            record.save(update_fields=["processor_status", "updated_at"])
+        return f"record {record.pk}: {record.processor_status}"
+
+
+def attempts_to_poll(limit: int = 500):
+    """Open attempts with a charge id, and recent successes (a dispute can follow)."""
+    recent = timezone.now() - datetime.timedelta(days=7)
+    return (
+        SyncAttempt.objects.filter(
+            Q(outcome__in=[Outcome.PROCESSING, Outcome.REQUIRES_ACTION])
+            | Q(outcome=Outcome.SUCCEEDED, finished_at__gte=recent, record__processor_status=ProcessorStatus.SUCCEEDED)
+        )
+        .exclude(processor_charge_id="")
+        .select_related("record__gateway_account")
+        .order_by("pk")[:limit]
+    )
+
+
+def poll_attempt(attempt: SyncAttempt, *, processors: dict | None = None) -> str:
+    try:
+        charge = _processor(attempt.record.gateway_account, processors).get_charge(attempt.processor_charge_id)
+    except ProcessorError as exc:
+        return f"error: {exc.message}"
+    apply_processor_state(charge_id=charge.processor_id, charge=charge, disputed=charge.disputed)
+    return charge.status
+
+
+def attempts_to_reconcile(limit: int = 500):
+    stale = timezone.now() - STALE_AFTER
+    return (
+        SyncAttempt.objects.filter(Q(outcome=Outcome.UNKNOWN) | Q(outcome=Outcome.STARTED, started_at__lt=stale))
+        .select_related("record__gateway_account")
+        .order_by("pk")[:limit]
+    )
+
+
+def reconcile_attempt(attempt: SyncAttempt, *, processors: dict | None = None) -> str:
+    """Resolve an attempt whose answer was lost by asking the processor for the charge
+    made with its idempotency key. Never sends a charge. Not found after
+    ``GIVE_UP_AFTER``: the processor never received it, so the attempt failed without
+    counting against the limit, and the next attempt (a new key) is due at once."""
+    try:
+        charge = _processor(attempt.record.gateway_account, processors).find_charge_by_idempotency_key(
+            attempt.idempotency_key
+        )
+    except ProcessorError as exc:
+        return f"error: {exc.message}"
+    if charge is not None:
+        apply_processor_state(charge_id=charge.processor_id, charge=charge, disputed=charge.disputed)
+        return f"found {charge.status}"
+    if timezone.now() - attempt.started_at < GIVE_UP_AFTER:
+        return "not yet"
+    attempt_record(
+        attempt.pk,
+        result=None,
+        failed=True,
+        failure_code=NOT_AT_PROCESSOR,
+        failure_message="The processor has no charge with this attempt's key; nothing was charged.",
+        counts_as_failure=False,
+    )
+    return "not at processor"
+
+
+def records_due_for_retry(limit: int = 500):
+    open_attempt = SyncAttempt.objects.filter(record=OuterRef("pk"), outcome__in=SyncAttempt.OPEN)
+    return (
+        InvoiceSyncRecord.objects.filter(
+            next_attempt_at__lte=timezone.now(), sync_enabled=True, paid_in_ledger=False, gateway_account__isnull=False
+        )
+        .exclude(handling_mode__in=policy.STOPPED)
+        .exclude(Exists(open_attempt))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def records_for_autopay(limit: int = 5000):
+    """Unpaid, enabled invoices of contacts with an autopay method, never charged, due
+    within ``INVOICE_SYNC_AUTOPAY_LEAD_DAYS`` (30) days."""
+    lead = datetime.timedelta(days=getattr(settings, "INVOICE_SYNC_AUTOPAY_LEAD_DAYS", 30))
+    today = timezone.localdate()
+    saved = SavedPaymentMethod.objects.filter(
+        contact_id=OuterRef("invoice__bill_to_id"),
+        gateway_account_id=OuterRef("gateway_account_id"),
+        autopay=True,
+        is_active=True,
+    )
+    return (
+        InvoiceSyncRecord.objects.filter(
+            sync_enabled=True,
+            paid_in_ledger=False,
+            gateway_account__isnull=False,
+            invoice__balance__gt=0,
+            invoice__due_date__lte=today + lead,
+            attempts__isnull=True,
+        )
+        .exclude(handling_mode__in=[*policy.STOPPED, Mode.SKIP_AUTOPAY])
+        .filter(Exists(saved))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- jobs ------------------------------------------------------------------------------
+
+
+def run_jobs(kind: str, record_ids: list[int] | None = None, *, limit: int = 1000) -> dict:
+    """One run of a sync job, recorded as a ``SyncRun`` with its counts.
+
+    ``requests``: payment requests for new invoices (``record_ids`` or every record
+    needing one), then the charge attempts whose retry is due. ``autopay``: charges the
+    saved method of every invoice due that its mode allows. ``poll``: asks the
+    processor about charges in progress and recent successes (disputes). ``reconcile``:
+    resolves attempts whose answer was lost. Every job is safe to run twice at once.
+    """
+    from collections import Counter
+
+    from integrations.models import SyncRun
+
+    run = SyncRun.objects.create(kind=kind)
+    counts: Counter = Counter()
+    processors: dict = {}
+    try:
+        if kind == "requests":
+            ids = record_ids
+            if ids is None:
+                ids = list(records_needing_request().order_by("pk").values_list("pk", flat=True)[:limit])
+            for result in payment_requests_send(ids, processors=processors).values():
+                counts["request_" + result] += 1
+            for pk in records_due_for_retry(limit):
+                counts["retry_" + charge_invoice(pk, trigger="retry", processors=processors)] += 1
+        elif kind == "autopay":
+            for pk in records_for_autopay(limit * 5):
+                counts["autopay_" + charge_invoice(pk, trigger="autopay", processors=processors)] += 1
+        elif kind == "poll":
+            for attempt in attempts_to_poll(limit):
+                counts["poll_" + poll_attempt(attempt, processors=processors).split(":")[0]] += 1
+        elif kind == "reconcile":
+            for attempt in attempts_to_reconcile(limit):
+                counts["reconcile_" + reconcile_attempt(attempt, processors=processors).split(":")[0]] += 1
+        else:
+            raise ValueError(f"unknown sync job {kind!r}")
+    finally:
+        for processor in processors.values():
+            processor.close()
+        SyncRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), counts=dict(counts))
+    return dict(counts)

@@ -1,0 +1,243 @@
+"""A local HTTP server speaking the subset of Stripe's API the Stripe adapter uses.
+
+Form-encoded requests (``metadata[k]=v``, ``expand[0]=…``), ``Authorization: Bearer
+sk_test_…``, ``Idempotency-Key`` replay (the same key with other parameters: 400
+``idempotency_error``, as Stripe answers), integer minor units, Stripe-shaped errors.
+
+Saved payment methods decide the outcome:
+
+===========================  =====================================================
+``pm_card_visa``             succeeded
+``pm_card_chargeDeclined``   402 card_error; the intent is left requires_payment_method
+``pm_card_processing``       processing (``advance`` → succeeded)
+``pm_card_timeout``          the intent is stored succeeded, the answer is held
+                             ``hold_seconds`` (the client times out)
+``pm_card_dispute``          succeeded (``advance`` → its charge is disputed)
+===========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlparse
+
+API_KEY = "sk_test_fake_stripe"
+
+
+def _nest(pairs: list[tuple[str, str]]) -> dict:
+    """``metadata[invoice]=1`` → {"metadata": {"invoice": "1"}}; ``expand[0]`` → list."""
+    out: dict = {}
+    for key, value in pairs:
+        if "[" in key:
+            head, rest = key.split("[", 1)
+            sub = rest.rstrip("]")
+            if sub.isdigit():
+                out.setdefault(head, []).append(value)
+            else:
+                out.setdefault(head, {})[sub] = value
+        else:
+            out[key] = value
+    return out
+
+
+class FakeStripe:
+    def __init__(self, hold_seconds: float = 2.0):
+        self.hold_seconds = hold_seconds
+        self.intents: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
+        self.customers: dict[str, dict] = {}
+        self.idempotency: dict[str, tuple[str, int, dict]] = {}
+        self.requests: list[tuple[str, str, dict, str]] = []  # method, path, params, idempotency key
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- objects ------------------------------------------------------------------
+
+    def _charge(self, pi: dict, disputed: bool = False) -> dict:
+        return {
+            "id": "ch_" + pi["id"][3:],
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_refunded": pi.get("_refunded", 0),
+            "currency": pi["currency"],
+            "disputed": disputed,
+            "payment_intent": pi["id"],
+            "status": "succeeded" if pi["status"] == "succeeded" else "pending",
+        }
+
+    def _view(self, pi: dict) -> dict:
+        body = {k: v for k, v in pi.items() if not k.startswith("_")}
+        body["latest_charge"] = self._charge(pi, pi.get("_disputed", False)) if pi.get("_charged") else None
+        return body
+
+    def advance(self, intent_id: str) -> dict:
+        """Test helper: settle a processing intent, or dispute a pm_card_dispute one."""
+        with self.lock:
+            pi = self.intents[intent_id]
+            if pi["status"] == "processing":
+                pi["status"] = "succeeded"
+            elif pi.get("payment_method") == "pm_card_dispute":
+                pi["_disputed"] = True
+            return self._view(pi)
+
+    def intent_by_key(self, key: str) -> list[dict]:
+        return [pi for pi in self.intents.values() if pi["metadata"].get("idempotency_key") == key]
+
+    # --- endpoints ------------------------------------------------------------------
+
+    def create_intent(self, params: dict) -> tuple[int, dict, float]:
+        pi_id = "pi_" + secrets.token_hex(12)
+        pm = params.get("payment_method")
+        pi = {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": int(params["amount"]),
+            "currency": params["currency"],
+            "customer": params.get("customer"),
+            "description": params.get("description") or None,
+            "metadata": params.get("metadata", {}),
+            "payment_method": pm,
+            "status": "requires_payment_method",
+            "last_payment_error": None,
+            "created": int(time.time()),
+        }
+        self.intents[pi_id] = pi
+        if params.get("confirm") != "true" or not pm:
+            return 200, self._view(pi), 0
+        pi["_charged"] = True
+        if pm == "pm_card_chargeDeclined":
+            pi["last_payment_error"] = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": "generic_decline",
+                "message": "Your card was declined.",
+            }
+            error = {**pi["last_payment_error"], "payment_intent": self._view(pi)}
+            return 402, {"error": error}, 0
+        if pm == "pm_card_processing":
+            pi["status"] = "processing"
+            return 200, self._view(pi), 0
+        if pm in ("pm_card_visa", "pm_card_timeout", "pm_card_dispute"):
+            pi["status"] = "succeeded"
+            return 200, self._view(pi), self.hold_seconds if pm == "pm_card_timeout" else 0
+        return 400, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such PM"}}, 0
+
+    def create_refund(self, params: dict) -> tuple[int, dict, float]:
+        pi = self.intents.get(params.get("payment_intent", ""))
+        if pi is None or pi["status"] != "succeeded":
+            return 400, {"error": {"type": "invalid_request_error", "code": "charge_not_refundable", "message": "x"}}, 0
+        amount = int(params.get("amount") or pi["amount"] - pi.get("_refunded", 0))
+        if amount > pi["amount"] - pi.get("_refunded", 0):
+            return 400, {"error": {"type": "invalid_request_error", "code": "amount_too_large", "message": "x"}}, 0
+        pi["_refunded"] = pi.get("_refunded", 0) + amount
+        refund = {
+            "id": "re_" + secrets.token_hex(12),
+            "object": "refund",
+            "amount": amount,
+            "currency": pi["currency"],
+            "payment_intent": pi["id"],
+            "status": "succeeded",
+            "reason": params.get("reason"),
+            "metadata": params.get("metadata", {}),
+        }
+        self.refunds[refund["id"]] = refund
+        return 200, refund, 0
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: dict):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Request-Id", "req_" + secrets.token_hex(6))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _auth(self) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+                    self._send(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}})
+                    return False
+                return True
+
+            def do_GET(self):
+                if not self._auth():
+                    return
+                url = urlparse(self.path)
+                params = _nest(parse_qsl(url.query))
+                fake.requests.append(("GET", url.path, params, ""))
+                parts = url.path.strip("/").split("/")
+                with fake.lock:
+                    if parts[:3] == ["v1", "payment_intents", "search"]:
+                        query = params.get("query", "")
+                        key = query.split(":", 1)[1].strip("'") if ":" in query else ""
+                        data = [fake._view(pi) for pi in fake.intent_by_key(key)]
+                        body = {"object": "search_result", "data": data, "has_more": False, "url": url.path}
+                        return self._send(200, body)
+                    if parts[:2] == ["v1", "payment_intents"] and len(parts) == 3:
+                        pi = fake.intents.get(unquote(parts[2]))
+                        if pi is None:
+                            return self._send(404, {"error": {"type": "invalid_request_error", "message": "No such"}})
+                        return self._send(200, fake._view(pi))
+                    if parts[:2] == ["v1", "refunds"] and len(parts) == 3 and parts[2] in fake.refunds:
+                        return self._send(200, fake.refunds[parts[2]])
+                self._send(404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}})
+
+            def do_POST(self):
+                if not self._auth():
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                params = _nest(parse_qsl(raw))
+                key = self.headers.get("Idempotency-Key", "")
+                path = urlparse(self.path).path
+                fake.requests.append(("POST", path, params, key))
+                parts = path.strip("/").split("/")
+                delay = 0.0
+                with fake.lock:
+                    if key and key in fake.idempotency:
+                        first_raw, status, body = fake.idempotency[key]
+                        if first_raw != path + "?" + raw:
+                            status, body = (
+                                400,
+                                {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests…"}},
+                            )
+                        return self._send(status, body)
+                    if parts == ["v1", "payment_intents"]:
+                        status, body, delay = fake.create_intent(params)
+                    elif parts == ["v1", "refunds"]:
+                        status, body, delay = fake.create_refund(params)
+                    elif parts == ["v1", "customers"]:
+                        cus = {"id": "cus_" + secrets.token_hex(8), "object": "customer", **params}
+                        fake.customers[cus["id"]] = cus
+                        status, body = 200, cus
+                    elif len(parts) == 4 and parts[:2] == ["v1", "payment_methods"] and parts[3] == "attach":
+                        status, body = 200, {"id": parts[2], "object": "payment_method", "customer": params["customer"]}
+                    else:
+                        status, body = 404, {"error": {"type": "invalid_request_error", "message": "Unrecognized"}}
+                    if key and status in (200, 402):
+                        fake.idempotency[key] = (path + "?" + raw, status, body)
+                if delay:
+                    time.sleep(delay)
+                self._send(status, body)
+
+        return Handler

@@ -1,0 +1,223 @@
+"""The Stripe adapter over real HTTP against a local server speaking Stripe's API
+(``stripe`` library, api_base pointed at it), and invoice sync through it."""
+
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from finance.ledger_check import verify_ledger
+from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
+from integrations.processors import (
+    ChargeRequest,
+    ChargeStatus,
+    PaymentRequestSpec,
+    ProcessorAuthenticationError,
+    ProcessorDeclined,
+    ProcessorIdempotencyConflict,
+    ProcessorTimeout,
+    RefundRequest,
+    RefundStatus,
+    WebhookSignatureError,
+    signatures,
+)
+from integrations.processors.stripe import StripeProcessor
+from integrations.services.sync import run_jobs
+from paycentral.models import GatewayAccount, PaymentMethod
+from paycentral.models import PaymentHandlingMode as Mode
+from tests.factories import BatchFactory, ContactFactory, PaymentMethodFactory
+from tests.finance.helpers import make_invoice
+from tests.integrations.fake_stripe import API_KEY, FakeStripe
+
+WHSEC = "whsec_fake_stripe"
+
+
+@pytest.fixture
+def fake():
+    with FakeStripe(hold_seconds=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_processor(fake):
+    processor = StripeProcessor(api_key=API_KEY, api_base=fake.url, timeout=0.8)
+    yield processor
+    processor.close()
+
+
+def _charge(token="pm_card_visa", key=None, amount="25.00"):
+    return ChargeRequest(
+        amount=Decimal(amount),
+        currency="USD",
+        payment_method_token=token,
+        idempotency_key=key or str(uuid.uuid4()),
+        customer_ref="cus_123",
+        metadata={"invoice": "1001"},
+    )
+
+
+def test_stripe_charge__payment_intent_confirmed_off_session_with_key_and_minor_units(fake, stripe_processor):
+    request = _charge(amount="19.99")
+    result = stripe_processor.charge(request)
+
+    assert result.status == ChargeStatus.SUCCEEDED
+    assert result.amount == Decimal("19.99") and result.currency == "USD"
+    assert result.idempotency_key == request.idempotency_key
+    method, path, params, key = fake.requests[-1]
+    assert (method, path, key) == ("POST", "/v1/payment_intents", request.idempotency_key)
+    assert params["amount"] == "1999" and params["currency"] == "usd"
+    assert params["confirm"] == "true" and params["off_session"] == "true"
+    assert params["payment_method"] == "pm_card_visa" and params["customer"] == "cus_123"
+    assert params["metadata"] == {"invoice": "1001", "idempotency_key": request.idempotency_key}
+    assert stripe_processor.get_charge(result.processor_id).status == ChargeStatus.SUCCEEDED
+
+
+def test_stripe_decline__declined_with_the_failed_intent(stripe_processor):
+    with pytest.raises(ProcessorDeclined) as caught:
+        stripe_processor.charge(_charge("pm_card_chargeDeclined"))
+    assert caught.value.result.status == ChargeStatus.FAILED
+    assert caught.value.result.failure_code == "generic_decline"
+    assert caught.value.http_status == 402
+
+
+def test_stripe_timeout__unknown_then_found_by_key_and_replayed_not_recharged(fake, stripe_processor):
+    request = _charge("pm_card_timeout")
+    with pytest.raises(ProcessorTimeout):
+        stripe_processor.charge(request)
+
+    found = stripe_processor.find_charge_by_idempotency_key(request.idempotency_key)
+    assert found is not None and found.status == ChargeStatus.SUCCEEDED
+    again = stripe_processor.charge(request)  # same key: the stored answer, no new intent
+    assert again.processor_id == found.processor_id
+    assert len(fake.intent_by_key(request.idempotency_key)) == 1
+    with pytest.raises(ProcessorIdempotencyConflict):
+        stripe_processor.charge(_charge("pm_card_visa", key=request.idempotency_key, amount="26.00"))
+
+
+def test_stripe_payment_request_refund_customer_and_auth(fake, stripe_processor):
+    pr = stripe_processor.create_payment_request(
+        PaymentRequestSpec(amount=Decimal("40.00"), currency="USD", idempotency_key="pr-1", metadata={"invoice": "7"})
+    )
+    assert pr.status == "requires_payment_method" and pr.processor_id.startswith("pi_")
+
+    paid = stripe_processor.charge(_charge(amount="40.00"))
+    refund = stripe_processor.refund(
+        RefundRequest(charge_id=paid.processor_id, amount=Decimal("15.00"), currency="USD", idempotency_key="rf-1")
+    )
+    assert (refund.status, refund.amount, refund.charge_id) == (
+        RefundStatus.SUCCEEDED,
+        Decimal("15.00"),
+        paid.processor_id,
+    )
+    assert stripe_processor.get_refund(refund.processor_id).amount == Decimal("15.00")
+
+    customer = stripe_processor.create_customer(
+        name="Ada", email="ada@example.org", reference="23456", idempotency_key="c1"
+    )
+    attached = stripe_processor.attach_payment_method(payment_method="pm_card_visa", customer=customer)
+    assert customer.startswith("cus_") and attached["customer"] == customer
+
+    with (
+        StripeProcessor(api_key="sk_test_wrong", api_base=fake.url) as wrong,
+        pytest.raises(ProcessorAuthenticationError),
+    ):
+        wrong.get_charge(paid.processor_id)
+
+
+def _stripe_event(event_id, type_, obj) -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "type": type_, "created": int(time.time()), "data": {"object": obj}}
+    ).encode()
+
+
+def test_stripe_webhook__signature_checked_by_the_library(fake, stripe_processor):
+    paid = stripe_processor.charge(_charge())
+    body = _stripe_event("evt_1", "payment_intent.succeeded", paid.raw)
+
+    event = stripe_processor.parse_webhook(body, {"Stripe-Signature": signatures.sign(body, WHSEC)}, WHSEC)
+    assert (event.id, event.charge_id, event.charge.status) == ("evt_1", paid.processor_id, ChargeStatus.SUCCEEDED)
+    with pytest.raises(WebhookSignatureError):
+        stripe_processor.parse_webhook(body, {"Stripe-Signature": signatures.sign(body, "whsec_other")}, WHSEC)
+    with pytest.raises(WebhookSignatureError):
+        stripe_processor.parse_webhook(body, {}, WHSEC)
+
+
+# --- invoice sync through Stripe ---------------------------------------------------
+
+
+@pytest.fixture
+def stripe_sync(ledger, fake, settings, monkeypatch):
+    from integrations import tasks
+
+    settings.INVOICE_SYNC_RETRY_BASE_SECONDS = 0
+    settings.STRIPE_TIMEOUT = 0.8
+    account = GatewayAccount.objects.create(
+        name="Stripe cards",
+        processor=GatewayAccount.Processor.STRIPE,
+        entity=ledger.entity,
+        invoice_sync=True,
+        secret_key=API_KEY,
+        webhook_secret=WHSEC,
+        api_base=fake.url,
+    )
+    PaymentMethodFactory(
+        code="STRIPE",
+        name="Card",
+        type=PaymentMethod.Type.CREDIT_CARD,
+        cash_account=ledger.cash,
+        gateway_account=account,
+    )
+    monkeypatch.setattr(tasks.create_payment_requests, "delay", lambda *a, **k: None)
+    return account
+
+
+def _record(ledger, account, pm):
+    contact = ContactFactory()
+    SavedPaymentMethod.objects.create(
+        contact=contact, gateway_account=account, token=pm, method="card", provider_customer_id="cus_abc"
+    )
+    invoice = make_invoice(ledger, contact, BatchFactory(), "70.00")
+    return InvoiceSyncRecord.objects.get(invoice=invoice)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stripe_sync__request_autopay_timeout_reconcile_dispute_webhook(ledger, stripe_sync, fake, client):
+    ok = _record(ledger, stripe_sync, "pm_card_visa")
+    lost = _record(ledger, stripe_sync, "pm_card_timeout")
+    disputed = _record(ledger, stripe_sync, "pm_card_dispute")
+
+    run_jobs("requests")
+    run_jobs("autopay")
+    run_jobs("reconcile")
+
+    for record in (ok, lost, disputed):
+        record.refresh_from_db()
+        assert record.synced_to_processor and record.payment_request_id.startswith("pi_")
+        assert record.provider_customer_id == "cus_abc"
+        assert record.paid_in_ledger and record.processor_status == "succeeded"
+        assert record.payment.amount == Decimal("70.00")
+    (lost_attempt,) = lost.attempts.all()
+    assert lost_attempt.outcome == SyncAttempt.Outcome.SUCCEEDED
+    assert len(fake.intent_by_key(lost_attempt.idempotency_key)) == 1
+    sends = [r for r in fake.requests if r[0] == "POST" and r[3] == lost_attempt.idempotency_key]
+    assert len(sends) == 1  # the reconciler searched; it never sent the charge again
+
+    pi_id = disputed.attempts.get().processor_charge_id
+    fake.advance(pi_id)
+    dispute = {"id": "dp_1", "object": "dispute", "payment_intent": pi_id, "status": "needs_response"}
+    body = _stripe_event("evt_dp_1", "charge.dispute.created", dispute)
+    for _ in range(2):
+        response = client.post(
+            f"/webhooks/stripe/{stripe_sync.pk}/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signatures.sign(body, WHSEC),
+        )
+        assert response.status_code == 200
+    disputed.refresh_from_db()
+    assert (disputed.processor_status, disputed.handling_mode) == ("disputed", Mode.HOLD_FOR_DISPUTE)
+    assert disputed.changes.count() == 1
+    assert verify_ledger().ok

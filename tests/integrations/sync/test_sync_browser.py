@@ -1,0 +1,68 @@
+"""Browser walk-through of the invoice sync pages (Playwright + chromium)."""
+
+import pytest
+from playwright.sync_api import expect
+
+from integrations.services.sync import run_jobs
+from paycentral.models import PaymentHandlingMode as Mode
+from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
+from tests.integrations.sync.helpers import invoice_with_method
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_sync_pages__list_filter_record_edit_and_invoice_panel(
+    browser_page,  # noqa: F811
+    screenshot,  # noqa: F811
+    live_server,
+    sync,
+    manager_user,
+):
+    page = browser_page
+    paid = invoice_with_method(sync, "tok_visa", "120.00")
+    failing = invoice_with_method(sync, "tok_visa_declined", "80.00")
+    run_jobs("requests")
+    run_jobs("autopay")
+
+    page.goto(f"{live_server.url}/invoice-sync/")
+    page.get_by_label("Username").fill("manager")
+    page.get_by_label("Password").fill("pw-manager-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Invoice sync")).to_be_visible()
+    expect(page.get_by_role("link", name="Invoice sync", exact=True)).to_have_class("nav-link active")
+    expect(page.get_by_role("link", name=paid.invoice.number, exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name=failing.invoice.number, exact=True)).to_be_visible()
+    expect(page.get_by_test_id("sync-health")).to_contain_text("1 in error")
+    screenshot("invoice-sync-list")
+
+    page.get_by_label("Processor status").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name=failing.invoice.number, exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name=paid.invoice.number, exact=True)).to_have_count(0)
+    screenshot("invoice-sync-list-failed")
+
+    page.get_by_role("link", name=failing.invoice.number, exact=True).click()
+    expect(page.get_by_role("heading", name=f"Sync of invoice {failing.invoice.number}")).to_be_visible()
+    expect(page.get_by_test_id("sync-status")).to_have_text("Failed")
+    expect(page.get_by_test_id("sync-attempts")).to_contain_text("Your card was declined.")
+    expect(page.get_by_test_id("sync-error")).to_contain_text("Attempt 1")
+
+    page.get_by_label("Payment handling mode").select_option(Mode.MANUAL_REVIEW)
+    page.get_by_label("Reason (kept in the change history)").fill("Member asked to check the card")
+    page.get_by_role("button", name="Save sync settings").click()
+    expect(page.get_by_text(f"Invoice {failing.invoice.number}: sync settings saved.")).to_be_visible()
+    expect(page.get_by_test_id("sync-mode")).to_have_text("Manual review required")
+    expect(page.get_by_test_id("sync-changes")).to_contain_text("manager · handling_mode: default → manual_review")
+    expect(page.get_by_test_id("sync-changes")).to_contain_text("Member asked to check the card")
+    screenshot("invoice-sync-record-edited")
+
+    page.goto(f"{live_server.url}/invoices/{paid.invoice.pk}/")
+    panel = page.get_by_test_id("invoice-sync-panel")
+    expect(panel.get_by_test_id("sync-status")).to_have_text("Succeeded")
+    expect(panel).to_contain_text("Paid in ledger")
+    expect(panel.get_by_test_id("sync-attempts")).to_contain_text("Succeeded")
+    panel.scroll_into_view_if_needed()
+    screenshot("invoice-page-sync-panel")
+
+    failing.refresh_from_db()
+    assert failing.handling_mode == Mode.MANUAL_REVIEW
