@@ -1,0 +1,628 @@
+"""Renewal runs: preview a batch of next-term invoices, review, delete or post.
+
+Rules kept here:
+- A run covers subscriptions whose paid-through date falls in [from, to] (optionally of
+  one member type). A member is billed when the subscription is active, its member type
+  is active, the contact is active, the contact holds exactly one active subscription,
+  the subscription's paid-through and renewed-through are before the run's effective
+  date, it is not already in another open run, and the term has something to bill.
+  Everyone else in the range is listed as skipped with the reason.
+- The billed term starts the day after the later of paid-through and renewed-through
+  and lasts the subscription's term length; its lines are the member type's fee (the
+  primary line) and billing products at their prices (see ``finance.membership.services``).
+- Creating the run opens a batch and writes the preview (items and lines); nothing is
+  invoiced yet. Deleting a run deletes its (empty) batch. Posting writes every invoice,
+  line and term in the run's batch in one transaction, applies each member's open
+  credit, sets the batch controls to what was written and posts the batch.
+- On PostgreSQL both steps are set-based SQL (INSERT … SELECT); elsewhere the preview is
+  computed in Python and posting calls ``term_bill`` per member. Both give the same
+  invoices. Invoices created in bulk are announced with one ``invoices_created`` signal
+  inside the posting transaction.
+"""
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date as Date
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from finance.errors import FinanceError
+from finance.membership.models import (
+    MembershipSettings,
+    MemberType,
+    RenewalItem,
+    RenewalLine,
+    RenewalRun,
+    Subscription,
+    Term,
+)
+from finance.membership.services import apply_available_credit, term_bill, term_end_for
+from finance.membership.sql import refresh_subscriptions
+from finance.models import Batch, FinancialEntity, Invoice, InvoiceLine, JournalEntry, JournalLine, NumberSequence
+from finance.money import ZERO, quantize
+from finance.services.accounts import account_for_role
+from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition, lock_batch
+from finance.signals import invoices_created
+
+logger = logging.getLogger(__name__)
+
+OPEN_RUN_STATUSES = [RenewalRun.Status.CREATING, RenewalRun.Status.READY, RenewalRun.Status.POSTING]
+
+
+def _use_sql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@transaction.atomic
+def renewal_run_start(
+    *,
+    effective_date: Date,
+    paid_through_from: Date,
+    paid_through_to: Date,
+    member_type: MemberType | None = None,
+    invoice_date: Date | None = None,
+    user=None,
+) -> RenewalRun:
+    """Record a run (status "creating"); ``renewal_run_build`` writes its preview."""
+    if paid_through_to < paid_through_from:
+        raise FinanceError(f"Paid-through to ({paid_through_to}) is before paid-through from ({paid_through_from}).")
+    return RenewalRun.objects.create(
+        effective_date=effective_date,
+        invoice_date=invoice_date or effective_date,
+        paid_through_from=paid_through_from,
+        paid_through_to=paid_through_to,
+        member_type=member_type,
+        created_by=user,
+    )
+
+
+def renewal_run_build(*, run: RenewalRun, engine: str | None = None) -> RenewalRun:
+    """Write the preview of a run in "creating" status: its Open batch, the items
+    (billed or skipped) and the lines, then "ready". Safe to call twice. A failure
+    leaves nothing but the run marked failed with the message."""
+    engine = engine or ("sql" if _use_sql() else "orm")
+    try:
+        with transaction.atomic():
+            run = RenewalRun.objects.select_for_update().get(pk=run.pk)
+            if run.status != RenewalRun.Status.CREATING:
+                return run
+            batch = batch_create(
+                date=run.invoice_date,
+                description=f"Membership renewal run {run.pk}",
+                user=run.created_by,
+            )
+            if engine == "sql":
+                _build_sql(run)
+            else:
+                _build_orm(run)
+            agg = RenewalItem.objects.filter(run=run).aggregate(
+                n_billed=Count("pk", filter=Q(skipped=False)),
+                n_skipped=Count("pk", filter=Q(skipped=True)),
+                billed_total=Sum("amount", filter=Q(skipped=False)),
+            )
+            run.batch = batch
+            run.member_count = agg["n_billed"]
+            run.skipped_count = agg["n_skipped"]
+            run.total = quantize(agg["billed_total"] or ZERO)
+            run.line_count = RenewalLine.objects.filter(item__run=run).count()
+            run.status = RenewalRun.Status.READY
+            run.message = ""
+            run.save()
+            return run
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, FinanceError) else f"{type(exc).__name__}: {exc}"
+        RenewalRun.objects.filter(pk=run.pk).update(status=RenewalRun.Status.FAILED, message=message[:2000])
+        raise
+
+
+T = {
+    "sub": Subscription._meta.db_table,
+    "mt": MemberType._meta.db_table,
+    "mtp": "membership_membertypeproduct",
+    "item": RenewalItem._meta.db_table,
+    "rline": RenewalLine._meta.db_table,
+    "run": RenewalRun._meta.db_table,
+    "term": Term._meta.db_table,
+    "contact": "finance_contact",
+    "product": "finance_product",
+    "inv": Invoice._meta.db_table,
+    "line": InvoiceLine._meta.db_table,
+    "je": JournalEntry._meta.db_table,
+    "jl": JournalLine._meta.db_table,
+    "entity": FinancialEntity._meta.db_table,
+    "seq": NumberSequence._meta.db_table,
+}
+
+SKIP_REASON_SQL = f"""
+    CASE
+      WHEN s.status <> 'active' THEN 'Subscription is ' || s.status
+      WHEN NOT mt.is_active THEN 'Member type ' || mt.code || ' is inactive'
+      WHEN c.status <> 'active' THEN 'Contact is inactive'
+      WHEN COALESCE(n.n_active, 0) > 1 THEN n.n_active || ' active subscriptions; expected exactly one'
+      WHEN GREATEST(s.paid_through, s.renewed_through) >= %(effective)s
+        THEN 'Already renewed through ' || to_char(GREATEST(s.paid_through, s.renewed_through), 'MM/DD/YYYY')
+      WHEN EXISTS (SELECT 1 FROM {T["item"]} oi JOIN {T["run"]} o ON o.id = oi.run_id
+                    WHERE oi.subscription_id = s.id AND NOT oi.skipped AND o.id <> %(run)s
+                      AND o.status IN ('creating', 'ready', 'posting'))
+        THEN 'In another open renewal run'
+      WHEN tt.total IS NULL OR tt.total <= 0 THEN 'Nothing to bill (fee and billing products total 0.00)'
+    END
+"""
+
+
+def _build_sql(run: RenewalRun):
+    params = {
+        "run": run.pk,
+        "from": run.paid_through_from,
+        "to": run.paid_through_to,
+        "effective": run.effective_date,
+        "invoice_date": run.invoice_date,
+        "mt": run.member_type_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {T["item"]} (run_id, subscription_id, contact_id, member_type_id, skipped, reason,
+                                     term_begin, term_end, amount, invoice_id)
+            SELECT %(run)s, x.id, x.contact_id, x.member_type_id, x.reason IS NOT NULL, COALESCE(x.reason, ''),
+                   CASE WHEN x.reason IS NULL THEN x.begin END,
+                   CASE WHEN x.reason IS NULL THEN (x.begin + make_interval(months => x.term_months)
+                                                   - interval '1 day')::date END,
+                   CASE WHEN x.reason IS NULL THEN x.total ELSE 0 END, NULL
+              FROM (SELECT s.id, s.contact_id, s.member_type_id, s.term_months, tt.total,
+                           (GREATEST(s.paid_through, s.renewed_through) + 1) AS begin,
+                           {SKIP_REASON_SQL} AS reason
+                      FROM {T["sub"]} s
+                      JOIN {T["mt"]} mt ON mt.id = s.member_type_id
+                      JOIN {T["contact"]} c ON c.id = s.contact_id
+                      LEFT JOIN (SELECT contact_id, COUNT(*) AS n_active FROM {T["sub"]}
+                                  WHERE status = 'active' GROUP BY contact_id) n ON n.contact_id = s.contact_id
+                      LEFT JOIN (SELECT m.id, fp.price + COALESCE(
+                                        (SELECT SUM(p.price) FROM {T["mtp"]} bp
+                                           JOIN {T["product"]} p ON p.id = bp.product_id
+                                          WHERE bp.member_type_id = m.id), 0) AS total
+                                   FROM {T["mt"]} m JOIN {T["product"]} fp ON fp.id = m.fee_product_id) tt
+                             ON tt.id = s.member_type_id
+                     WHERE s.paid_through BETWEEN %(from)s AND %(to)s
+                       AND (%(mt)s::bigint IS NULL OR s.member_type_id = %(mt)s::bigint)
+                     ORDER BY c.sort_name, c.name, s.id) x
+            """,
+            params,
+        )
+        account = """CASE WHEN p.deferred_income_account_id IS NOT NULL AND i.term_begin > %(invoice_date)s
+                          THEN p.deferred_income_account_id ELSE p.income_account_id END"""
+        cursor.execute(
+            f"""
+            INSERT INTO {T["rline"]} (item_id, line_number, product_id, description, amount, account_id)
+            SELECT i.id, 1, p.id,
+                   LEFT(p.name || ' ' || to_char(i.term_begin, 'MM/DD/YYYY') || '–'
+                        || to_char(i.term_end, 'MM/DD/YYYY'), 200),
+                   p.price, {account}
+              FROM {T["item"]} i
+              JOIN {T["mt"]} mt ON mt.id = i.member_type_id
+              JOIN {T["product"]} p ON p.id = mt.fee_product_id
+             WHERE i.run_id = %(run)s AND NOT i.skipped
+            UNION ALL
+            SELECT i.id, 1 + ROW_NUMBER() OVER (PARTITION BY i.id ORDER BY bp.position, bp.id), p.id,
+                   LEFT(p.name, 200), p.price, {account}
+              FROM {T["item"]} i
+              JOIN {T["mtp"]} bp ON bp.member_type_id = i.member_type_id
+              JOIN {T["product"]} p ON p.id = bp.product_id
+             WHERE i.run_id = %(run)s AND NOT i.skipped
+            """,
+            params,
+        )
+
+
+def _skip_reason(sub, n_active: dict, effective: Date, in_other_run: set, totals: dict) -> str:
+    thru = max(d for d in (sub.paid_through, sub.renewed_through) if d is not None)
+    if sub.status != Subscription.Status.ACTIVE:
+        return f"Subscription is {sub.status}"
+    if not sub.member_type.is_active:
+        return f"Member type {sub.member_type.code} is inactive"
+    if sub.contact.status != "active":
+        return "Contact is inactive"
+    if n_active.get(sub.contact_id, 0) > 1:
+        return f"{n_active[sub.contact_id]} active subscriptions; expected exactly one"
+    if thru >= effective:
+        return f"Already renewed through {thru:%m/%d/%Y}"
+    if sub.pk in in_other_run:
+        return "In another open renewal run"
+    if totals[sub.member_type_id] <= 0:
+        return "Nothing to bill (fee and billing products total 0.00)"
+    return ""
+
+
+def _build_orm(run: RenewalRun):
+    subs = Subscription.objects.select_related("member_type__fee_product", "contact").filter(
+        paid_through__gte=run.paid_through_from, paid_through__lte=run.paid_through_to
+    )
+    if run.member_type_id:
+        subs = subs.filter(member_type_id=run.member_type_id)
+    subs = subs.order_by("contact__sort_name", "contact__name", "pk")
+    n_active = dict(
+        Subscription.objects.filter(status=Subscription.Status.ACTIVE)
+        .values("contact_id")
+        .annotate(n=Count("pk"))
+        .values_list("contact_id", "n")
+    )
+    in_other_run = set(
+        RenewalItem.objects.filter(skipped=False, run__status__in=OPEN_RUN_STATUSES)
+        .exclude(run=run)
+        .values_list("subscription_id", flat=True)
+    )
+    types = {
+        mt.pk: mt
+        for mt in MemberType.objects.select_related("fee_product").prefetch_related("billing_products__product")
+    }
+    totals = {
+        pk: mt.fee_product.price + sum((bp.product.price for bp in mt.billing_products.all()), ZERO)
+        for pk, mt in types.items()
+    }
+    for sub in subs.iterator(chunk_size=2000):
+        reason = _skip_reason(sub, n_active, run.effective_date, in_other_run, totals)
+        item = RenewalItem(run=run, subscription=sub, contact=sub.contact, member_type=sub.member_type)
+        if reason:
+            item.skipped, item.reason = True, reason
+            item.save()
+            continue
+        begin = max(d for d in (sub.paid_through, sub.renewed_through) if d is not None) + timedelta(days=1)
+        end = term_end_for(begin, sub.term_months)
+        item.term_begin, item.term_end, item.amount = begin, end, totals[sub.member_type_id]
+        item.save()
+        mt = types[sub.member_type_id]
+        products = [mt.fee_product] + [
+            bp.product for bp in sorted(mt.billing_products.all(), key=lambda b: (b.position, b.pk))
+        ]
+        RenewalLine.objects.bulk_create(
+            RenewalLine(
+                item=item,
+                line_number=n,
+                product=p,
+                description=(f"{p.name} {begin:%m/%d/%Y}–{end:%m/%d/%Y}" if n == 1 else p.name)[:200],
+                amount=p.price,
+                account_id=(
+                    p.deferred_income_account_id
+                    if p.deferred_income_account_id and begin > run.invoice_date
+                    else p.income_account_id
+                ),
+            )
+            for n, p in enumerate(products, start=1)
+        )
+
+
+@transaction.atomic
+def renewal_run_delete(*, run: RenewalRun, user=None) -> RenewalRun:
+    """Delete a run that is not posted: its preview stays for the record, its (empty)
+    batch is deleted."""
+    run = RenewalRun.objects.select_for_update().get(pk=run.pk)
+    if run.status not in (RenewalRun.Status.READY, RenewalRun.Status.FAILED):
+        raise FinanceError(f"Renewal run {run.pk} is {run.get_status_display().lower()}; it cannot be deleted.")
+    if run.batch_id:
+        batch_transition(
+            batch=run.batch, to_status=Batch.Status.DELETED, user=user, note=f"renewal run {run.pk} deleted"
+        )
+    run.status = RenewalRun.Status.DELETED
+    run.save(update_fields=["status"])
+    return run
+
+
+def _progress_writer(run_id: int):
+    """Record posting progress from another connection (visible while the posting
+    transaction is open). PostgreSQL only."""
+    if not _use_sql():
+        return (lambda p: None), None
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def write(percent: int):
+        def run():
+            from django.db import connection as conn
+
+            try:
+                RenewalRun.objects.filter(pk=run_id, status=RenewalRun.Status.POSTING).update(progress=percent)
+            finally:
+                conn.close()
+
+        try:
+            pool.submit(run).result(timeout=10)
+        except Exception:  # progress is informative only
+            logger.warning("Renewal run %s: could not record progress", run_id, exc_info=True)
+
+    return write, pool
+
+
+def renewal_run_post(*, run: RenewalRun, user=None, engine: str | None = None) -> RenewalRun:
+    """Post a run that is ready: invoices, lines and terms, credit applied, the batch
+    posted, all in one transaction. Safe to call twice (a posted run is returned as it
+    is). A failure writes nothing, puts the run back to "ready" and re-raises."""
+    engine = engine or ("sql" if _use_sql() else "orm")
+    with transaction.atomic():
+        claimed = RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.READY).update(
+            status=RenewalRun.Status.POSTING, progress=0, message=""
+        )
+    run = RenewalRun.objects.get(pk=run.pk)
+    if not claimed:
+        if run.status == RenewalRun.Status.POSTED:
+            return run
+        raise FinanceError(f"Renewal run {run.pk} is {run.get_status_display().lower()}; it cannot be posted.")
+    progress, pool = _progress_writer(run.pk)
+    try:
+        with transaction.atomic():
+            # The claim above guards the run; no row lock, so progress can be written.
+            run = RenewalRun.objects.get(pk=run.pk)
+            batch = lock_batch(run.batch_id)
+            if batch.status != Batch.Status.OPEN:
+                raise FinanceError(f"Batch {batch.number} of renewal run {run.pk} is {batch.get_status_display()}.")
+            if engine == "sql":
+                credit = _post_sql(run, batch, user, progress)
+            else:
+                credit = _post_orm(run, batch, user)
+            progress(90)
+            totals = batch_totals(batch)
+            batch_set_controls(batch=batch, control_count=totals.count, control_amount=totals.amount, user=user)
+            batch_transition(batch=batch, to_status=Batch.Status.READY, user=user, note=f"renewal run {run.pk}")
+            batch_transition(batch=batch, to_status=Batch.Status.POSTED, user=user, note=f"renewal run {run.pk}")
+            run.status = RenewalRun.Status.POSTED
+            run.credit_applied = credit
+            run.progress = 100
+            run.posted_by, run.posted_at = user, timezone.now()
+            run.save()
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, FinanceError) else f"{type(exc).__name__}: {exc}"
+        RenewalRun.objects.filter(pk=run.pk).update(
+            status=RenewalRun.Status.READY, progress=0, message=f"Not posted: {message}"[:2000]
+        )
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return run
+
+
+def _post_orm(run: RenewalRun, batch: Batch, user) -> Decimal:
+    credit = ZERO
+    items = RenewalItem.objects.filter(run=run, skipped=False).select_related("subscription").order_by("pk")
+    for item in items.iterator(chunk_size=500):
+        billed = term_bill(
+            subscription=item.subscription,
+            batch=batch,
+            invoice_date=run.invoice_date,
+            term_begin=item.term_begin,
+            term_end=item.term_end,
+            source=Term.Source.RENEWAL_RUN,
+            user=user,
+        )
+        if billed.invoice.total != item.amount:
+            raise FinanceError(
+                f"Member {item.contact.party_id}: the invoice total {billed.invoice.total} differs from the "
+                f"preview {item.amount}; prices changed since the preview — delete the run and create it again."
+            )
+        RenewalItem.objects.filter(pk=item.pk).update(invoice=billed.invoice)
+        credit += billed.credit_applied
+    return credit
+
+
+def _seq(table: str) -> str:
+    return f"pg_get_serial_sequence('{table}', 'id')"
+
+
+def _reserve_invoice_numbers(cursor, n: int) -> list[str]:
+    """Take ``n`` numbers from the gap-free invoice sequence under its row lock,
+    skipping numbers already used (as ``next_invoice_number`` does one at a time)."""
+    if n == 0:
+        return []
+    seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+    cursor.execute(f"SELECT next_value FROM {T['seq']} WHERE id = %s FOR UPDATE", [seq.pk])
+    start = cursor.fetchone()[0]
+    numbers: list[str] = []
+    window = n + 100
+    while len(numbers) < n:
+        cursor.execute(
+            f"""SELECT g FROM generate_series(%s::bigint, %s::bigint) g
+                 WHERE NOT EXISTS (SELECT 1 FROM {T["inv"]} i WHERE i.number = g::text) ORDER BY g LIMIT %s""",
+            [start, start + window - 1, n - len(numbers)],
+        )
+        numbers += [str(r[0]) for r in cursor.fetchall()]
+        start += window
+        window *= 2
+    cursor.execute(f"UPDATE {T['seq']} SET next_value = %s WHERE id = %s", [int(numbers[-1]) + 1, seq.pk])
+    return numbers
+
+
+def _post_sql(run: RenewalRun, batch: Batch, user, progress) -> Decimal:
+    settings = MembershipSettings.load()
+    user_id = user.pk if user is not None else None
+    params = {
+        "run": run.pk,
+        "batch": batch.pk,
+        "date": run.invoice_date,
+        "due": run.invoice_date + timedelta(days=settings.terms_days),
+        "method": settings.accounting_method,
+        "type": Invoice.Type.MEMBERSHIP,
+        "source": Invoice.Source.MEMBERSHIP_BILLING,
+        "user": user_id,
+        "term_source": Term.Source.RENEWAL_RUN,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute("DROP TABLE IF EXISTS mr_inv, mr_line, mr_numbers")
+        # Prices must be those of the preview: refuse when they changed since.
+        cursor.execute(
+            f"""SELECT c.party_id, rl.line_number, rl.amount, p.price FROM {T["rline"]} rl
+                  JOIN {T["item"]} i ON i.id = rl.item_id JOIN {T["product"]} p ON p.id = rl.product_id
+                  JOIN {T["contact"]} c ON c.id = i.contact_id
+                 WHERE i.run_id = %(run)s AND rl.amount <> p.price LIMIT 1""",
+            params,
+        )
+        changed = cursor.fetchone()
+        if changed:
+            raise FinanceError(
+                f"Member {changed[0]} line {changed[1]}: the preview's {changed[2]} is no longer the price "
+                f"({changed[3]}); delete the run and create it again."
+            )
+        # The run's subscriptions, locked in id order (term_bill locks the same rows), then
+        # the checks term_bill makes per member: still active, and the term not billed since
+        # the preview (by hand, the dues importer or the API).
+        cursor.execute(
+            f"""SELECT s.id FROM {T["sub"]} s
+                 WHERE s.id IN (SELECT i.subscription_id FROM {T["item"]} i WHERE i.run_id = %(run)s AND NOT i.skipped)
+                 ORDER BY s.id FOR UPDATE""",
+            params,
+        )
+        cursor.execute(
+            f"""SELECT c.party_id, s.status, i.term_begin, i.term_end, t.term_begin, t.term_end, inv.number
+                  FROM {T["item"]} i
+                  JOIN {T["sub"]} s ON s.id = i.subscription_id
+                  JOIN {T["contact"]} c ON c.id = i.contact_id
+                  LEFT JOIN {T["term"]} t ON t.subscription_id = s.id AND t.term_begin <= i.term_end
+                        AND t.term_end >= i.term_begin
+                        AND EXISTS (SELECT 1 FROM {T["inv"]} x WHERE x.id = t.invoice_id AND x.reversed_at IS NULL)
+                  LEFT JOIN {T["inv"]} inv ON inv.id = t.invoice_id
+                 WHERE i.run_id = %(run)s AND NOT i.skipped AND (s.status <> 'active' OR t.id IS NOT NULL)
+                 ORDER BY i.id LIMIT 1""",
+            params,
+        )
+        stale = cursor.fetchone()
+        if stale:
+            party_id, status, begin, end, billed_begin, billed_end, number = stale
+            if billed_begin is None:
+                raise FinanceError(
+                    f"Member {party_id}: the subscription is {status} since the preview; "
+                    "delete the run and create it again."
+                )
+            raise FinanceError(
+                f"Member {party_id}: {begin}–{end} overlaps the term {billed_begin}–{billed_end} billed on "
+                f"invoice {number} since the preview; delete the run and create it again."
+            )
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE mr_inv ON COMMIT DROP AS
+            SELECT i.id AS item_id, i.contact_id, i.subscription_id, i.term_begin, i.term_end, i.amount,
+                   mt.name AS type_name, p.entity_id, e.currency,
+                   ROW_NUMBER() OVER (ORDER BY i.id) AS pos, nextval({_seq(T["inv"])}) AS invoice_id
+              FROM {T["item"]} i
+              JOIN {T["mt"]} mt ON mt.id = i.member_type_id
+              JOIN {T["product"]} p ON p.id = mt.fee_product_id
+              JOIN {T["entity"]} e ON e.id = p.entity_id
+             WHERE i.run_id = %(run)s AND NOT i.skipped
+            """,
+            params,
+        )
+        cursor.execute("CREATE INDEX ON mr_inv (item_id); CREATE INDEX ON mr_inv (pos); ANALYZE mr_inv")
+        cursor.execute("SELECT COUNT(*) FROM mr_inv")
+        n = cursor.fetchone()[0]
+        numbers = _reserve_invoice_numbers(cursor, n)
+        cursor.execute("CREATE TEMP TABLE mr_numbers (pos bigint PRIMARY KEY, number varchar(20)) ON COMMIT DROP")
+        with cursor.copy("COPY mr_numbers (pos, number) FROM STDIN") as copy:
+            for pos, number in enumerate(numbers, start=1):
+                copy.write_row((pos, number))
+        progress(10)
+        cursor.execute(
+            f"""
+            INSERT INTO {T["inv"]} (id, number, entity_id, bill_to_id, sold_to_id, date, due_date,
+                                    accounting_method, type, source, currency, batch_id, description,
+                                    total, balance, created_at, created_by_id)
+            SELECT m.invoice_id, n.number, m.entity_id, m.contact_id, m.contact_id, %(date)s,
+                   GREATEST(%(due)s::date, %(date)s::date), %(method)s, %(type)s, %(source)s, m.currency,
+                   %(batch)s,
+                   LEFT(m.type_name || ' ' || to_char(m.term_begin, 'MM/DD/YYYY') || '–'
+                        || to_char(m.term_end, 'MM/DD/YYYY'), 200),
+                   m.amount, m.amount, now(), %(user)s
+              FROM mr_inv m JOIN mr_numbers n ON n.pos = m.pos
+            """,
+            params,
+        )
+        progress(30)
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE mr_line ON COMMIT DROP AS
+            SELECT m.invoice_id, m.contact_id, m.currency, m.term_begin, m.term_end, rl.line_number,
+                   rl.product_id, rl.description, rl.amount, rl.account_id,
+                   nextval({_seq(T["line"])}) AS line_id
+              FROM mr_inv m JOIN {T["rline"]} rl ON rl.item_id = m.item_id
+            """
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {T["line"]} (id, invoice_id, line_number, product_id, description, quantity, unit_price,
+                                     amount, account_id, billing_begin, billing_end, balance)
+            SELECT line_id, invoice_id, line_number, product_id, description, 1, amount, amount, account_id,
+                   term_begin, term_end, amount
+              FROM mr_line
+            """
+        )
+        progress(55)
+        cursor.execute(
+            f"""
+            INSERT INTO {T["term"]} (subscription_id, invoice_id, primary_line_id, term_begin, term_end, source,
+                                     created_at)
+            SELECT m.subscription_id, m.invoice_id, l.line_id, m.term_begin, m.term_end, %(term_source)s, now()
+              FROM mr_inv m JOIN mr_line l ON l.invoice_id = m.invoice_id AND l.line_number = 1
+            """,
+            params,
+        )
+        cursor.execute(f"UPDATE {T['item']} i SET invoice_id = m.invoice_id FROM mr_inv m WHERE i.id = m.item_id")
+        if settings.accounting_method == Invoice.AccountingMethod.ACCRUAL and n:
+            _post_accrual_journal(cursor, params, batch)
+        progress(65)
+        cursor.execute("SELECT DISTINCT subscription_id FROM mr_inv")
+        refresh_subscriptions([r[0] for r in cursor.fetchall()])
+        progress(70)
+        cursor.execute(
+            f"""SELECT m.invoice_id FROM mr_inv m
+                 WHERE EXISTS (SELECT 1 FROM {T["inv"]} c WHERE c.bill_to_id = m.contact_id
+                                  AND c.entity_id = m.entity_id AND c.balance < 0)
+                 ORDER BY m.invoice_id"""
+        )
+        with_credit = [r[0] for r in cursor.fetchall()]
+        cursor.execute("SELECT invoice_id FROM mr_inv ORDER BY invoice_id")
+        invoice_ids = [r[0] for r in cursor.fetchall()]
+    invoices_created.send(sender=Invoice, invoices=list(Invoice.objects.filter(pk__in=invoice_ids).order_by("pk")))
+    progress(80)
+    credit = ZERO
+    for invoice in Invoice.objects.filter(pk__in=with_credit).select_related("bill_to").order_by("pk"):
+        credit += apply_available_credit(invoice=invoice, batch=batch, date=run.invoice_date, user=user)
+    return credit
+
+
+def _post_accrual_journal(cursor, params, batch):
+    """Accrual membership invoices: one entry per invoice, DR AR / CR each line's account."""
+    cursor.execute("SELECT DISTINCT entity_id FROM mr_inv")
+    entities = [r[0] for r in cursor.fetchall()]
+    for entity_id in entities:
+        entity = FinancialEntity.objects.get(pk=entity_id)
+        ar = account_for_role(entity, "ar")
+        p = dict(params, ar=ar.pk, entity=entity_id, kind=JournalEntry.Kind.INVOICE)
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE mr_je ON COMMIT DROP AS
+            SELECT m.invoice_id, m.contact_id, m.amount, m.currency, n.number, nextval({_seq(T["je"])}) AS je_id
+              FROM mr_inv m JOIN mr_numbers n ON n.pos = m.pos WHERE m.entity_id = %(entity)s
+            """,
+            p,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {T["je"]} (id, batch_id, date, kind, description, invoice_id, is_posted,
+                                   exclude_from_gl_export, created_at)
+            SELECT j.je_id, %(batch)s, %(date)s, %(kind)s, LEFT('Invoice ' || j.number || ' – ' || c.name, 200),
+                   j.invoice_id, true, false, now()
+              FROM mr_je j JOIN {T["contact"]} c ON c.id = j.contact_id
+            """,
+            p,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {T["jl"]} (entry_id, account_id, debit, credit, currency, contact_id, description)
+            SELECT je_id, %(ar)s, amount, 0, currency, contact_id, 'Invoice ' || number FROM mr_je
+            UNION ALL
+            SELECT j.je_id, l.account_id, 0, l.amount, l.currency, l.contact_id, l.description
+              FROM mr_je j JOIN mr_line l ON l.invoice_id = j.invoice_id WHERE l.amount > 0
+            """,
+            p,
+        )
+        cursor.execute("DROP TABLE mr_je")

@@ -1,0 +1,139 @@
+"""Database triggers that keep subscriptions' paid-through and renewed-through dates.
+
+Any payment path (staff entry, AR import's set-based SQL, open credit, processor sync)
+writes ``finance_paymentapplication`` rows, and reversing an invoice sets
+``finance_invoice.reversed_at``; the triggers recompute the dates of the subscriptions
+whose term invoices those rows touch (see ``finance.membership.models``). PostgreSQL
+uses one statement-level trigger with a transition table (one recompute per INSERT
+statement, however many rows); SQLite (the embedded default) row-level triggers.
+"""
+
+PG_REFRESH = """
+CREATE OR REPLACE FUNCTION membership_refresh_subscriptions(ids bigint[]) RETURNS void AS $$
+BEGIN
+    IF ids IS NULL OR cardinality(ids) = 0 THEN
+        RETURN;
+    END IF;
+    UPDATE membership_subscription s
+       SET renewed_through = GREATEST(s.opening_paid_through, x.renewed),
+           paid_through = GREATEST(s.opening_paid_through, x.paid)
+      FROM (SELECT sub.id AS subscription_id,
+                   MAX(t.term_end) FILTER (WHERE i.reversed_at IS NULL) AS renewed,
+                   MAX(t.term_end) FILTER (
+                       WHERE i.reversed_at IS NULL
+                         AND (SELECT COALESCE(SUM(a.amount), 0) FROM finance_paymentapplication a
+                               WHERE a.line_id = t.primary_line_id) >= l.amount
+                   ) AS paid
+              FROM membership_subscription sub
+              LEFT JOIN membership_term t ON t.subscription_id = sub.id
+              LEFT JOIN finance_invoice i ON i.id = t.invoice_id
+              LEFT JOIN finance_invoiceline l ON l.id = t.primary_line_id
+             WHERE sub.id = ANY(ids)
+             GROUP BY sub.id) x
+     WHERE s.id = x.subscription_id
+       AND (s.renewed_through IS DISTINCT FROM GREATEST(s.opening_paid_through, x.renewed)
+            OR s.paid_through IS DISTINCT FROM GREATEST(s.opening_paid_through, x.paid));
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION membership_applications_written() RETURNS trigger AS $$
+BEGIN
+    PERFORM membership_refresh_subscriptions(ARRAY(
+        SELECT DISTINCT t.subscription_id FROM new_rows n JOIN membership_term t ON t.primary_line_id = n.line_id));
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION membership_invoice_reversed() RETURNS trigger AS $$
+BEGIN
+    PERFORM membership_refresh_subscriptions(ARRAY(
+        SELECT t.subscription_id FROM membership_term t WHERE t.invoice_id = NEW.id));
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER membership_applications_written
+    AFTER INSERT ON finance_paymentapplication
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION membership_applications_written();
+
+CREATE TRIGGER membership_invoice_reversed
+    AFTER UPDATE OF reversed_at ON finance_invoice
+    FOR EACH ROW WHEN (OLD.reversed_at IS DISTINCT FROM NEW.reversed_at)
+    EXECUTE FUNCTION membership_invoice_reversed();
+"""
+
+PG_DROP = """
+DROP TRIGGER IF EXISTS membership_invoice_reversed ON finance_invoice;
+DROP TRIGGER IF EXISTS membership_applications_written ON finance_paymentapplication;
+DROP FUNCTION IF EXISTS membership_invoice_reversed();
+DROP FUNCTION IF EXISTS membership_applications_written();
+DROP FUNCTION IF EXISTS membership_refresh_subscriptions(bigint[]);
+"""
+
+_SQLITE_SET = """
+UPDATE membership_subscription
+   SET renewed_through = (
+           SELECT NULLIF(MAX(COALESCE(membership_subscription.opening_paid_through, ''),
+                             COALESCE(MAX(t.term_end), '')), '')
+             FROM membership_term t JOIN finance_invoice i ON i.id = t.invoice_id
+            WHERE t.subscription_id = membership_subscription.id AND i.reversed_at IS NULL),
+       paid_through = (
+           SELECT NULLIF(MAX(COALESCE(membership_subscription.opening_paid_through, ''),
+                             COALESCE(MAX(t.term_end), '')), '')
+             FROM membership_term t
+             JOIN finance_invoice i ON i.id = t.invoice_id
+             JOIN finance_invoiceline l ON l.id = t.primary_line_id
+            WHERE t.subscription_id = membership_subscription.id AND i.reversed_at IS NULL
+              AND (SELECT COALESCE(SUM(a.amount), 0) FROM finance_paymentapplication a
+                    WHERE a.line_id = t.primary_line_id) >= l.amount)
+ WHERE id IN ({where});
+"""
+
+SQLITE_CREATE = [
+    "CREATE TRIGGER membership_applications_written AFTER INSERT ON finance_paymentapplication "
+    "BEGIN "
+    + _SQLITE_SET.format(where="SELECT subscription_id FROM membership_term WHERE primary_line_id = NEW.line_id")
+    + " END;",
+    "CREATE TRIGGER membership_invoice_reversed AFTER UPDATE OF reversed_at ON finance_invoice "
+    "BEGIN "
+    + _SQLITE_SET.format(where="SELECT subscription_id FROM membership_term WHERE invoice_id = NEW.id")
+    + " END;",
+]
+
+SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS membership_applications_written;",
+    "DROP TRIGGER IF EXISTS membership_invoice_reversed;",
+]
+
+
+def refresh_subscriptions(subscription_ids) -> None:
+    """Recompute the dates of these subscriptions now (after terms were written)."""
+    from django.db import connection
+
+    ids = [int(i) for i in subscription_ids]
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT membership_refresh_subscriptions(%s::bigint[])", [ids])
+        else:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                cursor.execute(_SQLITE_SET.format(where=",".join(["%s"] * len(chunk))), chunk)
+
+
+def install(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(PG_REFRESH)
+    elif schema_editor.connection.vendor == "sqlite":
+        for statement in SQLITE_CREATE:
+            schema_editor.execute(statement)
+
+
+def uninstall(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(PG_DROP)
+    elif schema_editor.connection.vendor == "sqlite":
+        for statement in SQLITE_DROP:
+            schema_editor.execute(statement)

@@ -1,0 +1,54 @@
+"""Celery tasks of membership billing. Thin: load ids, call one service; safe to run twice."""
+
+import logging
+
+from celery import shared_task
+
+from finance.errors import FinanceError
+
+logger = logging.getLogger(__name__)
+
+
+def _user(user_id):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
+
+
+@shared_task(name="membership.build_renewal_run")
+def build_renewal_run(run_id: int) -> dict:
+    """Write a run's preview (a run past "creating" is left as it is)."""
+    from finance.membership.models import RenewalRun
+    from finance.membership.renewals import renewal_run_build
+
+    run = RenewalRun.objects.get(pk=run_id)
+    try:
+        run = renewal_run_build(run=run)
+    except FinanceError as exc:
+        logger.warning("Renewal run %s not built: %s", run_id, exc)
+        run.refresh_from_db()
+    return {"id": run.pk, "status": run.status, "members": run.member_count, "skipped": run.skipped_count}
+
+
+@shared_task(name="membership.post_renewal_run")
+def post_renewal_run(run_id: int, user_id: int | None = None) -> dict:
+    """Post a ready run (a posted run is returned as it is)."""
+    from finance.membership.models import RenewalRun
+    from finance.membership.renewals import renewal_run_post
+
+    run = RenewalRun.objects.get(pk=run_id)
+    try:
+        run = renewal_run_post(run=run, user=_user(user_id))
+    except FinanceError as exc:
+        logger.warning("Renewal run %s not posted: %s", run_id, exc)
+        run.refresh_from_db()
+    return {"id": run.pk, "status": run.status, "message": run.message}
+
+
+@shared_task(name="membership.process_subscription_package")
+def process_subscription_package(package_id: int) -> dict:
+    """Bill the pending items of a Subscription API package (items done are skipped)."""
+    from finance.membership.packages import package_process
+
+    package = package_process(package_id=package_id)
+    return {"id": package.pk, "status": package.status, "created": package.created_count, "errors": package.error_count}
