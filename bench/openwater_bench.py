@@ -1,0 +1,199 @@
+"""OpenWater pushback benchmark on PostgreSQL: 10,000 paid invoices pulled from the
+sandbox OpenWater over HTTP and pushed into the ledger in one run.
+
+    createdb -h 127.0.0.1 -U postgres pc_bench_openwater
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/pc_bench_openwater .venv/bin/python bench/openwater_bench.py
+    dropdb -h 127.0.0.1 -U postgres pc_bench_openwater
+
+It migrates the scratch database, builds a chart of accounts, serves Django (and with
+it the sandbox OpenWater) on a local port from a thread of this process, fills the
+sandbox with --invoices paid invoices (500 applicants, 3 programs), and then times, in
+the same run:
+
+- the baseline: --baseline invoices written straight through the ledger services
+  (``invoice_create`` + ``payment_receive``, one transaction each, same products,
+  payment method and batch), with no HTTP, no sync records, no contact matching;
+- the pushback: one ``run_pushback`` of the integration: list pages and one detail
+  request per invoice over HTTP, contact matching/creation, the sync records, the
+  invoice and payment of each invoice in its own transaction, the cursor per page.
+
+It prints invoices/second of each, the ratio of the pushback to the baseline, and the
+process's resident memory sampled during the run (first tenth vs the rest: flat means
+the run does not hold the invoices it has pushed). Options: --invoices N (10000),
+--baseline N (1000), --page-size N (100), --verify (verify_ledger after, timed apart).
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paycentral.settings")
+os.environ["DEBUG"] = "false"  # no query log kept in memory
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Sampler(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+
+    def run(self):
+        start = time.perf_counter()
+        while not self.stop.wait(0.25):
+            self.samples.append((time.perf_counter() - start, rss_mb()))
+
+
+def serve():
+    """Django on 127.0.0.1:<free port> in a thread; returns the base URL."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet, allow_reuse_address=True)
+    server.set_app(WSGIHandler())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--invoices", type=int, default=10_000)
+    parser.add_argument("--baseline", type=int, default=1_000)
+    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--verify", action="store_true")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (it is migrated and filled).")
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from finance.ledger_check import verify_ledger
+    from finance.models import Contact, FinancialEntity, GLAccount, Invoice
+    from finance.services.batches import batch_create
+    from finance.services.invoices import LineSpec, invoice_create
+    from finance.services.payments import ApplicationSpec, payment_receive
+    from integrations.openwater import services
+    from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping
+    from integrations.openwater.pushback import run_pushback
+    from integrations.openwater.sandbox.store import use_empty_store
+    from integrations.openwater.sandbox.views import sandbox_credentials
+
+    settings.OPENWATER_SANDBOX_ENABLED = True
+    call_command("migrate", verbosity=0)
+    if Contact.objects.exists() or Invoice.objects.exists():
+        sys.exit("The database is not empty; use a fresh scratch database.")
+
+    entity = FinancialEntity.objects.create(code="BENCH", name="Bench", currency="USD")
+    for code, name, type_, role in [
+        ("1000-00", "Cash", "asset", "cash"),
+        ("1200-00", "AR", "asset", "ar"),
+        ("2100-00", "Unapplied cash", "liability", "unapplied_cash"),
+        ("2150-00", "Refund clearing", "liability", "refund_clearing"),
+        ("4000-10", "Program fees", "income", "income"),
+    ]:
+        GLAccount.objects.create(entity=entity, code=code, name=name, type=type_, role=role)
+
+    base_url = serve()
+    store = use_empty_store()
+    store.generate(args.invoices, seed=7, programs=3, users=500, paid_from=timezone.now() - timedelta(days=1))
+
+    integration = services.integration_create(
+        name="Bench", base_url=f"{base_url}/sandbox/openwater", **sandbox_credentials()
+    )
+    integration = services.integration_initialize(
+        integration=integration, entity=entity, skip_before=timezone.localdate() - timedelta(days=30)
+    )
+    services.programs_refresh(integration=integration, programs=store.program_list())
+    for program in ProgramMapping.objects.filter(integration=integration):
+        services.program_initialize(program=program)
+    Integration.objects.filter(pk=integration.pk).update(page_size=args.page_size)
+    integration.refresh_from_db()
+
+    # Baseline: the same ledger writes, straight through the services.
+    products = [p.product for p in ProgramMapping.objects.filter(integration=integration).select_related("product")]
+    payers = [
+        Contact.objects.create(party_id=str(900000 + n), name=f"Baseline payer {n}", email=f"b{n}@example.org")
+        for n in range(50)
+    ]
+    batch = batch_create(date=timezone.localdate(), description="Baseline")
+    method = integration.payment_method
+    t0 = time.perf_counter()
+    for n in range(args.baseline):
+        inv = invoice_create(
+            bill_to=payers[n % 50],
+            entity=entity,
+            batch=batch,
+            lines=[LineSpec(product=products[n % 3], unit_price=Decimal("75.25"))],
+            date=timezone.localdate(),
+            source=Invoice.Source.OPENWATER,
+        )
+        line = inv.lines.get()
+        payment_receive(
+            payer=payers[n % 50],
+            method=method,
+            amount=line.amount,
+            date=inv.date,
+            batch=batch,
+            applications=[ApplicationSpec(line=line, amount=line.amount)],
+            entity=entity,
+        )
+    base_s = time.perf_counter() - t0
+    base_rate = args.baseline / base_s
+
+    sampler = Sampler()
+    rss_before = rss_mb()
+    sampler.start()
+    t0 = time.perf_counter()
+    run = run_pushback(integration.pk)
+    push_s = time.perf_counter() - t0
+    sampler.stop.set()
+    sampler.join()
+    rate = run.pushed / push_s
+
+    pushed = InvoiceSync.objects.filter(integration=integration, status="pushed").count()
+    print(f"sandbox: {args.invoices:,} paid invoices, {len(store.users)} applicants, page size {args.page_size}")
+    print(f"baseline (services only, no HTTP): {args.baseline:,} invoices in {base_s:.1f} s = {base_rate:,.1f} inv/s")
+    print(
+        f"pushback run {run.status}: {run.pushed:,} pushed, {run.errors} errors, {run.pages} pages, "
+        f"{store.requests:,} HTTP requests in {push_s:.1f} s = {rate:,.1f} invoices/s "
+        f"({rate / base_rate:.2f} × the baseline)"
+    )
+    if pushed != args.invoices or run.errors:
+        print(f"MISMATCH: {pushed} sync records pushed of {args.invoices}; {run.message}")
+    samples = [mb for _, mb in sampler.samples]
+    if samples:
+        tenth = max(1, len(samples) // 10)
+        print(
+            f"RSS: {rss_before:.0f} MB before; first tenth of the run max {max(samples[:tenth]):.0f} MB; "
+            f"rest max {max(samples[tenth:] or samples):.0f} MB; at the end {samples[-1]:.0f} MB"
+        )
+    if args.verify:
+        t0 = time.perf_counter()
+        report = verify_ledger()
+        print(f"verify_ledger: {report.summary()} ({time.perf_counter() - t0:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""One pushback run of an integration: pull paid OpenWater invoices and record them.
+
+- Only one run per integration at a time. On PostgreSQL a session advisory lock
+  (``pg_try_advisory_lock(NAMESPACE, integration id)``) is taken for the whole run;
+  a second beat, a slow run or a second worker finds it taken and leaves. A worker
+  killed mid-run loses its connection, and with it the lock. On SQLite (the embedded
+  mode, one worker) there are no advisory locks: a run takes a lease on the
+  integration row (a conditional UPDATE of ``lease_expires_at``), renewed every page;
+  a lease left by a killed worker expires after ``LEASE_SECONDS``.
+- First the records left as errors (fewer than ``MAX_ATTEMPTS`` tries) and those
+  skipped because their program was not mapped or disabled (once it is mapped) are
+  tried again, each fetched anew.
+- Then the incremental pull: ``GET /v2/Invoices?isPaid=true&mostRecentTransactionSinceUtc=
+  <cursor>``, a page at a time. Every page is asked for from the saved cursor (keyset
+  paging: an invoice that gets a new transaction during the run moves forward in the
+  order and is met again, never missed). Each invoice on the page is recorded in its
+  own transaction (``invoice_record``) or recorded as an error; the cursor is saved
+  only after the whole page is recorded. An invoice already pushed whose most recent
+  transaction is not newer than what was recorded is not fetched again.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.openwater.client import OpenWaterClient, OpenWaterError, parse_time
+from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun
+from integrations.openwater.services import (
+    SKIP_DISABLED,
+    SKIP_UNMAPPED,
+    InvoiceDataError,
+    invoice_error,
+    invoice_record,
+    programs_refresh,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x4F57  # "OW"
+LEASE_SECONDS = 15 * 60
+MAX_ATTEMPTS = 10
+# Consecutive fetch failures (after the client's own retries) that end a run.
+MAX_CONSECUTIVE_FAILURES = 5
+
+
+@dataclass
+class RunBusy:
+    integration_id: int
+    message: str = "another run of this integration is in progress"
+
+
+class _Lock:
+    def __init__(self, integration_id: int):
+        self.id = integration_id
+        self.held = False
+
+    def acquire(self) -> bool:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, self.id])
+                self.held = bool(cur.fetchone()[0])
+        else:
+            now = timezone.now()
+            self.held = bool(
+                Integration.objects.filter(pk=self.id)
+                .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+                .update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
+            )
+        return self.held
+
+    def renew(self):
+        if self.held and connection.vendor != "postgresql":
+            Integration.objects.filter(pk=self.id).update(
+                lease_expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS)
+            )
+
+    def release(self):
+        if not self.held:
+            return
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, self.id])
+        else:
+            Integration.objects.filter(pk=self.id).update(lease_expires_at=None)
+        self.held = False
+
+
+def run_pushback(integration_id: int, *, client: OpenWaterClient | None = None) -> PushbackRun | RunBusy:
+    """Run the pushback of one integration once (see module doc)."""
+    if connection.in_atomic_block:
+        raise RuntimeError("run_pushback commits page by page; call it outside a transaction")
+    lock = _Lock(integration_id)
+    if not lock.acquire():
+        return RunBusy(integration_id)
+    own_client = client is None
+    try:
+        integration = Integration.objects.get(pk=integration_id)
+        # Holding the lock: a run still marked running was cut short (a killed worker).
+        PushbackRun.objects.filter(integration=integration, status=PushbackRun.Status.RUNNING).update(
+            status=PushbackRun.Status.INTERRUPTED, finished_at=timezone.now(), message="The worker stopped mid-run."
+        )
+        run = PushbackRun.objects.create(integration=integration)
+        client = client or OpenWaterClient.for_integration(integration)
+        try:
+            _Run(integration, client, run, lock).execute()
+        except Exception as exc:  # the run is recorded as failed, with its reason
+            logger.exception("OpenWater pushback of %s failed", integration.name)
+            run.status = PushbackRun.Status.FAILED
+            run.message = str(exc)[:2000] or exc.__class__.__name__
+        else:
+            run.status = PushbackRun.Status.SUCCEEDED
+        run.finished_at = timezone.now()
+        run.save()
+        interval = Integration.objects.filter(pk=integration.pk).values_list("interval_minutes", flat=True)[0]
+        Integration.objects.filter(pk=integration.pk, is_started=True).update(
+            next_run_at=run.finished_at + timedelta(minutes=interval)
+        )
+        return run
+    finally:
+        if own_client and client is not None:
+            client.close()
+        lock.release()
+
+
+class _Run:
+    def __init__(self, integration: Integration, client: OpenWaterClient, run: PushbackRun, lock: _Lock):
+        self.integration = integration
+        self.client = client
+        self.run = run
+        self.lock = lock
+        self.failures = 0
+
+    def execute(self):
+        programs_refresh(integration=self.integration, programs=self.client.programs())
+        self.retry_earlier()
+        self.pull()
+
+    def save_counts(self):
+        PushbackRun.objects.filter(pk=self.run.pk).update(
+            pages=self.run.pages,
+            seen=self.run.seen,
+            pushed=self.run.pushed,
+            skipped=self.run.skipped,
+            refunds=self.run.refunds,
+            errors=self.run.errors,
+        )
+
+    def retry_earlier(self):
+        pushable = ProgramMapping.objects.filter(integration=self.integration).exclude(
+            status__in=[ProgramMapping.Status.NEW, ProgramMapping.Status.DISABLED]
+        )
+        skipped = Q(status=InvoiceSync.Status.SKIPPED, skip_code=SKIP_DISABLED) | Q(
+            status=InvoiceSync.Status.SKIPPED, skip_code=SKIP_UNMAPPED
+        )
+        if self.integration.programs_sync_mode == Integration.SyncMode.NONE:
+            skipped &= Q(program_id__in=pushable.values("program_id"))
+        else:
+            skipped &= ~Q(
+                program_id__in=ProgramMapping.objects.filter(
+                    integration=self.integration, status=ProgramMapping.Status.DISABLED
+                ).values("program_id")
+            )
+        errors = Q(status=InvoiceSync.Status.ERROR, attempts__lt=MAX_ATTEMPTS)
+        ids = (
+            InvoiceSync.objects.filter(integration=self.integration)
+            .filter(skipped | errors)
+            .order_by("pk")
+            .values_list("ow_invoice_id", flat=True)
+        )
+        for ow_id in ids.iterator():
+            self.record(ow_id, program_id=None)
+        self.save_counts()
+
+    def pull(self):
+        integration = self.integration
+        cursor = integration.cursor
+        page_index = 0
+        while True:
+            page = self.client.paid_invoices_page(since=cursor, page_index=page_index, page_size=integration.page_size)
+            items = page["items"]
+            self.run.pages += 1
+            newest = cursor
+            for item in items:
+                self.run.seen += 1
+                ow_id, recent = self.item_fields(item)
+                if ow_id is None:
+                    continue
+                if self.up_to_date(ow_id, recent):
+                    continue
+                self.record(ow_id, program_id=item.get("programId"))
+                if recent is not None and (newest is None or recent > newest):
+                    newest = recent
+            # The page is fully recorded: only now does the cursor move.
+            if newest != cursor:
+                Integration.objects.filter(pk=integration.pk).update(cursor=newest)
+            self.save_counts()
+            self.lock.renew()
+            if not page["pagingInfo"].get("hasNextPage"):
+                return
+            if newest is not None and newest != cursor:
+                cursor, page_index = newest, 0
+            else:  # a whole page at the cursor's instant: move on by index
+                page_index += 1
+
+    def item_fields(self, item):
+        try:
+            ow_id = int(item["id"])
+        except (KeyError, TypeError, ValueError):
+            self.run.errors += 1
+            self.run.message = f"A list item without an invoice id was left out: {str(item)[:200]}"
+            return None, None
+        try:
+            recent = parse_time(item.get("mostRecentTransactionDateUtc"))
+        except (ValueError, OpenWaterError):
+            recent = None
+        return ow_id, recent
+
+    def up_to_date(self, ow_id, recent) -> bool:
+        """Already pushed (or skipped for its date) and nothing newer happened since."""
+        if recent is None:
+            return False
+        return (
+            InvoiceSync.objects.filter(
+                integration=self.integration,
+                ow_invoice_id=ow_id,
+                ow_most_recent_transaction_at__gte=recent,
+            )
+            .filter(Q(status=InvoiceSync.Status.PUSHED) | Q(status=InvoiceSync.Status.SKIPPED, skip_code="before_date"))
+            .exists()
+        )
+
+    def record(self, ow_id: int, *, program_id):
+        try:
+            data = self.client.invoice(ow_id)
+        except OpenWaterError as exc:
+            invoice_error(integration=self.integration, ow_invoice_id=ow_id, message=str(exc), program_id=program_id)
+            self.run.errors += 1
+            self.failures += 1
+            if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                raise OpenWaterError(f"{self.failures} invoices in a row could not be fetched; last: {exc}") from exc
+            return
+        self.failures = 0
+        refunds_before = self._refund_count(ow_id)
+        try:
+            sync = invoice_record(integration=self.integration, data=data)
+        except InvoiceDataError as exc:
+            invoice_error(integration=self.integration, ow_invoice_id=ow_id, message=str(exc), program_id=program_id)
+            self.run.errors += 1
+            return
+        except Exception as exc:  # a ledger rule refused it: recorded, the run goes on
+            logger.warning("OpenWater invoice %s not recorded: %s", ow_id, exc)
+            invoice_error(
+                integration=self.integration,
+                ow_invoice_id=ow_id,
+                message=f"{exc.__class__.__name__}: {exc}",
+                program_id=program_id,
+            )
+            self.run.errors += 1
+            return
+        if sync.status == InvoiceSync.Status.PUSHED:
+            if sync.pushed_at >= self.run.started_at:
+                self.run.pushed += 1
+            self.run.refunds += self._refund_count(ow_id) - refunds_before
+        elif sync.status == InvoiceSync.Status.SKIPPED:
+            self.run.skipped += 1
+
+    def _refund_count(self, ow_id) -> int:
+        from integrations.openwater.models import RefundSync
+
+        return RefundSync.objects.filter(sync__integration=self.integration, sync__ow_invoice_id=ow_id).count()
+
+
+def integrations_due(now=None):
+    now = now or timezone.now()
+    return Integration.objects.filter(is_started=True).filter(Q(next_run_at__isnull=True) | Q(next_run_at__lte=now))

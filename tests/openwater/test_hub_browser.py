@@ -1,0 +1,82 @@
+"""Browser walk-through of the Integrations Hub (chromium): add an integration, initialize
+it, map a program from the ⋮ menu, start it, and see the counts after a run."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from integrations.openwater.models import Integration
+from integrations.openwater.pushback import run_pushback
+from paycentral.models import Module
+from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
+from tests.openwater.conftest import AWARDS, GRANTS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+
+@pytest.fixture
+def finance_admin(transactional_db, django_user_model, grant):
+    user = django_user_model.objects.create_user("owadmin", password="pw-owadmin-123", is_staff=True)
+    for module in (Module.INTEGRATIONS, Module.AR_CASH, Module.FINANCE):
+        grant(user, module, 4)
+    return user
+
+
+def test_hub_walk_through(browser_page, screenshot, live_server, sandbox, ledger, finance_admin):  # noqa: F811
+    sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["75.00"])
+    sandbox.add_invoice(program_id=AWARDS, user_id=2, lines=["120.00", "25.00"])
+    sandbox.add_invoice(program_id=GRANTS, user_id=2, lines=["50.00"])
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("owadmin")
+    page.get_by_label("Password").fill("pw-owadmin-123")
+    page.get_by_role("button", name=re.compile("log in|sign in", re.I)).click()
+
+    page.get_by_role("link", name="Integrations").click()
+    expect(page.get_by_role("heading", name="Integrations Hub")).to_be_visible()
+    page.get_by_test_id("add-integration").click()
+    page.get_by_label("Name").fill("OpenWater awards")
+    page.get_by_label("OpenWater API base URL").fill(f"{live_server.url}/sandbox/openwater")
+    page.get_by_label("Organization code").fill("DEMOORG")
+    page.get_by_label("Client key").fill("ow_client_demo")
+    page.get_by_label("API key").fill("ow_api_demo")
+    screenshot("openwater_add")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_test_id("integration-state")).to_have_text("Not initialized")
+    expect(page.get_by_test_id("credentials")).to_contain_text("••••••••demo")
+    expect(page.get_by_test_id("credentials")).not_to_contain_text("ow_api_demo")
+    page.get_by_test_id("initialize-form").get_by_role("button", name="Initialize").click()
+    expect(page.get_by_test_id("integration-state")).to_have_text("Stopped")
+    programs = page.get_by_test_id("programs")
+    expect(programs).to_contain_text("AWD26")
+    expect(programs.locator("tr[data-program='GRANT26']")).to_contain_text("Not mapped: waits")
+
+    row = programs.locator("tr[data-program='AWD26']")
+    row.get_by_role("button", name="Program actions for AWD26").click()
+    expect(row.get_by_role("button", name="Disable")).to_be_visible()
+    expect(row.get_by_role("button", name="Set to Default")).to_be_visible()
+    screenshot("openwater_program_menu")
+    row.get_by_role("button", name="Initialize (product OW_AWD26)").click()
+    expect(page.locator("tr[data-program='AWD26'] [data-testid=program-status]")).to_contain_text("OW_AWD26")
+
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_test_id("integration-state")).to_have_text("Started")
+
+    # What beat does when the interval has passed.
+    run = run_pushback(Integration.objects.get().pk)
+    assert run.status == "succeeded"
+    page.reload()
+    expect(page.get_by_test_id("count-pushed")).to_have_text("2")
+    expect(page.get_by_test_id("count-skipped")).to_have_text("1")
+    expect(page.get_by_test_id("count-review")).to_have_text("2")
+    expect(page.get_by_test_id("last-run-status")).to_have_text("Succeeded")
+    screenshot("openwater_detail")
+
+    page.get_by_role("link", name="All OpenWater invoices →").click()
+    expect(page.get_by_test_id("syncs")).to_contain_text("is not mapped yet")
+    screenshot("openwater_syncs")
+    page.get_by_role("link", name="Integrations").first.click()
+    expect(page.get_by_test_id("integrations")).to_contain_text("Started")
+    screenshot("openwater_hub")
