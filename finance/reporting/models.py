@@ -1,0 +1,73 @@
+"""GL interface exports.
+
+An export takes the journal entries of posted batches that no earlier export took and
+marks each one with a ``GLExportedEntry`` row. The row's journal entry is UNIQUE: an
+entry goes into exactly one export, even when two exports run at the same moment (the
+second waits on the unique index and skips what the first took). The file is produced
+from those rows, so an export can be downloaded again and gives the same file.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from finance.models import MoneyField
+from finance.money import ZERO
+
+
+class GLExport(models.Model):
+    class Mode(models.TextChoices):
+        DETAILED = "detailed", "Detailed (one row per journal line)"
+        SUMMARY_DAY = "summary_day", "Summarised per GL account, entity and day"
+        SUMMARY_MONTH = "summary_month", "Summarised per GL account, entity and month"
+
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.DETAILED)
+    # The journal entry dates the export took (inclusive); empty = no limit on that side.
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    # Only entries of this financial entity; empty = every entity.
+    entity = models.ForeignKey("finance.FinancialEntity", on_delete=models.PROTECT, null=True, blank=True)
+    entry_count = models.PositiveIntegerField(default=0)
+    line_count = models.PositiveIntegerField(default=0)
+    # Sums over every line of the exported entries (equal: each entry balances).
+    total_debit = MoneyField(default=ZERO)
+    total_credit = MoneyField(default=ZERO)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "GL export"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total_debit=F("total_credit")), name="gl_export_balanced"),
+            models.CheckConstraint(
+                condition=Q(date_from__isnull=True) | Q(date_to__isnull=True) | Q(date_to__gte=F("date_from")),
+                name="gl_export_dates_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return f"GL export {self.pk}"
+
+    @property
+    def filename(self) -> str:
+        return f"gl-export-{self.pk:06d}-{self.mode.replace('_', '-')}.csv"
+
+
+class GLExportedEntry(models.Model):
+    """Marks a journal entry as exported, with the export it went into."""
+
+    export = models.ForeignKey(GLExport, on_delete=models.PROTECT, related_name="entries")
+    journal_entry = models.OneToOneField(
+        "finance.JournalEntry", on_delete=models.PROTECT, related_name="gl_export_mark"
+    )
+
+    class Meta:
+        verbose_name = "exported journal entry"
+        verbose_name_plural = "exported journal entries"
+        indexes = [models.Index(fields=["export", "journal_entry"], name="gl_exported_by_export")]
+
+    def __str__(self):
+        return f"JE {self.journal_entry_id} in export {self.export_id}"

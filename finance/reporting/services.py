@@ -1,0 +1,115 @@
+"""GL interface export: choosing and marking the journal entries of an export.
+
+Rules kept here:
+- Only entries of posted batches are exported; entries flagged
+  ``exclude_from_gl_export`` (cash-basis membership transactions) never are.
+- Each entry is exported exactly once: the export marks it with a
+  ``GLExportedEntry`` row whose journal entry is UNIQUE. The marking is one
+  ``INSERT … SELECT … ON CONFLICT DO NOTHING`` in entry-id order, so when two exports
+  run at once the second waits on the first's uncommitted rows and skips them.
+- An export that finds nothing new is refused (``NothingToExport``) and leaves no row.
+- The export's totals are summed from its lines in the same transaction; debits equal
+  credits because every journal entry balances (a database trigger) and the export's
+  check constraint refuses anything else.
+"""
+
+from datetime import date as Date
+
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+
+from finance.errors import FinanceError
+from finance.models import Batch, FinancialEntity, GLAccount, JournalEntry, JournalLine
+from finance.money import ZERO, quantize
+from finance.reporting.models import GLExport, GLExportedEntry
+
+
+class NothingToExport(FinanceError):
+    """No journal entry of a posted batch is waiting to be exported."""
+
+
+class InvalidExport(FinanceError):
+    pass
+
+
+_MARK_SQL = """
+INSERT INTO {marks} (export_id, journal_entry_id)
+SELECT %s, je.id
+  FROM {entries} je
+  JOIN {batches} b ON b.id = je.batch_id
+ WHERE b.status = 'posted'
+   AND je.is_posted
+   AND NOT je.exclude_from_gl_export
+   AND NOT EXISTS (SELECT 1 FROM {marks} x WHERE x.journal_entry_id = je.id)
+   {extra}
+ ORDER BY je.id
+ON CONFLICT (journal_entry_id) DO NOTHING
+"""
+
+
+@transaction.atomic
+def gl_export_create(
+    *,
+    mode: str = GLExport.Mode.DETAILED,
+    date_from: Date | None = None,
+    date_to: Date | None = None,
+    entity: FinancialEntity | None = None,
+    user=None,
+) -> GLExport:
+    """Create an export of every journal entry not exported yet that belongs to a
+    posted batch, dated within ``date_from``..``date_to`` (inclusive, either may be
+    open) and, when ``entity`` is given, posted to that entity's GL accounts.
+
+    Raises InvalidExport for a bad mode or date range and NothingToExport when no
+    entry qualifies; nothing is written then.
+    """
+    if mode not in GLExport.Mode.values:
+        raise InvalidExport(f"Unknown export mode {mode!r}; use one of {', '.join(GLExport.Mode.values)}.")
+    if date_from and date_to and date_to < date_from:
+        raise InvalidExport(f"The date range ends ({date_to}) before it begins ({date_from}).")
+    export = GLExport.objects.create(mode=mode, date_from=date_from, date_to=date_to, entity=entity, created_by=user)
+
+    extra, params = [], [export.pk]
+    if date_from:
+        extra.append("AND je.date >= %s")
+        params.append(date_from)
+    if date_to:
+        extra.append("AND je.date <= %s")
+        params.append(date_to)
+    if entity is not None:
+        extra.append(
+            f"AND EXISTS (SELECT 1 FROM {JournalLine._meta.db_table} jl "
+            f"JOIN {GLAccount._meta.db_table} a ON a.id = jl.account_id "
+            "WHERE jl.entry_id = je.id AND a.entity_id = %s)"
+        )
+        params.append(entity.pk)
+    sql = _MARK_SQL.format(
+        marks=GLExportedEntry._meta.db_table,
+        entries=JournalEntry._meta.db_table,
+        batches=Batch._meta.db_table,
+        extra="\n   ".join(extra),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        marked = cursor.rowcount
+    if not marked:
+        raise NothingToExport("Nothing new to export: every journal entry of a posted batch in range is exported.")
+
+    totals = JournalLine.objects.filter(entry__gl_export_mark__export=export).aggregate(
+        entries=Count("entry_id", distinct=True), lines=Count("pk"), debit=Sum("debit"), credit=Sum("credit")
+    )
+    export.entry_count = totals["entries"]
+    export.line_count = totals["lines"]
+    export.total_debit = quantize(totals["debit"] or ZERO)
+    export.total_credit = quantize(totals["credit"] or ZERO)
+    export.save(update_fields=["entry_count", "line_count", "total_debit", "total_credit"])
+    return export
+
+
+def pending_entry_count() -> int:
+    """Journal entries of posted batches waiting for an export (excluded ones left out)."""
+    return (
+        JournalEntry.objects.filter(batch__status=Batch.Status.POSTED, is_posted=True, exclude_from_gl_export=False)
+        .filter(gl_export_mark__isnull=True)
+        .count()
+    )
