@@ -16,6 +16,8 @@ urlpatterns = [
     path("<int:pk>/credit/other/", views.CreditSearchView.as_view(), name="search_credit"),
     path("<int:pk>/credit/other/apply/", views.ApplyOtherCreditView.as_view(), name="apply_other_credit"),
     path("<int:pk>/credit/remove/", views.RemoveCreditView.as_view(), name="remove_credit"),
+    path("<int:pk>/prepayment/", views.PrepaymentView.as_view(), name="prepayment"),
     path("<int:pk>/submit/", views.SubmitView.as_view(), name="submit"),
+    path("<int:pk>/charge/check/", views.ChargeResumeView.as_view(), name="charge_resume"),
     path("<int:pk>/cancel/", views.CancelView.as_view(), name="cancel"),
 ]

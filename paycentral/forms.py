@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
-from finance.models import Contact, Product
+from finance.models import Contact, FinancialEntity, Product
 from paycentral.models import Cart, PaymentMethod
 
 
@@ -60,9 +60,28 @@ class CreditSearchForm(forms.Form):
         _bootstrap(self, "form-control-sm")
 
 
+class MethodSelect(forms.Select):
+    """A method choice whose options carry the method type (the card field shows for cards)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-method-type"] = instance.type
+        return option
+
+
 class CartSubmitForm(forms.Form):
-    method = forms.ModelChoiceField(queryset=PaymentMethod.objects.none(), required=False, empty_label=None)
+    method = forms.ModelChoiceField(
+        queryset=PaymentMethod.objects.none(), required=False, empty_label=None, widget=MethodSelect
+    )
     reference = forms.CharField(max_length=100, required=False, help_text="Check number.")
+    card_token = forms.CharField(
+        label="Card",
+        max_length=100,
+        required=False,
+        help_text="The card token from the processor's card form (sandbox: tok_visa, tok_visa_declined, …).",
+    )
 
     def __init__(self, *args, entries=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,3 +92,23 @@ class CartSubmitForm(forms.Form):
         self.fields["reference"].widget.attrs.update(
             {"class": "form-control form-control-sm", "placeholder": "Check number"}
         )
+        self.fields["card_token"].widget.attrs.update(
+            {"class": "form-control form-control-sm", "placeholder": "tok_visa", "autocomplete": "off"}
+        )
+
+    def clean(self):
+        data = super().clean()
+        method = data.get("method")
+        if method is not None and method.type == PaymentMethod.Type.CREDIT_CARD and not data.get("card_token"):
+            self.add_error("card_token", "Enter the card to charge.")
+        return data
+
+
+class PrepaymentForm(forms.Form):
+    amount = forms.DecimalField(label="Prepayment amount", max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    entity = forms.ModelChoiceField(queryset=FinancialEntity.objects.all(), empty_label=None, label="Entity")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _bootstrap(self, "form-control-sm")
+        self.fields["entity"].widget.attrs["class"] = "form-select form-select-sm"

@@ -7,6 +7,20 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from paycentral.crypto import EncryptedTextField
+
+
+class PaymentHandlingMode(models.TextChoices):
+    """How invoice sync treats one invoice's charges (the default comes from the account)."""
+
+    DEFAULT = "default", "Default"
+    HOLD_FOR_DISPUTE = "hold_for_dispute", "Hold for dispute"
+    MANUAL_REVIEW = "manual_review", "Manual review required"
+    SKIP_AUTOPAY = "skip_autopay", "Skip autopay"
+    ONE_TIME_RETRY = "one_time_retry", "One time retry"
+    OVERRIDE_RETRY_LIMIT = "override_retry_limit", "Override retry limit (card)"
+    SKIP_AFTER_FIRST_FAILURE = "skip_after_first_failure", "Skip after 1st failure (card)"
+
 
 class GatewayAccount(models.Model):
     """A payment processor account (sandbox or Stripe) used by card/ACH methods."""
@@ -20,7 +34,33 @@ class GatewayAccount(models.Model):
     entity = models.ForeignKey("finance.FinancialEntity", on_delete=models.PROTECT)
     # Credentials are set through the integration settings; never displayed in full.
     publishable_key = models.CharField(max_length=200, blank=True)
+    # Stripe: the secret API key and the webhook endpoint's signing secret (whsec_…),
+    # encrypted at rest; pages show them masked. The sandbox reads its key from settings.
+    secret_key = EncryptedTextField(blank=True, default="")
+    webhook_secret = EncryptedTextField(blank=True, default="")
+    # Stripe only: another API host (a local Stripe-compatible server); blank = Stripe's.
+    api_base = models.URLField(blank=True)
     is_active = models.BooleanField(default=True)
+    # Invoice sync: this account offers the entity's new invoices to its processor
+    # (at most one such account per entity) and posts their payments.
+    invoice_sync = models.BooleanField(default=False)
+    # The payment handling mode a new invoice's sync record starts with.
+    default_handling_mode = models.CharField(
+        max_length=30, choices=PaymentHandlingMode.choices, default=PaymentHandlingMode.DEFAULT
+    )
+    # Default mode: attempts per invoice on a card (ACH is always one attempt).
+    card_attempt_limit = models.PositiveSmallIntegerField(default=3)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entity"], condition=Q(invoice_sync=True), name="one_invoice_sync_account_per_entity"
+            ),
+            models.CheckConstraint(
+                condition=Q(card_attempt_limit__gte=1) & Q(card_attempt_limit__lte=20),
+                name="gateway_card_attempt_limit_1_to_20",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.get_processor_display()})"
@@ -159,11 +199,15 @@ class Cart(models.Model):
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
+        # The remainder is being charged to a card: the cart is frozen until the
+        # processor's answer is recorded (submitted) or the charge failed (open again).
+        CHARGING = "charging", "Card charge in progress"
         SUBMITTED = "submitted", "Submitted"
         CANCELLED = "cancelled", "Cancelled"
 
     TRANSITIONS = {
-        Status.OPEN: {Status.SUBMITTED, Status.CANCELLED},
+        Status.OPEN: {Status.SUBMITTED, Status.CANCELLED, Status.CHARGING},
+        Status.CHARGING: {Status.SUBMITTED, Status.OPEN},
         Status.SUBMITTED: set(),
         Status.CANCELLED: set(),
     }
@@ -186,6 +230,19 @@ class Cart(models.Model):
     )
     batch = models.ForeignKey("finance.Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     payment = models.ForeignKey("finance.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # A prepayment entered in an empty cart (when finance settings allow it): on submit
+    # it becomes an open credit of the contact in ``entity``.
+    prepayment = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # The card charge of the remainder, in two phases: the idempotency key and amount are
+    # committed before the processor is called; the answer is recorded after.
+    charge_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    charge_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # The processor's single-use card token (never a card number), kept until the
+    # charge's outcome is known so that a retry repeats the identical request.
+    charge_token = models.CharField(max_length=100, blank=True)
+    charge_key = models.CharField(max_length=64, blank=True)
+    charge_id = models.CharField(max_length=100, blank=True)
+    charge_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -197,6 +254,15 @@ class Cart(models.Model):
                 condition=~Q(status="submitted") | Q(invoice__isnull=False, submitted_at__isnull=False),
                 name="cart_submitted_has_invoice",
             ),
+            models.CheckConstraint(
+                condition=~Q(status="charging")
+                | (Q(charge_amount__gt=0, charge_method__isnull=False) & ~Q(charge_key="")),
+                name="cart_charging_has_key_and_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(prepayment__isnull=True) | Q(prepayment__gt=0), name="cart_prepayment_positive"
+            ),
+            models.UniqueConstraint(fields=["charge_key"], condition=~Q(charge_key=""), name="cart_charge_key_unique"),
         ]
 
     def __str__(self):
@@ -251,3 +317,22 @@ class CartCredit(models.Model):
 
     def __str__(self):
         return f"{self.amount} of credit {self.credit_invoice.number} on cart {self.cart_id}"
+
+
+class MemberAccount(models.Model):
+    """A member's sign-in to the member checkout: the user acts as this contact only.
+
+    Member users are not staff and hold no module levels, so every staff page answers
+    them 403; the member pages (``/member/``) need this link.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member_account")
+    contact = models.ForeignKey("finance.Contact", on_delete=models.PROTECT, related_name="member_accounts")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contact__name"]
+
+    def __str__(self):
+        return f"{self.user} → {self.contact}"

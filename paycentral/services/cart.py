@@ -39,7 +39,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from finance.errors import FinanceError
-from finance.models import Batch, Contact, Invoice, InvoiceLine, Payment, Product
+from finance.models import Batch, Contact, FinanceSettings, Invoice, InvoiceLine, Payment, Product
 from finance.money import ZERO, quantize
 from finance.services.batches import batch_create
 from finance.services.credits import InsufficientCredit, credit_apply, credit_available, credit_holders_for
@@ -51,8 +51,10 @@ from paycentral.models import Cart, CartCredit, CartLine, PaymentMethod, Payment
 STAFF_SET = "Staff"
 PUBLIC_SET = "Public"
 CART_BATCH_DESCRIPTION = "Cart orders"
-# Methods the remainder can be paid with on submit (card goes through a processor: not yet).
-REMAINDER_TYPES = (PaymentMethod.Type.CASH, PaymentMethod.Type.CHECK)
+# Methods the remainder can be paid with on submit; cards are charged through the
+# method's gateway account (paycentral.services.checkout).
+CARD_TYPES = (PaymentMethod.Type.CREDIT_CARD,)
+REMAINDER_TYPES = (PaymentMethod.Type.CASH, PaymentMethod.Type.CHECK, *CARD_TYPES)
 
 
 class CartError(FinanceError):
@@ -96,7 +98,7 @@ def opencredit_in_set(method_set: PaymentMethodSet) -> bool:
 
 def credit_refusal(cart: Cart) -> str | None:
     """Why open credit cannot be applied to ``cart`` now, or None when it can."""
-    if cart.status != Cart.Status.OPEN:
+    if cart.status not in (Cart.Status.OPEN, Cart.Status.CHARGING):  # charging: checked again on finish
         return f"This cart is {cart.get_status_display().lower()}; it cannot change."
     if not opencredit_in_set(cart.method_set):
         return f"Open credit is not offered here: the OPENCREDIT method is not in the {cart.method_set.name} set."
@@ -364,7 +366,10 @@ def remainder_methods(method_set: PaymentMethodSet):
     return [
         e
         for e in method_set.ordered_entries()
-        if e.method.is_active and e.method.type in REMAINDER_TYPES and e.method.cash_account_id
+        if e.method.is_active
+        and e.method.type in REMAINDER_TYPES
+        and e.method.cash_account_id
+        and (e.method.type not in CARD_TYPES or e.method.gateway_account_id)
     ]
 
 
@@ -395,41 +400,96 @@ def _cart_batch(date: Date, user) -> Batch:
     raise AssertionError("unreachable")
 
 
-@transaction.atomic
-def cart_submit(*, user, cart: Cart, method: PaymentMethod | None = None, reference: str = "", date=None) -> Cart:
-    """Write the order: invoice, OPENCREDIT payments, remainder payment, in one batch.
+@dataclass
+class _SubmitPlan:
+    cart: Cart
+    date: Date
+    lines: list[CartLine]
+    credits: list[CartCredit]
+    remainder: Decimal
 
-    Refused with nothing written: an empty or closed cart; credit applied where it is
-    not offered (see ``credit_refusal``); a remainder without a cash or check method of
-    the cart's set; a credit used elsewhere since it was applied (``StaleCart``).
-    """
-    cart = _lock(cart)
+
+def _plan_submit(cart: Cart, method: PaymentMethod | None, date) -> _SubmitPlan:
+    """Check everything a submit needs (the cart is locked); raise before anything is written."""
     date = date or timezone.localdate()
     cart_lines = list(CartLine.objects.filter(cart=cart).select_related("product").order_by("position", "pk"))
     if not cart_lines:
-        raise CartError("The cart is empty; add a product before submitting.")
+        if cart.prepayment:
+            return _plan_prepayment(cart, method, date)
+        raise CartError("The cart is empty; add a product (or enter a prepayment) before submitting.")
     credits = list(CartCredit.objects.filter(cart=cart).select_related("credit_invoice").order_by("position", "pk"))
     if credits:
         _ensure_credit_offered(cart)
     totals = cart_totals(cart)
     if totals.credit > totals.total:
         raise CartError("More credit is applied than the cart total; remove a credit and apply again.")
+    for cc in credits:
+        available = credit_available(cc.credit_invoice)
+        if available < cc.amount:
+            raise _stale(cc, available)
     remainder = totals.balance
     if remainder > 0:
-        if method is None:
-            raise CartError(f"Choose how the remaining {remainder} is paid.")
-        allowed = {e.method_id for e in remainder_methods(cart.method_set)}
-        if method.pk not in allowed:
-            raise CartError(
-                f"{method.name} cannot pay a cart here: choose cash or check from the {cart.method_set.name} set."
-            )
+        _check_remainder_method(cart, method, remainder)
+    return _SubmitPlan(cart, date, cart_lines, credits, remainder)
 
+
+def _plan_prepayment(cart: Cart, method: PaymentMethod | None, date) -> _SubmitPlan:
+    if not FinanceSettings.load().allow_prepayments:
+        raise CartError("Prepayments are not allowed (finance settings); add a product instead.")
+    if cart.entity_id is None:
+        raise CartError("Choose the financial entity the prepayment is for.")
+    _check_remainder_method(cart, method, cart.prepayment)
+    return _SubmitPlan(cart, date, [], [], cart.prepayment)
+
+
+def _check_remainder_method(cart: Cart, method: PaymentMethod | None, amount: Decimal) -> None:
+    if method is None:
+        raise CartError(f"Choose how the remaining {amount} is paid.")
+    allowed = {e.method_id for e in remainder_methods(cart.method_set)}
+    if method.pk not in allowed:
+        raise CartError(f"{method.name} cannot pay a cart here: choose a method of the {cart.method_set.name} set.")
+    if cart.entity_id and method.cash_account.entity_id != cart.entity_id:
+        raise CartError(f"{method.name} deposits to another financial entity than this order's.")
+
+
+def _stale(cc: CartCredit, available: Decimal) -> StaleCart:
+    return StaleCart(
+        f"Credit invoice {cc.credit_invoice.number} of {cc.credit_invoice.bill_to.name} no longer holds the "
+        f"{cc.amount} applied to this cart (it holds {available} now): it has been used elsewhere. Remove it or "
+        "apply again, then submit. Nothing was written."
+    )
+
+
+def _write_order(
+    plan: _SubmitPlan, *, user, method: PaymentMethod | None, reference: str, processor_charge_id: str = ""
+) -> Cart:
+    """Write the planned order in the current transaction: invoice, OPENCREDIT payments,
+    remainder (or prepayment) payment, all in the day's cart batch."""
+    cart, date = plan.cart, plan.date
     batch = _cart_batch(date, user)
+    if not plan.lines:  # a prepayment: the whole payment becomes the contact's open credit
+        cart.payment = payment_receive(
+            payer=cart.contact,
+            method=method,
+            amount=plan.remainder,
+            date=date,
+            batch=batch,
+            applications=[],
+            auto_apply=False,
+            reference=reference,
+            entity=cart.entity,
+            source=Payment.Source.CART,
+            credit_description=f"Prepayment (cart {cart.pk})",
+            processor_charge_id=processor_charge_id,
+            user=user,
+        )
+        return _mark_submitted(cart, _credit_invoice_of(cart.payment), batch)
+
     invoice = invoice_create(
         bill_to=cart.contact,
         entity=cart.entity,
         batch=batch,
-        lines=[LineSpec(product=ln.product, quantity=ln.quantity, unit_price=ln.unit_price) for ln in cart_lines],
+        lines=[LineSpec(product=ln.product, quantity=ln.quantity, unit_price=ln.unit_price) for ln in plan.lines],
         date=date,
         source=Invoice.Source.CART,
         description=f"Cart {cart.pk}",
@@ -451,7 +511,7 @@ def cart_submit(*, user, cart: Cart, method: PaymentMethod | None = None, refere
                 amount -= part
         return specs
 
-    for cc in credits:
+    for cc in plan.credits:
         try:
             cc.payment = credit_apply(
                 credit_invoice=cc.credit_invoice,
@@ -463,30 +523,87 @@ def cart_submit(*, user, cart: Cart, method: PaymentMethod | None = None, refere
             )
         except InsufficientCredit:
             cc.credit_invoice.refresh_from_db(fields=["balance"])
-            raise StaleCart(
-                f"Credit invoice {cc.credit_invoice.number} of {cc.credit_invoice.bill_to.name} no longer holds the "
-                f"{cc.amount} applied to this cart (it holds {credit_available(cc.credit_invoice)} now): it has been "
-                "used elsewhere. Remove it or apply again, then submit. Nothing was written."
-            ) from None
+            raise _stale(cc, credit_available(cc.credit_invoice)) from None
         cc.save(update_fields=["payment"])
-    if remainder > 0:
+    if plan.remainder > 0:
         cart.payment = payment_receive(
             payer=cart.contact,
             method=method,
-            amount=remainder,
+            amount=plan.remainder,
             date=date,
             batch=batch,
-            applications=take(remainder),
+            applications=take(plan.remainder),
             auto_apply=False,
             reference=reference,
             entity=cart.entity,
             source=Payment.Source.CART,
+            processor_charge_id=processor_charge_id,
             user=user,
         )
     invoice.refresh_from_db()
+    return _mark_submitted(cart, invoice, batch)
+
+
+def _credit_invoice_of(payment: Payment) -> Invoice:
+    """The credit invoice holding a prepayment (the line the payment was applied to)."""
+    line = InvoiceLine.objects.filter(applications__payment=payment).select_related("invoice").first()
+    if line is None:
+        raise CartError("The prepayment left no open credit; nothing was written.")
+    return line.invoice
+
+
+def _mark_submitted(cart: Cart, invoice: Invoice, batch: Batch) -> Cart:
     cart.status = Cart.Status.SUBMITTED
     cart.submitted_at = timezone.now()
     cart.invoice = invoice
     cart.batch = batch
-    cart.save(update_fields=["status", "submitted_at", "invoice", "batch", "payment"])
+    cart.charge_token = ""
+    cart.save(update_fields=["status", "submitted_at", "invoice", "batch", "payment", "charge_token"])
     return cart
+
+
+@transaction.atomic
+def cart_set_prepayment(*, cart: Cart, amount, entity=None) -> Cart:
+    """Enter (or clear, with ``amount`` None) a prepayment in an empty cart.
+
+    Allowed only when the finance setting "allow staff to enter prepayments and
+    overpayments" is on; on submit it becomes an open credit of the contact.
+    """
+    cart = _lock(cart)
+    if amount is None:
+        cart.prepayment = None
+        cart.save(update_fields=["prepayment"])
+        return cart
+    if not FinanceSettings.load().allow_prepayments:
+        raise CartError("Prepayments are not allowed (finance settings).")
+    if CartLine.objects.filter(cart=cart).exists():
+        raise CartError("A prepayment is entered in an empty cart; this cart has products.")
+    try:
+        amount = quantize(amount)
+    except (ArithmeticError, TypeError, ValueError):
+        raise CartError(f"{amount!r} is not an amount.") from None
+    if amount <= 0:
+        raise CartError("A prepayment must be greater than zero.")
+    if entity is None and cart.entity_id is None:
+        raise CartError("Choose the financial entity the prepayment is for.")
+    cart.prepayment = amount
+    if entity is not None:
+        cart.entity = entity
+    cart.save(update_fields=["prepayment", "entity"])
+    return cart
+
+
+@transaction.atomic
+def cart_submit(*, user, cart: Cart, method: PaymentMethod | None = None, reference: str = "", date=None) -> Cart:
+    """Write the order: invoice, OPENCREDIT payments, remainder payment, in one batch.
+
+    Refused with nothing written: an empty or closed cart; credit applied where it is
+    not offered (see ``credit_refusal``); a remainder without a method of the cart's
+    set; a credit used elsewhere since it was applied (``StaleCart``). A remainder paid
+    by card goes through ``paycentral.services.checkout.cart_pay_by_card`` instead.
+    """
+    cart = _lock(cart)
+    if method is not None and method.type in CARD_TYPES:
+        raise CartError(f"{method.name} is charged through the processor: pay by card with a card token.")
+    plan = _plan_submit(cart, method, date)
+    return _write_order(plan, user=user, method=method, reference=reference)

@@ -14,13 +14,14 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from finance.errors import FinanceError
-from finance.models import Invoice
+from finance.models import FinanceSettings, FinancialEntity, Invoice
 from finance.money import ZERO
 from finance.services.credits import credit_available
 from paycentral.authorization import APPLY_OTHER_CREDIT, ModuleLevelRequiredMixin, has_level, require_level
-from paycentral.forms import AddProductForm, CartStartForm, CartSubmitForm, CreditSearchForm
+from paycentral.forms import AddProductForm, CartStartForm, CartSubmitForm, CreditSearchForm, PrepaymentForm
 from paycentral.models import Cart, CartCredit, CartLine, Module
 from paycentral.services import cart as services
+from paycentral.services import checkout
 
 USE_CART = (Module.ORDERS, 2)
 SEARCH_LIMIT = 50
@@ -81,7 +82,16 @@ def panel_context(request, cart: Cart, **extra) -> dict:
         "add_form": AddProductForm(cart=cart),
         "submit_form": CartSubmitForm(entries=entries),
         "has_remainder_methods": bool(entries),
+        "has_card_methods": any(e.method.type in services.CARD_TYPES for e in entries),
         "is_open": cart.status == Cart.Status.OPEN,
+        "is_charging": cart.status == Cart.Status.CHARGING,
+        "prepayment_allowed": FinanceSettings.load().allow_prepayments,
+        "prepayment_form": PrepaymentForm(
+            initial={
+                "amount": cart.prepayment,
+                "entity": cart.entity_id or FinancialEntity.objects.order_by("pk").first(),
+            }
+        ),
     }
     context.update(extra)
     return context
@@ -270,19 +280,40 @@ class RemoveCreditView(CartActionView):
         return "Removed all applied credit."
 
 
+def _submitted_message(cart: Cart) -> str:
+    invoice = cart.invoice
+    if invoice.type == Invoice.Type.CREDIT:
+        return (
+            f"Prepayment of {_money(cart.payment.amount)} received: open credit invoice {invoice.number} "
+            f"in batch {invoice.batch.number}."
+        )
+    paid = f" Card charge {cart.charge_id}." if cart.charge_id else ""
+    return (
+        f"Order submitted: invoice {invoice.number} for {_money(invoice.total)} in batch {invoice.batch.number}.{paid}"
+    )
+
+
 class SubmitView(CartActionView):
     def act(self, request, cart):
         form = CartSubmitForm(request.POST, entries=services.remainder_methods(cart.method_set))
         if not form.is_valid():
-            raise services.CartError("Choose a payment method from the list.")
-        self.submitted = services.cart_submit(
-            user=request.user,
-            cart=cart,
-            method=form.cleaned_data["method"],
-            reference=form.cleaned_data["reference"],
-        )
-        invoice = self.submitted.invoice
-        return f"Order submitted: invoice {invoice.number} for {_money(invoice.total)} in batch {invoice.batch.number}."
+            errors = "; ".join(e for errs in form.errors.values() for e in errs)
+            raise services.CartError(errors or "Choose a payment method from the list.")
+        method = form.cleaned_data["method"]
+        totals = services.cart_totals(cart)
+        pays_by_card = method is not None and method.type in services.CARD_TYPES
+        if pays_by_card and (totals.balance > 0 or cart.prepayment):
+            self.submitted = checkout.cart_pay_by_card(
+                user=request.user, cart=cart, method=method, card_token=form.cleaned_data["card_token"]
+            )
+        else:
+            self.submitted = services.cart_submit(
+                user=request.user,
+                cart=cart,
+                method=method if (totals.balance > 0 or cart.prepayment) else None,
+                reference=form.cleaned_data["reference"],
+            )
+        return _submitted_message(self.submitted)
 
     def done(self, request, cart, notice):
         messages.success(request, notice)
@@ -306,3 +337,26 @@ class CancelView(CartActionView):
             response["HX-Redirect"] = reverse("cart:home")
             return response
         return redirect("cart:home")
+
+
+class PrepaymentView(CartActionView):
+    """Enter (or, with ``clear``, remove) a prepayment in an empty cart."""
+
+    def act(self, request, cart):
+        if request.POST.get("clear"):
+            services.cart_set_prepayment(cart=cart, amount=None)
+            return "Prepayment removed."
+        form = PrepaymentForm(request.POST)
+        if not form.is_valid():
+            errors = "; ".join(e for errs in form.errors.values() for e in errs)
+            raise services.CartError(f"Could not enter the prepayment: {errors}")
+        services.cart_set_prepayment(cart=cart, amount=form.cleaned_data["amount"], entity=form.cleaned_data["entity"])
+        return f"Prepayment of {_money(form.cleaned_data['amount'])} entered; choose how it is paid and submit."
+
+
+class ChargeResumeView(SubmitView):
+    """Ask the processor again about a held card charge (same idempotency key)."""
+
+    def act(self, request, cart):
+        self.submitted = checkout.cart_charge_resume(user=request.user, cart=cart)
+        return _submitted_message(self.submitted)

@@ -432,6 +432,9 @@ def test_openapi_schema_lists_every_path_and_types_money_as_string(client):
         f"{BASE}/payments/{{payment_id}}",
         f"{BASE}/batches",
         f"{BASE}/batches/{{number}}",
+        f"{BASE}/subscriptions/packages",
+        f"{BASE}/subscriptions/packages/{{package_id}}",
+        f"{BASE}/subscriptions/packages/{{package_id}}/results",
     }
     assert schema["components"]["securitySchemes"]["ApiTokenAuth"] == {"type": "http", "scheme": "bearer"}
     components = schema["components"]["schemas"]

@@ -1,0 +1,128 @@
+"""Card payments in a real browser: a staff order paid by card after a decline, and a
+member's own checkout with the Public set (own credit applied, the rest by card)."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from finance.ledger_check import verify_ledger
+from finance.models import Payment
+from integrations.models import SandboxCharge
+from paycentral.models import (
+    Cart,
+    GatewayAccount,
+    MemberAccount,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+)
+from tests.e2e.test_cart_credit import sign_in
+from tests.factories import CompanyFactory, ContactFactory
+from tests.paycentral.test_cart_services import add_opencredit, make_credit
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+API_KEY = "sk_sandbox_browser"
+
+
+def card_method(ledger, live_server, settings, set_name: str, label: str) -> PaymentMethod:
+    settings.SANDBOX_PROCESSOR_ENABLED = True
+    settings.SANDBOX_PROCESSOR_API_KEYS = [API_KEY]
+    settings.SANDBOX_PROCESSOR_API_KEY = API_KEY
+    settings.SANDBOX_PROCESSOR_URL = live_server.url + "/sandbox/processor/v1"
+    settings.SANDBOX_PROCESSOR_SETTLE_SECONDS = 3600
+    gateway = GatewayAccount.objects.create(
+        name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity
+    )
+    method = PaymentMethod.objects.create(
+        code="VISA", name="Visa", type=PaymentMethod.Type.CREDIT_CARD, cash_account=ledger.cash, gateway_account=gateway
+    )
+    method_set, _ = PaymentMethodSet.objects.get_or_create(name=set_name)
+    PaymentMethodSetEntry.objects.create(method_set=method_set, method=method, position=3, display_name=label)
+    return method
+
+
+def test_staff_order_paid_by_card_after_a_decline(browser_page, screenshot, live_server, ledger, staff_user, settings):
+    page = browser_page
+    visa = card_method(ledger, live_server, settings, "Staff", "Visa (card)")
+    dana = ContactFactory(name="Dana Delgado", sort_name="Delgado, Dana", party_id="30201")
+
+    sign_in(page, live_server, "clerk", "pw-clerk-123")
+    page.goto(f"{live_server.url}/contacts/{dana.pk}/")
+    page.get_by_role("link", name="New order").click()
+    page.get_by_role("button", name="Start order for Dana Delgado").click()
+    page.get_by_label("Product").select_option(str(ledger.event.pk))
+    page.get_by_role("button", name="Add product").click()
+    expect(page.get_by_test_id("cart-balance")).to_have_text("400.00")
+
+    submit = page.get_by_test_id("cart-submit")
+    expect(submit.get_by_label("Card token")).to_be_hidden()
+    submit.get_by_label("Pay the balance of 400.00 by").select_option(str(visa.pk))
+    expect(submit.get_by_label("Card token")).to_be_visible()
+    expect(submit.get_by_label("Reference")).to_be_hidden()
+    submit.get_by_label("Card token").fill("tok_visa_declined")
+    submit.get_by_role("button", name="Submit order").click()
+    expect(page.get_by_test_id("cart-error")).to_contain_text("The card was declined")
+    expect(page.get_by_test_id("cart-last-charge")).to_contain_text("Declined")
+    screenshot("card-1-staff-declined")
+    assert not Payment.objects.filter(method=visa).exists()
+
+    submit = page.get_by_test_id("cart-submit")
+    submit.get_by_label("Pay the balance of 400.00 by").select_option(str(visa.pk))
+    submit.get_by_label("Card token").fill("tok_visa")
+    submit.get_by_role("button", name="Submit order").click()
+    expect(page).to_have_url(re.compile(r"/invoices/\d+/$"))
+    cart = Cart.objects.get(contact=dana)
+    expect(page.locator(".alert-success")).to_contain_text(f"Card charge {cart.charge_id}")
+    screenshot("card-2-staff-paid-invoice")
+
+    assert cart.status == Cart.Status.SUBMITTED
+    assert Payment.objects.get(method=visa).amount == Decimal("400.00")
+    assert SandboxCharge.objects.filter(status="succeeded").count() == 1
+    report = verify_ledger()
+    assert report.ok, report.format()
+
+
+def test_member_checkout_applies_own_credit_and_pays_by_card(browser_page, screenshot, live_server, ledger, settings):
+    page = browser_page
+    card = card_method(ledger, live_server, settings, "Public", "Credit or debit card")
+    add_opencredit("Public")
+    company = CompanyFactory(name="Harbor Point Credit Union", party_id="50010")
+    maya = ContactFactory(name="Maya Member", sort_name="Member, Maya", party_id="30301", company=company)
+    make_credit(ledger, maya, "150.00")
+    user = get_user_model().objects.create_user("maya", password="pw-maya-123", first_name="Maya")
+    MemberAccount.objects.create(user=user, contact=maya)
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("maya")
+    page.get_by_label("Password").fill("pw-maya-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{live_server.url}/member/")
+    expect(page.get_by_test_id("current-user")).to_contain_text("Maya")
+    expect(page.get_by_role("heading", name="Your order")).to_be_visible()
+    page.get_by_label("Item").select_option(str(ledger.event.pk))
+    page.get_by_role("button", name="Add to order").click()
+    expect(page.get_by_test_id("cart-total")).to_have_text("400.00")
+    expect(page.get_by_test_id("member-credit")).to_contain_text("150.00")
+    page.get_by_role("button", name="Apply my credit").click()
+    expect(page.get_by_test_id("cart-notice")).to_contain_text("Applied 150.00 of your open credit.")
+    expect(page.get_by_test_id("cart-balance")).to_have_text("250.00")
+    pay = page.get_by_test_id("member-pay")
+    pay.get_by_label("Pay 250.00 by").select_option(str(card.pk))
+    pay.get_by_label("Card").fill("tok_visa")
+    screenshot("card-3-member-checkout")
+    pay.get_by_role("button", name="Pay now").click()
+    expect(page).to_have_url(re.compile(r"/member/orders/\d+/receipt/$"))
+    expect(page.get_by_test_id("receipt-balance")).to_have_text("0.00")
+    screenshot("card-4-member-receipt")
+
+    cart = Cart.objects.get(contact=maya)
+    assert cart.method_set.name == "Public" and cart.status == Cart.Status.SUBMITTED
+    assert Payment.objects.get(method=card).amount == Decimal("250.00")
+    # A member cannot open the staff pages.
+    response = page.goto(f"{live_server.url}/invoices/")
+    assert response.status == 403
+    report = verify_ledger()
+    assert report.ok, report.format()
