@@ -13,7 +13,11 @@ from django.utils.html import format_html
 
 from paycentral.models import (
     ApiToken,
+    Cart,
+    CartCredit,
+    CartLine,
     GatewayAccount,
+    MemberAccount,
     ModuleAuthorization,
     PaymentMethod,
     PaymentMethodSet,
@@ -25,10 +29,25 @@ User = get_user_model()
 
 @admin.register(GatewayAccount)
 class GatewayAccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "processor", "entity", "is_active")
-    list_filter = ("processor", "entity", "is_active")
+    list_display = ("name", "processor", "entity", "is_active", "invoice_sync", "default_handling_mode")
+    list_filter = ("processor", "entity", "is_active", "invoice_sync")
     search_fields = ("name",)
     list_select_related = ("entity",)
+    # Secrets are never shown in full: only their masked ends (set them from the shell).
+    exclude = ("secret_key", "webhook_secret")
+    readonly_fields = ("secret_key_masked", "webhook_secret_masked")
+
+    @admin.display(description="Secret key")
+    def secret_key_masked(self, obj):
+        from paycentral.crypto import mask_secret
+
+        return mask_secret(obj.secret_key) or "—"
+
+    @admin.display(description="Webhook secret")
+    def webhook_secret_masked(self, obj):
+        from paycentral.crypto import mask_secret
+
+        return mask_secret(obj.webhook_secret) or "—"
 
 
 @admin.register(PaymentMethod)
@@ -138,3 +157,60 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         n = queryset.filter(revoked=False).update(revoked=True)
         self.message_user(request, f"{n} token(s) revoked.", level=messages.SUCCESS)
+
+
+class CartLineInline(admin.TabularInline):
+    model = CartLine
+    extra = 0
+    fields = ("position", "product", "quantity", "unit_price", "amount")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CartCreditInline(admin.TabularInline):
+    model = CartCredit
+    extra = 0
+    fields = ("position", "credit_invoice", "amount", "is_other", "applied_by", "applied_at", "payment")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Cart)
+class CartAdmin(admin.ModelAdmin):
+    """Carts are read-only here: they change only through the cart services (the staff
+    cart and the member checkout), which lock the cart and write the ledger."""
+
+    list_display = ("pk", "contact", "user", "method_set", "status", "created_at", "submitted_at", "invoice")
+    list_filter = ("status", "method_set")
+    search_fields = ("=contact__party_id", "contact__name", "user__username", "=invoice__number", "=charge_id")
+    list_select_related = ("contact", "user", "method_set", "invoice")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = (CartLineInline, CartCreditInline)
+    exclude = ("charge_token",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Cart._meta.fields if f.name != "charge_token"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MemberAccount)
+class MemberAccountAdmin(admin.ModelAdmin):
+    """Links a member's sign-in to their contact for the member checkout."""
+
+    list_display = ("user", "contact", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("user__username", "=contact__party_id", "contact__name")
+    list_select_related = ("user", "contact")
+    autocomplete_fields = ("user", "contact")

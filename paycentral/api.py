@@ -12,11 +12,12 @@
 
 from datetime import timedelta
 
+from django.db import DataError
 from django.db.models import Count, Prefetch, Q, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import NinjaAPI, Query
-from ninja.errors import AuthorizationError
+from ninja import Field, NinjaAPI, Query, Schema
+from ninja.errors import AuthorizationError, HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer
 
@@ -44,6 +45,17 @@ from paycentral.models import ApiToken
 # last_used_at is written at most this often per token (one UPDATE, not one per call).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_PAGE = 500
+# Far beyond any table here, and inside PostgreSQL's bigint OFFSET.
+MAX_OFFSET = 1_000_000_000
+
+
+class Page(LimitOffsetPagination):
+    """limit/offset paging with both bounded: ``limit`` 1..500 (default 100), ``offset``
+    0..1,000,000,000; outside them the answer is 422 naming the parameter."""
+
+    class Input(Schema):
+        limit: int = Field(100, ge=1, le=MAX_PAGE, description="Rows per page (at most 500).")
+        offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip.")
 
 
 class ApiTokenAuth(HttpBearer):
@@ -69,7 +81,49 @@ class ApiTokenAuth(HttpBearer):
         return api_token
 
 
-api = NinjaAPI(
+# Answers every operation can give besides its own, documented on each of them.
+ERROR_BODY = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+VALIDATION_BODY = {
+    "type": "object",
+    "properties": {"detail": {"type": "array", "items": {"type": "object"}}},
+    "required": ["detail"],
+    "description": "One entry per invalid parameter or field: its location (loc), message (msg) and type.",
+}
+COMMON_RESPONSES = {
+    401: ("No token, or a revoked or unknown one.", ERROR_BODY),
+    403: ("The token's user lacks the module level the operation needs.", ERROR_BODY),
+}
+VALIDATION_RESPONSE = (422, "A parameter or the body is invalid; nothing was changed.", VALIDATION_BODY)
+
+
+def _json_response(description: str, body: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": body}}}
+
+
+class PayCentralAPI(NinjaAPI):
+    """The API, whose OpenAPI schema documents on every operation the answers that
+    django-ninja gives outside the operation's own code: 401 and 403 from the token
+    check, 422 when a parameter or the body fails validation."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if operation.get("security"):
+                    for status, (description, body) in COMMON_RESPONSES.items():
+                        responses.setdefault(status, _json_response(description, body))
+                if operation.get("parameters") or operation.get("requestBody"):
+                    status, description, body = VALIDATION_RESPONSE
+                    responses.setdefault(status, _json_response(description, body))
+        return schema
+
+
+api = PayCentralAPI(
     title="Pay Central API",
     version="1",
     description="Read access to contacts, invoices, payments and batches. Amounts are decimal strings.",
@@ -80,11 +134,32 @@ api = NinjaAPI(
 NOT_FOUND = {404: ErrorOut}
 
 
+@api.exception_handler(HttpError)
+def http_error(request, exc):
+    """django-ninja's own refusals, as it answers them ({"detail": ...}), except a body
+    that cannot be parsed: invalid input like any other (422, one entry per problem),
+    not a bare 400 that the operations' schemas do not describe."""
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        detail = [{"type": "json_invalid", "loc": ["body"], "msg": "The request body is not valid JSON."}]
+        return api.create_response(request, {"detail": detail}, status=422)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(DataError)
+def text_with_nul(request, exc):
+    """PostgreSQL text cannot hold NUL (0x00) characters: a parameter or field carrying
+    one is bad input (422), not a server error. Any other DataError stays a 500."""
+    if "NUL (0x00)" not in str(exc):
+        raise exc
+    detail = [{"type": "string_nul", "loc": ["request"], "msg": "Text may not contain NUL (0x00) characters."}]
+    return api.create_response(request, {"detail": detail}, status=422)
+
+
 # --- Contacts -------------------------------------------------------------------------
 
 
 @api.get("/contacts", response=list[ContactOut], tags=["contacts"])
-@paginate(LimitOffsetPagination, max_limit=MAX_PAGE)
+@paginate(Page, max_limit=MAX_PAGE)
 def list_contacts(request, filters: Query[ContactFilter]):
     return filters.filter(Contact.objects.select_related("company")).order_by("sort_name", "name", "pk")
 
@@ -129,7 +204,7 @@ INVOICE_RELATED = ("bill_to", "sold_to", "entity", "batch")
 
 
 @api.get("/invoices", response=list[InvoiceOut], tags=["invoices"])
-@paginate(LimitOffsetPagination, max_limit=MAX_PAGE)
+@paginate(Page, max_limit=MAX_PAGE)
 def list_invoices(request, filters: Query[InvoiceFilter]):
     return filters.filter(Invoice.objects.select_related(*INVOICE_RELATED)).order_by("-date", "-pk")
 
@@ -149,7 +224,7 @@ PAYMENT_RELATED = ("payer", "method", "entity", "batch")
 
 
 @api.get("/payments", response=list[PaymentOut], tags=["payments"])
-@paginate(LimitOffsetPagination, max_limit=MAX_PAGE)
+@paginate(Page, max_limit=MAX_PAGE)
 def list_payments(request, filters: Query[PaymentFilter]):
     return filters.filter(Payment.objects.select_related(*PAYMENT_RELATED)).order_by("-date", "-pk")
 
@@ -166,7 +241,7 @@ def get_payment(request, payment_id: int):
 
 
 @api.get("/batches", response=list[BatchOut], tags=["batches"])
-@paginate(LimitOffsetPagination, max_limit=MAX_PAGE)
+@paginate(Page, max_limit=MAX_PAGE)
 def list_batches(request, filters: Query[BatchFilter]):
     return filters.filter(Batch.objects.all()).order_by("-date", "-pk")
 
@@ -181,3 +256,10 @@ def get_batch(request, number: str):
     batch.count_difference = None if batch.control_count is None else totals.count - batch.control_count
     batch.amount_difference = None if batch.control_amount is None else totals.amount - batch.control_amount
     return batch
+
+
+# --- Subscriptions (membership billing) -----------------------------------------------
+
+from finance.membership.api import router as subscriptions_router  # noqa: E402
+
+api.add_router("/subscriptions/", subscriptions_router)

@@ -6,12 +6,13 @@ pattern, so clients never parse amounts as floats. Quantities use the same rende
 """
 
 import datetime
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from django.db.models import Q
 from ninja import FilterLookup, FilterSchema, Schema
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 from finance.models import Batch, Contact, Invoice, Payment
 from finance.money import quantize
@@ -45,6 +46,16 @@ Quantity = Annotated[
     PlainSerializer(money_str, return_type=str),
     WithJsonSchema({"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "examples": ["1.00"]}),
 ]
+
+
+def _iso_date(value):
+    """Only YYYY-MM-DD: pydantic alone would also read "0" or "1700000000" as a Unix time."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[datetime.date, BeforeValidator(_iso_date)]
 
 
 def choice(choices, name: str):
@@ -203,8 +214,8 @@ class InvoiceFilter(FilterSchema):
     open: bool | None = None
     type: InvoiceType | None = None
     source: InvoiceSource | None = None
-    date_from: Annotated[datetime.date | None, FilterLookup("date__gte")] = None
-    date_to: Annotated[datetime.date | None, FilterLookup("date__lte")] = None
+    date_from: Annotated[IsoDate | None, FilterLookup("date__gte")] = None
+    date_to: Annotated[IsoDate | None, FilterLookup("date__lte")] = None
     batch: Annotated[str | None, FilterLookup("batch__number")] = None
 
     def filter_open(self, value: bool | None) -> Q:
@@ -276,8 +287,8 @@ class PaymentFilter(FilterSchema):
     status: PaymentStatus | None = None
     source: PaymentSource | None = None
     reference: str | None = None
-    date_from: Annotated[datetime.date | None, FilterLookup("date__gte")] = None
-    date_to: Annotated[datetime.date | None, FilterLookup("date__lte")] = None
+    date_from: Annotated[IsoDate | None, FilterLookup("date__gte")] = None
+    date_to: Annotated[IsoDate | None, FilterLookup("date__lte")] = None
     batch: Annotated[str | None, FilterLookup("batch__number")] = None
 
 

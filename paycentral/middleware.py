@@ -3,9 +3,18 @@
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
-# The admin has its own login page; the JSON API and the sandbox processor answer 401
-# themselves (token / API-key auth).
-PUBLIC_PREFIXES = ("/accounts/login/", "/static/", "/healthz", "/api/", "/admin/", "/sandbox/processor/")
+# The admin has its own login page; the JSON API and the sandbox servers answer 401
+# themselves (token / API-key auth); processor webhooks check their signatures.
+PUBLIC_PREFIXES = (
+    "/accounts/login/",
+    "/static/",
+    "/healthz",
+    "/api/",
+    "/admin/",
+    "/sandbox/processor/",
+    "/sandbox/openwater/",
+    "/webhooks/",
+)
 
 
 class LoginRequiredMiddleware:
