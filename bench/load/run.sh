@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Load test on loopback: gunicorn (WORKERS sync workers) serving the scale data set,
+# wrk with CONNECTIONS concurrent users for DURATION over the main pages and the API.
+#
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/pc_scale bench/load/run.sh
+#
+# Needs wrk (Debian: apt-get install wrk). Prints requests/second and p50/p95/p99.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+: "${DATABASE_URL:?set DATABASE_URL to a database filled by generate_scale_data}"
+WORKERS=${WORKERS:-4}
+CONNECTIONS=${CONNECTIONS:-20}
+DURATION=${DURATION:-30s}
+PORT=${PORT:-8765}
+PY=.venv/bin/python
+export DJANGO_SETTINGS_MODULE=paycentral.settings DEBUG=False ALLOWED_HOSTS=127.0.0.1,localhost
+
+read -r PC_SESSION PC_TOKEN PC_PATHS < <($PY - <<'PYEOF' 2>/dev/null
+import os, django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
+from finance.models import Batch, Contact, Invoice, Payment
+from paycentral.models import ApiToken
+user, _ = get_user_model().objects.get_or_create(username="load-superuser", defaults={"is_staff": True, "is_superuser": True})
+s = SessionStore()
+s[SESSION_KEY] = str(user.pk)
+s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+s[HASH_SESSION_KEY] = user.get_session_auth_hash()
+s.create()
+_, key = ApiToken.issue(user=user, name="load test")
+inv = Invoice.objects.order_by("-pk").first()
+pay = Payment.objects.order_by("-pk").first()
+contact = inv.bill_to
+batch = Batch.objects.filter(status="posted").order_by("-pk").first()
+paths = [
+    "/", "/contacts/", f"/contacts/{contact.pk}/", "/invoices/", f"/invoices/{inv.pk}/", "/payments/",
+    f"/payments/{pay.pk}/", "/batches/", f"/batches/{batch.pk}/",
+    "/api/v1/invoices", f"/api/v1/invoices/{inv.number}", "/api/v1/contacts",
+]
+print(s.session_key, key, ",".join(paths))
+PYEOF
+)
+export PC_SESSION PC_TOKEN PC_PATHS
+
+$PY manage.py collectstatic --noinput -v0 2>/dev/null
+.venv/bin/gunicorn paycentral.wsgi --workers "$WORKERS" --bind "127.0.0.1:$PORT" --log-level warning &
+GUNICORN=$!
+trap 'kill $GUNICORN 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+
+echo "Paths: $PC_PATHS"
+echo "gunicorn $WORKERS workers; wrk $CONNECTIONS connections for $DURATION"
+# Baseline in the same run: the health check (no database, no template).
+echo "--- baseline: /healthz"
+PC_PATHS=/healthz wrk -t2 -c"$CONNECTIONS" -d10s -s bench/load/pages.lua "http://127.0.0.1:$PORT" | tail -2
+echo "--- pages and API"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/load/pages.lua "http://127.0.0.1:$PORT" | tail -2
