@@ -9,9 +9,11 @@ layers the hardening that ``manage.py check --deploy`` expects.
 """
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PAYCENTRAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -28,6 +30,8 @@ SECRET_KEY = env.str(
     default="django-insecure-embedded-default-key-change-me-in-production-0123456789",
 )
 DEBUG = env.bool("DEBUG")
+# Fernet keys for credentials at rest (newest first); derived from SECRET_KEY when unset.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -39,13 +43,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "django_filters",
     "django_tables2",
     "django_htmx",
     "ninja",
     "paycentral",
+    "paycentral.audit",
     "finance",
+    "finance.membership",
+    "finance.reporting",
     "integrations",
+    "integrations.openwater",
 ]
 
 MIDDLEWARE = [
@@ -58,7 +67,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "paycentral.audit.context.AuditActorMiddleware",
     "paycentral.middleware.LoginRequiredMiddleware",
+    # Last: turns a locked-out login attempt into the lockout page (HTTP 429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "paycentral.urls"
@@ -138,6 +150,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "finance.tasks.check_ledger",
         "schedule": env.int("LEDGER_CHECK_INTERVAL_SECONDS", default=3600),
     },
+    # Each started OpenWater integration runs when its own interval has passed.
+    "openwater-pushback": {
+        "task": "integrations.openwater.tasks.pushback_due",
+        "schedule": env.int("OPENWATER_PUSHBACK_TICK_SECONDS", default=60),
+    },
+    "processor-payment-requests": {
+        "task": "integrations.tasks.create_payment_requests",
+        "schedule": env.int("PROCESSOR_REQUEST_INTERVAL_SECONDS", default=60),
+    },
+    "processor-poll": {
+        "task": "integrations.tasks.poll_processor",
+        "schedule": env.int("PROCESSOR_POLL_INTERVAL_SECONDS", default=300),
+    },
+    "processor-reconcile": {
+        "task": "integrations.tasks.reconcile_attempts",
+        "schedule": env.int("PROCESSOR_RECONCILE_INTERVAL_SECONDS", default=300),
+    },
+    "processor-autopay": {
+        "task": "integrations.tasks.autopay_run",
+        "schedule": crontab(hour=env.int("AUTOPAY_HOUR", default=6), minute=env.int("AUTOPAY_MINUTE", default=0)),
+    },
 }
 
 # --- Auth ------------------------------------------------------------------------
@@ -148,8 +181,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "finance:dashboard"
+LOGIN_REDIRECT_URL = "start"  # members to their checkout, staff to the dashboard
 LOGOUT_REDIRECT_URL = "login"
+# The lockout check runs first and refuses a locked-out username + address before the
+# password is checked (django-axes); then the usual model backend.
+AUTHENTICATION_BACKENDS = [
+    "paycentral.auth_backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins: after AXES_FAILURE_LIMIT failures for one username from one address,
+# that pair is refused for AXES_COOLOFF_MINUTES (attempts are kept in the database and
+# listed in the admin under "Axes"); a successful login clears the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Reverse proxies in front of the app (production: the TLS proxy). With 0 the client
+# address is REMOTE_ADDR; with n it is read from X-Forwarded-For, n entries from the right.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "paycentral.auth_backends.client_address"
+# Sessions end after SESSION_IDLE_MINUTES without a request (every request renews the
+# cookie) and when the browser closes.
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 
 # --- i18n ------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -171,7 +230,22 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies other than files (form fields, JSON): at most UPLOAD_MAX_FORM_MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("UPLOAD_MAX_FORM_MB", default=10) * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+# Uploaded files above this size go to a temporary file instead of memory. Each upload
+# form sets its own maximum file size (the AR import: finance.ar_import_parser.MAX_FILE_BYTES).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# A multipart request larger than UPLOAD_MAX_REQUEST_MB is refused (400) before it is read.
+UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_MB", default=60) * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "paycentral.uploads.RequestSizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 DJANGO_TABLES2_PAGE_RANGE = 8

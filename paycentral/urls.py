@@ -4,6 +4,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 
 from paycentral.api import api
+from paycentral.views import member as member_views
 
 
 def healthz(request):
@@ -17,6 +18,14 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("sandbox/processor/v1/", include("integrations.sandbox_processor.urls")),
+    path("sandbox/openwater/", include("integrations.openwater.sandbox.urls")),
+    path("webhooks/", include("integrations.webhook_urls")),
     path("cart/", include("paycentral.cart_urls")),
+    path("member/", include("paycentral.member_urls")),
+    path("start/", member_views.start, name="start"),
+    path("membership/", include("finance.membership.urls")),
+    path("reports/", include("finance.reporting.urls")),
+    path("integrations/openwater/", include("integrations.openwater.urls")),
+    path("invoice-sync/", include("integrations.sync_urls")),
     path("", include("finance.urls")),
 ]

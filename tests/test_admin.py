@@ -5,7 +5,9 @@ import datetime
 import re
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import constants as message_levels
 from django.db import connection
@@ -28,7 +30,8 @@ from finance.models import (
 from finance.services.batches import batch_create, batch_transition
 from finance.services.credits import refund_record
 from finance.services.payments import payment_receive
-from paycentral.models import ApiToken, GatewayAccount, Module, ModuleAuthorization
+from paycentral.models import ApiToken, GatewayAccount, MemberAccount, Module, ModuleAuthorization
+from paycentral.services.cart import cart_add_product, cart_start
 from tests.factories import CompanyFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 
@@ -74,16 +77,82 @@ def books(ledger, staff_user, superuser):
         payment=prepaid, credit_invoice=prepaid.applications.get().invoice, batch=refunds, date=DAY, reason="Moved"
     )
     FinanceSettings.load()
-    GatewayAccount.objects.create(name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity)
+    sandbox = GatewayAccount.objects.create(
+        name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity
+    )
+    from integrations.models import SavedPaymentMethod, SyncRun, WebhookEvent
+
+    SavedPaymentMethod.objects.create(contact=member, gateway_account=sandbox, token="tok_visa", method="card")
+    WebhookEvent.objects.create(gateway_account=sandbox, event_id="evt_1", type="charge.updated", payload={})
+    SyncRun.objects.create(kind="poll")
     ApiToken.issue(user=superuser, name="Existing")
+    # Membership: settings, a member type, a joined member (its first term invoice), a
+    # renewal run, a subscription package and a dues import (the last three previewed).
+    from io import BytesIO
+
+    from finance.membership.dues_import import dues_import_validate
+    from finance.membership.models import MembershipSettings, MemberType
+    from finance.membership.packages import package_submit
+    from finance.membership.renewals import renewal_run_start
+    from finance.membership.services import membership_join
+
+    MembershipSettings.load()
+    regular = MemberType.objects.create(code="REG", name="Regular member", fee_product=ledger.dues)
+    dues = batch_create(date=DAY, description="New members", user=superuser)
+    joined = membership_join(contact=ContactFactory(), member_type=regular, batch=dues, join_date=DAY, user=superuser)
+    renewal_run_start(
+        effective_date=DAY,
+        paid_through_from=DAY - datetime.timedelta(days=31),
+        paid_through_to=DAY,
+        member_type=regular,
+        user=superuser,
+    )
+    package_submit(
+        key="pkg-1",
+        invoice_date=DAY,
+        items=[
+            {
+                "party_id": member.party_id,
+                "member_type": "REG",
+                "term_begin": DAY,
+                "term_end": datetime.date(2026, 12, 31),
+                "amount": None,
+                "payment": None,
+            }
+        ],
+        user=superuser,
+    )
+    dues_import_validate(
+        fileobj=BytesIO(b"party_id,member_type,term_begin,term_end,amount\n"),
+        file_name="dues.csv",
+        invoice_date=DAY,
+        user=superuser,
+    )
     Group.objects.create(name="Finance clerks")
-    return {"invoice": invoice, "payment": payment, "batch": batch, "posted": posted, "member": member}
+    cart = cart_start(user=staff_user, contact=member)
+    cart_add_product(cart=cart, product=ledger.event)
+    member_user = get_user_model().objects.create_user("member-1", password="pw-member-1")
+    MemberAccount.objects.create(user=member_user, contact=member)
+    # Sign-in records of the failed-login lockout (django-axes): one of each to show.
+    seen = {"user_agent": "test", "ip_address": "10.0.0.1", "username": "clerk", "path_info": "/accounts/login/"}
+    AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1)
+    AccessFailureLog.objects.create(**seen, locked_out=False)
+    AccessLog.objects.create(**seen)
+    return {
+        "invoice": invoice,
+        "payment": payment,
+        "batch": batch,
+        "posted": posted,
+        "member": member,
+        "dues_invoice": joined.invoice,
+    }
 
 
 def test_every_admin_page_renders_for_a_superuser(admin_client, books):
+    missing = [m.__name__ for m in admin.site._registry if not m._default_manager.exists()]
+    assert not missing, f"no row to show for: {', '.join(missing)}"
     for model, model_admin in admin.site._registry.items():
         obj = model._default_manager.order_by("pk").first()
-        assert obj is not None, f"no {model.__name__} row to show"
         response = admin_client.get(url(model, "changelist"))
         assert response.status_code == 200, f"{model.__name__} changelist: {response.status_code}"
         response = admin_client.get(url(model, "change", obj.pk))
@@ -384,7 +453,7 @@ def test_invoice_balance_filter(admin_client, books):
     assert credit.balance == D("-50.00") and refunded.balance == D("0.00")
     assert listed("credit") == {credit.pk}
     assert listed("settled") == {books["invoice"].pk, refunded.pk}
-    assert listed("owing") == set()
+    assert listed("owing") == {books["dues_invoice"].pk}  # the new member's first term, unpaid
 
 
 def test_batch_actions_need_change_permission(client, books, staff_user):

@@ -27,7 +27,14 @@ from finance.models import (
 )
 from finance.services.batches import batch_totals
 from paycentral.authorization import user_level
-from paycentral.models import GatewayAccount, Module, ModuleAuthorization, PaymentMethod, PaymentMethodSet
+from paycentral.models import (
+    GatewayAccount,
+    Module,
+    ModuleAuthorization,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+)
 
 TODAY = datetime.date(2026, 3, 15)
 
@@ -93,7 +100,8 @@ def test_seed_demo__entities_charts_and_products(seeded):
 @pytest.mark.django_db
 def test_seed_demo__payment_methods_and_sets(seeded):
     methods = {m.code: m for m in PaymentMethod.objects.select_related("cash_account", "gateway_account")}
-    assert set(methods) == {"CASH", "CHECK", "VISA", "ACH", "OPENCREDIT"}
+    # OPENWATER is the demo OpenWater integration's pushback method (in no set).
+    assert set(methods) == {"CASH", "CHECK", "VISA", "ACH", "OPENCREDIT", "OPENWATER"}
     for code in ("CASH", "CHECK", "VISA", "ACH"):
         assert methods[code].cash_account.role == GLAccount.Role.CASH
     assert methods["OPENCREDIT"].type == PaymentMethod.Type.OPEN_CREDIT
@@ -108,6 +116,7 @@ def test_seed_demo__payment_methods_and_sets(seeded):
     assert [e.method.code for e in public.ordered_entries()] == ["VISA", "ACH"]
     assert all(e.display_name for e in [*staff.ordered_entries(), *public.ordered_entries()])
     assert not public.entries.filter(method__code="OPENCREDIT").exists()
+    assert not PaymentMethodSetEntry.objects.filter(method__code="OPENWATER").exists()
 
 
 @pytest.mark.django_db

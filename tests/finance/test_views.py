@@ -123,14 +123,21 @@ def test_dashboard__shows_open_ar_credits_receipts_today_and_unposted_batches(cl
     assert re.search(r'data-testid="open-credits">20.00<span class="currency">USD', html)
     assert re.search(r'data-testid="receipts-today">100.00<span class="currency">USD', html)
     assert 'data-testid="unposted-batches">2<' in html
+    # The page title is plain text, and each chart is drawn once (after its canvas).
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "Dashboard" in title and "<" not in title
+    assert html.count('pcChart("dash-receipts-chart"') == 1
     assert "260115-1" in text(response) and "260101-9" in text(response)
 
 
 def test_login_redirects_to_the_dashboard(client, staff_user):
     response = client.post(reverse("login"), {"username": "clerk", "password": "pw-clerk-123"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("finance:dashboard")
-    page = client.get(response["Location"])
+    # The login lands on /start/, which sends staff to the dashboard (and members to their checkout).
+    assert response["Location"] == reverse("start")
+    landing = client.get(response["Location"])
+    assert landing.status_code == 302 and landing["Location"] == reverse("finance:dashboard")
+    page = client.get(landing["Location"])
     assert "Signed in as" in text(page) and "clerk" in text(page)
     assert 'action="/accounts/logout/"' in page.content.decode()
 

@@ -18,12 +18,14 @@ party id 23456) adds nothing.
 
 import calendar
 import datetime
+import importlib
 import random
 import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -605,6 +607,23 @@ class DemoBuilder:
         self.plan()
         self.write()
         self.close_batches()
+        self.run_app_seeders()
+
+    def run_app_seeders(self):
+        """Each installed app may add its own demo data in a ``demo`` module with
+        ``seed(builder)``; it runs inside the same transaction, after the ledger core."""
+        self.app_reports: list[str] = []
+        for config in apps.get_app_configs():
+            module_name = f"{config.name}.demo"
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:
+                    continue
+                raise
+            report = module.seed(self)
+            if report:
+                self.app_reports.append(str(report))
 
 
 class Command(BaseCommand):
@@ -659,6 +678,8 @@ class Command(BaseCommand):
             f"({open_credits} open credits), {payments.count()} payments ({builder.stats.reversed} reversed)"
         )
         w(f"  {sum(b.values())} batches: {b['posted']} posted, {b['ready']} ready, {b['open']} open")
+        for report in builder.app_reports:
+            w(f"  {report}")
         w(verify_ledger().summary())
         w("Staff users (username / password):")
         for username, password, superuser, _, _, levels in USERS:
