@@ -13,9 +13,6 @@ use the planner's row estimate instead of ``COUNT(*)`` for an unfiltered changel
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connections
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from finance.errors import FinanceError
@@ -36,40 +33,10 @@ from finance.models import (
     Product,
     Refund,
 )
+from finance.pagination import EstimatedCountPaginator
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
 from paycentral.authorization import MANAGE_BATCH, POST_BATCH, has_level
 from paycentral.models import Module
-
-# Above this many rows (by the planner's estimate) an unfiltered changelist shows the
-# estimate instead of running COUNT(*) over the whole table.
-ESTIMATE_COUNT_ABOVE = 100_000
-
-
-class EstimatedCountPaginator(Paginator):
-    """A paginator that trusts PostgreSQL's ``reltuples`` for big unfiltered tables.
-
-    Filtered querysets (search, list filters, date hierarchy) are counted exactly.
-    """
-
-    @cached_property
-    def count(self):
-        qs = self.object_list
-        query = getattr(qs, "query", None)
-        if query is not None and not query.where and not query.distinct:
-            estimate = _estimated_rows(qs.db, qs.model._meta.db_table)
-            if estimate is not None and estimate > ESTIMATE_COUNT_ABOVE:
-                return estimate
-        return super().count
-
-
-def _estimated_rows(alias: str, table: str) -> int | None:
-    connection = connections[alias]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
-        row = cursor.fetchone()
-    return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
 
 
 class BigTableAdmin(admin.ModelAdmin):

@@ -5,6 +5,7 @@ from django_filters.views import FilterView
 from django_tables2.views import SingleTableMixin
 
 from finance.filters import style_filter_form
+from finance.pagination import EstimatedCountPaginator
 from finance.tables import PER_PAGE
 from paycentral.authorization import VIEW_FINANCE, ModuleLevelRequiredMixin, has_level, require_level
 
@@ -26,7 +27,8 @@ class FilteredTableView(FinanceAccessMixin, SingleTableMixin, FilterView):
     """A sortable, filterable list of 25 rows a page."""
 
     template_name = "finance/object_list.html"
-    table_pagination = {"per_page": PER_PAGE}
+    # Unfiltered lists of big tables show the planner's estimate instead of COUNT(*).
+    table_pagination = {"per_page": PER_PAGE, "paginator_class": EstimatedCountPaginator}
     page_title = ""
     filterset_class = None
     # A "new" button above the list, shown to users who may use it.

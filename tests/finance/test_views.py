@@ -692,3 +692,26 @@ def test_detail_tables__query_count_does_not_grow(clerk_client, ledger, page, dj
     grow(27)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert clerk_client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url_name,table,search",
+    [
+        ("finance:contact_list", "finance_contact", "q"),
+        ("finance:invoice_list", "finance_invoice", "number"),
+        ("finance:payment_list", "finance_payment", "payer"),
+    ],
+)
+def test_big_unfiltered_lists_show_the_row_estimate_instead_of_counting(
+    clerk_client, books, monkeypatch, url_name, table, search
+):
+    monkeypatch.setattr("finance.pagination.estimated_rows", lambda alias, t: 2_500_000 if t == table else None)
+    with CaptureQueriesContext(connection) as queries:
+        response = clerk_client.get(reverse(url_name))
+    assert response.status_code == 200
+    assert "about 2,500,000 records" in text(response)
+    assert not [q for q in queries.captured_queries if "COUNT(*)" in q["sql"] and f'"{table}"' in q["sql"]]
+    # A filtered list is counted exactly.
+    filtered = clerk_client.get(reverse(url_name), {search: "no-such-record-xyz"})
+    assert filtered.status_code == 200
+    assert "about" not in text(filtered).split("records")[0] and "0 matching records" in text(filtered)
