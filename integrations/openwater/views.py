@@ -191,7 +191,10 @@ class ProgramActionView(ModuleLevelRequiredMixin, View):
         try:
             if action == "initialize":
                 form = ProgramInitializeForm(request.POST, entity=program.integration.entity)
-                form.is_valid()
+                if not form.is_valid():
+                    problems = "; ".join(f"{form.fields[f].label or f}: {' '.join(e)}" for f, e in form.errors.items())
+                    messages.error(request, f"Program {program.code} was not initialized. {problems}")
+                    return redirect(reverse("openwater:ow_integration_detail", args=[pk]) + "#programs")
                 program = services.program_initialize(
                     program=program, income_account=form.cleaned_data.get("income_account")
                 )

@@ -107,6 +107,15 @@ def test_hub__add_initialize_map_start(client, admin_user, ledger, sandbox):
     assert integration.default_product.name == "OW fees" and str(integration.skip_before) == "2026-01-01"
 
     program = ProgramMapping.objects.create(integration=integration, program_id=AWARDS, code="AWD26", name="Awards")
+    # An income account that is not one of the entity's is refused, and nothing changes.
+    page = client.post(
+        reverse("openwater:ow_program_action", args=[integration.pk, program.pk, "initialize"]),
+        {"income_account": "999999"},
+        follow=True,
+    )
+    assert "Program AWD26 was not initialized" in page.content.decode()
+    program.refresh_from_db()
+    assert program.status != "initialized" and not Product.objects.filter(code="OW_AWD26").exists()
     client.post(reverse("openwater:ow_program_action", args=[integration.pk, program.pk, "initialize"]))
     program.refresh_from_db()
     assert program.status == "initialized" and program.product == Product.objects.get(code="OW_AWD26")
