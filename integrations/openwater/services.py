@@ -112,10 +112,18 @@ def integration_update(*, integration: Integration, **fields) -> Integration:
         setattr(integration, key, value.strip() if isinstance(value, str) else value)
     integration.full_clean()
     integration.save()
+    # Saved (not .update()) so that the payment method's and product's own audit trails
+    # record the renames.
     if method_name and integration.payment_method_id:
-        PaymentMethod.objects.filter(pk=integration.payment_method_id).update(name=method_name.strip()[:100])
+        method = PaymentMethod.objects.select_for_update().get(pk=integration.payment_method_id)
+        if method.name != method_name.strip()[:100]:
+            method.name = method_name.strip()[:100]
+            method.save(update_fields=["name"])
     if "default_product_name" in fields and integration.default_product_id:
-        Product.objects.filter(pk=integration.default_product_id).update(name=integration.default_product_name)
+        product = Product.objects.select_for_update().get(pk=integration.default_product_id)
+        if product.name != integration.default_product_name:
+            product.name = integration.default_product_name
+            product.save(update_fields=["name"])
     return integration
 
 

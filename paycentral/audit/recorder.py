@@ -90,6 +90,45 @@ DEFAULT_AUDITED: dict[str, Spec] = {
         on_create=False,
         on_delete=False,
     ),
+    # Membership billing settings and member types; renewal runs when posted or deleted.
+    "membership.MembershipSettings": CONFIG,
+    "membership.MemberType": CONFIG,
+    "membership.MemberTypeProduct": CONFIG,
+    "membership.RenewalRun": Spec(
+        fields=("effective_date", "invoice_date", "paid_through_from", "paid_through_to", "member_type", "status"),
+        update_fields=("status",),
+        on_delete=False,
+    ),
+    # Integrations: the OpenWater integration's settings (not its run bookkeeping: cursor,
+    # next run, lease, current batch) and its program mappings; the two fields of a
+    # processor sync record that staff edit.
+    "openwater.Integration": Spec(
+        fields=(
+            "name",
+            "kind",
+            "base_url",
+            "client_key",
+            "api_key",
+            "organization_code",
+            "initialized_at",
+            "entity",
+            "payment_method",
+            "default_product_name",
+            "default_product",
+            "skip_before",
+            "programs_sync_mode",
+            "is_started",
+            "interval_minutes",
+            "page_size",
+        ),
+    ),
+    "openwater.ProgramMapping": CONFIG,
+    "integrations.InvoiceSyncRecord": Spec(
+        fields=("invoice", "sync_enabled", "handling_mode"),
+        update_fields=("sync_enabled", "handling_mode"),
+        on_create=False,
+        on_delete=False,
+    ),
     "paycentral.Cart": Spec(
         fields=("contact", "status", "invoice", "charge_amount", "charge_id"),
         update_fields=("status",),
@@ -164,20 +203,33 @@ def _write(instance, action: str, changes: dict) -> None:
     )
 
 
-def _pre_save(sender, instance, raw=False, **kwargs):
+def _saved_fields(sender, spec: Spec, update_fields) -> list[models.Field]:
+    """The tracked fields a save writes: all of them, or those in ``update_fields``
+    (a field the save does not write has not changed, whatever the instance holds)."""
+    fields = _tracked(sender, spec)
+    if update_fields is not None:
+        names = set(update_fields)
+        fields = [f for f in fields if f.name in names or f.attname in names]
+    return fields
+
+
+def _pre_save(sender, instance, raw=False, update_fields=None, **kwargs):
     spec = registry.specs.get(sender)
     if spec is None or raw or instance._state.adding or instance.pk is None:
         return
-    fields = _tracked(sender, spec)
+    fields = _saved_fields(sender, spec, update_fields)
+    if not fields:
+        instance._audit_before = None
+        return
     before = sender._base_manager.filter(pk=instance.pk).values(*[f.attname for f in fields]).first()
     instance._audit_before = before
 
 
-def _post_save(sender, instance, created, raw=False, **kwargs):
+def _post_save(sender, instance, created, raw=False, update_fields=None, **kwargs):
     spec = registry.specs.get(sender)
     if spec is None or raw:
         return
-    fields = _tracked(sender, spec)
+    fields = _tracked(sender, spec) if created else _saved_fields(sender, spec, update_fields)
     if created:
         if spec.on_create:
             _write(instance, "create", {f.name: _value(instance, f) for f in fields})

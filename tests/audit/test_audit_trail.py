@@ -124,3 +124,84 @@ def test_the_invoice_page_shows_its_history(client, ledger, staff_user):
     page = client.get(reverse("finance:invoice_detail", args=[invoice.pk])).content.decode()
     assert 'data-testid="audit-trail"' in page and "History" in page
     assert "Created" in page and "75.00" in page
+
+
+def test_integration_settings_and_program_mappings_are_audited_and_shown(client, ledger, django_user_model):
+    from integrations.openwater.models import ProgramMapping
+    from integrations.openwater.services import integration_create, integration_update
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
+    with acting_as(Actor(admin_user.pk, "root")):
+        integration = integration_create(
+            name="Awards",
+            base_url="https://api.example.org",
+            client_key="ck-secret-1",
+            api_key="ak-secret-1",
+            organization_code="ORG",
+        )
+        integration_update(integration=integration, api_key="ak-secret-2", interval_minutes=15)
+        program = ProgramMapping.objects.create(integration=integration, program_id=7, code="AWD", name="Awards")
+    created, updated = events_of(integration)
+    assert created.action == "create" and created.actor_name == "root"
+    assert created.changes["api_key"] == "••••••" and "ak-secret-1" not in str(created.changes)
+    assert updated.changes == {"api_key": ["••••••", "•••••• (changed)"], "interval_minutes": [5, 15]}
+    assert [e.action for e in events_of(program)] == ["create"]
+    # Run bookkeeping is not audited.
+    integration.cursor = datetime.datetime(2026, 3, 2, tzinfo=datetime.UTC)
+    integration.save(update_fields=["cursor"])
+    assert len(events_of(integration)) == 2
+
+    client.force_login(admin_user)
+    page = client.get(reverse("openwater:ow_integration_detail", args=[integration.pk])).content.decode()
+    assert "History" in page and "interval_minutes" in page and "ak-secret" not in page
+
+
+def test_member_types_and_sync_record_edits_are_audited(ledger, django_user_model):
+    from finance.membership.models import MemberType
+    from integrations.models import InvoiceSyncRecord
+    from integrations.services.sync import sync_record_update
+    from paycentral.models import GatewayAccount
+
+    user = django_user_model.objects.create_user("fm", password="pw-fm-12345")
+    with acting_as(Actor(user.pk, "fm")):
+        member_type = MemberType.objects.create(code="REG", name="Regular", fee_product=ledger.dues)
+        member_type.name = "Regular member"
+        member_type.save()
+    assert [e.changes.get("name") for e in events_of(member_type)] == ["Regular", ["Regular", "Regular member"]]
+
+    GatewayAccount.objects.create(
+        name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity, invoice_sync=True
+    )
+    invoice = make_invoice(ledger, ContactFactory(), batch_create(date=DAY, description="Sync"), "40.00")
+    record = InvoiceSyncRecord.objects.get(invoice=invoice)
+    with acting_as(Actor(user.pk, "fm")):
+        sync_record_update(record=record, sync_enabled=True, handling_mode="skip_autopay", user=user)
+    (event,) = events_of(record)
+    assert event.actor_name == "fm" and event.changes == {"handling_mode": ["default", "skip_autopay"]}
+
+
+def test_gateway_credentials_are_encrypted_at_rest_and_masked_in_the_admin(client, ledger, django_user_model):
+    from django.db import connection
+
+    from paycentral.models import GatewayAccount
+
+    account = GatewayAccount.objects.create(
+        name="Stripe live",
+        processor=GatewayAccount.Processor.STRIPE,
+        entity=ledger.entity,
+        secret_key="sk_live_0123456789abcdefWXYZ",
+        webhook_secret="whsec_0123456789abcdefQRST",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret_key, webhook_secret FROM paycentral_gatewayaccount WHERE id = %s", [account.pk])
+        stored = cursor.fetchone()
+    assert all(value and "0123456789abcdef" not in value for value in stored)
+    assert GatewayAccount.objects.get(pk=account.pk).secret_key == "sk_live_0123456789abcdefWXYZ"
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:paycentral_gatewayaccount_change", args=[account.pk])).content.decode()
+    assert "WXYZ" in page and "QRST" in page  # the masked ends
+    assert "0123456789abcdef" not in page
+    (event,) = events_of(account)
+    assert "0123456789abcdef" not in str(event.changes)
