@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from finance.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
+from paycentral.uploads import product_image_path, validate_image_upload
 
 
 def MoneyField(**kwargs):  # noqa: N802 - reads like a field class
@@ -166,7 +167,8 @@ class Product(models.Model):
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=100, blank=True)
     description = models.TextField(blank=True)
-    image = models.FileField(upload_to="products/", blank=True)
+    # Stored under a generated name; PNG, JPEG, GIF or WebP by content, at most 2 MB.
+    image = models.FileField(upload_to=product_image_path, validators=[validate_image_upload], blank=True)
     post_purchase_info = models.TextField(blank=True)
     entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT)
     income_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="income_products")

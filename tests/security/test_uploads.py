@@ -102,3 +102,52 @@ def test_upload_handler__counts_nothing_itself():
     handler = RequestSizeLimitUploadHandler()
     assert handler.handle_raw_input(io.BytesIO(b""), {}, 10, b"b") is None
     assert handler.receive_data_chunk(b"abc", 0) == b"abc"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+
+
+def _product_change(client, product, image):
+    from django.urls import reverse
+
+    url = reverse("admin:finance_product_change", args=[product.pk])
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "image"}
+    for name in ("entity", "income_account", "deferred_income_account"):
+        if hasattr(data.get(name), "pk"):
+            data[name] = data[name].pk
+    data["image"] = image
+    return client.post(url, data)
+
+
+def test_product_picture__stored_under_a_generated_name_by_its_content(client, ledger, django_user_model):
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
+    client.force_login(admin_user)
+    product = ledger.dues
+    response = _product_change(client, product, SimpleUploadedFile("../../etc/Dues Photo.PNG", PNG, "image/png"))
+    assert response.status_code == 302, response.content[:800]
+    product.refresh_from_db()
+    name = product.image.name
+    assert name.startswith("products/") and name.endswith(".png") and "Dues" not in name and ".." not in name
+    assert len(name) == len("products/") + 32 + len(".png")
+    assert default_storage.open(name).read() == PNG
+    default_storage.delete(name)
+
+
+@pytest.mark.parametrize(
+    "upload,message",
+    [
+        (("logo.png", b"<script>alert(1)</script>", "image/png"), "must be a PNG, JPEG, GIF or WebP image"),
+        (("big.png", PNG + b"\x00" * (2 * MB), "image/png"), "the limit is 2,097,152 bytes"),
+    ],
+    ids=["not-an-image", "too-big"],
+)
+def test_product_picture__refused_with_a_message_and_nothing_stored(client, ledger, django_user_model, upload, message):
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
+    client.force_login(admin_user)
+    product = ledger.dues
+    response = _product_change(client, product, SimpleUploadedFile(*upload))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    product.refresh_from_db()
+    assert not product.image
