@@ -126,7 +126,13 @@ class SandboxPaymentRequest(models.Model):
     customer = models.CharField(max_length=200, blank=True)
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # requires_payment_method (open) · requires_action · processing · paid: follows
+    # ``charge`` (a failed charge leaves the request open to be paid again).
     status = models.CharField(max_length=30, default="requires_payment_method")
+    # The latest charge the customer made on it (the one that paid it, once paid).
+    charge = models.OneToOneField(
+        SandboxCharge, on_delete=models.PROTECT, null=True, blank=True, related_name="payment_request"
+    )
     idempotency_key = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -135,6 +141,10 @@ class SandboxPaymentRequest(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="sandbox_payment_request_amount_positive"),
             models.UniqueConstraint(fields=["account", "idempotency_key"], name="sandbox_payment_request_one_per_key"),
+            models.CheckConstraint(
+                condition=Q(status="requires_payment_method") | Q(charge__isnull=False),
+                name="sandbox_payment_request_paid_has_charge",
+            ),
         ]
 
     def __str__(self):
@@ -201,6 +211,9 @@ class InvoiceSyncRecord(models.Model):
     provider_customer_id = models.CharField(max_length=100, blank=True)
     # When the next charge attempt may be made (backoff); None = no retry scheduled.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the poller last asked the processor about the payment request (the least
+    # recently asked go first); None = never.
+    request_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -212,6 +225,12 @@ class InvoiceSyncRecord(models.Model):
                 fields=["id"],
                 condition=Q(synced_to_processor=False, sync_enabled=True),
                 name="sync_record_unsynced_idx",
+            ),
+            models.Index(
+                F("request_checked_at").asc(nulls_first=True),
+                F("id"),
+                condition=Q(synced_to_processor=True, sync_enabled=True, paid_in_ledger=False),
+                name="sync_record_request_poll_idx",
             ),
         ]
         constraints = [

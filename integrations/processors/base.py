@@ -25,7 +25,7 @@ Rules the interface keeps:
   ``ProcessorInvalidRequest``   the request is wrong (e.g. refund above what is left)
   ``ProcessorIdempotencyConflict``  the key was already used for a different request
   ``ProcessorAuthenticationError``  bad or missing credentials (configuration)
-  ``ProcessorNotFound``         no such charge or refund
+  ``ProcessorNotFound``         no such charge, refund or payment request
   ============================  ===========================================================
 """
 
@@ -45,6 +45,13 @@ class ChargeStatus(StrEnum):
     FAILED = "failed"
     # The customer must act (3-D Secure); the charge is not paid yet.
     REQUIRES_ACTION = "requires_action"
+
+
+class PaymentMethodType(StrEnum):
+    """The kind of method a charge was paid with (decides the ledger's payment method)."""
+
+    CARD = "card"
+    ACH = "ach"  # a US bank account debit
 
 
 class RefundStatus(StrEnum):
@@ -76,6 +83,12 @@ class ChargeResult:
     failure_code: str = ""
     failure_message: str = ""
     idempotency_key: str = ""
+    # A ``PaymentMethodType`` value; "" when the processor does not say.
+    payment_method_type: str = ""
+    # The payment request this charge pays (the customer paid it), when the processor
+    # makes a separate charge for it (the sandbox); "" otherwise. Stripe's payment
+    # request is itself the intent, so there ``processor_id`` is the request id.
+    payment_request_id: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -123,9 +136,13 @@ class PaymentRequestSpec:
 @dataclass(frozen=True, kw_only=True)
 class PaymentRequestResult:
     processor_id: str  # e.g. "pr_…" or "pi_…"
-    status: str  # "requires_payment_method" until the customer pays
+    status: str  # the processor's word: "requires_payment_method" until the customer pays
     amount: Decimal
     currency: str
+    # The latest charge the customer made on the request ("" until they pay): its state
+    # (``get_charge``) says whether the request is paid, still settling, or failed and
+    # open again. Stripe: the intent's own id once the customer has paid or tried to.
+    charge_id: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -213,7 +230,7 @@ class ProcessorAuthenticationError(ProcessorError):
 
 
 class ProcessorNotFound(ProcessorError):
-    """No such charge or refund at the processor."""
+    """No such charge, refund or payment request at the processor."""
 
 
 class PaymentProcessor(abc.ABC):
@@ -247,6 +264,11 @@ class PaymentProcessor(abc.ABC):
     @abc.abstractmethod
     def create_payment_request(self, request: PaymentRequestSpec) -> PaymentRequestResult:
         """Offer an amount to a customer (idempotent on ``request.idempotency_key``)."""
+
+    @abc.abstractmethod
+    def get_payment_request(self, request_id: str) -> PaymentRequestResult:
+        """The payment request's current state, with the charge the customer paid it
+        with (``charge_id``; fetch it with ``get_charge``). Used by the poller."""
 
     @abc.abstractmethod
     def parse_webhook(self, payload: bytes, headers, secret: str) -> ProcessorEvent:

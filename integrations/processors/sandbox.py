@@ -28,6 +28,7 @@ from integrations.processors.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    PaymentMethodType,
     PaymentProcessor,
     PaymentRequestResult,
     PaymentRequestSpec,
@@ -47,6 +48,8 @@ from integrations.processors.base import (
 )
 from integrations.processors.money import from_minor_units, to_minor_units
 
+# The sandbox's payment method types on the wire → the interface's.
+_METHOD_TYPES = {"card": PaymentMethodType.CARD, "us_bank_account": PaymentMethodType.ACH}
 # Errors raised before any byte of the request reached the server: nothing happened.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -120,13 +123,10 @@ class SandboxProcessor(PaymentProcessor):
             "metadata": dict(request.metadata),
         }
         data = self._request("POST", "/payment_requests", json=body, idempotency_key=request.idempotency_key)
-        return PaymentRequestResult(
-            processor_id=data["id"],
-            status=data["status"],
-            amount=from_minor_units(data["amount"], currency),
-            currency=currency,
-            raw=data,
-        )
+        return _payment_request_result(data)
+
+    def get_payment_request(self, request_id: str) -> PaymentRequestResult:
+        return _payment_request_result(self._request("GET", f"/payment_requests/{_path_id(request_id)}"))
 
     def parse_webhook(self, payload: bytes, headers, secret: str) -> ProcessorEvent:
         """Sandbox events: ``{"id": "evt_…", "type": "charge.updated" | "charge.disputed",
@@ -152,6 +152,13 @@ class SandboxProcessor(PaymentProcessor):
         """Settle a processing charge (or dispute a tok_dispute one) now."""
         path = f"/test_helpers/charges/{_path_id(charge_id)}/advance"
         return _charge_result(self._request("POST", path, moves_money=False))
+
+    def pay_payment_request(self, request_id: str, source: str) -> PaymentRequestResult:
+        """The customer pays the request on its hosted page with test token ``source``
+        (a card or bank token). A declined token raises ``ProcessorDeclined``; a request
+        already paid (or still settling) is refused with 409."""
+        path = f"/test_helpers/payment_requests/{_path_id(request_id)}/pay"
+        return _payment_request_result(self._request("POST", path, json={"source": source}, moves_money=False))
 
     # --- HTTP ---------------------------------------------------------------------
 
@@ -244,10 +251,27 @@ def _charge_result(data: dict) -> ChargeResult:
             failure_code=data.get("failure_code") or "",
             failure_message=data.get("failure_message") or "",
             idempotency_key=data.get("idempotency_key") or "",
+            payment_method_type=_METHOD_TYPES.get(data.get("payment_method_type") or "", ""),
+            payment_request_id=str((data.get("metadata") or {}).get("payment_request") or ""),
             raw=data,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProcessorError(f"Unexpected charge object from the sandbox processor: {exc!r}", raw=data) from exc
+
+
+def _payment_request_result(data: dict) -> PaymentRequestResult:
+    try:
+        currency = data["currency"].upper()
+        return PaymentRequestResult(
+            processor_id=data["id"],
+            status=data["status"],
+            amount=from_minor_units(data["amount"], currency),
+            currency=currency,
+            charge_id=data.get("charge") or "",
+            raw=data,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProcessorError(f"Unexpected payment request from the sandbox processor: {exc!r}", raw=data) from exc
 
 
 def _refund_result(data: dict) -> RefundResult:

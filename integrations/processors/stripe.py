@@ -2,7 +2,8 @@
 
 A charge is a PaymentIntent created and confirmed off-session with a saved payment
 method; a payment request is a PaymentIntent without one (``requires_payment_method``)
-that the customer pays. The interface's ``processor_id`` is the PaymentIntent id.
+that the customer pays (``get_payment_request`` reads it back; the intent is then both
+the request and its charge). The interface's ``processor_id`` is the PaymentIntent id.
 Every POST carries the caller's idempotency key, which is also written into the
 intent's metadata (``idempotency_key``) so that an unknown outcome is reconciled with
 a search on it. The library's own retries are off: the caller's policy decides.
@@ -30,6 +31,7 @@ from integrations.processors.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    PaymentMethodType,
     PaymentProcessor,
     PaymentRequestResult,
     PaymentRequestSpec,
@@ -60,6 +62,9 @@ _STATUS = {
     "requires_payment_method": ChargeStatus.FAILED,
 }
 
+# The charge's payment_method_details.type → the interface's method type.
+_METHOD_TYPES = {"card": PaymentMethodType.CARD, "us_bank_account": PaymentMethodType.ACH}
+
 
 def _get(obj: Any, name: str, default=None):
     if obj is None:
@@ -78,6 +83,8 @@ def _intent_result(pi: Any) -> ChargeResult:
     disputed = bool(_get(charge, "disputed", False)) if not isinstance(charge, str) else False
     refunded = _get(charge, "amount_refunded", 0) if not isinstance(charge, str) else 0
     metadata = _to_dict(_get(pi, "metadata", {}) or {})
+    details = _get(charge, "payment_method_details") if not isinstance(charge, str) else None
+    method_type = _METHOD_TYPES.get(str(_get(details, "type", "")), "")
     return ChargeResult(
         status=_STATUS.get(_get(pi, "status", ""), ChargeStatus.FAILED),
         processor_id=_get(pi, "id", ""),
@@ -88,6 +95,7 @@ def _intent_result(pi: Any) -> ChargeResult:
         failure_code=str(_get(error, "decline_code", "") or _get(error, "code", "")),
         failure_message=str(_get(error, "message", "")),
         idempotency_key=str(metadata.get("idempotency_key", "")),
+        payment_method_type=method_type,
         raw=_to_dict(pi),
     )
 
@@ -162,6 +170,28 @@ class StripeProcessor(PaymentProcessor):
             status=pi["status"],
             amount=from_minor_units(int(pi["amount"]), currency),
             currency=currency,
+            raw=_to_dict(pi),
+        )
+
+    def get_payment_request(self, request_id: str) -> PaymentRequestResult:
+        """The payment request's PaymentIntent. Once the customer has paid it (or tried
+        to: a latest charge exists, or it is processing or paid), ``charge_id`` is the
+        intent's own id, since the intent is the charge here; ``get_charge`` of it says
+        whether it succeeded, is still settling or failed (back to
+        ``requires_payment_method``, open again)."""
+        pi = self._call(
+            lambda params, options=None: self._v1.payment_intents.retrieve(request_id, params, options),
+            {"expand": ["latest_charge"]},
+        )
+        currency = str(_get(pi, "currency", "")).upper()
+        status = str(_get(pi, "status", ""))
+        tried = bool(_get(pi, "latest_charge")) or status in ("processing", "requires_capture", "succeeded")
+        return PaymentRequestResult(
+            processor_id=_get(pi, "id", ""),
+            status=status,
+            amount=from_minor_units(int(_get(pi, "amount", 0)), currency),
+            currency=currency,
+            charge_id=_get(pi, "id", "") if tried else "",
             raw=_to_dict(pi),
         )
 

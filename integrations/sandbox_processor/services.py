@@ -1,4 +1,5 @@
-"""State changes of the sandbox processor: charges, refunds, settlement, idempotency.
+"""State changes of the sandbox processor: charges, refunds, settlement, idempotency,
+payment requests and the customer paying them.
 
 Each public function is one transaction. Amounts are integer minor units, as on the
 wire. Errors are ``SandboxApiError`` carrying the HTTP status and the error body.
@@ -212,17 +213,45 @@ def charge_create(*, account: str, idempotency_key: str, payload: dict) -> ApiRe
     """Create a charge; its outcome is decided by the test token in ``source``."""
     amount = _amount(payload)
     currency = _currency(payload)
+    source = _source(payload)
+    return _charge(
+        account=account,
+        amount=amount,
+        currency=currency,
+        source=source,
+        customer=_string(payload, "customer", 200),
+        description=_string(payload, "description", 500),
+        metadata=_metadata(payload),
+        idempotency_key=idempotency_key,
+    )[1]
+
+
+def _source(payload: dict) -> str:
     source = payload.get("source")
     if not isinstance(source, str) or not source:
         raise invalid("parameter_missing", "Missing required param: source.", "source")
     behaviour = TOKENS.get(source)
     if behaviour is None:
         raise invalid("no_such_token", f"No such token: {source!r}; see the sandbox's test tokens.", "source")
-    customer = _string(payload, "customer", 200)
-    description = _string(payload, "description", 500)
-    metadata = _metadata(payload)
+    return source
+
+
+def _charge(
+    *,
+    account: str,
+    amount: int,
+    currency: str,
+    source: str,
+    customer: str,
+    description: str,
+    metadata: dict,
+    idempotency_key: str,
+) -> tuple[SandboxCharge | None, ApiResult]:
+    """Make a charge with a valid test token (in the caller's transaction): the charge
+    (None when the token answers 500 and records nothing) and the answer to give."""
+    behaviour = TOKENS[source]
     if behaviour.server_error:
-        return ApiResult(500, {"error": {"type": "api_error", "code": "", "message": "Sandbox internal error."}})
+        return None, ApiResult(500, {"error": {"type": "api_error", "code": "", "message": "Sandbox internal error."}})
 
     settles_at = None
     if (behaviour.settles_to and not behaviour.settles_on_advance_only) or behaviour.disputes:
@@ -254,13 +283,14 @@ def charge_create(*, account: str, idempotency_key: str, payload: dict) -> ApiRe
             charge=charge.public_id,
             charge_object=charge_body(charge),
         )
-        return ApiResult(402, error.body)
+        return charge, ApiResult(402, error.body)
     delay = settings.SANDBOX_PROCESSOR_TIMEOUT_DELAY if behaviour.delays_response else 0
-    return ApiResult(200, charge_body(charge), delay_seconds=delay)
+    return charge, ApiResult(200, charge_body(charge), delay_seconds=delay)
 
 
 def _settle(charge: SandboxCharge) -> None:
-    """Move a locked charge to its final state (or dispute it), per its token."""
+    """Move a locked charge to its final state (or dispute it), per its token; the
+    payment request it pays (locked before it, see ``_lock_charge``) follows."""
     behaviour = TOKENS.get(charge.source)
     if behaviour is None:
         return
@@ -278,6 +308,8 @@ def _settle(charge: SandboxCharge) -> None:
         fields.append("disputed")
     charge.settles_at = None
     charge.save(update_fields=fields)
+    status = payment_request_status(charge)
+    SandboxPaymentRequest.objects.filter(charge=charge).exclude(status=status).update(status=status)
 
 
 def _get_charge_locked(account: str, charge_id: str) -> SandboxCharge:
@@ -287,6 +319,19 @@ def _get_charge_locked(account: str, charge_id: str) -> SandboxCharge:
     return charge
 
 
+def _lock_charge(account: str, charge_id: str) -> SandboxCharge:
+    """Lock a charge to settle or refund it, and first the payment request it pays, if
+    any: rows are locked request first, then charge, as paying a request does."""
+    request_pk = (
+        SandboxPaymentRequest.objects.filter(account=account, charge__public_id=charge_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if request_pk is not None:
+        SandboxPaymentRequest.objects.select_for_update().get(pk=request_pk)
+    return _get_charge_locked(account, charge_id)
+
+
 def charge_retrieve(*, account: str, charge_id: str) -> SandboxCharge:
     """The charge as of now: a charge whose settle time has passed settles on this read."""
     charge = SandboxCharge.objects.filter(account=account, public_id=charge_id).first()
@@ -294,7 +339,7 @@ def charge_retrieve(*, account: str, charge_id: str) -> SandboxCharge:
         raise SandboxApiError(404, "invalid_request_error", "resource_missing", f"No such charge: {charge_id!r}.")
     if charge.settles_at is not None and charge.settles_at <= timezone.now():
         with transaction.atomic():
-            charge = _get_charge_locked(account, charge_id)
+            charge = _lock_charge(account, charge_id)
             if charge.settles_at is not None and charge.settles_at <= timezone.now():
                 _settle(charge)
     return charge
@@ -309,7 +354,7 @@ def charge_find(*, account: str, idempotency_key: str) -> list[SandboxCharge]:
 def charge_advance(*, account: str, charge_id: str) -> SandboxCharge:
     """Test helper: settle a processing / requires_action charge, or dispute a
     tok_dispute charge, now instead of after the settle delay."""
-    charge = _get_charge_locked(account, charge_id)
+    charge = _lock_charge(account, charge_id)
     _settle(charge)
     return charge
 
@@ -331,7 +376,7 @@ def refund_create(*, account: str, idempotency_key: str, payload: dict) -> ApiRe
     if reason not in REFUND_REASONS:
         raise invalid("invalid_reason", f"reason must be one of {', '.join(REFUND_REASONS)}.", "reason")
     metadata = _metadata(payload)
-    charge = _get_charge_locked(account, charge_id)
+    charge = _lock_charge(account, charge_id)
     if charge.settles_at is not None and charge.settles_at <= timezone.now():
         _settle(charge)
     if "currency" in payload and _currency(payload) != charge.currency:
@@ -384,6 +429,21 @@ def refund_retrieve(*, account: str, refund_id: str) -> SandboxRefund:
 # --- payment requests ------------------------------------------------------------------
 
 
+# What a payment request's status is while its latest charge is in each state.
+_REQUEST_STATUS = {
+    SandboxCharge.Status.SUCCEEDED: "paid",
+    SandboxCharge.Status.PROCESSING: "processing",
+    SandboxCharge.Status.REQUIRES_ACTION: "requires_action",
+    SandboxCharge.Status.FAILED: "requires_payment_method",
+}
+
+
+def payment_request_status(charge: SandboxCharge | None) -> str:
+    """Open (``requires_payment_method``) until a charge pays it; open again when that
+    charge failed."""
+    return "requires_payment_method" if charge is None else _REQUEST_STATUS[charge.status]
+
+
 def payment_request_body(pr: SandboxPaymentRequest) -> dict:
     return {
         "id": pr.public_id,
@@ -394,6 +454,7 @@ def payment_request_body(pr: SandboxPaymentRequest) -> dict:
         "description": pr.description,
         "metadata": pr.metadata,
         "status": pr.status,
+        "charge": pr.charge.public_id if pr.charge_id else None,
         "url": f"https://sandbox.invalid/pay/{pr.public_id}",
         "idempotency_key": pr.idempotency_key,
         "created": int(pr.created_at.timestamp()),
@@ -415,10 +476,76 @@ def payment_request_create(*, account: str, idempotency_key: str, payload: dict)
     return ApiResult(200, payment_request_body(pr))
 
 
+def _no_such_request(request_id: str) -> SandboxApiError:
+    return SandboxApiError(404, "invalid_request_error", "resource_missing", f"No such payment request: {request_id!r}.")
+
+
 def payment_request_retrieve(*, account: str, request_id: str) -> SandboxPaymentRequest:
+    """The request as of now: its charge settles on this read when its time has come
+    (and the request's status follows it)."""
     pr = SandboxPaymentRequest.objects.filter(account=account, public_id=request_id).first()
     if pr is None:
-        raise SandboxApiError(
-            404, "invalid_request_error", "resource_missing", f"No such payment request: {request_id!r}."
-        )
+        raise _no_such_request(request_id)
+    if pr.charge_id is not None:
+        charge = SandboxCharge.objects.get(pk=pr.charge_id)
+        if charge.settles_at is not None and charge.settles_at <= timezone.now():
+            charge_retrieve(account=account, charge_id=charge.public_id)
+            pr = SandboxPaymentRequest.objects.select_related("charge").get(pk=pr.pk)
     return pr
+
+
+@transaction.atomic
+def payment_request_pay(*, account: str, request_id: str, payload: dict) -> ApiResult:
+    """Test helper: the customer pays the request on its hosted page with the test token
+    in ``source``, as a real payment page would. The request's row is locked while it is
+    checked and paid, so it is paid at most once.
+
+    The charge is for the request's amount and currency; its metadata is the request's
+    plus ``payment_request`` (the request's id). Refused with 409 when the request is
+    paid or its charge is still settling or waiting for the customer (no charge is
+    made); a declined token answers 402 and leaves the request open.
+    """
+    source = _source(payload)
+    pr = SandboxPaymentRequest.objects.select_for_update().filter(account=account, public_id=request_id).first()
+    if pr is None:
+        raise _no_such_request(request_id)
+    if pr.charge_id is not None:
+        current = SandboxCharge.objects.select_for_update().get(pk=pr.charge_id)
+        if current.settles_at is not None and current.settles_at <= timezone.now():
+            _settle(current)
+        if current.status == SandboxCharge.Status.SUCCEEDED:
+            raise SandboxApiError(
+                409,
+                "invalid_request_error",
+                "payment_request_paid",
+                f"Payment request {pr.public_id} is already paid (charge {current.public_id}); "
+                "it cannot be paid again.",
+                charge=current.public_id,
+            )
+        if current.status != SandboxCharge.Status.FAILED:
+            raise SandboxApiError(
+                409,
+                "invalid_request_error",
+                "payment_request_in_progress",
+                f"Payment request {pr.public_id} has a payment in progress (charge {current.public_id}, "
+                f"{current.status}); it cannot be paid again.",
+                charge=current.public_id,
+            )
+    charge, result = _charge(
+        account=account,
+        amount=pr.amount,
+        currency=pr.currency,
+        source=source,
+        customer=pr.customer,
+        description=pr.description,
+        metadata={**pr.metadata, "payment_request": pr.public_id},
+        idempotency_key=f"{pr.public_id}-pay-{secrets.token_hex(8)}",
+    )
+    if charge is None:
+        return result  # tok_server_error: nothing recorded
+    pr.charge = charge
+    pr.status = payment_request_status(charge)
+    pr.save(update_fields=["charge", "status"])
+    if result.status != 200:
+        return result  # declined: the 402 with the failed charge; the request stays open
+    return ApiResult(200, payment_request_body(pr), delay_seconds=result.delay_seconds)

@@ -16,6 +16,11 @@ urlpatterns = (
         path("payment_requests", views.payment_requests, name="payment-requests"),
         path("payment_requests/<str:request_id>", views.payment_request_detail, name="payment-request-detail"),
         path("test_helpers/charges/<str:charge_id>/advance", views.charge_advance, name="charge-advance"),
+        path(
+            "test_helpers/payment_requests/<str:request_id>/pay",
+            views.payment_request_pay,
+            name="payment-request-pay",
+        ),
     ]
     if settings.SANDBOX_PROCESSOR_ENABLED
     else []

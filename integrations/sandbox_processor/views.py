@@ -162,3 +162,9 @@ def payment_requests(request, account, payload):
 def payment_request_detail(request, account, payload, request_id):
     pr = services.payment_request_retrieve(account=account, request_id=request_id)
     return ApiResult(200, services.payment_request_body(pr))
+
+
+@sandbox_api("POST")
+def payment_request_pay(request, account, payload, request_id):
+    """Test helper: the customer pays the request with ``{"source": "tok_visa"}``."""
+    return services.payment_request_pay(account=account, request_id=request_id, payload=payload)

@@ -14,6 +14,11 @@ Invariants kept here (and by the constraints in ``integrations.models``):
 - A success posts the payment once: under the record's lock, only while
   ``paid_in_ledger`` is false, through ``finance.services.payments.payment_receive`` in
   an open batch of the processor account; the record keeps the payment (OneToOne).
+- A payment request the customer paid is seen by the poller (``payment_requests_to_poll``:
+  offered, unpaid invoices, least recently asked first, a bounded number per run) or by
+  a webhook for its charge; both go through ``apply_processor_state`` and
+  ``_record_success``, so it is posted once, with the method of the charge's type, and a
+  second charge for an invoice already paid is flagged, never posted.
 - A dispute moves the record to Hold for dispute (a state, not a task delay).
 
 Rows are always locked record first, then attempt.
@@ -21,6 +26,7 @@ Rows are always locked record first, then attempt.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import uuid
@@ -44,6 +50,7 @@ from integrations.processors import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    PaymentMethodType,
     PaymentRequestSpec,
     ProcessorDeclined,
     ProcessorError,
@@ -65,6 +72,9 @@ GIVE_UP_AFTER = datetime.timedelta(minutes=10)
 DISPUTE_NOTE = "Dispute opened at the processor"
 # Record ids per payment-request task sent after an invoice transaction commits.
 REQUEST_CHUNK = 200
+# Payment requests asked about per poll run (INVOICE_SYNC_REQUEST_POLL_LIMIT overrides it);
+# each costs one or two processor requests.
+REQUEST_POLL_LIMIT = 200
 NOT_AT_PROCESSOR = "not_at_processor"
 
 
@@ -575,6 +585,8 @@ def _record_success(record: InvoiceSyncRecord, *, charge_id: str, amount: Decima
     customer paid the payment request after autopay took the balance) is not posted: the
     record keeps the charge it was paid by and is flagged for finance to refund or apply
     the extra money."""
+    if record.paid_in_ledger and record.processor_transaction_id and charge_id == record.processor_transaction_id:
+        return
     if record.paid_in_ledger and record.processor_transaction_id and charge_id != record.processor_transaction_id:
         message = (
             f"Charge {charge_id} for {amount} {record.currency} succeeded after the invoice was paid by "
@@ -699,12 +711,32 @@ def _find_attempt(charge_id: str, idempotency_key: str) -> SyncAttempt | None:
     return SyncAttempt.objects.filter(q).first() if q else None
 
 
+def _record_for_charge(charge_id: str, charge: ChargeResult | None) -> int | None:
+    """The record of a charge made outside an attempt: the one whose payment request it
+    pays (the request the charge names, or at Stripe the intent itself), or whose
+    payment it already is."""
+    q = Q()
+    if charge_id:
+        q |= Q(payment_request_id=charge_id) | Q(processor_transaction_id=charge_id)
+    if charge is not None and charge.payment_request_id:
+        q |= Q(payment_request_id=charge.payment_request_id)
+    return InvoiceSyncRecord.objects.filter(q).order_by("pk").values_list("pk", flat=True).first() if q else None
+
+
+def _charge_method(charge: ChargeResult) -> str:
+    """Card or ACH, from the charge's payment method type (card when it does not say),
+    as ``processor_payment_method`` picks the ledger's method."""
+    return policy.ACH if charge.payment_method_type == PaymentMethodType.ACH else policy.CARD
+
+
 def apply_processor_state(*, charge_id: str, charge: ChargeResult | None, disputed: bool) -> str:
     """Apply what the processor says about a charge (or a paid payment request).
 
     Called inside the caller's transaction (webhook) or on its own. Matches the attempt
     by charge id or by the idempotency key in the charge's metadata; a charge of a
-    payment request (the customer paid it) matches the record by its request id.
+    payment request (the customer paid it) matches the record by its request id. Such a
+    charge that succeeded is posted once (``_record_success``) with the method of its
+    type; one that failed leaves the request open again.
     """
     with transaction.atomic():
         key = charge.idempotency_key if charge else ""
@@ -716,22 +748,27 @@ def apply_processor_state(*, charge_id: str, charge: ChargeResult | None, disput
             if disputed:
                 _hold_for_dispute(record)
             return f"attempt {attempt.pk}: {attempt.outcome}"
-        record_id = (
-            InvoiceSyncRecord.objects.filter(Q(payment_request_id=charge_id) | Q(processor_transaction_id=charge_id))
-            .values_list("pk", flat=True)
-            .first()
-            if charge_id
-            else None
-        )
+        record_id = _record_for_charge(charge_id, charge)
         if record_id is None:
             return "no matching invoice"
         record = lock_record(record_id)
         if disputed or (charge is not None and charge.disputed):
             _hold_for_dispute(record)
         if charge is not None and charge.status == ChargeStatus.SUCCEEDED:
-            _record_success(record, charge_id=charge.processor_id, amount=charge.amount, method=policy.CARD)
+            _record_success(record, charge_id=charge.processor_id, amount=charge.amount, method=_charge_method(charge))
         elif charge is not None and charge.status == ChargeStatus.PROCESSING and not record.paid_in_ledger:
-            record.processor_status = ProcessorStatus.PROCESSING
+            if record.processor_status != ProcessorStatus.PROCESSING:
+                record.processor_status = ProcessorStatus.PROCESSING
+                record.save(update_fields=["processor_status", "updated_at"])
+        elif (
+            charge is not None
+            and charge.status == ChargeStatus.FAILED
+            and not record.paid_in_ledger
+            and record.processor_status in (ProcessorStatus.PROCESSING, ProcessorStatus.REQUIRES_ACTION)
+            and not record.attempts.filter(outcome__in=SyncAttempt.OPEN).exists()
+        ):
+            # The customer's payment of the request failed (an ACH return): it is open again.
+            record.processor_status = ProcessorStatus.REQUIRES_PAYMENT_METHOD
             record.save(update_fields=["processor_status", "updated_at"])
         return f"record {record.pk}: {record.processor_status}"
 
@@ -755,6 +792,49 @@ def poll_attempt(attempt: SyncAttempt, *, processors: dict | None = None) -> str
         charge = _processor(attempt.record.gateway_account, processors).get_charge(attempt.processor_charge_id)
     except ProcessorError as exc:
         return f"error: {exc.message}"
+    apply_processor_state(charge_id=charge.processor_id, charge=charge, disputed=charge.disputed)
+    return charge.status
+
+
+def payment_requests_to_poll(limit: int = REQUEST_POLL_LIMIT):
+    """Invoices offered at the processor that the customer may have paid: synced (a
+    payment request id), sync enabled, not paid in the ledger, not stopped by their
+    handling mode. The least recently asked first (never asked before all), at most
+    ``limit``, so every open request is asked in turn however many there are."""
+    return (
+        InvoiceSyncRecord.objects.filter(
+            synced_to_processor=True, sync_enabled=True, paid_in_ledger=False, gateway_account__isnull=False
+        )
+        .exclude(payment_request_id="")
+        .exclude(handling_mode__in=policy.STOPPED)
+        .select_related("gateway_account")
+        .order_by(F("request_checked_at").asc(nulls_first=True), "pk")[:limit]
+    )
+
+
+def poll_payment_request(record: InvoiceSyncRecord, *, processors: dict | None = None) -> str:
+    """Ask the processor whether the customer paid the record's payment request.
+
+    Reads only (the request, then its charge when it has one); the charge is applied as
+    its webhook would be (``apply_processor_state``): a success is posted once in the
+    processor account's batch with the method of the charge's type, and one for an
+    invoice paid meanwhile is flagged, not posted. Whatever the answer, the record goes
+    to the back of the queue (``request_checked_at``). Returns "open", the charge's
+    status, or "error: …".
+    """
+    try:
+        processor = _processor(record.gateway_account, processors)
+        request = processor.get_payment_request(record.payment_request_id)
+        charge = processor.get_charge(request.charge_id) if request.charge_id else None
+    except ProcessorError as exc:
+        return f"error: {exc.message}"
+    finally:
+        InvoiceSyncRecord.objects.filter(pk=record.pk).update(request_checked_at=timezone.now())
+    if charge is None:
+        return "open"
+    if not charge.payment_request_id and charge.processor_id != record.payment_request_id:
+        # The processor reported this charge for the request: it pays this record.
+        charge = dataclasses.replace(charge, payment_request_id=record.payment_request_id)
     apply_processor_state(charge_id=charge.processor_id, charge=charge, disputed=charge.disputed)
     return charge.status
 
@@ -844,7 +924,9 @@ def run_jobs(kind: str, record_ids: list[int] | None = None, *, limit: int = 100
     ``requests``: payment requests for new invoices (``record_ids`` or every record
     needing one), then the charge attempts whose retry is due. ``autopay``: charges the
     saved method of every invoice due that its mode allows. ``poll``: asks the
-    processor about charges in progress and recent successes (disputes). ``reconcile``:
+    processor about charges in progress and recent successes (disputes), then about the
+    payment requests of unpaid invoices (at most ``INVOICE_SYNC_REQUEST_POLL_LIMIT``,
+    default ``REQUEST_POLL_LIMIT``, per run). ``reconcile``:
     resolves attempts whose answer was lost. Every job is safe to run twice at once.
     """
     from collections import Counter
@@ -869,6 +951,10 @@ def run_jobs(kind: str, record_ids: list[int] | None = None, *, limit: int = 100
         elif kind == "poll":
             for attempt in attempts_to_poll(limit):
                 counts["poll_" + poll_attempt(attempt, processors=processors).split(":")[0]] += 1
+            request_limit = min(limit, getattr(settings, "INVOICE_SYNC_REQUEST_POLL_LIMIT", REQUEST_POLL_LIMIT))
+            for record in payment_requests_to_poll(request_limit):
+                result = poll_payment_request(record, processors=processors)
+                counts["poll_request_" + result.split(":")[0]] += 1
         elif kind == "reconcile":
             for attempt in attempts_to_reconcile(limit):
                 counts["reconcile_" + reconcile_attempt(attempt, processors=processors).split(":")[0]] += 1

@@ -1,12 +1,14 @@
 """Helpers for the invoice sync tests."""
 
 import datetime
+import json
 from decimal import Decimal
 
 from django.utils import timezone
 
 from finance.models import Payment
 from integrations.models import InvoiceSyncRecord, SandboxCharge, SavedPaymentMethod, SyncAttempt
+from integrations.processors import signatures
 from integrations.processors.sandbox import SandboxProcessor
 from integrations.services.sync import run_jobs
 from tests.factories import BatchFactory, ContactFactory
@@ -67,3 +69,18 @@ def charges_of(record) -> list[SandboxCharge]:
 
 def past(minutes: int) -> datetime.datetime:
     return timezone.now() - datetime.timedelta(minutes=minutes)
+
+
+def charge_event(event_id: str, charge: dict) -> bytes:
+    """A sandbox ``charge.updated`` event for ``charge`` (a charge object as on the wire)."""
+    return json.dumps({"id": event_id, "type": "charge.updated", "data": {"object": charge}}).encode()
+
+
+def deliver_event(client, account, body: bytes):
+    """Post a webhook to the account's endpoint, signed with its secret."""
+    return client.post(
+        f"/webhooks/sandbox/{account.pk}/",
+        data=body,
+        content_type="application/json",
+        HTTP_SANDBOX_SIGNATURE=signatures.sign(body, account.webhook_secret),
+    )
