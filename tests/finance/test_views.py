@@ -715,3 +715,49 @@ def test_big_unfiltered_lists_show_the_row_estimate_instead_of_counting(
     filtered = clerk_client.get(reverse(url_name), {search: "no-such-record-xyz"})
     assert filtered.status_code == 200
     assert "about" not in text(filtered).split("records")[0] and "0 matching records" in text(filtered)
+
+
+def test_invoice_and_payment_pages__query_count_does_not_grow_with_lines_and_applications(
+    clerk_client, ledger, django_assert_max_num_queries
+):
+    from finance.services.payments import ApplicationSpec
+
+    contact = ContactFactory()
+    batch = BatchFactory()
+
+    def books_of(n):
+        invoice = make_invoice(ledger, contact, batch, *(["10.00"] * n))
+        payment = payment_receive(
+            payer=contact,
+            method=ledger.check_method,
+            amount=D("5.00") * n,
+            date=JAN,
+            batch=batch,
+            applications=[ApplicationSpec(line, D("5.00")) for line in invoice.lines.all()],
+            auto_apply=False,
+        )
+        for line in invoice.lines.all()[: n // 2]:
+            payment_receive(
+                payer=contact,
+                method=ledger.cash_method,
+                amount="1.00",
+                date=JAN,
+                batch=batch,
+                applications=[ApplicationSpec(line, D("1.00"))],
+                auto_apply=False,
+            )
+        return invoice, payment
+
+    small_invoice, small_payment = books_of(2)
+    big_invoice, big_payment = books_of(24)
+    for name, small, big in [
+        ("finance:invoice_detail", small_invoice, big_invoice),
+        ("finance:payment_detail", small_payment, big_payment),
+        ("finance:contact_detail", contact, contact),
+    ]:
+        clerk_client.get(reverse(name, args=[small.pk]))
+        with CaptureQueriesContext(connection) as counted:
+            assert clerk_client.get(reverse(name, args=[small.pk])).status_code == 200
+        with django_assert_max_num_queries(len(counted.captured_queries)):
+            response = clerk_client.get(reverse(name, args=[big.pk]))
+        assert response.status_code == 200

@@ -347,3 +347,34 @@ def test_report_pages__paged_by_contact_counts(ledger, client, reader):
     batches = client.get(reverse("reporting:report_batches"))
     assert batches.context["page"].paginator.count == 4
     assert sorted(b.number for b in batches.context["batches"]) == sorted(["PG0", "PG1", "PG2", batch.number])
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "reporting:report_ar_aging",
+        "reporting:report_cash_receipts",
+        "reporting:report_open_credits",
+        "reporting:report_batches",
+        "reporting:report_gl_exports",
+    ],
+)
+def test_report_pages__query_count_does_not_grow_with_rows(
+    aged, ledger, client, reader, url_name, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(reader)
+    url = reverse(url_name)
+    client.get(url)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url).status_code == 200
+    for n in range(30):
+        contact = ContactFactory()
+        batch = BatchFactory()
+        make_invoice(ledger, contact, batch, "10", "5", date=days_ago(n * 7))
+        payment_receive(payer=contact, method=ledger.cash_method, amount="40", date=days_ago(n % 20), batch=batch)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = client.get(url)
+    assert response.status_code == 200
