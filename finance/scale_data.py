@@ -460,20 +460,24 @@ def _post_old_batches(setup: Setup, today: datetime.date) -> int:
     cutoff = today - datetime.timedelta(days=POST_AFTER_DAYS)
     ids = [bid for (day, _), bid in setup.batches.items() if day < cutoff]
     with transaction.atomic(), connection.cursor() as cursor:
+        # The batch ids joined as a table (hash joins), not "= ANY(array)" filters, which
+        # PostgreSQL checks element by element for each of millions of rows.
         cursor.execute(
             """
+            WITH target AS (SELECT DISTINCT unnest(%(ids)s::bigint[]) AS id),
+                 i AS (SELECT inv.batch_id, count(*) AS n FROM finance_invoice inv
+                         JOIN target t ON t.id = inv.batch_id
+                        WHERE inv.type <> 'credit' GROUP BY inv.batch_id),
+                 p AS (SELECT pay.batch_id, count(*) AS n, sum(pay.amount) AS amount FROM finance_payment pay
+                         JOIN target t ON t.id = pay.batch_id GROUP BY pay.batch_id)
             UPDATE finance_batch b
                SET status = 'posted', posted_at = now(),
                    control_count = COALESCE(i.n, 0) + COALESCE(p.n, 0),
                    control_amount = COALESCE(p.amount, 0)
-              FROM finance_batch b2
-              LEFT JOIN (SELECT batch_id, count(*) AS n FROM finance_invoice
-                          WHERE type <> 'credit' AND batch_id = ANY(%(ids)s) GROUP BY batch_id) i
-                     ON i.batch_id = b2.id
-              LEFT JOIN (SELECT batch_id, count(*) AS n, sum(amount) AS amount FROM finance_payment
-                          WHERE batch_id = ANY(%(ids)s) GROUP BY batch_id) p
-                     ON p.batch_id = b2.id
-             WHERE b.id = b2.id AND b.id = ANY(%(ids)s) AND b.status = 'open'
+              FROM target t
+              LEFT JOIN i ON i.batch_id = t.id
+              LEFT JOIN p ON p.batch_id = t.id
+             WHERE b.id = t.id AND b.status = 'open'
             """,
             {"ids": ids},
         )
