@@ -38,13 +38,92 @@ from finance.services.batches import batch_create, batch_set_controls, batch_tot
 from paycentral.authorization import MANAGE_BATCH, POST_BATCH, has_level
 from paycentral.models import Module
 
+# A search term that names rows of a related table (a contact's name, a batch number)
+# is resolved to at most this many of their ids first.
+SEARCH_RELATED_LIMIT = 1000
+
+
+def indexed_search(model, search_fields, queryset, term: str):
+    """The admin's search, planned for tables of millions of rows.
+
+    Django's search ORs ``UPPER(col) = UPPER(term)`` over joins, which no index serves.
+    Here each search field becomes a lookup an index can answer: a field of the table
+    itself is matched exactly (as typed and upper case; numbers only when the term is
+    one), ``^`` is a prefix match (any case); a field of a related table (``bill_to__name``) is
+    first resolved to the related rows' ids (a small table, or its own index), and the
+    big table is filtered on its foreign key. The ORed lookups become one bitmap scan.
+    """
+    from django.db.models import Q
+
+    term = term.strip()
+    if len(term) >= 2 and term[0] == term[-1] and term[0] in "\"'":
+        term = term[1:-1].strip()  # a quoted phrase is one term
+    if not term:
+        return queryset
+    where = Q()
+    for spec in search_fields:
+        mode = spec[0] if spec[0] in "=^@" else ""
+        path = spec.lstrip("=^@")
+        fk, _, rest = path.partition("__")
+        target = model._meta.get_field(fk)
+        if rest:
+            related = target.related_model
+            last = related._meta.get_field(rest.split("__")[-1]) if "__" not in rest else None
+            if last is not None and last.get_internal_type() in ("AutoField", "BigAutoField", "IntegerField"):
+                if not term.isdigit():
+                    continue
+                where |= Q(**{f"{fk}_id" if rest == "id" else f"{fk}__{rest}": int(term)})
+                continue
+            if mode == "=":
+                match = Q(**{rest: term}) | Q(**{rest: term.upper()})
+            else:
+                match = Q(**{f"{rest}__{'istartswith' if mode == '^' else 'icontains'}": term})
+            ids = list(
+                related._default_manager.filter(match).order_by().values_list("pk", flat=True)[:SEARCH_RELATED_LIMIT]
+            )
+            if ids:
+                where |= Q(**{f"{fk}__in": ids})
+        elif target.get_internal_type() in ("AutoField", "BigAutoField", "IntegerField", "BigIntegerField"):
+            if term.isdigit():
+                where |= Q(**{fk: int(term)})
+        elif mode == "=":
+            where |= Q(**{fk: term}) | Q(**{fk: term.upper()})
+        elif mode == "^":
+            where |= Q(**{f"{fk}__istartswith": term})
+        else:
+            where |= Q(**{f"{fk}__icontains": term})
+    if not where:
+        return queryset.none()
+    return queryset.filter(where)
+
+
+class CurrencyListFilter(admin.SimpleListFilter):
+    """Currency choices from the financial entities (a few rows), not a DISTINCT over
+    the whole table."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        codes = sorted(set(FinancialEntity.objects.values_list("currency", flat=True)))
+        return [(c, c) for c in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
 
 class BigTableAdmin(admin.ModelAdmin):
-    """Changelist settings for tables that grow to millions of rows."""
+    """Changelist settings for tables that grow to millions of rows: the planner's row
+    estimate instead of COUNT(*), no full count beside a filtered one, searches an index
+    can answer, and a date list filter (Today, Past 7 days, This month, This year)
+    instead of the date hierarchy, whose year links need a DISTINCT over every row."""
 
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
+
+    def get_search_results(self, request, queryset, search_term):
+        return indexed_search(self.model, self.get_search_fields(request), queryset, search_term), False
 
 
 class ReadOnlyAdminMixin:
@@ -416,10 +495,9 @@ class InvoiceAdmin(ReadOnlyBigTableAdmin):
         "currency",
         "batch",
     )
-    list_filter = (BalanceFilter, "type", "source", "accounting_method", "entity")
+    list_filter = (BalanceFilter, ("date", admin.DateFieldListFilter), "type", "source", "accounting_method", "entity")
     search_fields = ("=number", "=bill_to__party_id", "^bill_to__name", "=batch__number")
     list_select_related = ("bill_to", "batch")
-    date_hierarchy = "date"
     inlines = (InvoiceLineInline, InvoiceApplicationInline)
 
 
@@ -457,10 +535,9 @@ class PaymentAdmin(ReadOnlyBigTableAdmin):
         "reference",
         "batch",
     )
-    list_filter = ("status", "source", "method")
+    list_filter = ("status", ("date", admin.DateFieldListFilter), "source", "method")
     search_fields = ("=id", "=reference", "=payer__party_id", "^payer__name", "=batch__number")
     list_select_related = ("payer", "method", "batch")
-    date_hierarchy = "date"
     inlines = (PaymentApplicationInline,)
 
 
@@ -498,17 +575,16 @@ class JournalEntryAdmin(ReadOnlyBigTableAdmin):
         "is_posted",
         "exclude_from_gl_export",
     )
-    list_filter = ("kind", "is_posted", "exclude_from_gl_export")
+    list_filter = ("kind", ("date", admin.DateFieldListFilter), "is_posted", "exclude_from_gl_export")
     search_fields = ("=id", "=batch__number", "=invoice__number", "=payment__id")
     list_select_related = ("batch", "invoice", "payment")
-    date_hierarchy = "date"
     inlines = (JournalLineInline,)
 
 
 @admin.register(JournalLine)
 class JournalLineAdmin(ReadOnlyBigTableAdmin):
     list_display = ("id", "entry", "account", "debit", "credit", "currency", "contact")
-    list_filter = ("currency",)
+    list_filter = (CurrencyListFilter,)
     search_fields = ("=entry__id", "=account__code", "=contact__party_id")
     list_select_related = ("entry", "account__entity", "contact")
 

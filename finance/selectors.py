@@ -178,6 +178,42 @@ def batch_list() -> QuerySet[Batch]:
     return batches.annotate(actual_count=F("invoice_count") + F("payment_count"))
 
 
+def batch_rows() -> QuerySet[Batch]:
+    """Batches without their figures: the staff list pages them, then
+    ``batch_with_figures`` counts the shown page only."""
+    return Batch.objects.all()
+
+
+def batch_with_figures(batches) -> list[Batch]:
+    """``batches`` with ``invoice_count``, ``payment_count``, ``actual_count`` and
+    ``cash_total`` set, counted as ``batch_list`` counts them, with two grouped queries
+    over these batches only (not a subquery per row and column)."""
+    batches = list(batches)
+    ids = [b.pk for b in batches]
+    invoices = dict(
+        Invoice.objects.filter(batch_id__in=ids)
+        .exclude(type=Invoice.Type.CREDIT)
+        .order_by()
+        .values("batch_id")
+        .annotate(n=Count("pk"))
+        .values_list("batch_id", "n")
+    )
+    payments = {
+        row["batch_id"]: row
+        for row in Payment.objects.filter(batch_id__in=ids)
+        .order_by()
+        .values("batch_id")
+        .annotate(n=Count("pk"), amount=Sum("amount"))
+    }
+    for batch in batches:
+        paid = payments.get(batch.pk, {})
+        batch.invoice_count = invoices.get(batch.pk, 0)
+        batch.payment_count = paid.get("n", 0)
+        batch.actual_count = batch.invoice_count + batch.payment_count
+        batch.cash_total = paid.get("amount") or ZERO
+    return batches
+
+
 def batch_get(pk: int) -> Batch:
     return Batch.objects.select_related("created_by", "posted_by").get(pk=pk)
 
@@ -237,8 +273,10 @@ def dashboard_figures(today: Date) -> DashboardFigures:
     )
 
 
-def recent_unposted_batches(limit: int = 8) -> QuerySet[Batch]:
-    return batch_list().filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit]
+def recent_unposted_batches(limit: int = 8) -> list[Batch]:
+    return batch_with_figures(
+        Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit]
+    )
 
 
 def payment_credit_holdings(payment):

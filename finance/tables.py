@@ -134,9 +134,10 @@ class BatchTable(tables.Table):
     description = tables.Column()
     status = tables.Column()
     control_count = NumberColumn("Control count")
-    actual_count = NumberColumn("Actual count")
+    # Counted for the shown page after paging (finance.selectors.batch_with_figures).
+    actual_count = NumberColumn("Actual count", orderable=False)
     control_amount = MoneyColumn("Control amount")
-    cash_total = MoneyColumn("Actual amount")
+    cash_total = MoneyColumn("Actual amount", orderable=False)
 
     class Meta:
         model = Batch

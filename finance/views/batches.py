@@ -24,7 +24,13 @@ class BatchListView(FilteredTableView):
     template_name = "finance/batch_list.html"
 
     def get_queryset(self):
-        return selectors.batch_list()
+        return selectors.batch_rows()
+
+    def get_table(self, **kwargs):
+        """The figures of the shown page only (see ``batch_with_figures``)."""
+        table = super().get_table(**kwargs)
+        selectors.batch_with_figures(row.record for row in table.page.object_list)
+        return table
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -666,7 +666,9 @@ def test_lists__query_count_does_not_grow_with_page_size(clerk_client, ledger, u
     clerk_client.get(url)  # warm up the session
     with CaptureQueriesContext(connection) as small:
         assert clerk_client.get(url).status_code == 200
-    assert len(small.captured_queries) <= 10
+    # Session, user, levels, the page's own few queries (the batch figures: two grouped
+    # queries for the shown batches).
+    assert len(small.captured_queries) <= 12
     _grow(ledger, batch, contact, 25)
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = clerk_client.get(url)
