@@ -353,6 +353,14 @@ class Invoice(models.Model):
             models.Index(fields=["bill_to", "date"]),
             models.Index(fields=["date", "id"]),
             models.Index(fields=["bill_to", "date"], condition=~Q(balance=0), name="invoice_open_by_contact"),
+            # The dashboard's and AR aging's per-currency sums of open balances, read from
+            # the index alone (an index-only scan of the open invoices).
+            models.Index(
+                fields=["currency", "date"],
+                include=["balance"],
+                condition=~Q(balance=0),
+                name="invoice_open_by_currency",
+            ),
         ]
 
     def __str__(self):
@@ -459,7 +467,8 @@ class Payment(models.Model):
     currency = CurrencyField()
     date = models.DateField()
     reference = models.CharField(max_length=100, blank=True)  # check no., gateway txn id
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="payments")
+    # Indexed below with the amount beside it (batch figures from the index alone).
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="payments", db_index=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.POSTED)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     # Sum of application rows other than credit draws: the amount less refunds while
@@ -501,7 +510,14 @@ class Payment(models.Model):
                 name="payment_reversal_consistent",
             ),
         ]
-        indexes = [models.Index(fields=["date", "id"]), models.Index(fields=["payer", "date"])]
+        indexes = [
+            # Receipts by day and method (cash receipts, the dashboard) from the index alone.
+            models.Index(
+                fields=["date", "id"], include=["method", "currency", "amount", "status"], name="payment_by_date"
+            ),
+            models.Index(fields=["payer", "date"]),
+            models.Index(fields=["batch"], include=["amount"], name="payment_by_batch"),
+        ]
 
     def __str__(self):
         return f"Payment {self.pk} {self.amount} {self.currency}"

@@ -203,7 +203,7 @@ def batch_with_figures(batches) -> list[Batch]:
         for row in Payment.objects.filter(batch_id__in=ids)
         .order_by()
         .values("batch_id")
-        .annotate(n=Count("pk"), amount=Sum("amount"))
+        .annotate(n=Count("*"), amount=Sum("amount"))  # from the index payment_by_batch alone
     }
     for batch in batches:
         paid = payments.get(batch.pk, {})
