@@ -352,7 +352,13 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["bill_to", "date"]),
             models.Index(fields=["date", "id"]),
-            models.Index(fields=["bill_to", "date"], condition=~Q(balance=0), name="invoice_open_by_contact"),
+            # Open invoices per contact; AR aging and open credits aggregate from it alone.
+            models.Index(
+                fields=["bill_to", "date"],
+                include=["currency", "balance"],
+                condition=~Q(balance=0),
+                name="invoice_open_by_contact",
+            ),
             # The dashboard's and AR aging's per-currency sums of open balances, read from
             # the index alone (an index-only scan of the open invoices).
             models.Index(

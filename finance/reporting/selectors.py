@@ -9,11 +9,12 @@ from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, DecimalField, F, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from finance import selectors as finance_selectors
-from finance.models import Batch, Invoice, Payment
+from finance.models import Batch, Contact, Invoice, Payment
 from finance.money import ZERO
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
@@ -85,15 +86,67 @@ def ar_aging_by_contact(as_of: Date, currency: str | None = None) -> QuerySet:
     )
 
 
+class AgingRows:
+    """The AR aging rows of ``ar_aging_by_contact``, for a paginator: the aggregation
+    runs on the open invoices alone (``bill_to``, ``date``, ``currency``, ``balance``
+    all come from the index ``invoice_open_by_contact``), and the contacts' party ids
+    and names are read afterwards for the rows of the page only. ``count`` is the
+    number of rows (one per contact and currency), known from the totals."""
+
+    def __init__(self, as_of: Date, count: int):
+        self.as_of = as_of
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _grouped(self):
+        return (
+            Invoice.objects.filter(balance__gt=0)
+            .order_by()
+            .values("bill_to_id", "currency")
+            .annotate(invoice_count=Count("*"), oldest=Min("date"), **_aging_annotations(self.as_of))
+            .order_by("-total", "bill_to_id")
+        )
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        rows = list(self._grouped()[index])
+        contacts = dict(
+            (pk, (party_id, name))
+            for pk, party_id, name in Contact.objects.filter(pk__in=[r["bill_to_id"] for r in rows]).values_list(
+                "pk", "party_id", "name"
+            )
+        )
+        for row in rows:
+            row["bill_to__party_id"], row["bill_to__name"] = contacts.get(row["bill_to_id"], ("", ""))
+        return rows
+
+
 def ar_aging_totals(as_of: Date) -> list[dict]:
-    """The aging buckets summed over every contact, one row per currency."""
-    return list(
+    """The aging buckets summed over every contact, one row per currency, with the
+    number of contacts owing (counted over the distinct contact and currency pairs,
+    cheaper than COUNT(DISTINCT …) over every open invoice)."""
+    totals = list(
         Invoice.objects.filter(balance__gt=0)
         .order_by()
         .values("currency")
-        .annotate(contact_count=Count("bill_to_id", distinct=True), **_aging_annotations(as_of))
+        .annotate(**_aging_annotations(as_of))
         .order_by("currency")
     )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT currency, COUNT(*) FROM (SELECT DISTINCT currency, bill_to_id FROM {Invoice._meta.db_table}
+                 WHERE balance > 0) s GROUP BY currency"""
+        )
+        contacts = dict(cursor.fetchall())
+    for row in totals:
+        row["contact_count"] = contacts.get(row["currency"], 0)
+    return totals
 
 
 # --- Cash receipts ----------------------------------------------------------------

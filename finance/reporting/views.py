@@ -153,9 +153,8 @@ class ARAgingView(ReportView):
         totals = selectors.ar_aging_totals(as_of)
         # One grouped query for the page: the row count comes from the totals (one row
         # per contact and currency) instead of a second aggregation.
-        rows = selectors.ar_aging_by_contact(as_of)
+        rows = selectors.AgingRows(as_of, sum(t["contact_count"] for t in totals))  # contacts per currency = rows
         paginator = Paginator(rows, PER_PAGE)
-        paginator.count = sum(t["contact_count"] for t in totals)  # contacts per currency = rows
         page = paginator.get_page(self.request.GET.get("page"))
         keys = _bucket_keys()
         for row in page.object_list:
