@@ -477,7 +477,9 @@ def payment_request_create(*, account: str, idempotency_key: str, payload: dict)
 
 
 def _no_such_request(request_id: str) -> SandboxApiError:
-    return SandboxApiError(404, "invalid_request_error", "resource_missing", f"No such payment request: {request_id!r}.")
+    return SandboxApiError(
+        404, "invalid_request_error", "resource_missing", f"No such payment request: {request_id!r}."
+    )
 
 
 def payment_request_retrieve(*, account: str, request_id: str) -> SandboxPaymentRequest:
