@@ -221,3 +221,48 @@ def test_stripe_sync__request_autopay_timeout_reconcile_dispute_webhook(ledger, 
     assert (disputed.processor_status, disputed.handling_mode) == ("disputed", Mode.HOLD_FOR_DISPUTE)
     assert disputed.changes.count() == 1
     assert verify_ledger().ok
+
+
+def _customer_pays(fake, intent_id: str) -> None:
+    """The customer pays the payment request (the intent) on Stripe's own page."""
+    with fake.lock:
+        fake.intents[intent_id].update(status="succeeded", payment_method="pm_card_visa", _charged=True)
+
+
+def test_stripe_get_payment_request__open_then_paid_with_the_intent_as_its_charge(fake, stripe_processor):
+    pr = stripe_processor.create_payment_request(
+        PaymentRequestSpec(amount=Decimal("40.10"), currency="USD", idempotency_key="pr-2", metadata={"invoice": "8"})
+    )
+    open_ = stripe_processor.get_payment_request(pr.processor_id)
+    assert (open_.status, open_.charge_id, open_.amount, open_.currency) == (
+        "requires_payment_method",
+        "",
+        Decimal("40.10"),
+        "USD",
+    )
+
+    _customer_pays(fake, pr.processor_id)
+    paid = stripe_processor.get_payment_request(pr.processor_id)
+    assert (paid.status, paid.charge_id) == ("succeeded", pr.processor_id)
+    charge = stripe_processor.get_charge(paid.charge_id)
+    assert (charge.status, charge.amount) == (ChargeStatus.SUCCEEDED, Decimal("40.10"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stripe_sync__customer_pays_the_request_poll_posts_once(ledger, stripe_sync, fake):
+    invoice = make_invoice(ledger, ContactFactory(), BatchFactory(), "70.00")
+    record = InvoiceSyncRecord.objects.get(invoice=invoice)
+    run_jobs("requests")
+    assert run_jobs("poll") == {"poll_request_open": 1}
+    record.refresh_from_db()
+
+    _customer_pays(fake, record.payment_request_id)
+    assert run_jobs("poll") == {"poll_request_succeeded": 1}
+    assert run_jobs("poll") == {}
+
+    record.refresh_from_db()
+    assert record.paid_in_ledger and record.processor_transaction_id == record.payment_request_id
+    assert record.payment.amount == Decimal("70.00") and record.payment.method.code == "STRIPE"
+    assert record.payment.batch.number.startswith(f"PS{stripe_sync.pk}-")
+    assert verify_ledger().ok
