@@ -303,6 +303,17 @@ def batch_summary(
     ).order_by("-date", "-pk")
 
 
+def batch_summary_page(ids: list[int]) -> list[Batch]:
+    """The batches ``ids`` (one page) newest first, with their figures counted for these
+    batches only (``finance.selectors.batch_with_figures``) and the differences."""
+    batches = finance_selectors.batch_with_figures(Batch.objects.filter(pk__in=ids).order_by("-date", "-pk"))
+    for batch in batches:
+        # Empty (None) when no control was entered, as in ``batch_summary``.
+        batch.count_difference = None if batch.control_count is None else batch.actual_count - batch.control_count
+        batch.amount_difference = None if batch.control_amount is None else batch.cash_total - batch.control_amount
+    return batches
+
+
 def batch_status_totals() -> list[dict]:
     """Number of batches per status (open, ready, posted)."""
     rows = dict(

@@ -325,7 +325,7 @@ class BatchSummaryView(ReportView):
             status=status,
             statuses=selectors.SUMMARY_STATUSES,
             page=page,
-            batches=selectors.batch_summary(ids=list(page.object_list)),
+            batches=selectors.batch_summary_page(list(page.object_list)),
             status_totals=selectors.batch_status_totals(),
         )
         return context
