@@ -62,3 +62,18 @@ def test_production_settings__check_deploy_has_no_warnings(tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "System check identified no issues (0 silenced)." in out.stdout
+
+
+def test_collectstatic_with_the_production_storage_succeeds(tmp_path, settings):
+    """Production serves hashed, compressed static files: every file must post-process
+    (a vendored script that names a missing source map would fail the deploy)."""
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    call_command("collectstatic", "--noinput", verbosity=0)
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert "vendor/chartjs/chart.umd.min.js" in manifest and "css/app.css" in manifest
