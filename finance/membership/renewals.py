@@ -22,6 +22,7 @@ Rules kept here:
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
@@ -335,15 +336,64 @@ def _progress_writer(run_id: int):
     return write, pool
 
 
+# Advisory lock namespace of renewal postings (the second key is the run id).
+LOCK_RENEWAL_POST = 0x4D52
+
+INTERRUPTED_POSTING = "The last posting was interrupted (its worker stopped) and wrote nothing; it was posted again."
+
+
+@contextmanager
+def _posting_lock(run_id: int):
+    """Hold the run's posting lock (a session advisory lock on PostgreSQL) or yield
+    False at once when another session holds it. It goes with the session: a worker
+    that is killed releases it as its connection closes."""
+    if not _use_sql():
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_RENEWAL_POST, run_id])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_RENEWAL_POST, run_id])
+
+
 def renewal_run_post(*, run: RenewalRun, user=None, engine: str | None = None) -> RenewalRun:
     """Post a run that is ready: invoices, lines and terms, credit applied, the batch
     posted, all in one transaction. Safe to call twice (a posted run is returned as it
-    is). A failure writes nothing, puts the run back to "ready" and re-raises."""
+    is). A failure writes nothing, puts the run back to "ready" and re-raises.
+
+    The posting holds the run's advisory lock for as long as it runs (PostgreSQL). A run
+    left "posting" by a worker that was killed (its transaction rolled back, nothing
+    written) is found "posting" with the lock free: it is posted again, once."""
     engine = engine or ("sql" if _use_sql() else "orm")
+    with _posting_lock(run.pk) as held:
+        if not held:
+            run = RenewalRun.objects.get(pk=run.pk)
+            if run.status == RenewalRun.Status.POSTED:
+                return run
+            raise FinanceError(f"Renewal run {run.pk} is posting; it cannot be posted.")
+        return _post_holding_lock(run, user, engine)
+
+
+def _post_holding_lock(run: RenewalRun, user, engine: str) -> RenewalRun:
+    interrupted = False
     with transaction.atomic():
+        if _use_sql():
+            # We hold the lock, so a run still "posting" lost its worker: take it over.
+            interrupted = bool(
+                RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.POSTING).update(
+                    status=RenewalRun.Status.READY
+                )
+            )
         claimed = RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.READY).update(
-            status=RenewalRun.Status.POSTING, progress=0, message=""
+            status=RenewalRun.Status.POSTING, progress=0, message=INTERRUPTED_POSTING if interrupted else ""
         )
+    if interrupted:
+        logger.warning("Renewal run %s: an interrupted posting is posted again", run.pk)
     run = RenewalRun.objects.get(pk=run.pk)
     if not claimed:
         if run.status == RenewalRun.Status.POSTED:
@@ -373,7 +423,7 @@ def renewal_run_post(*, run: RenewalRun, user=None, engine: str | None = None) -
             run.save()
     except Exception as exc:
         message = str(exc) if isinstance(exc, FinanceError) else f"{type(exc).__name__}: {exc}"
-        RenewalRun.objects.filter(pk=run.pk).update(
+        RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.POSTING).update(
             status=RenewalRun.Status.READY, progress=0, message=f"Not posted: {message}"[:2000]
         )
         raise
