@@ -35,6 +35,7 @@ from finance.models import (
 )
 from finance.pagination import EstimatedCountPaginator
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
+from paycentral.audit.admin_mixins import AuditTrailAdminMixin
 from paycentral.authorization import MANAGE_BATCH, POST_BATCH, has_level
 from paycentral.models import Module
 
@@ -153,7 +154,7 @@ class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(FinanceSettings)
-class FinanceSettingsAdmin(admin.ModelAdmin):
+class FinanceSettingsAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     """The single settings row (pk=1): it can be changed, never added twice or deleted."""
 
     list_display = ("__str__", "require_balanced_batches", "auto_apply_cash", "allow_prepayments")
@@ -182,13 +183,13 @@ class ContactAdmin(BigTableAdmin):
 
 
 @admin.register(FinancialEntity)
-class FinancialEntityAdmin(admin.ModelAdmin):
+class FinancialEntityAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "currency")
     search_fields = ("code", "name")
 
 
 @admin.register(GLAccount)
-class GLAccountAdmin(admin.ModelAdmin):
+class GLAccountAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "entity", "type", "role", "is_active")
     list_filter = ("entity", "type", "role", "is_active")
     search_fields = ("code", "name")
@@ -196,7 +197,7 @@ class GLAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = (
         "code",
         "name",

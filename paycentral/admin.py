@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.html import format_html
 
+from paycentral.audit.admin_mixins import AuditTrailAdminMixin
 from paycentral.models import (
     ApiToken,
     Cart,
@@ -28,7 +29,7 @@ User = get_user_model()
 
 
 @admin.register(GatewayAccount)
-class GatewayAccountAdmin(admin.ModelAdmin):
+class GatewayAccountAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ("name", "processor", "entity", "is_active", "invoice_sync", "default_handling_mode")
     list_filter = ("processor", "entity", "is_active", "invoice_sync")
     search_fields = ("name",)
@@ -51,7 +52,7 @@ class GatewayAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):
+class PaymentMethodAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "type", "cash_account", "gateway_account", "is_active")
     list_filter = ("type", "is_active")
     search_fields = ("code", "name")
@@ -70,7 +71,7 @@ class PaymentMethodSetEntryInline(admin.TabularInline):
 
 
 @admin.register(PaymentMethodSet)
-class PaymentMethodSetAdmin(admin.ModelAdmin):
+class PaymentMethodSetAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ("name", "description", "method_codes")
     search_fields = ("name",)
     inlines = (PaymentMethodSetEntryInline,)
@@ -85,7 +86,7 @@ class PaymentMethodSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModuleAuthorization)
-class ModuleAuthorizationAdmin(admin.ModelAdmin):
+class ModuleAuthorizationAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ("user", "module", "level")
     list_filter = ("module", "level")
     search_fields = ("user__username", "user__first_name", "user__last_name", "user__email")
@@ -107,12 +108,16 @@ if admin.site.is_registered(User):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditTrailAdminMixin, DjangoUserAdmin):
     inlines = (*DjangoUserAdmin.inlines, ModuleAuthorizationInline)
+
+    def audit_objects(self, obj):
+        """The user's own changes and those of their module authorization levels."""
+        return [obj, *ModuleAuthorization.objects.filter(user=obj)]
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     """Tokens are issued by ``ApiToken.issue``; the key is shown once and never stored."""
 
     list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked")
@@ -131,7 +136,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        readonly = ["user", "prefix", "created_at", "last_used_at"]
+        readonly = ["user", "prefix", "created_at", "last_used_at", "audit_trail"]
         if obj.revoked:
             readonly.append("revoked")  # revoking is one-way
         return readonly
@@ -206,7 +211,7 @@ class CartAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemberAccount)
-class MemberAccountAdmin(admin.ModelAdmin):
+class MemberAccountAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     """Links a member's sign-in to their contact for the member checkout."""
 
     list_display = ("user", "contact", "is_active", "created_at")

@@ -13,10 +13,11 @@ from finance.membership.models import (
     SubscriptionPackage,
     Term,
 )
+from paycentral.audit.admin_mixins import AuditTrailAdminMixin
 
 
 @admin.register(MembershipSettings)
-class MembershipSettingsAdmin(admin.ModelAdmin):
+class MembershipSettingsAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "accounting_method", "terms_days"]
 
     def has_add_permission(self, request):
@@ -33,7 +34,7 @@ class MemberTypeProductInline(admin.TabularInline):
 
 
 @admin.register(MemberType)
-class MemberTypeAdmin(admin.ModelAdmin):
+class MemberTypeAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "fee_product", "term_months", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["code", "name"]

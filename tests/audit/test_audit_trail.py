@@ -205,3 +205,27 @@ def test_gateway_credentials_are_encrypted_at_rest_and_masked_in_the_admin(clien
     assert "0123456789abcdef" not in page
     (event,) = events_of(account)
     assert "0123456789abcdef" not in str(event.changes)
+
+
+def test_admin_change_pages_show_the_history_of_settings_methods_and_authorizations(client, ledger, django_user_model):
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
+    clerk = django_user_model.objects.create_user("clerk2", password="pw-clerk-123", is_staff=True)
+    with acting_as(Actor(admin_user.pk, "root")):
+        method = ledger.check_method
+        method.name = "Paper check"
+        method.save()
+        ModuleAuthorization.objects.create(user=clerk, module=Module.ORDERS, level=4)
+    client.force_login(admin_user)
+
+    page = client.get(reverse("admin:paycentral_paymentmethod_change", args=[method.pk])).content.decode()
+    assert 'data-testid="audit-trail"' in page and "Paper check" in page and "root" in page
+
+    page = client.get(reverse("admin:auth_user_change", args=[clerk.pk])).content.decode()
+    trail = page[page.index('data-testid="audit-trail"') :]
+    assert "level" in trail and "4" in trail  # the authorization given to the clerk, on the clerk's page
+
+    for name in ("finance_product", "finance_glaccount", "paycentral_gatewayaccount"):
+        model_url = reverse(f"admin:{name}_changelist")
+        assert client.get(model_url).status_code == 200
+    product_page = client.get(reverse("admin:finance_product_change", args=[ledger.dues.pk])).content.decode()
+    assert 'data-testid="audit-trail"' in product_page
