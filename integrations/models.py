@@ -5,11 +5,16 @@ project (``integrations.sandbox_processor``), so its charges, refunds and idempo
 records are ordinary tables, separate from the ledger.
 """
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from paycentral.models import PaymentHandlingMode
+
+# "Never asked" for InvoiceSyncRecord.request_checked_at: before any real check.
+NEVER_CHECKED = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
 class SandboxCharge(models.Model):
@@ -212,8 +217,9 @@ class InvoiceSyncRecord(models.Model):
     # When the next charge attempt may be made (backoff); None = no retry scheduled.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # When the poller last asked the processor about the payment request (the least
-    # recently asked go first); None = never.
-    request_checked_at = models.DateTimeField(null=True, blank=True)
+    # recently asked go first); NEVER_CHECKED = never (not NULL, so that one plain index
+    # serves "oldest first" on every database).
+    request_checked_at = models.DateTimeField(default=NEVER_CHECKED)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -227,8 +233,7 @@ class InvoiceSyncRecord(models.Model):
                 name="sync_record_unsynced_idx",
             ),
             models.Index(
-                F("request_checked_at").asc(nulls_first=True),
-                F("id"),
+                fields=["request_checked_at", "id"],
                 condition=Q(synced_to_processor=True, sync_enabled=True, paid_in_ledger=False),
                 name="sync_record_request_poll_idx",
             ),

@@ -77,3 +77,15 @@ def test_collectstatic_with_the_production_storage_succeeds(tmp_path, settings):
     call_command("collectstatic", "--noinput", verbosity=0)
     manifest = (tmp_path / "staticfiles.json").read_text()
     assert "vendor/chartjs/chart.umd.min.js" in manifest and "css/app.css" in manifest
+
+
+def test_embedded_default__every_migration_applies_on_a_new_sqlite_database(tmp_path):
+    """`make run` migrates a new SQLite file: each migration must work there too (the
+    suite itself runs on PostgreSQL)."""
+    (tmp_path / "var").mkdir()
+    env = {"DJANGO_SETTINGS_MODULE": "paycentral.settings"}
+    out = _run([sys.executable, "manage.py", "migrate", "--noinput"], env, tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    check = _run([sys.executable, "manage.py", "migrate", "--check"], env, tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert (tmp_path / "var" / "paycentral.sqlite3").stat().st_size > 0

@@ -1,3 +1,5 @@
+import datetime
+
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -11,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="invoicesyncrecord",
             name="request_checked_at",
-            field=models.DateTimeField(blank=True, null=True),
+            field=models.DateTimeField(default=datetime.datetime(2000, 1, 1, 0, 0, tzinfo=datetime.UTC)),
         ),
         migrations.AddField(
             model_name="sandboxpaymentrequest",
@@ -27,8 +29,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="invoicesyncrecord",
             index=models.Index(
-                models.OrderBy(models.F("request_checked_at"), nulls_first=True),
-                models.F("id"),
+                fields=["request_checked_at", "id"],
                 condition=models.Q(("paid_in_ledger", False), ("sync_enabled", True), ("synced_to_processor", True)),
                 name="sync_record_request_poll_idx",
             ),

@@ -808,7 +808,7 @@ def payment_requests_to_poll(limit: int = REQUEST_POLL_LIMIT):
         .exclude(payment_request_id="")
         .exclude(handling_mode__in=policy.STOPPED)
         .select_related("gateway_account")
-        .order_by(F("request_checked_at").asc(nulls_first=True), "pk")[:limit]
+        .order_by("request_checked_at", "pk")[:limit]
     )
 
 

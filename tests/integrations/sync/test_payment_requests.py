@@ -4,7 +4,7 @@ or the webhook posts it once, with the charge's method, in the processor account
 import pytest
 
 from finance.ledger_check import verify_ledger
-from integrations.models import InvoiceSyncRecord, ProcessorStatus, WebhookEvent
+from integrations.models import NEVER_CHECKED, InvoiceSyncRecord, ProcessorStatus, WebhookEvent
 from integrations.processors import ProcessorError
 from integrations.services.sync import (
     payment_requests_to_poll,
@@ -212,11 +212,11 @@ def test_poll__bounded_per_run_least_recently_asked_first(sync, processor, setti
     records = [offered(sync, "10.00") for _ in range(3)]
 
     assert run_jobs("poll") == {"poll_request_open": 2}
-    asked = set(InvoiceSyncRecord.objects.exclude(request_checked_at=None).values_list("pk", flat=True))
+    asked = set(InvoiceSyncRecord.objects.exclude(request_checked_at=NEVER_CHECKED).values_list("pk", flat=True))
     assert asked == {records[0].pk, records[1].pk}
 
     processor.pay_payment_request(records[2].payment_request_id, "tok_visa")
     assert run_jobs("poll") == {"poll_request_succeeded": 1, "poll_request_open": 1}
     records[2].refresh_from_db()
     assert records[2].paid_in_ledger
-    assert not InvoiceSyncRecord.objects.filter(request_checked_at=None).exists()
+    assert not InvoiceSyncRecord.objects.filter(request_checked_at=NEVER_CHECKED).exists()
