@@ -22,6 +22,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 from finance.membership.models import SubscriptionPackage
 from finance.membership.packages import PackageConflict, PackageError, package_submit
+from finance.money import DECIMAL_PLACES, MAX_DIGITS
 from paycentral.authorization import has_level
 from paycentral.models import Module
 
@@ -31,7 +32,8 @@ SUBMIT_LEVEL = (Module.MEMBERSHIP, 4)
 READ_LEVEL = (Module.MEMBERSHIP, 2)
 
 
-AMOUNT_IN_PATTERN = r"^\d+\.\d{2}$"
+# At most the digits a money column holds (MAX_DIGITS, two of them decimals).
+AMOUNT_IN_PATTERN = rf"^\d{{1,{MAX_DIGITS - DECIMAL_PLACES}}}\.\d{{2}}$"
 
 
 def _date_in(value):

@@ -17,6 +17,7 @@ Rules kept here:
 
 import hashlib
 import json
+from decimal import Decimal
 from functools import partial
 
 from django.db import IntegrityError, transaction
@@ -27,8 +28,11 @@ from finance.membership.dues_import import check_term_row, pay_invoice
 from finance.membership.models import SubscriptionPackage, SubscriptionPackageItem, Term
 from finance.membership.services import term_bill
 from finance.models import Payment
-from finance.money import quantize
+from finance.money import DECIMAL_PLACES, MAX_DIGITS, quantize
 from finance.services.batches import batch_create
+
+# Amounts must fit a money column (MAX_DIGITS digits, DECIMAL_PLACES of them decimals).
+MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)
 
 
 class PackageError(FinanceError):
@@ -67,6 +71,8 @@ def package_submit(*, key: str, invoice_date, items: list[dict], user=None) -> t
             )
         if item.get("amount") is not None and item["amount"] < 0:
             problems.append(f"{label}.amount: cannot be negative ({item['amount']}).")
+        elif item.get("amount") is not None and item["amount"] >= MAX_AMOUNT:
+            problems.append(f"{label}.amount: {item['amount']} is more than a money column holds.")
         pay = item.get("payment")
         if pay is not None and not (pay.get("method") or "").strip():
             problems.append(f"{label}.payment.method: required when a payment is given.")

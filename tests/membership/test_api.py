@@ -139,6 +139,26 @@ def test_malformed_packages__clear_errors_nothing_stored(client, token, api_memb
     negative = package("bad-4")
     negative["items"][0]["amount"] = "-5.00"
     assert post(client, token, negative).status_code == 422
+    too_big = package("bad-6")  # more digits than a money column holds: refused, not a server error
+    too_big["items"][0]["amount"] = "8320971121723180.10"
+    resp = post(client, token, too_big)
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"][-1] == "amount"
+    from finance.membership.packages import PackageError, package_submit
+
+    with pytest.raises(PackageError, match=r"items\[0\]\.amount: 1000000000000\.00 is more than a money column holds"):
+        package_submit(
+            key="bad-7",
+            invoice_date=datetime.date(2026, 1, 5),
+            items=[
+                {
+                    "party_id": "50001",
+                    "member_type": "REG",
+                    "term_begin": datetime.date(2026, 1, 1),
+                    "term_end": datetime.date(2026, 12, 31),
+                    "amount": Decimal("1000000000000.00"),
+                }
+            ],
+        )
     as_number = package("bad-5")
     as_number["items"][0]["amount"] = 250.1
     as_number["items"][1]["term_begin"] = 0
