@@ -22,7 +22,6 @@ Rules kept here:
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
@@ -32,6 +31,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from finance.errors import FinanceError
+from finance.locks import session_advisory_lock
 from finance.membership.models import (
     MembershipSettings,
     MemberType,
@@ -342,23 +342,10 @@ LOCK_RENEWAL_POST = 0x4D52
 INTERRUPTED_POSTING = "The last posting was interrupted (its worker stopped) and wrote nothing; it was posted again."
 
 
-@contextmanager
 def _posting_lock(run_id: int):
-    """Hold the run's posting lock (a session advisory lock on PostgreSQL) or yield
-    False at once when another session holds it. It goes with the session: a worker
-    that is killed releases it as its connection closes."""
-    if not _use_sql():
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_RENEWAL_POST, run_id])
-        held = cursor.fetchone()[0]
-    try:
-        yield held
-    finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_RENEWAL_POST, run_id])
+    """The run's posting lock (see ``finance.locks``): held by a posting for as long as
+    it runs; a worker that is killed releases it as its connection closes."""
+    return session_advisory_lock(LOCK_RENEWAL_POST, run_id)
 
 
 def renewal_run_post(*, run: RenewalRun, user=None, engine: str | None = None) -> RenewalRun:

@@ -41,7 +41,6 @@ Rules kept here:
 import datetime
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
@@ -51,6 +50,7 @@ from django.utils import timezone
 
 from finance.ar_import_parser import MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
 from finance.errors import FinanceError, LedgerMisconfigured
+from finance.locks import session_advisory_lock
 from finance.models import (
     Batch,
     Contact,
@@ -802,23 +802,10 @@ def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None)
         return _post_holding_lock(imp, user, engine)
 
 
-@contextmanager
 def _posting_lock(imp_id: int):
-    """Hold the import's posting lock (a session advisory lock on PostgreSQL) or yield
-    False at once when another session holds it. The lock goes with the session: a
-    worker that is killed releases it as its connection closes."""
-    if not _use_sql():
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_POST, imp_id])
-        held = cursor.fetchone()[0]
-    try:
-        yield held
-    finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_POST, imp_id])
+    """The import's posting lock (see ``finance.locks``): held by a posting for as long
+    as it runs; a worker that is killed releases it as its connection closes."""
+    return session_advisory_lock(LOCK_POST, imp_id)
 
 
 INTERRUPTED = INTERRUPTED_MESSAGE

@@ -1,0 +1,30 @@
+"""Session advisory locks: "one of these jobs at a time", and proof that a job is still
+running.
+
+A job that holds its lock for as long as it runs lets a later caller tell a job that is
+still running (the lock is held) from one whose worker died (PostgreSQL drops a
+session's advisory locks when its connection closes, and rolls its transaction back).
+"""
+
+from contextlib import contextmanager
+
+from django.db import connection
+
+
+@contextmanager
+def session_advisory_lock(namespace: int, key: int):
+    """Try to take the advisory lock (``namespace``, ``key``) for this session; yield
+    True while it is held, False at once when another session holds it. Off PostgreSQL
+    (no advisory locks) it yields True: callers keep their own guard there."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
