@@ -28,3 +28,30 @@ def session_advisory_lock(namespace: int, key: int):
         if held:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
+
+
+def side_connection_writer(update, label: str):
+    """``(write, pool)``: ``write(percent)`` runs ``update(percent)`` on a connection of
+    its own (a one-thread pool), so a job's progress is committed and shows while the
+    job's own transaction is still open. Progress is informative only: a failure is
+    logged as ``label`` and never stops the job. Shut ``pool`` down when done."""
+    import logging
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def write(percent: int):
+        def run():
+            from django.db import connection as conn
+
+            try:
+                update(percent)
+            finally:
+                conn.close()
+
+        try:
+            pool.submit(run).result(timeout=10)
+        except Exception:
+            logging.getLogger(__name__).warning("%s: could not record progress", label, exc_info=True)
+
+    return write, pool

@@ -21,7 +21,6 @@ Rules kept here:
 """
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
@@ -31,7 +30,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from finance.errors import FinanceError
-from finance.locks import session_advisory_lock
+from finance.locks import session_advisory_lock, side_connection_writer
 from finance.membership.models import (
     MembershipSettings,
     MemberType,
@@ -317,23 +316,10 @@ def _progress_writer(run_id: int):
     transaction is open). PostgreSQL only."""
     if not _use_sql():
         return (lambda p: None), None
-    pool = ThreadPoolExecutor(max_workers=1)
-
-    def write(percent: int):
-        def run():
-            from django.db import connection as conn
-
-            try:
-                RenewalRun.objects.filter(pk=run_id, status=RenewalRun.Status.POSTING).update(progress=percent)
-            finally:
-                conn.close()
-
-        try:
-            pool.submit(run).result(timeout=10)
-        except Exception:  # progress is informative only
-            logger.warning("Renewal run %s: could not record progress", run_id, exc_info=True)
-
-    return write, pool
+    return side_connection_writer(
+        lambda percent: RenewalRun.objects.filter(pk=run_id, status=RenewalRun.Status.POSTING).update(progress=percent),
+        f"Renewal run {run_id}",
+    )
 
 
 # Advisory lock namespace of renewal postings (the second key is the run id).

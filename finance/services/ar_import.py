@@ -40,7 +40,6 @@ Rules kept here:
 
 import datetime
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
@@ -50,7 +49,7 @@ from django.utils import timezone
 
 from finance.ar_import_parser import MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
 from finance.errors import FinanceError, LedgerMisconfigured
-from finance.locks import session_advisory_lock
+from finance.locks import session_advisory_lock, side_connection_writer
 from finance.models import (
     Batch,
     Contact,
@@ -764,23 +763,10 @@ def _progress_writer(imp_id: int, status: str = ARImport.Status.POSTING):
     transaction is open; it writes only while the import has ``status``. PostgreSQL only."""
     if not _use_sql():
         return None, None
-    pool = ThreadPoolExecutor(max_workers=1)
-
-    def write(percent: int):
-        def run():
-            from django.db import connection as conn
-
-            try:
-                ARImport.objects.filter(pk=imp_id, status=status).update(progress=percent)
-            finally:
-                conn.close()
-
-        try:
-            pool.submit(run).result(timeout=10)
-        except Exception:  # progress is informative only
-            logger.warning("AR import %s: could not record progress", imp_id, exc_info=True)
-
-    return write, pool
+    return side_connection_writer(
+        lambda percent: ARImport.objects.filter(pk=imp_id, status=status).update(progress=percent),
+        f"AR import {imp_id}",
+    )
 
 
 def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None) -> ARImport:
