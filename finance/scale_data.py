@@ -1,10 +1,27 @@
 """A large, realistic ledger written with COPY: ``manage.py generate_scale_data``.
 
 For ``invoices`` N: about N/5 contacts (12 % companies, half the people members of
-one), two years of daily billing and receipt batches, N accrual invoices of 1–3 lines
-(≈ 1.5 N lines), payments for about 85 % of them (most in full, some partial, 2 %
+one), two years of daily billing and receipt batches, N accrual invoices of 1–4 lines
+(≈ 2 N lines), payments for about 85 % of them (most in full, some partial, 2 %
 overpaid into an open credit invoice), every application, and the balanced journal
-entry of each invoice and payment. Batches older than two weeks are posted.
+entry of each invoice and payment. Then, in small proportions, what happens to
+invoices and payments afterwards, each posted as the services post it:
+
+- a payment bounces (a returned check, 1.5 %): ``reversal`` rows reopen the lines and
+  a reversing journal entry undoes the payment's (``finance.services.payments``);
+- a paid invoice is cancelled (a credit memo, 1 %): the payment's money moves to a
+  new open credit of the payer (``unapply`` rows, DR AR / CR unapplied cash) and the
+  charges are taken off by adjustments (DR income / CR AR), as
+  ``finance.services.adjustments.invoice_reverse`` does; unpaid invoices are
+  cancelled too (3 % of them: adjustments only);
+- a payment is unapplied (0.5 %): its money leaves the lines for an open credit;
+- prepayments (0.4 % of N) are held as open credit from the start;
+- 30 % of the overpayment and prepayment credits are refunded by check (record only:
+  a refund row, a ``refund`` application, DR unapplied cash / CR refund clearing).
+  A refund returns all the credit the payment holds on that credit invoice (the rule of
+  ``finance.services.credits``), so a refunded credit's balance is zero.
+
+Batches older than two weeks are posted.
 
 Everything is written with COPY in chunks; each chunk is one transaction holding
 EXCLUSIVE locks on the tables it writes (readers go on, writers wait), so a chunk is
@@ -30,6 +47,7 @@ from finance.models import (
     FinancialEntity,
     GLAccount,
     Invoice,
+    InvoiceAdjustment,
     InvoiceLine,
     JournalEntry,
     JournalLine,
@@ -37,6 +55,7 @@ from finance.models import (
     Payment,
     PaymentApplication,
     Product,
+    Refund,
 )
 
 ENTITY_CODE = "SCALE"
@@ -45,6 +64,13 @@ POST_AFTER_DAYS = 14
 CHUNK = 20_000
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+# Weights of 1, 2, 3 and 4 lines per invoice: 2.0 lines on average.
+LINES_PER_INVOICE = (35, 40, 15, 10)
+# How often each later event happens: "bounced" and "credit_memo"/"unapplied" (paid in
+# full only) per paid invoice, "cancelled" per unpaid invoice, "refunded" per
+# overpayment or prepayment credit.
+FATES = {"bounced": 0.015, "credit_memo": 0.01, "unapplied": 0.005, "cancelled": 0.03, "refunded": 0.3}
+PREPAYMENTS = 0.004  # per invoice
 
 FIRST = (
     "Ada Alan Amara Ben Carla Chen Dana Diego Elena Emeka Farah Grace Hana Ivan Jamal Jun Kai Lena Luis Maya "
@@ -73,6 +99,11 @@ PRODUCTS = (
     ("SC-SPONSOR", "Sponsorship", "2500.00", "4400"),
     ("SC-DONATION", "Foundation gift", "100.00", "4400"),
 )
+# The tables written (their statistics are refreshed at the end).
+TABLES = (
+    Contact, Batch, Invoice, InvoiceLine, InvoiceAdjustment, Payment, PaymentApplication, Refund, JournalEntry,
+    JournalLine,
+)  # fmt: skip
 METHODS = (
     ("SC_CHECK", "Check", "check", 0.5),
     ("SC_CARD", "Card", "credit_card", 0.35),
@@ -86,6 +117,7 @@ class Setup:
     cash: GLAccount
     ar: GLAccount
     unapplied: GLAccount
+    refund_clearing: GLAccount
     products: list[tuple[Product, Decimal, int]]  # product, price, income account id
     methods: list[tuple[int, float]]  # method id, weight
     contacts: list[int] = field(default_factory=list)
@@ -100,11 +132,16 @@ class Stats:
     invoices: int = 0
     credit_invoices: int = 0
     lines: int = 0
+    adjustments: int = 0
     payments: int = 0
     applications: int = 0
+    refunds: int = 0
     entries: int = 0
     journal_lines: int = 0
     seconds: float = 0.0
+    # Events within the rows above (not rows of their own).
+    reversed_payments: int = 0
+    adjusted_invoices: int = 0
 
     def summary(self) -> str:
         rows = (
@@ -113,16 +150,20 @@ class Stats:
             + self.invoices
             + self.credit_invoices
             + self.lines
+            + self.adjustments
             + self.payments
             + self.applications
+            + self.refunds
             + self.entries
             + self.journal_lines
         )
         return (
             f"{self.contacts:,} contacts, {self.batches:,} batches, {self.invoices:,} invoices "
-            f"(+{self.credit_invoices:,} open credits), {self.lines:,} lines, {self.payments:,} payments, "
-            f"{self.applications:,} applications, {self.entries:,} journal entries, {self.journal_lines:,} journal "
-            f"lines: {rows:,} rows in {self.seconds:.1f} s ({rows / max(self.seconds, 1e-9):,.0f} rows/s)"
+            f"(+{self.credit_invoices:,} credit invoices), {self.lines:,} lines, {self.adjustments:,} adjustments, "
+            f"{self.payments:,} payments, {self.applications:,} applications, {self.refunds:,} refunds, "
+            f"{self.entries:,} journal entries, {self.journal_lines:,} journal lines: {rows:,} rows in "
+            f"{self.seconds:.1f} s ({rows / max(self.seconds, 1e-9):,.0f} rows/s); {self.reversed_payments:,} "
+            f"payments reversed, {self.adjusted_invoices:,} invoices cancelled"
         )
 
 
@@ -189,7 +230,7 @@ def _setup(today: datetime.date) -> Setup:
     cash = account("1000", "Operating cash", GLAccount.Type.ASSET, GLAccount.Role.CASH)
     ar = account("1200", "Accounts receivable", GLAccount.Type.ASSET, GLAccount.Role.AR)
     unapplied = account("2100", "Unapplied cash", GLAccount.Type.LIABILITY, GLAccount.Role.UNAPPLIED_CASH)
-    account("2150", "Refund clearing", GLAccount.Type.LIABILITY, GLAccount.Role.REFUND_CLEARING)
+    clearing = account("2150", "Refund clearing", GLAccount.Type.LIABILITY, GLAccount.Role.REFUND_CLEARING)
     account("2400", "Deferred dues", GLAccount.Type.LIABILITY, GLAccount.Role.DEFERRED_INCOME)
     income = {
         code: account(code, name, GLAccount.Type.INCOME, GLAccount.Role.INCOME)
@@ -214,7 +255,15 @@ def _setup(today: datetime.date) -> Setup:
             code=code, defaults={"name": f"{name} (scale)", "type": type_, "cash_account": cash}
         )
         methods.append((method.pk, weight))
-    return Setup(entity=entity, cash=cash, ar=ar, unapplied=unapplied, products=products, methods=methods)
+    return Setup(
+        entity=entity,
+        cash=cash,
+        ar=ar,
+        unapplied=unapplied,
+        refund_clearing=clearing,
+        products=products,
+        methods=methods,
+    )
 
 
 def _contacts(setup: Setup, n: int, rng: random.Random, stats: Stats) -> None:
@@ -271,35 +320,228 @@ def _batches(setup: Setup, today: datetime.date, stats: Stats, user_id) -> None:
     stats.batches += len(wanted)
 
 
-def _invoice_numbers(setup: Setup, n: int) -> int:
-    """Take ``n`` invoice numbers from the invoice sequence at once; returns the first."""
-    seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
-    seq = NumberSequence.objects.select_for_update().get(pk=seq.pk)
-    first = max(seq.next_value, setup.next_number)
-    seq.next_value = first + n
-    seq.save(update_fields=["next_value"])
-    setup.next_number = first + n
-    return first
-
-
 def _highest_numeric_invoice_number() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(number::bigint) FROM finance_invoice WHERE number ~ '^[0-9]{1,18}$'")
         return cursor.fetchone()[0] or 0
 
 
+class _Ids:
+    """Consecutive ids of one table's sequence, taken one by one while a chunk is
+    planned (the table is locked by the caller, so nobody else draws from it); the
+    sequence is moved past the last one used when the chunk is written."""
+
+    def __init__(self, cursor, model):
+        table = model._meta.db_table
+        cursor.execute(f"SELECT pg_get_serial_sequence('{table}', 'id')")
+        self.sequence = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s)", [self.sequence])
+        self.first = self.next = cursor.fetchone()[0]
+
+    def take(self) -> int:
+        value = self.next
+        self.next += 1
+        return value
+
+    @property
+    def used(self) -> int:
+        return self.next - self.first
+
+    def close(self, cursor) -> None:
+        cursor.execute("SELECT setval(%s, %s)", [self.sequence, max(self.first, self.next - 1)])
+
+
+class _ChunkWriter:
+    """The rows of one chunk: a COPY buffer per table and the ids and invoice numbers
+    they take."""
+
+    def __init__(self, cursor, setup: Setup, user_id, now: str):
+        self.cursor, self.setup, self.user_id, self.now = cursor, setup, user_id, now
+        self.entity_id, self.currency = setup.entity.pk, setup.entity.currency
+        self.ids = {
+            m: _Ids(cursor, m)
+            for m in (
+                Invoice, InvoiceLine, InvoiceAdjustment, Payment, PaymentApplication, Refund, JournalEntry,
+                JournalLine,
+            )
+        }  # fmt: skip
+        seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+        self.numbers = NumberSequence.objects.select_for_update().get(pk=seq.pk)
+        self.number = max(self.numbers.next_value, setup.next_number)
+        self.copiers = {
+            Invoice: Copier(
+                Invoice,
+                [
+                    "id", "number", "date", "due_date", "accounting_method", "type", "source", "currency",
+                    "description", "total", "balance", "reversed_at", "created_at", "batch_id", "bill_to_id",
+                    "sold_to_id", "entity_id", "created_by_id",
+                ],
+            ),
+            InvoiceLine: Copier(
+                InvoiceLine,
+                [
+                    "id", "line_number", "description", "quantity", "unit_price", "amount", "balance", "account_id",
+                    "invoice_id", "product_id",
+                ],
+            ),
+            InvoiceAdjustment: Copier(
+                InvoiceAdjustment,
+                ["id", "amount", "date", "reason", "created_at", "batch_id", "created_by_id", "invoice_id", "line_id"],
+            ),
+            Payment: Copier(
+                Payment,
+                [
+                    "id", "amount", "currency", "date", "reference", "status", "source", "amount_applied",
+                    "reversed_at", "reversal_batch_id", "reversal_reason", "created_at", "batch_id",
+                    "cash_account_id", "created_by_id", "entity_id", "method_id", "payer_id", "processor_charge_id",
+                    "refunded_amount",
+                ],
+            ),
+            PaymentApplication: Copier(
+                PaymentApplication,
+                ["id", "amount", "is_reversal", "created_at", "invoice_id", "line_id", "payment_id", "kind"],
+            ),
+            Refund: Copier(
+                Refund,
+                [
+                    "id", "amount", "currency", "mode", "status", "date", "reason", "idempotency_key",
+                    "processor_refund_id", "failure_message", "created_at", "completed_at", "batch_id",
+                    "created_by_id", "credit_invoice_id", "payment_id",
+                ],
+            ),
+            JournalEntry: Copier(
+                JournalEntry,
+                [
+                    "id", "date", "kind", "description", "is_posted", "exclude_from_gl_export", "created_at",
+                    "batch_id", "invoice_id", "payment_id", "reversal_of_id",
+                ],
+            ),
+            JournalLine: Copier(
+                JournalLine,
+                ["id", "debit", "credit", "currency", "description", "account_id", "contact_id", "entry_id"],
+            ),
+        }  # fmt: skip
+
+    def _add(self, model, *values) -> int:
+        pk = self.ids[model].take()
+        self.copiers[model].add(pk, *values)
+        return pk
+
+    def invoice(self, *, day, batch, contact, total, balance, type_="regular", source="staff", description="",
+                reversed_at=None) -> tuple[int, str]:  # fmt: skip
+        number = str(self.number)
+        self.number += 1
+        due = day if type_ == "credit" else day + datetime.timedelta(days=30)
+        pk = self._add(
+            Invoice, number, day.isoformat(), due.isoformat(), "accrual", type_, source, self.currency, description,
+            total, balance, reversed_at, self.now, batch, contact, contact, self.entity_id, self.user_id,
+        )  # fmt: skip
+        return pk, number
+
+    def line(self, *, invoice, number, description, qty, price, amount, balance, account, product) -> int:
+        return self._add(InvoiceLine, number, description, qty, price, amount, balance, account, invoice, product)
+
+    def credit_invoice(self, *, day, batch, contact, amount, description) -> tuple[int, str, int]:
+        """A credit invoice holding ``amount`` (positive) once its line's application is written."""
+        iid, number = self.invoice(
+            day=day, batch=batch, contact=contact, total=ZERO, balance=-amount, type_="credit", source="payment",
+            description=description,
+        )  # fmt: skip
+        lid = self.line(
+            invoice=iid, number=1, description=description, qty=1, price=ZERO, amount=ZERO, balance=-amount,
+            account=self.setup.unapplied.pk, product=None,
+        )  # fmt: skip
+        return iid, number, lid
+
+    def adjustment(self, *, invoice, line, amount, day, batch, reason) -> None:
+        self._add(InvoiceAdjustment, amount, day.isoformat(), reason, self.now, batch, self.user_id, invoice, line)
+
+    def payment(self, *, amount, day, batch, contact, method, applied, refunded=ZERO, reversed_on=None,
+                reversal_batch=None, reason="", reference="") -> int:  # fmt: skip
+        reversed_at = _noon(reversed_on) if reversed_on else None
+        return self._add(
+            Payment, amount, self.currency, day.isoformat(), reference, "reversed" if reversed_on else "posted",
+            "staff", applied, reversed_at, reversal_batch, reason, self.now, batch, self.setup.cash.pk, self.user_id,
+            self.entity_id, method, contact, "", refunded,
+        )  # fmt: skip
+
+    def application(self, *, payment, invoice, line, amount, kind="apply") -> None:
+        self._add(
+            PaymentApplication, amount, "t" if kind == "reversal" else "f", self.now, invoice, line, payment, kind
+        )
+
+    def refund(self, *, payment, credit, amount, day, batch) -> None:
+        pk = self.ids[Refund].next
+        self._add(
+            Refund, amount, self.currency, "record_only", "succeeded", day.isoformat(), "Refund by check",
+            f"scale-refund-{pk}", "", "", self.now, _noon(day), batch, self.user_id, credit, payment,
+        )  # fmt: skip
+
+    def entry(self, *, day, kind, description, batch, legs, invoice=None, payment=None, reversal_of=None) -> int:
+        """A journal entry with ``legs`` of (account, debit, credit, contact, description)."""
+        pk = self._add(
+            JournalEntry, day.isoformat(), kind, description, "t", "f", self.now, batch, invoice, payment, reversal_of
+        )
+        for account, debit, credit, contact, text in legs:
+            self._add(JournalLine, debit, credit, self.currency, text, account, contact, pk)
+        return pk
+
+    def flush(self) -> None:
+        for copier in self.copiers.values():
+            copier.flush(self.cursor)
+        for ids in self.ids.values():
+            ids.close(self.cursor)
+        self.numbers.next_value = self.number
+        self.numbers.save(update_fields=["next_value"])
+        self.setup.next_number = self.number
+
+
+def _noon(day: datetime.date) -> str:
+    return f"{day.isoformat()}T12:00:00+00:00"
+
+
 def _chunk(setup: Setup, n: int, rng: random.Random, today: datetime.date, stats: Stats, user_id) -> None:
-    """``n`` invoices with their lines, payments, applications and journal, in one transaction."""
-    now = timezone.now().isoformat()
+    """``n`` invoices with their lines, payments, applications, journal and what happened
+    to them afterwards (see the module docstring), in one transaction."""
     start = today - datetime.timedelta(days=DAYS - 1)
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock(cursor, Invoice, InvoiceLine, Payment, PaymentApplication, JournalEntry, JournalLine)
-        # Plan in memory first (ids are reserved once the counts are known).
-        plans = []
+        _lock(
+            cursor, Invoice, InvoiceLine, InvoiceAdjustment, Payment, PaymentApplication, Refund, JournalEntry,
+            JournalLine,
+        )  # fmt: skip
+        w = _ChunkWriter(cursor, setup, user_id, timezone.now().isoformat())
+        ar, cash, unapplied, clearing = setup.ar.pk, setup.cash.pk, setup.unapplied.pk, setup.refund_clearing.pk
+        method_ids = [m for m, _ in setup.methods]
+        method_weights = [w_ for _, w_ in setup.methods]
+
+        def later(day, low, high):
+            return min(day + datetime.timedelta(days=rng.randrange(low, high)), today)
+
+        def billing(day):
+            return setup.batches[(day, "B")]
+
+        def receipts(day):
+            return setup.batches[(day, "R")]
+
+        def method():
+            return rng.choices(method_ids, weights=method_weights)[0]
+
+        def refund_credit(pid, contact, credit_id, credit_line, amount, day, number):
+            """Return all the credit ``pid`` holds on ``credit_id`` by check (record only)."""
+            fday = later(day, 5, 45)
+            w.application(payment=pid, invoice=credit_id, line=credit_line, amount=-amount, kind="refund")
+            w.refund(payment=pid, credit=credit_id, amount=amount, day=fday, batch=receipts(fday))
+            w.entry(
+                day=fday, kind="refund", description=f"Refund of payment {pid} from credit {number}",
+                batch=receipts(fday), payment=pid,
+                legs=[(unapplied, amount, ZERO, contact, ""), (clearing, ZERO, amount, contact, "")],
+            )  # fmt: skip
+            stats.refunds += 1
+
         for _ in range(n):
             day = start + datetime.timedelta(days=rng.randrange(DAYS))
             contact = rng.choice(setup.contacts)
-            k = rng.choices((1, 2, 3), weights=(60, 30, 10))[0]
+            k = rng.choices((1, 2, 3, 4), weights=LINES_PER_INVOICE)[0]
             lines = []
             for _ in range(k):
                 product, price, account_id = rng.choice(setup.products)
@@ -315,144 +557,162 @@ def _chunk(setup: Setup, n: int, rng: random.Random, today: datetime.date, stats
                 paid = total + Decimal(rng.randrange(10, 51))
             else:
                 paid = ZERO
-            pay_day = min(day + datetime.timedelta(days=rng.randrange(0, 61)), today)
-            plans.append((day, contact, lines, total, paid, pay_day))
+            pay_day = later(day, 0, 61)
+            # What happens afterwards (see FATES).
+            fate = None
+            r = rng.random()
+            if paid == 0:
+                fate = "cancelled" if r < FATES["cancelled"] else None
+            elif paid > total:
+                fate = "refunded" if r < FATES["refunded"] else None
+            elif r < FATES["bounced"]:
+                fate = "bounced"
+            elif paid == total and r < FATES["bounced"] + FATES["credit_memo"]:
+                fate = "credit_memo"
+            elif paid == total and r < FATES["bounced"] + FATES["credit_memo"] + FATES["unapplied"]:
+                fate = "unapplied"
 
-        n_lines = sum(len(p[2]) for p in plans)
-        paying = [p for p in plans if p[4] > 0]
-        n_credits = sum(1 for p in plans if p[4] > p[3])
-        n_inv = n + n_credits
-        inv_id = _reserve_ids(cursor, Invoice, n_inv)
-        line_id = _reserve_ids(cursor, InvoiceLine, n_lines + n_credits)
-        pay_id = _reserve_ids(cursor, Payment, len(paying)) if paying else 0
-        n_apps = sum(len(p[2]) for p in paying) + n_credits  # at most; unused ids leave a gap
-        number0 = _invoice_numbers(setup, n_inv)
-        app_id = _reserve_ids(cursor, PaymentApplication, n_apps) if n_apps else 0
-        entry_id = _reserve_ids(cursor, JournalEntry, n + len(paying))
-        n_jl = (n_lines + n) + sum(2 + (1 if p[4] > p[3] else 0) for p in paying)
-        jl_id = _reserve_ids(cursor, JournalLine, n_jl)
-
-        inv = Copier(
-            Invoice,
-            [
-                "id", "number", "date", "due_date", "accounting_method", "type", "source", "currency", "description",
-                "total", "balance", "created_at", "batch_id", "bill_to_id", "sold_to_id", "entity_id", "created_by_id",
-            ],
-        )  # fmt: skip
-        line = Copier(
-            InvoiceLine,
-            [
-                "id", "line_number", "description", "quantity", "unit_price", "amount", "balance", "account_id",
-                "invoice_id", "product_id",
-            ],
-        )  # fmt: skip
-        pay = Copier(
-            Payment,
-            [
-                "id", "amount", "currency", "date", "reference", "status", "source", "amount_applied",
-                "reversal_reason", "created_at", "batch_id", "cash_account_id", "created_by_id", "entity_id",
-                "method_id", "payer_id", "processor_charge_id", "refunded_amount",
-            ],
-        )  # fmt: skip
-        app = Copier(
-            PaymentApplication,
-            ["id", "amount", "is_reversal", "created_at", "invoice_id", "line_id", "payment_id", "kind"],
-        )
-        entry = Copier(
-            JournalEntry,
-            [
-                "id", "date", "kind", "description", "is_posted", "exclude_from_gl_export", "created_at", "batch_id",
-                "invoice_id", "payment_id",
-            ],
-        )  # fmt: skip
-        jline = Copier(
-            JournalLine, ["id", "debit", "credit", "currency", "description", "account_id", "contact_id", "entry_id"]
-        )
-        entity_id, currency = setup.entity.pk, setup.entity.currency
-        ar_id, cash_id, unapplied_id = setup.ar.pk, setup.cash.pk, setup.unapplied.pk
-        method_ids = [m for m, _ in setup.methods]
-        method_weights = [w for _, w in setup.methods]
-        number = number0
-        next_inv, next_line, next_pay, next_app, next_entry, next_jl = inv_id, line_id, pay_id, app_id, entry_id, jl_id
-
-        for day, contact, lines, total, paid, pay_day in plans:
-            iid = next_inv
-            next_inv += 1
-            num = str(number)
-            number += 1
-            applied_total = min(paid, total)
-            bill_batch = setup.batches[(day, "B")]
-            line_rows = []
-            remaining = applied_total
-            for ln_no, (product, qty, price, amount, account_id) in enumerate(lines, start=1):
-                lid = next_line
-                next_line += 1
-                part = min(amount, remaining)
+            applied = min(paid, total)
+            parts, remaining = [], applied  # the payment's part on each line, oldest line first
+            for ln in lines:
+                part = min(ln[3], remaining)
+                parts.append(part)
                 remaining -= part
-                line_rows.append((lid, amount, part))
-                line.add(lid, ln_no, product.name, qty, price, amount, amount - part, account_id, iid, product.pk)
-            inv.add(
-                iid, num, day.isoformat(), (day + datetime.timedelta(days=30)).isoformat(), "accrual", "regular",
-                "staff", currency, "", total, total - applied_total, now, bill_batch, contact, contact, entity_id,
-                user_id,
+            # The lines' final state: paid parts stay applied unless the payment bounced or
+            # was moved to a credit; cancelled and credit-memo lines are adjusted to zero.
+            net = [ZERO] * k if fate in ("bounced", "unapplied", "credit_memo") else parts
+            adjusted = fate in ("cancelled", "credit_memo")
+            balances = [ZERO if adjusted else ln[3] - p for ln, p in zip(lines, net, strict=True)]
+            event_day = later(pay_day if paid else day, 1, 60)
+            iid, num = w.invoice(
+                day=day, batch=billing(day), contact=contact, total=total, balance=sum(balances, ZERO),
+                reversed_at=_noon(event_day) if adjusted else None,
             )  # fmt: skip
-            eid = next_entry
-            next_entry += 1
-            entry.add(eid, day.isoformat(), "invoice", f"Invoice {num}", "t", "f", now, bill_batch, iid, None)
-            jline.add(next_jl, total, ZERO, currency, f"Invoice {num}", ar_id, contact, eid)
-            next_jl += 1
-            for product, _qty, _price, amount, account_id in lines:
-                jline.add(next_jl, ZERO, amount, currency, product.name, account_id, contact, eid)
-                next_jl += 1
-            if paid <= 0:
-                continue
-
-            pid = next_pay
-            next_pay += 1
-            receipts = setup.batches[(pay_day, "R")]
-            method_id = rng.choices(method_ids, weights=method_weights)[0]
-            pay.add(
-                pid, paid, currency, pay_day.isoformat(), f"{rng.randrange(1000, 99999)}", "posted", "staff", paid, "",
-                now, receipts, cash_id, user_id, entity_id, method_id, contact, "", ZERO,
-            )  # fmt: skip
-            for lid, _amount, part in line_rows:
-                if part > 0:
-                    app.add(next_app, part, "f", now, iid, lid, pid, "apply")
-                    next_app += 1
-            peid = next_entry
-            next_entry += 1
-            entry.add(peid, pay_day.isoformat(), "payment", f"Payment {pid}", "t", "f", now, receipts, None, pid)
-            jline.add(next_jl, paid, ZERO, currency, "", cash_id, contact, peid)
-            jline.add(next_jl + 1, ZERO, applied_total, currency, "", ar_id, contact, peid)
-            next_jl += 2
-            residual = paid - total
-            if residual > 0:
-                cid = next_inv
-                next_inv += 1
-                clid = next_line
-                next_line += 1
-                cnum = str(number)
-                number += 1
-                description = f"Unapplied rest of payment {pid}"
-                inv.add(
-                    cid, cnum, pay_day.isoformat(), pay_day.isoformat(), "accrual", "credit", "payment", currency,
-                    description, ZERO, -residual, now, receipts, contact, contact, entity_id, user_id,
+            line_ids = [
+                w.line(
+                    invoice=iid,
+                    number=i,
+                    description=product.name,
+                    qty=qty,
+                    price=price,
+                    amount=amount,
+                    balance=balance,
+                    account=account_id,
+                    product=product.pk,
                 )  # fmt: skip
-                line.add(clid, 1, description, 1, ZERO, ZERO, -residual, unapplied_id, cid, None)
-                app.add(next_app, residual, "f", now, cid, clid, pid, "apply")
-                next_app += 1
-                jline.add(next_jl, ZERO, residual, currency, "", unapplied_id, contact, peid)
-                next_jl += 1
-                stats.credit_invoices += 1
+                for i, ((product, qty, price, amount, account_id), balance) in enumerate(
+                    zip(lines, balances, strict=True), start=1
+                )
+            ]
+            w.entry(
+                day=day, kind="invoice", description=f"Invoice {num}", batch=billing(day), invoice=iid,
+                legs=[(ar, total, ZERO, contact, f"Invoice {num}")]
+                + [(ln[4], ZERO, ln[3], contact, ln[0].name) for ln in lines],
+            )  # fmt: skip
+            stats.invoices += 1
 
-        for copier in (inv, line, pay, app, entry, jline):
-            copier.flush(cursor)
-    stats.invoices += n
-    stats.lines += n_lines + n_credits
-    stats.payments += len(paying)
-    stats.applications += next_app - app_id
-    stats.entries += n + len(paying)
-    stats.journal_lines += n_jl
+            if paid > 0:
+                bounced = fate == "bounced"
+                residual = paid - total
+                refunded = residual if fate == "refunded" else ZERO
+                pid = w.payment(
+                    amount=paid, day=pay_day, batch=receipts(pay_day), contact=contact, method=method(),
+                    applied=ZERO if bounced else paid - refunded, refunded=refunded,
+                    reversed_on=event_day if bounced else None,
+                    reversal_batch=receipts(event_day) if bounced else None,
+                    reason="Returned check" if bounced else "", reference=f"{rng.randrange(1000, 99999)}",
+                )  # fmt: skip
+                stats.payments += 1
+                for lid, part in zip(line_ids, parts, strict=True):
+                    if part > 0:
+                        w.application(payment=pid, invoice=iid, line=lid, amount=part)
+                legs = [(cash, paid, ZERO, contact, ""), (ar, ZERO, applied, contact, "")]
+                if residual > 0:
+                    text = f"Unapplied rest of payment {pid}"
+                    cid, cnum, clid = w.credit_invoice(
+                        day=pay_day, batch=receipts(pay_day), contact=contact, amount=residual - refunded,
+                        description=text,
+                    )  # fmt: skip
+                    w.application(payment=pid, invoice=cid, line=clid, amount=residual)
+                    legs.append((unapplied, ZERO, residual, contact, ""))
+                    stats.credit_invoices += 1
+                peid = w.entry(
+                    day=pay_day, kind="payment", description=f"Payment {pid}", batch=receipts(pay_day), payment=pid,
+                    legs=legs,
+                )  # fmt: skip
+                if fate == "refunded":
+                    refund_credit(pid, contact, cid, clid, residual, pay_day, cnum)
+                elif bounced:
+                    for lid, part in zip(line_ids, parts, strict=True):
+                        if part > 0:
+                            w.application(payment=pid, invoice=iid, line=lid, amount=-part, kind="reversal")
+                    w.entry(
+                        day=event_day, kind="payment_reversal", batch=receipts(event_day), payment=pid,
+                        description=f"Reversal of payment {pid}: Returned check", reversal_of=peid,
+                        legs=[(cash, ZERO, paid, contact, ""), (ar, applied, ZERO, contact, "")],
+                    )  # fmt: skip
+                    stats.reversed_payments += 1
+                elif fate in ("unapplied", "credit_memo"):
+                    # The payment's money leaves the lines for a new open credit of the payer.
+                    batch = receipts(event_day) if fate == "unapplied" else billing(event_day)
+                    text = (
+                        f"Payment {pid} unapplied" if fate == "unapplied" else f"Invoice {num} reversed: payment {pid}"
+                    )
+                    cid, cnum, clid = w.credit_invoice(
+                        day=event_day, batch=batch, contact=contact, amount=paid, description=text
+                    )
+                    for lid, part in zip(line_ids, parts, strict=True):
+                        if part > 0:
+                            w.application(payment=pid, invoice=iid, line=lid, amount=-part, kind="unapply")
+                    w.application(payment=pid, invoice=cid, line=clid, amount=paid)
+                    w.entry(
+                        day=event_day, kind="unapply", description=f"{text}: credit {cnum}", batch=batch, payment=pid,
+                        legs=[(ar, paid, ZERO, contact, ""), (unapplied, ZERO, paid, contact, "")],
+                    )  # fmt: skip
+                    stats.credit_invoices += 1
+            if adjusted:
+                # The invoice cancelled: every line's open charge taken off (a credit memo).
+                batch = billing(event_day)
+                for lid, ln in zip(line_ids, lines, strict=True):
+                    w.adjustment(invoice=iid, line=lid, amount=-ln[3], day=event_day, batch=batch, reason="Cancelled")
+                w.entry(
+                    day=event_day, kind="invoice_reversal", description=f"Invoice {num} reversed: Cancelled",
+                    batch=batch, invoice=iid,
+                    legs=[(ln[4], ln[3], ZERO, contact, ln[0].name) for ln in lines]
+                    + [(ar, ZERO, total, contact, f"Invoice {num} reversed")],
+                )  # fmt: skip
+                stats.adjusted_invoices += 1
+
+        # Prepayments: money received before anything was invoiced, held as open credit.
+        for _ in range(max(1, round(n * PREPAYMENTS))):
+            pay_day = start + datetime.timedelta(days=rng.randrange(DAYS))
+            contact = rng.choice(setup.contacts)
+            amount = rng.choice(setup.products)[1]
+            refunded = amount if rng.random() < FATES["refunded"] else ZERO
+            pid = w.payment(
+                amount=amount, day=pay_day, batch=receipts(pay_day), contact=contact, method=method(),
+                applied=amount - refunded, refunded=refunded, reference=f"{rng.randrange(1000, 99999)}",
+            )  # fmt: skip
+            text = f"Prepayment {pid}"
+            cid, cnum, clid = w.credit_invoice(
+                day=pay_day, batch=receipts(pay_day), contact=contact, amount=amount - refunded, description=text
+            )
+            w.application(payment=pid, invoice=cid, line=clid, amount=amount)
+            w.entry(
+                day=pay_day, kind="payment", description=f"Payment {pid}", batch=receipts(pay_day), payment=pid,
+                legs=[(cash, amount, ZERO, contact, ""), (unapplied, ZERO, amount, contact, "")],
+            )  # fmt: skip
+            if refunded:
+                refund_credit(pid, contact, cid, clid, amount, pay_day, cnum)
+            stats.payments += 1
+            stats.credit_invoices += 1
+
+        w.flush()
+    stats.lines += w.ids[InvoiceLine].used
+    stats.adjustments += w.ids[InvoiceAdjustment].used
+    stats.applications += w.ids[PaymentApplication].used
+    stats.entries += w.ids[JournalEntry].used
+    stats.journal_lines += w.ids[JournalLine].used
 
 
 def _post_old_batches(setup: Setup, today: datetime.date) -> int:
@@ -510,14 +770,14 @@ def generate(*, invoices: int, seed: int = 7, today: datetime.date | None = None
     # Statistics first: the batch posting's grouped counts (and every page afterwards)
     # are planned on them; without them the planner takes the fresh tables for empty.
     with connection.cursor() as cursor:
-        for model in (Contact, Batch, Invoice, InvoiceLine, Payment, PaymentApplication, JournalEntry, JournalLine):
+        for model in TABLES:
             cursor.execute(f"ANALYZE {model._meta.db_table}")
     _post_old_batches(setup, today)
     # Then what autovacuum would do in a while: the visibility map (index-only scans)
     # and hint bits, so that the pages are timed as a settled database answers them.
     # (Inside a transaction, as in the tests, VACUUM cannot run: statistics only.)
     with connection.cursor() as cursor:
-        for model in (Contact, Batch, Invoice, InvoiceLine, Payment, PaymentApplication, JournalEntry, JournalLine):
+        for model in TABLES:
             table = model._meta.db_table
             cursor.execute(f"ANALYZE {table}" if connection.in_atomic_block else f"VACUUM (ANALYZE) {table}")
     stats.seconds = time.monotonic() - started
