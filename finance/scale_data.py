@@ -773,6 +773,10 @@ def generate(*, invoices: int, seed: int = 7, today: datetime.date | None = None
         for model in TABLES:
             cursor.execute(f"ANALYZE {model._meta.db_table}")
     _post_old_batches(setup, today)
+    # The GL export's count of what each posted batch holds for it (taken once per batch).
+    from finance.reporting.services import gl_batch_counts_refresh
+
+    gl_batch_counts_refresh()
     # Then what autovacuum would do in a while: the visibility map (index-only scans)
     # and hint bits, so that the pages are timed as a settled database answers them.
     # (Inside a transaction, as in the tests, VACUUM cannot run: statistics only.)

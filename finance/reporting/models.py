@@ -71,3 +71,26 @@ class GLExportedEntry(models.Model):
 
     def __str__(self):
         return f"JE {self.journal_entry_id} in export {self.export_id}"
+
+
+class GLBatchEntryCount(models.Model):
+    """How many journal entries of a posted batch the GL export takes (posted entries
+    not flagged ``exclude_from_gl_export``), counted once the batch is posted.
+
+    A posted batch is frozen: it takes no new journal entry and its entries cannot
+    change or go away (database triggers on PostgreSQL, the services elsewhere), so its
+    count never changes once taken. The journal entries waiting for an export are then
+    the sum of these counts less the entries the exports took (``GLExport.entry_count``,
+    the number of entries each marked), read without touching the journal.
+    ``finance.reporting.services.pending_entry_count`` counts the batches posted since
+    it last ran before it adds up.
+    """
+
+    batch = models.OneToOneField("finance.Batch", on_delete=models.PROTECT, primary_key=True, related_name="+")
+    exportable_entries = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "GL-exportable entry count of a posted batch"
+
+    def __str__(self):
+        return f"Batch {self.batch_id}: {self.exportable_entries} exportable entries"

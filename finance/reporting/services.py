@@ -10,7 +10,11 @@ Rules kept here:
 - An export that finds nothing new is refused (``NothingToExport``) and leaves no row.
 - The export's totals are summed from its lines in the same transaction; debits equal
   credits because every journal entry balances (a database trigger) and the export's
-  check constraint refuses anything else.
+  check constraint refuses anything else. Its ``entry_count`` is the number of entries
+  it marked.
+- The number of entries waiting (``pending_entry_count``) is read from per-batch counts
+  (``GLBatchEntryCount``, taken once per posted batch; a posted batch never changes)
+  less the exports' entry counts: no scan of the journal.
 """
 
 from datetime import date as Date
@@ -21,7 +25,7 @@ from django.db.models import Count, Sum
 from finance.errors import FinanceError
 from finance.models import Batch, FinancialEntity, GLAccount, JournalEntry, JournalLine
 from finance.money import ZERO, quantize
-from finance.reporting.models import GLExport, GLExportedEntry
+from finance.reporting.models import GLBatchEntryCount, GLExport, GLExportedEntry
 
 
 class NothingToExport(FinanceError):
@@ -98,7 +102,7 @@ def gl_export_create(
     totals = JournalLine.objects.filter(entry__gl_export_mark__export=export).aggregate(
         entries=Count("entry_id", distinct=True), lines=Count("pk"), debit=Sum("debit"), credit=Sum("credit")
     )
-    export.entry_count = totals["entries"]
+    export.entry_count = marked  # one mark per entry; every entry has lines, so = totals["entries"]
     export.line_count = totals["lines"]
     export.total_debit = quantize(totals["debit"] or ZERO)
     export.total_credit = quantize(totals["credit"] or ZERO)
@@ -106,10 +110,56 @@ def gl_export_create(
     return export
 
 
-def pending_entry_count() -> int:
-    """Journal entries of posted batches waiting for an export (excluded ones left out)."""
+def _exportable_entries(batch_alias: str) -> str:
+    """SQL: the number of exportable journal entries of the batch ``batch_alias``."""
     return (
-        JournalEntry.objects.filter(batch__status=Batch.Status.POSTED, is_posted=True, exclude_from_gl_export=False)
-        .filter(gl_export_mark__isnull=True)
-        .count()
+        f"(SELECT COUNT(*) FROM {JournalEntry._meta.db_table} je WHERE je.batch_id = {batch_alias}.id "
+        "AND je.is_posted AND NOT je.exclude_from_gl_export)"
     )
+
+
+def gl_batch_counts_refresh() -> int:
+    """Count the exportable entries of every posted batch not counted yet (one grouped
+    statement; nothing to do on most calls). Returns how many batches were counted.
+    Safe to run at any time and side by side: a batch is counted from a snapshot in
+    which it is already posted, hence final, and a second count of the same batch (a
+    concurrent call) is the same number and is dropped on the primary key."""
+    counts, batches = GLBatchEntryCount._meta.db_table, Batch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT b.id, {_exportable_entries('b')} FROM {batches} b WHERE b.status = %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {counts} c WHERE c.batch_id = b.id)",
+            [Batch.Status.POSTED.value],
+        )
+        rows = cursor.fetchall()
+    if rows:
+        GLBatchEntryCount.objects.bulk_create(
+            [GLBatchEntryCount(batch_id=pk, exportable_entries=n) for pk, n in rows], ignore_conflicts=True
+        )
+    return len(rows)
+
+
+def pending_entry_count() -> int:
+    """Journal entries of posted batches waiting for an export (excluded ones left out).
+
+    = exportable entries of the posted batches − entries marked by the exports. Each
+    export marks only exportable entries of posted batches, and its ``entry_count`` is
+    how many it marked. The batches are counted first (``gl_batch_counts_refresh``);
+    the sum is then read in one statement, hence one snapshot, with any batch posted in
+    between counted on the spot, so the figure is exact even while batches are posted
+    and exports run."""
+    gl_batch_counts_refresh()
+    counts, batches, exports = (
+        GLBatchEntryCount._meta.db_table,
+        Batch._meta.db_table,
+        GLExport._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT COALESCE((SELECT SUM(exportable_entries) FROM {counts}), 0)
+                     + COALESCE((SELECT SUM({_exportable_entries("b")}) FROM {batches} b WHERE b.status = %s
+                                    AND NOT EXISTS (SELECT 1 FROM {counts} c WHERE c.batch_id = b.id)), 0)
+                     - COALESCE((SELECT SUM(entry_count) FROM {exports}), 0)""",
+            [Batch.Status.POSTED.value],
+        )
+        return int(cursor.fetchone()[0])

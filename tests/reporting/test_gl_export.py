@@ -285,3 +285,65 @@ def test_detailed_rows__sql_and_orm_paths_agree(books):
     export = gl_export_create()
     assert list(_detailed_rows(export)) == list(_detailed_rows_orm(export))
     assert len(list(_detailed_rows(export))) == export.line_count
+
+
+def _pending_by_scan() -> int:
+    """The waiting entries counted over the journal (the definition)."""
+    from finance.models import Batch
+
+    return (
+        JournalEntry.objects.filter(batch__status=Batch.Status.POSTED, is_posted=True, exclude_from_gl_export=False)
+        .filter(gl_export_mark__isnull=True)
+        .count()
+    )
+
+
+@pytest.mark.django_db
+def test_pending_count__from_batch_counts_equals_the_journal_scan(books, ledger):
+    from finance.reporting.models import GLBatchEntryCount
+    from finance.reporting.services import gl_batch_counts_refresh
+
+    alice = ContactFactory()
+    assert pending_entry_count() == _pending_by_scan() == 3
+    # The posted batch is counted once; the open one is not counted at all.
+    assert list(GLBatchEntryCount.objects.values_list("batch_id", "exportable_entries")) == [(books["posted"].pk, 3)]
+    assert gl_batch_counts_refresh() == 0
+
+    # An export limited by date takes part of a batch.
+    gl_export_create(date_to=JAN)
+    assert pending_entry_count() == _pending_by_scan() == 1
+    # More batches posted, one holding an entry left out of the export (cash membership).
+    later = BatchFactory(number="P2")
+    make_invoice(ledger, alice, later, "20.00")
+    member = ContactFactory()
+    make_invoice(
+        ledger, member, later, "180.00", accounting_method=Invoice.AccountingMethod.CASH, type=Invoice.Type.MEMBERSHIP
+    )
+    payment_receive(payer=member, method=ledger.cash_method, amount="180.00", date=JAN, batch=later)
+    assert JournalEntry.objects.filter(batch=later, exclude_from_gl_export=True).count() == 1
+    post(later)
+    post(books["open"])
+    assert pending_entry_count() == _pending_by_scan() == 3  # 1 left + invoice of P2 + invoice of O1
+    gl_export_create()
+    assert pending_entry_count() == _pending_by_scan() == 0
+    assert GLBatchEntryCount.objects.get(batch=later).exportable_entries == 1
+
+
+@pytest.mark.django_db
+def test_pending_count__queries_do_not_grow_with_batches_or_exports(ledger, django_assert_max_num_queries):
+    contact = ContactFactory()
+    for n in range(3):
+        batch = BatchFactory(number=f"Q{n}")
+        make_invoice(ledger, contact, batch, "10.00")
+        post(batch)
+    pending_entry_count()  # counts the posted batches
+    with django_assert_max_num_queries(2):
+        assert pending_entry_count() == 3
+    for n in range(3, 13):
+        batch = BatchFactory(number=f"Q{n}")
+        make_invoice(ledger, contact, batch, "10.00")
+        post(batch)
+        gl_export_create()
+    # Ten new batches: still one statement to count them, one insert (in a savepoint), one to add up.
+    with django_assert_max_num_queries(5):
+        assert pending_entry_count() == 0 == _pending_by_scan()
