@@ -94,3 +94,38 @@ class GLBatchEntryCount(models.Model):
 
     def __str__(self):
         return f"Batch {self.batch_id}: {self.exportable_entries} exportable entries"
+
+
+class ContactBalance(models.Model):
+    """The open balances of the invoices billed to one contact in one currency, kept by
+    the database: on PostgreSQL, statement triggers on the invoice table (migration
+    ``0003_contact_balances``) add the change of every INSERT, UPDATE and DELETE of
+    invoices, in the writing transaction, whoever writes (ORM, raw SQL, COPY). So in
+    every snapshot these figures equal the sums over that snapshot's invoices, which
+    ``finance.reporting.selectors.contact_balance_mismatches`` checks.
+
+    ``receivable`` is the sum of the positive balances (``receivable_count`` invoices)
+    and ``credit`` the sum of the negative ones, a negative amount (``credit_count``
+    open credits). The AR aging and open credit reports page through these rows
+    (largest first) instead of grouping every open invoice. Not kept on other databases
+    (the embedded SQLite default): the reports group the invoices there.
+    """
+
+    contact = models.ForeignKey("finance.Contact", on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    receivable = MoneyField(default=ZERO)
+    receivable_count = models.IntegerField(default=0)
+    credit = MoneyField(default=ZERO)
+    credit_count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "currency"], name="contact_balance_unique")]
+        indexes = [
+            models.Index(
+                F("receivable").desc(), "contact", condition=Q(receivable__gt=0), name="contact_balance_receivable"
+            ),
+            models.Index("credit", "contact", condition=Q(credit__lt=0), name="contact_balance_credit"),
+        ]
+
+    def __str__(self):
+        return f"Contact {self.contact_id} {self.currency}: receivable {self.receivable}, credit {self.credit}"

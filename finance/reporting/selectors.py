@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from finance import selectors as finance_selectors
 from finance.models import Batch, Contact, Invoice, Payment
 from finance.money import ZERO
+from finance.reporting.models import ContactBalance
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 
@@ -86,15 +87,14 @@ def ar_aging_by_contact(as_of: Date, currency: str | None = None) -> QuerySet:
     )
 
 
-class AgingRows:
-    """The AR aging rows of ``ar_aging_by_contact``, for a paginator: the aggregation
-    runs on the open invoices alone (``bill_to``, ``date``, ``currency``, ``balance``
-    all come from the index ``invoice_open_by_contact``), and the contacts' party ids
-    and names are read afterwards for the rows of the page only. ``count`` is the
-    number of rows (one per contact and currency), known from the totals."""
+class _ContactRows:
+    """Rows grouped per bill-to contact and currency, for a paginator: the aggregation
+    (``_grouped``) runs on the invoices alone, from a covering index of the open
+    invoices, and the contacts' party ids and names are read afterwards for the rows
+    of the page only. ``count`` is the number of rows (one per contact and currency),
+    known from the report's totals, so the grouping is not run a second time to count."""
 
-    def __init__(self, as_of: Date, count: int):
-        self.as_of = as_of
+    def __init__(self, count: int):
         self._count = count
 
     def count(self) -> int:
@@ -103,19 +103,20 @@ class AgingRows:
     def __len__(self) -> int:
         return self._count
 
-    def _grouped(self):
-        return (
-            Invoice.objects.filter(balance__gt=0)
-            .order_by()
-            .values("bill_to_id", "currency")
-            .annotate(invoice_count=Count("*"), oldest=Min("date"), **_aging_annotations(self.as_of))
-            .order_by("-total", "bill_to_id")
-        )
+    def _grouped(self) -> QuerySet:  # pragma: no cover - each report defines it
+        raise NotImplementedError
+
+    def _kept_page(self, offset: int, limit: int) -> list[dict]:  # pragma: no cover - each report defines it
+        raise NotImplementedError
 
     def __getitem__(self, index):
         if not isinstance(index, slice):
             return self[index : index + 1][0]
-        rows = list(self._grouped()[index])
+        if contact_balances_kept():
+            start, stop, _ = index.indices(self._count)
+            rows = self._kept_page(start, max(stop - start, 0)) if stop > start else []
+        else:
+            rows = list(self._grouped()[index])
         contacts = dict(
             (pk, (party_id, name))
             for pk, party_id, name in Contact.objects.filter(pk__in=[r["bill_to_id"] for r in rows]).values_list(
@@ -127,10 +128,101 @@ class AgingRows:
         return rows
 
 
+def contact_balances_kept() -> bool:
+    """Whether the database keeps ``ContactBalance`` (PostgreSQL: triggers)."""
+    return connection.vendor == "postgresql"
+
+
+def _page_rows(cursor) -> list[dict]:
+    columns = [c.name for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+class AgingRows(_ContactRows):
+    """The AR aging rows of ``ar_aging_by_contact`` (largest total first, then by
+    contact id). On PostgreSQL the page's contacts are read in order from the kept
+    balances (``ContactBalance``, index ``contact_balance_receivable``) and only their
+    open invoices are aggregated, in the same statement (one snapshot: the totals shown
+    are those of the invoices); elsewhere every open invoice is grouped, on the index
+    ``invoice_open_by_contact`` alone."""
+
+    def __init__(self, as_of: Date, count: int):
+        super().__init__(count)
+        self.as_of = as_of
+
+    def _grouped(self):
+        return (
+            Invoice.objects.filter(balance__gt=0)
+            .order_by()
+            .values("bill_to_id", "currency")
+            .annotate(invoice_count=Count("*"), oldest=Min("date"), **_aging_annotations(self.as_of))
+            .order_by("-total", "bill_to_id")
+        )
+
+    def _kept_page(self, offset: int, limit: int) -> list[dict]:
+        buckets, params = [], []
+        for key, _, low, high in AGING_BUCKETS:
+            condition = ["TRUE"]
+            if low is not None:
+                condition.append("i.date <= %s")
+                params.append(self.as_of - timedelta(days=low))
+            if high is not None:
+                condition.append("i.date >= %s")
+                params.append(self.as_of - timedelta(days=high))
+            buckets.append(f"COALESCE(SUM(i.balance) FILTER (WHERE {' AND '.join(condition)}), 0.00) AS {key}")
+        sql = f"""
+            WITH page AS (
+                SELECT contact_id, currency FROM {ContactBalance._meta.db_table} WHERE receivable > 0
+                 ORDER BY receivable DESC, contact_id LIMIT %s OFFSET %s)
+            SELECT i.bill_to_id, i.currency, COUNT(*) AS invoice_count, MIN(i.date) AS oldest,
+                   {", ".join(buckets)}, SUM(i.balance) AS total
+              FROM page p
+              JOIN {Invoice._meta.db_table} i ON i.bill_to_id = p.contact_id AND i.currency = p.currency
+             WHERE i.balance > 0
+             GROUP BY i.bill_to_id, i.currency
+             ORDER BY total DESC, i.bill_to_id"""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [limit, offset, *params])
+            return _page_rows(cursor)
+
+
+def _bucket_of(as_of: Date, day: Date) -> str:
+    age = (as_of - day).days
+    for key, _, low, high in AGING_BUCKETS:
+        if (low is None or age >= low) and (high is None or age <= high):
+            return key
+    raise AssertionError(age)  # pragma: no cover - the buckets cover every age
+
+
 def ar_aging_totals(as_of: Date) -> list[dict]:
     """The aging buckets summed over every contact, one row per currency, with the
-    number of contacts owing (counted over the distinct contact and currency pairs,
-    cheaper than COUNT(DISTINCT …) over every open invoice)."""
+    number of contacts owing. On PostgreSQL in one statement: the open balances summed
+    per currency and invoice date (from the index ``invoice_open_by_currency``, a few
+    hundred rows, put into buckets here) and the contacts owing counted from the kept
+    balances. Elsewhere the contacts are counted over the distinct contact and currency
+    pairs (cheaper than COUNT(DISTINCT …) over every open invoice)."""
+    if contact_balances_kept():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT currency, date, SUM(balance), NULL FROM {Invoice._meta.db_table} WHERE balance > 0
+                     GROUP BY currency, date
+                    UNION ALL
+                    SELECT currency, NULL, NULL, COUNT(*) FROM {ContactBalance._meta.db_table} WHERE receivable > 0
+                     GROUP BY currency"""
+            )
+            fetched = cursor.fetchall()
+        rows: dict[str, dict] = {}
+        for currency, day, amount, contacts in fetched:
+            row = rows.setdefault(
+                currency,
+                {"currency": currency, "total": ZERO, "contact_count": 0, **{k: ZERO for k, *_ in AGING_BUCKETS}},
+            )
+            if day is None:
+                row["contact_count"] = contacts
+            else:
+                row[_bucket_of(as_of, day)] += amount
+                row["total"] += amount
+        return [rows[c] for c in sorted(rows) if rows[c]["total"] or rows[c]["contact_count"]]
     totals = list(
         Invoice.objects.filter(balance__gt=0)
         .order_by()
@@ -242,7 +334,59 @@ def open_credits_by_contact(currency: str | None = None) -> QuerySet:
     )
 
 
+class OpenCreditRows(_ContactRows):
+    """The rows of ``open_credits_by_contact`` (most credit first, then by contact id),
+    aggregated on the index ``invoice_open_by_contact`` alone."""
+
+    def _grouped(self):
+        return (
+            Invoice.objects.filter(balance__lt=0)
+            .order_by()
+            .values("bill_to_id", "currency")
+            .annotate(
+                held=Coalesce(-Sum("balance"), Value(ZERO), output_field=MONEY),
+                credit_count=Count("*"),
+                since=Min("date"),
+                latest=Max("date"),
+            )
+            .order_by("-held", "bill_to_id")
+        )
+
+    def _kept_page(self, offset: int, limit: int) -> list[dict]:
+        sql = f"""
+            WITH page AS (
+                SELECT contact_id, currency FROM {ContactBalance._meta.db_table} WHERE credit < 0
+                 ORDER BY credit, contact_id LIMIT %s OFFSET %s)
+            SELECT i.bill_to_id, i.currency, -SUM(i.balance) AS held, COUNT(*) AS credit_count,
+                   MIN(i.date) AS since, MAX(i.date) AS latest
+              FROM page p
+              JOIN {Invoice._meta.db_table} i ON i.bill_to_id = p.contact_id AND i.currency = p.currency
+             WHERE i.balance < 0
+             GROUP BY i.bill_to_id, i.currency
+             ORDER BY held DESC, i.bill_to_id"""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [limit, offset])
+            return _page_rows(cursor)
+
+
 def open_credit_totals() -> list[dict]:
+    """Per currency: the credit held, by how many contacts, on how many credit
+    invoices, and the oldest one's date. On PostgreSQL the first three come from the
+    kept balances (``ContactBalance``) and the date from the index
+    ``invoice_open_by_currency``, in one statement; elsewhere from the open credits."""
+    if contact_balances_kept():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT b.currency AS currency, -SUM(b.credit) AS held, COUNT(*) AS contact_count,
+                           SUM(b.credit_count) AS credit_count,
+                           (SELECT MIN(i.date) FROM {Invoice._meta.db_table} i
+                             WHERE i.balance < 0 AND i.currency = b.currency) AS since
+                      FROM {ContactBalance._meta.db_table} b
+                     WHERE b.credit < 0
+                     GROUP BY b.currency
+                     ORDER BY b.currency"""
+            )
+            return _page_rows(cursor)
     return list(
         Invoice.objects.filter(balance__lt=0)
         .order_by()
@@ -250,7 +394,7 @@ def open_credit_totals() -> list[dict]:
         .annotate(
             held=Coalesce(-Sum("balance"), Value(ZERO), output_field=MONEY),
             contact_count=Count("bill_to_id", distinct=True),
-            credit_count=Count("pk"),
+            credit_count=Count("*"),
             since=Min("date"),
         )
         .order_by("currency")
@@ -344,3 +488,32 @@ def parse_date(value: str | None) -> Date | None:
         return datetime.date.fromisoformat(value)
     except ValueError:
         return None
+
+
+def contact_balance_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
+    """The kept balances (``ContactBalance``) that differ from the invoices', in one
+    snapshot: (how many, the first ``limit`` as (contact id, currency, kept receivable,
+    count, credit, count, recomputed receivable, count, credit, count)). Rows all zero
+    on both sides are not differences."""
+    sql = f"""
+        WITH re AS (
+            SELECT bill_to_id AS contact_id, currency,
+                   COALESCE(SUM(balance) FILTER (WHERE balance > 0), 0) AS receivable,
+                   COUNT(*) FILTER (WHERE balance > 0) AS receivable_count,
+                   COALESCE(SUM(balance) FILTER (WHERE balance < 0), 0) AS credit,
+                   COUNT(*) FILTER (WHERE balance < 0) AS credit_count
+              FROM {Invoice._meta.db_table} WHERE balance <> 0 GROUP BY bill_to_id, currency),
+        kept AS (SELECT contact_id, currency, receivable, receivable_count, credit, credit_count
+                   FROM {ContactBalance._meta.db_table}
+                  WHERE receivable <> 0 OR receivable_count <> 0 OR credit <> 0 OR credit_count <> 0)
+        SELECT COALESCE(k.contact_id, r.contact_id) AS contact_id, COALESCE(k.currency, r.currency) AS currency,
+               k.receivable, k.receivable_count, k.credit, k.credit_count,
+               r.receivable, r.receivable_count, r.credit, r.credit_count
+          FROM kept k FULL JOIN re r ON r.contact_id = k.contact_id AND r.currency = k.currency
+         WHERE (k.receivable, k.receivable_count, k.credit, k.credit_count)
+               IS DISTINCT FROM (r.receivable, r.receivable_count, r.credit, r.credit_count)
+         ORDER BY 1, 2"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    return len(rows), rows[:limit]

@@ -253,9 +253,10 @@ class OpenCreditsView(ReportView):
         context = super().get_context_data(**kwargs)
         today = timezone.localdate()
         totals = selectors.open_credit_totals()
-        paginator = Paginator(selectors.open_credits_by_contact(), PER_PAGE)
-        paginator.count = sum(t["contact_count"] for t in totals)  # contacts per currency = rows
-        page = paginator.get_page(self.request.GET.get("page"))
+        # One grouped query for the page, on the invoices alone (names for the page's
+        # rows only); the row count comes from the totals (contacts per currency = rows).
+        rows = selectors.OpenCreditRows(sum(t["contact_count"] for t in totals))
+        page = Paginator(rows, PER_PAGE).get_page(self.request.GET.get("page"))
         for row in page.object_list:
             row["days_held"] = (today - row["since"]).days
         context.update(page=page, totals=totals, today=today)
