@@ -35,6 +35,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a PostgreSQL backend on this machine, or None when the
+    server runs elsewhere. Unlike the wall time it does not grow when other work shares
+    the CPUs, so runs on a busy machine can still be compared."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -129,7 +140,12 @@ def main():
         )
         cur.execute("SET session_replication_role = DEFAULT")
         cur.execute("INSERT INTO finance_numbersequence (name, next_value) VALUES ('invoice', 1000)")
-        cur.execute("ANALYZE")
+    # Settle the seeded books as a running database's are: hint bits and the visibility map
+    # set, statistics current, the seeding's WAL checkpointed. Otherwise the import would
+    # pay for the seeding (first reads dirtying every page, a checkpoint mid-way).
+    with connection.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE)")
+        cur.execute("CHECKPOINT")
     seed_seconds = time.perf_counter() - t0
 
     # The PAY file: random payers, amounts around an invoice's size (some overpay → credits).
@@ -165,23 +181,38 @@ def main():
         cur.execute("DROP TABLE bench_copy")
 
     if args.slow:
+        import psycopg
+
+        # WAL position from a second connection, so the measuring adds no statements to the import's.
+        wal_probe = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+
+        def wal_lsn():
+            return wal_probe.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
 
         def timer(execute, sql, params, many, context):
-            start = time.perf_counter()
+            start, lsn = time.perf_counter(), wal_lsn()
             try:
                 return execute(sql, params, many, context)
             finally:
                 took = time.perf_counter() - start
                 if took >= args.slow:
-                    print(f"  {took:6.2f} s  {' '.join(sql.split())[:160]}")
+                    wal = wal_probe.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [lsn])
+                    wal_mb = float(wal.fetchone()[0]) / (1024 * 1024)
+                    print(f"  {took:6.2f} s {wal_mb:7.1f} MB WAL  {' '.join(sql.split())[:140]}")
 
         connection.execute_wrappers.append(timer)
 
     load_before = os.getloadavg()[0]
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn(), pg_backend_pid()")
+        wal_start, backend_pid = cur.fetchone()
+    cpu_start = (backend_cpu_seconds(backend_pid), time.process_time())
+    print(f"server backend pid {backend_pid} (for profilers)", flush=True)
     t = time.perf_counter()
     with path.open("rb") as fh:
         imp = ar_import_validate(fileobj=fh, file_name=path.name, auto_apply=not args.no_auto_apply)
     validate_seconds = time.perf_counter() - t
+    cpu_validated = (backend_cpu_seconds(backend_pid), time.process_time())
     if imp.status != ARImport.Status.VALIDATED:
         sys.exit("Validation failed:\n" + "\n".join(problems(imp)[:20]))
     # Where the post's time goes: the service reports its progress after each step.
@@ -204,10 +235,13 @@ def main():
     imp = ar_import_post(ar_import=imp)
     post_end = time.perf_counter()
     post_seconds = post_end - t
+    cpu_end = (backend_cpu_seconds(backend_pid), time.process_time())
     total_seconds = validate_seconds + post_seconds
     rss_end = peak_rss_mb()
 
     with connection.cursor() as cur:
+        cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [wal_start])
+        wal_mb = float(cur.fetchone()[0]) / (1024 * 1024)
         cur.execute("SELECT COUNT(*) FROM finance_payment")
         payments = cur.fetchone()[0]
         cur.execute("SELECT COUNT(*) FROM finance_paymentapplication")
@@ -240,6 +274,13 @@ def main():
         f"posted {payments:,} payments, {applications:,} applications, {imp.credit_count:,} credit invoices, "
         f"{journal_lines:,} journal lines in all; applied {imp.applied_amount}, open credit {imp.credit_amount}"
     )
+    print(f"WAL written by validate + post: {wal_mb:,.0f} MB")
+    if cpu_start[0] is not None and cpu_end[0] is not None:
+        print(
+            f"CPU time: validate server {cpu_validated[0] - cpu_start[0]:.2f} s + this process "
+            f"{cpu_validated[1] - cpu_start[1]:.2f} s; post server {cpu_end[0] - cpu_validated[0]:.2f} s + this "
+            f"process {cpu_end[1] - cpu_validated[1]:.2f} s (the progress writer has a backend of its own)"
+        )
     print(f"peak RSS: {rss_start:.0f} MB before the import, {rss_end:.0f} MB after")
     print(
         f"load average (1 min): {load_before:.2f} before the import, {os.getloadavg()[0]:.2f} after "

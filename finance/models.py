@@ -311,9 +311,12 @@ class Invoice(models.Model):
         PAYMENT = "payment", "Payment residual"
 
     number = models.CharField(max_length=20, unique=True)
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT)
-    bill_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_billed")
-    sold_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_sold")
+    # Foreign keys without an index of their own (db_index=False) are either covered by a
+    # composite index below or never searched by: every index is written by each new
+    # invoice and each balance change, the AR import's hottest statements.
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
+    bill_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_billed", db_index=False)
+    sold_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_sold", db_index=False)
     date = models.DateField()
     due_date = models.DateField()
     accounting_method = models.CharField(
@@ -340,6 +343,7 @@ class Invoice(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -384,13 +388,14 @@ class Invoice(models.Model):
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
     line_number = models.PositiveSmallIntegerField()
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True)
+    # Not indexed: lines are found by invoice; the index would be written by every line.
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, db_index=False)
     description = models.CharField(max_length=200)
     quantity = models.DecimalField(max_digits=10, decimal_places=2, default=1)
     unit_price = MoneyField(default=ZERO)
     amount = MoneyField()  # quantity × unit price, rounded half up
     # Credited by the charge (income, deferred income, or unapplied cash for credit lines).
-    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT)
+    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, db_index=False)
     billing_begin = models.DateField(null=True, blank=True)
     billing_end = models.DateField(null=True, blank=True)
     # amount + adjustments − applications; negative means credit held on this line.
@@ -400,6 +405,8 @@ class InvoiceLine(models.Model):
         ordering = ["invoice_id", "line_number"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "line_number"], name="line_number_unique"),
+            # The key of the applications' composite foreign key (line, invoice).
+            models.UniqueConstraint(fields=["id", "invoice"], name="line_of_invoice"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="line_amount_not_negative"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
             models.CheckConstraint(condition=Q(balance__lte=F("amount")), name="line_balance_le_amount"),
@@ -410,9 +417,9 @@ class InvoiceLine(models.Model):
                 name="line_billing_period_ordered",
             ),
         ]
-        indexes = [
-            models.Index(fields=["invoice"], condition=Q(balance__gt=0), name="line_open_positive"),
-        ]
+        # No index names the balance, and the table keeps free room on each page
+        # (fillfactor, migration 0014): a balance change is then a heap-only update that
+        # writes no index. An invoice's open lines are found through line_number_unique.
 
     def __str__(self):
         return f"{self.invoice.number}/{self.line_number} {self.description}"
@@ -465,10 +472,12 @@ class Payment(models.Model):
         PROCESSOR = "processor", "Payment processor"
         API = "api", "API"
 
-    payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments")
-    method = models.ForeignKey("paycentral.PaymentMethod", on_delete=models.PROTECT)
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT)
-    cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+")
+    # Foreign keys without an index of their own: covered by a composite index below
+    # (payer) or never searched by (the others); each index is written by every payment.
+    payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments", db_index=False)
+    method = models.ForeignKey("paycentral.PaymentMethod", on_delete=models.PROTECT, db_index=False)
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
+    cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = MoneyField()
     currency = CurrencyField()
     date = models.DateField()
@@ -486,7 +495,7 @@ class Payment(models.Model):
     processor_charge_id = models.CharField(max_length=100, blank=True)
     reversed_at = models.DateTimeField(null=True, blank=True)
     reversal_batch = models.ForeignKey(
-        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_payments"
+        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_payments", db_index=False
     )
     reversal_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -496,6 +505,7 @@ class Payment(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -523,6 +533,10 @@ class Payment(models.Model):
             ),
             models.Index(fields=["payer", "date"]),
             models.Index(fields=["batch"], include=["amount"], name="payment_by_batch"),
+            # Only reversed payments have a reversal batch: the others are not in the index.
+            models.Index(
+                fields=["reversal_batch"], condition=Q(reversal_batch__isnull=False), name="payment_by_reversal_batch"
+            ),
         ]
 
     def __str__(self):
@@ -555,9 +569,13 @@ class PaymentApplication(models.Model):
         REFUND = "refund", "Refunded"
         REVERSAL = "reversal", "Reversed"
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications")
-    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="applications")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications")
+    # Indexed by (payment, kind) below.
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications", db_index=False)
+    # Line and invoice are checked together on PostgreSQL by one composite foreign key,
+    # (line_id, invoice_id) → the line's (id, invoice_id) (migration 0014): the line must
+    # exist and be a line of that invoice, in one lookup per row instead of two.
+    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="applications", db_constraint=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications", db_constraint=False)
     amount = MoneyField()
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPLY)
     is_reversal = models.BooleanField(default=False)
@@ -655,13 +673,17 @@ class JournalEntry(models.Model):
     date = models.DateField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     description = models.CharField(max_length=200, blank=True)
+    # Each entry has one of invoice and payment (or neither): the partial indexes below
+    # hold only the entries that have one.
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries", db_index=False
     )
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries", db_index=False
     )
-    reversal_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals")
+    reversal_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals", db_index=False
+    )
     is_posted = models.BooleanField(default=True)
     # Cash-basis membership transactions are recorded but left out of the GL export.
     exclude_from_gl_export = models.BooleanField(default=False)
@@ -670,7 +692,14 @@ class JournalEntry(models.Model):
     class Meta:
         verbose_name_plural = "journal entries"
         ordering = ["date", "pk"]
-        indexes = [models.Index(fields=["date", "id"])]
+        indexes = [
+            models.Index(fields=["date", "id"]),
+            models.Index(fields=["invoice"], condition=Q(invoice__isnull=False), name="journal_entry_by_invoice"),
+            models.Index(fields=["payment"], condition=Q(payment__isnull=False), name="journal_entry_by_payment"),
+            models.Index(
+                fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="journal_entry_by_reversed"
+            ),
+        ]
 
     def __str__(self):
         return f"JE {self.pk} {self.get_kind_display()} {self.date}"
@@ -680,7 +709,8 @@ class JournalLine(models.Model):
     """One leg of an entry: exactly one of debit and credit is positive."""
 
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
-    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="journal_lines")
+    # Indexed by (account, entry) below.
+    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="journal_lines", db_index=False)
     debit = MoneyField(default=ZERO)
     credit = MoneyField(default=ZERO)
     currency = CurrencyField()

@@ -110,14 +110,20 @@ class ARImport(models.Model):
 class ARImportRow(models.Model):
     """One PAY (or CSV) row as read and checked, with its plan and, once posted, its payment."""
 
-    ar_import = models.ForeignKey(ARImport, on_delete=models.CASCADE, related_name="rows")
+    # Rows are found by import (the (import, line) unique index); the other foreign keys
+    # are not searched by, and an index would be written by every row staged and posted.
+    ar_import = models.ForeignKey(ARImport, on_delete=models.CASCADE, related_name="rows", db_index=False)
     line_number = models.PositiveIntegerField()  # line in the file, 1-based
     batch_number = models.CharField(max_length=20, blank=True)
     customer_ref = models.CharField(max_length=60, blank=True)  # party id, or * + Major Key
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     date = models.DateField(null=True, blank=True)
     invoice_number = models.CharField(max_length=40, blank=True)
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     amount = MoneyField(null=True, blank=True)  # null when the field does not parse
     check_number = models.CharField(max_length=40, blank=True)
     payer_name = models.CharField(max_length=200, blank=True)
@@ -128,7 +134,9 @@ class ARImportRow(models.Model):
     plan_credit = MoneyField(default=ZERO)  # left as open credit
     plan_text = models.TextField(blank=True)  # e.g. "1042/1 100.00, 1043/2 30.00"
     posted = models.BooleanField(default=False)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["ar_import_id", "line_number"]
