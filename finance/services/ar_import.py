@@ -109,6 +109,19 @@ def _use_sql() -> bool:
 # --- validation ---------------------------------------------------------------------------
 
 
+def _lookup(model, column: str, values: list[str]) -> list[tuple[str, int]]:
+    """(value, pk) of the rows of ``model`` whose ``column`` is one of ``values``. On
+    PostgreSQL the values go as one array parameter (``= ANY``), not as thousands of
+    placeholders to build and send."""
+    if not values:
+        return []
+    if not _use_sql():
+        return list(model.objects.filter(**{f"{column}__in": values}).values_list(column, "pk"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column}, id FROM {model._meta.db_table} WHERE {column} = ANY(%s)", [values])
+        return cursor.fetchall()
+
+
 class _RowWriter:
     """Write parsed rows to ARImportRow in chunks: COPY on PostgreSQL, bulk_create elsewhere."""
 
@@ -125,12 +138,12 @@ class _RowWriter:
         refs = {r.customer_ref for r in self.buffer if r.customer_ref}
         parties = [ref for ref in refs if ref.isdigit()]
         keys = [ref[1:] for ref in refs if ref.startswith("*") and len(ref) > 1]
-        contacts = dict(Contact.objects.filter(party_id__in=parties).values_list("party_id", "pk"))
-        contacts |= {"*" + k: pk for k, pk in Contact.objects.filter(major_key__in=keys).values_list("major_key", "pk")}
+        contacts = dict(_lookup(Contact, "party_id", parties))
+        contacts |= {"*" + k: pk for k, pk in _lookup(Contact, "major_key", keys)}
         invoices = {}
         if not self.ar_import.auto_apply:
-            numbers = {r.invoice_number for r in self.buffer if r.invoice_number}
-            invoices = dict(Invoice.objects.filter(number__in=numbers).values_list("number", "pk"))
+            numbers = [r.invoice_number for r in self.buffer if r.invoice_number]
+            invoices = dict(_lookup(Invoice, "number", list(set(numbers))))
         return contacts, invoices
 
     def add(self, row: ParsedRow):
