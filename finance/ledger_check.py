@@ -542,6 +542,23 @@ def check_batch_controls(cursor, limit: int) -> CheckResult:
     return result
 
 
+def check_contact_balances(cursor, limit: int) -> CheckResult:
+    """The per-contact open balances the reports read (kept by triggers on the invoices,
+    PostgreSQL only) against the invoices themselves."""
+    from finance.reporting.selectors import contact_balance_mismatches, contact_balances_kept
+
+    result = CheckResult("contact_balances", "Kept per-contact open balances = the open invoices")
+    if not contact_balances_kept():
+        result.skipped = "kept only on PostgreSQL; the reports group the invoices here"
+        return result
+    result.count, rows = contact_balance_mismatches(limit)
+    for contact_id, currency, kr, kn, kc, kcn, rr, rn, rc, rcn in rows:
+        kept = "none" if kr is None else f"receivable {_money(kr)} ({kn}), credit {_money(kc)} ({kcn})"
+        real = "none" if rr is None else f"receivable {_money(rr)} ({rn}), credit {_money(rc)} ({rcn})"
+        result.mismatches.append(Mismatch(f"Contact id {contact_id} in {currency}", f"kept {kept}; invoices {real}"))
+    return result
+
+
 CHECKS: list[Callable] = [
     check_line_balances,
     check_invoice_totals,
@@ -555,6 +572,7 @@ CHECKS: list[Callable] = [
     check_ar_balance,
     check_unapplied_cash,
     check_batch_controls,
+    check_contact_balances,
 ]
 
 

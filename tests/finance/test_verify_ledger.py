@@ -272,3 +272,23 @@ def test_verify_ledger__limit_caps_the_listing_not_the_count(books):
 def test_verify_ledger__limit_must_be_positive():
     with pytest.raises(CommandError):
         call_command("verify_ledger", "--limit", "0")
+
+
+def test_verify_ledger__kept_contact_balance_out_of_step_names_the_contact(books):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("per-contact balances are kept on PostgreSQL only")
+    bob = books["partly"].bill_to
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE reporting_contactbalance SET receivable = receivable + 1 WHERE contact_id = %s", [bob.pk]
+        )
+    report = verify_ledger()
+    assert set(failed(report)) == {"contact_balances"}
+    (check,) = [c for c in report.checks if c.name == "contact_balances"]
+    assert check.count == 1
+    assert check.mismatches[0].subject == f"Contact id {bob.pk} in USD"
+    assert check.mismatches[0].detail == (
+        "kept receivable 181.00 (1), credit 0.00 (0); invoices receivable 180.00 (1), credit 0.00 (0)"
+    )
