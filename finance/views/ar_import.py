@@ -4,6 +4,7 @@ history. The views parse input and call ``finance.services.ar_import``."""
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -14,6 +15,7 @@ from finance.errors import FinanceError
 from finance.models import FinanceSettings
 from finance.models_ar_import import ARImport, ARImportRow
 from finance.services.ar_import import (
+    LOCK_VALIDATE,
     ar_import_queue_post,
     ar_import_recover,
     ar_import_upload,
@@ -154,8 +156,21 @@ class ARImportPostView(FinanceAccessMixin, TemplateView):
         return redirect(reverse("finance:ar_import_detail", args=[imp.pk]) + "?queued=1")
 
 
+def _check_running(imp: ARImport) -> bool:
+    """Whether a worker is checking ``imp`` now: its check holds the import's validation
+    lock for its whole transaction (PostgreSQL; elsewhere no check is seen running)."""
+    if connection.vendor != "postgresql":
+        return False
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_VALIDATE, imp.pk])
+        return not cursor.fetchone()[0]
+
+
 class ARImportRecoverView(FinanceAccessMixin, TemplateView):
-    """An import left "posting" by a worker that stopped: release it and post it again."""
+    """An import left "posting" by a worker that stopped: release it and post it again.
+    An uploaded file whose check stopped (or was never run): queue the check again.
+    Both are safe while the worker is still at it: a second check finds the first done,
+    and a live posting is not released."""
 
     action_level = IMPORT_PAYMENTS
     http_method_names = ["post"]
@@ -163,6 +178,8 @@ class ARImportRecoverView(FinanceAccessMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         imp = get_object_or_404(ARImport, pk=kwargs["pk"])
         detail = reverse("finance:ar_import_detail", args=[imp.pk])
+        if imp.status == ARImport.Status.UPLOADED:
+            return self._check_again(request, imp, detail)
         if not ar_import_recover(ar_import=imp):
             imp.refresh_from_db()
             if imp.status == ARImport.Status.POSTING:
@@ -176,6 +193,19 @@ class ARImportRecoverView(FinanceAccessMixin, TemplateView):
             return redirect(detail)
         messages.warning(request, "The posting had stopped before it finished; nothing had been posted. Posting again.")
         return redirect(detail + "?queued=1")
+
+    def _check_again(self, request, imp: ARImport, detail: str):
+        from finance.tasks import validate_ar_import
+
+        if _check_running(imp):
+            messages.info(request, "The worker is checking the file now; wait for it to finish.")
+            return redirect(detail)
+        ARImport.objects.filter(pk=imp.pk, status=ARImport.Status.UPLOADED).update(progress=0)
+        validate_ar_import.delay(imp.pk)
+        messages.warning(
+            request, "The check of the file had stopped before it finished; nothing was kept. Checking again."
+        )
+        return redirect(detail)
 
 
 class ARImportProgressView(FinanceAccessMixin, TemplateView):
