@@ -87,6 +87,11 @@ def package_submit(*, key: str, invoice_date, items: list[dict], user=None) -> t
     if existing is not None:
         if existing.payload_sha256 != digest:
             raise PackageConflict(f"Package key {key!r} was used for other content (package {existing.pk}).")
+        if existing.status != SubscriptionPackage.Status.DONE:
+            # Sent again while not done: its processing may have stopped (a worker killed,
+            # a message lost). Queue it again; items already billed are skipped, and two
+            # runs at once bill each item once (item row locks).
+            _queue_processing(existing.pk)
         return existing, False
     try:
         with transaction.atomic():
@@ -107,15 +112,19 @@ def package_submit(*, key: str, invoice_date, items: list[dict], user=None) -> t
                 )
                 for i, item in enumerate(items)
             )
-            from finance.membership.tasks import process_subscription_package
-
-            transaction.on_commit(partial(process_subscription_package.delay, package.pk))
+            _queue_processing(package.pk)
     except IntegrityError:  # the same key submitted at the same moment
         existing = SubscriptionPackage.objects.get(key=key)
         if existing.payload_sha256 != digest:
             raise PackageConflict(f"Package key {key!r} was used for other content (package {existing.pk}).") from None
         return existing, False
     return package, True
+
+
+def _queue_processing(package_id: int) -> None:
+    from finance.membership.tasks import process_subscription_package
+
+    transaction.on_commit(partial(process_subscription_package.delay, package_id))
 
 
 def package_process(*, package_id: int) -> SubscriptionPackage:

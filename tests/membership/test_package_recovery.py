@@ -101,8 +101,11 @@ def _membership_invoices(party: str):
     return Invoice.objects.filter(bill_to__party_id=party, type=Invoice.Type.MEMBERSHIP)
 
 
-@pytest.mark.parametrize("point", ["billed", "paid"])
-def test_package_task_killed_mid_item__run_again__each_item_billed_and_paid_once(package, members, tmp_path, point):
+def _item_statuses(package) -> list[str]:
+    return list(package.items.order_by("position").values_list("status", flat=True))
+
+
+def _kill_in_the_second_item(package, tmp_path, point):
     marker = tmp_path / "written"
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER, str(package.pk), point, str(marker)],
@@ -126,22 +129,27 @@ def test_package_task_killed_mid_item__run_again__each_item_billed_and_paid_once
     # What the killed worker left: the first item billed and paid (committed), the
     # second's invoice, term and payment gone with its transaction, the rest untouched;
     # the package still "processing".
-    def left():
-        return list(package.items.order_by("position").values_list("status", flat=True))
-
-    assert left() == [Item.CREATED, Item.PENDING, Item.PENDING, Item.PENDING]
+    assert _item_statuses(package) == [Item.CREATED, Item.PENDING, Item.PENDING, Item.PENDING]
     package.refresh_from_db()
     assert package.status == SubscriptionPackage.Status.PROCESSING and package.batch_id
     assert _membership_invoices("50001").count() == 1 and Term.objects.count() == 1
     assert not _membership_invoices("50002").exists() and not Payment.objects.filter(payer__party_id="50002").exists()
+
+
+@pytest.mark.parametrize("point", ["billed", "paid"])
+def test_package_task_killed_mid_item__run_again__each_item_billed_and_paid_once(package, members, tmp_path, point):
+    _kill_in_the_second_item(package, tmp_path, point)
 
     # The broker hands the task to a worker again (acks_late): the rest is billed once.
     result = process_subscription_package(package.pk)
     assert result == {"id": package.pk, "status": SubscriptionPackage.Status.DONE, "created": 4, "errors": 0}
     again = process_subscription_package(package.pk)  # and again: nothing more
     assert again["status"] == SubscriptionPackage.Status.DONE and again["created"] == 4
-    assert left() == [Item.CREATED] * len(ITEMS)
+    assert _item_statuses(package) == [Item.CREATED] * len(ITEMS)
+    _assert_each_item_billed_once(package, members)
 
+
+def _assert_each_item_billed_once(package, members):
     package.refresh_from_db()
     batch = Batch.objects.get(pk=package.batch_id)
     for party, code, pays in ITEMS:
@@ -165,3 +173,37 @@ def test_package_task_killed_mid_item__run_again__each_item_billed_and_paid_once
     assert Batch.objects.filter(description__startswith="Subscription API package").count() == 1
     report = verify_ledger()
     assert report.ok, report.format()
+
+
+def test_package_task_killed__never_redelivered__sending_the_package_again_finishes_it(
+    package, members, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """No redelivery (the message is gone with the worker): the client sends the same
+    package (key and content) again, as an API client retries; that queues its
+    processing once more and the rest is billed once."""
+    _kill_in_the_second_item(package, tmp_path, "paid")
+    queued = []
+    monkeypatch.setattr(process_subscription_package, "delay", lambda package_id: queued.append(package_id))
+    items = [
+        {
+            "party_id": party,
+            "member_type": code,
+            "term_begin": datetime.date(2026, 1, 1),
+            "term_end": datetime.date(2026, 12, 31),
+            "amount": None,
+            "payment": {"method": "CHECK", "reference": f"chk-{party}"} if pays else None,
+        }
+        for party, code, pays in ITEMS
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        again, created = package_submit(key="portal-kill-1", invoice_date=datetime.date(2026, 1, 5), items=items)
+    assert (again.pk, created, queued) == (package.pk, False, [package.pk])
+    process_subscription_package(package.pk)  # what the worker does with the queued message
+    assert _item_statuses(package) == [Item.CREATED] * len(ITEMS)
+    _assert_each_item_billed_once(package, members)
+
+    # Once done, sending it again queues nothing.
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        package_submit(key="portal-kill-1", invoice_date=datetime.date(2026, 1, 5), items=items)
+    assert queued == []
