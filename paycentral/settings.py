@@ -167,6 +167,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.reconcile_attempts",
         "schedule": env.int("PROCESSOR_RECONCILE_INTERVAL_SECONDS", default=300),
     },
+    # Renewal runs left "creating" by a build whose worker stopped.
+    "renewal-build-recovery": {
+        "task": "membership.recover_renewal_builds",
+        "schedule": env.int("RENEWAL_BUILD_RECOVERY_INTERVAL_SECONDS", default=300),
+    },
     "processor-autopay": {
         "task": "integrations.tasks.autopay_run",
         "schedule": crontab(hour=env.int("AUTOPAY_HOUR", default=6), minute=env.int("AUTOPAY_MINUTE", default=0)),

@@ -175,6 +175,11 @@ class RenewalRun(models.Model):
     credit_applied = MoneyField(default=ZERO)
     progress = models.PositiveSmallIntegerField(default=0)  # percent while posting
     message = models.TextField(blank=True)
+    # The preview's build: when it was last queued (creation, "build again", recovery)
+    # and when a worker last began it (committed before the build's own transaction).
+    # ``finance.membership.renewals.renewal_run_recover_build`` reads them.
+    build_queued_at = models.DateTimeField(null=True, blank=True)
+    build_started_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -14,6 +14,15 @@ Rules kept here:
   invoiced yet. Deleting a run deletes its (empty) batch. Posting writes every invoice,
   line and term in the run's batch in one transaction, applies each member's open
   credit, sets the batch controls to what was written and posts the batch.
+- The build runs in a worker. It holds the run's build lock (a session advisory lock,
+  PostgreSQL) for as long as it runs and records when it began. A run left "creating"
+  by a build that stopped (worker killed, connection lost; its transaction rolled back,
+  nothing written) is found by ``renewal_run_recover_build`` (Celery beat, and the run's
+  page): the lock is free (elsewhere: the build began, or was queued, longer ago than a
+  stale-after age). It is built again, queued once; if that build stops too the run is
+  marked failed with the reason, and staff delete it or build it again. A run is never
+  built twice: the build and the recovery both hold the lock, and a build claims only a
+  run still "creating".
 - On PostgreSQL both steps are set-based SQL (INSERT … SELECT); elsewhere the preview is
   computed in Python and posting calls ``term_bill`` per member. Both give the same
   invoices. Invoices created in bulk are announced with one ``invoices_created`` signal
@@ -21,9 +30,11 @@ Rules kept here:
 """
 
 import logging
+import time
 from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
@@ -77,14 +88,67 @@ def renewal_run_start(
         paid_through_to=paid_through_to,
         member_type=member_type,
         created_by=user,
+        build_queued_at=timezone.now(),
     )
 
 
-def renewal_run_build(*, run: RenewalRun, engine: str | None = None) -> RenewalRun:
+# Advisory lock namespace of renewal run builds (the second key is the run id).
+LOCK_RENEWAL_BUILD = 0x4D42
+# How long a build waits for the build lock of its run before leaving the run to the
+# session holding it (a build still running, or a recovery deciding; a killed worker's
+# lock goes a moment after its connection closes).
+BUILD_LOCK_WAIT_SECONDS = 10.0
+# Without advisory locks (SQLite): a run "creating" whose build began (or was queued)
+# longer ago than this is taken as stopped.
+BUILD_STALE_AFTER = timedelta(hours=1)
+
+INTERRUPTED_BUILD = (
+    "The preview's build stopped before it finished (its worker stopped) and wrote nothing; it is being built again."
+)
+BUILT_AGAIN = (
+    "The preview's first build stopped before it finished (its worker stopped) and wrote nothing; it was built again."
+)
+BUILD_FAILED_TWICE = (
+    "The preview's build stopped twice before it finished (its worker stopped) and wrote nothing; nothing is "
+    "invoiced. Build it again, or delete the run."
+)
+
+
+def _build_lock(run_id: int):
+    """The run's build lock (see ``finance.locks``): held by a build for as long as it
+    runs; a worker that is killed releases it as its connection closes."""
+    return session_advisory_lock(LOCK_RENEWAL_BUILD, run_id)
+
+
+def renewal_run_build(
+    *, run: RenewalRun, engine: str | None = None, wait: float = BUILD_LOCK_WAIT_SECONDS
+) -> RenewalRun:
     """Write the preview of a run in "creating" status: its Open batch, the items
     (billed or skipped) and the lines, then "ready". Safe to call twice. A failure
-    leaves nothing but the run marked failed with the message."""
-    engine = engine or ("sql" if _use_sql() else "orm")
+    leaves nothing but the run marked failed with the message.
+
+    The build holds the run's build lock for as long as it runs (PostgreSQL). When
+    another session holds it (a build still running) this waits up to ``wait`` seconds
+    for it, then returns the run as it is: never two builds of one run."""
+    deadline = time.monotonic() + wait
+    while True:
+        with _build_lock(run.pk) as held:
+            if held:
+                return _build_holding_lock(run, engine or ("sql" if _use_sql() else "orm"))
+        if time.monotonic() >= deadline:
+            logger.info("Renewal run %s is being built elsewhere; left to that build", run.pk)
+            return RenewalRun.objects.get(pk=run.pk)
+        time.sleep(0.2)
+
+
+def _build_holding_lock(run: RenewalRun, engine: str) -> RenewalRun:
+    # Record the start (committed at once): the recovery's proof, off PostgreSQL, that a
+    # build began and when.
+    began = RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.CREATING).update(
+        build_started_at=timezone.now()
+    )
+    if not began:
+        return RenewalRun.objects.get(pk=run.pk)
     try:
         with transaction.atomic():
             run = RenewalRun.objects.select_for_update().get(pk=run.pk)
@@ -110,13 +174,106 @@ def renewal_run_build(*, run: RenewalRun, engine: str | None = None) -> RenewalR
             run.total = quantize(agg["billed_total"] or ZERO)
             run.line_count = RenewalLine.objects.filter(item__run=run).count()
             run.status = RenewalRun.Status.READY
-            run.message = ""
+            run.message = BUILT_AGAIN if run.message == INTERRUPTED_BUILD else ""
             run.save()
             return run
     except Exception as exc:
         message = str(exc) if isinstance(exc, FinanceError) else f"{type(exc).__name__}: {exc}"
-        RenewalRun.objects.filter(pk=run.pk).update(status=RenewalRun.Status.FAILED, message=message[:2000])
+        RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.CREATING).update(
+            status=RenewalRun.Status.FAILED, message=message[:2000]
+        )
         raise
+
+
+def _build_stopped(run: RenewalRun, stale_after: timedelta) -> bool:
+    """Whether a run read "creating" has no build running and none on its way, judged
+    by time alone: its build began, or (never begun) was queued, ``stale_after`` ago.
+    On PostgreSQL the caller also holds the build lock: a build that began and let the
+    lock go stopped, whatever the time."""
+    if _use_sql() and run.build_started_at is not None:
+        return True
+    since = run.build_started_at or run.build_queued_at or run.created_at
+    return timezone.now() - since >= stale_after
+
+
+def renewal_run_recover_build(*, run: RenewalRun, stale_after: timedelta = BUILD_STALE_AFTER) -> RenewalRun | None:
+    """Bring back a run left "creating" by a build that stopped (worker killed, lost
+    connection) and that the broker will not hand out again.
+
+    A build is one transaction that also sets "ready", so a run still "creating" whose
+    build has ended wrote nothing. On PostgreSQL a build holds the run's build lock for
+    as long as it runs: this takes the lock (and leaves the run alone when it cannot),
+    so no build runs while it decides. A run whose build began and let the lock go
+    stopped; one whose build was queued and never began is left ``stale_after`` to its
+    task (workers may be busy). Elsewhere (no such lock) the build's start, or its
+    queueing, ``stale_after`` ago is the sign.
+
+    The first time, the run is built again: the build task is queued once (after
+    commit), with a message saying so. If that build stops too, the run becomes
+    "failed" with the reason, for staff to delete or build again. Returns the run when
+    it was recovered (its status and message say how), None when it is not "creating"
+    or its build is still running or on its way. Safe to call twice and concurrently:
+    each step is a conditional update of the state read, so one caller acts."""
+    run = RenewalRun.objects.get(pk=run.pk)
+    if run.status != RenewalRun.Status.CREATING:
+        return None
+    if not _use_sql():
+        return _recover_stopped_build(run) if _build_stopped(run, stale_after) else None
+    with _build_lock(run.pk) as held:
+        if not held:
+            return None
+        run = RenewalRun.objects.get(pk=run.pk)  # no build can start while the lock is held
+        if run.status != RenewalRun.Status.CREATING or not _build_stopped(run, stale_after):
+            return None
+        return _recover_stopped_build(run)
+
+
+def _recover_stopped_build(run: RenewalRun) -> RenewalRun | None:
+    from finance.membership.tasks import build_renewal_run
+
+    as_read = RenewalRun.objects.filter(
+        pk=run.pk,
+        status=RenewalRun.Status.CREATING,
+        message=run.message,
+        build_queued_at=run.build_queued_at,
+        build_started_at=run.build_started_at,
+    )
+    if run.message != INTERRUPTED_BUILD:
+        with transaction.atomic():
+            if not as_read.update(message=INTERRUPTED_BUILD, build_queued_at=timezone.now(), build_started_at=None):
+                return None
+            transaction.on_commit(partial(build_renewal_run.delay, run.pk))
+        logger.warning("Renewal run %s: a build that stopped is queued again", run.pk)
+    else:
+        if not as_read.update(status=RenewalRun.Status.FAILED, message=BUILD_FAILED_TWICE):
+            return None
+        logger.error("Renewal run %s: its build stopped twice; marked failed", run.pk)
+    return RenewalRun.objects.get(pk=run.pk)
+
+
+def renewal_runs_recover_builds(*, stale_after: timedelta = BUILD_STALE_AFTER) -> list[RenewalRun]:
+    """``renewal_run_recover_build`` for every run "creating"; the runs recovered."""
+    ids = list(RenewalRun.objects.filter(status=RenewalRun.Status.CREATING).order_by("pk").values_list("pk", flat=True))
+    recovered = [renewal_run_recover_build(run=RenewalRun(pk=pk), stale_after=stale_after) for pk in ids]
+    return [run for run in recovered if run is not None]
+
+
+@transaction.atomic
+def renewal_run_rebuild(*, run: RenewalRun, user=None) -> RenewalRun:
+    """Build a failed run's preview again (its build wrote nothing: no batch, no
+    items): the run is "creating" again and the build task is queued after commit."""
+    from finance.membership.tasks import build_renewal_run
+
+    run = RenewalRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != RenewalRun.Status.FAILED or run.batch_id is not None:
+        raise FinanceError(f"Renewal run {run.pk} is {run.get_status_display().lower()}; it cannot be built again.")
+    run.status = RenewalRun.Status.CREATING
+    run.message = ""
+    run.build_queued_at, run.build_started_at = timezone.now(), None
+    run.save(update_fields=["status", "message", "build_queued_at", "build_started_at"])
+    transaction.on_commit(partial(build_renewal_run.delay, run.pk))
+    logger.info("Renewal run %s: built again by %s", run.pk, user)
+    return run
 
 
 T = {
@@ -295,12 +452,24 @@ def _build_orm(run: RenewalRun):
         )
 
 
-@transaction.atomic
-def renewal_run_delete(*, run: RenewalRun, user=None) -> RenewalRun:
+def renewal_run_delete(*, run: RenewalRun, user=None, stale_after: timedelta = BUILD_STALE_AFTER) -> RenewalRun:
     """Delete a run that is not posted: its preview stays for the record, its (empty)
-    batch is deleted."""
+    batch is deleted. A run "creating" is deleted only when its build is not running
+    (PostgreSQL: the build lock is free, and held here so that no build starts;
+    elsewhere: its build began or was queued ``stale_after`` ago); a build task that
+    comes later finds it deleted and builds nothing."""
+    with _build_lock(run.pk) as held:
+        if not held:
+            raise FinanceError(f"Renewal run {run.pk} is being built; wait for its preview, then delete it.")
+        return _delete_holding_lock(run, user, stale_after)
+
+
+@transaction.atomic
+def _delete_holding_lock(run: RenewalRun, user, stale_after: timedelta) -> RenewalRun:
     run = RenewalRun.objects.select_for_update().get(pk=run.pk)
-    if run.status not in (RenewalRun.Status.READY, RenewalRun.Status.FAILED):
+    if run.status == RenewalRun.Status.CREATING and not _use_sql() and not _build_stopped(run, stale_after):
+        raise FinanceError(f"Renewal run {run.pk} is being built; wait for its preview, then delete it.")
+    if run.status not in (RenewalRun.Status.CREATING, RenewalRun.Status.READY, RenewalRun.Status.FAILED):
         raise FinanceError(f"Renewal run {run.pk} is {run.get_status_display().lower()}; it cannot be deleted.")
     if run.batch_id:
         batch_transition(

@@ -17,7 +17,8 @@ def _user(user_id):
 
 @shared_task(name="membership.build_renewal_run")
 def build_renewal_run(run_id: int) -> dict:
-    """Write a run's preview (a run past "creating" is left as it is)."""
+    """Write a run's preview (a run past "creating", or being built by another worker,
+    is left as it is)."""
     from finance.membership.models import RenewalRun
     from finance.membership.renewals import renewal_run_build
 
@@ -28,6 +29,16 @@ def build_renewal_run(run_id: int) -> dict:
         logger.warning("Renewal run %s not built: %s", run_id, exc)
         run.refresh_from_db()
     return {"id": run.pk, "status": run.status, "members": run.member_count, "skipped": run.skipped_count}
+
+
+@shared_task(name="membership.recover_renewal_builds")
+def recover_renewal_builds() -> dict:
+    """Runs left "creating" by a build that stopped: built again (queued once) or, the
+    second time, marked failed. Safe to run twice and concurrently."""
+    from finance.membership.renewals import renewal_runs_recover_builds
+
+    recovered = renewal_runs_recover_builds()
+    return {"recovered": [{"id": run.pk, "status": run.status} for run in recovered]}
 
 
 @shared_task(name="membership.post_renewal_run")
