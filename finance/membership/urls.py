@@ -16,6 +16,7 @@ urlpatterns = [
     path("runs/<int:pk>/progress/", views.RunProgressView.as_view(), name="run_progress"),
     path("runs/<int:pk>/post/", views.RunPostView.as_view(), name="run_post"),
     path("runs/<int:pk>/delete/", views.RunDeleteView.as_view(), name="run_delete"),
+    path("runs/<int:pk>/rebuild/", views.RunRebuildView.as_view(), name="run_rebuild"),
     path("dues/new/", views.DuesUploadView.as_view(), name="dues_upload"),
     path("dues/<int:pk>/", views.DuesDetailView.as_view(), name="dues_detail"),
     path("dues/<int:pk>/create/", views.DuesCreateView.as_view(), name="dues_create"),

@@ -26,7 +26,13 @@ from finance.membership.models import (
     Subscription,
     Term,
 )
-from finance.membership.renewals import renewal_run_delete, renewal_run_start
+from finance.membership.renewals import (
+    INTERRUPTED_BUILD,
+    renewal_run_delete,
+    renewal_run_rebuild,
+    renewal_run_recover_build,
+    renewal_run_start,
+)
 from finance.membership.services import next_term, term_bill
 from finance.membership.tasks import build_renewal_run, post_renewal_run
 from finance.models import Contact
@@ -178,25 +184,37 @@ class RunCreateView(MembershipMixin, TemplateView):
         return redirect(reverse("membership:run_detail", args=[run.pk]))
 
 
+def _recovered(run: RenewalRun) -> RenewalRun:
+    """A run "creating" whose build stopped is brought back as the page is opened (one
+    advisory-lock try on PostgreSQL), not only by the periodic recovery."""
+    if run.status == RenewalRun.Status.CREATING and renewal_run_recover_build(run=run) is not None:
+        run.refresh_from_db()
+    return run
+
+
 def _run_context(run: RenewalRun, queued: bool = False) -> dict:
-    """``busy`` while the worker builds or posts the run (or a post was just queued)."""
+    """``busy`` while the worker builds or posts the run (or a post was just queued);
+    ``build_interrupted`` while a build that stopped is being built again (it may be
+    deleted instead)."""
     waiting = queued and run.status == RenewalRun.Status.READY and not run.message
     return {
         "run": run,
         "queued": queued,
         "busy": waiting or run.status in (RenewalRun.Status.CREATING, RenewalRun.Status.POSTING),
+        "build_interrupted": run.status == RenewalRun.Status.CREATING and run.message == INTERRUPTED_BUILD,
     }
 
 
 class RunDetailView(MembershipMixin, TemplateView):
     """Steps 2 and 3: the preview (members, lines, totals, skipped with reasons), then
-    the batch. Delete or post while ready."""
+    the batch. Delete or post while ready; build again or delete a run whose build
+    failed; delete a run whose stopped build is being built again."""
 
     template_name = "membership/run_detail.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        run = get_object_or_404(RenewalRun.objects.select_related("batch", "member_type"), pk=kwargs["pk"])
+        run = _recovered(get_object_or_404(RenewalRun.objects.select_related("batch", "member_type"), pk=kwargs["pk"]))
         show = self.request.GET.get("show", "billed")
         items = (
             RenewalItem.objects.filter(run=run, skipped=(show == "skipped"))
@@ -241,7 +259,7 @@ class RunProgressView(MembershipMixin, TemplateView):
     template_name = "membership/_run_progress.html"
 
     def get(self, request, *args, **kwargs):
-        run = get_object_or_404(RenewalRun, pk=kwargs["pk"])
+        run = _recovered(get_object_or_404(RenewalRun, pk=kwargs["pk"]))
         context = _run_context(run, request.GET.get("queued") == "1")
         response = self.render_to_response(context)
         if not context["busy"]:
@@ -276,6 +294,23 @@ class RunDeleteView(MembershipMixin, TemplateView):
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Renewal run {run.pk} is deleted; nothing was invoiced.")
+        return redirect(reverse("membership:run_detail", args=[run.pk]))
+
+
+class RunRebuildView(MembershipMixin, TemplateView):
+    """A run whose build failed (or stopped twice): build its preview again."""
+
+    action_level = RUN_RENEWALS
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        run = get_object_or_404(RenewalRun, pk=kwargs["pk"])
+        try:
+            renewal_run_rebuild(run=run, user=request.user)
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(request, f"Building the preview of renewal run {run.pk} again; nothing is invoiced.")
         return redirect(reverse("membership:run_detail", args=[run.pk]))
 
 
