@@ -106,6 +106,9 @@ else:
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The covering indexes (INCLUDE columns) are PostgreSQL's; SQLite (the embedded default)
+# builds them on their key columns only, which is all it needs: no warning at each start.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # --- Cache and Celery -------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
