@@ -175,6 +175,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "membership.recover_renewal_builds",
         "schedule": env.int("RENEWAL_BUILD_RECOVERY_INTERVAL_SECONDS", default=300),
     },
+    "subscription-package-recovery": {
+        "task": "membership.recover_subscription_packages",
+        "schedule": env.int("SUBSCRIPTION_PACKAGE_RECOVERY_INTERVAL_SECONDS", default=300),
+    },
     "processor-autopay": {
         "task": "integrations.tasks.autopay_run",
         "schedule": crontab(hour=env.int("AUTOPAY_HOUR", default=6), minute=env.int("AUTOPAY_MINUTE", default=0)),

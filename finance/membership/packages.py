@@ -15,8 +15,11 @@ Rules kept here:
   done are skipped, so processing twice bills nothing twice.
 """
 
+import datetime
 import hashlib
 import json
+import logging
+import time
 from decimal import Decimal
 from functools import partial
 
@@ -24,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from finance.errors import FinanceError
+from finance.locks import session_advisory_lock
 from finance.membership.dues_import import check_term_row, pay_invoice
 from finance.membership.models import SubscriptionPackage, SubscriptionPackageItem, Term
 from finance.membership.services import term_bill
@@ -121,14 +125,57 @@ def package_submit(*, key: str, invoice_date, items: list[dict], user=None) -> t
     return package, True
 
 
+logger = logging.getLogger(__name__)
+# Held by a processing run for as long as it runs (PostgreSQL session advisory lock): a
+# package not done whose lock is free has no run; a killed worker's lock goes with it.
+LOCK_PACKAGE = 0x4D50
+LOCK_WAIT_SECONDS = 10.0
+# A package queued or processing for longer than this with no run is queued again.
+STALE_AFTER = datetime.timedelta(minutes=15)
+
+
 def _queue_processing(package_id: int) -> None:
     from finance.membership.tasks import process_subscription_package
 
     transaction.on_commit(partial(process_subscription_package.delay, package_id))
 
 
-def package_process(*, package_id: int) -> SubscriptionPackage:
-    """Bill the pending items (see module doc). Safe to run twice."""
+def package_process(*, package_id: int, wait: float = LOCK_WAIT_SECONDS) -> SubscriptionPackage:
+    """Bill the pending items (see module doc). Safe to run twice. While another run
+    holds the package's lock this waits up to ``wait`` seconds for it (a killed worker's
+    session may take a moment to end), then leaves the package to that run."""
+    deadline = time.monotonic() + wait
+    while True:
+        with session_advisory_lock(LOCK_PACKAGE, package_id) as held:
+            if held:
+                return _process_holding_lock(package_id)
+        if time.monotonic() >= deadline:
+            logger.info("Subscription API package %s is being processed elsewhere; left to that run", package_id)
+            return SubscriptionPackage.objects.get(pk=package_id)
+        time.sleep(0.2)
+
+
+def packages_recover(*, stale_after: datetime.timedelta = STALE_AFTER, now=None) -> list[int]:
+    """Queue again the packages left not done by a run that stopped (a worker killed, a
+    message lost): submitted more than ``stale_after`` ago and, on PostgreSQL, with no run
+    holding their lock. Returns their ids. Safe to run twice: a package queued twice is
+    billed once (the lock, and each item's row lock)."""
+    cutoff = (now or timezone.now()) - stale_after
+    stuck = SubscriptionPackage.objects.exclude(status=SubscriptionPackage.Status.DONE).filter(created_at__lt=cutoff)
+    queued = []
+    for package_id in stuck.order_by("pk").values_list("pk", flat=True):
+        with session_advisory_lock(LOCK_PACKAGE, package_id) as free:
+            if not free:
+                continue
+        with transaction.atomic():
+            _queue_processing(package_id)
+        queued.append(package_id)
+    if queued:
+        logger.warning("Subscription API packages %s had stopped before they were done; queued again", queued)
+    return queued
+
+
+def _process_holding_lock(package_id: int) -> SubscriptionPackage:
     with transaction.atomic():
         package = SubscriptionPackage.objects.select_for_update().get(pk=package_id)
         if package.status == SubscriptionPackage.Status.DONE:

@@ -56,6 +56,14 @@ def post_renewal_run(run_id: int, user_id: int | None = None) -> dict:
     return {"id": run.pk, "status": run.status, "message": run.message}
 
 
+@shared_task(name="membership.recover_subscription_packages")
+def recover_subscription_packages() -> dict:
+    """Subscription API packages left not done by a run that stopped: queued again."""
+    from finance.membership.packages import packages_recover
+
+    return {"queued": packages_recover()}
+
+
 @shared_task(name="membership.process_subscription_package")
 def process_subscription_package(package_id: int) -> dict:
     """Bill the pending items of a Subscription API package (items done are skipped)."""

@@ -207,3 +207,49 @@ def test_package_task_killed__never_redelivered__sending_the_package_again_finis
     with django_capture_on_commit_callbacks(execute=True):
         package_submit(key="portal-kill-1", invoice_date=datetime.date(2026, 1, 5), items=items)
     assert queued == []
+
+
+def test_package_task_killed__never_sent_again__the_recovery_queues_it_once(package, members, tmp_path, monkeypatch):
+    """Neither a redelivery nor a client retry: the beat's recovery finds the package
+    not done, old enough and with no run holding its lock, and queues it again."""
+    from finance.membership.packages import STALE_AFTER, packages_recover
+    from finance.membership.tasks import recover_subscription_packages
+
+    _kill_in_the_second_item(package, tmp_path, "billed")
+    queued = []
+    monkeypatch.setattr(process_subscription_package, "delay", lambda package_id: queued.append(package_id))
+    assert packages_recover() == [] and queued == []  # submitted just now: maybe still in the queue
+    later = package.created_at + STALE_AFTER + datetime.timedelta(minutes=1)
+    assert packages_recover(now=later) == [package.pk] and queued == [package.pk]
+    process_subscription_package(package.pk)  # the worker takes the queued message
+    _assert_each_item_billed_once(package, members)
+    queued.clear()
+    assert packages_recover(now=later) == [] and queued == []  # done: nothing more
+    assert recover_subscription_packages() == {"queued": []}
+
+
+def test_package_recovery__leaves_a_package_whose_run_holds_the_lock(package, members, monkeypatch):
+    """A run still processing (its session holds the package's lock) is not queued
+    again, and a second run meanwhile leaves the package to it."""
+    import psycopg
+
+    from finance.membership.packages import LOCK_PACKAGE, STALE_AFTER, package_process, packages_recover
+
+    queued = []
+    monkeypatch.setattr(process_subscription_package, "delay", lambda package_id: queued.append(package_id))
+    later = package.created_at + STALE_AFTER + datetime.timedelta(minutes=1)
+    with psycopg.connect(_env()["TEST_DATABASE_URL"], autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_PACKAGE, package.pk])
+        assert packages_recover(now=later) == [] and queued == []
+        assert package_process(package_id=package.pk, wait=0.3).status == SubscriptionPackage.Status.QUEUED
+        assert _item_statuses(package) == [Item.PENDING] * len(ITEMS)
+    # The run's session ended (its lock with it): now it is queued again.
+    assert packages_recover(now=later) == [package.pk] and queued == [package.pk]
+
+
+def test_package_recovery__runs_from_beat():
+    schedule = settings.CELERY_BEAT_SCHEDULE["subscription-package-recovery"]
+    assert schedule["task"] == "membership.recover_subscription_packages"
+    from paycentral.celery import app
+
+    assert "membership.recover_subscription_packages" in app.tasks
