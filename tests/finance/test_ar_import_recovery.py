@@ -3,7 +3,6 @@ again (once); big files are checked in the worker with progress."""
 
 import datetime
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
@@ -33,6 +31,7 @@ from finance.services.ar_import import (
 )
 from finance.tasks import post_ar_import, validate_ar_import
 from paycentral.celery import app as celery_app
+from tests.child_process import child_env
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay, validate
@@ -101,13 +100,7 @@ svc.ar_import_post(ar_import=ARImport.objects.get(pk=int(sys.argv[1])))
 def test_recover__worker_killed_while_posting__nothing_posted_then_posted_once(payer, tmp_path):
     imp = validate(imis(pay(105, "130.00", check="1"), pay(105, "20.00", check="2")))
     marker = tmp_path / "written"
-    s = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-    }
+    env = child_env()
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER, str(imp.pk), str(marker)], cwd=ROOT, env=env, stderr=subprocess.PIPE
     )

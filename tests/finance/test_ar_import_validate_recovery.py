@@ -4,7 +4,6 @@ being checked, and the task run again (a redelivery, or staff's "Check again") c
 it once, with exactly the file's rows and the preview of an uninterrupted check."""
 
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -13,9 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.urls import reverse
 
 import finance.services.ar_import as svc
@@ -25,6 +22,7 @@ from finance.models_ar_import import ARImport, ARImportRow
 from finance.services.ar_import import ar_import_upload, ar_import_validate
 from finance.tasks import validate_ar_import
 from paycentral.celery import app as celery_app
+from tests.child_process import child_env
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay
@@ -81,17 +79,6 @@ def _file() -> bytes:
     )
 
 
-def _env(media: Path) -> dict:
-    s = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-        "MEDIA_ROOT": str(media),
-    }
-
-
 def _upload(data: bytes) -> ARImport:
     """Stored as a big upload is; the check it queues on commit is left to the killed
     worker (not sent here)."""
@@ -106,7 +93,7 @@ def _kill_mid_check(imp: ARImport, media: Path, marker: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER, str(imp.pk), str(marker)],
         cwd=ROOT,
-        env=_env(media),
+        env=child_env(MEDIA_ROOT=str(media)),
         stderr=subprocess.PIPE,
     )
     try:

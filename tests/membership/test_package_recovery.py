@@ -5,7 +5,6 @@ rest, so that each item's invoice, term and payment exist exactly once and the l
 checks clean."""
 
 import datetime
-import os
 import signal
 import subprocess
 import sys
@@ -15,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from finance.ledger_check import verify_ledger
 from finance.membership.models import Subscription, SubscriptionPackage, SubscriptionPackageItem, Term
 from finance.membership.packages import package_submit
 from finance.membership.tasks import process_subscription_package
 from finance.models import Batch, Invoice, Payment
+from tests.child_process import child_env
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -87,16 +86,6 @@ def package(members, monkeypatch):
     return package
 
 
-def _env() -> dict:
-    s = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-    }
-
-
 def _membership_invoices(party: str):
     return Invoice.objects.filter(bill_to__party_id=party, type=Invoice.Type.MEMBERSHIP)
 
@@ -110,7 +99,7 @@ def _kill_in_the_second_item(package, tmp_path, point):
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER, str(package.pk), point, str(marker)],
         cwd=ROOT,
-        env=_env(),
+        env=child_env(),
         stderr=subprocess.PIPE,
     )
     try:
@@ -238,7 +227,7 @@ def test_package_recovery__leaves_a_package_whose_run_holds_the_lock(package, me
     queued = []
     monkeypatch.setattr(process_subscription_package, "delay", lambda package_id: queued.append(package_id))
     later = package.created_at + STALE_AFTER + datetime.timedelta(minutes=1)
-    with psycopg.connect(_env()["TEST_DATABASE_URL"], autocommit=True) as other:
+    with psycopg.connect(child_env()["TEST_DATABASE_URL"], autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_PACKAGE, package.pk])
         assert packages_recover(now=later) == [] and queued == []
         assert package_process(package_id=package.pk, wait=0.3).status == SubscriptionPackage.Status.QUEUED

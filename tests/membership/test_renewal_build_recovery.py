@@ -8,7 +8,6 @@ run is built once: one batch, each member once, exact totals."""
 
 import datetime
 import html
-import os
 import signal
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from finance.membership.renewals import (
 from finance.membership.tasks import build_renewal_run, recover_renewal_builds
 from finance.models import Batch, Invoice
 from paycentral.models import Module
+from tests.child_process import child_env
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -102,16 +102,6 @@ def run(member_types):
     )
 
 
-def _env() -> dict:
-    s = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-    }
-
-
 def _figures(run: RenewalRun) -> tuple:
     return (run.status, run.member_count, run.skipped_count, run.line_count, run.total)
 
@@ -152,7 +142,7 @@ def _kill_build(run: RenewalRun, tmp_path, engine: str, while_running=None):
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_BUILD, str(run.pk), engine, str(marker)],
         cwd=ROOT,
-        env=_env(),
+        env=child_env(),
         stderr=subprocess.PIPE,
     )
     try:

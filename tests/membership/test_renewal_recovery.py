@@ -2,7 +2,6 @@
 posted again, once."""
 
 import datetime
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from finance.errors import FinanceError
@@ -24,6 +22,7 @@ from finance.membership.renewals import (
     renewal_run_start,
 )
 from finance.models import Batch, Invoice
+from tests.child_process import child_env
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -69,13 +68,7 @@ def _conninfo() -> str:
 
 def test_worker_killed_while_posting__nothing_written__posted_again_once(run, tmp_path):
     marker = tmp_path / "written"
-    s = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-    }
+    env = child_env()
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER, str(run.pk), str(marker)], cwd=ROOT, env=env, stderr=subprocess.PIPE
     )

@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, Payment
@@ -19,6 +17,7 @@ from integrations.openwater import services
 from integrations.openwater.models import InvoiceSync, PushbackRun
 from integrations.openwater.tasks import pushback_due, pushback_run
 from paycentral.celery import app as celery_app
+from tests.child_process import child_env
 from tests.openwater.conftest import AWARDS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -28,13 +27,7 @@ COUNT = 120
 
 
 def start_worker(tmp_path, name):
-    s = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-    }
+    env = child_env()
     log = open(tmp_path / f"{name}.log", "wb")
     cmd = [sys.executable, "-m", "celery", "-A", "paycentral", "worker", "--pool=solo", "-l", "WARNING", "-n", name]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log

@@ -5,7 +5,6 @@ journal entry of the posted batches exactly once and every entry is marked expor
 exactly once: nothing lost, nothing twice."""
 
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -14,9 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 
 from finance.ledger_check import verify_ledger
@@ -24,6 +21,7 @@ from finance.models import JournalEntry, JournalLine
 from finance.reporting.models import GLExport, GLExportedEntry
 from finance.reporting.services import pending_entry_count
 from finance.services.payments import payment_receive
+from tests.child_process import child_env
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import post, read_csv
@@ -89,16 +87,6 @@ def books(ledger):
     }
 
 
-def _env() -> dict:
-    s = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-    }
-
-
 def _entries_in(text: str) -> list[int]:
     """The journal entry ids of a detailed file, once per entry (rows are per line)."""
     _, rows, _ = read_csv(text)
@@ -117,7 +105,7 @@ def test_export_gl_killed__run_again__every_entry_in_the_file_once(books, tmp_pa
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_EXPORT, point, str(output), str(marker)],
         cwd=ROOT,
-        env=_env(),
+        env=child_env(),
         stderr=subprocess.PIPE,
     )
     try:

@@ -6,7 +6,6 @@ its idempotency key were committed but before the charge was sent. Then the jobs
 again (autopay, the reconciler, the retries): every invoice is charged exactly once at
 the processor and paid exactly once in the ledger, for exactly its amount."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from finance.ledger_check import verify_ledger
 from finance.models import Payment
 from integrations.models import InvoiceSyncRecord, SandboxCharge, SyncAttempt
 from integrations.services import sync as sync_service
 from integrations.services.sync import run_jobs
+from tests.child_process import child_env
 from tests.integrations.sync.helpers import charges_of, invoice_with_method, payments_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -68,19 +66,6 @@ sync.run_jobs("autopay")
 """
 
 
-def _env() -> dict:
-    s = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-        "SANDBOX_PROCESSOR_URL": settings.SANDBOX_PROCESSOR_URL,
-        "SANDBOX_PROCESSOR_API_KEY": settings.SANDBOX_PROCESSOR_API_KEY,
-        "SANDBOX_PROCESSOR_TIMEOUT": "30",
-    }
-
-
 def _age(attempt: SyncAttempt, by) -> None:
     """Time passes for an attempt (as the reconciler's clock would see it)."""
     SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - by)
@@ -93,7 +78,7 @@ def test_autopay_killed_mid_run__run_again__each_invoice_charged_and_paid_once(s
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_AUTOPAY, point, str(marker), str(KILLED_AT)],
         cwd=ROOT,
-        env=_env(),
+        env=child_env(processor=True),
         stderr=subprocess.PIPE,
     )
     try:

@@ -5,7 +5,6 @@ second invoice's payment request, before the record says so. Then the task runs 
 (a redelivery, or the beat's next run) and the poller after it: each invoice has exactly
 one payment request at the processor, recorded once on its sync record."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,12 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from integrations import tasks
 from integrations.models import InvoiceSyncRecord, ProcessorStatus, SandboxPaymentRequest
 from integrations.services.sync import run_jobs
+from tests.child_process import child_env
 from tests.integrations.sync.helpers import invoice_with_method
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -52,19 +50,6 @@ tasks.create_payment_requests(ids)
 """
 
 
-def _env() -> dict:
-    s = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings_test",
-        "TEST_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
-        "TEST_REDIS_URL": settings.TEST_REDIS_URL,
-        "SANDBOX_PROCESSOR_URL": settings.SANDBOX_PROCESSOR_URL,
-        "SANDBOX_PROCESSOR_API_KEY": settings.SANDBOX_PROCESSOR_API_KEY,
-        "SANDBOX_PROCESSOR_TIMEOUT": "30",
-    }
-
-
 def _requests_of(record) -> list[SandboxPaymentRequest]:
     return list(SandboxPaymentRequest.objects.filter(metadata__sync_record=str(record.pk)))
 
@@ -78,7 +63,7 @@ def test_payment_requests_killed_after_the_processor_answered__one_request_per_i
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER, f"{ids}", str(marker), str(KILLED_AT)],
         cwd=ROOT,
-        env=_env(),
+        env=child_env(processor=True),
         stderr=subprocess.PIPE,
     )
     try:
