@@ -34,6 +34,8 @@ What is checked (the invariants follow from how ``finance.services`` post):
 - When finance settings require balanced batches, every posted batch's actual count
   and amount equal its controls (count = non-credit invoices + payments; amount = the
   payments' total, as ``finance.services.batches`` counts them).
+- On PostgreSQL, the open balances kept by triggers for the reports, per contact and
+  currency and per currency and invoice date, = the sums over the open invoices.
 
 On PostgreSQL, when called outside a transaction, every check reads one REPEATABLE
 READ, READ ONLY snapshot, so concurrent postings cannot produce false mismatches.
@@ -543,20 +545,36 @@ def check_batch_controls(cursor, limit: int) -> CheckResult:
 
 
 def check_contact_balances(cursor, limit: int) -> CheckResult:
-    """The per-contact open balances the reports read (kept by triggers on the invoices,
-    PostgreSQL only) against the invoices themselves."""
-    from finance.reporting.selectors import contact_balance_mismatches, contact_balances_kept
+    """The open balances the reports read, kept by triggers on the invoices (PostgreSQL
+    only), against the invoices themselves: per contact and currency
+    (``ContactBalance``), then per currency and invoice date (``OpenBalanceByDate``).
+    ``limit`` caps the listing of both together."""
+    from finance.reporting.selectors import (
+        contact_balance_mismatches,
+        contact_balances_kept,
+        open_balance_by_date_mismatches,
+    )
 
-    result = CheckResult("contact_balances", "Kept per-contact open balances = the open invoices")
+    result = CheckResult(
+        "contact_balances", "Kept open balances (per contact, per currency and date) = the open invoices"
+    )
     if not contact_balances_kept():
         result.skipped = "kept only on PostgreSQL; the reports group the invoices here"
         return result
-    result.count, rows = contact_balance_mismatches(limit)
-    for contact_id, currency, kr, kn, kc, kcn, rr, rn, rc, rcn in rows:
-        kept = "none" if kr is None else f"receivable {_money(kr)} ({kn}), credit {_money(kc)} ({kcn})"
-        real = "none" if rr is None else f"receivable {_money(rr)} ({rn}), credit {_money(rc)} ({rcn})"
-        result.mismatches.append(Mismatch(f"Contact id {contact_id} in {currency}", f"kept {kept}; invoices {real}"))
+    contacts, rows = contact_balance_mismatches(limit)
+    for contact_id, currency, *figures in rows:
+        result.mismatches.append(Mismatch(f"Contact id {contact_id} in {currency}", _kept_detail(*figures)))
+    dates, rows = open_balance_by_date_mismatches(max(limit - len(result.mismatches), 0))
+    for currency, day, *figures in rows:
+        result.mismatches.append(Mismatch(f"{currency} invoices dated {day.isoformat()}", _kept_detail(*figures)))
+    result.count = contacts + dates
     return result
+
+
+def _kept_detail(kr, kn, kc, kcn, rr, rn, rc, rcn) -> str:
+    kept = "none" if kr is None else f"receivable {_money(kr)} ({kn}), credit {_money(kc)} ({kcn})"
+    real = "none" if rr is None else f"receivable {_money(rr)} ({rn}), credit {_money(rc)} ({rcn})"
+    return f"kept {kept}; invoices {real}"
 
 
 CHECKS: list[Callable] = [

@@ -313,7 +313,7 @@ class Invoice(models.Model):
     number = models.CharField(max_length=20, unique=True)
     # Foreign keys without an index of their own (db_index=False) are either covered by a
     # composite index below or never searched by: every index is written by each new
-    # invoice and each balance change, the AR import's hottest statements.
+    # invoice, the AR import's hottest statement on this table.
     entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
     bill_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_billed", db_index=False)
     sold_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_sold", db_index=False)
@@ -334,7 +334,8 @@ class Invoice(models.Model):
     reversed_at = models.DateTimeField(null=True, blank=True)
     # Sum of line amounts (charges); fixed once posted.
     total = MoneyField(default=ZERO)
-    # Sum of line balances; changes under the invoice's row lock.
+    # Sum of line balances; changes under the invoice's row lock. No index may name it
+    # (see Meta): its changes are heap-only updates.
     balance = MoneyField(default=ZERO)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -356,22 +357,12 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["bill_to", "date"]),
             models.Index(fields=["date", "id"]),
-            # Open invoices per contact; AR aging and open credits aggregate from it alone.
-            models.Index(
-                fields=["bill_to", "date"],
-                include=["currency", "balance"],
-                condition=~Q(balance=0),
-                name="invoice_open_by_contact",
-            ),
-            # The dashboard's and AR aging's per-currency sums of open balances, read from
-            # the index alone (an index-only scan of the open invoices).
-            models.Index(
-                fields=["currency", "date"],
-                include=["balance"],
-                condition=~Q(balance=0),
-                name="invoice_open_by_currency",
-            ),
         ]
+        # No index names the balance, not even in an included column or a partial
+        # index's condition, and the table keeps free room on each page (fillfactor,
+        # migration 0015): a balance change is then a heap-only update that writes no
+        # index. The reports read open balances from the kept per-contact and per-date
+        # figures (finance.reporting: ContactBalance, OpenBalanceByDate) instead.
 
     def __str__(self):
         return f"Invoice {self.number}"

@@ -261,12 +261,15 @@ def _per_currency(qs, column: str) -> list[CurrencyAmount]:
 def dashboard_figures(today: Date) -> DashboardFigures:
     """Open receivables (positive invoice balances), open credits (negative balances,
     shown as a positive amount held), today's receipts (posted payments dated today)
-    and the number of batches not yet posted."""
-    credits = _per_currency(Invoice.objects.filter(balance__lt=0), "balance")
+    and the number of batches not yet posted. The open figures are those of the AR
+    position (``finance.reporting.selectors.ar_position``: kept sums on PostgreSQL)."""
+    from finance.reporting.selectors import ar_position
+
+    position = ar_position(today)
     receipts = Payment.objects.filter(date=today, status=Payment.Status.POSTED)
     return DashboardFigures(
-        open_receivables=_per_currency(Invoice.objects.filter(balance__gt=0), "balance"),
-        open_credits=[CurrencyAmount(c.currency, -c.amount) for c in credits],
+        open_receivables=[CurrencyAmount(r["currency"], r["total"]) for r in position if r["total"]],
+        open_credits=[CurrencyAmount(r["currency"], r["credit_held"]) for r in position if r["credit_held"]],
         receipts_today=_per_currency(receipts, "amount"),
         receipts_today_count=receipts.count(),
         unposted_batches=Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).count(),

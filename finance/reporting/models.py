@@ -129,3 +129,40 @@ class ContactBalance(models.Model):
 
     def __str__(self):
         return f"Contact {self.contact_id} {self.currency}: receivable {self.receivable}, credit {self.credit}"
+
+
+class OpenBalanceByDate(models.Model):
+    """The open balances of the invoices of one currency dated one day, kept by the
+    database the way ``ContactBalance`` is: on PostgreSQL the same statement triggers on
+    the invoice table (migration ``0004_open_balances_by_date``) add each statement's
+    change here too, in the writing transaction, whoever writes. So in every snapshot
+    these figures equal the sums over that snapshot's invoices, which
+    ``finance.reporting.selectors.open_balance_by_date_mismatches`` checks.
+
+    ``receivable`` is the sum of the positive balances of the day's invoices
+    (``receivable_count`` invoices), ``credit`` the sum of the negative ones, a negative
+    amount (``credit_count`` open credits). A row whose invoices are all settled stays,
+    all zero, as a ``ContactBalance`` row does. The AR aging and open credit totals and
+    the dashboard's AR position read these rows (one per currency and day: a few
+    thousand) instead of every invoice: no index of the invoices names the balance, so
+    that a balance change is a heap-only update (finance migration 0015). Not kept on
+    other databases (the embedded SQLite default): the reports group the invoices there.
+    """
+
+    currency = models.CharField(max_length=3)
+    date = models.DateField()  # the invoices' date (Invoice.date)
+    # A day's figures are the sum of its rows: each writing session adds to one slot (see
+    # migration 0004), so a long posting does not hold up the others.
+    slot = models.PositiveSmallIntegerField(default=0)
+    receivable = MoneyField(default=ZERO)
+    receivable_count = models.IntegerField(default=0)
+    credit = MoneyField(default=ZERO)
+    credit_count = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "open balance by currency and date"
+        verbose_name_plural = "open balances by currency and date"
+        constraints = [models.UniqueConstraint(fields=["currency", "date", "slot"], name="open_balance_by_date_unique")]
+
+    def __str__(self):
+        return f"{self.currency} {self.date}: receivable {self.receivable}, credit {self.credit}"

@@ -16,7 +16,13 @@ from django.db.models.functions import Coalesce
 from finance import selectors as finance_selectors
 from finance.models import Batch, Contact, Invoice, Payment
 from finance.money import ZERO
-from finance.reporting.models import ContactBalance
+from finance.reporting.models import ContactBalance, OpenBalanceByDate
+
+# The kept open balances per currency and invoice date: a day's slots added up.
+BY_DATE = f"""(SELECT currency, date, SUM(receivable) AS receivable, SUM(receivable_count) AS receivable_count,
+                      SUM(credit) AS credit, SUM(credit_count) AS credit_count
+                 FROM {OpenBalanceByDate._meta.db_table} GROUP BY currency, date)"""
+
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 
@@ -58,7 +64,21 @@ def _aging_annotations(as_of: Date, base: Q | None = None) -> dict:
 
 def ar_position(as_of: Date) -> list[dict]:
     """Per currency, in one query: the aging buckets of open receivables (``total`` =
-    open AR) and the open credit held (``credit_held``, a positive amount)."""
+    open AR) and the open credit held (``credit_held``, a positive amount). On
+    PostgreSQL from the kept balances per currency and date (``OpenBalanceByDate``, a
+    few thousand rows); elsewhere over the open invoices."""
+    if contact_balances_kept():
+        buckets, params = _bucket_sums(as_of, "receivable", "date")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT currency, {", ".join(buckets)}, SUM(receivable) AS total, -SUM(credit) AS credit_held
+                      FROM {BY_DATE} kept
+                     WHERE receivable_count > 0 OR credit_count > 0
+                     GROUP BY currency
+                     ORDER BY currency""",
+                params,
+            )
+            return _page_rows(cursor)
     receivable = Q(balance__gt=0)
     return list(
         Invoice.objects.exclude(balance=0)
@@ -88,11 +108,12 @@ def ar_aging_by_contact(as_of: Date, currency: str | None = None) -> QuerySet:
 
 
 class _ContactRows:
-    """Rows grouped per bill-to contact and currency, for a paginator: the aggregation
-    (``_grouped``) runs on the invoices alone, from a covering index of the open
-    invoices, and the contacts' party ids and names are read afterwards for the rows
-    of the page only. ``count`` is the number of rows (one per contact and currency),
-    known from the report's totals, so the grouping is not run a second time to count."""
+    """Rows grouped per bill-to contact and currency, for a paginator: the rows of the
+    page are read from the kept balances and the page's contacts' invoices
+    (``_kept_page``, PostgreSQL) or grouped over the open invoices (``_grouped``), and
+    the contacts' party ids and names are read afterwards for the rows of the page only.
+    ``count`` is the number of rows (one per contact and currency), known from the
+    report's totals, so the grouping is not run a second time to count."""
 
     def __init__(self, count: int):
         self._count = count
@@ -129,8 +150,25 @@ class _ContactRows:
 
 
 def contact_balances_kept() -> bool:
-    """Whether the database keeps ``ContactBalance`` (PostgreSQL: triggers)."""
+    """Whether the database keeps ``ContactBalance`` and ``OpenBalanceByDate``
+    (PostgreSQL: triggers)."""
     return connection.vendor == "postgresql"
+
+
+def _bucket_sums(as_of: Date, amount: str, day: str) -> tuple[list[str], list]:
+    """SQL sums of ``amount`` per aging bucket of the date ``day`` (one column per
+    bucket key, 0.00 when empty) and their parameters, in order."""
+    sums, params = [], []
+    for key, _, low, high in AGING_BUCKETS:
+        condition = ["TRUE"]
+        if low is not None:
+            condition.append(f"{day} <= %s")
+            params.append(as_of - timedelta(days=low))
+        if high is not None:
+            condition.append(f"{day} >= %s")
+            params.append(as_of - timedelta(days=high))
+        sums.append(f"COALESCE(SUM({amount}) FILTER (WHERE {' AND '.join(condition)}), 0.00) AS {key}")
+    return sums, params
 
 
 def _page_rows(cursor) -> list[dict]:
@@ -143,8 +181,8 @@ class AgingRows(_ContactRows):
     contact id). On PostgreSQL the page's contacts are read in order from the kept
     balances (``ContactBalance``, index ``contact_balance_receivable``) and only their
     open invoices are aggregated, in the same statement (one snapshot: the totals shown
-    are those of the invoices); elsewhere every open invoice is grouped, on the index
-    ``invoice_open_by_contact`` alone."""
+    are those of the invoices), through the index on (bill-to, date): a few invoices per
+    contact of the page. Elsewhere every open invoice is grouped."""
 
     def __init__(self, as_of: Date, count: int):
         super().__init__(count)
@@ -160,16 +198,7 @@ class AgingRows(_ContactRows):
         )
 
     def _kept_page(self, offset: int, limit: int) -> list[dict]:
-        buckets, params = [], []
-        for key, _, low, high in AGING_BUCKETS:
-            condition = ["TRUE"]
-            if low is not None:
-                condition.append("i.date <= %s")
-                params.append(self.as_of - timedelta(days=low))
-            if high is not None:
-                condition.append("i.date >= %s")
-                params.append(self.as_of - timedelta(days=high))
-            buckets.append(f"COALESCE(SUM(i.balance) FILTER (WHERE {' AND '.join(condition)}), 0.00) AS {key}")
+        buckets, params = _bucket_sums(self.as_of, "i.balance", "i.date")
         sql = f"""
             WITH page AS (
                 SELECT contact_id, currency FROM {ContactBalance._meta.db_table} WHERE receivable > 0
@@ -186,43 +215,34 @@ class AgingRows(_ContactRows):
             return _page_rows(cursor)
 
 
-def _bucket_of(as_of: Date, day: Date) -> str:
-    age = (as_of - day).days
-    for key, _, low, high in AGING_BUCKETS:
-        if (low is None or age >= low) and (high is None or age <= high):
-            return key
-    raise AssertionError(age)  # pragma: no cover - the buckets cover every age
-
-
 def ar_aging_totals(as_of: Date) -> list[dict]:
     """The aging buckets summed over every contact, one row per currency, with the
-    number of contacts owing. On PostgreSQL in one statement: the open balances summed
-    per currency and invoice date (from the index ``invoice_open_by_currency``, a few
-    hundred rows, put into buckets here) and the contacts owing counted from the kept
-    balances. Elsewhere the contacts are counted over the distinct contact and currency
-    pairs (cheaper than COUNT(DISTINCT …) over every open invoice)."""
+    number of contacts owing. On PostgreSQL in one statement: the buckets from the kept
+    balances per currency and invoice date (``OpenBalanceByDate``, a few thousand rows)
+    and the contacts owing counted from the kept per-contact balances
+    (``ContactBalance``). Elsewhere over the open invoices, the contacts counted over
+    the distinct contact and currency pairs (cheaper than COUNT(DISTINCT …) over every
+    open invoice)."""
     if contact_balances_kept():
+        buckets, params = _bucket_sums(as_of, "receivable", "date")
+        zeros = ", ".join(f"COALESCE(d.{key}, 0.00) AS {key}" for key, *_ in AGING_BUCKETS)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""SELECT currency, date, SUM(balance), NULL FROM {Invoice._meta.db_table} WHERE balance > 0
-                     GROUP BY currency, date
-                    UNION ALL
-                    SELECT currency, NULL, NULL, COUNT(*) FROM {ContactBalance._meta.db_table} WHERE receivable > 0
-                     GROUP BY currency"""
+                f"""WITH dated AS (
+                        SELECT currency, {", ".join(buckets)}, SUM(receivable) AS total
+                          FROM {BY_DATE} kept WHERE receivable_count > 0
+                         GROUP BY currency),
+                    owing AS (
+                        SELECT currency, COUNT(*) AS contact_count
+                          FROM {ContactBalance._meta.db_table} WHERE receivable > 0
+                         GROUP BY currency)
+                    SELECT currency, COALESCE(d.total, 0.00) AS total,
+                           COALESCE(o.contact_count, 0) AS contact_count, {zeros}
+                      FROM dated d FULL JOIN owing o USING (currency)
+                     ORDER BY currency""",
+                params,
             )
-            fetched = cursor.fetchall()
-        rows: dict[str, dict] = {}
-        for currency, day, amount, contacts in fetched:
-            row = rows.setdefault(
-                currency,
-                {"currency": currency, "total": ZERO, "contact_count": 0, **{k: ZERO for k, *_ in AGING_BUCKETS}},
-            )
-            if day is None:
-                row["contact_count"] = contacts
-            else:
-                row[_bucket_of(as_of, day)] += amount
-                row["total"] += amount
-        return [rows[c] for c in sorted(rows) if rows[c]["total"] or rows[c]["contact_count"]]
+            return _page_rows(cursor)
     totals = list(
         Invoice.objects.filter(balance__gt=0)
         .order_by()
@@ -335,8 +355,10 @@ def open_credits_by_contact(currency: str | None = None) -> QuerySet:
 
 
 class OpenCreditRows(_ContactRows):
-    """The rows of ``open_credits_by_contact`` (most credit first, then by contact id),
-    aggregated on the index ``invoice_open_by_contact`` alone."""
+    """The rows of ``open_credits_by_contact`` (most credit first, then by contact id).
+    On PostgreSQL the page's contacts are read in order from the kept balances
+    (``ContactBalance``, index ``contact_balance_credit``) and only their open credits
+    are aggregated, in the same statement; elsewhere every open credit is grouped."""
 
     def _grouped(self):
         return (
@@ -372,15 +394,16 @@ class OpenCreditRows(_ContactRows):
 def open_credit_totals() -> list[dict]:
     """Per currency: the credit held, by how many contacts, on how many credit
     invoices, and the oldest one's date. On PostgreSQL the first three come from the
-    kept balances (``ContactBalance``) and the date from the index
-    ``invoice_open_by_currency``, in one statement; elsewhere from the open credits."""
+    kept per-contact balances (``ContactBalance``) and the date from the kept balances
+    per currency and date (``OpenBalanceByDate``, through its unique index), in one
+    statement; elsewhere from the open credits."""
     if contact_balances_kept():
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""SELECT b.currency AS currency, -SUM(b.credit) AS held, COUNT(*) AS contact_count,
                            SUM(b.credit_count) AS credit_count,
-                           (SELECT MIN(i.date) FROM {Invoice._meta.db_table} i
-                             WHERE i.balance < 0 AND i.currency = b.currency) AS since
+                           (SELECT MIN(d.date) FROM {BY_DATE} d
+                             WHERE d.currency = b.currency AND d.credit_count > 0) AS since
                       FROM {ContactBalance._meta.db_table} b
                      WHERE b.credit < 0
                      GROUP BY b.currency
@@ -490,30 +513,50 @@ def parse_date(value: str | None) -> Date | None:
         return None
 
 
+def _kept_mismatches(table: str, keys: list[str], columns: list[str], limit: int) -> tuple[int, list[tuple]]:
+    """The rows of the kept figures ``table`` (key columns ``keys``, read from the
+    invoice columns ``columns``) that differ from the open invoices', in one snapshot:
+    (how many, the first ``limit`` as (*key, kept receivable, count, credit, count,
+    recomputed receivable, count, credit, count)). Rows all zero on both sides are not
+    differences."""
+    key_list = ", ".join(keys)
+    sql = f"""
+        WITH re AS (
+            SELECT {", ".join(f"{c} AS {k}" for c, k in zip(columns, keys, strict=True))},
+                   COALESCE(SUM(balance) FILTER (WHERE balance > 0), 0) AS receivable,
+                   COUNT(*) FILTER (WHERE balance > 0) AS receivable_count,
+                   COALESCE(SUM(balance) FILTER (WHERE balance < 0), 0) AS credit,
+                   COUNT(*) FILTER (WHERE balance < 0) AS credit_count
+              FROM {Invoice._meta.db_table} WHERE balance <> 0 GROUP BY {", ".join(columns)}),
+        kept AS (SELECT {key_list}, receivable, receivable_count, credit, credit_count
+                   FROM {table} t
+                  WHERE receivable <> 0 OR receivable_count <> 0 OR credit <> 0 OR credit_count <> 0)
+        SELECT {", ".join(f"COALESCE(k.{k}, r.{k}) AS {k}" for k in keys)},
+               k.receivable, k.receivable_count, k.credit, k.credit_count,
+               r.receivable, r.receivable_count, r.credit, r.credit_count
+          FROM kept k FULL JOIN re r ON {" AND ".join(f"r.{k} = k.{k}" for k in keys)}
+         WHERE (k.receivable, k.receivable_count, k.credit, k.credit_count)
+               IS DISTINCT FROM (r.receivable, r.receivable_count, r.credit, r.credit_count)
+         ORDER BY {key_list}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    return len(rows), rows[:limit]
+
+
 def contact_balance_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
     """The kept balances (``ContactBalance``) that differ from the invoices', in one
     snapshot: (how many, the first ``limit`` as (contact id, currency, kept receivable,
     count, credit, count, recomputed receivable, count, credit, count)). Rows all zero
     on both sides are not differences."""
-    sql = f"""
-        WITH re AS (
-            SELECT bill_to_id AS contact_id, currency,
-                   COALESCE(SUM(balance) FILTER (WHERE balance > 0), 0) AS receivable,
-                   COUNT(*) FILTER (WHERE balance > 0) AS receivable_count,
-                   COALESCE(SUM(balance) FILTER (WHERE balance < 0), 0) AS credit,
-                   COUNT(*) FILTER (WHERE balance < 0) AS credit_count
-              FROM {Invoice._meta.db_table} WHERE balance <> 0 GROUP BY bill_to_id, currency),
-        kept AS (SELECT contact_id, currency, receivable, receivable_count, credit, credit_count
-                   FROM {ContactBalance._meta.db_table}
-                  WHERE receivable <> 0 OR receivable_count <> 0 OR credit <> 0 OR credit_count <> 0)
-        SELECT COALESCE(k.contact_id, r.contact_id) AS contact_id, COALESCE(k.currency, r.currency) AS currency,
-               k.receivable, k.receivable_count, k.credit, k.credit_count,
-               r.receivable, r.receivable_count, r.credit, r.credit_count
-          FROM kept k FULL JOIN re r ON r.contact_id = k.contact_id AND r.currency = k.currency
-         WHERE (k.receivable, k.receivable_count, k.credit, k.credit_count)
-               IS DISTINCT FROM (r.receivable, r.receivable_count, r.credit, r.credit_count)
-         ORDER BY 1, 2"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
-    return len(rows), rows[:limit]
+    return _kept_mismatches(
+        ContactBalance._meta.db_table, ["contact_id", "currency"], ["bill_to_id", "currency"], limit
+    )
+
+
+def open_balance_by_date_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
+    """The kept balances per currency and invoice date (``OpenBalanceByDate``) that
+    differ from the invoices', in one snapshot: (how many, the first ``limit`` as
+    (currency, date, kept receivable, count, credit, count, recomputed receivable,
+    count, credit, count)). Rows all zero on both sides are not differences."""
+    return _kept_mismatches(BY_DATE, ["currency", "date"], ["currency", "date"], limit)

@@ -292,3 +292,35 @@ def test_verify_ledger__kept_contact_balance_out_of_step_names_the_contact(books
     assert check.mismatches[0].detail == (
         "kept receivable 181.00 (1), credit 0.00 (0); invoices receivable 180.00 (1), credit 0.00 (0)"
     )
+
+
+def test_verify_ledger__kept_balance_of_a_day_out_of_step_names_the_currency_and_date(books):
+    from django.db import connection
+
+    from finance.reporting.models import OpenBalanceByDate
+
+    if connection.vendor != "postgresql":
+        pytest.skip("balances per currency and date are kept on PostgreSQL only")
+    day = books["partly"].date
+    row = OpenBalanceByDate.objects.get(currency="USD", date=day)
+    assert (row.receivable, row.receivable_count, row.credit, row.credit_count) == (D("180.00"), 1, D("0.00"), 0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE reporting_openbalancebydate SET credit = credit - 2, credit_count = credit_count + 1 "
+            "WHERE currency = 'USD' AND date = %s",
+            [day],
+        )
+    report = verify_ledger()
+    assert set(failed(report)) == {"contact_balances"}
+    (check,) = [c for c in report.checks if c.name == "contact_balances"]
+    assert check.count == 1
+    assert check.mismatches[0].subject == f"USD invoices dated {day.isoformat()}"
+    assert check.mismatches[0].detail == (
+        "kept receivable 180.00 (1), credit -2.00 (1); invoices receivable 180.00 (1), credit 0.00 (0)"
+    )
+    # A day missing from the kept rows is a mismatch too, and the command lists it.
+    OpenBalanceByDate.objects.filter(currency="USD", date=day).delete()
+    (check,) = [c for c in verify_ledger().checks if c.name == "contact_balances"]
+    assert [m.detail for m in check.mismatches] == ["kept none; invoices receivable 180.00 (1), credit 0.00 (0)"]
+    output = run_failing()
+    assert f"USD invoices dated {day.isoformat()}: kept none;" in output
