@@ -286,6 +286,12 @@ class BatchEvent(models.Model):
         ordering = ["at", "pk"]
 
 
+# The foreign keys of the ledger tables that postings write in bulk (invoices and their
+# lines, payments, applications, journal entries and lines) have no database constraint
+# of their own (db_constraint=False): on PostgreSQL triggers check each statement's
+# references at once, with the same guarantees (finance.references, migration 0016).
+
+
 class Invoice(models.Model):
     """An invoice. Balance = charges − payments applied (+ refunds/adjustments).
 
@@ -314,9 +320,13 @@ class Invoice(models.Model):
     # Foreign keys without an index of their own (db_index=False) are either covered by a
     # composite index below or never searched by: every index is written by each new
     # invoice, the AR import's hottest statement on this table.
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
-    bill_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_billed", db_index=False)
-    sold_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_sold", db_index=False)
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False, db_constraint=False)
+    bill_to = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="invoices_billed", db_index=False, db_constraint=False
+    )
+    sold_to = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="invoices_sold", db_index=False, db_constraint=False
+    )
     date = models.DateField()
     due_date = models.DateField()
     accounting_method = models.CharField(
@@ -325,9 +335,9 @@ class Invoice(models.Model):
     type = models.CharField(max_length=12, choices=Type.choices, default=Type.REGULAR)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     currency = CurrencyField()
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices", db_constraint=False)
     reversal_of = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by", db_constraint=False
     )
     description = models.CharField(max_length=200, blank=True)
     # Set when the invoice is cancelled (its charges reversed by adjustments).
@@ -345,6 +355,7 @@ class Invoice(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
@@ -377,16 +388,21 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    # Found by the unique (invoice, line number) index: no index of its own.
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="lines", db_index=False, db_constraint=False
+    )
     line_number = models.PositiveSmallIntegerField()
     # Not indexed: lines are found by invoice; the index would be written by every line.
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, db_index=False)
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, null=True, blank=True, db_index=False, db_constraint=False
+    )
     description = models.CharField(max_length=200)
     quantity = models.DecimalField(max_digits=10, decimal_places=2, default=1)
     unit_price = MoneyField(default=ZERO)
     amount = MoneyField()  # quantity × unit price, rounded half up
     # Credited by the charge (income, deferred income, or unapplied cash for credit lines).
-    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, db_index=False)
+    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, db_index=False, db_constraint=False)
     billing_begin = models.DateField(null=True, blank=True)
     billing_end = models.DateField(null=True, blank=True)
     # amount + adjustments − applications; negative means credit held on this line.
@@ -465,16 +481,24 @@ class Payment(models.Model):
 
     # Foreign keys without an index of their own: covered by a composite index below
     # (payer) or never searched by (the others); each index is written by every payment.
-    payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments", db_index=False)
-    method = models.ForeignKey("paycentral.PaymentMethod", on_delete=models.PROTECT, db_index=False)
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
-    cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
+    payer = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="payments", db_index=False, db_constraint=False
+    )
+    method = models.ForeignKey(
+        "paycentral.PaymentMethod", on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False, db_constraint=False)
+    cash_account = models.ForeignKey(
+        GLAccount, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     amount = MoneyField()
     currency = CurrencyField()
     date = models.DateField()
     reference = models.CharField(max_length=100, blank=True)  # check no., gateway txn id
     # Indexed below with the amount beside it (batch figures from the index alone).
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="payments", db_index=False)
+    batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, related_name="payments", db_index=False, db_constraint=False
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.POSTED)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     # Sum of application rows other than credit draws: the amount less refunds while
@@ -486,7 +510,13 @@ class Payment(models.Model):
     processor_charge_id = models.CharField(max_length=100, blank=True)
     reversed_at = models.DateTimeField(null=True, blank=True)
     reversal_batch = models.ForeignKey(
-        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_payments", db_index=False
+        Batch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_payments",
+        db_index=False,
+        db_constraint=False,
     )
     reversal_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -497,6 +527,7 @@ class Payment(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
@@ -561,7 +592,9 @@ class PaymentApplication(models.Model):
         REVERSAL = "reversal", "Reversed"
 
     # Indexed by (payment, kind) below.
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications", db_index=False)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="applications", db_index=False, db_constraint=False
+    )
     # Line and invoice are checked together on PostgreSQL by one composite foreign key,
     # (line_id, invoice_id) → the line's (id, invoice_id) (migration 0014): the line must
     # exist and be a line of that invoice, in one lookup per row instead of two.
@@ -660,20 +693,38 @@ class JournalEntry(models.Model):
         INVOICE_REVERSAL = "invoice_reversal", "Invoice reversal"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries", db_constraint=False)
     date = models.DateField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     description = models.CharField(max_length=200, blank=True)
     # Each entry has one of invoice and payment (or neither): the partial indexes below
     # hold only the entries that have one.
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries", db_index=False
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
+        db_index=False,
+        db_constraint=False,
     )
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries", db_index=False
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
+        db_index=False,
+        db_constraint=False,
     )
     reversal_of = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals", db_index=False
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        db_index=False,
+        db_constraint=False,
     )
     is_posted = models.BooleanField(default=True)
     # Cash-basis membership transactions are recorded but left out of the GL export.
@@ -699,13 +750,18 @@ class JournalEntry(models.Model):
 class JournalLine(models.Model):
     """One leg of an entry: exactly one of debit and credit is positive."""
 
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines", db_constraint=False)
     # Indexed by (account, entry) below.
-    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="journal_lines", db_index=False)
+    account = models.ForeignKey(
+        GLAccount, on_delete=models.PROTECT, related_name="journal_lines", db_index=False, db_constraint=False
+    )
     debit = MoneyField(default=ZERO)
     credit = MoneyField(default=ZERO)
     currency = CurrencyField()
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True)
+    # Nothing searches journal lines by contact: no index (each would be written by every line).
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, null=True, blank=True, db_index=False, db_constraint=False
+    )
     description = models.CharField(max_length=200, blank=True)
 
     class Meta:
