@@ -675,6 +675,10 @@ T = {
 }
 
 
+# What the allocation needs of each candidate invoice (kept in ``ar_locked``).
+INVOICE_COLUMNS = "i.id, i.bill_to_id, i.date, i.number, i.type, i.accounting_method"
+
+
 def _drop_temp(cursor):
     cursor.execute("DROP TABLE IF EXISTS ar_rows, ar_open, ar_app, ar_locked, ar_credit, ar_legs, ar_entries")
 
@@ -705,50 +709,56 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
     cursor.execute("CREATE INDEX ON ar_rows (k); CREATE INDEX ON ar_rows (row_id); ANALYZE ar_rows")
     if imp.auto_apply:
         candidates = f"""
-            SELECT i.id FROM {T["inv"]} i
+            SELECT {INVOICE_COLUMNS} FROM {T["inv"]} i
              WHERE i.entity_id = %s AND i.bill_to_id IN (SELECT contact_id FROM ar_rows)
                AND EXISTS (SELECT 1 FROM {T["line"]} l WHERE l.invoice_id = i.id AND l.balance > 0)
         """
     else:
         candidates = f"""
-            SELECT i.id FROM {T["inv"]} i
+            SELECT {INVOICE_COLUMNS} FROM {T["inv"]} i
              WHERE i.entity_id = %s AND i.id IN (SELECT invoice_id FROM ar_rows WHERE invoice_id IS NOT NULL)
         """
     if lock:
         # Lock the invoices in primary-key order, as every writer does; only those are paid.
         cursor.execute(
             f"""
-            CREATE TEMP TABLE ar_locked (id bigint PRIMARY KEY) ON COMMIT DROP;
-            WITH l AS ({candidates} ORDER BY i.id FOR UPDATE OF i) INSERT INTO ar_locked SELECT id FROM l
+            CREATE TEMP TABLE ar_locked ON COMMIT DROP AS {candidates} WITH NO DATA;
+            WITH l AS ({candidates} ORDER BY i.id FOR UPDATE OF i) INSERT INTO ar_locked SELECT * FROM l
             """,
-            [imp.entity_id],
+            [imp.entity_id, imp.entity_id],
         )
     else:
         cursor.execute(
             f"CREATE TEMP TABLE ar_locked ON COMMIT DROP AS {candidates}",
             [imp.entity_id],
         )
+    cursor.execute("ANALYZE ar_locked")
     if imp.auto_apply:
         order, part_key = "i.date, i.id, l.line_number", "i.bill_to_id"
+        # The named invoice's total and last line matter only for overpayments (auto apply off).
+        last = "NULL::numeric AS total, false AS is_last"
     else:
         order, part_key = "l.line_number", "l.invoice_id"
+        last = (
+            "MAX(s.hi) OVER (PARTITION BY s.k) AS total,"
+            " ROW_NUMBER() OVER (PARTITION BY s.k ORDER BY s.hi DESC) = 1 AS is_last"
+        )
     cursor.execute(
         f"""
         CREATE TEMP TABLE ar_open ON COMMIT DROP AS
-        SELECT s.*, MAX(s.hi) OVER (PARTITION BY s.k) AS total,
-               ROW_NUMBER() OVER (PARTITION BY s.k ORDER BY s.hi DESC) = 1 AS is_last
+        SELECT s.*, {last}
           FROM (SELECT l.id AS line_id, l.invoice_id, {part_key} AS k,
                        i.number AS inv_number, l.line_number AS line_no, l.account_id,
                        i.type AS inv_type, i.accounting_method AS inv_method,
                        ROW_NUMBER() OVER w AS pos,
                        SUM(l.balance) OVER w - l.balance AS lo, SUM(l.balance) OVER w AS hi
                   FROM {T["line"]} l
-                  JOIN {T["inv"]} i ON i.id = l.invoice_id
-                 WHERE l.balance > 0 AND i.id IN (SELECT id FROM ar_locked)
+                  JOIN ar_locked i ON i.id = l.invoice_id
+                 WHERE l.balance > 0
                 WINDOW w AS (PARTITION BY {part_key} ORDER BY {order} ROWS UNBOUNDED PRECEDING)) s
         """
     )
-    cursor.execute("ANALYZE ar_locked; CREATE INDEX ON ar_open (k); ANALYZE ar_open")
+    cursor.execute("CREATE INDEX ON ar_open (k); ANALYZE ar_open")
     overflow = (
         ""
         if imp.auto_apply
@@ -1195,12 +1205,12 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
 
 
 def _foreign_keys_immediate(cursor):
-    """Check the foreign keys of the tables the posting writes as each statement ends
-    (Django declares them DEFERRABLE INITIALLY DEFERRED), for this transaction only.
-    The same checks run either way (the benchmark shows no difference in time), but
-    checked at once they do not pile up a queue of some 2.5 million events in the
-    server's memory for the commit, and a bad reference fails the statement that wrote
-    it. The journal balance check stays deferred: an entry's legs are written by two
+    """Check the foreign keys left on the tables the posting writes (Django declares
+    them DEFERRABLE INITIALLY DEFERRED; most of these tables' references are checked
+    per statement by triggers instead, see finance.references) as each statement ends,
+    for this transaction only: they do not pile up a queue of events in the server's
+    memory for the commit, and a bad reference fails the statement that wrote it. The
+    journal balance check stays deferred: an entry's legs are written by two
     statements."""
     tables = [T[k] for k in ("pay", "app", "inv", "line", "je", "jl", "row")]
     cursor.execute(
