@@ -154,7 +154,8 @@ def main():
         figures = "receivable, receivable_count, credit, credit_count"
         cur.execute(
             f"INSERT INTO reporting_contactbalance (contact_id, currency, {figures})"
-            f" SELECT bill_to_id, currency, {kept} FROM finance_invoice WHERE balance <> 0 GROUP BY bill_to_id, currency"
+            f" SELECT bill_to_id, currency, {kept} FROM finance_invoice WHERE balance <> 0"
+            " GROUP BY bill_to_id, currency"
         )
         cur.execute(
             f"INSERT INTO reporting_openbalancebydate (currency, date, slot, {figures})"
