@@ -595,10 +595,13 @@ class PaymentApplication(models.Model):
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, related_name="applications", db_index=False, db_constraint=False
     )
-    # Line and invoice are checked together on PostgreSQL by one composite foreign key,
-    # (line_id, invoice_id) → the line's (id, invoice_id) (migration 0014): the line must
-    # exist and be a line of that invoice, in one lookup per row instead of two.
-    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="applications", db_constraint=False)
+    # Line and invoice are checked together on PostgreSQL by one composite reference,
+    # (line_id, invoice_id) → the line's (id, invoice_id) (migrations 0014, 0016): the
+    # line must exist and be a line of that invoice. Applications are found by invoice
+    # (or payment), never by line alone: the line has no index of its own.
+    line = models.ForeignKey(
+        InvoiceLine, on_delete=models.PROTECT, related_name="applications", db_index=False, db_constraint=False
+    )
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications", db_constraint=False)
     amount = MoneyField()
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPLY)

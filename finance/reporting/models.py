@@ -111,7 +111,9 @@ class ContactBalance(models.Model):
     (the embedded SQLite default): the reports group the invoices there.
     """
 
-    contact = models.ForeignKey("finance.Contact", on_delete=models.CASCADE, related_name="+")
+    # Found by the unique (contact, currency) index: no index of its own (each index is
+    # written again by every balance change, the kept rows' updates are not heap-only).
+    contact = models.ForeignKey("finance.Contact", on_delete=models.CASCADE, related_name="+", db_index=False)
     currency = models.CharField(max_length=3)
     receivable = MoneyField(default=ZERO)
     receivable_count = models.IntegerField(default=0)
