@@ -711,8 +711,9 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
         candidates = f"""
             SELECT {INVOICE_COLUMNS} FROM {T["inv"]} i
              WHERE i.entity_id = %s AND i.bill_to_id IN (SELECT contact_id FROM ar_rows)
-               AND EXISTS (SELECT 1 FROM {T["line"]} l WHERE l.invoice_id = i.id AND l.balance > 0)
         """
+        if lock:  # lock only the payers' invoices that have an open line
+            candidates += f" AND EXISTS (SELECT 1 FROM {T['line']} l WHERE l.invoice_id = i.id AND l.balance > 0)"
     else:
         candidates = f"""
             SELECT {INVOICE_COLUMNS} FROM {T["inv"]} i
@@ -727,12 +728,11 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
             """,
             [imp.entity_id, imp.entity_id],
         )
+        cursor.execute("ANALYZE ar_locked")
+        invoices, params = "ar_locked", None
     else:
-        cursor.execute(
-            f"CREATE TEMP TABLE ar_locked ON COMMIT DROP AS {candidates}",
-            [imp.entity_id],
-        )
-    cursor.execute("ANALYZE ar_locked")
+        # The preview reads the candidates as they are, in the statement below.
+        invoices, params = f"({candidates})", [imp.entity_id]
     if imp.auto_apply:
         order, part_key = "i.date, i.id, l.line_number", "i.bill_to_id"
         # The named invoice's total and last line matter only for overpayments (auto apply off).
@@ -753,10 +753,11 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
                        ROW_NUMBER() OVER w AS pos,
                        SUM(l.balance) OVER w - l.balance AS lo, SUM(l.balance) OVER w AS hi
                   FROM {T["line"]} l
-                  JOIN ar_locked i ON i.id = l.invoice_id
+                  JOIN {invoices} i ON i.id = l.invoice_id
                  WHERE l.balance > 0
                 WINDOW w AS (PARTITION BY {part_key} ORDER BY {order} ROWS UNBOUNDED PRECEDING)) s
-        """
+        """,
+        params,
     )
     cursor.execute("CREATE INDEX ON ar_open (k); ANALYZE ar_open")
     overflow = (
@@ -1210,8 +1211,7 @@ def _foreign_keys_immediate(cursor):
     per statement by triggers instead, see finance.references) as each statement ends,
     for this transaction only: they do not pile up a queue of events in the server's
     memory for the commit, and a bad reference fails the statement that wrote it. The
-    journal balance check stays deferred: an entry's legs are written by two
-    statements."""
+    journal balance check stays deferred (to the commit), as for every writer."""
     tables = [T[k] for k in ("pay", "app", "inv", "line", "je", "jl", "row")]
     cursor.execute(
         """
@@ -1328,22 +1328,19 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
         "description": "description",
     }
     params = {"cash": imp.cash_account_id, "currency": entity.currency, "code": method.code}
+    # Both legs of every entry in one statement (one reference check), each entry's debit first.
     _insert(
         cursor,
         JournalLine,
         jl_cols,
         "(SELECT e.entry_id, %(cash)s AS account_id, e.amount AS debit, 0 AS credit, p.contact_id,"
-        " LEFT(TRIM(%(code)s || ' ' || e.check_number), 200) AS description"
-        " FROM ar_entries e JOIN ar_pay p ON p.payment_id = e.payment_id ORDER BY e.entry_id) s",
-        params,
-    )
-    _insert(
-        cursor,
-        JournalLine,
-        jl_cols,
-        "(SELECT e.entry_id, g.account_id, 0 AS debit, g.amount AS credit, p.contact_id, '' AS description"
+        " LEFT(TRIM(%(code)s || ' ' || e.check_number), 200) AS description, 0 AS leg"
+        " FROM ar_entries e JOIN ar_pay p ON p.payment_id = e.payment_id"
+        " UNION ALL"
+        " SELECT e.entry_id, g.account_id, 0, g.amount, p.contact_id, '', 1"
         " FROM ar_legs g JOIN ar_entries e ON e.payment_id = g.payment_id AND e.excluded = g.excluded"
-        " JOIN ar_pay p ON p.payment_id = g.payment_id WHERE g.amount > 0 ORDER BY e.entry_id) s",
+        " JOIN ar_pay p ON p.payment_id = g.payment_id WHERE g.amount > 0"
+        " ORDER BY entry_id, leg, account_id) s",
         params,
     )
 
