@@ -37,6 +37,7 @@ from django.db.models import F, Max
 from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
+from finance.errors import FinanceError
 from finance.models import (
     Batch,
     Contact,
@@ -617,11 +618,22 @@ def _refund(sync: InvoiceSync, amount: Decimal, *, batch: Batch, reason: str):
             Invoice.objects.filter(bill_to=payment.payer, type=Invoice.Type.CREDIT).values_list("pk", flat=True)
         )
         invoice_reverse(invoice=invoice, batch=batch, date=date, reason=reason)
-        credit = (
-            Invoice.objects.filter(bill_to=payment.payer, type=Invoice.Type.CREDIT, balance__lt=0)
+        # The reversal gives each payment still on the invoice a credit of its own: the
+        # refund comes off this payment's. None when staff moved its money off the
+        # invoice in Pay Central (unapplied, reversed): the refund is then theirs to settle.
+        credits = list(
+            Invoice.objects.filter(
+                bill_to=payment.payer, type=Invoice.Type.CREDIT, balance__lt=0, applications__payment=payment
+            )
             .exclude(pk__in=before)
-            .get()
+            .distinct()
         )
+        if len(credits) != 1:
+            raise FinanceError(
+                f"Invoice {invoice.number}: payment {payment.pk} no longer holds its {amount} on the invoice "
+                "(moved off it in Pay Central); record the OpenWater refund by hand"
+            )
+        credit = credits[0]
         return refund_record(
             payment=payment, credit_invoice=credit, batch=batch, date=date, amount=amount, reason=reason
         )

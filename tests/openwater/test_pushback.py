@@ -275,3 +275,39 @@ def test_run__a_new_open_batch_when_staff_moved_the_last_one_on(integration, san
     assert [i.total for i in first.invoices.all()] == [D("10.00")]
     assert [i.total for i in integration.current_batch.invoices.all()] == [D("11.00")]
     assert not Batch.objects.filter(status=Batch.Status.POSTED).exists()
+
+
+def test_run__a_full_refund_of_a_payment_staff_moved_off_the_invoice_is_an_error_that_changes_nothing(
+    integration, sandbox, make_client, ledger
+):
+    """Staff unapplied the OpenWater payment and paid the invoice's two lines with two
+    checks: reversing the invoice would give both checks a credit and none to the
+    OpenWater payment, so its full refund is refused with a clear message (not a
+    lookup error) and nothing is written."""
+    from finance.services.credits import payment_unapply
+    from finance.services.payments import ApplicationSpec, payment_receive
+
+    ow = sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["50.00", "30.00"])
+    run(integration, make_client)
+    sync = InvoiceSync.objects.get(ow_invoice_id=ow.id)
+    invoice, ow_payment = sync.invoice, sync.payment
+    batch = invoice.batch
+    payment_unapply(payment=ow_payment, batch=batch, date=invoice.date)
+    for line in invoice.lines.order_by("line_number"):
+        payment_receive(
+            payer=invoice.bill_to, method=ledger.cash_method, amount=line.amount, date=invoice.date, batch=batch,
+            applications=[ApplicationSpec(line, line.amount)],
+        )  # fmt: skip
+    credits_before = Invoice.objects.filter(type=Invoice.Type.CREDIT).count()
+
+    sandbox.add_refund(ow.id, "80.00", notes="Withdrawn")
+    result = run(integration, make_client)
+
+    assert (result.refunds, result.errors) == (0, 1)
+    sync.refresh_from_db()
+    assert f"payment {ow_payment.pk} no longer holds its 80.00 on the invoice" in sync.last_error
+    invoice.refresh_from_db()
+    assert invoice.reversed_at is None and invoice.balance == D("0.00")
+    assert not Refund.objects.exists() and sync.total_refunded == D("0.00")
+    assert Invoice.objects.filter(type=Invoice.Type.CREDIT).count() == credits_before
+    assert verify_ledger().ok
