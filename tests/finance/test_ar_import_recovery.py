@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,6 +31,7 @@ from finance.services.ar_import import (
 from finance.tasks import post_ar_import, validate_ar_import
 from paycentral.celery import app as celery_app
 from tests.child_process import child_env
+from tests.db import conninfo
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay, validate
@@ -63,11 +63,6 @@ def eager():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = saved
-
-
-def _conninfo() -> str:
-    s = connection.settings_dict
-    return f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} user={s['USER']} dbname={s['NAME']}"
 
 
 def _many_rows(n: int, customer="105") -> bytes:
@@ -141,7 +136,7 @@ def test_recover__worker_killed_while_posting__nothing_posted_then_posted_once(p
 def test_recover__refused_while_another_session_posts(payer):
     imp = validate(imis(pay(105, "40.00", check="1")))
     ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.POSTING, posting_started_at=timezone.now())
-    with psycopg.connect(_conninfo(), autocommit=True) as other:
+    with psycopg.connect(conninfo(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_POST, imp.pk])  # a live posting's lock
         assert ar_import_recover(ar_import=imp) is False
         assert post_ar_import(imp.pk)["status"] == ARImport.Status.POSTING  # the task leaves it alone
@@ -248,7 +243,7 @@ def test_upload__progress_recorded_while_the_worker_reads(payer, media, monkeypa
         def spy(percent):
             write(percent)
             # Read back from another session: visible while the check's transaction is open.
-            with psycopg.connect(_conninfo()) as other:
+            with psycopg.connect(conninfo()) as other:
                 stored = other.execute("SELECT progress FROM finance_arimport WHERE id = %s", [imp_id]).fetchone()[0]
             seen.append((percent, stored))
 

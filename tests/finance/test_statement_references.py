@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, models, transaction
 from finance.models import Invoice, InvoiceLine, JournalEntry, JournalLine, Payment, PaymentApplication
 from finance.models_ar_import import ARImportRow
 from finance.services.payments import payment_receive
+from tests.db import conninfo
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 
@@ -19,11 +20,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 migration = importlib.import_module("finance.migrations.0016_statement_level_references")
 MISSING = 987_654_321
-
-
-def _dsn() -> str:
-    s = connection.settings_dict
-    return f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} dbname={s['NAME']} user={s['USER']}"
 
 
 def _insert_payment(cur, ledger, batch, payer_id, amount="10.00"):
@@ -113,12 +109,12 @@ def test_a_referenced_row_cannot_be_deleted_or_rekeyed_and_an_unreferenced_one_c
 def test_a_delete_waits_for_the_writer_holding_the_referenced_row_then_fails(ledger):
     contact, batch = ContactFactory(), BatchFactory()
     outcome = {}
-    with psycopg.connect(_dsn()) as writer:
+    with psycopg.connect(conninfo()) as writer:
         with writer.cursor() as cur:
             _insert_payment(cur, ledger, batch, contact.pk)  # not committed yet
 
         def delete():
-            with psycopg.connect(_dsn(), autocommit=True) as deleter:
+            with psycopg.connect(conninfo(), autocommit=True) as deleter:
                 try:
                     deleter.execute("DELETE FROM finance_contact WHERE id = %s", [contact.pk])
                     outcome["deleted"] = True
@@ -138,11 +134,11 @@ def test_a_delete_waits_for_the_writer_holding_the_referenced_row_then_fails(led
 def test_a_writer_waits_for_an_uncommitted_delete_of_its_referenced_row_then_fails(ledger):
     contact, batch = ContactFactory(), BatchFactory()
     outcome = {}
-    with psycopg.connect(_dsn()) as deleter:
+    with psycopg.connect(conninfo()) as deleter:
         deleter.execute("DELETE FROM finance_contact WHERE id = %s", [contact.pk])  # not committed yet
 
         def write():
-            with psycopg.connect(_dsn()) as writer, writer.cursor() as cur:
+            with psycopg.connect(conninfo()) as writer, writer.cursor() as cur:
                 try:
                     _insert_payment(cur, ledger, batch, contact.pk)
                     writer.commit()

@@ -44,6 +44,7 @@ from finance.membership.tasks import build_renewal_run, recover_renewal_builds
 from finance.models import Batch, Invoice
 from paycentral.models import Module
 from tests.child_process import child_env
+from tests.db import conninfo
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -179,11 +180,6 @@ def _recover_once_the_lock_is_gone(run: RenewalRun) -> RenewalRun:
 
 def _page(client, run: RenewalRun) -> str:
     return html.unescape(client.get(reverse("membership:run_detail", args=[run.pk])).content.decode())
-
-
-def _conninfo() -> str:
-    s = connection.settings_dict
-    return f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} user={s['USER']} dbname={s['NAME']}"
 
 
 @pytest.mark.parametrize("engine", ["sql", "orm"])
@@ -369,7 +365,7 @@ def test_a_stopped_build_queued_again_can_be_deleted_instead(run, queued, client
 
 def test_recovery_leaves_a_running_build_alone(run, queued):
     _stopped_build(run)
-    with psycopg.connect(_conninfo(), autocommit=True) as other:
+    with psycopg.connect(conninfo(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_RENEWAL_BUILD, run.pk])  # a live build's lock
         for _ in range(2):
             assert renewal_run_recover_build(run=run, stale_after=datetime.timedelta(0)) is None

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
 
 from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
@@ -23,6 +22,7 @@ from finance.membership.renewals import (
 )
 from finance.models import Batch, Invoice
 from tests.child_process import child_env
+from tests.db import conninfo
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -59,11 +59,6 @@ def run(member_types):
         paid_through_to=DEC31,
     )
     return renewal_run_build(run=started)
-
-
-def _conninfo() -> str:
-    s = connection.settings_dict
-    return f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} user={s['USER']} dbname={s['NAME']}"
 
 
 def test_worker_killed_while_posting__nothing_written__posted_again_once(run, tmp_path):
@@ -109,7 +104,7 @@ def test_worker_killed_while_posting__nothing_written__posted_again_once(run, tm
 
 def test_a_live_posting_elsewhere_is_left_alone(run):
     RenewalRun.objects.filter(pk=run.pk).update(status=RenewalRun.Status.POSTING)
-    with psycopg.connect(_conninfo(), autocommit=True) as other:
+    with psycopg.connect(conninfo(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_RENEWAL_POST, run.pk])  # a live posting's lock
         with pytest.raises(FinanceError, match="is posting; it cannot be posted"):
             renewal_run_post(run=run)

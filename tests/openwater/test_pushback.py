@@ -13,6 +13,7 @@ from integrations.openwater import services
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.pushback import LOCK_NAMESPACE, RunBusy, run_pushback
 from integrations.openwater.selectors import pushback_health
+from tests.db import conninfo
 from tests.factories import ContactFactory
 from tests.openwater.conftest import AWARDS, GRANTS
 
@@ -224,9 +225,7 @@ def test_cursor_moves_page_by_page(integration, sandbox, make_client):
 
 
 def test_one_run_at_a_time__advisory_lock(integration, make_client):
-    s = connection.settings_dict
-    conninfo = f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} user={s['USER']} dbname={s['NAME']}"
-    with psycopg.connect(conninfo, autocommit=True) as other:
+    with psycopg.connect(conninfo(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, integration.pk])
         with make_client(integration) as client:
             assert isinstance(run_pushback(integration.pk, client=client), RunBusy)

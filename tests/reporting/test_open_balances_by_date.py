@@ -16,6 +16,7 @@ from finance.reporting import selectors
 from finance.reporting.models import OpenBalanceByDate
 from finance.services.adjustments import invoice_reverse
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
+from tests.db import conninfo
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import D
@@ -218,8 +219,7 @@ def test_kept_by_date__an_open_transaction_on_a_day_does_not_hold_up_another_ses
     session writing an invoice of the same day adds to its own slot and does not wait."""
     import psycopg
 
-    s = connection.settings_dict
-    dsn = f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} dbname={s['NAME']} user={s['USER']}"
+    dsn = conninfo()
     first = make_invoice(ledger, ContactFactory(), BatchFactory(), "10.00", date=JAN)
     second = make_invoice(ledger, ContactFactory(), BatchFactory(), "20.00", date=JAN)
     pay = "UPDATE finance_invoice SET balance = balance - 1 WHERE id = %s"
