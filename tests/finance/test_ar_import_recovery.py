@@ -31,7 +31,7 @@ from finance.services.ar_import import (
 from finance.tasks import post_ar_import, validate_ar_import
 from paycentral.celery import app as celery_app
 from tests.child_process import child_env
-from tests.db import conninfo
+from tests.db import advisory_lock_elsewhere, conninfo
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay, validate
@@ -136,8 +136,7 @@ def test_recover__worker_killed_while_posting__nothing_posted_then_posted_once(p
 def test_recover__refused_while_another_session_posts(payer):
     imp = validate(imis(pay(105, "40.00", check="1")))
     ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.POSTING, posting_started_at=timezone.now())
-    with psycopg.connect(conninfo(), autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_POST, imp.pk])  # a live posting's lock
+    with advisory_lock_elsewhere(LOCK_POST, imp.pk):  # a live posting's lock
         assert ar_import_recover(ar_import=imp) is False
         assert post_ar_import(imp.pk)["status"] == ARImport.Status.POSTING  # the task leaves it alone
         ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.VALIDATED)
@@ -145,7 +144,7 @@ def test_recover__refused_while_another_session_posts(payer):
             ar_import_post(ar_import=imp)
         ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.POSTING)
     assert not Payment.objects.exists()
-    assert ar_import_recover(ar_import=imp) is True  # the lock went with the other session
+    assert ar_import_recover(ar_import=imp) is True  # the other posting let go of its lock
 
 
 @pytest.mark.postgres

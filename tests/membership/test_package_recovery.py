@@ -21,6 +21,7 @@ from finance.membership.packages import package_submit
 from finance.membership.tasks import process_subscription_package
 from finance.models import Batch, Invoice, Payment
 from tests.child_process import child_env
+from tests.db import advisory_lock_elsewhere
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -220,19 +221,16 @@ def test_package_task_killed__never_sent_again__the_recovery_queues_it_once(pack
 def test_package_recovery__leaves_a_package_whose_run_holds_the_lock(package, members, monkeypatch):
     """A run still processing (its session holds the package's lock) is not queued
     again, and a second run meanwhile leaves the package to it."""
-    import psycopg
-
     from finance.membership.packages import LOCK_PACKAGE, STALE_AFTER, package_process, packages_recover
 
     queued = []
     monkeypatch.setattr(process_subscription_package, "delay", lambda package_id: queued.append(package_id))
     later = package.created_at + STALE_AFTER + datetime.timedelta(minutes=1)
-    with psycopg.connect(child_env()["TEST_DATABASE_URL"], autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_PACKAGE, package.pk])
+    with advisory_lock_elsewhere(LOCK_PACKAGE, package.pk):
         assert packages_recover(now=later) == [] and queued == []
         assert package_process(package_id=package.pk, wait=0.3).status == SubscriptionPackage.Status.QUEUED
         assert _item_statuses(package) == [Item.PENDING] * len(ITEMS)
-    # The run's session ended (its lock with it): now it is queued again.
+    # The run released its lock: now it is queued again.
     assert packages_recover(now=later) == [package.pk] and queued == [package.pk]
 
 

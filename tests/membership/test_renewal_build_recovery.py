@@ -16,7 +16,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -44,7 +43,7 @@ from finance.membership.tasks import build_renewal_run, recover_renewal_builds
 from finance.models import Batch, Invoice
 from paycentral.models import Module
 from tests.child_process import child_env
-from tests.db import conninfo
+from tests.db import advisory_lock_elsewhere
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -365,8 +364,7 @@ def test_a_stopped_build_queued_again_can_be_deleted_instead(run, queued, client
 
 def test_recovery_leaves_a_running_build_alone(run, queued):
     _stopped_build(run)
-    with psycopg.connect(conninfo(), autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_RENEWAL_BUILD, run.pk])  # a live build's lock
+    with advisory_lock_elsewhere(LOCK_RENEWAL_BUILD, run.pk):  # a live build's lock
         for _ in range(2):
             assert renewal_run_recover_build(run=run, stale_after=datetime.timedelta(0)) is None
             assert renewal_runs_recover_builds(stale_after=datetime.timedelta(0)) == []
@@ -378,8 +376,7 @@ def test_recovery_leaves_a_running_build_alone(run, queued):
         assert (run.status, run.message) == (RenewalRun.Status.CREATING, "")
         assert queued == []
         _assert_nothing_written()
-        other.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_RENEWAL_BUILD, run.pk])
-    # The lock went with the other session: the build stopped; queued once.
+    # The other build let go of its lock without finishing: the build stopped; queued once.
     assert renewal_run_recover_build(run=run).message == INTERRUPTED_BUILD
     assert renewal_run_recover_build(run=run) is None
     assert queued == [run.pk]

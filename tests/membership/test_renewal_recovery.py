@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from finance.errors import FinanceError
@@ -22,7 +21,7 @@ from finance.membership.renewals import (
 )
 from finance.models import Batch, Invoice
 from tests.child_process import child_env
-from tests.db import conninfo
+from tests.db import advisory_lock_elsewhere
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -104,13 +103,12 @@ def test_worker_killed_while_posting__nothing_written__posted_again_once(run, tm
 
 def test_a_live_posting_elsewhere_is_left_alone(run):
     RenewalRun.objects.filter(pk=run.pk).update(status=RenewalRun.Status.POSTING)
-    with psycopg.connect(conninfo(), autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_RENEWAL_POST, run.pk])  # a live posting's lock
+    with advisory_lock_elsewhere(LOCK_RENEWAL_POST, run.pk):  # a live posting's lock
         with pytest.raises(FinanceError, match="is posting; it cannot be posted"):
             renewal_run_post(run=run)
         run.refresh_from_db()
         assert run.status == RenewalRun.Status.POSTING
     assert not Invoice.objects.filter(type=Invoice.Type.MEMBERSHIP).exists()
-    # The lock went with the other session: the run is taken over and posted once.
+    # The other posting let go of its lock: the run is taken over and posted once.
     assert renewal_run_post(run=run).status == RenewalRun.Status.POSTED
     assert Invoice.objects.filter(type=Invoice.Type.MEMBERSHIP).count() == 3

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -13,7 +12,7 @@ from integrations.openwater import services
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.pushback import LOCK_NAMESPACE, RunBusy, run_pushback
 from integrations.openwater.selectors import pushback_health
-from tests.db import conninfo
+from tests.db import advisory_lock_elsewhere
 from tests.factories import ContactFactory
 from tests.openwater.conftest import AWARDS, GRANTS
 
@@ -225,8 +224,7 @@ def test_cursor_moves_page_by_page(integration, sandbox, make_client):
 
 
 def test_one_run_at_a_time__advisory_lock(integration, make_client):
-    with psycopg.connect(conninfo(), autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, integration.pk])
+    with advisory_lock_elsewhere(LOCK_NAMESPACE, integration.pk):
         with make_client(integration) as client:
             assert isinstance(run_pushback(integration.pk, client=client), RunBusy)
         assert not PushbackRun.objects.exists()
