@@ -19,10 +19,12 @@ migrate: install
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py verify_ledger
 
-# Web (http://127.0.0.1:8000) + Celery worker + beat on the embedded default.
+# Web (http://127.0.0.1:8000) + Celery worker + beat. With no DATABASE_URL the embedded
+# PostgreSQL server (var/pgdata) runs with them and stops when they stop (Ctrl-C).
 run: seed
-	$(BIN)/honcho -f Procfile.dev start
+	$(BIN)/python -m paycentral.embedded_db run -- $(BIN)/honcho -f Procfile.dev start
 
 # The whole suite. Uses PostgreSQL/Redis on 127.0.0.1 when they answer;
 # REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip.
@@ -35,5 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# Removes the broker, cache and test folders; the embedded database (var/pgdata) is kept.
 clean:
-	rm -rf var/*.sqlite3 var/broker var/cache var/test
+	-$(BIN)/python -m paycentral.embedded_db stop --data var/test/pgdata
+	rm -rf var/broker var/cache var/test

@@ -1,10 +1,11 @@
 """Pay Central settings.
 
 Everything that differs between machines comes from the environment (django-environ).
-With nothing set the app runs in its *embedded default* mode: a SQLite file under
-``var/``, Celery on kombu's filesystem transport under ``var/broker``, DEBUG on, the
-sandbox processor and the sandbox OpenWater. Setting ``DATABASE_URL`` and
-``REDIS_URL`` switches to PostgreSQL and Redis. ``paycentral.settings_production``
+With nothing set the app runs in its *embedded default* mode: an embedded PostgreSQL
+server with its data under ``var/pgdata`` (``paycentral/embedded_db.py``), Celery on
+kombu's filesystem transport under ``var/broker``, DEBUG on, the sandbox processor and
+the sandbox OpenWater. ``DATABASE_URL`` names a PostgreSQL server of your own and
+``REDIS_URL`` a Redis for the broker and cache. ``paycentral.settings_production``
 layers the hardening that ``manage.py check --deploy`` expects.
 """
 
@@ -93,22 +94,39 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "paycentral.wsgi.application"
 
+
 # --- Database -------------------------------------------------------------------
+# PostgreSQL is the only database. With no DATABASE_URL, the embedded server (a
+# PostgreSQL from a pip-installed wheel, data under var/pgdata, Unix socket only) is
+# started by the first process that needs it (paycentral/embedded_db.py).
+def database_from_url(url: str) -> dict:
+    """Django's DATABASES entry for a ``postgres://`` URL; a Unix socket folder may be
+    given percent-encoded as the host (``postgres://user@%2Frun%2Fpostgresql/name``)."""
+    from urllib.parse import unquote
+
+    config = environ.Env.db_url_config(url)
+    if not config["ENGINE"].endswith("postgresql"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"{url.split(':', 1)[0]}: PostgreSQL (postgres://...) is the only database supported."
+        )
+    config["HOST"] = unquote(config["HOST"] or "")
+    return config
+
+
 EMBEDDED_DATABASE = "DATABASE_URL" not in env.ENVIRON
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'paycentral.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+EMBEDDED_DATABASE_DIR = VAR_DIR / "pgdata"
+if EMBEDDED_DATABASE:
+    from paycentral.embedded_db import ensure_running
+
+    DATABASES = {"default": ensure_running(EMBEDDED_DATABASE_DIR)}
 else:
-    DATABASES["default"].setdefault("OPTIONS", {})
-    # SQLite: wait for the writer instead of failing at once (web + worker share the file).
-    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
-    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    DATABASES = {"default": database_from_url(env.str("DATABASE_URL"))}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# The covering indexes (INCLUDE columns) are PostgreSQL's; SQLite (the embedded default)
-# builds them on their key columns only, which is all it needs: no warning at each start.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # --- Cache and Celery -------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -294,14 +312,16 @@ LOGGING = {
 }
 
 _log = logging.getLogger("paycentral.settings")
-if EMBEDDED_DATABASE or EMBEDDED_BROKER:
-    _parts = []
-    if EMBEDDED_DATABASE:
-        _parts.append(f"SQLite database at {DATABASES['default']['NAME']}")
-    if EMBEDDED_BROKER:
-        _parts.append(f"filesystem Celery broker at {VAR_DIR / 'broker'}")
-    SETTINGS_MODE_MESSAGE = (
-        "Embedded default mode: " + "; ".join(_parts) + (" (set DATABASE_URL / REDIS_URL for PostgreSQL and Redis).")
-    )
-else:
-    SETTINGS_MODE_MESSAGE = "Services mode: PostgreSQL database and Redis broker/cache."
+_db = DATABASES["default"]
+_parts = [
+    f"embedded PostgreSQL (data in {EMBEDDED_DATABASE_DIR}, socket in {_db['HOST']})"
+    if EMBEDDED_DATABASE
+    else f"PostgreSQL database {_db['NAME']} on {_db['HOST'] or 'localhost'}",
+    f"filesystem Celery broker at {VAR_DIR / 'broker'}" if EMBEDDED_BROKER else "Redis broker and cache",
+]
+# The first line every process logs (paycentral/apps.py): which database and broker are in use.
+SETTINGS_MODE_MESSAGE = (
+    ("Embedded default mode: " if EMBEDDED_DATABASE and EMBEDDED_BROKER else "Services mode: ")
+    + "; ".join(_parts)
+    + (" (set DATABASE_URL / REDIS_URL for servers of your own)." if EMBEDDED_DATABASE or EMBEDDED_BROKER else ".")
+)

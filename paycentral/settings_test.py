@@ -1,42 +1,50 @@
-"""Test settings: the real PostgreSQL and Redis when reachable.
+"""Test settings: the real PostgreSQL and Redis.
 
-``TEST_DATABASE_URL`` (default: postgres://postgres@127.0.0.1:5432/paycentral) and
-``TEST_REDIS_URL`` (default: redis://127.0.0.1:6379/15) are probed once. When one is
-unreachable the suite falls back to SQLite / the in-memory broker and the tests marked
-``postgres`` / ``redis`` are skipped with a loud summary line, unless
-``REQUIRE_SERVICES=1`` (set by .ci/run), which turns a missing service into a failure.
+``TEST_DATABASE_URL`` (default: postgres://postgres@127.0.0.1:5432/paycentral) is used
+when a server answers there; otherwise the suite starts the embedded PostgreSQL server
+(paycentral/embedded_db.py, data under var/test/pgdata), so every test runs on every
+machine. ``TEST_REDIS_URL`` (default: redis://127.0.0.1:6379/15) is probed once: without
+Redis the in-memory broker is used and the tests marked ``redis`` are skipped with a loud
+summary line, unless ``REQUIRE_SERVICES=1`` (set by .ci/run), which turns a missing Redis
+or browser into a failure.
 """
 
 import os
 import socket
-from urllib.parse import urlparse
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 os.environ.setdefault("PAYCENTRAL_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
-
-from paycentral.settings import *  # noqa: E402,F403
-from paycentral.settings import VAR_DIR, env  # noqa: E402
-
-REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
-TEST_DATABASE_URL = env.str("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/paycentral")
-TEST_REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paycentral")
 
 
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
+    host = unquote(parsed.hostname or "") if parsed.hostname else "127.0.0.1"
+    if host.startswith("/"):  # a Unix socket folder
+        return Path(host, f".s.PGSQL.{parsed.port or default_port}").exists()
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+        with socket.create_connection((host, parsed.port or default_port), timeout=2):
             return True
     except OSError:
         return False
 
 
 POSTGRES_AVAILABLE = _reachable(TEST_DATABASE_URL, 5432)
-REDIS_AVAILABLE = _reachable(TEST_REDIS_URL, 6379)
-
+# The base settings read DATABASE_URL: the test server when one answers, else none, which
+# starts the embedded server.
 if POSTGRES_AVAILABLE:
-    DATABASES = {"default": env.db_url_config(TEST_DATABASE_URL)}
+    os.environ["DATABASE_URL"] = TEST_DATABASE_URL
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "test.sqlite3")}}
+    os.environ.pop("DATABASE_URL", None)
+
+from paycentral.settings import *  # noqa: E402,F403
+from paycentral.settings import EMBEDDED_DATABASE, env  # noqa: E402
+
+REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
+TEST_REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+REDIS_AVAILABLE = _reachable(TEST_REDIS_URL, 6379)
+TEST_DATABASE_EMBEDDED = EMBEDDED_DATABASE
 
 if REDIS_AVAILABLE:
     REDIS_URL = TEST_REDIS_URL

@@ -1,7 +1,9 @@
 """Suite-wide fixtures and the service policy.
 
-PostgreSQL and Redis are used when they answer. Tests marked ``postgres`` or ``redis``
-skip loudly without them, and with REQUIRE_SERVICES=1 a missing service stops the run.
+Every test runs on PostgreSQL: the server at TEST_DATABASE_URL, or the embedded one the
+test settings start. Redis is used when it answers; tests marked ``redis`` (or ``e2e``,
+without chromium) skip loudly without it, and with REQUIRE_SERVICES=1 a missing Redis or
+browser stops the run.
 """
 
 import shutil
@@ -16,8 +18,6 @@ CHROMIUM = shutil.which("chromium")
 
 def _missing_services() -> list[str]:
     missing = []
-    if not settings.POSTGRES_AVAILABLE:
-        missing.append(f"PostgreSQL ({settings.TEST_DATABASE_URL})")
     if not settings.REDIS_AVAILABLE:
         missing.append(f"Redis ({settings.TEST_REDIS_URL})")
     return missing
@@ -34,7 +34,6 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     skips = {
-        "postgres": None if settings.POSTGRES_AVAILABLE else "PostgreSQL is not reachable",
         "redis": None if settings.REDIS_AVAILABLE else "Redis is not reachable",
         "e2e": None if CHROMIUM else "chromium is not installed",
     }
@@ -51,9 +50,9 @@ def pytest_terminal_summary(terminalreporter):
             "!", "SKIPPED TESTS: these services are missing: " + ", ".join(missing), red=True, bold=True
         )
     else:
+        where = "the embedded server" if settings.TEST_DATABASE_EMBEDDED else settings.TEST_DATABASE_URL
         terminalreporter.write_line(
-            f"Services in use: PostgreSQL ({settings.DATABASES['default']['NAME']}), "
-            f"Redis ({settings.TEST_REDIS_URL}), chromium ({CHROMIUM})."
+            f"Services in use: PostgreSQL ({where}), Redis ({settings.TEST_REDIS_URL}), chromium ({CHROMIUM})."
         )
 
 

@@ -20,15 +20,52 @@ def _run(args, env_extra, tmp_path):
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_embedded_default__sqlite_filesystem_broker_debug(tmp_path):
-    out = _run([sys.executable, "-c", PROBE], {"DJANGO_SETTINGS_MODULE": "paycentral.settings"}, tmp_path)
-    assert out.returncode == 0, out.stderr
-    engine, broker, debug, message = out.stdout.strip().splitlines()
-    assert engine == "django.db.backends.sqlite3"
-    assert broker == "filesystem://"
-    assert debug == "True"
-    assert message.startswith("Embedded default mode: SQLite database at ")
-    assert (tmp_path / "var" / "broker" / "out").is_dir()
+def test_embedded_default__embedded_postgres_filesystem_broker_debug__data_kept_across_restarts(tmp_path):
+    """No DATABASE_URL: the first process starts the embedded PostgreSQL server (data in
+    var/pgdata, Unix socket); stopped and started again, what was written is still there."""
+    var = tmp_path / "var"
+    settings_env = {"DJANGO_SETTINGS_MODULE": "paycentral.settings"}
+    write = (
+        "import django; django.setup(); from django.db import connection; "
+        "c = connection.cursor(); c.execute('CREATE TABLE kept (x int)'); c.execute('INSERT INTO kept VALUES (42)'); "
+        "c.execute('SELECT version()'); print(c.fetchone()[0])"
+    )
+    read = "import django; django.setup(); from django.db import connection; c = connection.cursor(); " + (
+        "c.execute('SELECT x FROM kept'); print(c.fetchone()[0])"
+    )
+    try:
+        out = _run([sys.executable, "-c", PROBE], settings_env, tmp_path)
+        assert out.returncode == 0, out.stderr
+        engine, broker, debug, message = out.stdout.strip().splitlines()
+        assert engine == "django.db.backends.postgresql"
+        assert broker == "filesystem://"
+        assert debug == "True"
+        assert message.startswith(f"Embedded default mode: embedded PostgreSQL (data in {var / 'pgdata'}")
+        assert (var / "broker" / "out").is_dir() and (var / "pgdata" / "PG_VERSION").is_file()
+
+        out = _run([sys.executable, "-c", write], settings_env, tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("PostgreSQL ")
+        stopped = _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], settings_env, tmp_path)
+        assert stopped.stdout.strip() == "stopped", stopped.stderr
+        status = _run([sys.executable, "-m", "paycentral.embedded_db", "status"], settings_env, tmp_path)
+        assert status.stdout.startswith("stopped")
+
+        out = _run([sys.executable, "-c", read], settings_env, tmp_path)  # starts it again
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "42"
+    finally:
+        _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], settings_env, tmp_path)
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused(tmp_path):
+    out = _run(
+        [sys.executable, "-c", PROBE],
+        {"DJANGO_SETTINGS_MODULE": "paycentral.settings", "DATABASE_URL": "sqlite:///x.sqlite3"},
+        tmp_path,
+    )
+    assert out.returncode != 0
+    assert "PostgreSQL (postgres://...) is the only database supported" in out.stderr
 
 
 def test_services_mode__postgres_and_redis_from_environment(tmp_path):
@@ -79,13 +116,14 @@ def test_collectstatic_with_the_production_storage_succeeds(tmp_path, settings):
     assert "vendor/chartjs/chart.umd.min.js" in manifest and "css/app.css" in manifest
 
 
-def test_embedded_default__every_migration_applies_on_a_new_sqlite_database(tmp_path):
-    """`make run` migrates a new SQLite file: each migration must work there too (the
-    suite itself runs on PostgreSQL)."""
-    (tmp_path / "var").mkdir()
+def test_embedded_default__every_migration_applies_on_a_new_embedded_server(tmp_path):
+    """`make run` migrates a new embedded server (PostgreSQL 18 from the wheel; the suite
+    may run on another version): each migration must apply there too."""
     env = {"DJANGO_SETTINGS_MODULE": "paycentral.settings"}
-    out = _run([sys.executable, "manage.py", "migrate", "--noinput"], env, tmp_path)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    check = _run([sys.executable, "manage.py", "migrate", "--check"], env, tmp_path)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert (tmp_path / "var" / "paycentral.sqlite3").stat().st_size > 0
+    try:
+        out = _run([sys.executable, "manage.py", "migrate", "--noinput"], env, tmp_path)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+        check = _run([sys.executable, "manage.py", "migrate", "--check"], env, tmp_path)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], env, tmp_path)
