@@ -181,12 +181,13 @@ def _fetch(cursor, sql: str, params: list, limit: int, order_by: str) -> tuple[i
     """Run the mismatch query ``sql`` and return (how many rows it finds, the first
     ``limit`` of them in ``order_by`` order, an expression over its column aliases).
 
-    The query is planned for full retrieval: on PostgreSQL ``OFFSET 0`` keeps it from
+    The query is planned for full retrieval: ``OFFSET 0`` keeps it from
     being merged into the outer ``ORDER BY … LIMIT``, which would otherwise make the
     planner walk every row through nested index lookups hoping to stop early.
     """
-    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
-    cursor.execute(f"SELECT m.*, COUNT(*) OVER () FROM ({sql}{fence}) m ORDER BY {order_by} LIMIT %s", [*params, limit])
+    cursor.execute(
+        f"SELECT m.*, COUNT(*) OVER () FROM ({sql} OFFSET 0) m ORDER BY {order_by} LIMIT %s", [*params, limit]
+    )
     rows = cursor.fetchall()
     if not rows:
         return 0, []
@@ -545,22 +546,15 @@ def check_batch_controls(cursor, limit: int) -> CheckResult:
 
 
 def check_contact_balances(cursor, limit: int) -> CheckResult:
-    """The open balances the reports read, kept by triggers on the invoices (PostgreSQL
-    only), against the invoices themselves: per contact and currency
+    """The open balances the reports read, kept by triggers on the invoices, against
+    the invoices themselves: per contact and currency
     (``ContactBalance``), then per currency and invoice date (``OpenBalanceByDate``).
     ``limit`` caps the listing of both together."""
-    from finance.reporting.selectors import (
-        contact_balance_mismatches,
-        contact_balances_kept,
-        open_balance_by_date_mismatches,
-    )
+    from finance.reporting.selectors import contact_balance_mismatches, open_balance_by_date_mismatches
 
     result = CheckResult(
         "contact_balances", "Kept open balances (per contact, per currency and date) = the open invoices"
     )
-    if not contact_balances_kept():
-        result.skipped = "kept only on PostgreSQL; the reports group the invoices here"
-        return result
     contacts, rows = contact_balance_mismatches(limit)
     for contact_id, currency, *figures in rows:
         result.mismatches.append(Mismatch(f"Contact id {contact_id} in {currency}", _kept_detail(*figures)))
@@ -611,7 +605,7 @@ def verify_ledger(*, limit: int = DEFAULT_LIMIT) -> LedgerReport:
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if not connection.in_atomic_block:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

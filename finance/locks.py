@@ -14,11 +14,7 @@ from django.db import connection
 @contextmanager
 def session_advisory_lock(namespace: int, key: int):
     """Try to take the advisory lock (``namespace``, ``key``) for this session; yield
-    True while it is held, False at once when another session holds it. Off PostgreSQL
-    (no advisory locks) it yields True: callers keep their own guard there."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
+    True while it is held, False at once when another session holds it."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
         held = cursor.fetchone()[0]

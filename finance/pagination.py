@@ -16,10 +16,8 @@ ESTIMATE_COUNT_ABOVE = 100_000
 
 
 def estimated_rows(alias: str, table: str) -> int | None:
-    """The planner's row count of ``table``, or None off PostgreSQL or before ANALYZE."""
+    """The planner's row count of ``table``, or None before ANALYZE."""
     connection = connections[alias]
-    if connection.vendor != "postgresql":
-        return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
         row = cursor.fetchone()

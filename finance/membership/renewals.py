@@ -51,7 +51,7 @@ from finance.membership.models import (
     Subscription,
     Term,
 )
-from finance.membership.services import apply_available_credit, term_bill, term_end_for
+from finance.membership.services import apply_available_credit
 from finance.membership.sql import refresh_subscriptions
 from finance.models import Batch, FinancialEntity, Invoice, InvoiceLine, JournalEntry, JournalLine, NumberSequence
 from finance.money import ZERO, quantize
@@ -62,10 +62,6 @@ from finance.signals import invoices_created
 logger = logging.getLogger(__name__)
 
 OPEN_RUN_STATUSES = [RenewalRun.Status.CREATING, RenewalRun.Status.READY, RenewalRun.Status.POSTING]
-
-
-def _use_sql() -> bool:
-    return connection.vendor == "postgresql"
 
 
 @transaction.atomic
@@ -120,30 +116,28 @@ def _build_lock(run_id: int):
     return session_advisory_lock(LOCK_RENEWAL_BUILD, run_id)
 
 
-def renewal_run_build(
-    *, run: RenewalRun, engine: str | None = None, wait: float = BUILD_LOCK_WAIT_SECONDS
-) -> RenewalRun:
+def renewal_run_build(*, run: RenewalRun, wait: float = BUILD_LOCK_WAIT_SECONDS) -> RenewalRun:
     """Write the preview of a run in "creating" status: its Open batch, the items
     (billed or skipped) and the lines, then "ready". Safe to call twice. A failure
     leaves nothing but the run marked failed with the message.
 
-    The build holds the run's build lock for as long as it runs (PostgreSQL). When
+    The build holds the run's build lock for as long as it runs. When
     another session holds it (a build still running) this waits up to ``wait`` seconds
     for it, then returns the run as it is: never two builds of one run."""
     deadline = time.monotonic() + wait
     while True:
         with _build_lock(run.pk) as held:
             if held:
-                return _build_holding_lock(run, engine or ("sql" if _use_sql() else "orm"))
+                return _build_holding_lock(run)
         if time.monotonic() >= deadline:
             logger.info("Renewal run %s is being built elsewhere; left to that build", run.pk)
             return RenewalRun.objects.get(pk=run.pk)
         time.sleep(0.2)
 
 
-def _build_holding_lock(run: RenewalRun, engine: str) -> RenewalRun:
-    # Record the start (committed at once): the recovery's proof, off PostgreSQL, that a
-    # build began and when.
+def _build_holding_lock(run: RenewalRun) -> RenewalRun:
+    # Record the start (committed at once): with the build lock free, the recovery's
+    # proof that a build began and stopped.
     began = RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.CREATING).update(
         build_started_at=timezone.now()
     )
@@ -159,10 +153,7 @@ def _build_holding_lock(run: RenewalRun, engine: str) -> RenewalRun:
                 description=f"Membership renewal run {run.pk}",
                 user=run.created_by,
             )
-            if engine == "sql":
-                _build_sql(run)
-            else:
-                _build_orm(run)
+            _build_sql(run)
             agg = RenewalItem.objects.filter(run=run).aggregate(
                 n_billed=Count("pk", filter=Q(skipped=False)),
                 n_skipped=Count("pk", filter=Q(skipped=True)),
@@ -186,13 +177,12 @@ def _build_holding_lock(run: RenewalRun, engine: str) -> RenewalRun:
 
 
 def _build_stopped(run: RenewalRun, stale_after: timedelta) -> bool:
-    """Whether a run read "creating" has no build running and none on its way, judged
-    by time alone: its build began, or (never begun) was queued, ``stale_after`` ago.
-    On PostgreSQL the caller also holds the build lock: a build that began and let the
-    lock go stopped, whatever the time."""
-    if _use_sql() and run.build_started_at is not None:
+    """Whether a run read "creating" has no build running and none on its way. The
+    caller holds the build lock: a build that began and let the lock go stopped,
+    whatever the time; one never begun was lost when it was queued ``stale_after`` ago."""
+    if run.build_started_at is not None:
         return True
-    since = run.build_started_at or run.build_queued_at or run.created_at
+    since = run.build_queued_at or run.created_at
     return timezone.now() - since >= stale_after
 
 
@@ -201,12 +191,11 @@ def renewal_run_recover_build(*, run: RenewalRun, stale_after: timedelta = BUILD
     connection) and that the broker will not hand out again.
 
     A build is one transaction that also sets "ready", so a run still "creating" whose
-    build has ended wrote nothing. On PostgreSQL a build holds the run's build lock for
-    as long as it runs: this takes the lock (and leaves the run alone when it cannot),
-    so no build runs while it decides. A run whose build began and let the lock go
-    stopped; one whose build was queued and never began is left ``stale_after`` to its
-    task (workers may be busy). Elsewhere (no such lock) the build's start, or its
-    queueing, ``stale_after`` ago is the sign.
+    build has ended wrote nothing. A build holds the run's build lock for as long as it
+    runs: this takes the lock (and leaves the run alone when it cannot), so no build
+    runs while it decides. A run whose build began and let the lock go stopped; one
+    whose build was queued and never began is left ``stale_after`` to its task
+    (workers may be busy).
 
     The first time, the run is built again: the build task is queued once (after
     commit), with a message saying so. If that build stops too, the run becomes
@@ -217,8 +206,6 @@ def renewal_run_recover_build(*, run: RenewalRun, stale_after: timedelta = BUILD
     run = RenewalRun.objects.get(pk=run.pk)
     if run.status != RenewalRun.Status.CREATING:
         return None
-    if not _use_sql():
-        return _recover_stopped_build(run) if _build_stopped(run, stale_after) else None
     with _build_lock(run.pk) as held:
         if not held:
             return None
@@ -375,100 +362,20 @@ def _build_sql(run: RenewalRun):
         )
 
 
-def _skip_reason(sub, n_active: dict, effective: Date, in_other_run: set, totals: dict) -> str:
-    thru = max(d for d in (sub.paid_through, sub.renewed_through) if d is not None)
-    if sub.status != Subscription.Status.ACTIVE:
-        return f"Subscription is {sub.status}"
-    if not sub.member_type.is_active:
-        return f"Member type {sub.member_type.code} is inactive"
-    if sub.contact.status != "active":
-        return "Contact is inactive"
-    if n_active.get(sub.contact_id, 0) > 1:
-        return f"{n_active[sub.contact_id]} active subscriptions; expected exactly one"
-    if thru >= effective:
-        return f"Already renewed through {thru:%m/%d/%Y}"
-    if sub.pk in in_other_run:
-        return "In another open renewal run"
-    if totals[sub.member_type_id] <= 0:
-        return "Nothing to bill (fee and billing products total 0.00)"
-    return ""
-
-
-def _build_orm(run: RenewalRun):
-    subs = Subscription.objects.select_related("member_type__fee_product", "contact").filter(
-        paid_through__gte=run.paid_through_from, paid_through__lte=run.paid_through_to
-    )
-    if run.member_type_id:
-        subs = subs.filter(member_type_id=run.member_type_id)
-    subs = subs.order_by("contact__sort_name", "contact__name", "pk")
-    n_active = dict(
-        Subscription.objects.filter(status=Subscription.Status.ACTIVE)
-        .values("contact_id")
-        .annotate(n=Count("pk"))
-        .values_list("contact_id", "n")
-    )
-    in_other_run = set(
-        RenewalItem.objects.filter(skipped=False, run__status__in=OPEN_RUN_STATUSES)
-        .exclude(run=run)
-        .values_list("subscription_id", flat=True)
-    )
-    types = {
-        mt.pk: mt
-        for mt in MemberType.objects.select_related("fee_product").prefetch_related("billing_products__product")
-    }
-    totals = {
-        pk: mt.fee_product.price + sum((bp.product.price for bp in mt.billing_products.all()), ZERO)
-        for pk, mt in types.items()
-    }
-    for sub in subs.iterator(chunk_size=2000):
-        reason = _skip_reason(sub, n_active, run.effective_date, in_other_run, totals)
-        item = RenewalItem(run=run, subscription=sub, contact=sub.contact, member_type=sub.member_type)
-        if reason:
-            item.skipped, item.reason = True, reason
-            item.save()
-            continue
-        begin = max(d for d in (sub.paid_through, sub.renewed_through) if d is not None) + timedelta(days=1)
-        end = term_end_for(begin, sub.term_months)
-        item.term_begin, item.term_end, item.amount = begin, end, totals[sub.member_type_id]
-        item.save()
-        mt = types[sub.member_type_id]
-        products = [mt.fee_product] + [
-            bp.product for bp in sorted(mt.billing_products.all(), key=lambda b: (b.position, b.pk))
-        ]
-        RenewalLine.objects.bulk_create(
-            RenewalLine(
-                item=item,
-                line_number=n,
-                product=p,
-                description=(f"{p.name} {begin:%m/%d/%Y}–{end:%m/%d/%Y}" if n == 1 else p.name)[:200],
-                amount=p.price,
-                account_id=(
-                    p.deferred_income_account_id
-                    if p.deferred_income_account_id and begin > run.invoice_date
-                    else p.income_account_id
-                ),
-            )
-            for n, p in enumerate(products, start=1)
-        )
-
-
-def renewal_run_delete(*, run: RenewalRun, user=None, stale_after: timedelta = BUILD_STALE_AFTER) -> RenewalRun:
+def renewal_run_delete(*, run: RenewalRun, user=None) -> RenewalRun:
     """Delete a run that is not posted: its preview stays for the record, its (empty)
     batch is deleted. A run "creating" is deleted only when its build is not running
-    (PostgreSQL: the build lock is free, and held here so that no build starts;
-    elsewhere: its build began or was queued ``stale_after`` ago); a build task that
+    (the build lock is free, and held here so that no build starts); a build task that
     comes later finds it deleted and builds nothing."""
     with _build_lock(run.pk) as held:
         if not held:
             raise FinanceError(f"Renewal run {run.pk} is being built; wait for its preview, then delete it.")
-        return _delete_holding_lock(run, user, stale_after)
+        return _delete_holding_lock(run, user)
 
 
 @transaction.atomic
-def _delete_holding_lock(run: RenewalRun, user, stale_after: timedelta) -> RenewalRun:
+def _delete_holding_lock(run: RenewalRun, user) -> RenewalRun:
     run = RenewalRun.objects.select_for_update().get(pk=run.pk)
-    if run.status == RenewalRun.Status.CREATING and not _use_sql() and not _build_stopped(run, stale_after):
-        raise FinanceError(f"Renewal run {run.pk} is being built; wait for its preview, then delete it.")
     if run.status not in (RenewalRun.Status.CREATING, RenewalRun.Status.READY, RenewalRun.Status.FAILED):
         raise FinanceError(f"Renewal run {run.pk} is {run.get_status_display().lower()}; it cannot be deleted.")
     if run.batch_id:
@@ -482,9 +389,7 @@ def _delete_holding_lock(run: RenewalRun, user, stale_after: timedelta) -> Renew
 
 def _progress_writer(run_id: int):
     """Record posting progress from another connection (visible while the posting
-    transaction is open). PostgreSQL only."""
-    if not _use_sql():
-        return (lambda p: None), None
+    transaction is open)."""
     return side_connection_writer(
         lambda percent: RenewalRun.objects.filter(pk=run_id, status=RenewalRun.Status.POSTING).update(progress=percent),
         f"Renewal run {run_id}",
@@ -503,34 +408,31 @@ def _posting_lock(run_id: int):
     return session_advisory_lock(LOCK_RENEWAL_POST, run_id)
 
 
-def renewal_run_post(*, run: RenewalRun, user=None, engine: str | None = None) -> RenewalRun:
+def renewal_run_post(*, run: RenewalRun, user=None) -> RenewalRun:
     """Post a run that is ready: invoices, lines and terms, credit applied, the batch
     posted, all in one transaction. Safe to call twice (a posted run is returned as it
     is). A failure writes nothing, puts the run back to "ready" and re-raises.
 
-    The posting holds the run's advisory lock for as long as it runs (PostgreSQL). A run
+    The posting holds the run's advisory lock for as long as it runs. A run
     left "posting" by a worker that was killed (its transaction rolled back, nothing
     written) is found "posting" with the lock free: it is posted again, once."""
-    engine = engine or ("sql" if _use_sql() else "orm")
     with _posting_lock(run.pk) as held:
         if not held:
             run = RenewalRun.objects.get(pk=run.pk)
             if run.status == RenewalRun.Status.POSTED:
                 return run
             raise FinanceError(f"Renewal run {run.pk} is posting; it cannot be posted.")
-        return _post_holding_lock(run, user, engine)
+        return _post_holding_lock(run, user)
 
 
-def _post_holding_lock(run: RenewalRun, user, engine: str) -> RenewalRun:
-    interrupted = False
+def _post_holding_lock(run: RenewalRun, user) -> RenewalRun:
     with transaction.atomic():
-        if _use_sql():
-            # We hold the lock, so a run still "posting" lost its worker: take it over.
-            interrupted = bool(
-                RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.POSTING).update(
-                    status=RenewalRun.Status.READY
-                )
+        # We hold the lock, so a run still "posting" lost its worker: take it over.
+        interrupted = bool(
+            RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.POSTING).update(
+                status=RenewalRun.Status.READY
             )
+        )
         claimed = RenewalRun.objects.filter(pk=run.pk, status=RenewalRun.Status.READY).update(
             status=RenewalRun.Status.POSTING, progress=0, message=INTERRUPTED_POSTING if interrupted else ""
         )
@@ -549,10 +451,7 @@ def _post_holding_lock(run: RenewalRun, user, engine: str) -> RenewalRun:
             batch = lock_batch(run.batch_id)
             if batch.status != Batch.Status.OPEN:
                 raise FinanceError(f"Batch {batch.number} of renewal run {run.pk} is {batch.get_status_display()}.")
-            if engine == "sql":
-                credit = _post_sql(run, batch, user, progress)
-            else:
-                credit = _post_orm(run, batch, user)
+            credit = _post_sql(run, batch, user, progress)
             progress(90)
             totals = batch_totals(batch)
             batch_set_controls(batch=batch, control_count=totals.count, control_amount=totals.amount, user=user)
@@ -573,29 +472,6 @@ def _post_holding_lock(run: RenewalRun, user, engine: str) -> RenewalRun:
         if pool is not None:
             pool.shutdown(wait=True)
     return run
-
-
-def _post_orm(run: RenewalRun, batch: Batch, user) -> Decimal:
-    credit = ZERO
-    items = RenewalItem.objects.filter(run=run, skipped=False).select_related("subscription").order_by("pk")
-    for item in items.iterator(chunk_size=500):
-        billed = term_bill(
-            subscription=item.subscription,
-            batch=batch,
-            invoice_date=run.invoice_date,
-            term_begin=item.term_begin,
-            term_end=item.term_end,
-            source=Term.Source.RENEWAL_RUN,
-            user=user,
-        )
-        if billed.invoice.total != item.amount:
-            raise FinanceError(
-                f"Member {item.contact.party_id}: the invoice total {billed.invoice.total} differs from the "
-                f"preview {item.amount}; prices changed since the preview — delete the run and create it again."
-            )
-        RenewalItem.objects.filter(pk=item.pk).update(invoice=billed.invoice)
-        credit += billed.credit_applied
-    return credit
 
 
 def _seq(table: str) -> str:

@@ -3,9 +3,9 @@
 Any payment path (staff entry, AR import's set-based SQL, open credit, processor sync)
 writes ``finance_paymentapplication`` rows, and reversing an invoice sets
 ``finance_invoice.reversed_at``; the triggers recompute the dates of the subscriptions
-whose term invoices those rows touch (see ``finance.membership.models``). PostgreSQL
-uses one statement-level trigger with a transition table (one recompute per INSERT
-statement, however many rows); SQLite (the embedded default) row-level triggers.
+whose term invoices those rows touch (see ``finance.membership.models``): one
+statement-level trigger with a transition table (one recompute per INSERT statement,
+however many rows).
 """
 
 PG_REFRESH = """
@@ -71,41 +71,6 @@ DROP FUNCTION IF EXISTS membership_applications_written();
 DROP FUNCTION IF EXISTS membership_refresh_subscriptions(bigint[]);
 """
 
-_SQLITE_SET = """
-UPDATE membership_subscription
-   SET renewed_through = (
-           SELECT NULLIF(MAX(COALESCE(membership_subscription.opening_paid_through, ''),
-                             COALESCE(MAX(t.term_end), '')), '')
-             FROM membership_term t JOIN finance_invoice i ON i.id = t.invoice_id
-            WHERE t.subscription_id = membership_subscription.id AND i.reversed_at IS NULL),
-       paid_through = (
-           SELECT NULLIF(MAX(COALESCE(membership_subscription.opening_paid_through, ''),
-                             COALESCE(MAX(t.term_end), '')), '')
-             FROM membership_term t
-             JOIN finance_invoice i ON i.id = t.invoice_id
-             JOIN finance_invoiceline l ON l.id = t.primary_line_id
-            WHERE t.subscription_id = membership_subscription.id AND i.reversed_at IS NULL
-              AND (SELECT COALESCE(SUM(a.amount), 0) FROM finance_paymentapplication a
-                    WHERE a.line_id = t.primary_line_id) >= l.amount)
- WHERE id IN ({where});
-"""
-
-SQLITE_CREATE = [
-    "CREATE TRIGGER membership_applications_written AFTER INSERT ON finance_paymentapplication "
-    "BEGIN "
-    + _SQLITE_SET.format(where="SELECT subscription_id FROM membership_term WHERE primary_line_id = NEW.line_id")
-    + " END;",
-    "CREATE TRIGGER membership_invoice_reversed AFTER UPDATE OF reversed_at ON finance_invoice "
-    "BEGIN "
-    + _SQLITE_SET.format(where="SELECT subscription_id FROM membership_term WHERE invoice_id = NEW.id")
-    + " END;",
-]
-
-SQLITE_DROP = [
-    "DROP TRIGGER IF EXISTS membership_applications_written;",
-    "DROP TRIGGER IF EXISTS membership_invoice_reversed;",
-]
-
 
 def refresh_subscriptions(subscription_ids) -> None:
     """Recompute the dates of these subscriptions now (after terms were written)."""
@@ -115,25 +80,12 @@ def refresh_subscriptions(subscription_ids) -> None:
     if not ids:
         return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT membership_refresh_subscriptions(%s::bigint[])", [ids])
-        else:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                cursor.execute(_SQLITE_SET.format(where=",".join(["%s"] * len(chunk))), chunk)
+        cursor.execute("SELECT membership_refresh_subscriptions(%s::bigint[])", [ids])
 
 
 def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_REFRESH)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_CREATE:
-            schema_editor.execute(statement)
+    schema_editor.execute(PG_REFRESH)
 
 
 def uninstall(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_DROP)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_DROP:
-            schema_editor.execute(statement)
+    schema_editor.execute(PG_DROP)

@@ -91,11 +91,7 @@ def _reference(entry_id, invoice_number, payment_id) -> str:
 def _detailed_rows(export: GLExport) -> Iterator[tuple]:
     """One tuple per journal line. PostgreSQL: one SQL statement read through a
     server-side cursor in batches of FETCH_ROWS, so the rows never sit in memory
-    together. Other databases (the embedded SQLite mode): the ORM's chunked iterator,
-    whose converters turn SQLite's numbers back into exact Decimals."""
-    if connection.vendor != "postgresql":
-        yield from _detailed_rows_orm(export)
-        return
+    together."""
     sql = _DETAILED_SQL.format(
         marks=GLExportedEntry._meta.db_table,
         entries=JournalEntry._meta.db_table,
@@ -111,32 +107,6 @@ def _detailed_rows(export: GLExport) -> Iterator[tuple]:
             for day, batch, entity, account, desc, entry_desc, debit, credit, currency, entry_id, inv, pay in rows:
                 reference = _reference(entry_id, inv, pay)
                 yield day.isoformat(), batch, entity, account, desc or entry_desc, debit, credit, currency, reference
-
-
-def _detailed_rows_orm(export: GLExport) -> Iterator[tuple]:
-    lines = (
-        JournalLine.objects.filter(entry__gl_export_mark__export=export)
-        .order_by("entry__date", "entry_id", "pk")
-        .values_list(
-            "entry__date",
-            "entry__batch__number",
-            "account__entity__code",
-            "account__code",
-            "description",
-            "entry__description",
-            "debit",
-            "credit",
-            "currency",
-            "entry_id",
-            "entry__invoice__number",
-            "entry__payment_id",
-        )
-    )
-    for day, batch, entity, account, desc, entry_desc, debit, credit, currency, entry_id, inv, pay in lines.iterator(
-        chunk_size=FETCH_ROWS
-    ):
-        reference = _reference(entry_id, inv, pay)
-        yield day.isoformat(), batch, entity, account, desc or entry_desc, debit, credit, currency, reference
 
 
 def _month_end(day: datetime.date) -> datetime.date:

@@ -64,32 +64,19 @@ def _aging_annotations(as_of: Date, base: Q | None = None) -> dict:
 
 def ar_position(as_of: Date) -> list[dict]:
     """Per currency, in one query: the aging buckets of open receivables (``total`` =
-    open AR) and the open credit held (``credit_held``, a positive amount). On
-    PostgreSQL from the kept balances per currency and date (``OpenBalanceByDate``, a
-    few thousand rows); elsewhere over the open invoices."""
-    if contact_balances_kept():
-        buckets, params = _bucket_sums(as_of, "receivable", "date")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT currency, {", ".join(buckets)}, SUM(receivable) AS total, -SUM(credit) AS credit_held
-                      FROM {BY_DATE} kept
-                     WHERE receivable_count > 0 OR credit_count > 0
-                     GROUP BY currency
-                     ORDER BY currency""",
-                params,
-            )
-            return _page_rows(cursor)
-    receivable = Q(balance__gt=0)
-    return list(
-        Invoice.objects.exclude(balance=0)
-        .order_by()
-        .values("currency")
-        .annotate(
-            credit_held=Coalesce(-Sum("balance", filter=Q(balance__lt=0)), Value(ZERO), output_field=MONEY),
-            **_aging_annotations(as_of, receivable),
+    open AR) and the open credit held (``credit_held``, a positive amount), from the
+    kept balances per currency and date (``OpenBalanceByDate``, a few thousand rows)."""
+    buckets, params = _bucket_sums(as_of, "receivable", "date")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT currency, {", ".join(buckets)}, SUM(receivable) AS total, -SUM(credit) AS credit_held
+                  FROM {BY_DATE} kept
+                 WHERE receivable_count > 0 OR credit_count > 0
+                 GROUP BY currency
+                 ORDER BY currency""",
+            params,
         )
-        .order_by("currency")
-    )
+        return _page_rows(cursor)
 
 
 def ar_aging_by_contact(as_of: Date, currency: str | None = None) -> QuerySet:
@@ -110,8 +97,8 @@ def ar_aging_by_contact(as_of: Date, currency: str | None = None) -> QuerySet:
 class _ContactRows:
     """Rows grouped per bill-to contact and currency, for a paginator: the rows of the
     page are read from the kept balances and the page's contacts' invoices
-    (``_kept_page``, PostgreSQL) or grouped over the open invoices (``_grouped``), and
-    the contacts' party ids and names are read afterwards for the rows of the page only.
+    (``_kept_page``), and the contacts' party ids and names are read afterwards for the
+    rows of the page only.
     ``count`` is the number of rows (one per contact and currency), known from the
     report's totals, so the grouping is not run a second time to count."""
 
@@ -124,20 +111,14 @@ class _ContactRows:
     def __len__(self) -> int:
         return self._count
 
-    def _grouped(self) -> QuerySet:  # pragma: no cover - each report defines it
-        raise NotImplementedError
-
     def _kept_page(self, offset: int, limit: int) -> list[dict]:  # pragma: no cover - each report defines it
         raise NotImplementedError
 
     def __getitem__(self, index):
         if not isinstance(index, slice):
             return self[index : index + 1][0]
-        if contact_balances_kept():
-            start, stop, _ = index.indices(self._count)
-            rows = self._kept_page(start, max(stop - start, 0)) if stop > start else []
-        else:
-            rows = list(self._grouped()[index])
+        start, stop, _ = index.indices(self._count)
+        rows = self._kept_page(start, max(stop - start, 0)) if stop > start else []
         contacts = dict(
             (pk, (party_id, name))
             for pk, party_id, name in Contact.objects.filter(pk__in=[r["bill_to_id"] for r in rows]).values_list(
@@ -147,12 +128,6 @@ class _ContactRows:
         for row in rows:
             row["bill_to__party_id"], row["bill_to__name"] = contacts.get(row["bill_to_id"], ("", ""))
         return rows
-
-
-def contact_balances_kept() -> bool:
-    """Whether the database keeps ``ContactBalance`` and ``OpenBalanceByDate``
-    (PostgreSQL: triggers)."""
-    return connection.vendor == "postgresql"
 
 
 def _bucket_sums(as_of: Date, amount: str, day: str) -> tuple[list[str], list]:
@@ -178,24 +153,15 @@ def _page_rows(cursor) -> list[dict]:
 
 class AgingRows(_ContactRows):
     """The AR aging rows of ``ar_aging_by_contact`` (largest total first, then by
-    contact id). On PostgreSQL the page's contacts are read in order from the kept
-    balances (``ContactBalance``, index ``contact_balance_receivable``) and only their
-    open invoices are aggregated, in the same statement (one snapshot: the totals shown
-    are those of the invoices), through the index on (bill-to, date): a few invoices per
-    contact of the page. Elsewhere every open invoice is grouped."""
+    contact id). The page's contacts are read in order from the kept balances
+    (``ContactBalance``, index ``contact_balance_receivable``) and only their open
+    invoices are aggregated, in the same statement (one snapshot: the totals shown are
+    those of the invoices), through the index on (bill-to, date): a few invoices per
+    contact of the page."""
 
     def __init__(self, as_of: Date, count: int):
         super().__init__(count)
         self.as_of = as_of
-
-    def _grouped(self):
-        return (
-            Invoice.objects.filter(balance__gt=0)
-            .order_by()
-            .values("bill_to_id", "currency")
-            .annotate(invoice_count=Count("*"), oldest=Min("date"), **_aging_annotations(self.as_of))
-            .order_by("-total", "bill_to_id")
-        )
 
     def _kept_page(self, offset: int, limit: int) -> list[dict]:
         buckets, params = _bucket_sums(self.as_of, "i.balance", "i.date")
@@ -217,48 +183,28 @@ class AgingRows(_ContactRows):
 
 def ar_aging_totals(as_of: Date) -> list[dict]:
     """The aging buckets summed over every contact, one row per currency, with the
-    number of contacts owing. On PostgreSQL in one statement: the buckets from the kept
-    balances per currency and invoice date (``OpenBalanceByDate``, a few thousand rows)
-    and the contacts owing counted from the kept per-contact balances
-    (``ContactBalance``). Elsewhere over the open invoices, the contacts counted over
-    the distinct contact and currency pairs (cheaper than COUNT(DISTINCT …) over every
-    open invoice)."""
-    if contact_balances_kept():
-        buckets, params = _bucket_sums(as_of, "receivable", "date")
-        zeros = ", ".join(f"COALESCE(d.{key}, 0.00) AS {key}" for key, *_ in AGING_BUCKETS)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""WITH dated AS (
-                        SELECT currency, {", ".join(buckets)}, SUM(receivable) AS total
-                          FROM {BY_DATE} kept WHERE receivable_count > 0
-                         GROUP BY currency),
-                    owing AS (
-                        SELECT currency, COUNT(*) AS contact_count
-                          FROM {ContactBalance._meta.db_table} WHERE receivable > 0
-                         GROUP BY currency)
-                    SELECT currency, COALESCE(d.total, 0.00) AS total,
-                           COALESCE(o.contact_count, 0) AS contact_count, {zeros}
-                      FROM dated d FULL JOIN owing o USING (currency)
-                     ORDER BY currency""",
-                params,
-            )
-            return _page_rows(cursor)
-    totals = list(
-        Invoice.objects.filter(balance__gt=0)
-        .order_by()
-        .values("currency")
-        .annotate(**_aging_annotations(as_of))
-        .order_by("currency")
-    )
+    number of contacts owing, in one statement: the buckets from the kept balances per
+    currency and invoice date (``OpenBalanceByDate``, a few thousand rows) and the
+    contacts owing counted from the kept per-contact balances (``ContactBalance``)."""
+    buckets, params = _bucket_sums(as_of, "receivable", "date")
+    zeros = ", ".join(f"COALESCE(d.{key}, 0.00) AS {key}" for key, *_ in AGING_BUCKETS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT currency, COUNT(*) FROM (SELECT DISTINCT currency, bill_to_id FROM {Invoice._meta.db_table}
-                 WHERE balance > 0) s GROUP BY currency"""
+            f"""WITH dated AS (
+                    SELECT currency, {", ".join(buckets)}, SUM(receivable) AS total
+                      FROM {BY_DATE} kept WHERE receivable_count > 0
+                     GROUP BY currency),
+                owing AS (
+                    SELECT currency, COUNT(*) AS contact_count
+                      FROM {ContactBalance._meta.db_table} WHERE receivable > 0
+                     GROUP BY currency)
+                SELECT currency, COALESCE(d.total, 0.00) AS total,
+                       COALESCE(o.contact_count, 0) AS contact_count, {zeros}
+                  FROM dated d FULL JOIN owing o USING (currency)
+                 ORDER BY currency""",
+            params,
         )
-        contacts = dict(cursor.fetchall())
-    for row in totals:
-        row["contact_count"] = contacts.get(row["currency"], 0)
-    return totals
+        return _page_rows(cursor)
 
 
 # --- Cash receipts ----------------------------------------------------------------
@@ -356,23 +302,9 @@ def open_credits_by_contact(currency: str | None = None) -> QuerySet:
 
 class OpenCreditRows(_ContactRows):
     """The rows of ``open_credits_by_contact`` (most credit first, then by contact id).
-    On PostgreSQL the page's contacts are read in order from the kept balances
-    (``ContactBalance``, index ``contact_balance_credit``) and only their open credits
-    are aggregated, in the same statement; elsewhere every open credit is grouped."""
-
-    def _grouped(self):
-        return (
-            Invoice.objects.filter(balance__lt=0)
-            .order_by()
-            .values("bill_to_id", "currency")
-            .annotate(
-                held=Coalesce(-Sum("balance"), Value(ZERO), output_field=MONEY),
-                credit_count=Count("*"),
-                since=Min("date"),
-                latest=Max("date"),
-            )
-            .order_by("-held", "bill_to_id")
-        )
+    The page's contacts are read in order from the kept balances (``ContactBalance``,
+    index ``contact_balance_credit``) and only their open credits are aggregated, in the
+    same statement."""
 
     def _kept_page(self, offset: int, limit: int) -> list[dict]:
         sql = f"""
@@ -393,35 +325,21 @@ class OpenCreditRows(_ContactRows):
 
 def open_credit_totals() -> list[dict]:
     """Per currency: the credit held, by how many contacts, on how many credit
-    invoices, and the oldest one's date. On PostgreSQL the first three come from the
-    kept per-contact balances (``ContactBalance``) and the date from the kept balances
-    per currency and date (``OpenBalanceByDate``, through its unique index), in one
-    statement; elsewhere from the open credits."""
-    if contact_balances_kept():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT b.currency AS currency, -SUM(b.credit) AS held, COUNT(*) AS contact_count,
-                           SUM(b.credit_count) AS credit_count,
-                           (SELECT MIN(d.date) FROM {BY_DATE} d
-                             WHERE d.currency = b.currency AND d.credit_count > 0) AS since
-                      FROM {ContactBalance._meta.db_table} b
-                     WHERE b.credit < 0
-                     GROUP BY b.currency
-                     ORDER BY b.currency"""
-            )
-            return _page_rows(cursor)
-    return list(
-        Invoice.objects.filter(balance__lt=0)
-        .order_by()
-        .values("currency")
-        .annotate(
-            held=Coalesce(-Sum("balance"), Value(ZERO), output_field=MONEY),
-            contact_count=Count("bill_to_id", distinct=True),
-            credit_count=Count("*"),
-            since=Min("date"),
+    invoices, and the oldest one's date, in one statement: the first three from the
+    kept per-contact balances (``ContactBalance``), the date from the kept balances per
+    currency and date (``OpenBalanceByDate``, through its unique index)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT b.currency AS currency, -SUM(b.credit) AS held, COUNT(*) AS contact_count,
+                       SUM(b.credit_count) AS credit_count,
+                       (SELECT MIN(d.date) FROM {BY_DATE} d
+                         WHERE d.currency = b.currency AND d.credit_count > 0) AS since
+                  FROM {ContactBalance._meta.db_table} b
+                 WHERE b.credit < 0
+                 GROUP BY b.currency
+                 ORDER BY b.currency"""
         )
-        .order_by("currency")
-    )
+        return _page_rows(cursor)
 
 
 # --- Batch summary ----------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date as Date
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -96,14 +96,11 @@ def lock_batch(batch_id: int) -> Batch:
 def lock_batch_for_writing(batch: Batch) -> Batch:
     """Shared lock for adding a transaction to an Open batch.
 
-    Many writers may add to the same batch at once (FOR SHARE on PostgreSQL), while
+    Many writers may add to the same batch at once (FOR SHARE), while
     posting, which takes the exclusive lock, waits for them and they for it; so no
     transaction lands in a batch after it was posted. Raises BatchClosed unless Open.
     """
-    if connection.vendor == "postgresql":
-        batch = Batch.objects.raw("SELECT * FROM finance_batch WHERE id = %s FOR SHARE", [batch.pk])[0]
-    else:
-        batch = Batch.objects.get(pk=batch.pk)
+    batch = Batch.objects.raw("SELECT * FROM finance_batch WHERE id = %s FOR SHARE", [batch.pk])[0]
     if batch.status != Batch.Status.OPEN:
         raise BatchClosed(f"Batch {batch.number} is {batch.get_status_display()}; it takes no transactions.")
     return batch

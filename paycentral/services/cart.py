@@ -376,13 +376,12 @@ def remainder_methods(method_set: PaymentMethodSet):
 def _cart_batch(date: Date, user) -> Batch:
     """The day's open "Cart orders" batch, opened when there is none.
 
-    On PostgreSQL a transaction-scoped advisory lock makes concurrent submits share one
-    batch instead of each opening its own.
+    A transaction-scoped advisory lock makes concurrent submits share one batch instead
+    of each opening its own.
     """
-    if connection.vendor == "postgresql":
-        key = zlib.crc32(f"cart-batch-{date.isoformat()}".encode()) & 0x7FFFFFFF
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    key = zlib.crc32(f"cart-batch-{date.isoformat()}".encode()) & 0x7FFFFFFF
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
     batch = (
         Batch.objects.filter(status=Batch.Status.OPEN, date=date, description=CART_BATCH_DESCRIPTION)
         .order_by("pk")

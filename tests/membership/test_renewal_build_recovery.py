@@ -22,7 +22,6 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-import finance.membership.renewals as renewals
 import finance.membership.tasks as tasks
 from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
@@ -51,37 +50,23 @@ ROOT = Path(__file__).resolve().parents[2]
 D = Decimal
 DEC31 = datetime.date(2025, 12, 31)
 
-# The worker: builds the run with the given engine and stops (sleeps) before the commit
-# so that the test can kill it there. "sql": after both INSERT … SELECTs (everything
-# written); "orm": mid-way, as the third billed member is about to be written.
+# The worker: builds the run and stops (sleeps) before the commit, after both
+# INSERT … SELECTs (everything written), so that the test can kill it there.
 KILLED_BUILD = """
 import sys, time
 import django
 django.setup()
 import finance.membership.renewals as renewals
 from finance.membership.models import RenewalItem, RenewalRun
-run_id, engine, marker = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+run_id, marker = int(sys.argv[1]), sys.argv[2]
 
-def stop(what):
-    open(marker, "w").write(what)
+write_all = renewals._build_sql
+def build_sql(run):
+    write_all(run)
+    open(marker, "w").write(str(RenewalItem.objects.filter(run=run).count()))
     time.sleep(300)
-
-if engine == "sql":
-    write_all = renewals._build_sql
-    def build_sql(run):
-        write_all(run)
-        stop(str(RenewalItem.objects.filter(run=run).count()))
-    renewals._build_sql = build_sql
-else:
-    real_term_end = renewals.term_end_for
-    calls = []
-    def term_end_for(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            stop(str(RenewalItem.objects.filter(run_id=run_id).count()))
-        return real_term_end(*args, **kwargs)
-    renewals.term_end_for = term_end_for
-renewals.renewal_run_build(run=RenewalRun.objects.get(pk=run_id), engine=engine)
+renewals._build_sql = build_sql
+renewals.renewal_run_build(run=RenewalRun.objects.get(pk=run_id))
 """
 
 
@@ -135,12 +120,12 @@ def queued(monkeypatch):
     return sent
 
 
-def _kill_build(run: RenewalRun, tmp_path, engine: str, while_running=None):
+def _kill_build(run: RenewalRun, tmp_path, while_running=None):
     """A real worker builds the run and is SIGKILLed before its commit; ``while_running``
     is called while it is stopped there, alive, holding the build lock."""
     marker = tmp_path / f"stopped-{time.monotonic_ns()}"
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_BUILD, str(run.pk), engine, str(marker)],
+        [sys.executable, "-c", KILLED_BUILD, str(run.pk), str(marker)],
         cwd=ROOT,
         env=child_env(),
         stderr=subprocess.PIPE,
@@ -151,7 +136,7 @@ def _kill_build(run: RenewalRun, tmp_path, engine: str, while_running=None):
             assert child.poll() is None, child.stderr.read().decode()
             assert time.monotonic() < deadline, "the build did not reach the stopping point"
             time.sleep(0.1)
-        assert int(marker.read_text()) == (7 if engine == "sql" else 3)
+        assert int(marker.read_text()) == 7
         if while_running is not None:
             # Anything that waits on the build's row locks fails rather than hangs.
             with connection.cursor() as cursor:
@@ -181,16 +166,14 @@ def _page(client, run: RenewalRun) -> str:
     return html.unescape(client.get(reverse("membership:run_detail", args=[run.pk])).content.decode())
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_build_killed_before_commit__built_again_once(run, tmp_path, engine):
+def test_build_killed_before_commit__built_again_once(run, tmp_path):
     def while_running():
-        # Written, none committed (the marker held the count: 7 when everything is
-        # written; mid-way: the skipped member and two billed ones).
+        # Written, none committed (the marker held the count: 7, everything written).
         run.refresh_from_db()
         assert run.status == RenewalRun.Status.CREATING and run.batch_id is None
         assert not RenewalItem.objects.exists() and not Batch.objects.exists()
 
-    _kill_build(run, tmp_path, engine, while_running)
+    _kill_build(run, tmp_path, while_running)
 
     # What the killed worker left: a run still "creating", nothing else.
     run.refresh_from_db()
@@ -223,8 +206,7 @@ def test_build_killed_before_commit__built_again_once(run, tmp_path, engine):
     assert verify_ledger().ok
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_build_killed__not_redelivered__recovery_builds_it_again_once(run, tmp_path, engine, queued):
+def test_build_killed__not_redelivered__recovery_builds_it_again_once(run, tmp_path, queued):
     def while_running():
         # The build is alive (its lock held): the recovery, periodic or from the page,
         # leaves the run alone, and it cannot be deleted under the build.
@@ -236,7 +218,7 @@ def test_build_killed__not_redelivered__recovery_builds_it_again_once(run, tmp_p
         run.refresh_from_db()
         assert run.status == RenewalRun.Status.CREATING and run.build_started_at is not None
 
-    _kill_build(run, tmp_path, engine, while_running)
+    _kill_build(run, tmp_path, while_running)
     run.refresh_from_db()
     assert run.status == RenewalRun.Status.CREATING
     _assert_nothing_written()
@@ -271,11 +253,11 @@ def test_build_killed__not_redelivered__recovery_builds_it_again_once(run, tmp_p
 def test_rebuild_killed_too__failed__staff_delete_it_from_the_page(
     run, tmp_path, queued, client, membership_manager, staff_user, grant
 ):
-    _kill_build(run, tmp_path, "orm")
+    _kill_build(run, tmp_path)
     assert _recover_once_the_lock_is_gone(run).message == INTERRUPTED_BUILD
     assert queued == [run.pk]
     # The queued build is killed as well (delivered, then the worker dies).
-    _kill_build(run, tmp_path, "sql")
+    _kill_build(run, tmp_path)
     failed = _recover_once_the_lock_is_gone(run)
     assert (failed.status, failed.message) == (RenewalRun.Status.FAILED, BUILD_FAILED_TWICE)
     assert queued == [run.pk]  # not queued a second time
@@ -394,10 +376,7 @@ def test_a_build_queued_and_not_begun_is_left_to_its_task(run, queued):
     _assert_built_once(run)
 
 
-@pytest.mark.parametrize("locks", [True, False], ids=["advisory-lock", "stale-after"])
-def test_concurrent_recoveries_queue_one_build(run, queued, monkeypatch, locks):
-    if not locks:
-        monkeypatch.setattr(renewals, "_use_sql", lambda: False)  # as on SQLite: the guarded update alone
+def test_concurrent_recoveries_queue_one_build(run, queued):
     RenewalRun.objects.filter(pk=run.pk).update(build_started_at=timezone.now() - datetime.timedelta(hours=2))
     n = 4
     barrier = threading.Barrier(n)
@@ -420,24 +399,6 @@ def test_concurrent_recoveries_queue_one_build(run, queued, monkeypatch, locks):
     assert queued == [run.pk]
     run.refresh_from_db()
     assert (run.status, run.build_started_at) == (RenewalRun.Status.CREATING, None)
-
-
-def test_without_advisory_locks__the_start_time_with_a_stale_after_age(run, queued, monkeypatch):
-    monkeypatch.setattr(renewals, "_use_sql", lambda: False)  # as on SQLite
-    hour = datetime.timedelta(hours=1)
-    RenewalRun.objects.filter(pk=run.pk).update(build_started_at=timezone.now() - datetime.timedelta(minutes=10))
-    assert renewal_run_recover_build(run=run, stale_after=hour) is None  # may still be running
-    with pytest.raises(FinanceError, match="is being built"):
-        renewal_run_delete(run=run, stale_after=hour)
-    RenewalRun.objects.filter(pk=run.pk).update(build_started_at=timezone.now() - datetime.timedelta(minutes=90))
-    assert renewal_run_recover_build(run=run, stale_after=hour).message == INTERRUPTED_BUILD
-    assert renewal_run_recover_build(run=run, stale_after=hour) is None  # queued just now
-    assert queued == [run.pk]
-    # That build began and stopped too, an hour and a half ago: failed, and deletable.
-    RenewalRun.objects.filter(pk=run.pk).update(build_started_at=timezone.now() - datetime.timedelta(minutes=90))
-    assert renewal_run_recover_build(run=run, stale_after=hour).status == RenewalRun.Status.FAILED
-    assert queued == [run.pk]
-    assert renewal_run_delete(run=run).status == RenewalRun.Status.DELETED
 
 
 def test_the_recovery_runs_from_celery_beat():

@@ -1,5 +1,4 @@
-"""Renewal runs: who is billed and who is skipped, preview, delete, post (set-based SQL
-and the per-member engine give the same invoices)."""
+"""Renewal runs: who is billed and who is skipped, preview, delete, post."""
 
 import datetime
 from decimal import Decimal
@@ -52,9 +51,8 @@ def start(member_type=None, **kw):
     return renewal_run_build(run=run, **kw)
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_build__billed_and_skipped_with_reasons(members, engine):
-    run = start(engine=engine)
+def test_build__billed_and_skipped_with_reasons(members):
+    run = start()
 
     assert run.status == RenewalRun.Status.READY
     billed = {i.contact.name: (i.term_begin, i.term_end, i.amount) for i in run.items.filter(skipped=False)}
@@ -129,9 +127,8 @@ def _snapshot():
     )
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_post__both_engines_write_exactly_these_invoices(members, engine):
-    renewal_run_post(run=start(engine=engine), engine=engine)
+def test_post__writes_exactly_these_invoices(members):
+    renewal_run_post(run=start())
     jan1, dec31, dec1, may31 = (
         datetime.date(2026, 1, 1),
         datetime.date(2026, 12, 31),
@@ -164,8 +161,7 @@ def test_post__both_engines_write_exactly_these_invoices(members, engine):
     ]
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_post__invoices_terms_dates_batch_posted_ledger_ok(ledger, members, engine):
+def test_post__invoices_terms_dates_batch_posted_ledger_ok(ledger, members):
     ann, ann_sub = members["ann"]
     # Ann has 120.00 of open credit from an overpayment; it is applied to her renewal.
     payment_receive(
@@ -179,7 +175,7 @@ def test_post__invoices_terms_dates_batch_posted_ledger_ok(ledger, members, engi
 
     invoices_created.connect(receiver)
     try:
-        run = renewal_run_post(run=start(engine=engine), engine=engine)
+        run = renewal_run_post(run=start())
     finally:
         invoices_created.disconnect(receiver)
 
@@ -189,8 +185,7 @@ def test_post__invoices_terms_dates_batch_posted_ledger_ok(ledger, members, engi
     assert invoices.count() == 2
     assert all(n.isdigit() for n in invoices.values_list("number", flat=True))
     assert sorted(i for s in sent for i in s) == list(invoices.values_list("pk", flat=True))
-    if engine == "sql":
-        assert len(sent) == 1  # one signal for the whole run
+    assert len(sent) == 1  # one signal for the whole run
     item = run.items.get(contact=ann)
     inv = item.invoice
     assert (inv.total, inv.balance, inv.accounting_method) == (D("300.00"), D("180.00"), "cash")
@@ -224,26 +219,24 @@ def test_post__a_changed_price_is_refused_and_nothing_is_written(ledger, members
     assert run.batch.status == Batch.Status.OPEN
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_post__a_member_billed_since_the_preview_is_refused_and_nothing_is_written(members, engine):
-    run = start(engine=engine)
+def test_post__a_member_billed_since_the_preview_is_refused_and_nothing_is_written(members):
+    run = start()
     ann, sub = members["ann"]
     by_hand = term_bill(subscription=sub, batch=BatchFactory(), invoice_date=datetime.date(2025, 12, 2))
     with pytest.raises(FinanceError, match=rf"Member {ann.party_id}: .* overlaps the term .* {by_hand.invoice.number}"):
-        renewal_run_post(run=run, engine=engine)
+        renewal_run_post(run=run)
     run.refresh_from_db()
     assert run.status == RenewalRun.Status.READY and run.message.startswith("Not posted:")
     assert list(Invoice.objects.filter(type="membership")) == [by_hand.invoice]
     assert Term.objects.count() == 1 and run.batch.status == Batch.Status.OPEN
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_post__a_subscription_lapsed_since_the_preview_is_refused(members, engine):
-    run = start(engine=engine)
+def test_post__a_subscription_lapsed_since_the_preview_is_refused(members):
+    run = start()
     bob, sub = members["bob"]
     Subscription.objects.filter(pk=sub.pk).update(status=Subscription.Status.LAPSED)
     with pytest.raises(FinanceError, match=rf"Member {bob.party_id}: .*[Ll]apsed"):
-        renewal_run_post(run=run, engine=engine)
+        renewal_run_post(run=run)
     assert not Invoice.objects.exists() and not Term.objects.exists()
 
 
@@ -288,13 +281,12 @@ def test_paying_a_run_invoice_advances_paid_through(ledger, members):
     assert RenewalItem.objects.filter(run=run, invoice__isnull=False).count() == 2
 
 
-@pytest.mark.parametrize("engine", ["sql", "orm"])
-def test_post__accrual_setting_posts_each_invoice(members, engine):
+def test_post__accrual_setting_posts_each_invoice(members):
     from finance.membership.models import MembershipSettings
     from finance.models import JournalEntry
 
     MembershipSettings.objects.update_or_create(pk=1, defaults={"accounting_method": "accrual"})
-    run = renewal_run_post(run=start(engine=engine), engine=engine)
+    run = renewal_run_post(run=start())
     ann_inv = run.items.get(contact__name="Ann Able").invoice
     entry = JournalEntry.objects.get(invoice=ann_inv, kind="invoice")
     legs = sorted(entry.lines.values_list("account__code", "debit", "credit"))
