@@ -37,10 +37,9 @@ What is checked (the invariants follow from how ``finance.services`` post):
 - On PostgreSQL, the open balances kept by triggers for the reports, per contact and
   currency and per currency and invoice date, = the sums over the open invoices.
 
-On PostgreSQL, when called outside a transaction, every check reads one REPEATABLE
-READ, READ ONLY snapshot, so concurrent postings cannot produce false mismatches.
-Amounts are compared with a half-cent tolerance: exact on PostgreSQL's numeric, and
-immune to the floating sums of SQLite's NUMERIC affinity.
+When called outside a transaction, every check reads one REPEATABLE READ, READ ONLY
+snapshot, so concurrent postings cannot produce false mismatches. Amounts are numeric
+and compared exactly: a difference of any size is a mismatch.
 """
 
 from collections.abc import Callable
@@ -84,16 +83,14 @@ ADJ_BY_LINE = f"(SELECT line_id, SUM(amount) AS adjusted FROM {T['adj']} GROUP B
 
 
 def _differs(a: str, b: str) -> str:
-    """SQL: two money expressions differ by at least a cent."""
-    return f"ABS(({a}) - ({b})) >= 0.005"
+    """SQL: two money expressions differ at all (numeric: exact; no tolerance)."""
+    return f"({a}) <> ({b})"
 
 
 def _money(value) -> Decimal:
-    """A database number (Decimal on PostgreSQL, int/float on SQLite) as cents."""
+    """A database number (numeric: a Decimal) as cents."""
     if value is None:
         return ZERO
-    if isinstance(value, float):
-        value = repr(round(value, 2))
     return Decimal(value).quantize(CENT)
 
 

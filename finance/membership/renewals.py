@@ -94,8 +94,8 @@ LOCK_RENEWAL_BUILD = 0x4D42
 # session holding it (a build still running, or a recovery deciding; a killed worker's
 # lock goes a moment after its connection closes).
 BUILD_LOCK_WAIT_SECONDS = 10.0
-# Without advisory locks (SQLite): a run "creating" whose build began (or was queued)
-# longer ago than this is taken as stopped.
+# A run "creating" whose build was queued longer ago than this and never began is taken
+# as lost (its task will not come).
 BUILD_STALE_AFTER = timedelta(hours=1)
 
 INTERRUPTED_BUILD = (

@@ -6,13 +6,11 @@ from django.db import migrations
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE finance_arimportrow SET (fillfactor = 50)")
+    schema_editor.execute("ALTER TABLE finance_arimportrow SET (fillfactor = 50)")
 
 
 def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE finance_arimportrow RESET (fillfactor)")
+    schema_editor.execute("ALTER TABLE finance_arimportrow RESET (fillfactor)")
 
 
 class Migration(migrations.Migration):

@@ -177,15 +177,13 @@ FOR EACH ROW EXECUTE FUNCTION finance_check_entry_balanced();
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(FORWARD)  # no parameters: the '%' in RAISE stay literal
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(FORWARD)  # no parameters: the '%' in RAISE stay literal
 
 
 def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(BACKWARD)
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(BACKWARD)
 
 
 class Migration(migrations.Migration):

@@ -16,43 +16,37 @@ from django.db import migrations, models
 def drop_number_pattern_index(apps, schema_editor):
     # The LIKE-prefix index PostgreSQL gets for a unique varchar: invoice numbers are only
     # looked up whole (the unique index).
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS finance_invoice_number_1041ab9f_like")
+    schema_editor.execute("DROP INDEX IF EXISTS finance_invoice_number_1041ab9f_like")
 
 
 def create_number_pattern_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "CREATE INDEX IF NOT EXISTS finance_invoice_number_1041ab9f_like "
-            "ON finance_invoice (number varchar_pattern_ops)"
-        )
+    schema_editor.execute(
+        "CREATE INDEX IF NOT EXISTS finance_invoice_number_1041ab9f_like "
+        "ON finance_invoice (number varchar_pattern_ops)"
+    )
 
 
 def line_fillfactor(apps, schema_editor):
     # Room on each page for the new versions of lines whose balance changes.
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE finance_invoiceline SET (fillfactor = 80)")
+    schema_editor.execute("ALTER TABLE finance_invoiceline SET (fillfactor = 80)")
 
 
 def line_fillfactor_reset(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE finance_invoiceline RESET (fillfactor)")
+    schema_editor.execute("ALTER TABLE finance_invoiceline RESET (fillfactor)")
 
 
 def add_line_of_invoice_key(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "ALTER TABLE finance_paymentapplication ADD CONSTRAINT application_line_of_invoice "
-            "FOREIGN KEY (line_id, invoice_id) REFERENCES finance_invoiceline (id, invoice_id) "
-            "DEFERRABLE INITIALLY DEFERRED"
-        )
+    schema_editor.execute(
+        "ALTER TABLE finance_paymentapplication ADD CONSTRAINT application_line_of_invoice "
+        "FOREIGN KEY (line_id, invoice_id) REFERENCES finance_invoiceline (id, invoice_id) "
+        "DEFERRABLE INITIALLY DEFERRED"
+    )
 
 
 def drop_line_of_invoice_key(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "ALTER TABLE finance_paymentapplication DROP CONSTRAINT IF EXISTS application_line_of_invoice"
-        )
+    schema_editor.execute(
+        "ALTER TABLE finance_paymentapplication DROP CONSTRAINT IF EXISTS application_line_of_invoice"
+    )
 
 
 class Migration(migrations.Migration):

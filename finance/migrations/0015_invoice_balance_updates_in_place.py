@@ -30,13 +30,11 @@ from django.db import migrations
 
 def invoice_fillfactor(apps, schema_editor):
     # Room on each page for the new versions of invoices whose balance changes.
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE finance_invoice SET (fillfactor = 70)")
+    schema_editor.execute("ALTER TABLE finance_invoice SET (fillfactor = 70)")
 
 
 def invoice_fillfactor_reset(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE finance_invoice RESET (fillfactor)")
+    schema_editor.execute("ALTER TABLE finance_invoice RESET (fillfactor)")
 
 
 class Migration(migrations.Migration):

@@ -132,8 +132,7 @@ def _summary_rows(export: GLExport) -> Iterator[tuple]:
             label, day = day.strftime("%Y-%m"), _month_end(day)
         else:
             label = day.isoformat()
-        # Sums come back exact to the cent on PostgreSQL; SQLite drops trailing zeros.
-        debit, credit = quantize(debit), quantize(credit)
+        debit, credit = quantize(debit), quantize(credit)  # two places in the file, as the sums' inputs
         yield day.isoformat(), "", entity, account, f"{name} {label}", debit, credit, currency, reference
 
 

@@ -107,8 +107,7 @@ class ContactBalance(models.Model):
     ``receivable`` is the sum of the positive balances (``receivable_count`` invoices)
     and ``credit`` the sum of the negative ones, a negative amount (``credit_count``
     open credits). The AR aging and open credit reports page through these rows
-    (largest first) instead of grouping every open invoice. Not kept on other databases
-    (the embedded SQLite default): the reports group the invoices there.
+    (largest first) instead of grouping every open invoice.
     """
 
     # Found by the unique (contact, currency) index: no index of its own (each index is
@@ -147,8 +146,7 @@ class OpenBalanceByDate(models.Model):
     all zero, as a ``ContactBalance`` row does. The AR aging and open credit totals and
     the dashboard's AR position read these rows (one per currency and day: a few
     thousand) instead of every invoice: no index of the invoices names the balance, so
-    that a balance change is a heap-only update (finance migration 0015). Not kept on
-    other databases (the embedded SQLite default): the reports group the invoices there.
+    that a balance change is a heap-only update (finance migration 0015).
     """
 
     currency = models.CharField(max_length=3)

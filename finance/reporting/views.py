@@ -50,7 +50,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
         if isinstance(value, datetime.date):
             return value.isoformat()
         if isinstance(value, Decimal):
-            return quantize(value)  # SQLite sums drop trailing zeros
+            return quantize(value)  # always two places in the file
         return value
 
     def stream() -> Iterator[str]:

@@ -244,7 +244,7 @@ class DemoBuilder:
             company.domain = f"{slug}.example"
             self.companies.append(company)
             party += rng.randint(1, 37)
-        Contact.objects.bulk_create(self.companies)  # primary keys set on PostgreSQL and SQLite
+        Contact.objects.bulk_create(self.companies)  # primary keys set (RETURNING)
 
         names = rng.sample([(f, last) for f in demo_data.FIRST_NAMES for last in demo_data.LAST_NAMES], N_PEOPLE)
         self.people: list[Contact] = []
