@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
-from django.db import connection
 
 from integrations import tasks
 from integrations.models import InvoiceSyncRecord, SandboxCharge, SyncAttempt, SyncRun
 from integrations.services import sync as sync_service
 from integrations.services.sync import run_jobs
 from paycentral.celery import app as celery_app
+from tests.child_process import child_env
 from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -71,15 +71,7 @@ def test_worker__request_sent_after_commit_then_autopay_posts_once(sync, monkeyp
 def test_worker_process_killed_mid_charge__reconciled_never_charged_twice(sync, settings, live_server):
     settings.SANDBOX_PROCESSOR_TIMEOUT_DELAY = 20.0  # the sandbox holds tok_timeout's answer
     record = invoice_with_method(sync, "tok_timeout", "88.00")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "paycentral.settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
-        "REDIS_URL": settings.TEST_REDIS_URL,
-        "SANDBOX_PROCESSOR_URL": settings.SANDBOX_PROCESSOR_URL,
-        "SANDBOX_PROCESSOR_API_KEY": settings.SANDBOX_PROCESSOR_API_KEY,
-        "SANDBOX_PROCESSOR_TIMEOUT": "60",
-    }
+    env = child_env(processor=True, SANDBOX_PROCESSOR_TIMEOUT="60")
     celery_app.control.purge()
     proc = subprocess.Popen(
         [
