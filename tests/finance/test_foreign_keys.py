@@ -1,5 +1,6 @@
 """The ledger's references are PostgreSQL foreign keys (migration 0019), with a foreign
-key's guarantees."""
+key's guarantees, and the triggers left on the ledger tables run whatever the session's
+search_path (migration 0020)."""
 
 import datetime
 from decimal import Decimal
@@ -13,13 +14,17 @@ from django.db import connection, models
 from django.utils import timezone
 from psycopg import sql
 
-from finance.ledger_check import ledger_references
+from finance.ledger_check import ledger_references, verify_ledger
 from finance.models import (
     Contact,
     Invoice,
     InvoiceLine,
+    JournalEntry,
+    JournalLine,
     Payment,
+    PaymentApplication,
 )
+from finance.reporting.models import ContactBalance
 from tests.db import conninfo
 from tests.factories import BatchFactory, ContactFactory
 
@@ -112,6 +117,108 @@ def test_a_table_the_ledger_refers_to_cannot_be_truncated_on_its_own(ledger):
                 assert "cannot truncate a table referenced in a foreign key constraint" in str(exc)
     assert truncated == []
     assert Payment.objects.filter(payer=contact).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postings_are_written_and_checked_with_an_empty_search_path(ledger):
+    """A session that names every table with its schema and has an empty search_path
+    (as pg_dump and pg_restore scripts set it) writes an invoice, a payment applied to
+    it and their journal: the triggers on those tables (posted batch, kept contact
+    balances, membership dates, journal balance at commit) run, and the books hold."""
+    contact, batch = ContactFactory(), BatchFactory()
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_schema()")
+        (schema,) = cur.fetchone()
+    with psycopg.connect(conninfo()) as session, session.cursor() as cur:
+        cur.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+        cur.execute("SHOW search_path")
+        assert cur.fetchone() == ("",)
+
+        def insert(obj):
+            return insert_row(cur, obj, schema)
+
+        invoice = insert(
+            Invoice(
+                number="SP-1",
+                entity=ledger.entity,
+                bill_to=contact,
+                sold_to=contact,
+                date=DAY,
+                due_date=DAY,
+                currency="USD",
+                batch=batch,
+                total=Decimal("100.00"),
+                balance=Decimal("100.00"),
+            )
+        )
+        line = insert(
+            InvoiceLine(
+                invoice=invoice,
+                line_number=1,
+                product=ledger.dues,
+                description="Dues",
+                unit_price=Decimal("100.00"),
+                amount=Decimal("100.00"),
+                account=ledger.income,
+                balance=Decimal("100.00"),
+            )
+        )
+        entry = insert(JournalEntry(batch=batch, date=DAY, kind=JournalEntry.Kind.INVOICE, invoice=invoice))
+        insert(JournalLine(entry=entry, account=ledger.ar, debit=Decimal("100.00"), currency="USD", contact=contact))
+        insert(JournalLine(entry=entry, account=ledger.income, credit=Decimal("100.00"), currency="USD"))
+
+        payment = insert(a_payment(ledger, contact, batch, "40.00", amount_applied=Decimal("40.00")))
+        insert(PaymentApplication(payment=payment, line=line, invoice=invoice, amount=Decimal("40.00")))
+        cur.execute(
+            sql.SQL("UPDATE {} SET balance = balance - 40 WHERE id = %s").format(
+                sql.Identifier(schema, "finance_invoiceline")
+            ),
+            [line.pk],
+        )
+        cur.execute(
+            sql.SQL("UPDATE {} SET balance = balance - 40 WHERE id = %s").format(
+                sql.Identifier(schema, "finance_invoice")
+            ),
+            [invoice.pk],
+        )
+        entry = insert(JournalEntry(batch=batch, date=DAY, kind=JournalEntry.Kind.PAYMENT, payment=payment))
+        insert(JournalLine(entry=entry, account=ledger.cash, debit=Decimal("40.00"), currency="USD"))
+        insert(JournalLine(entry=entry, account=ledger.ar, credit=Decimal("40.00"), currency="USD", contact=contact))
+        session.commit()
+
+        # The balance check still refuses an unbalanced entry at commit, with its message.
+        entry = insert(JournalEntry(batch=batch, date=DAY, kind=JournalEntry.Kind.ADJUSTMENT))
+        insert(JournalLine(entry=entry, account=ledger.cash, debit=Decimal("5.00"), currency="USD"))
+        with pytest.raises(psycopg.errors.CheckViolation, match=f"journal entry {entry.pk} does not balance in USD"):
+            session.commit()
+
+    assert Invoice.objects.get(pk=invoice.pk).balance == Decimal("60.00")
+    kept = ContactBalance.objects.get(contact=contact, currency="USD")
+    assert (kept.receivable, kept.receivable_count) == (Decimal("60.00"), 1)
+    assert not JournalEntry.objects.filter(kind=JournalEntry.Kind.ADJUSTMENT).exists()
+    report = verify_ledger()
+    assert report.ok, report.format()
+
+
+@pytest.mark.django_db
+def test_every_function_a_trigger_calls_sets_its_search_path():
+    """A function that names its tables without a schema runs with the caller's
+    search_path unless it sets its own: a new trigger function must too (and CREATE OR
+    REPLACE FUNCTION without SET drops it)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT DISTINCT p.oid::regprocedure::text, p.proconfig
+              FROM pg_trigger t
+              JOIN pg_proc p ON p.oid = t.tgfoid
+              JOIN pg_class c ON c.oid = t.tgrelid
+             WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace
+            """
+        )
+        functions = cur.fetchall()
+    assert len(functions) >= 10
+    unset = [name for name, config in functions if not any(c.startswith("search_path=") for c in config or [])]
+    assert unset == []
 
 
 def _app_foreign_keys():
