@@ -36,6 +36,10 @@ What is checked (the invariants follow from how ``finance.services`` post):
   payments' total, as ``finance.services.batches`` counts them).
 - On PostgreSQL, the open balances kept by triggers for the reports, per contact and
   currency and per currency and invoice date, = the sums over the open invoices.
+- Every reference of a finance table names a row that exists (no orphan rows): the
+  foreign keys refuse them, but a restore or a bulk load that ran with the keys'
+  triggers off (``session_replication_role = replica``) does not go through them. One
+  anti-join per foreign key field of the finance models.
 
 When called outside a transaction, every check reads one REPEATABLE READ, READ ONLY
 snapshot, so concurrent postings cannot produce false mismatches. Amounts are numeric
@@ -46,7 +50,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.apps import apps
+from django.db import connection, models, transaction
 
 from finance.models import (
     Batch,
@@ -568,7 +573,47 @@ def _kept_detail(kr, kn, kc, kcn, rr, rn, rc, rcn) -> str:
     return f"kept {kept}; invoices {real}"
 
 
+def ledger_references() -> list[models.ForeignKey]:
+    """The foreign key fields (one-to-one included) of the finance models, in model and
+    field order: the references the orphan check reads."""
+    return [
+        fk
+        for model in apps.get_app_config("finance").get_models()
+        for fk in model._meta.concrete_fields
+        if isinstance(fk, models.ForeignKey)
+    ]
+
+
+def check_orphans(cursor, limit: int) -> CheckResult:
+    """Rows whose reference names a row that is not there, per foreign key field of the
+    finance models (one anti-join each). ``limit`` caps the listing of all of them
+    together; the count is complete."""
+    result = CheckResult("orphans", "References name rows that exist (no orphan rows)")
+    for fk in ledger_references():
+        model, target = fk.model, fk.target_field
+        table, parent = model._meta.db_table, target.model._meta.db_table
+        pk = model._meta.pk.column
+        sql = f"""
+            SELECT c.{pk} AS k, c.{fk.column}
+              FROM {table} c
+             WHERE c.{fk.column} IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{target.column} = c.{fk.column})
+        """
+        count, rows = _fetch(cursor, sql, [], limit, "k")
+        result.count += count
+        for row_id, value in rows[: max(limit - len(result.mismatches), 0)]:
+            result.mismatches.append(
+                Mismatch(
+                    f"{model._meta.verbose_name.capitalize()} {row_id}",
+                    f"{fk.name} names {target.model._meta.verbose_name} {target.column} {value}, "
+                    f"which does not exist ({table}.{fk.column} → {parent}.{target.column})",
+                )
+            )
+    return result
+
+
 CHECKS: list[Callable] = [
+    check_orphans,
     check_line_balances,
     check_invoice_totals,
     check_application_targets,

@@ -286,12 +286,6 @@ class BatchEvent(models.Model):
         ordering = ["at", "pk"]
 
 
-# The foreign keys of the ledger tables that postings write in bulk (invoices and their
-# lines, payments, applications, journal entries and lines) have no database constraint
-# of their own (db_constraint=False): on PostgreSQL triggers check each statement's
-# references at once, with the same guarantees (finance.references, migration 0016).
-
-
 class Invoice(models.Model):
     """An invoice. Balance = charges − payments applied (+ refunds/adjustments).
 
@@ -320,13 +314,9 @@ class Invoice(models.Model):
     # Foreign keys without an index of their own (db_index=False) are either covered by a
     # composite index below or never searched by: every index is written by each new
     # invoice, the AR import's hottest statement on this table.
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False, db_constraint=False)
-    bill_to = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, related_name="invoices_billed", db_index=False, db_constraint=False
-    )
-    sold_to = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, related_name="invoices_sold", db_index=False, db_constraint=False
-    )
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
+    bill_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_billed", db_index=False)
+    sold_to = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices_sold", db_index=False)
     date = models.DateField()
     due_date = models.DateField()
     accounting_method = models.CharField(
@@ -335,9 +325,9 @@ class Invoice(models.Model):
     type = models.CharField(max_length=12, choices=Type.choices, default=Type.REGULAR)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     currency = CurrencyField()
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices", db_constraint=False)
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices")
     reversal_of = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by", db_constraint=False
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
     description = models.CharField(max_length=200, blank=True)
     # Set when the invoice is cancelled (its charges reversed by adjustments).
@@ -355,7 +345,6 @@ class Invoice(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
-        db_constraint=False,
     )
 
     class Meta:
@@ -389,20 +378,16 @@ class Invoice(models.Model):
 
 class InvoiceLine(models.Model):
     # Found by the unique (invoice, line number) index: no index of its own.
-    invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, related_name="lines", db_index=False, db_constraint=False
-    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines", db_index=False)
     line_number = models.PositiveSmallIntegerField()
     # Not indexed: lines are found by invoice; the index would be written by every line.
-    product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, null=True, blank=True, db_index=False, db_constraint=False
-    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, db_index=False)
     description = models.CharField(max_length=200)
     quantity = models.DecimalField(max_digits=10, decimal_places=2, default=1)
     unit_price = MoneyField(default=ZERO)
     amount = MoneyField()  # quantity × unit price, rounded half up
     # Credited by the charge (income, deferred income, or unapplied cash for credit lines).
-    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, db_index=False, db_constraint=False)
+    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, db_index=False)
     billing_begin = models.DateField(null=True, blank=True)
     billing_end = models.DateField(null=True, blank=True)
     # amount + adjustments − applications; negative means credit held on this line.
@@ -481,24 +466,16 @@ class Payment(models.Model):
 
     # Foreign keys without an index of their own: covered by a composite index below
     # (payer) or never searched by (the others); each index is written by every payment.
-    payer = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, related_name="payments", db_index=False, db_constraint=False
-    )
-    method = models.ForeignKey(
-        "paycentral.PaymentMethod", on_delete=models.PROTECT, db_index=False, db_constraint=False
-    )
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False, db_constraint=False)
-    cash_account = models.ForeignKey(
-        GLAccount, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
-    )
+    payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments", db_index=False)
+    method = models.ForeignKey("paycentral.PaymentMethod", on_delete=models.PROTECT, db_index=False)
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
+    cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = MoneyField()
     currency = CurrencyField()
     date = models.DateField()
     reference = models.CharField(max_length=100, blank=True)  # check no., gateway txn id
     # Indexed below with the amount beside it (batch figures from the index alone).
-    batch = models.ForeignKey(
-        Batch, on_delete=models.PROTECT, related_name="payments", db_index=False, db_constraint=False
-    )
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="payments", db_index=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.POSTED)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     # Sum of application rows other than credit draws: the amount less refunds while
@@ -516,7 +493,6 @@ class Payment(models.Model):
         blank=True,
         related_name="reversed_payments",
         db_index=False,
-        db_constraint=False,
     )
     reversal_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -527,7 +503,6 @@ class Payment(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
-        db_constraint=False,
     )
 
     class Meta:
@@ -592,17 +567,16 @@ class PaymentApplication(models.Model):
         REVERSAL = "reversal", "Reversed"
 
     # Indexed by (payment, kind) below.
-    payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, related_name="applications", db_index=False, db_constraint=False
-    )
-    # Line and invoice are checked together on PostgreSQL by one composite reference,
-    # (line_id, invoice_id) → the line's (id, invoice_id) (migrations 0014, 0016): the
-    # line must exist and be a line of that invoice. Applications are found by invoice
-    # (or payment), never by line alone: the line has no index of its own.
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications", db_index=False)
+    # The line's key is the composite foreign key application_line_of_invoice,
+    # (line_id, invoice_id) → the line's (id, invoice_id) (migrations 0014, 0019): the
+    # line must exist and be a line of that invoice. Django declares no key of its own
+    # for the line (db_constraint=False): that one covers it. Applications are found by
+    # invoice (or payment), never by line alone: the line has no index of its own.
     line = models.ForeignKey(
         InvoiceLine, on_delete=models.PROTECT, related_name="applications", db_index=False, db_constraint=False
     )
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications", db_constraint=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications")
     amount = MoneyField()
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPLY)
     is_reversal = models.BooleanField(default=False)
@@ -696,7 +670,7 @@ class JournalEntry(models.Model):
         INVOICE_REVERSAL = "invoice_reversal", "Invoice reversal"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries", db_constraint=False)
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries")
     date = models.DateField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     description = models.CharField(max_length=200, blank=True)
@@ -709,7 +683,6 @@ class JournalEntry(models.Model):
         blank=True,
         related_name="journal_entries",
         db_index=False,
-        db_constraint=False,
     )
     payment = models.ForeignKey(
         Payment,
@@ -718,7 +691,6 @@ class JournalEntry(models.Model):
         blank=True,
         related_name="journal_entries",
         db_index=False,
-        db_constraint=False,
     )
     reversal_of = models.ForeignKey(
         "self",
@@ -727,7 +699,6 @@ class JournalEntry(models.Model):
         blank=True,
         related_name="reversals",
         db_index=False,
-        db_constraint=False,
     )
     is_posted = models.BooleanField(default=True)
     # Cash-basis membership transactions are recorded but left out of the GL export.
@@ -753,18 +724,14 @@ class JournalEntry(models.Model):
 class JournalLine(models.Model):
     """One leg of an entry: exactly one of debit and credit is positive."""
 
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines", db_constraint=False)
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
     # Indexed by (account, entry) below.
-    account = models.ForeignKey(
-        GLAccount, on_delete=models.PROTECT, related_name="journal_lines", db_index=False, db_constraint=False
-    )
+    account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="journal_lines", db_index=False)
     debit = MoneyField(default=ZERO)
     credit = MoneyField(default=ZERO)
     currency = CurrencyField()
     # Nothing searches journal lines by contact: no index (each would be written by every line).
-    contact = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, null=True, blank=True, db_index=False, db_constraint=False
-    )
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, null=True, blank=True, db_index=False)
     description = models.CharField(max_length=200, blank=True)
 
     class Meta:

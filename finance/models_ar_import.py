@@ -112,19 +112,17 @@ class ARImportRow(models.Model):
 
     # Rows are found by import (the (import, line) unique index); the other foreign keys
     # are not searched by, and an index would be written by every row staged and posted.
-    ar_import = models.ForeignKey(
-        ARImport, on_delete=models.CASCADE, related_name="rows", db_index=False, db_constraint=False
-    )
+    ar_import = models.ForeignKey(ARImport, on_delete=models.CASCADE, related_name="rows", db_index=False)
     line_number = models.PositiveIntegerField()  # line in the file, 1-based
     batch_number = models.CharField(max_length=20, blank=True)
     customer_ref = models.CharField(max_length=60, blank=True)  # party id, or * + Major Key
     contact = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
+        Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     date = models.DateField(null=True, blank=True)
     invoice_number = models.CharField(max_length=40, blank=True)
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     amount = MoneyField(null=True, blank=True)  # null when the field does not parse
     check_number = models.CharField(max_length=40, blank=True)

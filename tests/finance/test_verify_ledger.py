@@ -324,3 +324,38 @@ def test_verify_ledger__kept_balance_of_a_day_out_of_step_names_the_currency_and
     assert [m.detail for m in check.mismatches] == ["kept none; invoices receivable 180.00 (1), credit 0.00 (0)"]
     output = run_failing()
     assert f"USD invoices dated {day.isoformat()}: kept none;" in output
+
+
+def test_verify_ledger__rows_naming_rows_that_are_not_there_are_listed_and_exit_1(books):
+    """The foreign keys refuse such rows, but a restore or a bulk load that turns their
+    triggers off (session_replication_role = replica) does not go through them."""
+    from django.db import connection
+
+    payment = Payment.objects.filter(status=Payment.Status.POSTED).order_by("pk").first()
+    line = InvoiceLine.objects.filter(product__isnull=False).order_by("pk").first()
+    missing = 987_654_321
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("UPDATE finance_payment SET payer_id = %s WHERE id = %s", [missing, payment.pk])
+        cursor.execute("UPDATE finance_invoiceline SET product_id = %s WHERE id = %s", [missing + 1, line.pk])
+        cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    report = verify_ledger()
+    assert set(failed(report)) == {"orphans"}
+    (check,) = [c for c in report.checks if c.name == "orphans"]
+    assert check.count == 2
+    assert [(m.subject, m.detail) for m in check.mismatches] == [
+        (
+            f"Invoice line {line.pk}",
+            f"product names product id {missing + 1}, which does not exist "
+            "(finance_invoiceline.product_id → finance_product.id)",
+        ),
+        (
+            f"Payment {payment.pk}",
+            f"payer names contact id {missing}, which does not exist (finance_payment.payer_id → finance_contact.id)",
+        ),
+    ]
+    (capped,) = [c for c in verify_ledger(limit=1).checks if c.name == "orphans"]
+    assert (capped.count, [m.subject for m in capped.mismatches]) == (2, [f"Invoice line {line.pk}"])
+    output = run_failing()
+    assert "[FAIL] References name rows that exist (no orphan rows): 2 mismatches" in output
+    assert f"Payment {payment.pk}: payer names contact id {missing}, which does not exist" in output
