@@ -204,7 +204,7 @@ def test_stripe_sync__request_autopay_timeout_reconcile_dispute_webhook(ledger, 
     assert lost_attempt.outcome == SyncAttempt.Outcome.SUCCEEDED
     assert len(fake.intent_by_key(lost_attempt.idempotency_key)) == 1
     sends = [r for r in fake.requests if r[0] == "POST" and r[3] == lost_attempt.idempotency_key]
-    assert len(sends) == 1  # the reconciler searched; it never sent the charge again
+    assert len(sends) == 1  # the reconciler found it in the customer's intents; no resend needed
 
     pi_id = disputed.attempts.get().processor_charge_id
     fake.advance(pi_id)
@@ -331,3 +331,52 @@ def test_stripe_find_charge__matched_on_the_metadata_while_search_shows_nothing(
         stripe_processor.find_charge(dataclasses.replace(request, idempotency_key="other"), created_since=before)
         is None
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stripe_sync__answer_lost_and_search_lagging__reconcile_pays_from_the_customers_intents(
+    ledger, stripe_sync, fake
+):
+    fake.search_lag = 3600
+    record = _record(ledger, stripe_sync, "pm_card_timeout")
+    assert run_jobs("autopay") == {"autopay_unknown": 1}
+
+    assert run_jobs("reconcile") == {"reconcile_found succeeded": 1}
+
+    record.refresh_from_db()
+    (attempt,) = record.attempts.all()
+    (intent,) = fake.intent_by_key(attempt.idempotency_key)
+    assert attempt.outcome == SyncAttempt.Outcome.SUCCEEDED and attempt.processor_charge_id == intent["id"]
+    assert record.paid_in_ledger and record.payment.amount == Decimal("70.00")
+    assert len(fake.intents) == 1
+    listed = [r for r in fake.requests if r[:2] == ("GET", "/v1/payment_intents")]
+    assert listed and listed[0][2]["customer"] == "cus_abc"
+    assert not [r for r in fake.requests if r[1] == "/v1/payment_intents/search"]
+    assert run_jobs("reconcile") == {} and run_jobs("autopay") == {}
+    assert len(fake.intents) == 1
+    assert verify_ledger().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stripe_sync__charge_never_sent__reconciler_sends_the_same_key_once(ledger, stripe_sync, fake):
+    from integrations.services import sync as sync_service
+    from integrations.services.sync import attempt_start
+
+    fake.search_lag = 3600
+    record = _record(ledger, stripe_sync, "pm_card_visa")
+    attempt = attempt_start(record.pk)  # the worker stops before sending it
+    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.STALE_AFTER * 2)
+
+    assert run_jobs("reconcile") == {"reconcile_resent succeeded": 1}
+    assert run_jobs("reconcile") == {}
+
+    record.refresh_from_db()
+    sends = [r for r in fake.requests if r[0] == "POST" and r[1] == "/v1/payment_intents"]
+    assert [r[3] for r in sends] == [attempt.idempotency_key]
+    assert sends[0][2]["metadata"]["sync_record"] == str(record.pk)
+    (intent,) = fake.intents.values()
+    assert record.paid_in_ledger and record.processor_transaction_id == intent["id"]
+    assert record.attempts.count() == 1
+    assert verify_ledger().ok
