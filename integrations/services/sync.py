@@ -16,7 +16,10 @@ Invariants kept here (and by the constraints in ``integrations.models``):
   idempotency window it moves the record to Manual review; it never leads to a charge
   by itself.
 - At most one attempt in flight per invoice and at most one succeeded attempt (partial
-  unique indexes), so two workers never charge one invoice at once.
+  unique indexes), so two workers never charge one invoice at once; and under the
+  record's lock ``attempt_start`` checks again everything that made the invoice due (the
+  lists of due invoices are read before the lock), so two runs of a job at once make one
+  attempt, not two.
 - A success posts the payment once: under the record's lock, only while
   ``paid_in_ledger`` is false, through ``finance.services.payments.payment_receive`` in
   an open batch of the processor account; the record keeps the payment (OneToOne).
@@ -372,12 +375,37 @@ def _autopay_horizon() -> datetime.date:
     return timezone.localdate() + lead
 
 
+def _still_due(record: InvoiceSyncRecord, trigger: str) -> str:
+    """Why the job's reason to charge the invoice no longer holds ("" when it does),
+    checked under the record's lock: the job read its list of due invoices before the
+    lock, and another run may have charged them since. Autopay charges an invoice that
+    was never charged, when it falls due within the autopay lead; a retry is made only
+    while the record's ``next_attempt_at`` is due (a failure reschedules it)."""
+    if trigger == AUTOPAY:
+        if record.attempts.exists():
+            return "already charged (autopay charges an invoice once; retries follow their schedule)"
+        if record.invoice.due_date > _autopay_horizon():
+            return f"not due until {record.invoice.due_date}"
+        return ""
+    if trigger == RETRY:
+        if record.next_attempt_at is None:
+            return "no retry scheduled"
+        if record.next_attempt_at > timezone.now():
+            return f"next attempt not due until {record.next_attempt_at:%Y-%m-%d %H:%M}"
+        return ""
+    raise ValueError(f"unknown charge trigger {trigger!r}")
+
+
 def attempt_start(record_id: int, *, trigger: str = AUTOPAY) -> SyncAttempt | None:
     """Phase 1 of a charge: commit a STARTED attempt with its idempotency key.
 
-    Returns None (and says why in the log) when the mode, the limit, the balance or an
-    attempt still open (its outcome in flight or unknown, however long) forbids a charge
-    now.
+    ``trigger`` is the job asking: ``autopay`` (an invoice never charged, due within the
+    autopay lead) or ``retry`` (a failed invoice whose ``next_attempt_at`` has come).
+    Under the record's lock everything that made the invoice due is checked again, since
+    the job's list was read before the lock and another run of a job may have charged
+    it meanwhile. Returns None (and says why in the log) when the mode, the limit, the
+    balance, the job's own condition or an attempt still open (its outcome in flight or
+    unknown, however long) forbids a charge now.
     """
     try:
         with transaction.atomic():
@@ -388,6 +416,10 @@ def attempt_start(record_id: int, *, trigger: str = AUTOPAY) -> SyncAttempt | No
             if invoice.balance <= 0:
                 return None
             if record.attempts.filter(outcome__in=SyncAttempt.OPEN).exists():
+                return None
+            not_due = _still_due(record, trigger)
+            if not_due:
+                log.info("invoice %s not charged by %s: %s", invoice.number, trigger, not_due)
                 return None
             method = _saved_method(record)
             if method is None:
@@ -1020,6 +1052,8 @@ def attempt_unknown_to_review(attempt_id: int) -> SyncAttempt:
 
 
 def records_due_for_retry(limit: int = 500):
+    """Records whose next attempt is due. Read before any lock: ``attempt_start`` checks
+    it all again under the record's lock."""
     open_attempt = SyncAttempt.objects.filter(record=OuterRef("pk"), outcome__in=SyncAttempt.OPEN)
     return (
         InvoiceSyncRecord.objects.filter(
@@ -1034,7 +1068,8 @@ def records_due_for_retry(limit: int = 500):
 
 def records_for_autopay(limit: int = 5000):
     """Unpaid, enabled invoices of contacts with an autopay method, never charged, due
-    within ``INVOICE_SYNC_AUTOPAY_LEAD_DAYS`` (30) days."""
+    within ``INVOICE_SYNC_AUTOPAY_LEAD_DAYS`` (30) days. Read before any lock:
+    ``attempt_start`` checks it all again under the record's lock."""
     saved = SavedPaymentMethod.objects.filter(
         contact_id=OuterRef("invoice__bill_to_id"),
         gateway_account_id=OuterRef("gateway_account_id"),
