@@ -9,10 +9,12 @@ million invoices in the time the database needs to scan the tables a few times.
 
 What is checked (the invariants follow from how ``finance.services`` post):
 
-- Every invoice line's balance = its amount + its adjustments (charges taken off,
-  negative) − the sum of its payment applications (all kinds, with their signs).
+- Every invoice line's balance = its amount + its discount (the part of the invoice's
+  discount lines it carries; minus its amount on a discount line) + its adjustments
+  (charges taken off, negative) − the sum of its payment applications (all kinds, with
+  their signs).
 - Every invoice's total = the sum of its line amounts, and its balance = the sum of
-  its recomputed line balances.
+  its recomputed line balances (so its lines' discounts must add up to zero).
 - Every application points at the invoice of its line, in the payment's entity.
 - Every payment's ``amount_applied`` = the sum of its applications, leaving out an
   open-credit payment's rows on the credit it draws (its draws and their reversals);
@@ -22,8 +24,9 @@ What is checked (the invariants follow from how ``finance.services`` post):
   nothing (reversed).
 - Every journal entry has lines and balances per currency (debits = credits); every
   journal line has exactly one positive side.
-- Every accrual invoice with charges has exactly one invoice entry whose AR debit is
-  the invoice total; invoices without charges or on the cash basis have none.
+- Every accrual invoice with charges (a line above zero) has exactly one invoice entry
+  whose AR debit is the invoice total (zero for a fully discounted invoice); invoices
+  without charges or on the cash basis have none.
 - Per financial entity, the AR accounts (role AR) balance (DR − CR, posted entries) =
   the open balance of its accrual, non-credit invoices recomputed from their lines:
   AR is debited by accrual invoice totals and credited by applications to accrual
@@ -202,23 +205,29 @@ def _fetch(cursor, sql: str, params: list, limit: int, order_by: str) -> tuple[i
 def check_line_balances(cursor, limit: int) -> CheckResult:
     result = CheckResult("line_balances", "Invoice line balances = amount - applications")
     sql = f"""
-        SELECT l.id AS k, l.invoice_id, l.line_number, l.amount, COALESCE(d.adjusted, 0), l.balance,
+        SELECT l.id AS k, l.invoice_id, l.line_number, l.amount, l.discount, COALESCE(d.adjusted, 0), l.balance,
                COALESCE(a.applied, 0) AS applied
           FROM {T["line"]} l
           LEFT JOIN (SELECT line_id, SUM(amount) AS applied FROM {T["app"]} GROUP BY line_id) a
                  ON a.line_id = l.id
           LEFT JOIN {ADJ_BY_LINE} d ON d.line_id = l.id
-         WHERE {_differs("l.balance", "l.amount + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0)")}
+         WHERE {_differs("l.balance", "l.amount + l.discount + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0)")}
     """
     result.count, rows = _fetch(cursor, sql, [], limit, "k")
     numbers = dict(Invoice.objects.filter(pk__in={row[1] for row in rows}).values_list("pk", "number"))
-    for line_id, invoice_id, line_number, amount, adjusted, balance, applied in rows:
-        amount, adjusted, balance, applied = _money(amount), _money(adjusted), _money(balance), _money(applied)
-        how = f"amount {amount}" + (f" + adjustments {adjusted}" if adjusted else "") + f" - applied {applied}"
+    for line_id, invoice_id, line_number, amount, discount, adjusted, balance, applied in rows:
+        amount, discount, adjusted = _money(amount), _money(discount), _money(adjusted)
+        balance, applied = _money(balance), _money(applied)
+        how = (
+            f"amount {amount}"
+            + (f" + discount {discount}" if discount else "")
+            + (f" + adjustments {adjusted}" if adjusted else "")
+            + f" - applied {applied}"
+        )
         result.mismatches.append(
             Mismatch(
                 f"Invoice {numbers[invoice_id]} line {line_number} (line id {line_id})",
-                f"balance stored {balance}, recomputed {amount + adjusted - applied} ({how})",
+                f"balance stored {balance}, recomputed {amount + discount + adjusted - applied} ({how})",
             )
         )
     return result
@@ -229,9 +238,10 @@ def check_invoice_totals(cursor, limit: int) -> CheckResult:
     sql = f"""
         SELECT i.id AS k, i.number, i.total, i.balance,
                COALESCE(s.amount, 0) AS re_total,
-               COALESCE(s.amount, 0) + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0) AS re_balance
+               COALESCE(s.charged, 0) + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0) AS re_balance
           FROM {T["inv"]} i
-          LEFT JOIN (SELECT invoice_id, SUM(amount) AS amount FROM {T["line"]} GROUP BY invoice_id) s
+          LEFT JOIN (SELECT invoice_id, SUM(amount) AS amount, SUM(amount + discount) AS charged
+                       FROM {T["line"]} GROUP BY invoice_id) s
                  ON s.invoice_id = i.id
           LEFT JOIN (SELECT invoice_id, SUM(amount) AS adjusted FROM {T["adj"]} GROUP BY invoice_id) d
                  ON d.invoice_id = i.id
@@ -240,7 +250,7 @@ def check_invoice_totals(cursor, limit: int) -> CheckResult:
                       GROUP BY l.invoice_id) a
                  ON a.invoice_id = i.id
          WHERE {_differs("i.total", "COALESCE(s.amount, 0)")}
-            OR {_differs("i.balance", "COALESCE(s.amount, 0) + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0)")}
+            OR {_differs("i.balance", "COALESCE(s.charged, 0) + COALESCE(d.adjusted, 0) - COALESCE(a.applied, 0)")}
     """
     result.count, rows = _fetch(cursor, sql, [], limit, "k")
     for invoice_id, number, total, balance, re_total, re_balance in rows:
@@ -399,9 +409,13 @@ def check_invoice_postings(cursor, limit: int) -> CheckResult:
     result = CheckResult(
         "invoice_postings", "Accrual invoices have one invoice entry debiting AR by their total; others none"
     )
+    # Has charges: a total above zero, or (a fully discounted invoice) a zero total with
+    # a line above zero. Credit invoices have neither.
+    charged = f"""(i.total > 0 OR (i.total = 0 AND i.type <> %s
+                   AND EXISTS (SELECT 1 FROM {T["line"]} l WHERE l.invoice_id = i.id AND l.amount > 0)))"""
     sql = f"""
         SELECT i.id AS k, i.number, i.accounting_method, i.type, i.total, COALESCE(j.n, 0) AS n,
-               COALESCE(j.ar, 0) AS ar
+               COALESCE(j.ar, 0) AS ar, {charged} AS charged
           FROM {T["inv"]} i
           LEFT JOIN (SELECT e.invoice_id, COUNT(DISTINCT e.id) AS n,
                             SUM(CASE WHEN g.role = %s THEN jl.debit - jl.credit ELSE 0 END) AS ar
@@ -411,17 +425,18 @@ def check_invoice_postings(cursor, limit: int) -> CheckResult:
                       WHERE e.invoice_id IS NOT NULL AND e.kind = %s
                       GROUP BY e.invoice_id) j
                  ON j.invoice_id = i.id
-         WHERE (i.accounting_method = %s AND i.total > 0
+         WHERE (i.accounting_method = %s AND {charged}
                 AND (j.n IS NULL OR j.n <> 1 OR {_differs("j.ar", "i.total")}))
-            OR (NOT (i.accounting_method = %s AND i.total > 0) AND j.n IS NOT NULL)
+            OR (NOT (i.accounting_method = %s AND {charged}) AND j.n IS NOT NULL)
     """
     accrual = Invoice.AccountingMethod.ACCRUAL.value
-    params = [GLAccount.Role.AR.value, JournalEntry.Kind.INVOICE.value, accrual, accrual]
+    credit = Invoice.Type.CREDIT.value
+    params = [credit, GLAccount.Role.AR.value, JournalEntry.Kind.INVOICE.value, accrual, credit, accrual, credit]
     result.count, rows = _fetch(cursor, sql, params, limit, "k")
-    for invoice_id, number, method, type_, total, n, ar in rows:
+    for invoice_id, number, method, type_, total, n, ar, has_charges in rows:
         total, ar = _money(total), _money(ar)
         subject = f"Invoice {number} (id {invoice_id}, {method}, {type_}, total {total})"
-        if method == accrual and total > 0:
+        if method == accrual and has_charges:
             if n == 0:
                 detail = "has no invoice journal entry"
             elif n != 1:
@@ -447,7 +462,7 @@ def _entity_balance_check(cursor, limit: int, *, role: str, invoice_filter: str,
                       WHERE g.role = %s AND je.is_posted = %s
                       GROUP BY g.entity_id) j
                  ON j.entity_id = e.id
-          LEFT JOIN (SELECT i.entity_id, SUM(l.amount + COALESCE(d.adjusted, 0)) AS amount
+          LEFT JOIN (SELECT i.entity_id, SUM(l.amount + l.discount + COALESCE(d.adjusted, 0)) AS amount
                        FROM {T["line"]} l JOIN {T["inv"]} i ON i.id = l.invoice_id
                        LEFT JOIN {ADJ_BY_LINE} d ON d.line_id = l.id
                       WHERE {invoice_filter}

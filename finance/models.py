@@ -161,6 +161,7 @@ class Product(models.Model):
         DONATION = "donation", "Donation"
         PROGRAM_FEE = "program_fee", "Program fee"
         PUBLICATION = "publication", "Publication"
+        DISCOUNT = "discount", "Discount"
         OTHER = "other", "Other"
 
     code = models.CharField(max_length=40, unique=True)
@@ -390,7 +391,14 @@ class InvoiceLine(models.Model):
     account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, db_index=False)
     billing_begin = models.DateField(null=True, blank=True)
     billing_end = models.DateField(null=True, blank=True)
-    # amount + adjustments − applications; negative means credit held on this line.
+    # Discount lines (a coupon, a discount, a manual reduction: a negative amount) hand
+    # their amount to the invoice's charge lines when the invoice is created. On a charge
+    # line: the part of the invoice's discounts it carries (0 down to minus its amount);
+    # on a discount line: minus its amount (all of it handed on, so its balance is 0);
+    # 0 on every other line. A line's charge is amount + discount; the discounts of an
+    # invoice add up to 0, so its total is the sum of its line amounts.
+    discount = MoneyField(default=ZERO, db_default=ZERO)
+    # amount + discount + adjustments − applications; negative means credit held on this line.
     balance = MoneyField()
 
     class Meta:
@@ -399,9 +407,17 @@ class InvoiceLine(models.Model):
             models.UniqueConstraint(fields=["invoice", "line_number"], name="line_number_unique"),
             # The key of the applications' composite foreign key (line, invoice).
             models.UniqueConstraint(fields=["id", "invoice"], name="line_of_invoice"),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="line_amount_not_negative"),
+            # A charge line carries at most its own amount of discount; a discount line
+            # (negative amount) hands all of it on.
+            models.CheckConstraint(
+                condition=Q(amount__gte=0, discount__lte=0, discount__gte=-F("amount"))
+                | Q(amount__lt=0, discount=-F("amount")),
+                name="line_discount_within_amount",
+            ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
-            models.CheckConstraint(condition=Q(balance__lte=F("amount")), name="line_balance_le_amount"),
+            models.CheckConstraint(
+                condition=Q(balance__lte=F("amount") + F("discount")), name="line_balance_le_charge"
+            ),
             models.CheckConstraint(
                 condition=Q(billing_end__isnull=True)
                 | Q(billing_begin__isnull=True)

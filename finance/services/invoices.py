@@ -6,7 +6,20 @@ Rules kept here:
   DR accounts receivable / CR each line's income account (its deferred income account
   when the line's billing period begins after the invoice date).
 - Cash-basis invoices post nothing when invoiced; their payments post cash / income.
-- Lines' balances start at their amounts; the invoice balance is their sum.
+- Discount lines (``LineSpec(discount=True)``: a coupon, a discount, a manual
+  reduction) have a negative unit price and amount. Their total is handed to the
+  invoice's charge lines (those above zero) at once, in proportion to the charges
+  (``allocate``: the parts add up to the cent): each charge line's ``discount`` holds
+  its part, each discount line's ``discount`` minus its amount. So a discount line's
+  balance is 0 and no payment is ever applied to it; the charge lines' balances start
+  at their charges (amount + discount) and carry the payments. Discounts never exceed
+  the charges: the invoice total (the sum of all line amounts, discounts included) is
+  never below zero, and is zero only for a fully discounted invoice. On an accrual
+  invoice a discount line posts DR its account (a contra-income account) in the
+  invoice entry; accounts receivable is debited by the total (by nothing when it is
+  zero). On the cash basis nothing is posted at invoicing, and payments credit the
+  charge lines' accounts with what was paid, net of the discounts.
+- Lines' balances start at their charges; the invoice balance is their sum (its total).
 - All lines belong to the invoice's financial entity; the batch must be Open.
 """
 
@@ -29,7 +42,7 @@ from finance.models import (
     NumberSequence,
     Product,
 )
-from finance.money import ZERO, quantize
+from finance.money import ZERO, allocate, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import lock_batch_for_writing
 from finance.services.journal import Leg, journal_entry_create
@@ -47,6 +60,7 @@ class LineSpec:
     account: GLAccount | None = None  # defaults to the product's income account
     billing_begin: Date | None = None
     billing_end: Date | None = None
+    discount: bool = False  # a discount line: unit price below zero (see module doc)
 
 
 def next_invoice_number() -> str:
@@ -95,8 +109,12 @@ def invoice_create(
         quantity = Decimal(spec.quantity)
         if quantity <= 0:
             raise InvalidAmount(f"Line {i}: quantity must be greater than zero.")
-        if unit_price < 0:
-            raise InvalidAmount(f"Line {i}: unit price cannot be negative.")
+        if spec.discount and unit_price >= 0:
+            raise InvalidAmount(f"Line {i}: a discount line's unit price must be below zero (got {unit_price}).")
+        if unit_price < 0 and not spec.discount:
+            raise InvalidAmount(f"Line {i}: unit price cannot be negative (a reduction is a discount line).")
+        if spec.discount and type == Invoice.Type.CREDIT:
+            raise FinanceError(f"Line {i}: a credit invoice takes no discount lines.")
         amount = quantize(quantity * unit_price)
         account = spec.account or (product.income_account if product else None)
         if account is None:
@@ -115,8 +133,18 @@ def invoice_create(
         prepared.append((i, spec, product, quantity, unit_price, amount, account, credit_account))
 
     total = sum((p[5] for p in prepared), ZERO)
-    if type != Invoice.Type.CREDIT and total <= 0:
+    charges = [p for p in prepared if p[5] > 0]
+    gross = sum((p[5] for p in charges), ZERO)
+    discounts = -sum((p[5] for p in prepared if p[5] < 0), ZERO)
+    if type != Invoice.Type.CREDIT and gross <= 0:
         raise InvalidAmount("An invoice's total must be greater than zero.")
+    if discounts > gross:
+        raise InvalidAmount(f"The discount lines ({discounts}) are more than the charges ({gross}).")
+    # Each line's discount (module doc): charge lines their share, discount lines minus their amount.
+    line_discount = {p[0]: -p[5] for p in prepared if p[5] < 0}
+    if discounts:
+        shares = allocate(discounts, [p[5] for p in charges])
+        line_discount.update({p[0]: -share for p, share in zip(charges, shares, strict=True)})
     invoice = Invoice.objects.create(
         number=number or next_invoice_number(),
         entity=entity,
@@ -143,29 +171,36 @@ def invoice_create(
             quantity=quantity,
             unit_price=unit_price,
             amount=amount,
+            discount=line_discount.get(i, ZERO),
             account=credit_account,
             billing_begin=spec.billing_begin,
             billing_end=spec.billing_end,
-            balance=amount,
+            balance=amount + line_discount.get(i, ZERO),
         )
         for i, spec, product, quantity, unit_price, amount, account, credit_account in prepared
     )
-    if accounting_method == Invoice.AccountingMethod.ACCRUAL and total > 0:
-        ar = account_for_role(entity, GLAccount.Role.AR)
-        legs = [
-            Leg(ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency)
-        ]
-        legs += [
-            Leg(
-                p[7],
-                credit=p[5],
-                contact=bill_to,
-                description=p[1].description or (p[2].name if p[2] else ""),
-                currency=invoice.currency,
+    if accounting_method == Invoice.AccountingMethod.ACCRUAL and gross > 0:
+        legs = []
+        if total > 0:
+            ar = account_for_role(entity, GLAccount.Role.AR)
+            legs.append(
+                Leg(
+                    ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency
+                )
             )
-            for p in prepared
-            if p[5] > 0
-        ]
+        for p in prepared:
+            if p[5] == 0:
+                continue
+            side = {"credit": p[5]} if p[5] > 0 else {"debit": -p[5]}
+            legs.append(
+                Leg(
+                    p[7],
+                    contact=bill_to,
+                    description=p[1].description or (p[2].name if p[2] else ""),
+                    currency=invoice.currency,
+                    **side,
+                )
+            )
         journal_entry_create(
             batch=batch,
             date=date,

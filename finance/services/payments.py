@@ -268,7 +268,7 @@ def payment_reverse(
         back = net[line.pk]
         if back == 0:
             continue
-        if back > 0 and line.balance + back > line.amount:
+        if back > 0 and line.balance + back > line.amount + line.discount:
             raise FinanceError(
                 f"Invoice {line.invoice.number}: the credit from payment {payment.pk} has been used; "
                 "remove that use before reversing the payment."

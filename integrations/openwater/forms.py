@@ -60,9 +60,42 @@ class InitializeForm(SmallForm):
         regex=r"^[A-Za-z0-9_]+$", max_length=20, initial="OPENWATER", label="Payment method code"
     )
     default_product_name = forms.CharField(max_length=200, initial="OpenWater application fee")
+    # No initial value: staff choose the date (older OpenWater invoices are skipped).
     skip_before = forms.DateField(
-        label="Do not send invoices dated before", widget=forms.DateInput(attrs={"type": "date"})
+        label="Do not send invoices dated before",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="OpenWater invoices created before this date are not sent to Pay Central.",
     )
+    discount_account = forms.ModelChoiceField(
+        queryset=GLAccount.objects.filter(type=GLAccount.Type.INCOME, is_active=True).select_related("entity"),
+        required=False,
+        label="Discount GL account",
+        help_text="Where coupons and discounts (product OW_DISCOUNT) are posted, e.g. a contra-income account. "
+        "Blank: the entity's income account; finance can change it on the product later.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["discount_account"].label_from_instance = lambda a: f"{a.code} {a.name} ({a.entity.code})"
+
+    def clean(self):
+        data = super().clean()
+        account, entity = data.get("discount_account"), data.get("entity")
+        if account is not None and entity is not None and account.entity_id != entity.pk:
+            self.add_error("discount_account", f"Account {account.code} belongs to another financial entity.")
+        return data
+
+
+class SkipForm(forms.Form):
+    reason = forms.CharField(
+        max_length=150,
+        label="Reason for skipping",
+        error_messages={"required": "Give the reason for skipping the invoice."},
+    )
+
+
+class ByHandForm(forms.Form):
+    note = forms.CharField(max_length=200, required=False, label="Where it was recorded")
 
 
 class OptionsForm(SmallForm):

@@ -6,6 +6,7 @@ OpenWater invoice land in Pay Central once, whatever happens to the worker; a re
 record's unique key (sync, OpenWater refund id) does the same for refunds.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -42,7 +43,15 @@ class Integration(models.Model):
     default_product = models.ForeignKey(
         "finance.Product", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # OW_DISCOUNT: the product of the invoices' discount lines (OpenWater coupons,
+    # discounts and manual reductions: lines below zero), posted to its own account.
+    # Made at Initialize; for an integration initialized before discounts were recorded,
+    # made with its first discounted invoice. Finance may edit it like any product.
+    discount_product = models.ForeignKey(
+        "finance.Product", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     # "Do not send invoices dated before": older OpenWater invoices are recorded as skipped.
+    # Asked for at Initialize (no default).
     skip_before = models.DateField(null=True, blank=True)
     programs_sync_mode = models.CharField(max_length=20, choices=SyncMode.choices, default=SyncMode.NONE)
 
@@ -157,18 +166,35 @@ class InvoiceSync(models.Model):
         PUSHED = "pushed", "Pushed"
         SKIPPED = "skipped", "Skipped"
         ERROR = "error", "Error"
+        BY_HAND = "by_hand", "Recorded by hand"
+
+    class StaffAction(models.TextChoices):
+        RETRIED = "retried", "Tried again"
+        SKIPPED = "skipped", "Skipped"
+        BY_HAND = "by_hand", "Marked as recorded by hand"
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="syncs")
     ow_invoice_id = models.BigIntegerField()
     program_id = models.BigIntegerField(null=True, blank=True)
     program_code = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices)
-    # before_date, disabled, unmapped, nothing_paid: why it was skipped (picked up
-    # again once the program is mapped or enabled).
+    # before_date, disabled, unmapped, nothing_paid, staff: why it was skipped (picked up
+    # again once the program is mapped or enabled; never when staff skipped it).
     skip_code = models.CharField(max_length=20, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Why it could not be recorded, for finance staff; the technical detail (the HTTP
+    # answer, the exception) beside it for support.
     last_error = models.TextField(blank=True)
+    last_error_detail = models.TextField(blank=True)
+    # The last thing staff did about it in the Hub (an invoice in error: try again, skip
+    # with a reason, or mark as recorded by hand), by whom and when; audited.
+    staff_action = models.CharField(max_length=10, choices=StaffAction.choices, blank=True, default="")
+    staff_note = models.CharField(max_length=200, blank=True)
+    staff_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    staff_at = models.DateTimeField(null=True, blank=True)
     ow_created_at = models.DateTimeField(null=True, blank=True)
     ow_most_recent_transaction_at = models.DateTimeField(null=True, blank=True)
     email = models.CharField(max_length=254, blank=True)
@@ -190,9 +216,16 @@ class InvoiceSync(models.Model):
         ordering = ["-updated_at", "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["integration", "ow_invoice_id"], name="ow_invoice_once_per_integration"),
+            # A pushed invoice has its Pay Central invoice, and its payment unless nothing
+            # was paid (fully discounted).
             models.CheckConstraint(
-                condition=~Q(status="pushed") | (Q(invoice__isnull=False) & Q(payment__isnull=False)),
+                condition=~Q(status="pushed")
+                | (Q(invoice__isnull=False) & (Q(payment__isnull=False) | Q(total_paid=0))),
                 name="ow_pushed_has_invoice_and_payment",
+            ),
+            models.CheckConstraint(
+                condition=Q(staff_action="") | (Q(staff_by__isnull=False) & Q(staff_at__isnull=False)),
+                name="ow_staff_action_has_who_and_when",
             ),
             models.CheckConstraint(condition=Q(total_refunded__lte=models.F("total_paid")), name="ow_refund_le_paid"),
         ]

@@ -9,7 +9,10 @@
   a lease left by a killed worker expires after ``LEASE_SECONDS``.
 - First the records left as errors (fewer than ``MAX_ATTEMPTS`` tries) and those
   skipped because their program was not mapped or disabled (once it is mapped) are
-  tried again, each fetched anew.
+  tried again, each fetched anew. Staff may also try one again at once from the Hub
+  (``record_invoice``, the same recording), or take it out of the runs' hands (skip it
+  with a reason, or mark it recorded by hand): a run then never records it, and only
+  notes an OpenWater transaction newer than what staff saw.
 - Then the incremental pull: ``GET /v2/Invoices?isPaid=true&mostRecentTransactionSinceUtc=
   <cursor>``, a page at a time. Every page is asked for from the saved cursor (keyset
   paging: an invoice that gets a new transaction during the run moves forward in the
@@ -17,6 +20,9 @@
   own transaction (``invoice_record``) or recorded as an error; the cursor is saved
   only after the whole page is recorded. An invoice already pushed whose most recent
   transaction is not newer than what was recorded is not fetched again.
+- What went wrong is recorded for finance staff in plain words (``last_error``), the
+  technical detail beside it (``last_error_detail``); a run that stops says why the
+  same way.
 """
 
 import logging
@@ -27,15 +33,24 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.openwater.client import OpenWaterClient, OpenWaterError, parse_time
-from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun
+from finance.errors import FinanceError
+from integrations.openwater.client import (
+    OpenWaterBadResponse,
+    OpenWaterClient,
+    OpenWaterError,
+    OpenWaterHTTPError,
+    parse_time,
+)
+from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.services import (
     SKIP_DISABLED,
     SKIP_UNMAPPED,
     InvoiceDataError,
+    PushbackError,
     invoice_error,
     invoice_record,
     programs_refresh,
+    staff_handled_seen_again,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,7 +125,7 @@ def run_pushback(integration_id: int, *, client: OpenWaterClient | None = None) 
         except Exception as exc:  # the run is recorded as failed, with its reason
             logger.exception("OpenWater pushback of %s failed", integration.name)
             run.status = PushbackRun.Status.FAILED
-            run.message = str(exc)[:2000] or exc.__class__.__name__
+            run.message = run_failure_message(exc)[:2000]
         else:
             run.status = PushbackRun.Status.SUCCEEDED
         run.finished_at = timezone.now()
@@ -191,6 +206,8 @@ class _Run:
                     continue
                 if self.up_to_date(ow_id, recent):
                     continue
+                if staff_handled_seen_again(integration=integration, ow_invoice_id=ow_id, recent=recent):
+                    continue
                 self.record(ow_id, program_id=item.get("programId"))
                 if recent is not None and (newest is None or recent > newest):
                     newest = recent
@@ -211,7 +228,7 @@ class _Run:
             ow_id = int(item["id"])
         except (KeyError, TypeError, ValueError):
             self.run.errors += 1
-            self.run.message = f"A list item without an invoice id was left out: {str(item)[:200]}"
+            self.run.message = f"OpenWater listed an invoice without an id; it was left out: {str(item)[:200]}"
             return None, None
         try:
             recent = parse_time(item.get("mostRecentTransactionDateUtc"))
@@ -234,44 +251,104 @@ class _Run:
         )
 
     def record(self, ow_id: int, *, program_id):
-        try:
-            data = self.client.invoice(ow_id)
-        except OpenWaterError as exc:
-            invoice_error(integration=self.integration, ow_invoice_id=ow_id, message=str(exc), program_id=program_id)
+        done = record_invoice(self.integration, self.client, ow_id, program_id=program_id)
+        sync = done.sync
+        if done.fetch_failed:
             self.run.errors += 1
             self.failures += 1
             if self.failures >= MAX_CONSECUTIVE_FAILURES:
-                raise OpenWaterError(f"{self.failures} invoices in a row could not be fetched; last: {exc}") from exc
+                raise OpenWaterError(
+                    f"{self.failures} invoices in a row could not be fetched; last: {sync.last_error_detail}"
+                )
             return
         self.failures = 0
-        refunds_before = self._refund_count(ow_id)
-        try:
-            sync = invoice_record(integration=self.integration, data=data)
-        except InvoiceDataError as exc:
-            invoice_error(integration=self.integration, ow_invoice_id=ow_id, message=str(exc), program_id=program_id)
+        if done.error:
             self.run.errors += 1
-            return
-        except Exception as exc:  # a ledger rule refused it: recorded, the run goes on
-            logger.warning("OpenWater invoice %s not recorded: %s", ow_id, exc)
-            invoice_error(
-                integration=self.integration,
-                ow_invoice_id=ow_id,
-                message=f"{exc.__class__.__name__}: {exc}",
-                program_id=program_id,
-            )
-            self.run.errors += 1
-            return
-        if sync.status == InvoiceSync.Status.PUSHED:
+        elif sync.status == InvoiceSync.Status.PUSHED:
             if sync.pushed_at >= self.run.started_at:
                 self.run.pushed += 1
-            self.run.refunds += self._refund_count(ow_id) - refunds_before
+            self.run.refunds += done.refunds
         elif sync.status == InvoiceSync.Status.SKIPPED:
             self.run.skipped += 1
 
-    def _refund_count(self, ow_id) -> int:
-        from integrations.openwater.models import RefundSync
 
-        return RefundSync.objects.filter(sync__integration=self.integration, sync__ow_invoice_id=ow_id).count()
+@dataclass
+class Recorded:
+    """What became of one OpenWater invoice: its sync record, the refunds recorded now,
+    and whether it ended in an error (``fetch_failed``: OpenWater did not give it)."""
+
+    sync: InvoiceSync
+    refunds: int = 0
+    error: bool = False
+    fetch_failed: bool = False
+
+
+def record_invoice(integration: Integration, client: OpenWaterClient, ow_id: int, *, program_id=None) -> Recorded:
+    """Fetch one OpenWater invoice and record it (``invoice_record``), or record why it
+    could not be (``invoice_error``). Used by the runs and by "Try again now"."""
+    try:
+        data = client.invoice(ow_id)
+    except OpenWaterError as exc:
+        sync = invoice_error(
+            integration=integration,
+            ow_invoice_id=ow_id,
+            message=fetch_failure_message(exc),
+            detail=str(exc),
+            program_id=program_id,
+        )
+        return Recorded(sync, error=True, fetch_failed=True)
+    refunds_before = RefundSync.objects.filter(sync__integration=integration, sync__ow_invoice_id=ow_id).count()
+    detail = ""
+    try:
+        sync = invoice_record(integration=integration, data=data)
+    except InvoiceDataError as exc:  # OpenWater's invoice as it is cannot be recorded
+        message = str(exc)
+    except (FinanceError, PushbackError) as exc:  # a ledger rule refused it
+        message = f"Pay Central's ledger refused it: {exc}"
+        detail = f"{exc.__class__.__name__}: {exc}"
+    except Exception as exc:  # recorded, and the run goes on
+        logger.exception("OpenWater invoice %s not recorded", ow_id)
+        message = (
+            "Pay Central could not record it because of an unexpected problem; it is tried again at the next run. "
+            "If it keeps failing, give the technical detail to your administrator."
+        )
+        detail = f"{exc.__class__.__name__}: {exc}"
+    else:
+        refunds = RefundSync.objects.filter(sync=sync).count() - refunds_before
+        return Recorded(sync, refunds=refunds)
+    sync = invoice_error(
+        integration=integration, ow_invoice_id=ow_id, message=message, detail=detail, program_id=program_id
+    )
+    return Recorded(sync, error=True)
+
+
+def fetch_failure_message(exc: OpenWaterError) -> str:
+    """Why OpenWater did not give an invoice, for finance staff."""
+    status = getattr(exc, "status", None) if isinstance(exc, OpenWaterHTTPError) else None
+    if status == 404:
+        return (
+            "OpenWater no longer finds this invoice (it may have been deleted there). Check it in OpenWater; "
+            "skip it here if it is gone, or mark it recorded by hand."
+        )
+    if status in (401, 403):
+        return (
+            "OpenWater refused the integration's credentials; check the client key, API key and organization "
+            "code (Edit). It is tried again at the next run."
+        )
+    if isinstance(exc, OpenWaterBadResponse):
+        return "OpenWater's answer for this invoice could not be read; it is tried again at the next run."
+    return "OpenWater could not be reached or did not answer properly; it is tried again at the next run."
+
+
+def run_failure_message(exc: Exception) -> str:
+    """Why a run stopped, for finance staff, with the technical detail in brackets."""
+    if isinstance(exc, OpenWaterHTTPError) and exc.status in (401, 403):
+        what = "OpenWater refused the integration's credentials; check them (Edit)."
+    elif isinstance(exc, OpenWaterError):
+        what = "OpenWater could not be reached or did not answer properly; the next run starts where this one stopped."
+    else:
+        what = "The run stopped because of an unexpected problem; the next run starts where this one stopped."
+    return f"{what} ({str(exc) or exc.__class__.__name__})"
 
 
 def integrations_due(now=None):

@@ -35,6 +35,7 @@ def integration_counts(integration: Integration) -> dict:
         "pushed": rows.get(InvoiceSync.Status.PUSHED, 0),
         "skipped": rows.get(InvoiceSync.Status.SKIPPED, 0),
         "errors": rows.get(InvoiceSync.Status.ERROR, 0),
+        "by_hand": rows.get(InvoiceSync.Status.BY_HAND, 0),
         "review": InvoiceSync.objects.filter(integration=integration, contact_created=True).count(),
         "refunds": InvoiceSync.objects.filter(integration=integration, total_refunded__gt=0).count(),
     }

@@ -4,24 +4,39 @@ recording one OpenWater invoice (or refund) in the ledger.
 Rules kept here:
 - Credentials are stored encrypted (``EncryptedTextField``); pages show them masked.
 - Initialize creates (or reuses) the payment method (type "other", in no payment
-  method set, debiting the entity's cash account), the default product and the
-  "do not send invoices dated before" date (today unless given). Only an initialized
-  integration can be started.
+  method set, debiting the entity's cash account), the default product, the discount
+  product ``OW_DISCOUNT`` (on the GL account staff choose, else the entity's income
+  account) and sets the "do not send invoices dated before" date, which staff must
+  give: there is no default. Only an initialized integration can be started.
 - A program's own product is ``OW_<program code>`` with an income GL account. The
   mapping holds the product's id, so finance may edit the product freely.
 - ``invoice_record`` writes, in one transaction, an accrual invoice (a line per
-  OpenWater billing line, on the program's product, ``source=openwater``) and one
-  payment of the OPENWATER method applied to its lines, in an Open batch of the
-  integration (never posted by the pushback), and marks the sync record pushed. The
-  sync record's unique key (integration, OpenWater invoice id) and the row lock on it
-  make a second recording impossible; a pushed record is only looked at for refunds.
-- Skipped (dated before the skip date, program disabled, or program not mapped while
-  the sync mode is None) and error outcomes are recorded on the sync record in their
-  own transaction; nothing of the invoice is written then.
+  OpenWater billing line, ``source=openwater``) and one payment of the OPENWATER
+  method applied to its charge lines, in an Open batch of the integration (never
+  posted by the pushback), and marks the sync record pushed. Lines of zero or more are
+  charges on the program's product; lines below zero (coupons, discounts, manual
+  adjustments) are discount lines on the integration's discount product
+  (``finance.services.invoices``: handed to the charges, never paid, DR the discount
+  product's account). So the invoice total is OpenWater's billed total and the payment
+  what was paid; a fully discounted invoice (total 0.00) is recorded with no payment.
+  OpenWater's invoice detail lists lines, payments and refunds; totals, when it sends
+  them, must be their sums. Amounts are JSON numbers, taken to the cent (half up).
+  Only a fully paid invoice is recorded (paid = billed, net of discounts). The sync
+  record's unique key (integration, OpenWater invoice id) and the row lock on it make
+  a second recording impossible; a pushed record is only looked at for refunds.
+- Skipped (dated before the skip date, program disabled, program not mapped while the
+  sync mode is None, or nothing billed) and error outcomes are recorded on the sync
+  record in their own transaction; nothing of the invoice is written then. Error
+  messages are for finance staff; the technical detail is kept beside them.
+- Staff act on an invoice in error from the Hub (``sync_retry_requested``,
+  ``sync_skip``, ``sync_record_by_hand``): each records who and when (audited). An
+  invoice staff skipped or recorded by hand is never recorded by a run; a later
+  OpenWater transaction on it is only noted for staff.
 - An OpenWater refund becomes a record-only refund in Pay Central: the refunded part
   of the payment is taken off the invoice lines onto a new credit invoice of the payer
-  (``move_to_credit``), the same amount is taken off the lines' charges (an invoice
-  adjustment: DR income / CR AR), and ``refund_record`` returns that credit (DR
+  (``move_to_credit``), the same amount is taken off the lines' charges
+  (``invoice_lines_write_down``: DR income / CR AR), and ``refund_record`` returns that
+  credit (DR
   unapplied cash / CR refund clearing: OpenWater paid it back). A refund of everything
   still kept reverses the invoice instead (``invoice_reverse``). Each OpenWater refund
   id is recorded once (unique on sync + refund id).
@@ -30,10 +45,10 @@ Rules kept here:
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
@@ -44,9 +59,7 @@ from finance.models import (
     FinancialEntity,
     GLAccount,
     Invoice,
-    InvoiceAdjustment,
     InvoiceLine,
-    JournalEntry,
     NumberSequence,
     Payment,
     PaymentApplication,
@@ -54,11 +67,10 @@ from finance.models import (
 )
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
-from finance.services.adjustments import invoice_reverse
+from finance.services.adjustments import invoice_lines_write_down, invoice_reverse
 from finance.services.batches import batch_create
 from finance.services.credits import move_to_credit, refund_record
 from finance.services.invoices import LineSpec, invoice_create
-from finance.services.journal import Leg, journal_entry_create
 from finance.services.payments import ApplicationSpec, lock_invoices, payment_receive
 from integrations.openwater.client import OpenWaterBadResponse, parse_time
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, RefundSync
@@ -77,6 +89,10 @@ SKIP_BEFORE_DATE = "before_date"
 SKIP_DISABLED = "disabled"
 SKIP_UNMAPPED = "unmapped"
 SKIP_NOTHING_PAID = "nothing_paid"
+SKIP_BY_STAFF = "staff"
+
+# Invoices staff took out of the runs' hands: skipped with a reason, or recorded by hand.
+STAFF_HANDLED = Q(status=InvoiceSync.Status.BY_HAND) | Q(status=InvoiceSync.Status.SKIPPED, skip_code=SKIP_BY_STAFF)
 
 
 # -- the integration -------------------------------------------------------------------
@@ -155,12 +171,23 @@ def integration_initialize(
     method_name: str = "OpenWater",
     default_product_name: str | None = None,
     skip_before: Date | None = None,
+    discount_account: GLAccount | None = None,
 ) -> Integration:
-    """Create the payment method, the default product and the skip date (see module doc)."""
+    """Create the payment method, the default and discount products and set the skip
+    date (see module doc). The skip date has no default: it must be given, unless the
+    integration has one already."""
     integration = Integration.objects.select_for_update().get(pk=integration.pk)
+    skip_before = skip_before or integration.skip_before
+    if skip_before is None:
+        raise PushbackError(
+            "Give the date before which OpenWater invoices are not sent to Pay Central "
+            "(“Do not send invoices dated before”); there is no default."
+        )
     entity = entity or integration.entity or FinancialEntity.objects.order_by("pk").first()
     if entity is None:
         raise PushbackError("There is no financial entity; create one (with its chart of accounts) first.")
+    if discount_account is not None and discount_account.entity_id != entity.pk:
+        raise PushbackError(f"Discount account {discount_account.code} belongs to another financial entity.")
     cash = account_for_role(entity, GLAccount.Role.CASH)
     income = _income_account(entity)
     method, _ = PaymentMethod.objects.get_or_create(
@@ -189,10 +216,40 @@ def integration_initialize(
     integration.payment_method = method
     integration.default_product = product
     integration.default_product_name = name
-    integration.skip_before = skip_before or integration.skip_before or timezone.localdate()
+    integration.skip_before = skip_before
     integration.initialized_at = integration.initialized_at or timezone.now()
     integration.save()
+    discount = discount_product_for(integration, account=discount_account)
+    if discount_account is not None and discount.income_account_id != discount_account.pk:
+        discount.income_account = discount_account  # saved: the product's audit trail records it
+        discount.save(update_fields=["income_account"])
     return integration
+
+
+def discount_product_for(integration: Integration, *, account: GLAccount | None = None) -> Product:
+    """The integration's discount product, made when it has none: ``OW_DISCOUNT`` (or
+    ``OW_DISCOUNT_<integration id>`` when that code is taken), kind Discount, on
+    ``account`` or else the entity's income account. The caller holds the integration's
+    row lock (Initialize, or the recording of its first discounted invoice)."""
+    if integration.discount_product_id:
+        return integration.discount_product
+    entity = integration.entity
+    code = "OW_DISCOUNT" if not Product.objects.filter(code="OW_DISCOUNT").exists() else f"OW_DISCOUNT_{integration.pk}"
+    product = Product.objects.create(
+        code=code,
+        name="OpenWater discounts and coupons",
+        category="OpenWater",
+        entity=entity,
+        income_account=account or _income_account(entity),
+        kind=Product.Kind.DISCOUNT,
+        description=(
+            "Coupons, discounts and manual reductions of OpenWater invoices (their lines below zero). "
+            "Its income account is where they are posted: a contra-income account."
+        ),
+    )
+    integration.discount_product = product
+    integration.save(update_fields=["discount_product"])
+    return product
 
 
 @transaction.atomic
@@ -320,86 +377,121 @@ class ParsedInvoice:
     last_name: str
     created_at: datetime
     most_recent: datetime | None
-    total_billed: Decimal
+    total_billed: Decimal  # net: charges less discounts
     total_paid: Decimal
     total_refunded: Decimal
-    lines: list[tuple[Decimal, str]]
+    lines: list[tuple[Decimal, str]]  # amount (below zero: a discount line), description
     payments: list[tuple[Decimal, str, str]]  # amount, method, reference
     refunds: list[tuple[int, Decimal, str]]
 
+    @property
+    def charges(self) -> Decimal:
+        return sum((a for a, _ in self.lines if a > 0), ZERO)
+
+    @property
+    def discounts(self) -> Decimal:
+        return -sum((a for a, _ in self.lines if a < 0), ZERO)
+
 
 def _amount(value, where: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise InvoiceDataError(f"{where}: amount {value!r} is not a number")
+    """An amount of OpenWater's (a JSON number: an int, a Decimal from the client, or a
+    float when read without it), to the cent, half up. A float goes through its
+    shortest text (10.1 → "10.1"), never through its binary value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise InvoiceDataError(f"{where}: the amount {value!r} is not a number")
     try:
-        amount = Decimal(value)
-        if amount != amount.quantize(Decimal("0.01")):
-            raise InvoiceDataError(f"{where}: amount {value} has more than two decimal places")
-        return quantize(amount)
-    except InvalidOperation as exc:
-        raise InvoiceDataError(f"{where}: amount {value!r} is not a number") from exc
+        amount = quantize(Decimal(str(value)) if isinstance(value, float) else value)
+    except ValueError as exc:
+        raise InvoiceDataError(f"{where}: the amount {value!r} is not a number") from exc
+    if not amount.is_finite():
+        raise InvoiceDataError(f"{where}: the amount {value!r} is not a number")
+    return amount
+
+
+def _line_description(item: dict) -> str:
+    text = str(item.get("notes") or item.get("details") or "").strip()
+    if text:
+        return text
+    if str(item.get("targetType") or "").lower() == "coupon":
+        return "Coupon"
+    if item.get("isManualAdjustment"):
+        return "Manual adjustment"
+    return ""
 
 
 def parse_invoice(data: dict) -> ParsedInvoice:
-    """Check an OpenWater invoice (GET /v2/Invoices/{id}) and convert it; every total
-    must be the sum of its parts and the invoice fully paid."""
+    """Check an OpenWater invoice (GET /v2/Invoices/{id}) and convert it (module doc):
+    lines (discounts below zero), payments above zero, refunds above zero with ids
+    once each; totals, when sent, the sums of their parts; fully paid; never more
+    discount than charges nor more refunded than paid."""
     try:
         inv_id = int(data["id"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvoiceDataError(f"invoice without a valid id: {str(data)[:100]}") from exc
+        raise InvoiceDataError(f"OpenWater sent an invoice without a valid id: {str(data)[:100]}") from exc
     label = f"OpenWater invoice {inv_id}"
     try:
         created = parse_time(data.get("createdAtUtc"))
         recent = parse_time(data.get("mostRecentTransactionDateUtc"))
     except (ValueError, OpenWaterBadResponse) as exc:
-        raise InvoiceDataError(f"{label}: {exc}") from exc
+        raise InvoiceDataError(f"{label}: its dates could not be read ({exc})") from exc
     if created is None:
-        raise InvoiceDataError(f"{label}: createdAtUtc is missing")
+        raise InvoiceDataError(f"{label}: OpenWater gives no creation date (createdAtUtc)")
     items = data.get("billingLineItems") or []
     pays = data.get("payments") or []
     refs = data.get("refunds") or []
     if not all(isinstance(x, list) for x in (items, pays, refs)):
-        raise InvoiceDataError(f"{label}: billingLineItems, payments and refunds must be lists")
+        raise InvoiceDataError(f"{label}: the billing lines, payments or refunds OpenWater sent are not lists")
     lines = [
-        (
-            _amount(li.get("amount"), f"{label} billing line {n}"),
-            str(li.get("notes") or li.get("details") or "").strip(),
-        )
+        (_amount(li.get("amount"), f"{label} billing line {n}"), _line_description(li))
         for n, li in enumerate(items, start=1)
     ]
-    payments = [
-        (
-            _amount(p.get("amount"), f"{label} payment {n}"),
-            str(p.get("method") or ""),
-            str(p.get("referenceNumber") or ""),
-        )
-        for n, p in enumerate(pays, start=1)
-    ]
+    payments = []
+    for n, p in enumerate(pays, start=1):
+        amount = _amount(p.get("amount"), f"{label} payment {n}")
+        if amount < 0:
+            raise InvoiceDataError(f"{label}: payment {n} is {amount}; a payment below zero cannot be recorded")
+        if amount > 0:  # a zero payment moves no money
+            payments.append((amount, str(p.get("method") or ""), str(p.get("referenceNumber") or "")))
     refunds = []
     for n, r in enumerate(refs, start=1):
         try:
             rid = int(r["id"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvoiceDataError(f"{label} refund {n}: no valid id") from exc
-        refunds.append((rid, _amount(r.get("amount"), f"{label} refund {rid}"), str(r.get("notes") or "")))
-    billed = _amount(data.get("totalBilled"), f"{label} totalBilled")
-    paid = _amount(data.get("totalPaid"), f"{label} totalPaid")
-    refunded = _amount(data.get("totalRefunded", 0), f"{label} totalRefunded")
-    for what, total, parts in (
-        ("totalBilled", billed, [a for a, _ in lines]),
-        ("totalPaid", paid, [a for a, _, _ in payments]),
-        ("totalRefunded", refunded, [a for _, a, _ in refunds]),
+            raise InvoiceDataError(f"{label}: refund {n} has no valid id") from exc
+        amount = _amount(r.get("amount"), f"{label} refund {rid}")
+        if amount <= 0:
+            raise InvoiceDataError(f"{label}: refund {rid} is {amount}; a refund must be above zero")
+        refunds.append((rid, amount, str(r.get("notes") or r.get("details") or "")))
+    billed = sum((a for a, _ in lines), ZERO)
+    paid = sum((a for a, _, _ in payments), ZERO)
+    refunded = sum((a for _, a, _ in refunds), ZERO)
+    for field, what, parts, total in (
+        ("totalBilled", "billed total", "lines", billed),
+        ("totalPaid", "paid total", "payments", paid),
+        ("totalRefunded", "refunded total", "refunds", refunded),
     ):
-        if sum(parts, ZERO) != total:
-            raise InvoiceDataError(f"{label}: {what} {total} is not the sum of its items ({sum(parts, ZERO)})")
-    if any(a < 0 for a, _ in lines) or any(a <= 0 for a, _, _ in payments) or any(a <= 0 for _, a, _ in refunds):
-        raise InvoiceDataError(f"{label}: negative line amounts, or payments/refunds not above zero")
+        if data.get(field) is not None:
+            given = _amount(data[field], f"{label} {field}")
+            if given != total:
+                raise InvoiceDataError(
+                    f"{label}: the {what} in OpenWater ({given}) is not the sum of its {parts} ({total}); "
+                    "check the invoice in OpenWater"
+                )
+    charges = sum((a for a, _ in lines if a > 0), ZERO)
+    if billed < 0:
+        raise InvoiceDataError(
+            f"{label}: its discounts ({charges - billed}) are more than its charges ({charges}); "
+            "check the invoice in OpenWater"
+        )
     if paid != billed:
-        raise InvoiceDataError(f"{label}: totalPaid {paid} differs from totalBilled {billed}; it is not fully paid")
+        raise InvoiceDataError(
+            f"{label}: {paid} was paid of the {billed} billed; only fully paid invoices are recorded. "
+            "Check the invoice in OpenWater"
+        )
     if refunded > paid:
-        raise InvoiceDataError(f"{label}: totalRefunded {refunded} is more than totalPaid {paid}")
+        raise InvoiceDataError(f"{label}: {refunded} was refunded, more than the {paid} paid")
     if len({rid for rid, _, _ in refunds}) != len(refunds):
-        raise InvoiceDataError(f"{label}: a refund id appears twice")
+        raise InvoiceDataError(f"{label}: OpenWater lists the same refund twice")
     program_id = data.get("programId")
     return ParsedInvoice(
         id=inv_id,
@@ -491,15 +583,26 @@ def _lock_sync(integration: Integration, ow_id: int) -> InvoiceSync:
     return sync
 
 
+def _is_staff_handled(sync: InvoiceSync) -> bool:
+    return sync.status == InvoiceSync.Status.BY_HAND or (
+        sync.status == InvoiceSync.Status.SKIPPED and sync.skip_code == SKIP_BY_STAFF
+    )
+
+
 @transaction.atomic
 def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
     """Record one OpenWater invoice (see module doc). Raises InvoiceDataError (and
-    leaves nothing written) when the invoice cannot be recorded as it is."""
+    leaves nothing written) when the invoice cannot be recorded as it is. An invoice
+    staff skipped or recorded by hand is left as it is."""
     parsed = parse_invoice(data)
     integration = (
-        Integration.objects.select_for_update(of=("self",)).select_related("default_product").get(pk=integration.pk)
+        Integration.objects.select_for_update(of=("self",))
+        .select_related("default_product", "discount_product", "entity")
+        .get(pk=integration.pk)
     )
     sync = _lock_sync(integration, parsed.id)
+    if _is_staff_handled(sync):
+        return sync
     sync.attempts += 1
     sync.program_id = parsed.program_id
     sync.program_code = parsed.program_code[:100]
@@ -510,10 +613,12 @@ def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
     if sync.status == InvoiceSync.Status.PUSHED:
         if parsed.total_paid != sync.total_paid:
             raise InvoiceDataError(
-                f"OpenWater invoice {parsed.id}: totalPaid changed from {sync.total_paid} to {parsed.total_paid} "
-                "after it was pushed"
+                f"OpenWater invoice {parsed.id}: OpenWater now shows {parsed.total_paid} paid, but {sync.total_paid} "
+                "was paid when it was recorded; a change of payments after recording is not followed: "
+                "record the difference by hand"
             )
-        sync.save(update_fields=fields + ["updated_at"])
+        sync.last_error = sync.last_error_detail = ""
+        sync.save(update_fields=fields + ["last_error", "last_error_detail", "updated_at"])
         _record_refunds(integration, sync, parsed)
         return sync
 
@@ -530,7 +635,7 @@ def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
     )
     if not skip:
         product, skip = product_for(integration, program)
-    if not skip and parsed.total_paid <= 0:
+    if not skip and parsed.charges <= 0:
         skip = SKIP_NOTHING_PAID
     if skip:
         sync.status = InvoiceSync.Status.SKIPPED
@@ -538,18 +643,22 @@ def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
             SKIP_BEFORE_DATE: f"Dated {day}, before the skip date {integration.skip_before}",
             SKIP_DISABLED: f"Program {parsed.program_code or parsed.program_id} is disabled",
             SKIP_UNMAPPED: f"Program {parsed.program_code or parsed.program_id} is not mapped yet",
-            SKIP_NOTHING_PAID: "Nothing was paid",
+            SKIP_NOTHING_PAID: "Nothing was billed or paid",
         }[skip]
         sync.skip_code = skip
-        sync.last_error = ""
-        sync.save(update_fields=fields + ["status", "skip_reason", "skip_code", "last_error", "updated_at"])
+        sync.last_error = sync.last_error_detail = ""
+        fields += ["status", "skip_reason", "skip_code", "last_error", "last_error_detail", "updated_at"]
+        sync.save(update_fields=fields)
         return sync
 
     contact, created = contact_for(parsed)
     batch = open_batch_for(integration)
     entity = product.entity
+    discount = discount_product_for(integration) if parsed.discounts else None
     specs = [
         LineSpec(product=product, unit_price=amount, description=notes or product.name)
+        if amount >= 0
+        else LineSpec(product=discount, unit_price=amount, description=notes or discount.name, discount=True)
         for amount, notes in parsed.lines
     ]
     invoice = invoice_create(
@@ -562,21 +671,24 @@ def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
         source=Invoice.Source.OPENWATER,
         description=f"OpenWater invoice {parsed.id} ({parsed.program_code or parsed.program_id})"[:200],
     )
-    lines = list(invoice.lines.filter(amount__gt=0).order_by("line_number"))
-    references = ", ".join(f"{m} {r}".strip() for _, m, r in parsed.payments)
-    payment = payment_receive(
-        payer=contact,
-        method=integration.payment_method,
-        amount=parsed.total_paid,
-        date=day,
-        batch=batch,
-        applications=[ApplicationSpec(line=ln, amount=ln.amount) for ln in lines],
-        entity=entity,
-        reference=f"OW {parsed.id}: {references}"[:100],
-        source=Payment.Source.OPENWATER,
-    )
+    payment = None
+    if parsed.total_paid > 0:
+        # The charge lines carry the payment: each is paid what it is owed, net of its discount.
+        open_lines = list(invoice.lines.filter(balance__gt=0).order_by("line_number"))
+        references = ", ".join(f"{m} {r}".strip() for _, m, r in parsed.payments)
+        payment = payment_receive(
+            payer=contact,
+            method=integration.payment_method,
+            amount=parsed.total_paid,
+            date=day,
+            batch=batch,
+            applications=[ApplicationSpec(line=ln, amount=ln.balance) for ln in open_lines],
+            entity=entity,
+            reference=f"OW {parsed.id}: {references}"[:100],
+            source=Payment.Source.OPENWATER,
+        )
     sync.status = InvoiceSync.Status.PUSHED
-    sync.skip_reason = sync.skip_code = sync.last_error = ""
+    sync.skip_reason = sync.skip_code = sync.last_error = sync.last_error_detail = ""
     sync.contact = contact
     sync.contact_created = created
     sync.invoice = invoice
@@ -598,7 +710,8 @@ def _record_refunds(integration: Integration, sync: InvoiceSync, parsed: ParsedI
         kept = sync.total_paid - sync.total_refunded
         if amount > kept:
             raise InvoiceDataError(
-                f"OpenWater invoice {parsed.id} refund {refund_id}: {amount} is more than the {kept} still kept"
+                f"OpenWater invoice {parsed.id}: its refund {refund_id} of {amount} is more than the {kept} "
+                "still kept in Pay Central; record it by hand"
             )
         refund = _refund(sync, amount, batch=batch, reason=f"OpenWater refund {refund_id}: {notes}"[:200])
         RefundSync.objects.create(sync=sync, ow_refund_id=refund_id, amount=amount, refund=refund)
@@ -656,7 +769,10 @@ def _refund(sync: InvoiceSync, amount: Decimal, *, batch: Batch, reason: str):
             amounts[line.pk] = part
             rest -= part
     if rest != 0:
-        raise InvoiceDataError(f"Invoice {invoice.number}: payment {payment.pk} holds less than {amount} on it")
+        raise InvoiceDataError(
+            f"Invoice {invoice.number}: payment {payment.pk} holds less than {amount} on it; "
+            "record the OpenWater refund by hand"
+        )
     chosen = [ln for ln in lines if ln.pk in amounts]
     credit = move_to_credit(
         payment=payment,
@@ -666,43 +782,24 @@ def _refund(sync: InvoiceSync, amount: Decimal, *, batch: Batch, reason: str):
         date=date,
         description=f"Invoice {invoice.number}: {reason}"[:200],
     )
-    _write_down(invoice, chosen, amounts, batch=batch, date=date, reason=reason)
+    invoice_lines_write_down(invoice=invoice, amounts=amounts, batch=batch, date=date, reason=reason)
     return refund_record(payment=payment, credit_invoice=credit, batch=batch, date=date, amount=amount, reason=reason)
 
 
-def _write_down(invoice: Invoice, lines, amounts: dict, *, batch: Batch, date: Date, reason: str) -> None:
-    """Take ``amounts`` off the lines' charges: adjustment rows, DR each line's account /
-    CR accounts receivable (the invoice is accrual). The caller holds the locks."""
-    legs = []
-    for line in lines:
-        part = amounts[line.pk]
-        InvoiceAdjustment.objects.create(
-            invoice=invoice, line=line, amount=-part, date=date, batch=batch, reason=reason[:200]
-        )
-        InvoiceLine.objects.filter(pk=line.pk).update(balance=F("balance") - part)
-        legs.append(Leg(line.account, debit=part, contact=invoice.bill_to, currency=invoice.currency))
-    total = sum(amounts.values(), ZERO)
-    Invoice.objects.filter(pk=invoice.pk).update(balance=F("balance") - total)
-    if invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
-        ar = account_for_role(invoice.entity, GLAccount.Role.AR)
-        legs.append(Leg(ar, credit=total, contact=invoice.bill_to, currency=invoice.currency))
-        journal_entry_create(
-            batch=batch,
-            date=date,
-            kind=JournalEntry.Kind.ADJUSTMENT,
-            legs=legs,
-            description=f"Invoice {invoice.number}: {reason}"[:200],
-            invoice=invoice,
-        )
-
-
 @transaction.atomic
-def invoice_error(*, integration: Integration, ow_invoice_id: int, message: str, program_id=None) -> InvoiceSync:
-    """Record that an OpenWater invoice could not be recorded (kept for the next run)."""
+def invoice_error(
+    *, integration: Integration, ow_invoice_id: int, message: str, detail: str = "", program_id=None
+) -> InvoiceSync:
+    """Record that an OpenWater invoice could not be recorded (kept for the next run):
+    ``message`` for finance staff, ``detail`` the technical detail. A pushed invoice
+    keeps its status (its refund is what failed); one staff took in hand is left alone."""
     sync = _lock_sync(integration, int(ow_invoice_id))
+    if _is_staff_handled(sync):
+        return sync
     sync.attempts += 1
     sync.last_error = message[:2000]
-    update = ["attempts", "last_error", "updated_at"]
+    sync.last_error_detail = detail[:2000]
+    update = ["attempts", "last_error", "last_error_detail", "updated_at"]
     if sync.status != InvoiceSync.Status.PUSHED:
         sync.status = InvoiceSync.Status.ERROR
         update.append("status")
@@ -711,6 +808,87 @@ def invoice_error(*, integration: Integration, ow_invoice_id: int, message: str,
         update.append("program_id")
     sync.save(update_fields=update)
     return sync
+
+
+# -- what staff do about an invoice in error --------------------------------------------
+
+
+def _lock_sync_for_staff(sync: InvoiceSync) -> InvoiceSync:
+    sync = InvoiceSync.objects.select_for_update().get(pk=sync.pk)
+    if sync.status != InvoiceSync.Status.ERROR:
+        raise PushbackError(
+            f"OpenWater invoice {sync.ow_invoice_id} is no longer in error ({sync.get_status_display().lower()}); "
+            "nothing was changed."
+        )
+    return sync
+
+
+def _staff_did(sync: InvoiceSync, action: str, note: str, user) -> list[str]:
+    sync.staff_action = action
+    sync.staff_note = note.strip()[:200]
+    sync.staff_by = user
+    sync.staff_at = timezone.now()
+    return ["staff_action", "staff_note", "staff_by", "staff_at", "updated_at"]
+
+
+@transaction.atomic
+def sync_retry_requested(*, sync: InvoiceSync, user) -> InvoiceSync:
+    """Staff ask for an invoice in error to be tried again now: recorded (audited); the
+    caller then fetches and records it (``pushback.record_invoice``)."""
+    sync = _lock_sync_for_staff(sync)
+    sync.save(update_fields=_staff_did(sync, InvoiceSync.StaffAction.RETRIED, "", user))
+    return sync
+
+
+@transaction.atomic
+def sync_skip(*, sync: InvoiceSync, reason: str, user) -> InvoiceSync:
+    """Skip an invoice in error for good, with the reason staff give (required); the
+    runs never record it."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise PushbackError("Give the reason for skipping the invoice.")
+    sync = _lock_sync_for_staff(sync)
+    fields = _staff_did(sync, InvoiceSync.StaffAction.SKIPPED, reason, user)
+    sync.status = InvoiceSync.Status.SKIPPED
+    sync.skip_code = SKIP_BY_STAFF
+    sync.skip_reason = f"Skipped by {user.get_username()}: {reason}"[:200]
+    sync.save(update_fields=fields + ["status", "skip_code", "skip_reason"])
+    return sync
+
+
+@transaction.atomic
+def sync_record_by_hand(*, sync: InvoiceSync, note: str = "", user) -> InvoiceSync:
+    """Mark an invoice in error as recorded by hand in Pay Central (``note``: where,
+    e.g. the invoice number); the runs never record it."""
+    sync = _lock_sync_for_staff(sync)
+    fields = _staff_did(sync, InvoiceSync.StaffAction.BY_HAND, note, user)
+    sync.status = InvoiceSync.Status.BY_HAND
+    sync.save(update_fields=fields + ["status"])
+    return sync
+
+
+@transaction.atomic
+def staff_handled_seen_again(*, integration: Integration, ow_invoice_id: int, recent: datetime) -> bool:
+    """A run meets an invoice staff took in hand. Returns False when it is not one.
+    Nothing is recorded; an OpenWater transaction newer than what staff saw (a refund,
+    say) is noted for staff on the record, once."""
+    sync = (
+        InvoiceSync.objects.select_for_update()
+        .filter(STAFF_HANDLED, integration=integration, ow_invoice_id=ow_invoice_id)
+        .first()
+    )
+    if sync is None:
+        return False
+    seen = max(d for d in (sync.staff_at, sync.ow_most_recent_transaction_at) if d is not None)
+    if recent is not None and recent > seen:
+        sync.ow_most_recent_transaction_at = recent
+        sync.last_error = (
+            f"OpenWater shows a newer transaction on this invoice ({timezone.localtime(recent):%Y-%m-%d %H:%M}) "
+            f"than when it was {'skipped' if sync.status == InvoiceSync.Status.SKIPPED else 'recorded by hand'}; "
+            "check it in OpenWater and record any change by hand."
+        )
+        sync.save(update_fields=["ow_most_recent_transaction_at", "last_error", "updated_at"])
+    return True
 
 
 def uses_postgres() -> bool:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("<int:pk>/", views.IntegrationDetailView.as_view(), name="ow_integration_detail"),
     path("<int:pk>/edit/", views.IntegrationEditView.as_view(), name="ow_integration_edit"),
     path("<int:pk>/syncs/", views.SyncListView.as_view(), name="ow_sync_list"),
+    path("<int:pk>/syncs/<int:sync_pk>/<slug:action>/", views.SyncActionView.as_view(), name="ow_sync_action"),
     path("<int:pk>/<slug:action>/", views.IntegrationActionView.as_view(), name="ow_integration_action"),
     path(
         "<int:pk>/programs/<int:program_pk>/<slug:action>/",

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
@@ -12,7 +12,14 @@ from finance.errors import FinanceError
 from finance.models import FinancialEntity
 from integrations.openwater import services
 from integrations.openwater.client import OpenWaterClient, OpenWaterError, RetryPolicy
-from integrations.openwater.forms import InitializeForm, IntegrationForm, OptionsForm, ProgramInitializeForm
+from integrations.openwater.forms import (
+    ByHandForm,
+    InitializeForm,
+    IntegrationForm,
+    OptionsForm,
+    ProgramInitializeForm,
+    SkipForm,
+)
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping
 from integrations.openwater.selectors import integration_counts, last_run
 from paycentral.authorization import ModuleLevelRequiredMixin, has_level
@@ -83,7 +90,9 @@ class IntegrationDetailView(ModuleLevelRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         integration = get_object_or_404(
-            Integration.objects.select_related("payment_method", "default_product", "current_batch", "entity"),
+            Integration.objects.select_related(
+                "payment_method", "default_product", "discount_product", "current_batch", "entity"
+            ),
             pk=self.kwargs["pk"],
         )
         ctx.update(
@@ -95,6 +104,7 @@ class IntegrationDetailView(ModuleLevelRequiredMixin, TemplateView):
                 "is_archived", "name"
             ),
             problems=integration.syncs.filter(status=InvoiceSync.Status.ERROR).order_by("-updated_at")[:20],
+            here=self.request.get_full_path(),
             review=integration.syncs.filter(contact_created=True).select_related("contact").order_by("-pk")[:10],
             can_manage=has_level(self.request.user, *MANAGE),
         )
@@ -109,10 +119,10 @@ class IntegrationDetailView(ModuleLevelRequiredMixin, TemplateView):
                 }
             )
         else:
+            # No skip date filled in: staff choose it (Initialize asks for it).
             ctx["init_form"] = InitializeForm(
                 initial={
                     "entity": FinancialEntity.objects.order_by("pk").first(),
-                    "skip_before": timezone.localdate(),
                     "default_product_name": integration.default_product_name,
                 }
             )
@@ -134,7 +144,9 @@ class IntegrationActionView(ModuleLevelRequiredMixin, View):
                 if not form.is_valid():
                     return self.form_errors(form, back)
                 services.integration_initialize(integration=integration, **form.cleaned_data)
-                messages.success(request, "Initialized: payment method, default product and skip date are set.")
+                messages.success(
+                    request, "Initialized: payment method, default and discount products and skip date are set."
+                )
                 self.refresh_programs(integration, quiet=True)
             elif action == "options":
                 form = OptionsForm(request.POST)
@@ -219,7 +231,9 @@ class SyncListView(ModuleLevelRequiredMixin, ListView):
 
     def get_queryset(self):
         self.integration = get_object_or_404(Integration, pk=self.kwargs["pk"])
-        qs = self.integration.syncs.select_related("invoice", "payment", "contact").order_by("-updated_at", "-pk")
+        qs = self.integration.syncs.select_related("invoice", "payment", "contact", "staff_by").order_by(
+            "-updated_at", "-pk"
+        )
         self.status = self.request.GET.get("status", "")
         if self.status in InvoiceSync.Status.values:
             qs = qs.filter(status=self.status)
@@ -229,5 +243,69 @@ class SyncListView(ModuleLevelRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
-            integration=self.integration, status=self.status, statuses=InvoiceSync.Status.choices, **kwargs
+            integration=self.integration,
+            status=self.status,
+            statuses=InvoiceSync.Status.choices,
+            can_manage=has_level(self.request.user, *MANAGE),
+            here=self.request.get_full_path(),
+            **kwargs,
         )
+
+
+class SyncActionView(ModuleLevelRequiredMixin, View):
+    """POST-only actions on an OpenWater invoice in error: try again now, skip with a
+    reason, or mark as recorded by hand. Each calls a service, which records who did
+    it (audited). Back to the page staff came from."""
+
+    required_level = MANAGE
+    http_method_names = ["post"]
+
+    def post(self, request, pk, sync_pk, action):
+        sync = get_object_or_404(InvoiceSync.objects.select_related("integration"), pk=sync_pk, integration_id=pk)
+        label = f"OpenWater invoice {sync.ow_invoice_id}"
+        try:
+            if action == "retry":
+                self.retry(sync, label)
+            elif action == "skip":
+                form = SkipForm(request.POST)
+                if not form.is_valid():
+                    messages.error(request, f"{label} was not skipped: {' '.join(form.errors.get('reason', []))}")
+                else:
+                    services.sync_skip(sync=sync, reason=form.cleaned_data["reason"], user=request.user)
+                    messages.success(request, f"{label} is skipped; the pushback will not record it.")
+            elif action == "by-hand":
+                form = ByHandForm(request.POST)
+                if not form.is_valid():
+                    messages.error(request, f"{label}: {' '.join(form.errors.get('note', []))}")
+                else:
+                    services.sync_record_by_hand(sync=sync, note=form.cleaned_data["note"], user=request.user)
+                    messages.success(request, f"{label} is marked as recorded by hand; the pushback will leave it.")
+            else:
+                messages.error(request, f"Unknown action {action!r}.")
+        except (services.PushbackError, FinanceError) as exc:
+            messages.error(request, str(exc))
+        return self.back(sync)
+
+    def retry(self, sync, label):
+        from integrations.openwater.pushback import record_invoice
+
+        services.sync_retry_requested(sync=sync, user=self.request.user)
+        # A person is waiting: two tries, short waits.
+        policy = RetryPolicy(attempts=2, base_delay=0.2, max_delay=2.0)
+        with OpenWaterClient.for_integration(sync.integration, timeout=10.0, retry=policy) as client:
+            done = record_invoice(sync.integration, client, sync.ow_invoice_id, program_id=sync.program_id)
+        result = done.sync
+        if done.error:
+            messages.error(self.request, f"{label} could not be recorded: {result.last_error}")
+        elif result.status == InvoiceSync.Status.PUSHED:
+            messages.success(self.request, f"{label} is recorded: invoice {result.invoice.number}.")
+        else:
+            messages.info(self.request, f"{label} is {result.get_status_display().lower()}: {result.skip_reason}")
+
+    def back(self, sync):
+        target = self.request.POST.get("next", "")
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
+            return redirect(target)
+        return redirect(reverse("openwater:ow_sync_list", args=[sync.integration_id]) + "?status=error")

@@ -7,6 +7,7 @@ use only the interface's dataclasses and errors.
 from django.conf import settings
 
 from integrations.processors.base import (
+    IDEMPOTENCY_WINDOW,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
@@ -30,6 +31,7 @@ from integrations.processors.base import (
 )
 
 __all__ = [
+    "IDEMPOTENCY_WINDOW",
     "ChargeRequest",
     "ChargeResult",
     "ChargeStatus",

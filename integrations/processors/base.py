@@ -11,6 +11,16 @@ Rules the interface keeps:
 - Every call that moves money carries an idempotency key chosen and *stored* by the
   caller before the call. Retrying with the same key is always safe; charging again with
   a new key after an unknown outcome is never safe.
+- A processor keeps the answer to a key for ``IDEMPOTENCY_WINDOW`` (Stripe: at least 24
+  hours after the first request, whatever that answer was, 500s included): the same
+  request sent again with the key within it gets that answer (or, when the processor
+  never received the first, is done now, once). After the window the key may be
+  forgotten and a resend could charge again, so callers stop resending before it ends.
+- The charge a request made is found by reading, strongly consistent, the customer's
+  recent charges (``list_charges``) and matching the metadata the caller attached
+  (``idempotency_key``). A search by key (``find_charge_by_idempotency_key``) may lag
+  behind writes (Stripe's Search API: a minute or more, and not on every account): a last
+  resort, never proof that a charge does not exist.
 - Adapters do not retry. They map each outcome to a result or to one error class and
   let the caller's policy decide:
 
@@ -20,10 +30,12 @@ Rules the interface keeps:
   ``ProcessorUnavailable``      5xx, 429 or no connection: nothing known to have happened;
                                 retry later *with the same idempotency key*
   ``ProcessorTimeout``          the request may have been processed (no answer in time):
-                                reconcile with ``find_charge_by_idempotency_key`` /
-                                ``get_charge``; never charge again with a new key
+                                reconcile by sending the same request with the same key
+                                or reading ``list_charges``; never charge again with a
+                                new key
   ``ProcessorInvalidRequest``   the request is wrong (e.g. refund above what is left)
-  ``ProcessorIdempotencyConflict``  the key was already used for a different request
+  ``ProcessorIdempotencyConflict``  the key was already used for a different request (its
+                                first answer is kept but not given)
   ``ProcessorAuthenticationError``  bad or missing credentials (configuration)
   ``ProcessorNotFound``         no such charge, refund or payment request
   ============================  ===========================================================
@@ -32,10 +44,16 @@ Rules the interface keeps:
 from __future__ import annotations
 
 import abc
+import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+# How long a processor keeps the answer to an idempotency key after the first request
+# (Stripe documents "at least 24 hours"; the sandbox keeps them for good).
+IDEMPOTENCY_WINDOW = datetime.timedelta(hours=24)
 
 
 class ChargeStatus(StrEnum):
@@ -89,6 +107,9 @@ class ChargeResult:
     # makes a separate charge for it (the sandbox); "" otherwise. Stripe's payment
     # request is itself the intent, so there ``processor_id`` is the request id.
     payment_request_id: str = ""
+    # The metadata the charge carries (what the caller attached: invoice, sync record,
+    # idempotency key…), as the processor reports it.
+    metadata: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -255,11 +276,29 @@ class PaymentProcessor(abc.ABC):
         """The refund's current state."""
 
     @abc.abstractmethod
-    def find_charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
-        """The charge created with this key, or None when the processor has none.
+    def list_charges(self, *, customer_ref: str, created_since: datetime.datetime) -> Iterator[ChargeResult]:
+        """The charges made for ``customer_ref`` (as sent in ``ChargeRequest``) at or after
+        ``created_since`` by the processor's clock, newest first, every page (Stripe: the
+        PaymentIntents list by customer and creation time, which, unlike search, shows a
+        charge as soon as it exists). Lazy: a page is fetched when the iteration reaches
+        it, so a caller that finds what it looks for stops early."""
 
-        Used to reconcile a ``ProcessorTimeout``. Adapters whose provider cannot look
-        up by key search the metadata they attached (``idempotency_key``) instead."""
+    def find_charge(self, request: ChargeRequest, *, created_since: datetime.datetime) -> ChargeResult | None:
+        """The charge ``request`` made, read from ``list_charges`` and matched on the
+        metadata the request attached (``idempotency_key``), or None when the customer's
+        charges since ``created_since`` hold none. Strongly consistent."""
+        for charge in self.list_charges(customer_ref=request.customer_ref, created_since=created_since):
+            if charge.metadata.get("idempotency_key") == request.idempotency_key:
+                return charge
+        return None
+
+    @abc.abstractmethod
+    def find_charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        """The charge created with this key, found by the processor's search, or None.
+
+        Search may lag behind writes (Stripe: a minute or more, and not on every
+        account): None does not mean that no charge exists. A last resort after
+        ``find_charge`` and a resend with the same key."""
 
     @abc.abstractmethod
     def create_payment_request(self, request: PaymentRequestSpec) -> PaymentRequestResult:

@@ -18,7 +18,9 @@ no answer in time after sending        ProcessorTimeout (POST: outcome unknown);
 
 from __future__ import annotations
 
+import datetime
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -108,8 +110,25 @@ class SandboxProcessor(PaymentProcessor):
     def get_refund(self, refund_id: str) -> RefundResult:
         return _refund_result(self._request("GET", f"/refunds/{_path_id(refund_id)}"))
 
+    def list_charges(self, *, customer_ref: str, created_since: datetime.datetime) -> Iterator[ChargeResult]:
+        """``GET charges?customer=…&created[gte]=…&limit=100``, newest first, following
+        ``starting_after`` while ``has_more``."""
+        params: dict[str, Any] = {"created[gte]": int(created_since.timestamp()), "limit": 100}
+        if customer_ref:
+            params["customer"] = customer_ref
+        while True:
+            page = self._request("GET", "/charges", params=params)
+            items = page.get("data") or []
+            for item in items:
+                yield _charge_result(item)
+            if not items or not page.get("has_more"):
+                return
+            params = {**params, "starting_after": items[-1]["id"]}
+
     def find_charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
-        data = self._request("GET", "/charges", params={"idempotency_key": idempotency_key})
+        """``GET charges/search?idempotency_key=…``: the sandbox's search, which lags
+        ``SANDBOX_PROCESSOR_SEARCH_LAG_SECONDS`` behind new charges."""
+        data = self._request("GET", "/charges/search", params={"idempotency_key": idempotency_key})
         items = data.get("data") or []
         return _charge_result(items[0]) if items else None
 
@@ -253,6 +272,7 @@ def _charge_result(data: dict) -> ChargeResult:
             idempotency_key=data.get("idempotency_key") or "",
             payment_method_type=_METHOD_TYPES.get(data.get("payment_method_type") or "", ""),
             payment_request_id=str((data.get("metadata") or {}).get("payment_request") or ""),
+            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
             raw=data,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

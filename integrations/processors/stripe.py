@@ -5,8 +5,14 @@ method; a payment request is a PaymentIntent without one (``requires_payment_met
 that the customer pays (``get_payment_request`` reads it back; the intent is then both
 the request and its charge). The interface's ``processor_id`` is the PaymentIntent id.
 Every POST carries the caller's idempotency key, which is also written into the
-intent's metadata (``idempotency_key``) so that an unknown outcome is reconciled with
-a search on it. The library's own retries are off: the caller's policy decides.
+intent's metadata (``idempotency_key``): an unknown outcome is reconciled by sending the
+same request with the same key (Stripe replays its first answer for 24 hours) and by
+listing the customer's PaymentIntents since the attempt (``GET /v1/payment_intents``
+by customer and ``created``, newest first, ``starting_after`` while ``has_more``) and
+matching that metadata. The Search API (``find_charge_by_idempotency_key``) is a last
+resort only: Stripe says not to use it for read-after-write, its results can lag by a
+minute or more, and not every account has it. The library's own retries are off: the
+caller's policy decides.
 
 ==========================================  ============================================
 ``stripe.CardError`` (402)                  ProcessorDeclined (``.result``: the intent)
@@ -14,7 +20,8 @@ a search on it. The library's own retries are off: the caller's policy decides.
 ``InvalidRequestError``                     ProcessorInvalidRequest
 ``IdempotencyError``                        ProcessorIdempotencyConflict
 ``AuthenticationError``/``PermissionError``  ProcessorAuthenticationError
-``RateLimitError``, ``APIError`` (5xx)      ProcessorUnavailable
+``RateLimitError``, ``APIError`` (5xx,      ProcessorUnavailable
+409 key in use by a request in flight)
 ``APIConnectionError`` on connect           ProcessorUnavailable
 ``APIConnectionError`` after sending a POST  ProcessorTimeout (outcome unknown)
 ==========================================  ============================================
@@ -22,6 +29,8 @@ a search on it. The library's own retries are off: the caller's policy decides.
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -96,6 +105,7 @@ def _intent_result(pi: Any) -> ChargeResult:
         failure_message=str(_get(error, "message", "")),
         idempotency_key=str(metadata.get("idempotency_key", "")),
         payment_method_type=method_type,
+        metadata={str(k): str(v) for k, v in metadata.items()},
         raw=_to_dict(pi),
     )
 
@@ -218,7 +228,28 @@ class StripeProcessor(PaymentProcessor):
             self._call(lambda params, options=None: self._v1.refunds.retrieve(refund_id, params, options), {})
         )
 
+    def list_charges(self, *, customer_ref: str, created_since: datetime.datetime) -> Iterator[ChargeResult]:
+        """``GET /v1/payment_intents?customer=…&created[gte]=…&limit=100``, newest first,
+        following ``starting_after`` while ``has_more``. Without a customer, every
+        intent created since."""
+        params: dict[str, Any] = {
+            "created": {"gte": int(created_since.timestamp())},
+            "limit": 100,
+            "expand": ["data.latest_charge"],
+        }
+        if customer_ref:
+            params["customer"] = customer_ref
+        while True:
+            page = self._call(self._v1.payment_intents.list, dict(params))
+            items = list(_get(page, "data", []))
+            for pi in items:
+                yield _intent_result(pi)
+            if not items or not _get(page, "has_more", False):
+                return
+            params["starting_after"] = _get(items[-1], "id", "")
+
     def find_charge_by_idempotency_key(self, idempotency_key: str) -> ChargeResult | None:
+        """The Search API on the metadata we attach; it may lag (see the module doc)."""
         if "'" in idempotency_key or "\\" in idempotency_key:
             raise ValueError(f"not an idempotency key: {idempotency_key!r}")
         found = self._call(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.models import SandboxCharge, SandboxIdempotencyRecord, SandboxPaymentRequest, SandboxRefund
@@ -345,9 +345,71 @@ def charge_retrieve(*, account: str, charge_id: str) -> SandboxCharge:
     return charge
 
 
-def charge_find(*, account: str, idempotency_key: str) -> list[SandboxCharge]:
-    charge = SandboxCharge.objects.filter(account=account, idempotency_key=idempotency_key).first()
+def charge_search(*, account: str, idempotency_key: str) -> list[SandboxCharge]:
+    """The charge made with ``idempotency_key``, as a search index sees it: a charge
+    appears only ``SANDBOX_PROCESSOR_SEARCH_LAG_SECONDS`` after it was made (Stripe's
+    Search API is eventually consistent; read-after-write needs the list or the key)."""
+    lag = datetime.timedelta(seconds=float(getattr(settings, "SANDBOX_PROCESSOR_SEARCH_LAG_SECONDS", 0)))
+    charge = SandboxCharge.objects.filter(
+        account=account, idempotency_key=idempotency_key, created_at__lte=timezone.now() - lag
+    ).first()
     return [charge_retrieve(account=account, charge_id=charge.public_id)] if charge else []
+
+
+LIST_LIMIT = 100
+_CREATED_FILTERS = ("created[gte]", "created[gt]", "created[lte]", "created[lt]")
+_LIST_PARAMS = ("customer", "limit", "starting_after", *_CREATED_FILTERS)
+
+
+def _unix_time(params, name: str) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromtimestamp(int(params[name]), tz=datetime.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise invalid("invalid_integer", f"{name} must be a Unix time in whole seconds.", name) from None
+
+
+def charge_list(*, account: str, params, path: str = "") -> dict:
+    """The account's charges, newest first (as Stripe's list endpoints): filtered by
+    ``customer`` and by ``created[gte|gt|lte|lt]`` (Unix seconds, compared with the
+    ``created`` each charge shows), at most ``limit`` (1–100, default 10) after the
+    charge ``starting_after``; ``has_more`` says whether another page follows. Read
+    from the charges themselves, so a charge is listed as soon as it exists. Charges
+    whose settle time has passed settle on this read."""
+    unknown = sorted(set(params) - set(_LIST_PARAMS))
+    if unknown:
+        raise invalid("parameter_unknown", f"Received unknown parameter: {unknown[0]}.", unknown[0])
+    limit = params.get("limit", "10")
+    if not str(limit).isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
+        raise invalid("invalid_limit", f"limit must be an integer from 1 to {LIST_LIMIT}.", "limit")
+    limit = int(limit)
+    charges = SandboxCharge.objects.filter(account=account)
+    if "customer" in params:
+        charges = charges.filter(customer=params["customer"])
+    one_second = datetime.timedelta(seconds=1)
+    bounds = {
+        "created[gte]": lambda t: {"created_at__gte": t},
+        "created[gt]": lambda t: {"created_at__gte": t + one_second},
+        "created[lte]": lambda t: {"created_at__lt": t + one_second},
+        "created[lt]": lambda t: {"created_at__lt": t},
+    }
+    for name, bound in bounds.items():
+        if name in params:
+            charges = charges.filter(**bound(_unix_time(params, name)))
+    if params.get("starting_after"):
+        cursor = SandboxCharge.objects.filter(account=account, public_id=params["starting_after"]).first()
+        if cursor is None:
+            raise invalid("resource_missing", f"No such charge: {params['starting_after']!r}.", "starting_after")
+        charges = charges.filter(
+            Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, pk__lt=cursor.pk)
+        )
+    page = list(charges.order_by("-created_at", "-pk")[: limit + 1])
+    data = [
+        charge_retrieve(account=account, charge_id=c.public_id)
+        if c.settles_at is not None and c.settles_at <= timezone.now()
+        else c
+        for c in page[:limit]
+    ]
+    return {"object": "list", "url": path, "has_more": len(page) > limit, "data": [charge_body(c) for c in data]}
 
 
 @transaction.atomic

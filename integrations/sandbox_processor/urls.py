@@ -10,6 +10,7 @@ app_name = "sandbox_processor"
 urlpatterns = (
     [
         path("charges", views.charges, name="charges"),
+        path("charges/search", views.charge_search, name="charge-search"),
         path("charges/<str:charge_id>", views.charge_detail, name="charge-detail"),
         path("refunds", views.refunds, name="refunds"),
         path("refunds/<str:refund_id>", views.refund_detail, name="refund-detail"),

@@ -99,13 +99,10 @@ def _idempotency_key(request: HttpRequest) -> str:
 
 @sandbox_api("POST", "GET")
 def charges(request, account, payload):
-    """POST: create a charge. GET ?idempotency_key=…: the charge made with that key."""
+    """POST: create a charge. GET: the account's charges, newest first, filtered by
+    ``customer`` and ``created[gte|gt|lte|lt]``, paged by ``limit`` and ``starting_after``."""
     if request.method == "GET":
-        key = request.GET.get("idempotency_key", "")
-        if not key:
-            raise services.invalid("parameter_missing", "Filter by idempotency_key.", "idempotency_key")
-        found = services.charge_find(account=account, idempotency_key=key)
-        return ApiResult(200, {"object": "list", "data": [services.charge_body(c) for c in found]})
+        return ApiResult(200, services.charge_list(account=account, params=request.GET, path=request.path))
     key = _idempotency_key(request)
     return services.idempotent(
         account=account,
@@ -115,6 +112,17 @@ def charges(request, account, payload):
         payload=payload,
         handler=lambda: services.charge_create(account=account, idempotency_key=key, payload=payload),
     )
+
+
+@sandbox_api("GET")
+def charge_search(request, account, payload):
+    """GET ?idempotency_key=…: the search index, which lags behind new charges by
+    ``SANDBOX_PROCESSOR_SEARCH_LAG_SECONDS``."""
+    key = request.GET.get("idempotency_key", "")
+    if not key:
+        raise services.invalid("parameter_missing", "Search by idempotency_key.", "idempotency_key")
+    found = services.charge_search(account=account, idempotency_key=key)
+    return ApiResult(200, {"object": "search_result", "data": [services.charge_body(c) for c in found]})
 
 
 @sandbox_api("GET")

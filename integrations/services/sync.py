@@ -8,9 +8,18 @@ Invariants kept here (and by the constraints in ``integrations.models``):
   record's ``request_key``, an attempt row STARTED), then the processor is called
   outside any transaction, then the answer is written under the record's row lock.
   A retry of the same request reuses the same key; a lost answer (timeout) leaves the
-  attempt UNKNOWN for the reconciler, which asks the processor and never charges again.
+  attempt UNKNOWN for the reconciler (``reconcile_attempt``), which settles it from the
+  processor's own record: the customer's charges listed since the attempt, the same
+  request sent again with the same key while the processor keeps it, search last.
+- An attempt whose outcome is unknown stays open however long it stays unknown: no
+  attempt with a new key is made for the invoice meanwhile. Past the processor's
+  idempotency window it moves the record to Manual review; it never leads to a charge
+  by itself.
 - At most one attempt in flight per invoice and at most one succeeded attempt (partial
-  unique indexes), so two workers never charge one invoice at once.
+  unique indexes), so two workers never charge one invoice at once; and under the
+  record's lock ``attempt_start`` checks again everything that made the invoice due (the
+  lists of due invoices are read before the lock), so two runs of a job at once make one
+  attempt, not two.
 - A success posts the payment once: under the record's lock, only while
   ``paid_in_ledger`` is false, through ``finance.services.payments.payment_receive`` in
   an open batch of the processor account; the record keeps the payment (OneToOne).
@@ -47,6 +56,7 @@ from integrations.models import (
     SyncRecordChange,
 )
 from integrations.processors import (
+    IDEMPOTENCY_WINDOW,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
@@ -54,6 +64,9 @@ from integrations.processors import (
     PaymentRequestSpec,
     ProcessorDeclined,
     ProcessorError,
+    ProcessorIdempotencyConflict,
+    ProcessorInvalidRequest,
+    ProcessorNotFound,
     ProcessorTimeout,
     ProcessorUnavailable,
     get_processor,
@@ -67,14 +80,26 @@ log = logging.getLogger(__name__)
 Outcome = SyncAttempt.Outcome
 # A STARTED attempt older than this had its worker stop before the answer was written.
 STALE_AFTER = datetime.timedelta(minutes=2)
-# An attempt the processor still does not know after this was never received: it failed.
-GIVE_UP_AFTER = datetime.timedelta(minutes=10)
+# An attempt whose outcome is unknown is sent again with its key only this long after it
+# started: the processor's idempotency window less a margin for the two clocks. Past it,
+# a resend could be taken for a new charge, so the record goes to Manual review.
+GIVE_UP_AFTER = IDEMPOTENCY_WINDOW - datetime.timedelta(hours=1)
+# The customer's charges are listed from this long before the attempt started (the
+# processor's clock may differ from ours).
+CLOCK_SLACK = datetime.timedelta(minutes=15)
+# The failure code of an unknown attempt that moved its record to Manual review.
+UNKNOWN_PAST_WINDOW = "unknown_past_window"
 DISPUTE_NOTE = "Dispute opened at the processor"
+UNKNOWN_NOTE = "Charge outcome still unknown after the processor's idempotency window"
+AUTOPAY = "autopay"
+RETRY = "retry"
 # Record ids per payment-request task sent after an invoice transaction commits.
 REQUEST_CHUNK = 200
 # Payment requests asked about per poll run (INVOICE_SYNC_REQUEST_POLL_LIMIT overrides it);
 # each costs one or two processor requests.
 REQUEST_POLL_LIMIT = 200
+# The failure code of attempts recorded as never received by the processor (earlier
+# versions wrote off unknown attempts so); they do not count against the attempt limit.
 NOT_AT_PROCESSOR = "not_at_processor"
 
 
@@ -343,11 +368,44 @@ def _attempts_counted(record: InvoiceSyncRecord) -> int:
     return record.attempts.exclude(failure_code=NOT_AT_PROCESSOR).count()
 
 
-def attempt_start(record_id: int, *, trigger: str = "autopay") -> SyncAttempt | None:
+def _autopay_horizon() -> datetime.date:
+    """Autopay charges invoices due on or before this day (``INVOICE_SYNC_AUTOPAY_LEAD_DAYS``,
+    30, from today)."""
+    lead = datetime.timedelta(days=getattr(settings, "INVOICE_SYNC_AUTOPAY_LEAD_DAYS", 30))
+    return timezone.localdate() + lead
+
+
+def _still_due(record: InvoiceSyncRecord, trigger: str) -> str:
+    """Why the job's reason to charge the invoice no longer holds ("" when it does),
+    checked under the record's lock: the job read its list of due invoices before the
+    lock, and another run may have charged them since. Autopay charges an invoice that
+    was never charged, when it falls due within the autopay lead; a retry is made only
+    while the record's ``next_attempt_at`` is due (a failure reschedules it)."""
+    if trigger == AUTOPAY:
+        if record.attempts.exists():
+            return "already charged (autopay charges an invoice once; retries follow their schedule)"
+        if record.invoice.due_date > _autopay_horizon():
+            return f"not due until {record.invoice.due_date}"
+        return ""
+    if trigger == RETRY:
+        if record.next_attempt_at is None:
+            return "no retry scheduled"
+        if record.next_attempt_at > timezone.now():
+            return f"next attempt not due until {record.next_attempt_at:%Y-%m-%d %H:%M}"
+        return ""
+    raise ValueError(f"unknown charge trigger {trigger!r}")
+
+
+def attempt_start(record_id: int, *, trigger: str = AUTOPAY) -> SyncAttempt | None:
     """Phase 1 of a charge: commit a STARTED attempt with its idempotency key.
 
-    Returns None (and says why in the log) when the mode, the limit, the balance or a
-    charge already in flight forbids a charge now.
+    ``trigger`` is the job asking: ``autopay`` (an invoice never charged, due within the
+    autopay lead) or ``retry`` (a failed invoice whose ``next_attempt_at`` has come).
+    Under the record's lock everything that made the invoice due is checked again, since
+    the job's list was read before the lock and another run of a job may have charged
+    it meanwhile. Returns None (and says why in the log) when the mode, the limit, the
+    balance, the job's own condition or an attempt still open (its outcome in flight or
+    unknown, however long) forbids a charge now.
     """
     try:
         with transaction.atomic():
@@ -358,6 +416,10 @@ def attempt_start(record_id: int, *, trigger: str = "autopay") -> SyncAttempt | 
             if invoice.balance <= 0:
                 return None
             if record.attempts.filter(outcome__in=SyncAttempt.OPEN).exists():
+                return None
+            not_due = _still_due(record, trigger)
+            if not_due:
+                log.info("invoice %s not charged by %s: %s", invoice.number, trigger, not_due)
                 return None
             method = _saved_method(record)
             if method is None:
@@ -394,10 +456,12 @@ def attempt_start(record_id: int, *, trigger: str = "autopay") -> SyncAttempt | 
         return None  # another worker started an attempt for this invoice first
 
 
-def attempt_send(attempt: SyncAttempt, *, processors: dict | None = None) -> SyncAttempt:
-    """Phase 2 and 3: call the processor with the stored key, then record the answer."""
-    record = InvoiceSyncRecord.objects.select_related("invoice__bill_to", "gateway_account").get(pk=attempt.record_id)
-    request = ChargeRequest(
+def _charge_request(record: InvoiceSyncRecord, attempt: SyncAttempt) -> ChargeRequest:
+    """The attempt's request, the same on every send: a processor answers a key sent
+    again with other parameters with an error, not with its first answer. Its metadata
+    (the key, the sync record, the attempt) is what finds the charge in the customer's
+    list."""
+    return ChargeRequest(
         amount=attempt.amount,
         currency=attempt.currency,
         payment_method_token=attempt.payment_method_token,
@@ -411,6 +475,22 @@ def attempt_send(attempt: SyncAttempt, *, processors: dict | None = None) -> Syn
             "idempotency_key": attempt.idempotency_key,
         },
     )
+
+
+def attempt_send(attempt: SyncAttempt, *, processors: dict | None = None, resend: bool = False) -> SyncAttempt:
+    """Phase 2 and 3: call the processor with the stored key, then record the answer.
+
+    ``resend``: the attempt's outcome is unknown and this sends the same request again
+    (the reconciler, within the idempotency window). The processor then answers what it
+    did with the key, or does it now, once. Errors that say nothing about the first send
+    (no connection, 5xx, 429, a request with the key still in flight, credentials, the
+    key's parameters differing) leave it unknown; a refusal of the request itself (400,
+    404) means the processor kept no answer for the key, so nothing was charged.
+    """
+    record = InvoiceSyncRecord.objects.select_related("invoice__bill_to", "gateway_account").get(pk=attempt.record_id)
+    request = _charge_request(record, attempt)
+    if resend:
+        SyncAttempt.objects.filter(pk=attempt.pk).update(sends=F("sends") + 1)
     try:
         result = _processor(record.gateway_account, processors).charge(request)
     except ProcessorDeclined as exc:
@@ -423,9 +503,11 @@ def attempt_send(attempt: SyncAttempt, *, processors: dict | None = None) -> Syn
         )
     except ProcessorTimeout as exc:
         return attempt_mark_unknown(attempt.pk, exc.message)
-    except ProcessorUnavailable as exc:
+    except (ProcessorUnavailable, ProcessorIdempotencyConflict) as exc:
         return attempt_mark_unknown(attempt.pk, exc.message, code="processor_unavailable")
     except ProcessorError as exc:
+        if resend and not isinstance(exc, ProcessorInvalidRequest | ProcessorNotFound):
+            return attempt_mark_unknown(attempt.pk, exc.message, code=exc.code or "error")
         return attempt_record(
             attempt.pk,
             result=None,
@@ -437,7 +519,7 @@ def attempt_send(attempt: SyncAttempt, *, processors: dict | None = None) -> Syn
     return attempt_record(attempt.pk, result=result)
 
 
-def charge_invoice(record_id: int, *, trigger: str = "autopay", processors: dict | None = None) -> str:
+def charge_invoice(record_id: int, *, trigger: str = AUTOPAY, processors: dict | None = None) -> str:
     """Charge the invoice's saved method once if its mode allows (both phases)."""
     attempt = attempt_start(record_id, trigger=trigger)
     if attempt is None:
@@ -448,14 +530,19 @@ def charge_invoice(record_id: int, *, trigger: str = "autopay", processors: dict
 
 @transaction.atomic
 def attempt_mark_unknown(attempt_id: int, message: str, *, code: str = "timeout") -> SyncAttempt:
-    """No answer: the charge may exist. The reconciler asks the processor (same key)."""
+    """No answer: the charge may exist. The reconciler asks the processor (same key).
+    An attempt already unknown keeps its state and takes the latest error."""
     attempt = SyncAttempt.objects.select_related("record").get(pk=attempt_id)
     record = lock_record(attempt.record_id)
     attempt = SyncAttempt.objects.select_for_update().get(pk=attempt_id)
+    if attempt.outcome == Outcome.UNKNOWN and attempt.failure_code != UNKNOWN_PAST_WINDOW:
+        attempt.failure_code = code[:50]
+        attempt.failure_message = message[:300]
+        attempt.save(update_fields=["failure_code", "failure_message"])
     if attempt.outcome != Outcome.STARTED:
         return attempt
     attempt.outcome = Outcome.UNKNOWN
-    attempt.failure_code = code
+    attempt.failure_code = code[:50]
     attempt.failure_message = message[:300]
     attempt.save(update_fields=["outcome", "failure_code", "failure_message"])
     record.has_error = True
@@ -840,42 +927,133 @@ def poll_payment_request(record: InvoiceSyncRecord, *, processors: dict | None =
 
 
 def attempts_to_reconcile(limit: int = 500):
+    """Attempts whose answer was lost: UNKNOWN ones, and STARTED ones whose worker
+    stopped (older than ``STALE_AFTER``). Those already handed to staff (past the
+    idempotency window, in Manual review) come after the others, so that they never
+    crowd out an attempt that can still be settled by a resend."""
     stale = timezone.now() - STALE_AFTER
+    handed_over = Case(When(failure_code=UNKNOWN_PAST_WINDOW, then=Value(1)), default=Value(0))
     return (
         SyncAttempt.objects.filter(Q(outcome=Outcome.UNKNOWN) | Q(outcome=Outcome.STARTED, started_at__lt=stale))
         .select_related("record__gateway_account")
-        .order_by("pk")[:limit]
+        .order_by(handed_over, "pk")[:limit]
+    )
+
+
+def _may_resend(record: InvoiceSyncRecord, attempt: SyncAttempt) -> bool:
+    """A resend is done by the processor when it never got the first send, so it is
+    made only while the invoice still wants exactly this charge: sync on, not stopped
+    (Hold for dispute, Manual review), not paid, its balance at least the attempt's
+    amount, and within ``GIVE_UP_AFTER`` of the attempt's start (the key surely kept)."""
+    return (
+        attempt.outcome in (Outcome.STARTED, Outcome.UNKNOWN)
+        and timezone.now() - attempt.started_at < GIVE_UP_AFTER
+        and record.sync_enabled
+        and not record.is_stopped
+        and not record.paid_in_ledger
+        and record.invoice.balance >= attempt.amount
     )
 
 
 def reconcile_attempt(attempt: SyncAttempt, *, processors: dict | None = None) -> str:
-    """Resolve an attempt whose answer was lost by asking the processor for the charge
-    made with its idempotency key. Never sends a charge. Not found after
-    ``GIVE_UP_AFTER``: the processor never received it, so the attempt failed without
-    counting against the limit, and the next attempt (a new key) is due at once."""
+    """Settle an attempt whose answer was lost from the processor's own record; never
+    by a charge with a new key.
+
+    1. The customer's charges since the attempt started, listed (strongly consistent)
+       and matched on the attempt's metadata (its idempotency key): found, its state is
+       recorded (a success is posted once).
+    2. Not listed: the same request is sent again with the same key while the processor
+       surely keeps the key (``GIVE_UP_AFTER``) and the invoice still wants the charge
+       (``_may_resend``). The processor answers with what it did the first time, or, if
+       it never got it, does it now: one charge either way.
+    3. Then the processor's search by key, a last resort (it lags behind writes).
+    4. Still unknown past ``GIVE_UP_AFTER``: the attempt stays open (so no new attempt
+       is made for the invoice) and the record moves to Manual review once, with a
+       message saying what staff should check. Later runs keep looking (a charge that
+       shows up is still recorded) but never resend.
+
+    Returns what happened: "found <status>", "resent <outcome>", "not yet", "manual
+    review", "waiting for staff" or "error: …".
+    """
+    record = InvoiceSyncRecord.objects.select_related("invoice__bill_to", "gateway_account").get(pk=attempt.record_id)
+    processor = _processor(record.gateway_account, processors)
+    request = _charge_request(record, attempt)
+    problems = []
+    charge = None
     try:
-        charge = _processor(attempt.record.gateway_account, processors).find_charge_by_idempotency_key(
-            attempt.idempotency_key
-        )
+        charge = processor.find_charge(request, created_since=attempt.started_at - CLOCK_SLACK)
     except ProcessorError as exc:
-        return f"error: {exc.message}"
+        problems.append(exc.message)
     if charge is not None:
-        apply_processor_state(charge_id=charge.processor_id, charge=charge, disputed=charge.disputed)
+        attempt_record(attempt.pk, result=charge)
+        return f"found {charge.status}"
+    if _may_resend(record, attempt):
+        sent = attempt_send(attempt, processors=processors, resend=True)
+        if sent.outcome not in (Outcome.STARTED, Outcome.UNKNOWN):
+            return f"resent {sent.outcome}"
+        problems.append(sent.failure_message)
+    try:
+        charge = processor.find_charge_by_idempotency_key(attempt.idempotency_key)
+    except ProcessorError as exc:
+        problems.append(exc.message)
+    if charge is not None:
+        attempt_record(attempt.pk, result=charge)
         return f"found {charge.status}"
     if timezone.now() - attempt.started_at < GIVE_UP_AFTER:
-        return "not yet"
-    attempt_record(
-        attempt.pk,
-        result=None,
-        failed=True,
-        failure_code=NOT_AT_PROCESSOR,
-        failure_message="The processor has no charge with this attempt's key; nothing was charged.",
-        counts_as_failure=False,
-    )
-    return "not at processor"
+        return f"error: {problems[0]}" if problems else "not yet"
+    if attempt.failure_code == UNKNOWN_PAST_WINDOW:
+        return "waiting for staff"
+    attempt_unknown_to_review(attempt.pk)
+    return "manual review"
+
+
+@transaction.atomic
+def attempt_unknown_to_review(attempt_id: int) -> SyncAttempt:
+    """An attempt still unknown past the idempotency window: it can no longer be safely
+    sent again, and no charge with a new key may be made while it may have charged.
+    The attempt stays open (UNKNOWN, marked ``UNKNOWN_PAST_WINDOW``), which keeps every
+    job from charging the invoice; the record moves to Manual review (a change row, as
+    a dispute's hold writes) unless it is already stopped, and its error message tells
+    staff what to check. Done once per attempt."""
+    record_id = SyncAttempt.objects.values_list("record_id", flat=True).get(pk=attempt_id)
+    record = lock_record(record_id)
+    attempt = SyncAttempt.objects.select_for_update().get(pk=attempt_id)
+    if attempt.outcome not in (Outcome.STARTED, Outcome.UNKNOWN) or attempt.failure_code == UNKNOWN_PAST_WINDOW:
+        return attempt
+    hours = int(GIVE_UP_AFTER.total_seconds() // 3600)
+    attempt.outcome = Outcome.UNKNOWN
+    attempt.failure_code = UNKNOWN_PAST_WINDOW
+    attempt.failure_message = (
+        f"No answer from the processor and no charge found for this attempt after {hours} hours; "
+        "it is no longer sent again."
+    )[:300]
+    attempt.save(update_fields=["outcome", "failure_code", "failure_message"])
+    record.has_error = True
+    record.error_message = (
+        f"Attempt {attempt.number} ({attempt.amount} {attempt.currency}): the processor's answer was lost and "
+        f"after {hours} hours it still shows no charge for it, so it is not charged again automatically. "
+        f"Look for a charge for invoice {record.invoice.number} (idempotency key {attempt.idempotency_key}) "
+        "at the processor before charging the customer again. A charge found later is still recorded here."
+    )[:500]
+    record.next_attempt_at = None
+    fields = ["has_error", "error_message", "next_attempt_at", "updated_at"]
+    if not record.is_stopped:
+        SyncRecordChange.objects.create(
+            record=record,
+            field="handling_mode",
+            old_value=record.handling_mode,
+            new_value=Mode.MANUAL_REVIEW,
+            note=UNKNOWN_NOTE,
+        )
+        record.handling_mode = Mode.MANUAL_REVIEW
+        fields.append("handling_mode")
+    record.save(update_fields=fields)
+    return attempt
 
 
 def records_due_for_retry(limit: int = 500):
+    """Records whose next attempt is due. Read before any lock: ``attempt_start`` checks
+    it all again under the record's lock."""
     open_attempt = SyncAttempt.objects.filter(record=OuterRef("pk"), outcome__in=SyncAttempt.OPEN)
     return (
         InvoiceSyncRecord.objects.filter(
@@ -890,9 +1068,8 @@ def records_due_for_retry(limit: int = 500):
 
 def records_for_autopay(limit: int = 5000):
     """Unpaid, enabled invoices of contacts with an autopay method, never charged, due
-    within ``INVOICE_SYNC_AUTOPAY_LEAD_DAYS`` (30) days."""
-    lead = datetime.timedelta(days=getattr(settings, "INVOICE_SYNC_AUTOPAY_LEAD_DAYS", 30))
-    today = timezone.localdate()
+    within ``INVOICE_SYNC_AUTOPAY_LEAD_DAYS`` (30) days. Read before any lock:
+    ``attempt_start`` checks it all again under the record's lock."""
     saved = SavedPaymentMethod.objects.filter(
         contact_id=OuterRef("invoice__bill_to_id"),
         gateway_account_id=OuterRef("gateway_account_id"),
@@ -905,7 +1082,7 @@ def records_for_autopay(limit: int = 5000):
             paid_in_ledger=False,
             gateway_account__isnull=False,
             invoice__balance__gt=0,
-            invoice__due_date__lte=today + lead,
+            invoice__due_date__lte=_autopay_horizon(),
             attempts__isnull=True,
         )
         .exclude(handling_mode__in=[*policy.STOPPED, Mode.SKIP_AUTOPAY])
@@ -944,10 +1121,10 @@ def run_jobs(kind: str, record_ids: list[int] | None = None, *, limit: int = 100
             for result in payment_requests_send(ids, processors=processors).values():
                 counts["request_" + result] += 1
             for pk in records_due_for_retry(limit):
-                counts["retry_" + charge_invoice(pk, trigger="retry", processors=processors)] += 1
+                counts["retry_" + charge_invoice(pk, trigger=RETRY, processors=processors)] += 1
         elif kind == "autopay":
             for pk in records_for_autopay(limit * 5):
-                counts["autopay_" + charge_invoice(pk, trigger="autopay", processors=processors)] += 1
+                counts["autopay_" + charge_invoice(pk, trigger=AUTOPAY, processors=processors)] += 1
         elif kind == "poll":
             for attempt in attempts_to_poll(limit):
                 counts["poll_" + poll_attempt(attempt, processors=processors).split(":")[0]] += 1

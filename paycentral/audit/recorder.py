@@ -115,6 +115,7 @@ DEFAULT_AUDITED: dict[str, Spec] = {
             "payment_method",
             "default_product_name",
             "default_product",
+            "discount_product",
             "skip_before",
             "programs_sync_mode",
             "is_started",
@@ -123,6 +124,14 @@ DEFAULT_AUDITED: dict[str, Spec] = {
         ),
     ),
     "openwater.ProgramMapping": CONFIG,
+    # What staff did about an OpenWater invoice in error (try again, skip, recorded by
+    # hand); the runs' own bookkeeping of the record is not repeated here.
+    "openwater.InvoiceSync": Spec(
+        fields=("ow_invoice_id", "status", "skip_reason", "staff_action", "staff_note", "staff_by", "staff_at"),
+        update_fields=("staff_at",),
+        on_create=False,
+        on_delete=False,
+    ),
     "integrations.InvoiceSyncRecord": Spec(
         fields=("invoice", "sync_enabled", "handling_mode"),
         update_fields=("sync_enabled", "handling_mode"),

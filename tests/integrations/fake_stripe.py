@@ -1,8 +1,18 @@
 """A local HTTP server speaking the subset of Stripe's API the Stripe adapter uses.
 
-Form-encoded requests (``metadata[k]=v``, ``expand[0]=…``), ``Authorization: Bearer
-sk_test_…``, ``Idempotency-Key`` replay (the same key with other parameters: 400
-``idempotency_error``, as Stripe answers), integer minor units, Stripe-shaped errors.
+Form-encoded requests (``metadata[k]=v``, ``expand[0]=…``, ``created[gte]=…``),
+``Authorization: Bearer sk_test_…``, ``Idempotency-Key`` replay (the same key with other
+parameters: 400 ``idempotency_error``, as Stripe answers), integer minor units,
+Stripe-shaped errors.
+
+Reading PaymentIntents back, as Stripe documents it:
+
+- ``GET /v1/payment_intents`` lists them newest first, filtered by ``customer`` and
+  ``created[gte|gt|lte|lt]`` (Unix seconds), ``limit`` 1–100 (default 10), paged with
+  ``starting_after`` while ``has_more``; an intent is listed as soon as it exists.
+- ``GET /v1/payment_intents/search?query=metadata['idempotency_key']:'…'`` is eventually
+  consistent: an intent shows up only ``search_lag`` seconds after it was created
+  (Stripe: "less than a minute" normally, longer during incidents).
 
 Saved payment methods decide the outcome:
 
@@ -45,8 +55,9 @@ def _nest(pairs: list[tuple[str, str]]) -> dict:
 
 
 class FakeStripe:
-    def __init__(self, hold_seconds: float = 2.0):
+    def __init__(self, hold_seconds: float = 2.0, search_lag: float = 0.0):
         self.hold_seconds = hold_seconds
+        self.search_lag = search_lag
         self.intents: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.customers: dict[str, dict] = {}
@@ -97,6 +108,49 @@ class FakeStripe:
     def intent_by_key(self, key: str) -> list[dict]:
         return [pi for pi in self.intents.values() if pi["metadata"].get("idempotency_key") == key]
 
+    def search(self, key: str) -> list[dict]:
+        """What the search index holds: intents older than ``search_lag`` seconds."""
+        visible_before = time.time() - self.search_lag
+        return [pi for pi in self.intent_by_key(key) if pi["_made_at"] <= visible_before]
+
+    def list_intents(self, params: dict) -> tuple[int, dict]:
+        """``GET /v1/payment_intents``: newest first (insertion order breaks ties)."""
+        try:
+            limit = int(params.get("limit", 10))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return 400, {"error": {"type": "invalid_request_error", "param": "limit", "message": "Invalid limit"}}
+        intents = list(reversed(self.intents.values()))
+        if params.get("customer"):
+            intents = [pi for pi in intents if pi["customer"] == params["customer"]]
+        created = params.get("created", {})
+        if isinstance(created, str):
+            created = {"eq": created}
+        tests = {
+            "eq": lambda c, t: c == t,
+            "gte": lambda c, t: c >= t,
+            "gt": lambda c, t: c > t,
+            "lte": lambda c, t: c <= t,
+            "lt": lambda c, t: c < t,
+        }
+        for op, value in created.items():
+            intents = [pi for pi in intents if tests[op](pi["created"], int(value))]
+        intents.sort(key=lambda pi: pi["created"], reverse=True)  # stable: newest first
+        if params.get("starting_after"):
+            ids = [pi["id"] for pi in intents]
+            if params["starting_after"] not in ids:
+                return 400, {"error": {"type": "invalid_request_error", "message": "No such payment_intent"}}
+            intents = intents[ids.index(params["starting_after"]) + 1 :]
+        page = intents[:limit]
+        body = {
+            "object": "list",
+            "url": "/v1/payment_intents",
+            "has_more": len(intents) > limit,
+            "data": [self._view(pi) for pi in page],
+        }
+        return 200, body
+
     # --- endpoints ------------------------------------------------------------------
 
     def create_intent(self, params: dict) -> tuple[int, dict, float]:
@@ -114,6 +168,7 @@ class FakeStripe:
             "status": "requires_payment_method",
             "last_payment_error": None,
             "created": int(time.time()),
+            "_made_at": time.time(),
         }
         self.intents[pi_id] = pi
         if params.get("confirm") != "true" or not pm:
@@ -190,9 +245,11 @@ class FakeStripe:
                     if parts[:3] == ["v1", "payment_intents", "search"]:
                         query = params.get("query", "")
                         key = query.split(":", 1)[1].strip("'") if ":" in query else ""
-                        data = [fake._view(pi) for pi in fake.intent_by_key(key)]
+                        data = [fake._view(pi) for pi in fake.search(key)]
                         body = {"object": "search_result", "data": data, "has_more": False, "url": url.path}
                         return self._send(200, body)
+                    if parts == ["v1", "payment_intents"]:
+                        return self._send(*fake.list_intents(params))
                     if parts[:2] == ["v1", "payment_intents"] and len(parts) == 3:
                         pi = fake.intents.get(unquote(parts[2]))
                         if pi is None:

@@ -422,3 +422,74 @@ def test_get_charge__unknown_id_is_not_found(processor):
     with pytest.raises(ProcessorNotFound) as caught:
         processor.get_charge("ch_nope")
     assert caught.value.http_status == 404
+
+
+# --- reading charges back: the list (consistent) and the search (lagging) -------------------
+
+
+def test_list_charges__the_customers_charges_since_a_time_newest_first_every_page(processor):
+    import datetime
+
+    from django.utils import timezone
+
+    from integrations.sandbox_processor.services import account_for_key
+
+    account = account_for_key(API_KEY)
+    since = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=2)
+
+    def made(customer, at, n):
+        return SandboxCharge(
+            public_id=f"ch_list{n:04d}",
+            account=account,
+            amount=100 + n,
+            currency="USD",
+            status="succeeded",
+            source="tok_visa",
+            payment_method_type="card",
+            customer=customer,
+            idempotency_key=f"list-{n}",
+            created_at=at,
+        )
+
+    rows = [made("23456", since + datetime.timedelta(seconds=n), n) for n in range(105)]
+    rows += [made("23456", since - datetime.timedelta(seconds=1), 900), made("99999", since, 901)]
+    times = {row.public_id: row.created_at for row in rows}
+    SandboxCharge.objects.bulk_create(rows)
+    for public_id, at in times.items():  # created_at is set on insert; put each charge at its time
+        SandboxCharge.objects.filter(public_id=public_id).update(created_at=at)
+
+    listed = list(processor.list_charges(customer_ref="23456", created_since=since))
+
+    assert [c.processor_id for c in listed] == [f"ch_list{n:04d}" for n in reversed(range(105))]
+    assert listed[0].amount == Decimal("2.04")
+
+
+def test_list_charges__a_new_charge_is_listed_at_once_while_search_lags(processor, sandbox_settings):
+    import datetime
+
+    from django.utils import timezone
+
+    sandbox_settings.SANDBOX_PROCESSOR_SEARCH_LAG_SECONDS = 3600
+    before = timezone.now() - datetime.timedelta(minutes=1)
+    the_key = key()
+    request = charge_request(idempotency_key=the_key, metadata={"invoice": "1001", "idempotency_key": the_key})
+    made = processor.charge(request)
+    processor.charge(charge_request(metadata={"invoice": "1002"}))  # another charge of the customer
+
+    assert processor.find_charge_by_idempotency_key(request.idempotency_key) is None
+    found = processor.find_charge(request, created_since=before)
+    assert found is not None and found.processor_id == made.processor_id
+    assert found.metadata == {"invoice": "1001", "idempotency_key": the_key}
+
+    sandbox_settings.SANDBOX_PROCESSOR_SEARCH_LAG_SECONDS = 0
+    assert processor.find_charge_by_idempotency_key(request.idempotency_key).processor_id == made.processor_id
+
+
+def test_list_charges__unknown_filter_refused(sandbox_url):
+    response = httpx.get(
+        sandbox_url + "/charges",
+        params={"idempotency_key": "k"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parameter_unknown"

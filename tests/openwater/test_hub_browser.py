@@ -2,6 +2,7 @@
 it, map a program from the ⋮ menu, start it, and see the counts after a run."""
 
 import re
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -47,7 +48,13 @@ def test_hub_walk_through(browser_page, screenshot, live_server, sandbox, ledger
     expect(page.get_by_test_id("integration-state")).to_have_text("Not initialized")
     expect(page.get_by_test_id("credentials")).to_contain_text("••••••••demo")
     expect(page.get_by_test_id("credentials")).not_to_contain_text("ow_api_demo")
-    page.get_by_test_id("initialize-form").get_by_role("button", name="Initialize").click()
+    # The skip date has no default: Initialize asks for it.
+    initialize = page.get_by_test_id("initialize-form")
+    expect(initialize.get_by_label("Do not send invoices dated before")).to_have_value("")
+    initialize.get_by_role("button", name="Initialize").click()
+    expect(page.get_by_test_id("integration-state")).to_have_text("Not initialized")
+    initialize.get_by_label("Do not send invoices dated before").fill(str(date.today() - timedelta(days=30)))
+    initialize.get_by_role("button", name="Initialize").click()
     expect(page.get_by_test_id("integration-state")).to_have_text("Stopped")
     programs = page.get_by_test_id("programs")
     expect(programs).to_contain_text("AWD26")
@@ -80,3 +87,47 @@ def test_hub_walk_through(browser_page, screenshot, live_server, sandbox, ledger
     page.get_by_role("link", name="Integrations").first.click()
     expect(page.get_by_test_id("integrations")).to_contain_text("Started")
     screenshot("openwater_hub")
+
+
+def test_hub_errors__from_the_figure_to_skip_and_try_again(
+    browser_page,  # noqa: F811
+    screenshot,  # noqa: F811
+    live_server,
+    integration,
+    sandbox,
+    make_client,
+    finance_admin,
+):
+    wrong = sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["40.00", "10.00"], total_billed_override="55.00")
+    flaky = sandbox.add_invoice(
+        program_id=AWARDS, user_id=2, lines=["100.00", {"amount": "-25.00", "targetType": "Coupon"}]
+    )
+    sandbox.add_fault(f"/v2/Invoices/{flaky.id}", "malformed")
+    with make_client(integration) as client:
+        assert run_pushback(integration.pk, client=client).errors == 2
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("owadmin")
+    page.get_by_label("Password").fill("pw-owadmin-123")
+    page.get_by_role("button", name=re.compile("log in|sign in", re.I)).click()
+
+    page.get_by_role("link", name="Integrations").click()
+    page.get_by_test_id("hub-errors").click()
+    expect(page.get_by_role("heading", name="OpenWater invoices in error")).to_be_visible()
+    errors = page.get_by_test_id("errors")
+    expect(errors.locator(f"[data-sync='{wrong.id}']")).to_contain_text("is not the sum of its lines (50.00)")
+    expect(errors.locator(f"[data-sync='{flaky.id}']")).to_contain_text("could not be read")
+    screenshot("openwater_errors")
+
+    row = errors.locator(f"[data-sync='{wrong.id}']")
+    row.get_by_placeholder("Reason for skipping").fill("Billed twice by mistake; refunded in OpenWater")
+    row.get_by_role("button", name="Skip").click()
+    expect(page.locator(".alert")).to_contain_text(f"OpenWater invoice {wrong.id} is skipped")
+    expect(page.get_by_test_id("errors").locator(f"[data-sync='{wrong.id}']")).to_have_count(0)
+
+    page.get_by_test_id("errors").locator(f"[data-sync='{flaky.id}']").get_by_role(
+        "button", name="Try again now"
+    ).click()
+    expect(page.locator(".alert")).to_contain_text(f"OpenWater invoice {flaky.id} is recorded: invoice")
+    expect(page.get_by_test_id("errors")).to_contain_text("No OpenWater invoice is in error.")
+    screenshot("openwater_errors_handled")

@@ -186,11 +186,16 @@ def test_faults__malformed_json_then_recovered(integration, sandbox, make_client
     first = run(integration, make_client)
     sync = InvoiceSync.objects.get(ow_invoice_id=ow.id)
     assert first.errors == 1 and sync.status == "error"
-    assert f"GET /v2/Invoices/{ow.id}: the answer is not valid JSON" in sync.last_error
+    # Said for finance staff; the technical detail kept beside it.
+    assert (
+        sync.last_error == "OpenWater's answer for this invoice could not be read; it is tried again at the next run."
+    )
+    assert f"GET /v2/Invoices/{ow.id}: the answer is not valid JSON" in sync.last_error_detail
     assert not ow_invoices().exists()
     second = run(integration, make_client)
     sync.refresh_from_db()
-    assert second.pushed == 1 and sync.status == "pushed" and sync.attempts == 2 and sync.last_error == ""
+    assert second.pushed == 1 and sync.status == "pushed" and sync.attempts == 2
+    assert sync.last_error == sync.last_error_detail == ""
 
 
 def test_faults__totals_that_do_not_add_up_write_nothing(integration, sandbox, make_client):
@@ -199,7 +204,10 @@ def test_faults__totals_that_do_not_add_up_write_nothing(integration, sandbox, m
     result = run(integration, make_client)
     sync = InvoiceSync.objects.get(ow_invoice_id=ow.id)
     assert result.errors == 1 and sync.status == "error"
-    assert sync.last_error == f"OpenWater invoice {ow.id}: totalBilled 55.00 is not the sum of its items (50.00)"
+    assert sync.last_error == (
+        f"OpenWater invoice {ow.id}: the billed total in OpenWater (55.00) is not the sum of its lines (50.00); "
+        "check the invoice in OpenWater"
+    )
     assert not ow_invoices().exists() and not Payment.objects.exists() and Contact.objects.count() == contacts
 
 

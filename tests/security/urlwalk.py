@@ -256,6 +256,7 @@ class World:
     def build(self, model, **parent):
         from finance.models import Batch, Contact, Invoice, Payment
         from finance.services.payments import payment_receive
+        from integrations.openwater.models import InvoiceSync
         from paycentral.models import Cart, CartLine
         from paycentral.services.cart import cart_add_product, cart_start
         from tests.factories import BatchFactory, ContactFactory
@@ -283,6 +284,8 @@ class World:
         if model is CartLine:
             cart = parent.get("cart") or self.get(Cart)
             return cart_add_product(cart=cart, product=ledger.dues)
+        if model is InvoiceSync:  # an OpenWater invoice in error: what the Hub's actions act on
+            return self.autofill(model, status=InvoiceSync.Status.ERROR, **parent)
         return self.autofill(model, **parent)
 
     def autofill(self, model, **given):

@@ -49,10 +49,15 @@ class SandboxInvoice:
     user_id: int
     created_at: datetime
     paid_at: datetime
-    lines: list[dict]  # {id, amount (Decimal), notes, details, targetType}
-    payments: list[dict]  # {id, amount (Decimal), method, referenceNumber, billingName}
+    # {id, amount (Decimal; below zero: a coupon, a discount, a manual adjustment), notes,
+    # details, targetType ("Coupon" for a coupon), isVat, isManualAdjustment}
+    lines: list[dict]
+    # {id, amount (Decimal), method, referenceNumber, billingName, isManualAdjustment, ...}
+    payments: list[dict]
     refunds: list[Refund] = field(default_factory=list)
     total_billed_override: Decimal | None = None  # to serve totals that do not add up
+    # OpenWater's documented invoice detail has no totals; the sandbox adds them unless told not to.
+    with_totals: bool = True
 
     def visible_refunds(self, now):
         return [r for r in self.refunds if r.at <= now]
@@ -142,26 +147,34 @@ class SandboxStore:
         invoice_id: int | None = None,
         method: str = "CreditCard",
         total_billed_override=None,
+        payments: list | None = None,
+        with_totals: bool = True,
     ) -> SandboxInvoice:
-        """``lines``: amounts, or dicts {amount, notes, details, targetType}. Paid in one
-        payment of the total at ``paid_at`` (default: now)."""
+        """``lines``: amounts, or dicts {amount, notes, details, targetType, isVat,
+        isManualAdjustment}; an amount below zero is a coupon, a discount or a manual
+        adjustment. Paid at ``paid_at`` (default: now) in one payment of the total, or in
+        the ``payments`` amounts given; a total of zero (fully discounted) has no payment."""
         with self.lock:
             now = datetime.now(UTC)
             invoice_id = invoice_id or self.next_id()
             items = []
             for line in lines:
                 line = line if isinstance(line, dict) else {"amount": line}
+                amount = _money(line["amount"])
                 items.append(
                     {
                         "id": self.next_id(),
-                        "amount": _money(line["amount"]),
-                        "notes": line.get("notes", "Application fee"),
+                        "amount": amount,
+                        "notes": line.get("notes", "Application fee" if amount >= 0 else "Discount"),
                         "details": line.get("details", ""),
-                        "targetType": line.get("targetType", "Application"),
+                        "targetType": line.get("targetType", "Submission" if amount >= 0 else "None"),
+                        "isVat": bool(line.get("isVat", False)),
+                        "isManualAdjustment": bool(line.get("isManualAdjustment", False)),
                     }
                 )
             total = sum((i["amount"] for i in items), Decimal("0.00"))
             user = self.users[user_id]
+            amounts = [_money(a) for a in payments] if payments is not None else ([total] if total else [])
             inv = SandboxInvoice(
                 id=invoice_id,
                 program_id=program_id,
@@ -172,13 +185,20 @@ class SandboxStore:
                 payments=[
                     {
                         "id": self.next_id(),
-                        "amount": total,
+                        "amount": amount,
                         "method": method,
-                        "referenceNumber": f"ch_{invoice_id}",
+                        "referenceNumber": f"ch_{invoice_id}" + (f"_{n}" if n else ""),
                         "billingName": f"{user['firstName']} {user['lastName']}",
+                        "notes": "",
+                        "details": "",
+                        "isManualAdjustment": False,
+                        "isPromissoryNote": False,
+                        "canRefund": True,
                     }
+                    for n, amount in enumerate(amounts)
                 ],
                 total_billed_override=None if total_billed_override is None else _money(total_billed_override),
+                with_totals=with_totals,
             )
             self.invoices[invoice_id] = inv
             return inv
@@ -277,14 +297,19 @@ class SandboxStore:
                     "email": user.get("email"),
                     "firstName": user.get("firstName"),
                     "lastName": user.get("lastName"),
-                    "totalBilled": inv.total_billed_override if inv.total_billed_override is not None else billed,
-                    "totalPaid": paid,
-                    "totalRefunded": sum((r.amount for r in refunds), Decimal("0.00")),
                     "billingLineItems": [dict(li) for li in inv.lines],
                     "payments": [dict(p) for p in inv.payments],
-                    "refunds": [{"id": r.id, "amount": r.amount, "notes": r.notes} for r in refunds],
+                    "refunds": [{"id": r.id, "amount": r.amount, "notes": r.notes, "details": ""} for r in refunds],
                 }
             )
+            if inv.with_totals:
+                data.update(
+                    {
+                        "totalBilled": inv.total_billed_override if inv.total_billed_override is not None else billed,
+                        "totalPaid": paid,
+                        "totalRefunded": sum((r.amount for r in refunds), Decimal("0.00")),
+                    }
+                )
             return data
 
 

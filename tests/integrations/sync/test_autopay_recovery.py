@@ -123,17 +123,14 @@ def test_autopay_killed_mid_run__run_again__each_invoice_charged_and_paid_once(s
         assert run_jobs("reconcile") == {"reconcile_found succeeded": 1}
         assert SyncAttempt.objects.filter(record=cut).count() == 1
     else:
-        # The processor never got it: a failure that does not count, then the retry (a new
-        # key) charges once.
+        # The processor never got it: the customer's charges show none, so the reconciler
+        # sends the same request with the attempt's own key, which charges once; never a
+        # new attempt with a new key.
         _age(attempt, sync_service.STALE_AFTER * 2)
-        assert run_jobs("reconcile") == {"reconcile_not yet": 1}
-        _age(attempt, sync_service.GIVE_UP_AFTER * 2)
-        assert run_jobs("reconcile") == {"reconcile_not at processor": 1}
-        assert run_jobs("requests").get("retry_succeeded") == 1
-        assert list(SyncAttempt.objects.filter(record=cut).order_by("number").values_list("outcome", flat=True)) == [
-            Outcome.FAILED,
-            Outcome.SUCCEEDED,
-        ]
+        assert run_jobs("reconcile") == {"reconcile_resent succeeded": 1}
+        (only,) = SyncAttempt.objects.filter(record=cut)
+        assert (only.pk, only.outcome, only.sends) == (attempt.pk, Outcome.SUCCEEDED, 2)
+        assert charges_of(cut)[0].idempotency_key == attempt.idempotency_key
 
     # Every job again: nothing more.
     for kind in ("autopay", "reconcile", "autopay"):

@@ -177,21 +177,25 @@ def test_worker_stopped_after_the_charge__reconciled_not_charged_again(sync, pro
     assert record.attempts.count() == 1 and len(charges_of(record)) == 1
 
 
-def test_worker_stopped_before_the_charge__failed_without_counting_then_retried(sync, processor):
+def test_worker_stopped_before_the_charge__reconciler_sends_the_same_key_once(sync, processor):
     record = invoice_with_method(sync, "tok_visa", "99.00")
     attempt = attempt_start(record.pk)  # the worker dies here: nothing was sent
-    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.GIVE_UP_AFTER * 2)
+    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.STALE_AFTER * 2)
 
-    assert run_jobs("reconcile") == {"reconcile_not at processor": 1}
+    # The customer's charges show none; the same request goes out with the attempt's key.
+    assert run_jobs("reconcile") == {"reconcile_resent succeeded": 1}
     attempt.refresh_from_db()
     record.refresh_from_db()
-    assert attempt.outcome == Outcome.FAILED and attempt.failure_code == "not_at_processor"
-    assert record.retries == 0 and record.next_attempt_at is not None
+    assert attempt.outcome == Outcome.SUCCEEDED and attempt.sends == 2
+    assert record.attempts.count() == 1 and record.paid_in_ledger and record.retries == 0
+    (charge,) = charges_of(record)
+    assert charge.idempotency_key == attempt.idempotency_key
+    assert len(payments_of(record)) == 1
 
-    run_jobs("requests")  # the due retry: a new attempt with a new key
-    record.refresh_from_db()
-    assert record.attempts.count() == 2 and record.paid_in_ledger
-    assert len(charges_of(record)) == 1 and len(payments_of(record)) == 1
+    for job in ("reconcile", "requests", "autopay"):
+        run_jobs(job)
+    assert record.attempts.count() == 1 and len(charges_of(record)) == 1 and len(payments_of(record)) == 1
+    assert verify_ledger().ok
 
 
 def test_two_workers_start_the_same_invoice__one_attempt(sync, processor):
@@ -203,15 +207,23 @@ def test_two_workers_start_the_same_invoice__one_attempt(sync, processor):
 
 
 def test_late_success_of_a_written_off_attempt__posted_once_or_flagged(sync, processor, client):
-    """The processor got an attempt after the reconciler gave up on it (a delayed
-    request). Before a retry paid the invoice, its success is posted; after, the record
+    """The processor got an attempt after it was written off as never received (a
+    delayed request). Before a retry paid the invoice, its success is posted; after, the record
     is flagged for finance and nothing is posted twice."""
     from integrations.processors import ChargeRequest
 
     def written_off(record):
+        # Recorded as never received, as earlier versions of the reconciler wrote off an
+        # attempt the processor's search did not show (such rows remain in the database).
         attempt = attempt_start(record.pk)
-        SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.GIVE_UP_AFTER * 2)
-        assert run_jobs("reconcile") == {"reconcile_not at processor": 1}
+        sync_service.attempt_record(
+            attempt.pk,
+            result=None,
+            failed=True,
+            failure_code=sync_service.NOT_AT_PROCESSOR,
+            failure_message="The processor has no charge with this attempt's key; nothing was charged.",
+            counts_as_failure=False,
+        )
         return attempt
 
     def arrives_late(record, attempt):

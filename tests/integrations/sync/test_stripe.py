@@ -1,6 +1,7 @@
 """The Stripe adapter over real HTTP against a local server speaking Stripe's API
 (``stripe`` library, api_base pointed at it), and invoice sync through it."""
 
+import dataclasses
 import json
 import time
 import uuid
@@ -203,7 +204,7 @@ def test_stripe_sync__request_autopay_timeout_reconcile_dispute_webhook(ledger, 
     assert lost_attempt.outcome == SyncAttempt.Outcome.SUCCEEDED
     assert len(fake.intent_by_key(lost_attempt.idempotency_key)) == 1
     sends = [r for r in fake.requests if r[0] == "POST" and r[3] == lost_attempt.idempotency_key]
-    assert len(sends) == 1  # the reconciler searched; it never sent the charge again
+    assert len(sends) == 1  # the reconciler found it in the customer's intents; no resend needed
 
     pi_id = disputed.attempts.get().processor_charge_id
     fake.advance(pi_id)
@@ -265,4 +266,117 @@ def test_stripe_sync__customer_pays_the_request_poll_posts_once(ledger, stripe_s
     assert record.paid_in_ledger and record.processor_transaction_id == record.payment_request_id
     assert record.payment.amount == Decimal("70.00") and record.payment.method.code == "STRIPE"
     assert record.payment.batch.number.startswith(f"PS{stripe_sync.pk}-")
+    assert verify_ledger().ok
+
+
+# --- lost answers: the customer's PaymentIntents, the same key again, search last ----------
+
+
+def _intent(fake, customer: str, created: int, key: str = "") -> str:
+    pi_id = f"pi_{created}_{len(fake.intents):04d}"
+    with fake.lock:
+        fake.intents[pi_id] = {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": 1000,
+            "currency": "usd",
+            "customer": customer,
+            "description": None,
+            "metadata": {"idempotency_key": key} if key else {},
+            "payment_method": "pm_card_visa",
+            "status": "succeeded",
+            "last_payment_error": None,
+            "created": created,
+            "_made_at": time.time(),
+        }
+    return pi_id
+
+
+def test_stripe_list_charges__the_customers_intents_since_a_time_newest_first_every_page(fake, stripe_processor):
+    import datetime
+
+    since = 1_800_000_000
+    mine = [_intent(fake, "cus_a", since + n) for n in range(105)]
+    _intent(fake, "cus_a", since - 1)  # before the time asked
+    _intent(fake, "cus_b", since + 50)  # another customer
+
+    listed = list(
+        stripe_processor.list_charges(
+            customer_ref="cus_a", created_since=datetime.datetime.fromtimestamp(since, tz=datetime.UTC)
+        )
+    )
+
+    assert [c.processor_id for c in listed] == mine[::-1]
+    pages = [r for r in fake.requests if r[:2] == ("GET", "/v1/payment_intents")]
+    assert len(pages) == 2
+    assert pages[0][2]["customer"] == "cus_a" and pages[0][2]["created"] == {"gte": str(since)}
+    assert pages[0][2]["limit"] == "100" and "starting_after" not in pages[0][2]
+    assert pages[1][2]["starting_after"] == listed[99].processor_id
+
+
+def test_stripe_find_charge__matched_on_the_metadata_while_search_shows_nothing(fake, stripe_processor):
+    import datetime
+
+    fake.search_lag = 3600
+    request = dataclasses.replace(_charge(), customer_ref="cus_a")
+    before = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(minutes=1)
+    made = stripe_processor.charge(request)
+    stripe_processor.charge(dataclasses.replace(request, idempotency_key=str(uuid.uuid4())))  # another charge
+
+    assert stripe_processor.find_charge_by_idempotency_key(request.idempotency_key) is None
+    found = stripe_processor.find_charge(request, created_since=before)
+    assert found is not None and found.processor_id == made.processor_id
+    assert found.metadata["idempotency_key"] == request.idempotency_key
+    assert (
+        stripe_processor.find_charge(dataclasses.replace(request, idempotency_key="other"), created_since=before)
+        is None
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stripe_sync__answer_lost_and_search_lagging__reconcile_pays_from_the_customers_intents(
+    ledger, stripe_sync, fake
+):
+    fake.search_lag = 3600
+    record = _record(ledger, stripe_sync, "pm_card_timeout")
+    assert run_jobs("autopay") == {"autopay_unknown": 1}
+
+    assert run_jobs("reconcile") == {"reconcile_found succeeded": 1}
+
+    record.refresh_from_db()
+    (attempt,) = record.attempts.all()
+    (intent,) = fake.intent_by_key(attempt.idempotency_key)
+    assert attempt.outcome == SyncAttempt.Outcome.SUCCEEDED and attempt.processor_charge_id == intent["id"]
+    assert record.paid_in_ledger and record.payment.amount == Decimal("70.00")
+    assert len(fake.intents) == 1
+    listed = [r for r in fake.requests if r[:2] == ("GET", "/v1/payment_intents")]
+    assert listed and listed[0][2]["customer"] == "cus_abc"
+    assert not [r for r in fake.requests if r[1] == "/v1/payment_intents/search"]
+    assert run_jobs("reconcile") == {} and run_jobs("autopay") == {}
+    assert len(fake.intents) == 1
+    assert verify_ledger().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stripe_sync__charge_never_sent__reconciler_sends_the_same_key_once(ledger, stripe_sync, fake):
+    from integrations.services import sync as sync_service
+    from integrations.services.sync import attempt_start
+
+    fake.search_lag = 3600
+    record = _record(ledger, stripe_sync, "pm_card_visa")
+    attempt = attempt_start(record.pk)  # the worker stops before sending it
+    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.STALE_AFTER * 2)
+
+    assert run_jobs("reconcile") == {"reconcile_resent succeeded": 1}
+    assert run_jobs("reconcile") == {}
+
+    record.refresh_from_db()
+    sends = [r for r in fake.requests if r[0] == "POST" and r[1] == "/v1/payment_intents"]
+    assert [r[3] for r in sends] == [attempt.idempotency_key]
+    assert sends[0][2]["metadata"]["sync_record"] == str(record.pk)
+    (intent,) = fake.intents.values()
+    assert record.paid_in_ledger and record.processor_transaction_id == intent["id"]
+    assert record.attempts.count() == 1
     assert verify_ledger().ok
