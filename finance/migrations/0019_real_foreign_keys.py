@@ -217,7 +217,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("finance", "0017_application_line_unindexed"),
+        ("finance", "0018_invoice_line_discounts"),
         ("paycentral", "0004_gateway_account_invoice_sync"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -66,8 +66,6 @@ class Integration(models.Model):
         "finance.Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     page_size = models.PositiveSmallIntegerField(default=50)
-    # SQLite (embedded mode) has no advisory locks: a run holds this lease instead.
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

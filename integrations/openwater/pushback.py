@@ -1,12 +1,9 @@
 """One pushback run of an integration: pull paid OpenWater invoices and record them.
 
-- Only one run per integration at a time. On PostgreSQL a session advisory lock
+- Only one run per integration at a time: a session advisory lock
   (``pg_try_advisory_lock(NAMESPACE, integration id)``) is taken for the whole run;
   a second beat, a slow run or a second worker finds it taken and leaves. A worker
-  killed mid-run loses its connection, and with it the lock. On SQLite (the embedded
-  mode, one worker) there are no advisory locks: a run takes a lease on the
-  integration row (a conditional UPDATE of ``lease_expires_at``), renewed every page;
-  a lease left by a killed worker expires after ``LEASE_SECONDS``.
+  killed mid-run loses its connection, and with it the lock.
 - First the records left as errors (fewer than ``MAX_ATTEMPTS`` tries) and those
   skipped because their program was not mapped or disabled (once it is mapped) are
   tried again, each fetched anew. Staff may also try one again at once from the Hub
@@ -34,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from finance.errors import FinanceError
+from finance.locks import session_advisory_lock
 from integrations.openwater.client import (
     OpenWaterBadResponse,
     OpenWaterClient,
@@ -56,7 +54,6 @@ from integrations.openwater.services import (
 logger = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 0x4F57  # "OW"
-LEASE_SECONDS = 15 * 60
 MAX_ATTEMPTS = 10
 # Consecutive fetch failures (after the client's own retries) that end a run.
 MAX_CONSECUTIVE_FAILURES = 5
@@ -68,49 +65,17 @@ class RunBusy:
     message: str = "another run of this integration is in progress"
 
 
-class _Lock:
-    def __init__(self, integration_id: int):
-        self.id = integration_id
-        self.held = False
-
-    def acquire(self) -> bool:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cur:
-                cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, self.id])
-                self.held = bool(cur.fetchone()[0])
-        else:
-            now = timezone.now()
-            self.held = bool(
-                Integration.objects.filter(pk=self.id)
-                .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-                .update(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
-            )
-        return self.held
-
-    def renew(self):
-        if self.held and connection.vendor != "postgresql":
-            Integration.objects.filter(pk=self.id).update(
-                lease_expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS)
-            )
-
-    def release(self):
-        if not self.held:
-            return
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, self.id])
-        else:
-            Integration.objects.filter(pk=self.id).update(lease_expires_at=None)
-        self.held = False
-
-
 def run_pushback(integration_id: int, *, client: OpenWaterClient | None = None) -> PushbackRun | RunBusy:
     """Run the pushback of one integration once (see module doc)."""
     if connection.in_atomic_block:
         raise RuntimeError("run_pushback commits page by page; call it outside a transaction")
-    lock = _Lock(integration_id)
-    if not lock.acquire():
-        return RunBusy(integration_id)
+    with session_advisory_lock(LOCK_NAMESPACE, integration_id) as held:
+        if not held:
+            return RunBusy(integration_id)
+        return _run_holding_lock(integration_id, client)
+
+
+def _run_holding_lock(integration_id: int, client: OpenWaterClient | None) -> PushbackRun:
     own_client = client is None
     try:
         integration = Integration.objects.get(pk=integration_id)
@@ -121,7 +86,7 @@ def run_pushback(integration_id: int, *, client: OpenWaterClient | None = None) 
         run = PushbackRun.objects.create(integration=integration)
         client = client or OpenWaterClient.for_integration(integration)
         try:
-            _Run(integration, client, run, lock).execute()
+            _Run(integration, client, run).execute()
         except Exception as exc:  # the run is recorded as failed, with its reason
             logger.exception("OpenWater pushback of %s failed", integration.name)
             run.status = PushbackRun.Status.FAILED
@@ -138,15 +103,13 @@ def run_pushback(integration_id: int, *, client: OpenWaterClient | None = None) 
     finally:
         if own_client and client is not None:
             client.close()
-        lock.release()
 
 
 class _Run:
-    def __init__(self, integration: Integration, client: OpenWaterClient, run: PushbackRun, lock: _Lock):
+    def __init__(self, integration: Integration, client: OpenWaterClient, run: PushbackRun):
         self.integration = integration
         self.client = client
         self.run = run
-        self.lock = lock
         self.failures = 0
 
     def execute(self):
@@ -215,7 +178,6 @@ class _Run:
             if newest != cursor:
                 Integration.objects.filter(pk=integration.pk).update(cursor=newest)
             self.save_counts()
-            self.lock.renew()
             if not page["pagingInfo"].get("hasNextPage"):
                 return
             if newest is not None and newest != cursor:

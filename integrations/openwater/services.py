@@ -47,7 +47,7 @@ from datetime import date as Date
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Max, Q
 from django.db.models.functions import Cast, Length
 from django.utils import timezone
@@ -889,7 +889,3 @@ def staff_handled_seen_again(*, integration: Integration, ow_invoice_id: int, re
         )
         sync.save(update_fields=["ow_most_recent_transaction_at", "last_error", "updated_at"])
     return True
-
-
-def uses_postgres() -> bool:
-    return connection.vendor == "postgresql"
