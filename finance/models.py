@@ -4,15 +4,19 @@ payments and their applications, and the double-entry journal.
 Balances (``Invoice.balance``, ``InvoiceLine.balance``, ``Payment.amount_applied``) are
 stored for fast reads and changed only by services under row locks; ``verify_ledger``
 recomputes each of them from the applications and the journal. Rules that hold for a
-single row are database constraints; the journal balance rule and the immutability of
-posted journal lines and posted batches are PostgreSQL triggers (see migration 0002).
+single row are database constraints; the journal balance rule, the immutability of
+posted journal entries and posted batches are PostgreSQL triggers, declared in the
+``Meta.triggers`` of the models they fire on (bodies in ``finance.triggers``).
 """
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from finance import triggers as trigger_sql
 from finance.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
+from paycentral.db_triggers import Trigger
 from paycentral.uploads import product_image_path, validate_image_upload
 
 
@@ -26,6 +30,20 @@ def CurrencyField(**kwargs):  # noqa: N802
     kwargs.setdefault("max_length", 3)
     kwargs.setdefault("default", "USD")
     return models.CharField(**kwargs)
+
+
+def batch_open_trigger(name: str) -> Trigger:
+    """``name``: no row may be written into a batch that is posted or deleted (one check
+    per INSERT statement, over the distinct batches of its rows)."""
+    return Trigger(
+        name=name,
+        level=pgtrigger.Statement,
+        when=pgtrigger.After,
+        operation=pgtrigger.Insert,
+        referencing=pgtrigger.Referencing(new="new_rows"),
+        declare=[("bad", "record")],
+        func=trigger_sql.BATCH_ACCEPTS_NEW_ROWS,
+    )
 
 
 class FinanceSettings(models.Model):
@@ -260,6 +278,15 @@ class Batch(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "date"])]
+        triggers = [
+            # A posted batch cannot be deleted, nor its status and figures changed.
+            Trigger(
+                name="batch_posted_frozen",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=trigger_sql.BATCH_POSTED_FROZEN,
+            ),
+        ]
 
     def __str__(self):
         return self.number
@@ -364,6 +391,10 @@ class Invoice(models.Model):
         # migration 0015): a balance change is then a heap-only update that writes no
         # index. The reports read open balances from the kept per-contact and per-date
         # figures (finance.reporting: ContactBalance, OpenBalanceByDate) instead.
+        triggers = [batch_open_trigger("batch_open_for_invoice")]
+        # Other apps' triggers on this table are declared on their proxies of Invoice:
+        # the kept balances (finance.reporting.models.InvoiceBalanceTriggers) and the
+        # membership dates (finance.membership.models.InvoiceDateTriggers).
 
     def __str__(self):
         return f"Invoice {self.number}"
@@ -551,6 +582,7 @@ class Payment(models.Model):
                 fields=["reversal_batch"], condition=Q(reversal_batch__isnull=False), name="payment_by_reversal_batch"
             ),
         ]
+        triggers = [batch_open_trigger("batch_open_for_payment")]
 
     def __str__(self):
         return f"Payment {self.pk} {self.amount} {self.currency}"
@@ -732,6 +764,16 @@ class JournalEntry(models.Model):
                 fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="journal_entry_by_reversed"
             ),
         ]
+        triggers = [
+            # A posted entry cannot be deleted, nor what it posts changed.
+            Trigger(
+                name="journal_entry_immutable",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=trigger_sql.JOURNAL_ENTRY_IMMUTABLE,
+            ),
+            batch_open_trigger("batch_open_for_journal"),
+        ]
 
     def __str__(self):
         return f"JE {self.pk} {self.get_kind_display()} {self.date}"
@@ -759,7 +801,83 @@ class JournalLine(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["account", "entry"])]
+        triggers = [
+            # Lines of a posted entry cannot be changed or deleted.
+            Trigger(
+                name="journal_line_immutable",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=trigger_sql.JOURNAL_LINE_IMMUTABLE,
+            ),
+            # Each statement queues the entries it touched for the balance check at
+            # commit (JournalCheckPending).
+            Trigger(
+                name="journal_line_queue_insert",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                referencing=pgtrigger.Referencing(new="new_lines"),
+                declare=[("n", "bigint")],
+                func=trigger_sql.QUEUE_INSERTED_LINES,
+            ),
+            Trigger(
+                name="journal_line_queue_update",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Update,
+                referencing=pgtrigger.Referencing(old="old_lines", new="new_lines"),
+                declare=[("n", "bigint")],
+                func=trigger_sql.QUEUE_UPDATED_LINES,
+            ),
+            Trigger(
+                name="journal_line_queue_delete",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete,
+                referencing=pgtrigger.Referencing(old="old_lines"),
+                declare=[("n", "bigint")],
+                func=trigger_sql.QUEUE_DELETED_LINES,
+            ),
+        ]
 
     def __str__(self):
         side = f"DR {self.debit}" if self.debit else f"CR {self.credit}"
         return f"{self.account.code} {side}"
+
+
+class JournalCheckPending(models.Model):
+    """One row per transaction that wrote journal lines, until its commit: the row the
+    deferred balance check (``journal_entry_balanced``) fires on.
+
+    A journal entry balances (debits = credits in each currency) at every commit,
+    whoever wrote its lines (ORM, raw SQL, COPY). PostgreSQL has no statement-level
+    constraint trigger, so the statement-level triggers on the lines (``JournalLine``)
+    queue the entries each statement touched in ``finance_journal_check_queue`` (no
+    model: transaction id, entry id) and insert this transaction's row here, once; the
+    constraint trigger below, DEFERRABLE INITIALLY DEFERRED, fires once per transaction
+    at commit (or at ``SET CONSTRAINTS journal_entry_balanced IMMEDIATE``), checks every
+    queued entry in one query and empties the queue.
+
+    Both tables are UNLOGGED (migration 0008 created them): their rows never outlive the
+    transaction that wrote them. Nothing but the triggers writes them.
+    """
+
+    # txid_current() of the writing transaction.
+    xact = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        db_table = "finance_journal_check_pending"
+        default_permissions = ()
+        triggers = [
+            Trigger(
+                name="journal_entry_balanced",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                declare=[("bad", "record")],
+                func=trigger_sql.CHECK_QUEUED_ENTRIES_BALANCED,
+            ),
+        ]
+
+    def __str__(self):
+        return f"journal check of transaction {self.xact}"

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "ninja",
+    "pgtrigger",
     "paycentral",
     "paycentral.audit",
     "finance",
@@ -127,6 +128,13 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Database triggers are declared in the models' Meta.triggers (paycentral/db_triggers.py)
+# and installed by the migrations makemigrations writes for them, like any schema change;
+# `migrate` does not reinstall them on its own, and `manage.py pgtrigger ls` shows whether
+# the database has what the code declares.
+PGTRIGGER_MIGRATIONS = True
+PGTRIGGER_INSTALL_ON_MIGRATE = False
 
 # --- Cache and Celery -------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

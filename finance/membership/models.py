@@ -8,15 +8,19 @@ payments applied to it, net, reach its amount) and whose invoice is not reversed
 never fall below ``opening_paid_through`` (what the member had paid before billing
 started here). The database keeps them current: triggers recompute them when payment
 applications are written (any path: staff entry, AR import, open credit, processor) and
-when an invoice is reversed (see ``finance.membership.sql``).
+when an invoice is reversed (``PaymentApplicationDateTriggers``, ``InvoiceDateTriggers``;
+bodies in ``finance.membership.sql``).
 """
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from finance.models import Batch, Contact, Invoice, InvoiceLine, MoneyField, Product
+from finance.membership import sql as trigger_sql
+from finance.models import Batch, Contact, Invoice, InvoiceLine, MoneyField, PaymentApplication, Product
 from finance.money import ZERO
+from paycentral.db_triggers import Trigger
 
 
 class MembershipSettings(models.Model):
@@ -146,6 +150,52 @@ class Term(models.Model):
 
     def __str__(self):
         return f"{self.subscription} {self.term_begin}–{self.term_end}"
+
+
+# The two triggers that keep the subscriptions' dates fire on tables of the ledger core,
+# and keep this app's rows: they are declared here, beside the subscriptions and terms,
+# on proxies of the ledger's models (no table of their own, nothing to query), rather
+# than on finance.PaymentApplication and finance.Invoice: the ledger core imports no
+# app built on it.
+
+
+class PaymentApplicationDateTriggers(PaymentApplication):
+    """The payment application table, with the trigger that recomputes the dates of
+    the subscriptions whose primary term lines an INSERT statement's applications name
+    (``finance.membership.sql``)."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            Trigger(
+                name="membership_applications_written",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                referencing=pgtrigger.Referencing(new="new_rows"),
+                func=trigger_sql.APPLICATIONS_WRITTEN,
+            ),
+        ]
+
+
+class InvoiceDateTriggers(Invoice):
+    """The invoice table, with the trigger that recomputes the dates of the
+    subscriptions with a term on an invoice whose ``reversed_at`` changes
+    (``finance.membership.sql``)."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            Trigger(
+                name="membership_invoice_reversed",
+                when=pgtrigger.After,
+                operation=pgtrigger.UpdateOf("reversed_at"),
+                condition=pgtrigger.AnyChange("reversed_at"),
+                func=trigger_sql.INVOICE_REVERSED,
+            ),
+        ]
 
 
 class RenewalRun(models.Model):

@@ -1,15 +1,26 @@
-"""Database triggers that keep subscriptions' paid-through and renewed-through dates.
+"""The database keeps subscriptions' paid-through and renewed-through dates.
 
 Any payment path (staff entry, AR import's set-based SQL, open credit, processor sync)
 writes ``finance_paymentapplication`` rows, and reversing an invoice sets
-``finance_invoice.reversed_at``; the triggers recompute the dates of the subscriptions
-whose term invoices those rows touch (see ``finance.membership.models``): one
-statement-level trigger with a transition table (one recompute per INSERT statement,
-however many rows).
+``finance_invoice.reversed_at``; two triggers recompute the dates of the subscriptions
+whose term invoices those rows touch (see ``finance.membership.models``):
+
+- ``membership_applications_written``: AFTER INSERT ... FOR EACH STATEMENT on the
+  payment applications, new rows as ``new_rows`` (one recompute per INSERT statement,
+  however many rows);
+- ``membership_invoice_reversed``: AFTER UPDATE OF reversed_at ... FOR EACH ROW on the
+  invoices, when it changes.
+
+They are declared on the proxies ``PaymentApplicationDateTriggers`` and
+``InvoiceDateTriggers`` (``finance.membership.models``) with the bodies below. Both call
+the plain SQL function ``membership_refresh_subscriptions(bigint[])``, which the services
+call too (``refresh_subscriptions``) after writing terms; its body is
+``REFRESH_SUBSCRIPTIONS_BODY``, installed by migration 0005 with its own search_path (a
+test checks that the database's function is this body).
 """
 
-PG_REFRESH = """
-CREATE OR REPLACE FUNCTION membership_refresh_subscriptions(ids bigint[]) RETURNS void AS $$
+# The body of membership_refresh_subscriptions(ids bigint[]) RETURNS void (plpgsql).
+REFRESH_SUBSCRIPTIONS_BODY = """
 BEGIN
     IF ids IS NULL OR cardinality(ids) = 0 THEN
         RETURN;
@@ -34,41 +45,21 @@ BEGIN
        AND (s.renewed_through IS DISTINCT FROM GREATEST(s.opening_paid_through, x.renewed)
             OR s.paid_through IS DISTINCT FROM GREATEST(s.opening_paid_through, x.paid));
 END;
-$$ LANGUAGE plpgsql;
+"""
 
-CREATE OR REPLACE FUNCTION membership_applications_written() RETURNS trigger AS $$
-BEGIN
+# membership_applications_written: the subscriptions whose primary term lines the
+# statement's applications name.
+APPLICATIONS_WRITTEN = """
     PERFORM membership_refresh_subscriptions(ARRAY(
         SELECT DISTINCT t.subscription_id FROM new_rows n JOIN membership_term t ON t.primary_line_id = n.line_id));
     RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
+"""
 
-CREATE OR REPLACE FUNCTION membership_invoice_reversed() RETURNS trigger AS $$
-BEGIN
+# membership_invoice_reversed: the subscriptions with a term on the invoice.
+INVOICE_REVERSED = """
     PERFORM membership_refresh_subscriptions(ARRAY(
         SELECT t.subscription_id FROM membership_term t WHERE t.invoice_id = NEW.id));
     RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
-
-CREATE TRIGGER membership_applications_written
-    AFTER INSERT ON finance_paymentapplication
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION membership_applications_written();
-
-CREATE TRIGGER membership_invoice_reversed
-    AFTER UPDATE OF reversed_at ON finance_invoice
-    FOR EACH ROW WHEN (OLD.reversed_at IS DISTINCT FROM NEW.reversed_at)
-    EXECUTE FUNCTION membership_invoice_reversed();
-"""
-
-PG_DROP = """
-DROP TRIGGER IF EXISTS membership_invoice_reversed ON finance_invoice;
-DROP TRIGGER IF EXISTS membership_applications_written ON finance_paymentapplication;
-DROP FUNCTION IF EXISTS membership_invoice_reversed();
-DROP FUNCTION IF EXISTS membership_applications_written();
-DROP FUNCTION IF EXISTS membership_refresh_subscriptions(bigint[]);
 """
 
 
@@ -81,11 +72,3 @@ def refresh_subscriptions(subscription_ids) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT membership_refresh_subscriptions(%s::bigint[])", [ids])
-
-
-def install(apps, schema_editor):
-    schema_editor.execute(PG_REFRESH)
-
-
-def uninstall(apps, schema_editor):
-    schema_editor.execute(PG_DROP)

@@ -7,12 +7,15 @@ second waits on the unique index and skips what the first took). The file is pro
 from those rows, so an export can be downloaded again and gives the same file.
 """
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from finance.models import MoneyField
+from finance.models import Invoice, MoneyField
 from finance.money import ZERO
+from finance.reporting import triggers as trigger_sql
+from paycentral.db_triggers import Trigger
 
 
 class GLExport(models.Model):
@@ -98,9 +101,9 @@ class GLBatchEntryCount(models.Model):
 
 class ContactBalance(models.Model):
     """The open balances of the invoices billed to one contact in one currency, kept by
-    the database: on PostgreSQL, statement triggers on the invoice table (migration
-    ``0003_contact_balances``) add the change of every INSERT, UPDATE and DELETE of
-    invoices, in the writing transaction, whoever writes (ORM, raw SQL, COPY). So in
+    the database: statement triggers on the invoice table (``InvoiceBalanceTriggers``) add
+    the change of every INSERT, UPDATE and DELETE of invoices, in the writing
+    transaction, whoever writes (ORM, raw SQL, COPY). So in
     every snapshot these figures equal the sums over that snapshot's invoices, which
     ``finance.reporting.selectors.contact_balance_mismatches`` checks.
 
@@ -134,9 +137,9 @@ class ContactBalance(models.Model):
 
 class OpenBalanceByDate(models.Model):
     """The open balances of the invoices of one currency dated one day, kept by the
-    database the way ``ContactBalance`` is: on PostgreSQL the same statement triggers on
-    the invoice table (migration ``0004_open_balances_by_date``) add each statement's
-    change here too, in the writing transaction, whoever writes. So in every snapshot
+    database the way ``ContactBalance`` is: the same statement triggers on the invoice
+    table (``InvoiceBalanceTriggers``) add each statement's change here too, in the
+    writing transaction, whoever writes. So in every snapshot
     these figures equal the sums over that snapshot's invoices, which
     ``finance.reporting.selectors.open_balance_by_date_mismatches`` checks.
 
@@ -152,7 +155,7 @@ class OpenBalanceByDate(models.Model):
     currency = models.CharField(max_length=3)
     date = models.DateField()  # the invoices' date (Invoice.date)
     # A day's figures are the sum of its rows: each writing session adds to one slot (see
-    # migration 0004), so a long posting does not hold up the others.
+    # finance.reporting.triggers), so a long posting does not hold up the others.
     slot = models.PositiveSmallIntegerField(default=0)
     receivable = MoneyField(default=ZERO)
     receivable_count = models.IntegerField(default=0)
@@ -166,3 +169,43 @@ class OpenBalanceByDate(models.Model):
 
     def __str__(self):
         return f"{self.currency} {self.date}: receivable {self.receivable}, credit {self.credit}"
+
+
+class InvoiceBalanceTriggers(Invoice):
+    """The invoice table, with the triggers that keep ``ContactBalance`` and
+    ``OpenBalanceByDate`` (bodies in ``finance.reporting.triggers``).
+
+    A proxy: no table of its own and nothing to query. The triggers fire on the invoice
+    table but keep this app's figures, so they are declared here, beside those figures,
+    rather than on ``finance.Invoice``: the ledger core imports no app built on it.
+    """
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            Trigger(
+                name="reporting_contact_balance_insert",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                referencing=pgtrigger.Referencing(new="new_invoices"),
+                func=trigger_sql.KEEP_INSERTED_BALANCES,
+            ),
+            Trigger(
+                name="reporting_contact_balance_update",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Update,
+                referencing=pgtrigger.Referencing(old="old_invoices", new="new_invoices"),
+                func=trigger_sql.KEEP_UPDATED_BALANCES,
+            ),
+            Trigger(
+                name="reporting_contact_balance_delete",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete,
+                referencing=pgtrigger.Referencing(old="old_invoices"),
+                func=trigger_sql.KEEP_DELETED_BALANCES,
+            ),
+        ]

@@ -1,14 +1,19 @@
 """The audit trail: one row per financial action or change of a setting, payment method,
 method set, gateway account, integration, authorization or token.
 
-Rows are only ever inserted: on PostgreSQL a trigger refuses UPDATE and DELETE (see
-migration 0002), the admin is read-only, and no code path edits them.
+Rows are only ever inserted: a PostgreSQL trigger refuses UPDATE and DELETE, whoever
+asks (``AuditEvent.Meta.triggers``), the admin is read-only, and no code path edits them.
+(TRUNCATE needs the table owner's rights, which the application's role should not hold
+in production; the test runner empties tables with it between tests.)
 """
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+
+from paycentral.db_triggers import Trigger
 
 
 class AuditEvent(models.Model):
@@ -35,6 +40,17 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["content_type", "object_id", "-at"], name="audit_object_at"),
             models.Index(fields=["-at"], name="audit_at"),
+        ]
+        triggers = [
+            Trigger(
+                name="audit_event_no_update_delete",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func="""
+    RAISE EXCEPTION 'the audit trail cannot be changed (% on audit_auditevent refused)', TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+""",
+            ),
         ]
 
     def __str__(self):
