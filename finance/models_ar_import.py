@@ -48,14 +48,15 @@ class ARImport(models.Model):
     batch_number = models.CharField(max_length=20, blank=True)
     date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
-    cash_account_code = models.CharField(max_length=20, blank=True)
+    cash_account_code = models.CharField(max_length=40, blank=True)  # as written: CODE or ENTITY:CODE
     cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     control_count = models.PositiveIntegerField(null=True, blank=True)
     control_amount = MoneyField(null=True, blank=True)
-    # Figures of the rows (all rows, valid or not; amounts that parse).
+    # Figures of the rows (all rows, valid or not; amounts that parse). The total is null
+    # when it is more than the column holds (an error of the file says so).
     row_count = models.PositiveIntegerField(default=0)
-    total_amount = MoneyField(default=ZERO)
+    total_amount = MoneyField(default=ZERO, null=True, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
     # What the preview (then the posting) applies to invoices and leaves as open credit.

@@ -8,8 +8,10 @@ Rules kept here:
   batch, customer, check number and amount) is refused; the header's cash account is an
   active cash account; the header's control count and amount equal the rows'; the file
   (by content hash) was not posted before. With auto apply off the invoice number is
-  required; an invoice in another entity is refused. When nothing is wrong, each row's
-  plan (what it pays, the credit it leaves) is stored: that is the preview.
+  required; an invoice in another entity is refused. No field holds a control character
+  and no amount, nor the rows' total, is more than the ledger's columns hold
+  (``MAX_AMOUNT``); a file without a payment is refused. When nothing is wrong, each
+  row's plan (what it pays, the credit it leaves) is stored: that is the preview.
 - Applying follows ``finance.services.payments``: auto apply pays the payer's open
   positive lines in the import's entity, oldest invoice date first (then invoice id, then
   line number), each closed before the next; rows of the same payer apply in file order
@@ -47,7 +49,7 @@ from django.db.models import Case, Count, F, IntegerField, Min, OuterRef, Q, Sub
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from finance.ar_import_parser import MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
+from finance.ar_import_parser import MAX_AMOUNT, MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
 from finance.errors import FinanceError, LedgerMisconfigured
 from finance.locks import session_advisory_lock, side_connection_writer
 from finance.models import (
@@ -316,7 +318,7 @@ def ar_import_upload(
             auto_apply=auto,
             created_by=user,
             batch_number=batch_number.strip().upper()[:20],
-            cash_account_code=cash_account_code.strip()[:20],
+            cash_account_code=cash_account_code.strip()[:40],
             size=getattr(fileobj, "size", 0) or 0,
         )
         imp.upload.save("lockbox.txt", File(fileobj), save=False)
@@ -389,17 +391,29 @@ def _validate(
         max_bytes=max_bytes,
     )
     writer = _RowWriter(imp, parser, progress)
-    count, total = 0, ZERO
+    count, total, amounts_read = 0, ZERO, 0
     for row in parser.rows():
         count += 1
         if row.amount is not None:
             total += row.amount
+            amounts_read += 1
         writer.add(row)
     writer.flush()
     imp.sha256, imp.size, imp.format = parser.sha256, parser.size, parser.format
     imp.row_count, imp.total_amount = count, total
     errors = [p.as_dict() | {"level": "error"} for p in parser.errors]
     warnings = [p.as_dict() | {"level": "warning"} for p in parser.warnings]
+    if total > MAX_AMOUNT:  # each row fits; their total does not (the import's, the batch's)
+        imp.total_amount = None
+        errors.append(
+            {
+                "line": 0,
+                "field": "",
+                "message": f"the rows add up to {total}, more than {MAX_AMOUNT}, the largest amount the ledger "
+                "holds: split the file",
+                "level": "error",
+            }
+        )
     if parser.too_big:
         ARImportRow.objects.filter(ar_import=imp).delete()
         imp.row_count, imp.total_amount = 0, ZERO
@@ -456,10 +470,32 @@ def _validate(
                 "level": "error",
             }
         )
-    if header is not None:
+    # Lines not read may be payments, and rows without an amount add nothing: the figures
+    # would then say nothing about the file (the errors of those lines and rows do).
+    if header is not None and parser.unreadable:
+        warnings.append(
+            {
+                "line": header_line,
+                "field": "control count",
+                "message": "the control count and amount are compared once every line can be read",
+                "level": "warning",
+            }
+        )
+    elif header is not None:
         if header.control_count is not None and header.control_count != count:
             header_error("control count", f"the header says {header.control_count}; the file has {count} rows")
-        if header.control_amount is not None and quantize(header.control_amount) != total:
+        if header.control_amount is None or imp.total_amount is None:
+            pass
+        elif amounts_read < count:
+            warnings.append(
+                {
+                    "line": header_line,
+                    "field": "control amount",
+                    "message": "compared once every row's amount can be read",
+                    "level": "warning",
+                }
+            )
+        elif header.control_amount != total:
             header_error("control amount", f"the header says {header.control_amount}; the rows add up to {total}")
 
     _check_rows(imp)

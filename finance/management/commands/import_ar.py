@@ -85,7 +85,8 @@ class Command(BaseCommand):
             f"control count {imp.control_count if imp.control_count is not None else '-'}, "
             f"control amount {imp.control_amount if imp.control_amount is not None else '-'}"
         )
-        self.stdout.write(f"Rows: {imp.row_count}, total {imp.total_amount} ({controls})")
+        total = "more than the ledger holds" if imp.total_amount is None else imp.total_amount
+        self.stdout.write(f"Rows: {imp.row_count}, total {total} ({controls})")
         if imp.status == ARImport.Status.VALIDATED:
             self.stdout.write(
                 f"Will apply {imp.applied_amount} to invoices and leave {imp.credit_amount} as open credit "
