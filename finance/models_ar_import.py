@@ -59,6 +59,9 @@ class ARImport(models.Model):
     total_amount = MoneyField(default=ZERO, null=True, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
+    # Rows whose payer, check number and amount were posted before (a warning each);
+    # posting them needs a confirmation.
+    repeat_count = models.PositiveIntegerField(default=0)
     # What the preview (then the posting) applies to invoices and leaves as open credit.
     applied_amount = MoneyField(default=ZERO)
     credit_amount = MoneyField(default=ZERO)

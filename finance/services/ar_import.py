@@ -12,6 +12,12 @@ Rules kept here:
   and no amount, nor the rows' total, is more than the ledger's columns hold
   (``MAX_AMOUNT``); a file without a payment is refused. When nothing is wrong, each
   row's plan (what it pays, the credit it leaves) is stored: that is the preview.
+- Repeats: a row whose payer, check number and amount equal those of a payment posted
+  before (any batch, any source; reversed payments and rows without a check number
+  aside) is flagged with a warning naming that payment's batch (one set-based query
+  joining the staged rows to the payments). Posting an import with such rows needs
+  ``allow_repeats=True`` (the confirmation); the posting checks again, in its
+  transaction, for payments posted since the preview.
 - Applying follows ``finance.services.payments``: auto apply pays the payer's open
   positive lines in the import's entity, oldest invoice date first (then invoice id, then
   line number), each closed before the next; rows of the same payer apply in file order
@@ -45,7 +51,7 @@ import logging
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
+from django.db.models import Case, Count, Exists, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
@@ -81,6 +87,7 @@ CHUNK = 5000
 LOCK_POST = 0x4152
 LOCK_VALIDATE = 0x4153
 PLAN_TEXT_MAX = 500
+WARNINGS_KEPT = 100  # on the import, for the command's output (the page shows each row's)
 ROW_FIELDS = [
     "line_number",
     "batch_number",
@@ -102,6 +109,14 @@ class ARImportError(FinanceError):
 
 class DuplicateImport(ARImportError):
     pass
+
+
+class RepeatsNotConfirmed(ARImportError):
+    """Rows repeat payments posted before; posting them needs the confirmation."""
+
+    def __init__(self, message: str, count: int):
+        super().__init__(message)
+        self.count = count
 
 
 def _use_sql() -> bool:
@@ -557,6 +572,7 @@ def _check_rows(imp: ARImport):
             "errors",
             f"row: already posted by AR import {prev} (same batch, customer, check number and amount)",
         )
+    imp.repeat_count = _flag_repeats(imp)
     named = rows.exclude(invoice_number="")
     if imp.auto_apply:
         _append(named, "warnings", "invoice number: ignored; auto apply pays the oldest open lines first")
@@ -585,6 +601,56 @@ def _check_rows(imp: ARImport):
     )
 
 
+REPEAT_WARNING = "row: the same payer, check number and amount were posted before, in batch "
+
+
+def _repeats_query(imp: ARImport) -> tuple[str, list]:
+    """SQL of the import's rows that repeat a posted payment: (row_id, line_number,
+    batch_number, payment_id), the earliest such payment per row. One join of the staged
+    rows with the payments on (payer, reference, amount): set-based, not a lookup per row.
+    Rows without a check number are left out (nothing identifies the check), and so are
+    reversed payments (their money left the books). Plain SQL (PostgreSQL and SQLite)."""
+    sql = f"""
+        SELECT m.row_id, m.line_number, b.number AS batch_number, m.payment_id
+          FROM (SELECT r.id AS row_id, r.line_number, MIN(p.id) AS payment_id
+                  FROM {T["row"]} r
+                  JOIN {T["pay"]} p
+                    ON p.payer_id = r.contact_id AND p.reference = r.check_number AND p.amount = r.amount
+                 WHERE r.ar_import_id = %s AND r.check_number <> '' AND p.status = %s
+                 GROUP BY r.id, r.line_number) m
+          JOIN {T["pay"]} fp ON fp.id = m.payment_id
+          JOIN {T["batch"]} b ON b.id = fp.batch_id
+    """
+    return sql, [imp.pk, Payment.Status.POSTED]
+
+
+def _flag_repeats(imp: ARImport) -> int:
+    """Warn on each row that repeats a posted payment, naming its batch (one statement);
+    the number of such rows."""
+    sql, params = _repeats_query(imp)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {T["row"]}
+               SET warnings = warnings || %s || m.batch_number || ' (payment ' || m.payment_id || ')' || %s
+              FROM ({sql}) m
+             WHERE {T["row"]}.id = m.row_id
+            """,
+            [REPEAT_WARNING, "\n", *params],
+        )
+        return cursor.rowcount
+
+
+def _repeats_now(cursor, imp: ARImport) -> tuple[int, int | None, str | None]:
+    """(rows repeating a posted payment, the first one's line, its batch) as of now."""
+    sql, params = _repeats_query(imp)
+    cursor.execute(
+        f"SELECT COUNT(*) OVER (), line_number, batch_number FROM ({sql}) m ORDER BY line_number LIMIT 1", params
+    )
+    found = cursor.fetchone()
+    return found if found is not None else (0, None, None)
+
+
 def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_error_total: int) -> ARImport:
     """Store the problems and counts (``file_error_total``: the parser's errors not kept
     in ``errors``), then the preview when nothing is wrong."""
@@ -599,8 +665,17 @@ def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_err
                 field_name, _, message = part.partition(": ")
                 errors.append({"line": line, "field": field_name, "message": message, "level": "error", "row": True})
     imp.error_count = n_file_errors + file_error_total + n_row_errors
-    imp.warning_count = len(warnings) + rows.exclude(warnings="").count()
-    imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:100]
+    row_warnings = rows.exclude(warnings="")
+    imp.warning_count = len(warnings) + row_warnings.count()
+    room = WARNINGS_KEPT - len(warnings)
+    for line, text in row_warnings.order_by("line_number").values_list("line_number", "warnings")[: max(room, 0)]:
+        for part in text.split("\n"):
+            if part:
+                field_name, _, message = part.partition(": ")
+                warnings.append(
+                    {"line": line, "field": field_name, "message": message, "level": "warning", "row": True}
+                )
+    imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:WARNINGS_KEPT]
     imp.validated_at = timezone.now()
     if imp.error_count == 0:
         imp.status = ARImport.Status.VALIDATED
@@ -708,6 +783,7 @@ T = {
     "jl": JournalLine._meta.db_table,
     "contact": Contact._meta.db_table,
     "seq": NumberSequence._meta.db_table,
+    "batch": Batch._meta.db_table,
 }
 
 
@@ -829,11 +905,16 @@ def _progress_writer(imp_id: int, status: str = ARImport.Status.POSTING):
     )
 
 
-def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None) -> ARImport:
+def ar_import_post(
+    *, ar_import: ARImport, user=None, engine: str | None = None, allow_repeats: bool = False
+) -> ARImport:
     """Post a validated import: all rows or none. Safe to call twice (a posted import is
     returned unchanged). ``engine`` is "sql" (PostgreSQL) or "orm"; the default is "sql"
-    on PostgreSQL. Raises ARImportError when the import cannot be posted; a failure
-    while posting leaves nothing written, marks the import failed and re-raises."""
+    on PostgreSQL. ``allow_repeats`` confirms rows that repeat payments posted before
+    (same payer, check number and amount): without it such an import is refused, also
+    when the payments were posted after the preview. Raises ARImportError when the
+    import cannot be posted; a failure while posting leaves nothing written, marks the
+    import failed and re-raises."""
     engine = engine or ("sql" if _use_sql() else "orm")
     if engine == "sql" and not _use_sql():
         raise ValueError("the sql engine needs PostgreSQL")
@@ -845,7 +926,7 @@ def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None)
     with _posting_lock(imp.pk) as held:
         if not held:
             raise ARImportError(f"AR import {imp.pk} is being posted already.")
-        return _post_holding_lock(imp, user, engine)
+        return _post_holding_lock(imp, user, engine, allow_repeats)
 
 
 def _posting_lock(imp_id: int):
@@ -888,7 +969,28 @@ def ar_import_recover(*, ar_import: ARImport, stale_after: datetime.timedelta = 
     return bool(released)
 
 
-def _post_holding_lock(imp: ARImport, user, engine: str) -> ARImport:
+def _rows_posted_before(imp: ARImport) -> bool:
+    """Whether a row of ``imp`` was posted by another import under the same batch (what
+    the partial unique constraint on posted rows refuses)."""
+    posted = ARImportRow.objects.filter(
+        posted=True,
+        batch_number=OuterRef("batch_number"),
+        contact_id=OuterRef("contact_id"),
+        check_number=OuterRef("check_number"),
+        amount=OuterRef("amount"),
+    )
+    return ARImportRow.objects.filter(ar_import=imp).filter(Exists(posted)).exists()
+
+
+def _repeats_message(imp: ARImport, count: int, line: int | None, batch: str | None) -> str:
+    return (
+        f"AR import {imp.pk}: {count} row{'s' if count != 1 else ''} repeat{'' if count != 1 else 's'} payments "
+        f"posted before (same payer, check number and amount; line {line}: batch {batch}). "
+        "Nothing was posted; confirm the repeats to post them anyway."
+    )
+
+
+def _post_holding_lock(imp: ARImport, user, engine: str, allow_repeats: bool = False) -> ARImport:
     # Claim it: only one posting at a time, and never a file already posted.
     try:
         with transaction.atomic():
@@ -910,6 +1012,13 @@ def _post_holding_lock(imp: ARImport, user, engine: str) -> ARImport:
     try:
         with transaction.atomic():
             imp = ARImport.objects.select_related("cash_account", "entity").get(pk=imp.pk)
+            if not allow_repeats:
+                with connection.cursor() as cursor:
+                    count, line, batch_number = _repeats_now(cursor, imp)
+                if count and _rows_posted_before(imp):
+                    raise ARImportError(_already_posted_message(imp))  # no confirmation posts those
+                if count:
+                    raise RepeatsNotConfirmed(_repeats_message(imp, count, line, batch_number), count)
             batch = _import_batch(imp, user)
             if engine != "sql":  # the sql engine marks the rows with their payments in one pass
                 try:
@@ -937,7 +1046,11 @@ def _post_holding_lock(imp: ARImport, user, engine: str) -> ARImport:
         if isinstance(exc, IntegrityError) and "ar_import_row_posted_once" in str(exc):
             message = _already_posted_message(imp)
             exc = ARImportError(message)
-        ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.FAILED, message=message[:2000], progress=0)
+        # Repeats found only now (posted since the preview): the page offers the confirmation.
+        repeats = {"repeat_count": exc.count} if isinstance(exc, RepeatsNotConfirmed) else {}
+        ARImport.objects.filter(pk=imp.pk).update(
+            status=ARImport.Status.FAILED, message=message[:2000], progress=0, **repeats
+        )
         if isinstance(exc, ARImportError):
             raise exc from None
         raise
@@ -1381,13 +1494,23 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
     )
 
 
-def ar_import_queue_post(*, ar_import: ARImport, user=None) -> None:
-    """Queue the posting in the Celery worker once the caller's transaction commits."""
+def ar_import_queue_post(*, ar_import: ARImport, user=None, allow_repeats: bool = False) -> None:
+    """Queue the posting in the Celery worker once the caller's transaction commits.
+    An import whose preview flagged repeats needs ``allow_repeats`` (the confirmation)."""
     from finance.tasks import post_ar_import
 
     if not ar_import.is_postable:
         raise ARImportError(
             f"AR import {ar_import.pk} is {ar_import.get_status_display().lower()}; it cannot be posted."
         )
+    if ar_import.repeat_count and not allow_repeats:
+        raise ARImportError(
+            f"{ar_import.repeat_count} row{pluralize(ar_import.repeat_count)} of this file repeat payments posted "
+            "before (same payer, check number and amount): confirm that they are to be posted again."
+        )
     user_id = user.pk if user is not None else None
-    transaction.on_commit(lambda: post_ar_import.delay(ar_import.pk, user_id))
+    transaction.on_commit(lambda: post_ar_import.delay(ar_import.pk, user_id, allow_repeats))
+
+
+def pluralize(n: int) -> str:
+    return "" if n == 1 else "s"

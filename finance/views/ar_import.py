@@ -148,7 +148,9 @@ class ARImportPostView(FinanceAccessMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         imp = get_object_or_404(ARImport, pk=kwargs["pk"])
         try:
-            ar_import_queue_post(ar_import=imp, user=request.user)
+            ar_import_queue_post(
+                ar_import=imp, user=request.user, allow_repeats=request.POST.get("confirm_repeats") == "1"
+            )
         except FinanceError as exc:
             messages.error(request, str(exc))
             return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))

@@ -1,6 +1,6 @@
 """Hostile lockbox files, through import_ar and the upload page: control characters in a
 field, amounts beyond what the ledger holds, a header without PAY lines, a line of a
-megabyte. A refused file
+megabyte, and the same checks sent again under a new batch number. A refused file
 leaves no batch, payment or journal row behind; each posting leaves the ledger clean."""
 
 import io
@@ -9,14 +9,18 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, Invoice, JournalEntry, JournalLine, Payment, PaymentApplication
 from finance.models_ar_import import ARImport
+from finance.services.ar_import import ARImportError, ar_import_post
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
-from tests.finance.test_ar_import import bh, imis, pay
+from tests.finance.test_ar_import import bh, imis, pay, validate
+from tests.finance.test_ar_import_views import eager  # noqa: F401 - Celery tasks run in the request
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +210,109 @@ def test_line_of_a_megabyte__upload_page(client, staff_user, payers):
     page = refused_by_upload(client, imis(long_line, count=1, amount="10.00"))
     assert "a line may be at most 4,096 bytes" in page
     assert "is not a PAY line" not in page
+
+
+# --- the same checks under a new batch number ------------------------------------------------------
+
+
+def first_file():
+    return imis(pay(105, "40.00", check="501"), pay(1002, "25.00", check="502"), batch="LB1")
+
+
+def resent_file():
+    """The same checks (payer, check number, amount) under another batch number, and a new one."""
+    return imis(
+        pay(105, "40.00", check="501"), pay(1002, "25.00", check="502"), pay(1002, "9.00", check="503"), batch="LB2"
+    )
+
+
+def test_repeats__command_warns_naming_the_batch_and_needs_allow_repeats(payers, tmp_path):
+    run_command(tmp_path, first_file())
+    first = {p.reference: p for p in Payment.objects.filter(batch__number="LB1")}
+    exc = refused_by_command(tmp_path, resent_file())
+    assert "2 row(s) repeat payments posted before" in str(exc) and "--allow-repeats" in str(exc)
+    warnings = [line for line in exc.out.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: Line 2, row: the same payer, check number and amount were posted before, in batch LB1 "
+        f"(payment {first['501'].pk})",
+        "warning: Line 3, row: the same payer, check number and amount were posted before, in batch LB1 "
+        f"(payment {first['502'].pk})",
+    ]
+    assert not Batch.objects.filter(number="LB2").exists()
+
+    out, _ = run_command(tmp_path, resent_file(), "--allow-repeats")
+    assert "Posted 3 payments (74.00) into batch LB2" in out
+    assert Payment.objects.filter(reference="501").count() == 2
+    assert_ledger_ok()
+
+
+def test_repeats__upload_page_warns_each_row_and_asks_for_a_confirmation(
+    client,
+    staff_user,
+    payers,
+    eager,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    client.force_login(staff_user)
+    ar_import_post(ar_import=validate(first_file()))
+    page = upload(client, resent_file()).content.decode()
+    imp = ARImport.objects.latest("pk")
+    assert (imp.status, imp.repeat_count) == (ARImport.Status.VALIDATED, 2)
+    assert page.count("row: the same payer, check number and amount were posted before, in batch LB1") == 2
+    assert 'data-testid="ar-import-repeats"' in page and 'name="confirm_repeats"' in page
+    assert "2 rows repeat payments posted before" in page
+
+    before = ledger_counts()
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(reverse("finance:ar_import_post", args=[imp.pk]), follow=True)
+    assert "confirm that they are to be posted again" in resp.content.decode()
+    imp.refresh_from_db()
+    assert imp.status == ARImport.Status.VALIDATED and ledger_counts() == before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("finance:ar_import_post", args=[imp.pk]), {"confirm_repeats": "1"}, follow=True)
+    imp.refresh_from_db()
+    assert imp.status == ARImport.Status.POSTED
+    assert Payment.objects.filter(batch__number="LB2").count() == 3
+    assert_ledger_ok()
+
+
+def test_repeats__posted_after_the_preview__the_posting_refuses_them_unconfirmed(payers):
+    resent = validate(resent_file())
+    assert resent.status == ARImport.Status.VALIDATED and resent.repeat_count == 0
+    ar_import_post(ar_import=validate(first_file()))
+    before = ledger_counts()
+    with pytest.raises(ARImportError, match=r"2 rows repeat payments posted before .*line 2: batch LB1"):
+        ar_import_post(ar_import=resent)
+    resent.refresh_from_db()
+    assert (resent.status, resent.repeat_count) == (ARImport.Status.FAILED, 2)
+    assert ledger_counts() == before
+    ar_import_post(ar_import=resent, allow_repeats=True)
+    assert Payment.objects.filter(batch__number="LB2").count() == 3
+    assert_ledger_ok()
+
+
+def test_repeats__a_reversed_payment_or_a_row_without_check_number_is_no_repeat(payers, ledger):
+    from finance.services.payments import payment_reverse
+
+    ar_import_post(ar_import=validate(imis(pay(105, "40.00", check="501"), pay(1002, "25.00", check=""))))
+    payment_reverse(payment=Payment.objects.get(reference="501"), batch=BatchFactory(number="B-REV"), reason="NSF")
+    imp = validate(imis(pay(105, "40.00", check="501"), pay(1002, "25.00", check=""), batch="LB3"))
+    assert imp.status == ARImport.Status.VALIDATED and imp.repeat_count == 0
+    ar_import_post(ar_import=imp)
+    assert_ledger_ok()
+
+
+def test_repeats__found_in_one_query_whatever_the_number_of_rows(payers):
+    """The earlier postings are looked up by one join of the staged rows with the
+    payments: as many queries for 40 repeated rows as for one."""
+
+    def queries_to_validate(n_rows: int, batch: str, first_check: int) -> int:
+        pays = [pay(1002, "1.00", check=str(first_check + i)) for i in range(n_rows)]
+        ar_import_post(ar_import=validate(imis(*pays, batch=f"{batch}A")))
+        with CaptureQueriesContext(connection) as ctx:
+            imp = validate(imis(*pays, batch=f"{batch}B"))
+        assert imp.repeat_count == n_rows
+        return len(ctx.captured_queries)
+
+    assert queries_to_validate(1, "ONE", 9000) == queries_to_validate(40, "MANY", 9100)

@@ -1,9 +1,12 @@
-"""``manage.py import_ar FILE [--dry-run] [--no-auto-apply]``: the AR payment importer.
+"""``manage.py import_ar FILE [--dry-run] [--no-auto-apply] [--allow-repeats]``: the AR payment
+importer.
 
 Validates every row of FILE (iMIS AR Importer BH/PAY, comma or tab delimited, or a CSV
 with a header row), prints the summary, and posts all rows in one transaction. With
 ``--dry-run`` it prints each row's plan and posts nothing. An invalid file prints the
-errors (line and field) and exits 1 with nothing posted.
+errors (line and field) and exits 1 with nothing posted. Rows that repeat payments
+posted before (same payer, check number and amount) are printed as warnings and the
+file is not posted (exit 1) unless ``--allow-repeats`` confirms them.
 """
 
 import datetime
@@ -30,8 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--batch", default="", help="batch number for a plain CSV (default yymmdd-n)")
         parser.add_argument("--cash-account", default="", help="cash account code for a plain CSV")
         parser.add_argument("--date", default="", help="date (YYYY-MM-DD) of CSV rows without one (default today)")
+        parser.add_argument(
+            "--allow-repeats",
+            action="store_true",
+            help="post rows whose payer, check number and amount were posted before (otherwise the file is refused)",
+        )
 
-    def handle(self, *args, file, dry_run, no_auto_apply, batch, cash_account, date, **options):
+    def handle(self, *args, file, dry_run, no_auto_apply, batch, cash_account, date, allow_repeats, **options):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"{file}: no such file")
@@ -64,8 +72,14 @@ class Command(BaseCommand):
             self._plan(imp)
             self.stdout.write("Dry run: nothing was posted.")
             return
+        if imp.repeat_count and not allow_repeats:
+            raise CommandError(
+                f"{path.name} was not posted: {imp.repeat_count} row(s) repeat payments posted before (same payer, "
+                "check number and amount; see the warnings). Run again with --allow-repeats to post them anyway.",
+                returncode=1,
+            )
         try:
-            imp = ar_import_post(ar_import=imp)
+            imp = ar_import_post(ar_import=imp, allow_repeats=allow_repeats)
         except FinanceError as exc:
             raise CommandError(f"{path.name} was not posted: {exc}", returncode=1) from None
         self.stdout.write(
