@@ -50,6 +50,8 @@ class ARImport(models.Model):
     description = models.CharField(max_length=200, blank=True)
     cash_account_code = models.CharField(max_length=40, blank=True)  # as written: CODE or ENTITY:CODE
     cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # The entity the import is for: chosen on upload (the cash account code is looked up
+    # in it), then the cash account's.
     entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     control_count = models.PositiveIntegerField(null=True, blank=True)
     control_amount = MoneyField(null=True, blank=True)

@@ -12,6 +12,10 @@ Rules kept here:
   and no amount, nor the rows' total, is more than the ledger's columns hold
   (``MAX_AMOUNT``); a file without a payment is refused. When nothing is wrong, each
   row's plan (what it pays, the credit it leaves) is stored: that is the preview.
+- The import's financial entity: the header's cash account code is looked up in the
+  entity the import is for (chosen on upload or with ``import_ar --entity``); a code
+  written ``ENTITY:CODE`` names its entity itself. Without a choice the code must name
+  one active cash account in all the entities (as with a single entity).
 - Repeats: a row whose payer, check number and amount equal those of a payment posted
   before (any batch, any source; reversed payments and rows without a check number
   aside) is flagged with a warning naming that payment's batch (one set-based query
@@ -62,6 +66,7 @@ from finance.models import (
     Batch,
     Contact,
     FinanceSettings,
+    FinancialEntity,
     GLAccount,
     Invoice,
     InvoiceLine,
@@ -252,14 +257,38 @@ def _import_method(cash_account: GLAccount):
     )
 
 
-def _resolve_cash_account(code: str) -> tuple[GLAccount | None, str]:
-    accounts = list(GLAccount.objects.filter(code=code, is_active=True).select_related("entity"))
+def _resolve_cash_account(code: str, entity: FinancialEntity | None = None) -> tuple[GLAccount | None, str]:
+    """The header's cash account (or None and why not). ``code`` is a GL account code or
+    ``ENTITY:CODE``; it is looked up in ``entity`` (the import's, when chosen) or in the
+    entity it names; otherwise it must name one active cash account in all entities."""
+    if ":" in code:
+        entity_code, _, code = (part.strip() for part in code.partition(":"))
+        named = FinancialEntity.objects.filter(code__iexact=entity_code).first()
+        if named is None:
+            return None, f"no financial entity has the code '{entity_code}' (the cash account is written ENTITY:CODE)"
+        if entity is not None and named.pk != entity.pk:
+            return None, f"the cash account names entity {named.code}; the import is for entity {entity.code}"
+        entity = named
+    accounts = list(
+        GLAccount.objects.filter(code=code, is_active=True).select_related("entity").order_by("entity__code")
+    )
+    if entity is not None:
+        mine = [a for a in accounts if a.entity_id == entity.pk]
+        if not mine:
+            elsewhere = ", ".join(a.entity.code for a in accounts if a.role == GLAccount.Role.CASH)
+            hint = f" (entity {elsewhere} has one)" if elsewhere else ""
+            return None, f"entity {entity.code} has no active cash account with the code '{code}'{hint}"
+        accounts = mine
     cash = [a for a in accounts if a.role == GLAccount.Role.CASH]
     if len(cash) == 1:
         return cash[0], ""
     if len(cash) > 1:
         entities = ", ".join(a.entity.code for a in cash)
-        return None, f"cash account {code} exists in several entities ({entities}); it must name one"
+        return None, (
+            f"cash account {code} exists in several entities ({entities}): choose the financial entity of the "
+            f"import (on the upload page, or import_ar --entity {cash[0].entity.code}), or write the code as "
+            f"{cash[0].entity.code}:{code}"
+        )
     if accounts:
         return None, f"GL account {code} is not a cash account (its role is {accounts[0].get_role_display()})"
     return None, f"no active cash account has the code '{code}'"
@@ -287,6 +316,7 @@ def ar_import_validate(
     cash_account_code: str = "",
     date: datetime.date | None = None,
     max_bytes: int = MAX_FILE_BYTES,
+    entity: FinancialEntity | None = None,
 ) -> ARImport:
     """Read ``fileobj`` (binary), check every row and store the preview.
 
@@ -294,11 +324,12 @@ def ar_import_validate(
     why, naming line and field). Writes no financial record. ``auto_apply`` None means
     the finance setting; ``batch_number``, ``cash_account_code`` and ``date`` stand in for
     the BH header with plain CSV files (defaults: yymmdd-n, the CHECK method's cash
-    account, today).
+    account code, today). ``entity``: the financial entity the import is for, in which
+    the cash account code is looked up (None: the code must name one cash account).
     """
     auto = FinanceSettings.load().auto_apply_cash if auto_apply is None else auto_apply
     with transaction.atomic():
-        imp = ARImport.objects.create(file_name=file_name[:255], auto_apply=auto, created_by=user)
+        imp = ARImport.objects.create(file_name=file_name[:255], auto_apply=auto, created_by=user, entity=entity)
         return _validate(
             imp,
             fileobj,
@@ -317,11 +348,12 @@ def ar_import_upload(
     auto_apply: bool | None = None,
     batch_number: str = "",
     cash_account_code: str = "",
+    entity: FinancialEntity | None = None,
 ) -> ARImport:
     """Store an uploaded file (status ``uploaded``) and queue its validation in the
     worker once this transaction commits: the way for files too big to check within a
-    web request. ``batch_number`` and ``cash_account_code`` are kept for a plain CSV, as
-    with ``ar_import_validate``. The import's ``progress`` tells how much was read."""
+    web request. ``batch_number``, ``cash_account_code`` and ``entity`` are kept for the
+    check, as with ``ar_import_validate``. The import's ``progress`` tells how much was read."""
     from django.core.files import File
 
     from finance.tasks import validate_ar_import
@@ -334,6 +366,7 @@ def ar_import_upload(
             created_by=user,
             batch_number=batch_number.strip().upper()[:20],
             cash_account_code=cash_account_code.strip()[:40],
+            entity=entity,
             size=getattr(fileobj, "size", 0) or 0,
         )
         imp.upload.save("lockbox.txt", File(fileobj), save=False)
@@ -395,8 +428,10 @@ def _validate(
     progress=None,
 ) -> ARImport:
     """Read the file into ``imp``'s rows, check them and store the preview (in the
-    caller's transaction). ``progress(percent)`` is called as the file is read."""
+    caller's transaction). ``progress(percent)`` is called as the file is read. The
+    import's ``entity``, when set, is the one chosen for it."""
     auto, file_name = imp.auto_apply, imp.file_name
+    chosen_entity = imp.entity
     parser = ARFileParser(
         fileobj,
         default_date=today,
@@ -450,7 +485,7 @@ def _validate(
         errors.append({"line": header_line, "field": field_name, "message": message, "level": "error"})
 
     if imp.cash_account_code:
-        imp.cash_account, why = _resolve_cash_account(imp.cash_account_code)
+        imp.cash_account, why = _resolve_cash_account(imp.cash_account_code, chosen_entity)
         if why:
             header_error("cash account", why)
         else:
