@@ -1,7 +1,8 @@
 """AR payment import ("lockbox"): an uploaded file, its rows (the staging table) and the
 dedupe guarantee.
 
-An ``ARImport`` moves uploaded → validated | invalid → posting → posted | failed. Its
+An ``ARImport`` moves uploaded → validated | invalid → posting → posted | failed; one
+not posted (validated, invalid, failed) may be discarded instead. Its
 rows are written once, when the file is validated, and hold what each row will do
 (the preview). Posting reads them back (set-based on PostgreSQL) and marks them
 ``posted``; a partial unique constraint on (batch number, customer, check number,
@@ -34,6 +35,7 @@ class ARImport(models.Model):
         POSTING = "posting", "Posting"
         POSTED = "posted", "Posted"
         FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Discarded"
 
     file_name = models.CharField(max_length=255)
     # The file as uploaded, kept when it is checked in the worker (big files); empty when
@@ -83,6 +85,10 @@ class ARImport(models.Model):
     )
     posting_started_at = models.DateTimeField(null=True, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = "AR import"
@@ -98,6 +104,10 @@ class ARImport(models.Model):
                 condition=~Q(status="posted") | (Q(batch__isnull=False) & Q(posted_at__isnull=False)),
                 name="ar_import_posted_has_batch",
             ),
+            models.CheckConstraint(
+                condition=~Q(status="discarded") | (Q(batch__isnull=True) & Q(discarded_at__isnull=False)),
+                name="ar_import_discarded_unposted",
+            ),
         ]
 
     def __str__(self):
@@ -111,6 +121,11 @@ class ARImport(models.Model):
     @property
     def is_postable(self) -> bool:
         return self.status in (self.Status.VALIDATED, self.Status.FAILED) and self.error_count == 0
+
+    @property
+    def is_discardable(self) -> bool:
+        """Not posted and not being checked or posted (see ar_import_discard)."""
+        return self.status in (self.Status.VALIDATED, self.Status.INVALID, self.Status.FAILED)
 
 
 class ARImportRow(models.Model):

@@ -48,6 +48,10 @@ Rules kept here:
 - Big uploads: ``ar_import_upload`` stores the file and the worker validates it
   (``ar_import_validate_stored``), recording progress as it reads; the parser streams,
   so memory does not grow with the file.
+- ``ar_import_discard`` sets aside an import that was not posted (validated, invalid or
+  failed): nothing was posted, so the ledger does not change. Its record stays (file
+  name, hash, counts, problems, who discarded it and when; an uploaded file stored for
+  the worker is kept too) and the import list hides it; its staged rows are deleted.
 """
 
 import datetime
@@ -1545,6 +1549,30 @@ def ar_import_queue_post(*, ar_import: ARImport, user=None, allow_repeats: bool 
         )
     user_id = user.pk if user is not None else None
     transaction.on_commit(lambda: post_ar_import.delay(ar_import.pk, user_id, allow_repeats))
+
+
+def ar_import_discard(*, ar_import: ARImport, user=None) -> ARImport:
+    """Set aside an import that was not posted (validated, invalid or failed; not one
+    being checked, posting or posted): it can no longer be posted and the import list
+    hides it. Nothing was posted, so nothing in the ledger changes. The record stays
+    (status "discarded", who and when, file name, hash, counts and problems), and so does
+    an uploaded file stored for the worker; the staged rows are deleted. Under the
+    import's row lock, so a posting claimed at the same time waits and then finds it
+    discarded (or the discard finds it posting and refuses). Safe to call twice."""
+    with transaction.atomic():
+        imp = ARImport.objects.select_for_update().get(pk=ar_import.pk)
+        if imp.status == ARImport.Status.DISCARDED:
+            return imp
+        if not imp.is_discardable:
+            raise ARImportError(
+                f"AR import {imp.pk} is {imp.get_status_display().lower()}; only an import that was not posted "
+                "(validated, invalid or failed) can be discarded."
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {T['row']} WHERE ar_import_id = %s", [imp.pk])
+        imp.status, imp.discarded_at, imp.discarded_by = ARImport.Status.DISCARDED, timezone.now(), user
+        imp.save(update_fields=["status", "discarded_at", "discarded_by"])
+    return imp
 
 
 def pluralize(n: int) -> str:

@@ -16,6 +16,7 @@ from finance.models import FinanceSettings, FinancialEntity
 from finance.models_ar_import import ARImport, ARImportRow
 from finance.services.ar_import import (
     LOCK_VALIDATE,
+    ar_import_discard,
     ar_import_queue_post,
     ar_import_recover,
     ar_import_upload,
@@ -84,12 +85,20 @@ class ARImportListView(FinanceAccessMixin, ListView):
     paginate_by = 25
     context_object_name = "imports"
 
+    def show_discarded(self) -> bool:
+        return self.request.GET.get("show") == "discarded"
+
     def get_queryset(self):
-        return ARImport.objects.select_related("created_by", "posted_by", "batch").order_by("-created_at", "-pk")
+        imports = ARImport.objects.select_related("created_by", "posted_by", "batch").order_by("-created_at", "-pk")
+        if not self.show_discarded():
+            imports = imports.exclude(status=ARImport.Status.DISCARDED)
+        return imports
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["can_import"] = has_level(self.request.user, *IMPORT_PAYMENTS)
+        context["show"] = "discarded" if self.show_discarded() else ""
+        context["discarded_count"] = ARImport.objects.filter(status=ARImport.Status.DISCARDED).count()
         return context
 
 
@@ -138,7 +147,9 @@ class ARImportDetailView(FinanceAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         imp = get_object_or_404(
-            ARImport.objects.select_related("created_by", "posted_by", "batch", "cash_account", "entity"),
+            ARImport.objects.select_related(
+                "created_by", "posted_by", "discarded_by", "batch", "cash_account", "entity"
+            ),
             pk=kwargs["pk"],
         )
         rows = ARImportRow.objects.filter(ar_import=imp).select_related("contact", "payment").order_by("line_number")
@@ -154,6 +165,7 @@ class ARImportDetailView(FinanceAccessMixin, TemplateView):
             only_problems=only_problems,
             file_problems=file_problems,
             can_post=imp.is_postable and has_level(self.request.user, *IMPORT_PAYMENTS),
+            can_discard=imp.is_discardable and has_level(self.request.user, *IMPORT_PAYMENTS),
             can_recover=has_level(self.request.user, *IMPORT_PAYMENTS),
             count_ok=imp.control_count is None or imp.control_count == imp.row_count,
             amount_ok=imp.control_amount is None or imp.control_amount == imp.total_amount,
@@ -180,6 +192,27 @@ class ARImportPostView(FinanceAccessMixin, TemplateView):
             return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))
         messages.info(request, f"Posting {imp.file_name}: all {imp.row_count} rows or none.")
         return redirect(reverse("finance:ar_import_detail", args=[imp.pk]) + "?queued=1")
+
+
+class ARImportDiscardView(FinanceAccessMixin, TemplateView):
+    """Discard an import that was not posted (see ``ar_import_discard``)."""
+
+    action_level = IMPORT_PAYMENTS
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        imp = get_object_or_404(ARImport, pk=kwargs["pk"])
+        try:
+            ar_import_discard(ar_import=imp, user=request.user)
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+            return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))
+        messages.success(
+            request,
+            f"AR import {imp.pk} ({imp.file_name}) discarded; nothing was posted. Its record is kept under "
+            "“Show discarded imports”.",
+        )
+        return redirect(reverse("finance:ar_import_list"))
 
 
 def _check_running(imp: ARImport) -> bool:

@@ -1,5 +1,6 @@
-"""The AR import with several financial entities: the header's cash account code found in
-the entity chosen on upload or with import_ar --entity, or written ENTITY:CODE."""
+"""The AR import with several financial entities (the header's cash account code found in
+the entity chosen on upload or with import_ar --entity, or written ENTITY:CODE), and
+discarding an import that was not posted."""
 
 import io
 import re
@@ -11,10 +12,12 @@ from django.urls import reverse
 
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, Invoice, JournalEntry, JournalLine, Payment, PaymentApplication
-from finance.models_ar_import import ARImport
+from finance.models_ar_import import ARImport, ARImportRow
+from finance.services.ar_import import ARImportError, ar_import_discard, ar_import_post
 from tests.factories import BatchFactory, ContactFactory, GLAccountFactory, LedgerSetup
 from tests.finance.helpers import make_invoice
-from tests.finance.test_ar_import import imis, pay
+from tests.finance.test_ar_import import imis, pay, validate
+from tests.finance.test_ar_import_recovery import media  # noqa: F401 - MEDIA_ROOT in a temporary folder
 from tests.finance.test_ar_import_views import eager  # noqa: F401 - Celery tasks run in the request
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +160,94 @@ def test_upload_page__one_entity_nothing_to_choose__an_entity_qualified_code_is_
     imports = list(ARImport.objects.order_by("pk"))
     assert [i.status for i in imports] == [ARImport.Status.VALIDATED] * 2, [i.errors for i in imports]
     assert {i.cash_account for i in imports} == {ledger.cash}
+
+
+# --- discarding -------------------------------------------------------------------------------------
+
+
+def test_discard_invalid_import_from_the_list(client, staff_user, two):
+    client.force_login(staff_user)
+    before = ledger_counts()
+    upload(client, imis(pay(105, "10.00"), pay(999, "5.00", check="2")), entity=two["assn"].entity.pk)
+    imp = ARImport.objects.get()
+    assert imp.status == ARImport.Status.INVALID and ARImportRow.objects.filter(ar_import=imp).count() == 2
+    listing = client.get(reverse("finance:ar_import_list")).content.decode()
+    assert f'data-testid="ar-import-discard-{imp.pk}"' in listing
+    resp = client.post(reverse("finance:ar_import_discard", args=[imp.pk]), follow=True)
+    assert resp.redirect_chain[-1][0] == reverse("finance:ar_import_list")
+    page = resp.content.decode()
+    assert f"AR import {imp.pk} (lockbox.txt) discarded; nothing was posted" in page
+    assert f'href="/ar-import/{imp.pk}/"' not in page and "Show discarded imports (1)" in page
+    imp.refresh_from_db()
+    assert (imp.status, imp.discarded_by) == (ARImport.Status.DISCARDED, staff_user)
+    assert imp.discarded_at is not None and imp.sha256 and imp.error_count == 1  # the record is kept
+    assert not ARImportRow.objects.filter(ar_import=imp).exists()  # the staged rows are not
+    assert ledger_counts() == before
+    shown = client.get(reverse("finance:ar_import_list") + "?show=discarded").content.decode()
+    assert f'href="/ar-import/{imp.pk}/"' in shown and "Discarded" in shown
+    detail = client.get(reverse("finance:ar_import_detail", args=[imp.pk])).content.decode()
+    assert 'data-testid="ar-import-discarded"' in detail and 'data-testid="ar-import-discard"' not in detail
+
+
+def test_discarded_import_cannot_be_posted(two, client, staff_user):
+    imp = validate(imis(pay(105, "10.00")), entity=two["assn"].entity)
+    assert imp.status == ARImport.Status.VALIDATED
+    ar_import_discard(ar_import=imp)
+    with pytest.raises(ARImportError, match="is discarded; it cannot be posted"):
+        ar_import_post(ar_import=imp)
+    client.force_login(staff_user)
+    resp = client.post(reverse("finance:ar_import_post", args=[imp.pk]), follow=True)
+    assert "is discarded; it cannot be posted" in resp.content.decode()
+    assert not Payment.objects.exists()
+
+
+def test_failed_import_can_be_discarded_a_posted_one_cannot(two, monkeypatch):
+    import finance.services.ar_import as svc
+
+    failing = validate(imis(pay(105, "10.00", check="1")), entity=two["assn"].entity)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(svc, "_post_journal_sql", boom)
+    monkeypatch.setattr(svc, "payment_receive", boom)
+    with pytest.raises(RuntimeError):
+        ar_import_post(ar_import=failing)
+    monkeypatch.undo()
+    failing.refresh_from_db()
+    assert failing.status == ARImport.Status.FAILED
+    assert ar_import_discard(ar_import=failing).status == ARImport.Status.DISCARDED
+    assert ar_import_discard(ar_import=failing).status == ARImport.Status.DISCARDED  # twice: no-op
+
+    posted = ar_import_post(ar_import=validate(imis(pay(105, "10.00", check="2")), entity=two["assn"].entity))
+    with pytest.raises(ARImportError, match="is posted; only an import that was not posted"):
+        ar_import_discard(ar_import=posted)
+    posted.refresh_from_db()
+    assert posted.status == ARImport.Status.POSTED and posted.rows.count() == 1
+    assert Payment.objects.count() == 1
+    assert_ledger_ok()
+
+
+def test_big_upload__checked_in_the_worker_in_the_chosen_entity__discard_keeps_the_file(
+    client,
+    staff_user,
+    two,
+    media,  # noqa: F811
+    eager,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    client.force_login(staff_user)
+    name, desc = "Ann Payer of a rather long name " * 3, "Lockbox payment with a long description " + "x" * 19
+    data = imis(*[pay(105, "1.00", check=str(70_000 + i), name=name[:100], desc=desc[:60]) for i in range(6_000)])
+    assert len(data) > 1024 * 1024  # over the size checked in the request
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, data, entity=two["fdn"].entity.pk)
+    imp = ARImport.objects.get()
+    assert imp.upload and imp.status == ARImport.Status.VALIDATED, imp.errors
+    assert (imp.entity, imp.cash_account, imp.row_count) == (two["fdn"].entity, two["fdn"].cash, 6_000)
+    before = ledger_counts()
+    client.post(reverse("finance:ar_import_discard", args=[imp.pk]))
+    imp.refresh_from_db()
+    assert imp.status == ARImport.Status.DISCARDED and not ARImportRow.objects.filter(ar_import=imp).exists()
+    assert (media / imp.upload.name).read_bytes() == data  # the file is kept for the record
+    assert ledger_counts() == before
