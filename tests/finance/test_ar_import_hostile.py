@@ -165,6 +165,19 @@ def test_amount_or_control_amount_beyond_the_columns__refused_with_line_and_fiel
     assert expected in exc.err, exc.err
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (imis(pay(1002, "10.00"), count="99999999999"), "Line 1, control count: '99999999999' is not a whole number"),
+        (imis(pay(1002, "10.00"), count="\u00b2"), "Line 1, control count: '\u00b2' is not a whole number"),
+        (imis(pay(1002, "10.00"), cash="ASSN:" + "1" * 40), "Line 1, cash account: is 45 characters; at most 40"),
+    ],
+)
+def test_header_fields_beyond_their_columns__refused_not_a_traceback(payers, tmp_path, data, expected):
+    exc = refused_by_command(tmp_path, data)
+    assert expected in exc.err, exc.err
+
+
 # --- a header and no payment ---------------------------------------------------------------------
 
 
