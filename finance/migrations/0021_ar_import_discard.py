@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     """An import that was not posted may be discarded: who and when."""
 
     dependencies = [
-        ("finance", "0019_arimport_repeat_count"),
+        ("finance", "0020_arimport_repeat_count"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     """The import's total is null when the rows add up to more than the column holds;
     the cash account code as written may name its entity (ENTITY:CODE)."""
 
-    dependencies = [("finance", "0017_application_line_unindexed")]
+    dependencies = [("finance", "0018_invoice_line_discounts")]
 
     operations = [
         migrations.AlterField(

@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     """Rows of an import that repeat payments posted before (same payer, check, amount)."""
 
-    dependencies = [("finance", "0018_ar_import_total_and_cash_account_code")]
+    dependencies = [("finance", "0019_ar_import_total_and_cash_account_code")]
 
     operations = [
         migrations.AddField(
