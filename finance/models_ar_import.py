@@ -1,7 +1,8 @@
 """AR payment import ("lockbox"): an uploaded file, its rows (the staging table) and the
 dedupe guarantee.
 
-An ``ARImport`` moves uploaded → validated | invalid → posting → posted | failed. Its
+An ``ARImport`` moves uploaded → validated | invalid → posting → posted | failed; one
+not posted (validated, invalid, failed) may be discarded instead. Its
 rows are written once, when the file is validated, and hold what each row will do
 (the preview). Posting reads them back (set-based on PostgreSQL) and marks them
 ``posted``; a partial unique constraint on (batch number, customer, check number,
@@ -34,6 +35,7 @@ class ARImport(models.Model):
         POSTING = "posting", "Posting"
         POSTED = "posted", "Posted"
         FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Discarded"
 
     file_name = models.CharField(max_length=255)
     # The file as uploaded, kept when it is checked in the worker (big files); empty when
@@ -48,16 +50,22 @@ class ARImport(models.Model):
     batch_number = models.CharField(max_length=20, blank=True)
     date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
-    cash_account_code = models.CharField(max_length=20, blank=True)
+    cash_account_code = models.CharField(max_length=40, blank=True)  # as written: CODE or ENTITY:CODE
     cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # The entity the import is for: chosen on upload (the cash account code is looked up
+    # in it), then the cash account's.
     entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     control_count = models.PositiveIntegerField(null=True, blank=True)
     control_amount = MoneyField(null=True, blank=True)
-    # Figures of the rows (all rows, valid or not; amounts that parse).
+    # Figures of the rows (all rows, valid or not; amounts that parse). The total is null
+    # when it is more than the column holds (an error of the file says so).
     row_count = models.PositiveIntegerField(default=0)
-    total_amount = MoneyField(default=ZERO)
+    total_amount = MoneyField(default=ZERO, null=True, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
+    # Rows whose payer, check number and amount were posted before (a warning each);
+    # posting them needs a confirmation.
+    repeat_count = models.PositiveIntegerField(default=0)
     # What the preview (then the posting) applies to invoices and leaves as open credit.
     applied_amount = MoneyField(default=ZERO)
     credit_amount = MoneyField(default=ZERO)
@@ -77,6 +85,10 @@ class ARImport(models.Model):
     )
     posting_started_at = models.DateTimeField(null=True, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = "AR import"
@@ -92,6 +104,10 @@ class ARImport(models.Model):
                 condition=~Q(status="posted") | (Q(batch__isnull=False) & Q(posted_at__isnull=False)),
                 name="ar_import_posted_has_batch",
             ),
+            models.CheckConstraint(
+                condition=~Q(status="discarded") | (Q(batch__isnull=True) & Q(discarded_at__isnull=False)),
+                name="ar_import_discarded_unposted",
+            ),
         ]
 
     def __str__(self):
@@ -105,6 +121,11 @@ class ARImport(models.Model):
     @property
     def is_postable(self) -> bool:
         return self.status in (self.Status.VALIDATED, self.Status.FAILED) and self.error_count == 0
+
+    @property
+    def is_discardable(self) -> bool:
+        """Not posted and not being checked or posted (see ar_import_discard)."""
+        return self.status in (self.Status.VALIDATED, self.Status.INVALID, self.Status.FAILED)
 
 
 class ARImportRow(models.Model):

@@ -40,10 +40,11 @@ def check_ledger(limit: int = DEFAULT_LIMIT) -> dict:
 
 
 @shared_task(name="finance.tasks.post_ar_import")
-def post_ar_import(import_id: int, user_id: int | None = None) -> dict:
+def post_ar_import(import_id: int, user_id: int | None = None, allow_repeats: bool = False) -> dict:
     """Post a validated AR import (all rows or none); progress is recorded on the import.
     Safe to run twice: an import already posted, or being posted by a live worker, is
-    left as it is; one left "posting" by a worker that stopped is released and posted."""
+    left as it is; one left "posting" by a worker that stopped is released and posted.
+    ``allow_repeats``: the staff confirmed rows that repeat payments posted before."""
     from django.contrib.auth import get_user_model
 
     from finance.errors import FinanceError
@@ -57,7 +58,7 @@ def post_ar_import(import_id: int, user_id: int | None = None) -> dict:
     if imp.status not in (ARImport.Status.POSTED, ARImport.Status.POSTING):
         user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
         try:
-            ar_import_post(ar_import=imp, user=user)
+            ar_import_post(ar_import=imp, user=user, allow_repeats=allow_repeats)
         except FinanceError as exc:
             logger.warning("AR import %s not posted: %s", import_id, exc)
         imp.refresh_from_db()

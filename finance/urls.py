@@ -66,4 +66,5 @@ urlpatterns += [
     path("ar-import/<int:pk>/post/", ar_import.ARImportPostView.as_view(), name="ar_import_post"),
     path("ar-import/<int:pk>/progress/", ar_import.ARImportProgressView.as_view(), name="ar_import_progress"),
     path("ar-import/<int:pk>/recover/", ar_import.ARImportRecoverView.as_view(), name="ar_import_recover"),
+    path("ar-import/<int:pk>/discard/", ar_import.ARImportDiscardView.as_view(), name="ar_import_discard"),
 ]

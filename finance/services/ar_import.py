@@ -8,8 +8,20 @@ Rules kept here:
   batch, customer, check number and amount) is refused; the header's cash account is an
   active cash account; the header's control count and amount equal the rows'; the file
   (by content hash) was not posted before. With auto apply off the invoice number is
-  required; an invoice in another entity is refused. When nothing is wrong, each row's
-  plan (what it pays, the credit it leaves) is stored: that is the preview.
+  required; an invoice in another entity is refused. No field holds a control character
+  and no amount, nor the rows' total, is more than the ledger's columns hold
+  (``MAX_AMOUNT``); a file without a payment is refused. When nothing is wrong, each
+  row's plan (what it pays, the credit it leaves) is stored: that is the preview.
+- The import's financial entity: the header's cash account code is looked up in the
+  entity the import is for (chosen on upload or with ``import_ar --entity``); a code
+  written ``ENTITY:CODE`` names its entity itself. Without a choice the code must name
+  one active cash account in all the entities (as with a single entity).
+- Repeats: a row whose payer, check number and amount equal those of a payment posted
+  before (any batch, any source; reversed payments and rows without a check number
+  aside) is flagged with a warning naming that payment's batch (one set-based query
+  joining the staged rows to the payments). Posting an import with such rows needs
+  ``allow_repeats=True`` (the confirmation); the posting checks again, in its
+  transaction, for payments posted since the preview.
 - Applying follows ``finance.services.payments``: auto apply pays the payer's open
   positive lines in the import's entity, oldest invoice date first (then invoice id, then
   line number), each closed before the next; rows of the same payer apply in file order
@@ -36,6 +48,10 @@ Rules kept here:
 - Big uploads: ``ar_import_upload`` stores the file and the worker validates it
   (``ar_import_validate_stored``), recording progress as it reads; the parser streams,
   so memory does not grow with the file.
+- ``ar_import_discard`` sets aside an import that was not posted (validated, invalid or
+  failed): nothing was posted, so the ledger does not change. Its record stays (file
+  name, hash, counts, problems, who discarded it and when; an uploaded file stored for
+  the worker is kept too) and the import list hides it; its staged rows are deleted.
 """
 
 import datetime
@@ -43,17 +59,18 @@ import logging
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
+from django.db.models import Case, Count, Exists, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from finance.ar_import_parser import MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
+from finance.ar_import_parser import MAX_AMOUNT, MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
 from finance.errors import FinanceError, LedgerMisconfigured
 from finance.locks import session_advisory_lock, side_connection_writer
 from finance.models import (
     Batch,
     Contact,
     FinanceSettings,
+    FinancialEntity,
     GLAccount,
     Invoice,
     InvoiceLine,
@@ -79,6 +96,7 @@ CHUNK = 5000
 LOCK_POST = 0x4152
 LOCK_VALIDATE = 0x4153
 PLAN_TEXT_MAX = 500
+WARNINGS_KEPT = 100  # on the import, for the command's output (the page shows each row's)
 ROW_FIELDS = [
     "line_number",
     "batch_number",
@@ -100,6 +118,14 @@ class ARImportError(FinanceError):
 
 class DuplicateImport(ARImportError):
     pass
+
+
+class RepeatsNotConfirmed(ARImportError):
+    """Rows repeat payments posted before; posting them needs the confirmation."""
+
+    def __init__(self, message: str, count: int):
+        super().__init__(message)
+        self.count = count
 
 
 def _use_sql() -> bool:
@@ -235,14 +261,38 @@ def _import_method(cash_account: GLAccount):
     )
 
 
-def _resolve_cash_account(code: str) -> tuple[GLAccount | None, str]:
-    accounts = list(GLAccount.objects.filter(code=code, is_active=True).select_related("entity"))
+def _resolve_cash_account(code: str, entity: FinancialEntity | None = None) -> tuple[GLAccount | None, str]:
+    """The header's cash account (or None and why not). ``code`` is a GL account code or
+    ``ENTITY:CODE``; it is looked up in ``entity`` (the import's, when chosen) or in the
+    entity it names; otherwise it must name one active cash account in all entities."""
+    if ":" in code:
+        entity_code, _, code = (part.strip() for part in code.partition(":"))
+        named = FinancialEntity.objects.filter(code__iexact=entity_code).first()
+        if named is None:
+            return None, f"no financial entity has the code '{entity_code}' (the cash account is written ENTITY:CODE)"
+        if entity is not None and named.pk != entity.pk:
+            return None, f"the cash account names entity {named.code}; the import is for entity {entity.code}"
+        entity = named
+    accounts = list(
+        GLAccount.objects.filter(code=code, is_active=True).select_related("entity").order_by("entity__code")
+    )
+    if entity is not None:
+        mine = [a for a in accounts if a.entity_id == entity.pk]
+        if not mine:
+            elsewhere = ", ".join(a.entity.code for a in accounts if a.role == GLAccount.Role.CASH)
+            hint = f" (entity {elsewhere} has one)" if elsewhere else ""
+            return None, f"entity {entity.code} has no active cash account with the code '{code}'{hint}"
+        accounts = mine
     cash = [a for a in accounts if a.role == GLAccount.Role.CASH]
     if len(cash) == 1:
         return cash[0], ""
     if len(cash) > 1:
         entities = ", ".join(a.entity.code for a in cash)
-        return None, f"cash account {code} exists in several entities ({entities}); it must name one"
+        return None, (
+            f"cash account {code} exists in several entities ({entities}): choose the financial entity of the "
+            f"import (on the upload page, or import_ar --entity {cash[0].entity.code}), or write the code as "
+            f"{cash[0].entity.code}:{code}"
+        )
     if accounts:
         return None, f"GL account {code} is not a cash account (its role is {accounts[0].get_role_display()})"
     return None, f"no active cash account has the code '{code}'"
@@ -270,6 +320,7 @@ def ar_import_validate(
     cash_account_code: str = "",
     date: datetime.date | None = None,
     max_bytes: int = MAX_FILE_BYTES,
+    entity: FinancialEntity | None = None,
 ) -> ARImport:
     """Read ``fileobj`` (binary), check every row and store the preview.
 
@@ -277,11 +328,12 @@ def ar_import_validate(
     why, naming line and field). Writes no financial record. ``auto_apply`` None means
     the finance setting; ``batch_number``, ``cash_account_code`` and ``date`` stand in for
     the BH header with plain CSV files (defaults: yymmdd-n, the CHECK method's cash
-    account, today).
+    account code, today). ``entity``: the financial entity the import is for, in which
+    the cash account code is looked up (None: the code must name one cash account).
     """
     auto = FinanceSettings.load().auto_apply_cash if auto_apply is None else auto_apply
     with transaction.atomic():
-        imp = ARImport.objects.create(file_name=file_name[:255], auto_apply=auto, created_by=user)
+        imp = ARImport.objects.create(file_name=file_name[:255], auto_apply=auto, created_by=user, entity=entity)
         return _validate(
             imp,
             fileobj,
@@ -300,11 +352,12 @@ def ar_import_upload(
     auto_apply: bool | None = None,
     batch_number: str = "",
     cash_account_code: str = "",
+    entity: FinancialEntity | None = None,
 ) -> ARImport:
     """Store an uploaded file (status ``uploaded``) and queue its validation in the
     worker once this transaction commits: the way for files too big to check within a
-    web request. ``batch_number`` and ``cash_account_code`` are kept for a plain CSV, as
-    with ``ar_import_validate``. The import's ``progress`` tells how much was read."""
+    web request. ``batch_number``, ``cash_account_code`` and ``entity`` are kept for the
+    check, as with ``ar_import_validate``. The import's ``progress`` tells how much was read."""
     from django.core.files import File
 
     from finance.tasks import validate_ar_import
@@ -316,7 +369,8 @@ def ar_import_upload(
             auto_apply=auto,
             created_by=user,
             batch_number=batch_number.strip().upper()[:20],
-            cash_account_code=cash_account_code.strip()[:20],
+            cash_account_code=cash_account_code.strip()[:40],
+            entity=entity,
             size=getattr(fileobj, "size", 0) or 0,
         )
         imp.upload.save("lockbox.txt", File(fileobj), save=False)
@@ -378,8 +432,10 @@ def _validate(
     progress=None,
 ) -> ARImport:
     """Read the file into ``imp``'s rows, check them and store the preview (in the
-    caller's transaction). ``progress(percent)`` is called as the file is read."""
+    caller's transaction). ``progress(percent)`` is called as the file is read. The
+    import's ``entity``, when set, is the one chosen for it."""
     auto, file_name = imp.auto_apply, imp.file_name
+    chosen_entity = imp.entity
     parser = ARFileParser(
         fileobj,
         default_date=today,
@@ -389,17 +445,29 @@ def _validate(
         max_bytes=max_bytes,
     )
     writer = _RowWriter(imp, parser, progress)
-    count, total = 0, ZERO
+    count, total, amounts_read = 0, ZERO, 0
     for row in parser.rows():
         count += 1
         if row.amount is not None:
             total += row.amount
+            amounts_read += 1
         writer.add(row)
     writer.flush()
     imp.sha256, imp.size, imp.format = parser.sha256, parser.size, parser.format
     imp.row_count, imp.total_amount = count, total
     errors = [p.as_dict() | {"level": "error"} for p in parser.errors]
     warnings = [p.as_dict() | {"level": "warning"} for p in parser.warnings]
+    if total > MAX_AMOUNT:  # each row fits; their total does not (the import's, the batch's)
+        imp.total_amount = None
+        errors.append(
+            {
+                "line": 0,
+                "field": "",
+                "message": f"the rows add up to {total}, more than {MAX_AMOUNT}, the largest amount the ledger "
+                "holds: split the file",
+                "level": "error",
+            }
+        )
     if parser.too_big:
         ARImportRow.objects.filter(ar_import=imp).delete()
         imp.row_count, imp.total_amount = 0, ZERO
@@ -421,7 +489,7 @@ def _validate(
         errors.append({"line": header_line, "field": field_name, "message": message, "level": "error"})
 
     if imp.cash_account_code:
-        imp.cash_account, why = _resolve_cash_account(imp.cash_account_code)
+        imp.cash_account, why = _resolve_cash_account(imp.cash_account_code, chosen_entity)
         if why:
             header_error("cash account", why)
         else:
@@ -456,10 +524,32 @@ def _validate(
                 "level": "error",
             }
         )
-    if header is not None:
+    # Lines not read may be payments, and rows without an amount add nothing: the figures
+    # would then say nothing about the file (the errors of those lines and rows do).
+    if header is not None and parser.unreadable:
+        warnings.append(
+            {
+                "line": header_line,
+                "field": "control count",
+                "message": "the control count and amount are compared once every line can be read",
+                "level": "warning",
+            }
+        )
+    elif header is not None:
         if header.control_count is not None and header.control_count != count:
             header_error("control count", f"the header says {header.control_count}; the file has {count} rows")
-        if header.control_amount is not None and quantize(header.control_amount) != total:
+        if header.control_amount is None or imp.total_amount is None:
+            pass
+        elif amounts_read < count:
+            warnings.append(
+                {
+                    "line": header_line,
+                    "field": "control amount",
+                    "message": "compared once every row's amount can be read",
+                    "level": "warning",
+                }
+            )
+        elif header.control_amount != total:
             header_error("control amount", f"the header says {header.control_amount}; the rows add up to {total}")
 
     _check_rows(imp)
@@ -521,6 +611,7 @@ def _check_rows(imp: ARImport):
             "errors",
             f"row: already posted by AR import {prev} (same batch, customer, check number and amount)",
         )
+    imp.repeat_count = _flag_repeats(imp)
     named = rows.exclude(invoice_number="")
     if imp.auto_apply:
         _append(named, "warnings", "invoice number: ignored; auto apply pays the oldest open lines first")
@@ -549,6 +640,56 @@ def _check_rows(imp: ARImport):
     )
 
 
+REPEAT_WARNING = "row: the same payer, check number and amount were posted before, in batch "
+
+
+def _repeats_query(imp: ARImport) -> tuple[str, list]:
+    """SQL of the import's rows that repeat a posted payment: (row_id, line_number,
+    batch_number, payment_id), the earliest such payment per row. One join of the staged
+    rows with the payments on (payer, reference, amount): set-based, not a lookup per row.
+    Rows without a check number are left out (nothing identifies the check), and so are
+    reversed payments (their money left the books). Plain SQL (PostgreSQL and SQLite)."""
+    sql = f"""
+        SELECT m.row_id, m.line_number, b.number AS batch_number, m.payment_id
+          FROM (SELECT r.id AS row_id, r.line_number, MIN(p.id) AS payment_id
+                  FROM {T["row"]} r
+                  JOIN {T["pay"]} p
+                    ON p.payer_id = r.contact_id AND p.reference = r.check_number AND p.amount = r.amount
+                 WHERE r.ar_import_id = %s AND r.check_number <> '' AND p.status = %s
+                 GROUP BY r.id, r.line_number) m
+          JOIN {T["pay"]} fp ON fp.id = m.payment_id
+          JOIN {T["batch"]} b ON b.id = fp.batch_id
+    """
+    return sql, [imp.pk, Payment.Status.POSTED]
+
+
+def _flag_repeats(imp: ARImport) -> int:
+    """Warn on each row that repeats a posted payment, naming its batch (one statement);
+    the number of such rows."""
+    sql, params = _repeats_query(imp)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {T["row"]}
+               SET warnings = warnings || %s || m.batch_number || ' (payment ' || m.payment_id || ')' || %s
+              FROM ({sql}) m
+             WHERE {T["row"]}.id = m.row_id
+            """,
+            [REPEAT_WARNING, "\n", *params],
+        )
+        return cursor.rowcount
+
+
+def _repeats_now(cursor, imp: ARImport) -> tuple[int, int | None, str | None]:
+    """(rows repeating a posted payment, the first one's line, its batch) as of now."""
+    sql, params = _repeats_query(imp)
+    cursor.execute(
+        f"SELECT COUNT(*) OVER (), line_number, batch_number FROM ({sql}) m ORDER BY line_number LIMIT 1", params
+    )
+    found = cursor.fetchone()
+    return found if found is not None else (0, None, None)
+
+
 def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_error_total: int) -> ARImport:
     """Store the problems and counts (``file_error_total``: the parser's errors not kept
     in ``errors``), then the preview when nothing is wrong."""
@@ -563,8 +704,17 @@ def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_err
                 field_name, _, message = part.partition(": ")
                 errors.append({"line": line, "field": field_name, "message": message, "level": "error", "row": True})
     imp.error_count = n_file_errors + file_error_total + n_row_errors
-    imp.warning_count = len(warnings) + rows.exclude(warnings="").count()
-    imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:100]
+    row_warnings = rows.exclude(warnings="")
+    imp.warning_count = len(warnings) + row_warnings.count()
+    room = WARNINGS_KEPT - len(warnings)
+    for line, text in row_warnings.order_by("line_number").values_list("line_number", "warnings")[: max(room, 0)]:
+        for part in text.split("\n"):
+            if part:
+                field_name, _, message = part.partition(": ")
+                warnings.append(
+                    {"line": line, "field": field_name, "message": message, "level": "warning", "row": True}
+                )
+    imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:WARNINGS_KEPT]
     imp.validated_at = timezone.now()
     if imp.error_count == 0:
         imp.status = ARImport.Status.VALIDATED
@@ -672,6 +822,7 @@ T = {
     "jl": JournalLine._meta.db_table,
     "contact": Contact._meta.db_table,
     "seq": NumberSequence._meta.db_table,
+    "batch": Batch._meta.db_table,
 }
 
 
@@ -793,11 +944,16 @@ def _progress_writer(imp_id: int, status: str = ARImport.Status.POSTING):
     )
 
 
-def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None) -> ARImport:
+def ar_import_post(
+    *, ar_import: ARImport, user=None, engine: str | None = None, allow_repeats: bool = False
+) -> ARImport:
     """Post a validated import: all rows or none. Safe to call twice (a posted import is
     returned unchanged). ``engine`` is "sql" (PostgreSQL) or "orm"; the default is "sql"
-    on PostgreSQL. Raises ARImportError when the import cannot be posted; a failure
-    while posting leaves nothing written, marks the import failed and re-raises."""
+    on PostgreSQL. ``allow_repeats`` confirms rows that repeat payments posted before
+    (same payer, check number and amount): without it such an import is refused, also
+    when the payments were posted after the preview. Raises ARImportError when the
+    import cannot be posted; a failure while posting leaves nothing written, marks the
+    import failed and re-raises."""
     engine = engine or ("sql" if _use_sql() else "orm")
     if engine == "sql" and not _use_sql():
         raise ValueError("the sql engine needs PostgreSQL")
@@ -809,7 +965,7 @@ def ar_import_post(*, ar_import: ARImport, user=None, engine: str | None = None)
     with _posting_lock(imp.pk) as held:
         if not held:
             raise ARImportError(f"AR import {imp.pk} is being posted already.")
-        return _post_holding_lock(imp, user, engine)
+        return _post_holding_lock(imp, user, engine, allow_repeats)
 
 
 def _posting_lock(imp_id: int):
@@ -852,7 +1008,28 @@ def ar_import_recover(*, ar_import: ARImport, stale_after: datetime.timedelta = 
     return bool(released)
 
 
-def _post_holding_lock(imp: ARImport, user, engine: str) -> ARImport:
+def _rows_posted_before(imp: ARImport) -> bool:
+    """Whether a row of ``imp`` was posted by another import under the same batch (what
+    the partial unique constraint on posted rows refuses)."""
+    posted = ARImportRow.objects.filter(
+        posted=True,
+        batch_number=OuterRef("batch_number"),
+        contact_id=OuterRef("contact_id"),
+        check_number=OuterRef("check_number"),
+        amount=OuterRef("amount"),
+    )
+    return ARImportRow.objects.filter(ar_import=imp).filter(Exists(posted)).exists()
+
+
+def _repeats_message(imp: ARImport, count: int, line: int | None, batch: str | None) -> str:
+    return (
+        f"AR import {imp.pk}: {count} row{'s' if count != 1 else ''} repeat{'' if count != 1 else 's'} payments "
+        f"posted before (same payer, check number and amount; line {line}: batch {batch}). "
+        "Nothing was posted; confirm the repeats to post them anyway."
+    )
+
+
+def _post_holding_lock(imp: ARImport, user, engine: str, allow_repeats: bool = False) -> ARImport:
     # Claim it: only one posting at a time, and never a file already posted.
     try:
         with transaction.atomic():
@@ -874,6 +1051,13 @@ def _post_holding_lock(imp: ARImport, user, engine: str) -> ARImport:
     try:
         with transaction.atomic():
             imp = ARImport.objects.select_related("cash_account", "entity").get(pk=imp.pk)
+            if not allow_repeats:
+                with connection.cursor() as cursor:
+                    count, line, batch_number = _repeats_now(cursor, imp)
+                if count and _rows_posted_before(imp):
+                    raise ARImportError(_already_posted_message(imp))  # no confirmation posts those
+                if count:
+                    raise RepeatsNotConfirmed(_repeats_message(imp, count, line, batch_number), count)
             batch = _import_batch(imp, user)
             if engine != "sql":  # the sql engine marks the rows with their payments in one pass
                 try:
@@ -901,7 +1085,11 @@ def _post_holding_lock(imp: ARImport, user, engine: str) -> ARImport:
         if isinstance(exc, IntegrityError) and "ar_import_row_posted_once" in str(exc):
             message = _already_posted_message(imp)
             exc = ARImportError(message)
-        ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.FAILED, message=message[:2000], progress=0)
+        # Repeats found only now (posted since the preview): the page offers the confirmation.
+        repeats = {"repeat_count": exc.count} if isinstance(exc, RepeatsNotConfirmed) else {}
+        ARImport.objects.filter(pk=imp.pk).update(
+            status=ARImport.Status.FAILED, message=message[:2000], progress=0, **repeats
+        )
         if isinstance(exc, ARImportError):
             raise exc from None
         raise
@@ -1345,13 +1533,47 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
     )
 
 
-def ar_import_queue_post(*, ar_import: ARImport, user=None) -> None:
-    """Queue the posting in the Celery worker once the caller's transaction commits."""
+def ar_import_queue_post(*, ar_import: ARImport, user=None, allow_repeats: bool = False) -> None:
+    """Queue the posting in the Celery worker once the caller's transaction commits.
+    An import whose preview flagged repeats needs ``allow_repeats`` (the confirmation)."""
     from finance.tasks import post_ar_import
 
     if not ar_import.is_postable:
         raise ARImportError(
             f"AR import {ar_import.pk} is {ar_import.get_status_display().lower()}; it cannot be posted."
         )
+    if ar_import.repeat_count and not allow_repeats:
+        raise ARImportError(
+            f"{ar_import.repeat_count} row{pluralize(ar_import.repeat_count)} of this file repeat payments posted "
+            "before (same payer, check number and amount): confirm that they are to be posted again."
+        )
     user_id = user.pk if user is not None else None
-    transaction.on_commit(lambda: post_ar_import.delay(ar_import.pk, user_id))
+    transaction.on_commit(lambda: post_ar_import.delay(ar_import.pk, user_id, allow_repeats))
+
+
+def ar_import_discard(*, ar_import: ARImport, user=None) -> ARImport:
+    """Set aside an import that was not posted (validated, invalid or failed; not one
+    being checked, posting or posted): it can no longer be posted and the import list
+    hides it. Nothing was posted, so nothing in the ledger changes. The record stays
+    (status "discarded", who and when, file name, hash, counts and problems), and so does
+    an uploaded file stored for the worker; the staged rows are deleted. Under the
+    import's row lock, so a posting claimed at the same time waits and then finds it
+    discarded (or the discard finds it posting and refuses). Safe to call twice."""
+    with transaction.atomic():
+        imp = ARImport.objects.select_for_update().get(pk=ar_import.pk)
+        if imp.status == ARImport.Status.DISCARDED:
+            return imp
+        if not imp.is_discardable:
+            raise ARImportError(
+                f"AR import {imp.pk} is {imp.get_status_display().lower()}; only an import that was not posted "
+                "(validated, invalid or failed) can be discarded."
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {T['row']} WHERE ar_import_id = %s", [imp.pk])
+        imp.status, imp.discarded_at, imp.discarded_by = ARImport.Status.DISCARDED, timezone.now(), user
+        imp.save(update_fields=["status", "discarded_at", "discarded_by"])
+    return imp
+
+
+def pluralize(n: int) -> str:
+    return "" if n == 1 else "s"

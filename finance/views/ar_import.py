@@ -12,10 +12,11 @@ from django.views.generic import ListView, TemplateView
 
 from finance.ar_import_parser import MAX_FILE_BYTES
 from finance.errors import FinanceError
-from finance.models import FinanceSettings
+from finance.models import FinanceSettings, FinancialEntity
 from finance.models_ar_import import ARImport, ARImportRow
 from finance.services.ar_import import (
     LOCK_VALIDATE,
+    ar_import_discard,
     ar_import_queue_post,
     ar_import_recover,
     ar_import_upload,
@@ -38,6 +39,13 @@ class UploadForm(forms.Form):
         help_text=f"iMIS AR Importer file (BH + PAY lines, comma or tab delimited) or a CSV with a header row; "
         f"at most {MAX_FILE_BYTES // (1024 * 1024)} MB."
     )
+    entity = forms.ModelChoiceField(
+        queryset=FinancialEntity.objects.order_by("code"),
+        empty_label=None,
+        label="Financial entity",
+        help_text="The entity the payments are for: the file's cash account code is looked up in it "
+        "(a code written ENTITY:CODE names its entity itself).",
+    )
     auto_apply = forms.ChoiceField(choices=AUTO_CHOICES, required=False, label="Cash application auto apply")
     batch_number = forms.CharField(
         max_length=10, required=False, label="Batch number", help_text="Plain CSV only (default: yymmdd-n)."
@@ -49,8 +57,23 @@ class UploadForm(forms.Form):
         help_text="Plain CSV only (default: the Check method's).",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        entities = list(FinancialEntity.objects.order_by("code").values_list("pk", flat=True)[:2])
+        if len(entities) < 2:
+            # One entity (or none yet): nothing to choose; the code is looked up in all.
+            del self.fields["entity"]
+        else:
+            # Users have no default entity: the one of their last import, else the first.
+            last = (
+                ARImport.objects.filter(created_by=user, entity__isnull=False)
+                .order_by("-created_at", "-pk")
+                .values_list("entity_id", flat=True)
+                .first()
+                if user is not None and user.is_authenticated
+                else None
+            )
+            self.fields["entity"].initial = last or entities[0]
         for field in self.fields.values():
             field.widget.attrs["class"] = "form-select" if isinstance(field, forms.ChoiceField) else "form-control"
 
@@ -62,12 +85,20 @@ class ARImportListView(FinanceAccessMixin, ListView):
     paginate_by = 25
     context_object_name = "imports"
 
+    def show_discarded(self) -> bool:
+        return self.request.GET.get("show") == "discarded"
+
     def get_queryset(self):
-        return ARImport.objects.select_related("created_by", "posted_by", "batch").order_by("-created_at", "-pk")
+        imports = ARImport.objects.select_related("created_by", "posted_by", "batch").order_by("-created_at", "-pk")
+        if not self.show_discarded():
+            imports = imports.exclude(status=ARImport.Status.DISCARDED)
+        return imports
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["can_import"] = has_level(self.request.user, *IMPORT_PAYMENTS)
+        context["show"] = "discarded" if self.show_discarded() else ""
+        context["discarded_count"] = ARImport.objects.filter(status=ARImport.Status.DISCARDED).count()
         return context
 
 
@@ -77,12 +108,12 @@ class ARImportUploadView(FinanceAccessMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["form"] = kwargs.get("form") or UploadForm()
+        context["form"] = kwargs.get("form") or UploadForm(user=self.request.user)
         context["auto_apply_setting"] = FinanceSettings.load().auto_apply_cash
         return context
 
     def post(self, request, *args, **kwargs):
-        form = UploadForm(request.POST, request.FILES)
+        form = UploadForm(request.POST, request.FILES, user=request.user)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form))
         data = form.cleaned_data
@@ -94,6 +125,7 @@ class ARImportUploadView(FinanceAccessMixin, TemplateView):
             auto_apply={"on": True, "off": False}.get(data["auto_apply"]),
             batch_number=data["batch_number"],
             cash_account_code=data["cash_account"],
+            entity=data.get("entity"),
         )
         if upload.size > CHECK_IN_REQUEST_MAX_BYTES and upload.size <= MAX_FILE_BYTES:
             imp = ar_import_upload(**options)
@@ -115,7 +147,10 @@ class ARImportDetailView(FinanceAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         imp = get_object_or_404(
-            ARImport.objects.select_related("created_by", "posted_by", "batch", "cash_account"), pk=kwargs["pk"]
+            ARImport.objects.select_related(
+                "created_by", "posted_by", "discarded_by", "batch", "cash_account", "entity"
+            ),
+            pk=kwargs["pk"],
         )
         rows = ARImportRow.objects.filter(ar_import=imp).select_related("contact", "payment").order_by("line_number")
         only_problems = self.request.GET.get("show") == "problems"
@@ -130,6 +165,7 @@ class ARImportDetailView(FinanceAccessMixin, TemplateView):
             only_problems=only_problems,
             file_problems=file_problems,
             can_post=imp.is_postable and has_level(self.request.user, *IMPORT_PAYMENTS),
+            can_discard=imp.is_discardable and has_level(self.request.user, *IMPORT_PAYMENTS),
             can_recover=has_level(self.request.user, *IMPORT_PAYMENTS),
             count_ok=imp.control_count is None or imp.control_count == imp.row_count,
             amount_ok=imp.control_amount is None or imp.control_amount == imp.total_amount,
@@ -148,12 +184,35 @@ class ARImportPostView(FinanceAccessMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         imp = get_object_or_404(ARImport, pk=kwargs["pk"])
         try:
-            ar_import_queue_post(ar_import=imp, user=request.user)
+            ar_import_queue_post(
+                ar_import=imp, user=request.user, allow_repeats=request.POST.get("confirm_repeats") == "1"
+            )
         except FinanceError as exc:
             messages.error(request, str(exc))
             return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))
         messages.info(request, f"Posting {imp.file_name}: all {imp.row_count} rows or none.")
         return redirect(reverse("finance:ar_import_detail", args=[imp.pk]) + "?queued=1")
+
+
+class ARImportDiscardView(FinanceAccessMixin, TemplateView):
+    """Discard an import that was not posted (see ``ar_import_discard``)."""
+
+    action_level = IMPORT_PAYMENTS
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        imp = get_object_or_404(ARImport, pk=kwargs["pk"])
+        try:
+            ar_import_discard(ar_import=imp, user=request.user)
+        except FinanceError as exc:
+            messages.error(request, str(exc))
+            return redirect(reverse("finance:ar_import_detail", args=[imp.pk]))
+        messages.success(
+            request,
+            f"AR import {imp.pk} ({imp.file_name}) discarded; nothing was posted. Its record is kept under "
+            "“Show discarded imports”.",
+        )
+        return redirect(reverse("finance:ar_import_list"))
 
 
 def _check_running(imp: ARImport) -> bool:

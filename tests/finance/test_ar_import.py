@@ -348,6 +348,33 @@ def test_plain_csv_with_header_row(books):
     assert_ledger_ok()
 
 
+def imis_doc_pay(customer, amount, check="1001", name="Payer", desc="AR Payment", card=("", "", "", "")):
+    """A PAY line in the 14 fields of the iMIS AR Importer documentation (card fields 9-12)."""
+    return ",".join(["PAY", "", "AR", str(customer), "", "", amount, check, *card, name, desc])
+
+
+def test_imis_documented_layout__14_fields_with_blank_card_fields(books):
+    imp = validate(imis(imis_doc_pay(105, "10.00", check="1234", name="Carol Hamilton"), pay(106, "5.00", check="9")))
+    assert imp.status == ARImport.Status.VALIDATED, error_texts(imp)
+    first = imp.rows.get(line_number=2)
+    assert (first.check_number, first.payer_name, first.description) == ("1234", "Carol Hamilton", "AR Payment")
+    ar_import_post(ar_import=imp)
+    assert Payment.objects.get(reference="1234").amount == D("10.00")
+    assert_ledger_ok()
+
+
+def test_imis_documented_layout__a_card_payment_is_refused_without_echoing_the_number(books):
+    card = ("4111111111111111", "09/27", "Carol Hamilton", "A1B2C3")
+    imp = validate(imis(imis_doc_pay(105, "10.00", card=card)))
+    assert imp.status == ARImport.Status.INVALID
+    assert error_texts(imp)[0] == (
+        "Line 2, card number: card payments are not imported (this importer records checks); leave it blank"
+    )
+    assert {e["field"] for e in imp.errors} == {"card number", "card expiry", "name on card", "card authorization"}
+    stored = str(imp.errors) + str(list(imp.rows.values()))
+    assert "4111111111111111" not in stored and "A1B2C3" not in stored
+
+
 # --- bad input: each names the line and field, nothing is posted -------------------------------
 
 

@@ -1,9 +1,14 @@
-"""``manage.py import_ar FILE [--dry-run] [--no-auto-apply]``: the AR payment importer.
+"""``manage.py import_ar FILE [--dry-run] [--no-auto-apply] [--entity CODE] [--allow-repeats]``:
+the AR payment importer.
 
 Validates every row of FILE (iMIS AR Importer BH/PAY, comma or tab delimited, or a CSV
 with a header row), prints the summary, and posts all rows in one transaction. With
 ``--dry-run`` it prints each row's plan and posts nothing. An invalid file prints the
-errors (line and field) and exits 1 with nothing posted.
+errors (line and field) and exits 1 with nothing posted. ``--entity`` names the
+financial entity whose cash account the header's code is (needed when several entities
+have an account with that code, unless the header writes it ENTITY:CODE). Rows that
+repeat payments posted before (same payer, check number and amount) are printed as
+warnings and the file is not posted (exit 1) unless ``--allow-repeats`` confirms them.
 """
 
 import datetime
@@ -12,6 +17,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from finance.errors import FinanceError
+from finance.models import FinancialEntity
 from finance.models_ar_import import ARImport, ARImportRow
 from finance.services.ar_import import ar_import_post, ar_import_validate, problems
 
@@ -30,11 +36,29 @@ class Command(BaseCommand):
         parser.add_argument("--batch", default="", help="batch number for a plain CSV (default yymmdd-n)")
         parser.add_argument("--cash-account", default="", help="cash account code for a plain CSV")
         parser.add_argument("--date", default="", help="date (YYYY-MM-DD) of CSV rows without one (default today)")
+        parser.add_argument(
+            "--entity",
+            default="",
+            metavar="CODE",
+            help="financial entity of the import: the header's cash account code is looked up in it "
+            "(needed when several entities have that code)",
+        )
+        parser.add_argument(
+            "--allow-repeats",
+            action="store_true",
+            help="post rows whose payer, check number and amount were posted before (otherwise the file is refused)",
+        )
 
-    def handle(self, *args, file, dry_run, no_auto_apply, batch, cash_account, date, **options):
+    def handle(self, *args, file, dry_run, no_auto_apply, batch, cash_account, date, entity, allow_repeats, **options):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"{file}: no such file")
+        chosen = None
+        if entity:
+            chosen = FinancialEntity.objects.filter(code__iexact=entity.strip()).first()
+            if chosen is None:
+                codes = ", ".join(FinancialEntity.objects.order_by("code").values_list("code", flat=True))
+                raise CommandError(f"--entity {entity!r}: no financial entity has that code ({codes or 'none'})")
         day = None
         if date:
             try:
@@ -49,6 +73,7 @@ class Command(BaseCommand):
                 batch_number=batch,
                 cash_account_code=cash_account,
                 date=day,
+                entity=chosen,
             )
         self._summary(imp)
         if imp.status == ARImport.Status.INVALID:
@@ -64,8 +89,14 @@ class Command(BaseCommand):
             self._plan(imp)
             self.stdout.write("Dry run: nothing was posted.")
             return
+        if imp.repeat_count and not allow_repeats:
+            raise CommandError(
+                f"{path.name} was not posted: {imp.repeat_count} row(s) repeat payments posted before (same payer, "
+                "check number and amount; see the warnings). Run again with --allow-repeats to post them anyway.",
+                returncode=1,
+            )
         try:
-            imp = ar_import_post(ar_import=imp)
+            imp = ar_import_post(ar_import=imp, allow_repeats=allow_repeats)
         except FinanceError as exc:
             raise CommandError(f"{path.name} was not posted: {exc}", returncode=1) from None
         self.stdout.write(
@@ -79,13 +110,15 @@ class Command(BaseCommand):
         auto = "on" if imp.auto_apply else "off"
         self.stdout.write(
             f"{imp.file_name}: {imp.get_format_display() if imp.format else 'unknown format'}, "
-            f"batch {imp.batch_number or '-'}, cash account {imp.cash_account_code or '-'}, auto apply {auto}"
+            f"batch {imp.batch_number or '-'}, cash account {imp.cash_account_code or '-'}"
+            f"{f' (entity {imp.entity.code})' if imp.entity_id else ''}, auto apply {auto}"
         )
         controls = (
             f"control count {imp.control_count if imp.control_count is not None else '-'}, "
             f"control amount {imp.control_amount if imp.control_amount is not None else '-'}"
         )
-        self.stdout.write(f"Rows: {imp.row_count}, total {imp.total_amount} ({controls})")
+        total = "more than the ledger holds" if imp.total_amount is None else imp.total_amount
+        self.stdout.write(f"Rows: {imp.row_count}, total {total} ({controls})")
         if imp.status == ARImport.Status.VALIDATED:
             self.stdout.write(
                 f"Will apply {imp.applied_amount} to invoices and leave {imp.credit_amount} as open credit "
