@@ -92,8 +92,6 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--budget", type=float, default=300.0, help="milliseconds (default 300)")
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
-        sys.exit("Run it on PostgreSQL with scale data (set DATABASE_URL).")
 
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(

@@ -617,7 +617,7 @@ class PaymentApplication(models.Model):
     # Indexed by (payment, kind) below.
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications", db_index=False)
     # The line's key is the composite foreign key application_line_of_invoice,
-    # (line_id, invoice_id) → the line's (id, invoice_id) (migrations 0014, 0019): the
+    # (line_id, invoice_id) → the line's (id, invoice_id) (migrations 0014, 0022): the
     # line must exist and be a line of that invoice. Django declares no key of its own
     # for the line (db_constraint=False): that one covers it. Applications are found by
     # invoice (or payment), never by line alone: the line has no index of its own.

@@ -26,7 +26,7 @@ the hand-written triggers it replaced had them:
   pg_restore scripts run with an empty one. pgtrigger writes ``CREATE OR REPLACE
   FUNCTION`` without a ``SET`` clause (which would drop a setting made earlier), so the
   installation SQL sets it right after, in the same transaction, as migration finance
-  0020 did for the hand-written functions.
+  0023 did for the hand-written functions.
 - **It has no off switch**: pgtrigger's functions first ask
   ``_pgtrigger_should_ignore(TG_NAME)``, which reads a setting (``pgtrigger.ignore``)
   that any session may set, so any database user could switch a guarantee off for its

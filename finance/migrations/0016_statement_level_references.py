@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 # The trigger generator (once finance/references.py), kept here so that this migration
-# applies, and 0019 reverts to it, without that module: migration 0019 replaces these
+# applies, and 0022 reverts to it, without that module: migration 0022 replaces these
 # triggers by real foreign keys.
 
 
@@ -275,8 +275,6 @@ def _user_table(apps) -> str:
 
 
 def install(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute("ALTER TABLE finance_invoiceline SET (fillfactor = 70)")
     schema_editor.execute(
         "ALTER TABLE finance_paymentapplication DROP CONSTRAINT IF EXISTS application_line_of_invoice"
@@ -286,8 +284,6 @@ def install(apps, schema_editor):
 
 
 def remove(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute("ALTER TABLE finance_invoiceline SET (fillfactor = 80)")
     for statement in remove_sql(references(_user_table(apps))):
         schema_editor.execute(statement, params=None)

@@ -56,7 +56,6 @@ Rules kept here:
 
 import datetime
 import logging
-from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, Exists, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
@@ -84,7 +83,6 @@ from finance.models_ar_import import INTERRUPTED_MESSAGE, ARImport, ARImportRow
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import batch_create, lock_batch_for_writing, next_batch_number
-from finance.services.payments import ApplicationSpec, payment_receive
 
 logger = logging.getLogger(__name__)
 
@@ -128,28 +126,22 @@ class RepeatsNotConfirmed(ARImportError):
         self.count = count
 
 
-def _use_sql() -> bool:
-    return connection.vendor == "postgresql"
-
-
 # --- validation ---------------------------------------------------------------------------
 
 
 def _lookup(model, column: str, values: list[str]) -> list[tuple[str, int]]:
-    """(value, pk) of the rows of ``model`` whose ``column`` is one of ``values``. On
-    PostgreSQL the values go as one array parameter (``= ANY``), not as thousands of
-    placeholders to build and send."""
+    """(value, pk) of the rows of ``model`` whose ``column`` is one of ``values``. The
+    values go as one array parameter (``= ANY``), not as thousands of placeholders to
+    build and send."""
     if not values:
         return []
-    if not _use_sql():
-        return list(model.objects.filter(**{f"{column}__in": values}).values_list(column, "pk"))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {column}, id FROM {model._meta.db_table} WHERE {column} = ANY(%s)", [values])
         return cursor.fetchall()
 
 
 class _RowWriter:
-    """Write parsed rows to ARImportRow in chunks: COPY on PostgreSQL, bulk_create elsewhere."""
+    """Write parsed rows to ARImportRow in chunks, with COPY."""
 
     def __init__(self, ar_import: ARImport, parser: ARFileParser | None = None, progress=None):
         self.ar_import = ar_import
@@ -181,54 +173,33 @@ class _RowWriter:
         if not self.buffer:
             return
         contacts, invoices = self._match()
-        if _use_sql():
-            table = ARImportRow._meta.db_table
-            extra = ["plan_applied", "plan_credit", "plan_text", "posted", "contact_id", "invoice_id"]
-            cols = ", ".join(["ar_import_id", *ROW_FIELDS, *extra])
-            with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                for r in self.buffer:
-                    copy.write_row(
-                        (
-                            self.ar_import.pk,
-                            r.line,
-                            r.batch_number,
-                            r.customer_ref,
-                            r.date,
-                            r.invoice_number,
-                            r.amount,
-                            r.check_number,
-                            r.payer_name,
-                            r.description,
-                            "".join(e + "\n" for e in r.errors),
-                            "".join(w + "\n" for w in r.warnings),
-                            ZERO,
-                            ZERO,
-                            "",
-                            False,
-                            contacts.get(r.customer_ref),
-                            invoices.get(r.invoice_number),
-                        )
+        table = ARImportRow._meta.db_table
+        extra = ["plan_applied", "plan_credit", "plan_text", "posted", "contact_id", "invoice_id"]
+        cols = ", ".join(["ar_import_id", *ROW_FIELDS, *extra])
+        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for r in self.buffer:
+                copy.write_row(
+                    (
+                        self.ar_import.pk,
+                        r.line,
+                        r.batch_number,
+                        r.customer_ref,
+                        r.date,
+                        r.invoice_number,
+                        r.amount,
+                        r.check_number,
+                        r.payer_name,
+                        r.description,
+                        "".join(e + "\n" for e in r.errors),
+                        "".join(w + "\n" for w in r.warnings),
+                        ZERO,
+                        ZERO,
+                        "",
+                        False,
+                        contacts.get(r.customer_ref),
+                        invoices.get(r.invoice_number),
                     )
-        else:
-            ARImportRow.objects.bulk_create(
-                ARImportRow(
-                    ar_import=self.ar_import,
-                    line_number=r.line,
-                    batch_number=r.batch_number,
-                    customer_ref=r.customer_ref,
-                    date=r.date,
-                    invoice_number=r.invoice_number,
-                    amount=r.amount,
-                    check_number=r.check_number,
-                    payer_name=r.payer_name,
-                    description=r.description,
-                    errors="".join(e + "\n" for e in r.errors),
-                    warnings="".join(w + "\n" for w in r.warnings),
-                    contact_id=contacts.get(r.customer_ref),
-                    invoice_id=invoices.get(r.invoice_number),
                 )
-                for r in self.buffer
-            )
         self.buffer = []
         if self.progress is not None and self.file_size:
             # Reading and staging the rows is most of the work: up to 90 %.
@@ -390,9 +361,8 @@ def ar_import_validate_stored(*, ar_import: ARImport) -> ARImport:
     progress, pool = _progress_writer(imp.pk, status=ARImport.Status.UPLOADED)
     try:
         with transaction.atomic():
-            if _use_sql():
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_VALIDATE, imp.pk])
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_VALIDATE, imp.pk])
             imp = ARImport.objects.get(pk=imp.pk)
             if imp.status != ARImport.Status.UPLOADED:
                 return imp
@@ -648,7 +618,7 @@ def _repeats_query(imp: ARImport) -> tuple[str, list]:
     batch_number, payment_id), the earliest such payment per row. One join of the staged
     rows with the payments on (payer, reference, amount): set-based, not a lookup per row.
     Rows without a check number are left out (nothing identifies the check), and so are
-    reversed payments (their money left the books). Plain SQL (PostgreSQL and SQLite)."""
+    reversed payments (their money left the books)."""
     sql = f"""
         SELECT m.row_id, m.line_number, b.number AS batch_number, m.payment_id
           FROM (SELECT r.id AS row_id, r.line_number, MIN(p.id) AS payment_id
@@ -743,74 +713,25 @@ def problems(imp: ARImport, level: str = "error") -> list[str]:
 
 
 def _plan(imp: ARImport, *, lock: bool):
-    if _use_sql():
-        with connection.cursor() as cursor:
-            _sql_allocate(cursor, imp, lock=lock)
-            cursor.execute(
-                f"""
-                UPDATE {ARImportRow._meta.db_table} r
-                   SET plan_applied = s.applied, plan_credit = s.amount - s.applied, plan_text = s.text
-                  FROM (SELECT ar.row_id, ar.amount, COALESCE(SUM(a.amount), 0) AS applied,
-                               COALESCE(LEFT(STRING_AGG(a.inv_number || '/' || a.line_no || ' ' || a.amount, ', '
-                                                        ORDER BY a.ord), {PLAN_TEXT_MAX}), '') AS text
-                          FROM ar_rows ar
-                          LEFT JOIN ar_app a ON a.row_id = ar.row_id
-                         GROUP BY ar.row_id, ar.amount) s
-                 WHERE r.id = s.row_id
-                """
-            )
-            _drop_temp(cursor)
-    else:
-        _plan_python(imp)
-
-
-def _plan_python(imp: ARImport):
-    """Simulate the application in memory (row by row, like payment_receive)."""
-    rows = list(ARImportRow.objects.filter(ar_import=imp).order_by("line_number"))
-    lines: dict[int, list[list]] = {}  # key → [[line_id, invoice number, line number, balance], ...]
-    if imp.auto_apply:
-        contacts = {r.contact_id for r in rows}
-        qs = (
-            InvoiceLine.objects.filter(
-                invoice__bill_to_id__in=contacts, invoice__entity_id=imp.entity_id, balance__gt=0
-            )
-            .order_by("invoice__date", "invoice_id", "line_number")
-            .values_list("invoice__bill_to_id", "pk", "invoice__number", "line_number", "balance")
+    with connection.cursor() as cursor:
+        _sql_allocate(cursor, imp, lock=lock)
+        cursor.execute(
+            f"""
+            UPDATE {ARImportRow._meta.db_table} r
+               SET plan_applied = s.applied, plan_credit = s.amount - s.applied, plan_text = s.text
+              FROM (SELECT ar.row_id, ar.amount, COALESCE(SUM(a.amount), 0) AS applied,
+                           COALESCE(LEFT(STRING_AGG(a.inv_number || '/' || a.line_no || ' ' || a.amount, ', '
+                                                    ORDER BY a.ord), {PLAN_TEXT_MAX}), '') AS text
+                      FROM ar_rows ar
+                      LEFT JOIN ar_app a ON a.row_id = ar.row_id
+                     GROUP BY ar.row_id, ar.amount) s
+             WHERE r.id = s.row_id
+            """
         )
-    else:
-        invoices = {r.invoice_id for r in rows if r.invoice_id}
-        qs = (
-            InvoiceLine.objects.filter(invoice_id__in=invoices, balance__gt=0)
-            .order_by("line_number")
-            .values_list("invoice_id", "pk", "invoice__number", "line_number", "balance")
-        )
-    for key, pk, number, line_number, balance in qs:
-        lines.setdefault(key, []).append([pk, number, line_number, balance])
-    for row in rows:
-        plan = _allocate_one(lines.get(row.contact_id if imp.auto_apply else row.invoice_id, []), row.amount, imp)
-        row.plan_applied = sum((p for *_, p in plan), ZERO)
-        row.plan_credit = row.amount - row.plan_applied
-        row.plan_text = ", ".join(f"{n}/{ln} {p}" for _, n, ln, p in plan)[:PLAN_TEXT_MAX]
-    ARImportRow.objects.bulk_update(rows, ["plan_applied", "plan_credit", "plan_text"], batch_size=2000)
+        _drop_temp(cursor)
 
 
-def _allocate_one(open_lines: list[list], amount: Decimal, imp: ARImport) -> list[tuple]:
-    """Pay ``open_lines`` (mutated) with ``amount``: (line id, invoice number, line number, part)."""
-    plan = []
-    remaining = amount
-    positive = [ln for ln in open_lines if ln[3] > 0]
-    for i, ln in enumerate(positive):
-        if remaining <= 0:
-            break
-        last = i == len(positive) - 1
-        part = remaining if (last and not imp.auto_apply) else min(ln[3], remaining)
-        ln[3] -= part
-        remaining -= part
-        plan.append((ln[0], ln[1], ln[2], part))
-    return plan
-
-
-# --- set-based allocation (PostgreSQL) -----------------------------------------------------
+# --- set-based allocation -----------------------------------------------------------------
 
 T = {
     "row": ARImportRow._meta.db_table,
@@ -935,28 +856,20 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
 def _progress_writer(imp_id: int, status: str = ARImport.Status.POSTING):
     """A function that records the progress of a posting (or of a validation in the
     worker) on the import row from another connection, so it shows while the work's
-    transaction is open; it writes only while the import has ``status``. PostgreSQL only."""
-    if not _use_sql():
-        return None, None
+    transaction is open; it writes only while the import has ``status``."""
     return side_connection_writer(
         lambda percent: ARImport.objects.filter(pk=imp_id, status=status).update(progress=percent),
         f"AR import {imp_id}",
     )
 
 
-def ar_import_post(
-    *, ar_import: ARImport, user=None, engine: str | None = None, allow_repeats: bool = False
-) -> ARImport:
+def ar_import_post(*, ar_import: ARImport, user=None, allow_repeats: bool = False) -> ARImport:
     """Post a validated import: all rows or none. Safe to call twice (a posted import is
-    returned unchanged). ``engine`` is "sql" (PostgreSQL) or "orm"; the default is "sql"
-    on PostgreSQL. ``allow_repeats`` confirms rows that repeat payments posted before
+    returned unchanged), set-based (``_post_sql``). ``allow_repeats`` confirms rows that repeat payments posted before
     (same payer, check number and amount): without it such an import is refused, also
     when the payments were posted after the preview. Raises ARImportError when the
     import cannot be posted; a failure while posting leaves nothing written, marks the
     import failed and re-raises."""
-    engine = engine or ("sql" if _use_sql() else "orm")
-    if engine == "sql" and not _use_sql():
-        raise ValueError("the sql engine needs PostgreSQL")
     imp = ARImport.objects.get(pk=ar_import.pk)
     if imp.status == ARImport.Status.POSTED:
         return imp
@@ -965,7 +878,7 @@ def ar_import_post(
     with _posting_lock(imp.pk) as held:
         if not held:
             raise ARImportError(f"AR import {imp.pk} is being posted already.")
-        return _post_holding_lock(imp, user, engine, allow_repeats)
+        return _post_holding_lock(imp, user, allow_repeats)
 
 
 def _posting_lock(imp_id: int):
@@ -977,28 +890,20 @@ def _posting_lock(imp_id: int):
 INTERRUPTED = INTERRUPTED_MESSAGE
 
 
-def ar_import_recover(*, ar_import: ARImport, stale_after: datetime.timedelta = datetime.timedelta(hours=1)) -> bool:
+def ar_import_recover(*, ar_import: ARImport) -> bool:
     """Release an import left "posting" by a worker that stopped (killed, lost its
     connection) so it can be posted again: it becomes "failed" with a message saying so.
 
     A posting is one transaction that also sets "posted", so an import still "posting"
-    whose posting has ended posted nothing. On PostgreSQL the posting's session holds
-    the import's advisory lock for as long as it runs: when the lock can be taken, no
-    posting is running. Elsewhere (no such lock) an import posting for longer than
-    ``stale_after`` is taken as stopped. Returns True when the import was released,
+    whose posting has ended posted nothing. The posting's session holds the import's
+    advisory lock for as long as it runs: when the lock can be taken, no posting is
+    running. Returns True when the import was released,
     False when it is not "posting" or its posting is still running. Safe to call twice.
     """
     imp = ARImport.objects.get(pk=ar_import.pk)
     if imp.status != ARImport.Status.POSTING:
         return False
     stuck = Q(pk=imp.pk, status=ARImport.Status.POSTING)
-    if not _use_sql():
-        started = imp.posting_started_at
-        if started is not None and timezone.now() - started < stale_after:
-            return False
-        return bool(
-            ARImport.objects.filter(stuck).update(status=ARImport.Status.FAILED, progress=0, message=INTERRUPTED)
-        )
     with _posting_lock(imp.pk) as held:
         if not held:
             return False
@@ -1029,7 +934,7 @@ def _repeats_message(imp: ARImport, count: int, line: int | None, batch: str | N
     )
 
 
-def _post_holding_lock(imp: ARImport, user, engine: str, allow_repeats: bool = False) -> ARImport:
+def _post_holding_lock(imp: ARImport, user, allow_repeats: bool = False) -> ARImport:
     # Claim it: only one posting at a time, and never a file already posted.
     try:
         with transaction.atomic():
@@ -1059,16 +964,7 @@ def _post_holding_lock(imp: ARImport, user, engine: str, allow_repeats: bool = F
                 if count:
                     raise RepeatsNotConfirmed(_repeats_message(imp, count, line, batch_number), count)
             batch = _import_batch(imp, user)
-            if engine != "sql":  # the sql engine marks the rows with their payments in one pass
-                try:
-                    with transaction.atomic():
-                        ARImportRow.objects.filter(ar_import=imp).update(posted=True)
-                except IntegrityError:
-                    raise ARImportError(_already_posted_message(imp)) from None
-            if engine == "sql":
-                _post_sql(imp, batch, user, progress or (lambda p: None))
-            else:
-                _post_orm(imp, batch, user)
+            _post_sql(imp, batch, user, progress)
             agg = ARImportRow.objects.filter(ar_import=imp).aggregate(
                 a=Sum("plan_applied"), c=Sum("plan_credit"), n=Count("pk", filter=Q(plan_credit__gt=0))
             )
@@ -1126,53 +1022,6 @@ def _create_import_batch(imp: ARImport, user) -> Batch:
         control_amount=imp.control_amount,
         user=user,
     )
-
-
-def _post_orm(imp: ARImport, batch: Batch, user):
-    """Row by row through payment_receive (the embedded SQLite default)."""
-    method = _import_method(imp.cash_account)
-    rows = ARImportRow.objects.filter(ar_import=imp).select_related("contact").order_by("line_number")
-    for row in rows.iterator(chunk_size=500):
-        applications = None
-        if not imp.auto_apply and row.invoice_id:
-            open_lines = list(
-                InvoiceLine.objects.filter(invoice_id=row.invoice_id, invoice__entity_id=imp.entity_id, balance__gt=0)
-                .select_related("invoice")
-                .order_by("line_number")
-            )
-            remaining, applications = row.amount, []
-            for i, line in enumerate(open_lines):
-                if remaining <= 0:
-                    break
-                part = remaining if i == len(open_lines) - 1 else min(line.balance, remaining)
-                applications.append(ApplicationSpec(line, part))
-                remaining -= part
-            applications = applications or None
-        payment = payment_receive(
-            payer=row.contact,
-            method=method,
-            amount=row.amount,
-            date=row.date,
-            batch=batch,
-            applications=applications,
-            auto_apply=imp.auto_apply,
-            reference=row.check_number,
-            cash_account=imp.cash_account,
-            source=Payment.Source.IMPORT,
-            allow_line_overpayment=True,
-            user=user,
-        )
-        apps = list(
-            payment.applications.select_related("invoice", "line")
-            .order_by("pk")
-            .values_list("invoice__type", "invoice__number", "line__line_number", "amount")
-        )
-        applied = [(n, ln, a) for t, n, ln, a in apps if t != Invoice.Type.CREDIT]
-        row.payment = payment
-        row.plan_applied = sum((a for *_, a in applied), ZERO)
-        row.plan_credit = row.amount - row.plan_applied
-        row.plan_text = ", ".join(f"{n}/{ln} {a}" for n, ln, a in applied)[:PLAN_TEXT_MAX]
-        row.save(update_fields=["payment", "plan_applied", "plan_credit", "plan_text"])
 
 
 def _insert(cursor, model, cols: dict[str, str], source: str, params: dict | None = None):

@@ -217,9 +217,7 @@ class ARImportDiscardView(FinanceAccessMixin, TemplateView):
 
 def _check_running(imp: ARImport) -> bool:
     """Whether a worker is checking ``imp`` now: its check holds the import's validation
-    lock for its whole transaction (PostgreSQL; elsewhere no check is seen running)."""
-    if connection.vendor != "postgresql":
-        return False
+    lock for its whole transaction."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_VALIDATE, imp.pk])
         return not cursor.fetchone()[0]

@@ -1,7 +1,6 @@
 """AR import in the worker: a posting whose worker was killed is recovered and posted
 again (once); big files are checked in the worker with progress."""
 
-import datetime
 import io
 import signal
 import subprocess
@@ -158,19 +157,6 @@ def test_post_task__redelivered_after_the_worker_died_posts_once(payer):
     assert post_ar_import(imp.pk)["status"] == ARImport.Status.POSTED
     assert Payment.objects.count() == 1
     assert verify_ledger().ok
-
-
-@pytest.mark.django_db
-def test_recover__without_advisory_locks_waits_until_the_posting_is_stale(payer, monkeypatch):
-    monkeypatch.setattr(svc, "_use_sql", lambda: False)
-    imp = validate(imis(pay(105, "40.00", check="1")))
-    ARImport.objects.filter(pk=imp.pk).update(status=ARImport.Status.POSTING, posting_started_at=timezone.now())
-    assert ar_import_recover(ar_import=imp) is False
-    two_hours_ago = timezone.now() - datetime.timedelta(hours=2)
-    ARImport.objects.filter(pk=imp.pk).update(posting_started_at=two_hours_ago)
-    assert ar_import_recover(ar_import=imp) is True
-    imp.refresh_from_db()
-    assert imp.status == ARImport.Status.FAILED and imp.is_postable
 
 
 @pytest.mark.django_db

@@ -1,6 +1,6 @@
-"""The ledger's references are PostgreSQL foreign keys (migration 0019), with a foreign
+"""The ledger's references are PostgreSQL foreign keys (migration 0022), with a foreign
 key's guarantees, and the triggers left on the ledger tables run whatever the session's
-search_path (migration 0020)."""
+search_path (migration 0023)."""
 
 import datetime
 from decimal import Decimal

@@ -1,6 +1,6 @@
 """The subscription dates' triggers as code: declared on proxies of the ledger's models.
 
-The triggers of migration 0002 (search_path set by finance 0020) are now
+The triggers of migration 0002 (search_path set by finance 0023) are now
 ``paycentral.db_triggers.Trigger`` declarations on ``PaymentApplicationDateTriggers``
 and ``InvoiceDateTriggers`` (bodies in ``finance.membership.sql``), installed below by
 pgtrigger's ``AddTrigger``: same names and bodies. The plain function
@@ -88,8 +88,8 @@ $$;
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0020_trigger_functions_search_path"),
-        ("finance", "0021_ledger_triggers_as_code"),
+        ("finance", "0023_trigger_functions_search_path"),
+        ("finance", "0024_ledger_triggers_as_code"),
         ("membership", "0004_renewal_run_build_times"),
     ]
 

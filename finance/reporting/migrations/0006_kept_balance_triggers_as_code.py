@@ -2,7 +2,7 @@
 
 The three statement-level triggers on ``finance_invoice`` that keep ``ContactBalance``
 and ``OpenBalanceByDate`` were SQL strings in migrations 0003 and 0004 (search_path set
-by finance 0020). They are now ``paycentral.db_triggers.Trigger`` declarations on a
+by finance 0023). They are now ``paycentral.db_triggers.Trigger`` declarations on a
 proxy of the invoice (bodies in ``finance.reporting.triggers``), installed below by
 pgtrigger's ``AddTrigger``: same names and bodies. The kept rows need no refill: the
 old triggers are dropped and the new ones created in this migration's transaction, and
@@ -179,8 +179,8 @@ CREATE TRIGGER reporting_contact_balance_delete AFTER DELETE ON finance_invoice 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0020_trigger_functions_search_path"),
-        ("finance", "0021_ledger_triggers_as_code"),
+        ("finance", "0023_trigger_functions_search_path"),
+        ("finance", "0024_ledger_triggers_as_code"),
         ("reporting", "0005_contact_balance_contact_unindexed"),
     ]
 

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('openwater', '0002_discounts_and_staff_actions'),
+        ("openwater", "0002_discounts_and_staff_actions"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='integration',
-            name='lease_expires_at',
+            model_name="integration",
+            name="lease_expires_at",
         ),
     ]

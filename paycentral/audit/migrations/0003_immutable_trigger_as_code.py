@@ -1,6 +1,6 @@
 """The audit trail's trigger as code: declared in ``AuditEvent.Meta.triggers``.
 
-The trigger of migration 0002 (search_path set by finance 0020) that refuses UPDATE and
+The trigger of migration 0002 (search_path set by finance 0023) that refuses UPDATE and
 DELETE of audit rows is now a ``paycentral.db_triggers.Trigger`` declaration, installed
 below by pgtrigger's ``AddTrigger``: same name and body, its function now named like it.
 """
@@ -42,7 +42,7 @@ DROP FUNCTION IF EXISTS audit_event_no_update_delete();
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0020_trigger_functions_search_path"),
+        ("finance", "0023_trigger_functions_search_path"),
         ("audit", "0002_immutable"),
     ]
 

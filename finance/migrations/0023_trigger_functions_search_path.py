@@ -51,7 +51,7 @@ def reset_search_path(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0019_real_foreign_keys"),
+        ("finance", "0022_real_foreign_keys"),
         ("reporting", "0005_contact_balance_contact_unindexed"),
         ("membership", "0004_renewal_run_build_times"),
         ("audit", "0002_immutable"),

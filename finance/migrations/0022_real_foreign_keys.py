@@ -217,7 +217,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("finance", "0018_invoice_line_discounts"),
+        ("finance", "0021_ar_import_discard"),
         ("paycentral", "0004_gateway_account_invoice_sync"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -4,7 +4,7 @@ The journal balance check (``journal_entry_balanced``, deferred, on the new stat
 model ``JournalCheckPending``: its table is the UNLOGGED one of migration 0008), the
 statement-level triggers that queue the touched entries, the immutable posted journal,
 the posted-batch guards and the frozen posted batch were SQL strings in migrations 0003
-and 0008 (search_path set by 0020). They are now ``paycentral.db_triggers.Trigger``
+and 0008 (search_path set by 0023). They are now ``paycentral.db_triggers.Trigger``
 declarations on the models (bodies in ``finance.triggers``), installed below by
 pgtrigger's ``AddTrigger``: same names, same timing, events and bodies, each function
 with its own search_path. The hand-written functions go first.
@@ -17,7 +17,7 @@ from django.db import migrations, models
 
 from paycentral.db_triggers import set_search_path
 
-# The hand-written triggers and functions this migration replaces, as migrations 0003, 0008 and 0020
+# The hand-written triggers and functions this migration replaces, as migrations 0003, 0008 and 0023
 # left them: dropped on the way forward, written again on the way back (after the
 # functions pgtrigger leaves behind when it drops its triggers).
 DROP_HAND_WRITTEN = """
@@ -211,7 +211,7 @@ DROP FUNCTION IF EXISTS journal_line_queue_delete();
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0020_trigger_functions_search_path"),
+        ("finance", "0023_trigger_functions_search_path"),
     ]
 
     operations = [
