@@ -210,6 +210,8 @@ class InvoiceSyncRecord(models.Model):
     )
     processor_transaction_id = models.CharField(max_length=100, blank=True)
     has_error = models.BooleanField("processor error", default=False)
+    # The error when ``has_error``; without it, a note for staff (e.g. that a charge found
+    # later settled the attempt that had put the record in Manual review).
     error_message = models.CharField(max_length=500, blank=True)
     # Failed charge attempts so far.
     retries = models.PositiveIntegerField(default=0)

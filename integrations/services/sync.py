@@ -596,12 +596,15 @@ def _apply_result(
         return
     now = timezone.now()
     status = result.status if result is not None else (ChargeStatus.FAILED if failed else None)
+    handed_to_staff = attempt.failure_code == UNKNOWN_PAST_WINDOW
     if status == ChargeStatus.SUCCEEDED:
         attempt.outcome = Outcome.SUCCEEDED
         attempt.finished_at = now
         attempt.failure_code = attempt.failure_message = ""
         attempt.save(update_fields=["outcome", "finished_at", "failure_code", "failure_message"])
         _record_success(record, charge_id=attempt.processor_charge_id, amount=result.amount, method=attempt.method)
+        if handed_to_staff:
+            _note_found_in_review(record, attempt)
     elif status == ChargeStatus.FAILED:
         attempt.outcome = Outcome.FAILED
         attempt.finished_at = now
@@ -639,6 +642,33 @@ def _apply_result(
         record.has_error = False
         record.error_message = ""
         record.save(update_fields=["processor_status", "has_error", "error_message", "updated_at"])
+        if handed_to_staff:
+            _note_found_in_review(record, attempt)
+
+
+def _note_found_in_review(record: InvoiceSyncRecord, attempt: SyncAttempt) -> None:
+    """The charge of an attempt that had moved its record to Manual review (unknown past
+    the idempotency window) was found after all. The record stays in Manual review (only
+    staff leave it), but its message no longer asks them to look for the charge: it says
+    which charge settled the attempt and when, without the error flag. A record flagged
+    for something else meanwhile (a second charge to refund) keeps that flag."""
+    if record.handling_mode != Mode.MANUAL_REVIEW or record.has_error:
+        return
+    day = f"{timezone.localdate():%Y-%m-%d}"
+    if attempt.outcome == Outcome.SUCCEEDED:
+        message = (
+            f"Attempt {attempt.number} was settled by charge {attempt.processor_charge_id} found at the processor "
+            f"on {day}: the invoice is paid in the ledger (payment {record.payment_id}). Nothing is left to "
+            "check; the record stays in Manual review until its handling mode is changed."
+        )
+    else:
+        message = (
+            f"Attempt {attempt.number}: its charge {attempt.processor_charge_id} was found at the processor on "
+            f"{day} and is {attempt.get_outcome_display().lower()}; it is followed until it settles. The record "
+            "stays in Manual review until its handling mode is changed."
+        )
+    record.error_message = message[:500]
+    record.save(update_fields=["error_message", "updated_at"])
 
 
 def _late_success(record: InvoiceSyncRecord, attempt: SyncAttempt, result: ChargeResult) -> None:
