@@ -1,9 +1,14 @@
 """Admin of invoice sync: records are read-only except the two staff-editable fields,
-whose changes go through the service (with a change row); attempts, changes, webhook
-events and job runs are read-only."""
+whose changes go through the service (with a change row), and the "Resolve unknown
+attempt" action (the service the record page uses, at the same level); attempts,
+changes, webhook events and job runs are read-only."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 
+from integrations import selectors
+from integrations.forms import ResolveUnknownAttemptForm
 from integrations.models import (
     InvoiceSyncRecord,
     SavedPaymentMethod,
@@ -12,7 +17,10 @@ from integrations.models import (
     SyncRun,
     WebhookEvent,
 )
-from integrations.services.sync import sync_record_update
+from integrations.services.sync import RESOLVE_AFTER, SyncError, attempt_resolve_unknown, sync_record_update
+from integrations.views.sync import EDIT_SYNC, resolved_message
+from paycentral.authorization import has_level
+from paycentral.models import Module
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -89,6 +97,7 @@ class InvoiceSyncRecordAdmin(admin.ModelAdmin):
     )
     readonly_fields = tuple(f for f in fields if f not in ("sync_enabled", "handling_mode"))
     inlines = (AttemptInline, ChangeInline)
+    actions = ("resolve_unknown_attempt",)
 
     def has_add_permission(self, request):
         return False
@@ -104,6 +113,63 @@ class InvoiceSyncRecordAdmin(admin.ModelAdmin):
             user=request.user,
             note="Changed in the admin",
         )
+
+    @admin.action(description="Resolve unknown attempt", permissions=["change"])
+    def resolve_unknown_attempt(self, request, queryset):
+        """One record at a time: a page asks what the processor shows for its attempt
+        whose outcome is unknown, then ``attempt_resolve_unknown`` records it."""
+        module, level = EDIT_SYNC
+        if not has_level(request.user, module, level):
+            self.message_user(
+                request,
+                f"Resolving an unknown attempt needs {Module(module).label} authorization level {level} or higher.",
+                level=messages.ERROR,
+            )
+            return None
+        records = list(queryset.select_related("invoice", "gateway_account").order_by("pk")[:2])
+        if len(records) != 1:
+            self.message_user(request, "Select one sync record to resolve its unknown attempt.", messages.ERROR)
+            return None
+        record = records[0]
+        attempt = selectors.open_unknown_attempt(record)
+        if attempt is None:
+            self.message_user(
+                request, f"Invoice {record.invoice.number}: no attempt with an unknown outcome.", messages.ERROR
+            )
+            return None
+        if "apply" in request.POST:
+            form = ResolveUnknownAttemptForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    resolved = attempt_resolve_unknown(
+                        record_id=record.pk,
+                        attempt_id=data["attempt"],
+                        resolution=data["resolution"],
+                        charge_id=data["charge_id"],
+                        note=data["note"],
+                        user=request.user,
+                    )
+                except SyncError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    record.refresh_from_db()
+                    self.message_user(request, resolved_message(record, resolved, data["resolution"]), messages.SUCCESS)
+                    return None
+        else:
+            form = ResolveUnknownAttemptForm(initial={"attempt": attempt.pk})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Resolve unknown attempt {attempt.number} of invoice {record.invoice.number}",
+            "opts": self.model._meta,
+            "record": record,
+            "attempt": attempt,
+            "resolvable_from": attempt.started_at + RESOLVE_AFTER,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action_name": "resolve_unknown_attempt",
+        }
+        return TemplateResponse(request, "integrations/sync/admin_resolve.html", context)
 
 
 @admin.register(SavedPaymentMethod)

@@ -210,6 +210,8 @@ class InvoiceSyncRecord(models.Model):
     )
     processor_transaction_id = models.CharField(max_length=100, blank=True)
     has_error = models.BooleanField("processor error", default=False)
+    # The error when ``has_error``; without it, a note for staff (e.g. that a charge found
+    # later settled the attempt that had put the record in Manual review).
     error_message = models.CharField(max_length=500, blank=True)
     # Failed charge attempts so far.
     retries = models.PositiveIntegerField(default=0)
@@ -310,6 +312,11 @@ class SyncAttempt(models.Model):
             models.UniqueConstraint(
                 fields=["record"], condition=Q(outcome="succeeded"), name="sync_attempt_one_success_per_record"
             ),
+            # A processor charge is the charge of one attempt (each attempt has its own
+            # key), so one charge never settles two attempts or two invoices.
+            models.UniqueConstraint(
+                fields=["processor_charge_id"], condition=~Q(processor_charge_id=""), name="sync_attempt_charge_once"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="sync_attempt_amount_positive"),
         ]
 
@@ -318,7 +325,10 @@ class SyncAttempt(models.Model):
 
 
 class SyncRecordChange(models.Model):
-    """Audit trail of staff edits to a sync record (the two editable fields)."""
+    """Audit trail of a sync record: staff edits of the two editable fields, the moves
+    the sync makes by itself (a dispute's hold, Manual review of an unknown charge; no
+    user), and staff resolving an unknown attempt (``field`` "attempt <n>", its outcome
+    before and after, the staff's note)."""
 
     record = models.ForeignKey(InvoiceSyncRecord, on_delete=models.CASCADE, related_name="changes")
     user = models.ForeignKey(

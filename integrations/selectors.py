@@ -49,3 +49,13 @@ def record_attempts(record: InvoiceSyncRecord):
 
 def record_changes(record: InvoiceSyncRecord):
     return SyncRecordChange.objects.filter(record=record).select_related("user").order_by("-changed_at", "-pk")
+
+
+def open_unknown_attempt(record: InvoiceSyncRecord) -> SyncAttempt | None:
+    """The record's attempt whose outcome is unknown (started, no answer written), if any
+    (at most one attempt of a record is open)."""
+    return (
+        record.attempts.filter(outcome__in=[SyncAttempt.Outcome.STARTED, SyncAttempt.Outcome.UNKNOWN])
+        .order_by("-number")
+        .first()
+    )

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", sync.SyncRecordListView.as_view(), name="sync_list"),
     path("<int:pk>/", sync.SyncRecordDetailView.as_view(), name="sync_detail"),
     path("<int:pk>/edit/", sync.SyncRecordEditView.as_view(), name="sync_edit"),
+    path("<int:pk>/resolve/", sync.SyncAttemptResolveView.as_view(), name="sync_resolve"),
 ]

@@ -68,7 +68,8 @@ class SyncRecordTable(tables.Table):
         return status_badge(record)
 
     def render_error_message(self, record, value):
-        if not record.has_error:
-            return "—"
         short = value[:40] + ("…" if len(value) > 40 else "")
+        if not record.has_error:
+            # A note without the error flag (e.g. a charge found later settled the attempt).
+            return format_html('<span class="text-muted small" title="{}">{}</span>', value, short) if value else "—"
         return format_html('<span class="text-danger small" title="{}">{}</span>', value, short)

@@ -15,7 +15,9 @@ Rules kept here:
 - The import's financial entity: the header's cash account code is looked up in the
   entity the import is for (chosen on upload or with ``import_ar --entity``); a code
   written ``ENTITY:CODE`` names its entity itself. Without a choice the code must name
-  one active cash account in all the entities (as with a single entity).
+  one active cash account in all the entities (as with a single entity). A code that
+  is no GL account's is read as iMIS writes it (its own cash account codes: ``CASH``,
+  ``CHECK``...): the payment method of that code, whose cash account is debited.
 - Repeats: a row whose payer, check number and amount equal those of a payment posted
   before (any batch, any source; reversed payments and rows without a check number
   aside) is flagged with a warning naming that payment's batch (one set-based query
@@ -235,7 +237,9 @@ def _import_method(cash_account: GLAccount):
 def _resolve_cash_account(code: str, entity: FinancialEntity | None = None) -> tuple[GLAccount | None, str]:
     """The header's cash account (or None and why not). ``code`` is a GL account code or
     ``ENTITY:CODE``; it is looked up in ``entity`` (the import's, when chosen) or in the
-    entity it names; otherwise it must name one active cash account in all entities."""
+    entity it names; otherwise it must name one active cash account in all entities. A
+    code that no GL account has is taken as iMIS writes it, a cash account code of its
+    own setup: the code of a payment method, whose cash account is the one."""
     if ":" in code:
         entity_code, _, code = (part.strip() for part in code.partition(":"))
         named = FinancialEntity.objects.filter(code__iexact=entity_code).first()
@@ -247,6 +251,8 @@ def _resolve_cash_account(code: str, entity: FinancialEntity | None = None) -> t
     accounts = list(
         GLAccount.objects.filter(code=code, is_active=True).select_related("entity").order_by("entity__code")
     )
+    if not accounts:
+        return _cash_account_of_method(code, entity)
     if entity is not None:
         mine = [a for a in accounts if a.entity_id == entity.pk]
         if not mine:
@@ -264,9 +270,29 @@ def _resolve_cash_account(code: str, entity: FinancialEntity | None = None) -> t
             f"import (on the upload page, or import_ar --entity {cash[0].entity.code}), or write the code as "
             f"{cash[0].entity.code}:{code}"
         )
-    if accounts:
-        return None, f"GL account {code} is not a cash account (its role is {accounts[0].get_role_display()})"
-    return None, f"no active cash account has the code '{code}'"
+    return None, f"GL account {code} is not a cash account (its role is {accounts[0].get_role_display()})"
+
+
+def _cash_account_of_method(code: str, entity: FinancialEntity | None) -> tuple[GLAccount | None, str]:
+    """iMIS names the deposit's cash account by a cash account code of its own setup
+    (``CASH``, ``CHECK``, ``LOCKBOX``...), not by a GL account number: such a code is the
+    code of a payment method here, whose cash account the payments debit."""
+    from paycentral.models import PaymentMethod
+
+    method = (
+        PaymentMethod.objects.filter(code__iexact=code, is_active=True).select_related("cash_account__entity").first()
+    )
+    if method is None:
+        return None, f"no active cash account (GL account code or payment method code) has the code '{code}'"
+    account = method.cash_account
+    if account is None or account.role != GLAccount.Role.CASH or not account.is_active:
+        return None, f"payment method {method.code} has no active cash account to deposit to"
+    if entity is not None and account.entity_id != entity.pk:
+        return None, (
+            f"payment method {method.code} deposits to cash account {account.code} of entity "
+            f"{account.entity.code}; the import is for entity {entity.code}"
+        )
+    return account, ""
 
 
 def _default_cash_account_code() -> str:

@@ -1,5 +1,11 @@
 """An HTTP client for the OpenWater API v2 (httpx).
 
+The calls the pushback makes: ``GET /v2/Programs``, ``GET /v2/Invoices`` (paid, since a
+time), ``GET /v2/Invoices/{id}`` (the invoice detail: lines, payments, refunds, the
+``userId`` of the applicant who was billed and a ``thirdPartyCorporateId``) and ``GET
+/v2/Users/{id}`` (that user: email, first and last name, ``thirdPartyUniqueId``). The
+invoice detail carries no email or name; they are the user's.
+
 Headers ``X-ClientKey``, ``X-ApiKey`` and ``X-OrganizationCode`` on every request.
 HTTP 429 waits for ``Retry-After`` (capped); 5xx, timeouts and connection errors are
 retried with capped exponential backoff and full jitter; any other 4xx is raised at
@@ -9,6 +15,7 @@ the text (``parse_float=Decimal``), never through a float.
 
 import json
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +36,14 @@ class OpenWaterHTTPError(OpenWaterError):
 
 class OpenWaterBadResponse(OpenWaterError):
     """The answer is not the JSON the protocol promises."""
+
+
+class OpenWaterUserNotFound(OpenWaterHTTPError):
+    """``GET /v2/Users/{id}`` answered 404: OpenWater has no such user (any more)."""
+
+    def __init__(self, message: str, user_id: int):
+        super().__init__(message, 404)
+        self.user_id = user_id
 
 
 @dataclass
@@ -177,6 +192,27 @@ class OpenWaterClient:
             raise OpenWaterBadResponse(f"GET /v2/Invoices/{invoice_id}: not an invoice object")
         return data
 
+    def user(self, user_id: int) -> dict:
+        """One user (``GET /v2/Users/{id}``): id, email, firstName, lastName,
+        thirdPartyUniqueId, ... A 404 raises ``OpenWaterUserNotFound``."""
+        user_id = int(user_id)
+        path = f"/v2/Users/{user_id}"
+        try:
+            data = self._get(path)
+        except OpenWaterHTTPError as exc:
+            if exc.status == 404:
+                raise OpenWaterUserNotFound(f"OpenWater user {user_id} not found ({exc})", user_id) from exc
+            raise
+        if not isinstance(data, dict) or "id" not in data:
+            raise OpenWaterBadResponse(f"GET {path}: not a user object")
+        try:
+            same = int(data["id"]) == user_id
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise OpenWaterBadResponse(f"GET {path}: the answer is user {data['id']!r}, not user {user_id}")
+        return data
+
     def _page(self, path: str, params: dict) -> dict:
         data = self._get(path, params)
         if (
@@ -186,6 +222,53 @@ class OpenWaterClient:
         ):
             raise OpenWaterBadResponse(f"GET {path}: expected {{pagingInfo, items}}")
         return data
+
+
+class UserCache:
+    """The OpenWater users of one run, each asked for once (``client.user``).
+
+    Safe to share between threads: the first caller for a user id fetches it while
+    the others asking for the same id wait for that answer, so a run that fetches
+    invoice details concurrently still makes one request per distinct user. A 404
+    (``OpenWaterUserNotFound``) is an answer and is kept for the run; any other
+    failure is not kept: the next invoice of that user asks again."""
+
+    def __init__(self, client: "OpenWaterClient"):
+        self.client = client
+        self._lock = threading.Lock()
+        self._entries: dict[int, _CachedUser] = {}
+
+    def get(self, user_id: int) -> dict:
+        user_id = int(user_id)
+        with self._lock:
+            entry = self._entries.get(user_id)
+            first = entry is None
+            if first:
+                entry = self._entries[user_id] = _CachedUser()
+        if first:
+            try:
+                entry.user = self.client.user(user_id)
+            except OpenWaterUserNotFound as exc:
+                entry.error = exc
+            except BaseException as exc:
+                entry.error = exc
+                with self._lock:
+                    del self._entries[user_id]
+                raise
+            finally:
+                entry.done.set()
+        else:
+            entry.done.wait()
+        if entry.error is not None:
+            raise entry.error.with_traceback(None)
+        return entry.user
+
+
+class _CachedUser:
+    def __init__(self):
+        self.done = threading.Event()
+        self.user: dict | None = None
+        self.error: BaseException | None = None
 
 
 def _short(text: str, limit: int = 200) -> str:

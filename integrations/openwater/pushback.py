@@ -17,6 +17,12 @@
   own transaction (``invoice_record``) or recorded as an error; the cursor is saved
   only after the whole page is recorded. An invoice already pushed whose most recent
   transaction is not newer than what was recorded is not fetched again.
+- The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), fetched
+  when the invoice is about to be recorded and has no email of its own
+  (``services.UserNeeded``), outside the invoice's transaction, once per distinct user
+  per run (``UserCache``, safe to share between threads). A user OpenWater does not
+  find (404) leaves the invoice in error, tried again at the next run; it does not count
+  towards the failures that end a run (OpenWater answered).
 - What went wrong is recorded for finance staff in plain words (``last_error``), the
   technical detail beside it (``last_error_detail``); a run that stops says why the
   same way.
@@ -37,6 +43,8 @@ from integrations.openwater.client import (
     OpenWaterClient,
     OpenWaterError,
     OpenWaterHTTPError,
+    OpenWaterUserNotFound,
+    UserCache,
     parse_time,
 )
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
@@ -45,6 +53,7 @@ from integrations.openwater.services import (
     SKIP_UNMAPPED,
     InvoiceDataError,
     PushbackError,
+    UserNeeded,
     invoice_error,
     invoice_record,
     programs_refresh,
@@ -111,6 +120,7 @@ class _Run:
         self.client = client
         self.run = run
         self.failures = 0
+        self.users = UserCache(client)  # this run's OpenWater users
 
     def execute(self):
         programs_refresh(integration=self.integration, programs=self.client.programs())
@@ -213,7 +223,7 @@ class _Run:
         )
 
     def record(self, ow_id: int, *, program_id):
-        done = record_invoice(self.integration, self.client, ow_id, program_id=program_id)
+        done = record_invoice(self.integration, self.client, ow_id, program_id=program_id, users=self.users)
         sync = done.sync
         if done.fetch_failed:
             self.run.errors += 1
@@ -245,9 +255,18 @@ class Recorded:
     fetch_failed: bool = False
 
 
-def record_invoice(integration: Integration, client: OpenWaterClient, ow_id: int, *, program_id=None) -> Recorded:
+def record_invoice(
+    integration: Integration,
+    client: OpenWaterClient,
+    ow_id: int,
+    *,
+    program_id=None,
+    users: UserCache | None = None,
+) -> Recorded:
     """Fetch one OpenWater invoice and record it (``invoice_record``), or record why it
-    could not be (``invoice_error``). Used by the runs and by "Try again now"."""
+    could not be (``invoice_error``). The invoice's user is fetched through ``users``
+    (the run's cache; a new one when not given) when the payer needs it. Used by the
+    runs and by "Try again now"."""
     try:
         data = client.invoice(ow_id)
     except OpenWaterError as exc:
@@ -262,7 +281,21 @@ def record_invoice(integration: Integration, client: OpenWaterClient, ow_id: int
     refunds_before = RefundSync.objects.filter(sync__integration=integration, sync__ow_invoice_id=ow_id).count()
     detail = ""
     try:
-        sync = invoice_record(integration=integration, data=data)
+        try:
+            sync = invoice_record(integration=integration, data=data)
+        except UserNeeded as need:  # nothing was written: fetch the user, then record again
+            try:
+                user = (users or UserCache(client)).get(need.user_id)
+            except OpenWaterError as exc:
+                sync = invoice_error(
+                    integration=integration,
+                    ow_invoice_id=ow_id,
+                    message=user_failure_message(exc, need.user_id),
+                    detail=str(exc),
+                    program_id=program_id,
+                )
+                return Recorded(sync, error=True, fetch_failed=not isinstance(exc, OpenWaterUserNotFound))
+            sync = invoice_record(integration=integration, data=data, user=user)
     except InvoiceDataError as exc:  # OpenWater's invoice as it is cannot be recorded
         message = str(exc)
     except (FinanceError, PushbackError) as exc:  # a ledger rule refused it
@@ -300,6 +333,31 @@ def fetch_failure_message(exc: OpenWaterError) -> str:
     if isinstance(exc, OpenWaterBadResponse):
         return "OpenWater's answer for this invoice could not be read; it is tried again at the next run."
     return "OpenWater could not be reached or did not answer properly; it is tried again at the next run."
+
+
+def user_failure_message(exc: OpenWaterError, user_id: int) -> str:
+    """Why OpenWater did not give the user billed on an invoice, for finance staff."""
+    if isinstance(exc, OpenWaterUserNotFound):
+        return (
+            f"OpenWater user {user_id} not found: OpenWater no longer finds the applicant billed on this invoice, "
+            "so the payer cannot be linked to a contact. It is tried again at the next run; if the user was "
+            "deleted in OpenWater, skip the invoice here or mark it recorded by hand."
+        )
+    status = getattr(exc, "status", None) if isinstance(exc, OpenWaterHTTPError) else None
+    if status in (401, 403):
+        return (
+            f"OpenWater refused to give user {user_id}, the applicant billed on this invoice: check the "
+            "integration's client key, API key and organization code (Edit). It is tried again at the next run."
+        )
+    if isinstance(exc, OpenWaterBadResponse):
+        return (
+            f"OpenWater's answer for user {user_id}, the applicant billed on this invoice, could not be read; "
+            "it is tried again at the next run."
+        )
+    return (
+        f"OpenWater could not be reached or did not answer properly when asked for user {user_id}, the applicant "
+        "billed on this invoice; it is tried again at the next run."
+    )
 
 
 def run_failure_message(exc: Exception) -> str:

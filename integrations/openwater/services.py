@@ -24,6 +24,21 @@ Rules kept here:
   Only a fully paid invoice is recorded (paid = billed, net of discounts). The sync
   record's unique key (integration, OpenWater invoice id) and the row lock on it make
   a second recording impossible; a pushed record is only looked at for refunds.
+- The payer (``contact_for``). OpenWater's invoice detail names the applicant billed
+  only by ``userId``, with the invoice's ``thirdPartyCorporateId``; the email, names and
+  the person's ``thirdPartyUniqueId`` are the user's (``GET /v2/Users/{id}``). The user
+  is fetched (once per run) when the invoice has a ``userId`` and no email of its own;
+  an email or names the invoice does carry are read too. The payer is, in this order:
+  the contact whose party id, then major key, is the user's ``thirdPartyUniqueId`` (the
+  person); the contact whose party id, then major key, is the invoice's
+  ``thirdPartyCorporateId`` (who is billed: a company when the association bills the
+  company, or the person where OpenWater keeps the person's id there); the contact with
+  the email (case-insensitive, oldest first); else a new individual contact with the
+  user's name and email, flagged for review. The corporate id never becomes the company
+  of a new contact: one is only made when nothing matched, so that id is no contact
+  Pay Central knows. The user's unique id is not stored on a new contact either (staff
+  review it). The user is only fetched for an invoice that is going to be recorded
+  (``UserNeeded``): not for one skipped, pushed already or taken in hand by staff.
 - Skipped (dated before the skip date, program disabled, program not mapped while the
   sync mode is None, or nothing billed) and error outcomes are recorded on the sync
   record in their own transaction; nothing of the invoice is written then. Error
@@ -83,6 +98,16 @@ class PushbackError(Exception):
 
 class InvoiceDataError(PushbackError):
     """An OpenWater invoice that cannot be recorded as it is (totals, amounts, fields)."""
+
+
+class UserNeeded(Exception):
+    """``invoice_record`` needs the invoice's OpenWater user to find the payer: the
+    caller fetches it (outside the transaction, which is rolled back: nothing was
+    written) and calls again with it."""
+
+    def __init__(self, user_id: int):
+        super().__init__(f"OpenWater user {user_id} is needed to find the payer")
+        self.user_id = user_id
 
 
 SKIP_BEFORE_DATE = "before_date"
@@ -371,7 +396,9 @@ class ParsedInvoice:
     id: int
     program_id: int | None
     program_code: str
-    third_party_id: str
+    user_id: int | None  # the OpenWater user billed (GET /v2/Users/{id})
+    corporate_id: str  # thirdPartyCorporateId
+    # Not in OpenWater's documented invoice detail (they are the user's); read when sent.
     email: str
     first_name: str
     last_name: str
@@ -383,6 +410,11 @@ class ParsedInvoice:
     lines: list[tuple[Decimal, str]]  # amount (below zero: a discount line), description
     payments: list[tuple[Decimal, str, str]]  # amount, method, reference
     refunds: list[tuple[int, Decimal, str]]
+
+    @property
+    def needs_user(self) -> bool:
+        """The payer's details are the user's: the invoice names a user and has no email."""
+        return self.user_id is not None and not self.email
 
     @property
     def charges(self) -> Decimal:
@@ -493,11 +525,20 @@ def parse_invoice(data: dict) -> ParsedInvoice:
     if len({rid for rid, _, _ in refunds}) != len(refunds):
         raise InvoiceDataError(f"{label}: OpenWater lists the same refund twice")
     program_id = data.get("programId")
+    user_id = data.get("userId")
+    if user_id in (None, ""):
+        user_id = None
+    else:
+        try:
+            user_id = int(user_id)
+        except (TypeError, ValueError) as exc:
+            raise InvoiceDataError(f"{label}: its user id (userId) {user_id!r} is not a number") from exc
     return ParsedInvoice(
         id=inv_id,
         program_id=int(program_id) if program_id not in (None, "") else None,
         program_code=str(data.get("programCode") or ""),
-        third_party_id=str(data.get("thirdPartyCorporateId") or "").strip(),
+        user_id=user_id,
+        corporate_id=str(data.get("thirdPartyCorporateId") or "").strip(),
         email=str(data.get("email") or "").strip(),
         first_name=str(data.get("firstName") or "").strip(),
         last_name=str(data.get("lastName") or "").strip(),
@@ -537,26 +578,66 @@ def _bigint():
     return BigIntegerField()
 
 
-def contact_for(parsed: ParsedInvoice) -> tuple[Contact, bool]:
-    """The payer: by third-party id (party id or major key), then by email; else a new
-    contact (the caller flags it for review)."""
-    if parsed.third_party_id:
-        found = (
-            Contact.objects.filter(party_id=parsed.third_party_id).first()
-            or Contact.objects.filter(major_key=parsed.third_party_id).first()
+@dataclass
+class Payer:
+    """Who paid an OpenWater invoice, as OpenWater knows them (module doc)."""
+
+    invoice_id: int
+    user_id: int | None
+    unique_id: str  # the user's thirdPartyUniqueId: the person
+    corporate_id: str  # the invoice's thirdPartyCorporateId: who is billed
+    email: str
+    first_name: str
+    last_name: str
+
+
+def _text(value) -> str:
+    return str(value).strip() if value is not None else ""
+
+
+def payer_of(parsed: ParsedInvoice, user: dict | None) -> Payer:
+    """The payer's details: the user's (``GET /v2/Users/{id}``), with what the invoice
+    itself carries where the user has nothing."""
+    user = user or {}
+    if user and parsed.user_id is not None and _text(user.get("id")) != str(parsed.user_id):
+        raise InvoiceDataError(
+            f"OpenWater invoice {parsed.id}: billed to user {parsed.user_id}, but OpenWater answered "
+            f"with user {user.get('id')!r}; it is tried again at the next run"
         )
-        if found:
-            return found, False
-    if parsed.email:
-        found = Contact.objects.filter(email__iexact=parsed.email).order_by("pk").first()
-        if found:
-            return found, False
-    name = f"{parsed.first_name} {parsed.last_name}".strip() or parsed.email or f"OpenWater payer {parsed.id}"
+    return Payer(
+        invoice_id=parsed.id,
+        user_id=parsed.user_id,
+        unique_id=_text(user.get("thirdPartyUniqueId")),
+        corporate_id=parsed.corporate_id,
+        email=_text(user.get("email")) or parsed.email,
+        first_name=_text(user.get("firstName")) or parsed.first_name,
+        last_name=_text(user.get("lastName")) or parsed.last_name,
+    )
+
+
+def _by_third_party_id(value: str) -> Contact | None:
+    if not value:
+        return None
+    return Contact.objects.filter(party_id=value).first() or Contact.objects.filter(major_key=value).first()
+
+
+def contact_for(payer: Payer) -> tuple[Contact, bool]:
+    """The payer's contact (module doc): by the user's thirdPartyUniqueId (party id,
+    then major key), then by the invoice's thirdPartyCorporateId (the same), then by
+    email; else a new individual contact (the caller flags it for review). The caller
+    holds the integration's row lock, so one payer is never created twice."""
+    found = _by_third_party_id(payer.unique_id) or _by_third_party_id(payer.corporate_id)
+    if found is None and payer.email:
+        found = Contact.objects.filter(email__iexact=payer.email).order_by("pk").first()
+    if found is not None:
+        return found, False
+    name = f"{payer.first_name} {payer.last_name}".strip() or payer.email or f"OpenWater payer {payer.invoice_id}"
     contact = Contact.objects.create(
         party_id=next_party_id(),
         name=name[:200],
-        sort_name=(f"{parsed.last_name}, {parsed.first_name}" if parsed.last_name else name)[:200],
-        email=parsed.email[:254],
+        sort_name=(f"{payer.last_name}, {payer.first_name}" if payer.last_name else name)[:200],
+        kind=Contact.Kind.INDIVIDUAL,
+        email=payer.email[:254],
     )
     return contact, True
 
@@ -590,11 +671,14 @@ def _is_staff_handled(sync: InvoiceSync) -> bool:
 
 
 @transaction.atomic
-def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
-    """Record one OpenWater invoice (see module doc). Raises InvoiceDataError (and
+def invoice_record(*, integration: Integration, data: dict, user: dict | None = None) -> InvoiceSync:
+    """Record one OpenWater invoice (see module doc). ``user``: the invoice's OpenWater
+    user (``GET /v2/Users/{userId}``); when it is needed to find the payer and not
+    given, raises ``UserNeeded`` with nothing written. Raises InvoiceDataError (and
     leaves nothing written) when the invoice cannot be recorded as it is. An invoice
     staff skipped or recorded by hand is left as it is."""
     parsed = parse_invoice(data)
+    payer = payer_of(parsed, user)
     integration = (
         Integration.objects.select_for_update(of=("self",))
         .select_related("default_product", "discount_product", "entity")
@@ -608,7 +692,7 @@ def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
     sync.program_code = parsed.program_code[:100]
     sync.ow_created_at = parsed.created_at
     sync.ow_most_recent_transaction_at = parsed.most_recent
-    sync.email = parsed.email[:254]
+    sync.email = payer.email[:254] or sync.email  # a refund check does not fetch the user
     fields = ["attempts", "program_id", "program_code", "ow_created_at", "ow_most_recent_transaction_at", "email"]
     if sync.status == InvoiceSync.Status.PUSHED:
         if parsed.total_paid != sync.total_paid:
@@ -651,7 +735,9 @@ def invoice_record(*, integration: Integration, data: dict) -> InvoiceSync:
         sync.save(update_fields=fields)
         return sync
 
-    contact, created = contact_for(parsed)
+    if parsed.needs_user and user is None:
+        raise UserNeeded(parsed.user_id)
+    contact, created = contact_for(payer)
     batch = open_batch_for(integration)
     entity = product.entity
     discount = discount_product_for(integration) if parsed.discounts else None

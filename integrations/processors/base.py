@@ -110,6 +110,9 @@ class ChargeResult:
     # The metadata the charge carries (what the caller attached: invoice, sync record,
     # idempotency key…), as the processor reports it.
     metadata: dict[str, str] = field(default_factory=dict)
+    # The customer the charge was made for (``ChargeRequest.customer_ref``: the
+    # processor's customer id, or our party id), "" when the processor names none.
+    customer_ref: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property

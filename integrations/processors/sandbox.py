@@ -273,6 +273,7 @@ def _charge_result(data: dict) -> ChargeResult:
             payment_method_type=_METHOD_TYPES.get(data.get("payment_method_type") or "", ""),
             payment_request_id=str((data.get("metadata") or {}).get("payment_request") or ""),
             metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            customer_ref=str(data.get("customer") or ""),
             raw=data,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

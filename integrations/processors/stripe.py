@@ -94,6 +94,7 @@ def _intent_result(pi: Any) -> ChargeResult:
     metadata = _to_dict(_get(pi, "metadata", {}) or {})
     details = _get(charge, "payment_method_details") if not isinstance(charge, str) else None
     method_type = _METHOD_TYPES.get(str(_get(details, "type", "")), "")
+    customer = _get(pi, "customer", "")  # the customer's id, or the Customer when expanded
     return ChargeResult(
         status=_STATUS.get(_get(pi, "status", ""), ChargeStatus.FAILED),
         processor_id=_get(pi, "id", ""),
@@ -106,6 +107,7 @@ def _intent_result(pi: Any) -> ChargeResult:
         idempotency_key=str(metadata.get("idempotency_key", "")),
         payment_method_type=method_type,
         metadata={str(k): str(v) for k, v in metadata.items()},
+        customer_ref=customer if isinstance(customer, str) else str(_get(customer, "id", "")),
         raw=_to_dict(pi),
     )
 

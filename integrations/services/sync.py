@@ -14,7 +14,10 @@ Invariants kept here (and by the constraints in ``integrations.models``):
 - An attempt whose outcome is unknown stays open however long it stays unknown: no
   attempt with a new key is made for the invoice meanwhile. Past the processor's
   idempotency window it moves the record to Manual review; it never leads to a charge
-  by itself.
+  by itself. Only staff close it without the processor's answer
+  (``attempt_resolve_unknown``): with the charge they found at the processor (read back
+  and matched to the attempt, then recorded as a found charge is), or as not charged
+  after checking there, which lets the invoice be charged again once they release it.
 - At most one attempt in flight per invoice and at most one succeeded attempt (partial
   unique indexes), so two workers never charge one invoice at once; and under the
   record's lock ``attempt_start`` checks again everything that made the invoice due (the
@@ -101,6 +104,22 @@ REQUEST_POLL_LIMIT = 200
 # The failure code of attempts recorded as never received by the processor (earlier
 # versions wrote off unknown attempts so); they do not count against the attempt limit.
 NOT_AT_PROCESSOR = "not_at_processor"
+# The failure code of an unknown attempt that staff closed after checking at the
+# processor that it made no charge (``attempt_resolve_unknown``). Nothing was charged or
+# declined, so like NOT_AT_PROCESSOR it counts neither against the attempt limit nor as
+# a failure for the backoff.
+STAFF_NOT_CHARGED = "staff_confirmed_not_charged"
+NOT_COUNTED = (NOT_AT_PROCESSOR, STAFF_NOT_CHARGED)
+# Staff may resolve an attempt whose outcome is unknown once it is this old: by then a
+# worker still sending it has long given up (the processor timeouts are seconds).
+RESOLVE_AFTER = datetime.timedelta(minutes=15)
+# What staff found at the processor for an unknown attempt.
+CHARGED = "charged"
+NOT_CHARGED = "not_charged"
+RESOLUTIONS = {
+    CHARGED: "Charged at the processor",
+    NOT_CHARGED: "Not charged — I checked at the processor",
+}
 
 
 class SyncError(Exception):
@@ -364,8 +383,9 @@ def _saved_method(record: InvoiceSyncRecord) -> SavedPaymentMethod | None:
 
 
 def _attempts_counted(record: InvoiceSyncRecord) -> int:
-    """Attempts that count against the mode's limit: not those the processor never got."""
-    return record.attempts.exclude(failure_code=NOT_AT_PROCESSOR).count()
+    """Attempts that count against the mode's limit: not those the processor never got,
+    nor those staff found made no charge."""
+    return record.attempts.exclude(failure_code__in=NOT_COUNTED).count()
 
 
 def _autopay_horizon() -> datetime.date:
@@ -596,12 +616,15 @@ def _apply_result(
         return
     now = timezone.now()
     status = result.status if result is not None else (ChargeStatus.FAILED if failed else None)
+    handed_to_staff = attempt.failure_code == UNKNOWN_PAST_WINDOW
     if status == ChargeStatus.SUCCEEDED:
         attempt.outcome = Outcome.SUCCEEDED
         attempt.finished_at = now
         attempt.failure_code = attempt.failure_message = ""
         attempt.save(update_fields=["outcome", "finished_at", "failure_code", "failure_message"])
         _record_success(record, charge_id=attempt.processor_charge_id, amount=result.amount, method=attempt.method)
+        if handed_to_staff:
+            _note_found_in_review(record, attempt)
     elif status == ChargeStatus.FAILED:
         attempt.outcome = Outcome.FAILED
         attempt.finished_at = now
@@ -639,6 +662,33 @@ def _apply_result(
         record.has_error = False
         record.error_message = ""
         record.save(update_fields=["processor_status", "has_error", "error_message", "updated_at"])
+        if handed_to_staff:
+            _note_found_in_review(record, attempt)
+
+
+def _note_found_in_review(record: InvoiceSyncRecord, attempt: SyncAttempt) -> None:
+    """The charge of an attempt that had moved its record to Manual review (unknown past
+    the idempotency window) was found after all. The record stays in Manual review (only
+    staff leave it), but its message no longer asks them to look for the charge: it says
+    which charge settled the attempt and when, without the error flag. A record flagged
+    for something else meanwhile (a second charge to refund) keeps that flag."""
+    if record.handling_mode != Mode.MANUAL_REVIEW or record.has_error:
+        return
+    day = f"{timezone.localdate():%Y-%m-%d}"
+    if attempt.outcome == Outcome.SUCCEEDED:
+        message = (
+            f"Attempt {attempt.number} was settled by charge {attempt.processor_charge_id} found at the processor "
+            f"on {day}: the invoice is paid in the ledger (payment {record.payment_id}). Nothing is left to "
+            "check; the record stays in Manual review until its handling mode is changed."
+        )
+    else:
+        message = (
+            f"Attempt {attempt.number}: its charge {attempt.processor_charge_id} was found at the processor on "
+            f"{day} and is {attempt.get_outcome_display().lower()}; it is followed until it settles. The record "
+            "stays in Manual review until its handling mode is changed."
+        )
+    record.error_message = message[:500]
+    record.save(update_fields=["error_message", "updated_at"])
 
 
 def _late_success(record: InvoiceSyncRecord, attempt: SyncAttempt, result: ChargeResult) -> None:
@@ -1033,7 +1083,8 @@ def attempt_unknown_to_review(attempt_id: int) -> SyncAttempt:
         f"Attempt {attempt.number} ({attempt.amount} {attempt.currency}): the processor's answer was lost and "
         f"after {hours} hours it still shows no charge for it, so it is not charged again automatically. "
         f"Look for a charge for invoice {record.invoice.number} (idempotency key {attempt.idempotency_key}) "
-        "at the processor before charging the customer again. A charge found later is still recorded here."
+        "at the processor, then resolve the attempt on this sync record's page (charged, with the charge's id, or "
+        "not charged). A charge found later is still recorded here."
     )[:500]
     record.next_attempt_at = None
     fields = ["has_error", "error_message", "next_attempt_at", "updated_at"]
@@ -1048,6 +1099,214 @@ def attempt_unknown_to_review(attempt_id: int) -> SyncAttempt:
         record.handling_mode = Mode.MANUAL_REVIEW
         fields.append("handling_mode")
     record.save(update_fields=fields)
+    return attempt
+
+
+def _resolvable(record: InvoiceSyncRecord, attempt: SyncAttempt) -> str:
+    """Why staff may not resolve ``attempt`` now ("" when they may)."""
+    if attempt.outcome not in (Outcome.STARTED, Outcome.UNKNOWN):
+        settled = f" (charge {attempt.processor_charge_id})" if attempt.processor_charge_id else ""
+        return (
+            f"attempt {attempt.number} is no longer unknown: it is {attempt.get_outcome_display().lower()}"
+            f"{settled}, so there is nothing to resolve"
+        )
+    ready = attempt.started_at + RESOLVE_AFTER
+    if timezone.now() < ready:
+        minutes = int(RESOLVE_AFTER.total_seconds() // 60)
+        return (
+            f"attempt {attempt.number} started less than {minutes} minutes ago and its answer may still come; "
+            f"it can be resolved from {timezone.localtime(ready):%Y-%m-%d %H:%M}"
+        )
+    return ""
+
+
+def _charge_mismatch(record: InvoiceSyncRecord, attempt: SyncAttempt, charge: ChargeResult) -> str:
+    """Why ``charge`` (read from the processor) is not the charge of ``attempt`` ("" when
+    it is): its amount and currency must be the attempt's; the idempotency key, sync
+    record, invoice and customer it carries must be the attempt's where it carries them;
+    it must not pay a payment request (the poller records those). A charge without the
+    attempt's key (one made at the processor's dashboard) shows that the invoice was paid
+    only once it succeeded."""
+    if charge.currency.upper() != attempt.currency.upper():
+        return f"is in {charge.currency}, the attempt in {attempt.currency}"
+    if charge.amount != attempt.amount:
+        return f"is for {charge.amount} {charge.currency}, the attempt for {attempt.amount} {attempt.currency}"
+    key = charge.metadata.get("idempotency_key") or charge.idempotency_key
+    if key and key != attempt.idempotency_key:
+        return f"was made by another request (idempotency key {key}, not the attempt's {attempt.idempotency_key})"
+    other_record = charge.metadata.get("sync_record", "")
+    if other_record and other_record != str(record.pk):
+        return f"belongs to another sync record (#{other_record})"
+    invoice = charge.metadata.get("invoice", "")
+    if invoice and invoice != record.invoice.number:
+        return f"is for invoice {invoice}"
+    if charge.payment_request_id:
+        return f"pays the payment request {charge.payment_request_id}, not this attempt (the poller records it)"
+    customer = _charge_request(record, attempt).customer_ref
+    if charge.customer_ref and customer and charge.customer_ref != customer:
+        return f"is a charge of customer {charge.customer_ref}, not of this invoice's customer {customer}"
+    if key != attempt.idempotency_key and charge.status != ChargeStatus.SUCCEEDED:
+        return (
+            f"is {charge.status} and does not carry the attempt's idempotency key, so it does not show that "
+            "the invoice was paid"
+        )
+    return ""
+
+
+def _charge_recorded_elsewhere(charge_id: str, attempt: SyncAttempt) -> str:
+    """Where ``charge_id`` is already recorded, other than on ``attempt`` ("" when
+    nowhere): a charge pays one invoice once."""
+    other = (
+        SyncAttempt.objects.filter(processor_charge_id=charge_id)
+        .exclude(pk=attempt.pk)
+        .select_related("record__invoice")
+        .first()
+    )
+    if other is not None:
+        return f"is already recorded for attempt {other.number} of invoice {other.record.invoice.number}"
+    paid = (
+        InvoiceSyncRecord.objects.filter(Q(processor_transaction_id=charge_id) | Q(payment_request_id=charge_id))
+        .select_related("invoice")
+        .first()
+    )
+    if paid is not None:
+        return f"is already recorded on the sync of invoice {paid.invoice.number}"
+    payment = Payment.objects.filter(processor_charge_id=charge_id).first()
+    if payment is not None:
+        return f"is already posted as payment {payment.pk}"
+    return ""
+
+
+def attempt_resolve_unknown(
+    *,
+    record_id: int,
+    attempt_id: int,
+    resolution: str,
+    charge_id: str = "",
+    note: str = "",
+    user=None,
+    processors: dict | None = None,
+) -> SyncAttempt:
+    """Staff settle an attempt whose outcome is unknown (STARTED or UNKNOWN, at least
+    ``RESOLVE_AFTER`` old), after looking at the processor's dashboard: the way out of
+    Manual review for an attempt unknown past the idempotency window, and open to any
+    unknown attempt before then.
+
+    - ``CHARGED`` with the processor's ``charge_id``: the charge is read from the
+      processor (outside any transaction) and must be the attempt's (``_charge_mismatch``:
+      amount, currency, and the key, sync record, invoice and customer it carries) and
+      recorded nowhere else (``_charge_recorded_elsewhere``; the unique charge id of
+      attempts guarantees it). It is then recorded as the reconciler records a charge it
+      finds (``_apply_result``): a success posts the payment once.
+    - ``NOT_CHARGED`` with a note (required: what was checked): the attempt is closed as
+      failed with ``STAFF_NOT_CHARGED``, which counts neither against the mode's attempt
+      limit nor as a failure for the backoff. A record in Manual review stays there (modes
+      are never switched for staff); once staff change its mode, its next attempt is due at
+      once (``sync_record_update``). A record not stopped is due at once.
+
+    Both write under the record's row lock, after checking again that the attempt is
+    still unknown: resolved by someone else meanwhile, or found by the reconciler, it is
+    refused (``SyncError``) and nothing is written. A change row keeps who resolved it,
+    how and why. Raises ``SyncError`` with the invoice named for every refusal.
+    """
+    attempt = (
+        SyncAttempt.objects.select_related("record__invoice__bill_to", "record__gateway_account")
+        .filter(pk=attempt_id, record_id=record_id)
+        .first()
+    )
+    if attempt is None:
+        raise SyncError(f"Sync record {record_id}: it has no charge attempt {attempt_id}.")
+    record = attempt.record
+    number = record.invoice.number
+    charge_id, note = charge_id.strip(), note.strip()
+    why_not = _resolvable(record, attempt)
+    if why_not:
+        raise SyncError(f"Invoice {number}: {why_not}.")
+    charge = None
+    if resolution == CHARGED:
+        if not charge_id:
+            raise SyncError(f"Invoice {number}: enter the processor's id of the charge.")
+        if record.gateway_account is None:
+            raise SyncError(f"Invoice {number}: no processor account to read the charge from.")
+        cache = {} if processors is None else processors
+        try:
+            charge = _processor(record.gateway_account, cache).get_charge(charge_id)
+        except ProcessorNotFound:
+            raise SyncError(f"Invoice {number}: the processor has no charge {charge_id}; nothing recorded.") from None
+        except ProcessorError as exc:
+            raise SyncError(
+                f"Invoice {number}: charge {charge_id} could not be read from the processor ({exc.message}); "
+                "nothing recorded."
+            ) from exc
+        finally:
+            if processors is None:
+                for processor in cache.values():
+                    processor.close()
+        mismatch = _charge_mismatch(record, attempt, charge)
+        if mismatch:
+            raise SyncError(
+                f"Invoice {number}: charge {charge.processor_id} {mismatch}, so it is not attempt "
+                f"{attempt.number}'s charge; nothing recorded."
+            )
+    elif resolution == NOT_CHARGED:
+        if not note:
+            raise SyncError(f"Invoice {number}: say what was checked at the processor (a note is required).")
+    else:
+        raise SyncError(f"Invoice {number}: unknown resolution {resolution!r}.")
+    who = user.get_username() if user is not None and getattr(user, "is_authenticated", False) else "staff"
+    try:
+        with transaction.atomic():
+            record = lock_record(record.pk)
+            attempt = SyncAttempt.objects.select_for_update().get(pk=attempt_id)
+            why_not = _resolvable(record, attempt)
+            if why_not:
+                raise SyncError(f"Invoice {number}: {why_not}.")
+            before = attempt.outcome
+            if charge is not None:
+                elsewhere = _charge_recorded_elsewhere(charge.processor_id, attempt)
+                if elsewhere:
+                    raise SyncError(f"Invoice {number}: charge {charge.processor_id} {elsewhere}; nothing recorded.")
+                _apply_result(record, attempt, charge)
+                note = note or f"{RESOLUTIONS[CHARGED]}: charge {charge.processor_id}"
+            else:
+                _apply_result(
+                    record,
+                    attempt,
+                    None,
+                    failed=True,
+                    failure_code=STAFF_NOT_CHARGED,
+                    failure_message=f"Not charged at the processor (checked by {who}): {note}",
+                    counts_as_failure=False,
+                )
+                closed = f"Attempt {attempt.number} was closed by {who}: not charged at the processor."
+                if record.paid_in_ledger:
+                    record.has_error = False
+                    record.error_message = f"{closed} The invoice is paid (payment {record.payment_id})."
+                    record.save(update_fields=["has_error", "error_message", "updated_at"])
+                elif record.is_stopped:
+                    record.error_message = (
+                        f"{closed} The invoice is charged again once its handling mode leaves "
+                        f"{record.get_handling_mode_display()}."
+                    )[:500]
+                    record.save(update_fields=["error_message", "updated_at"])
+            SyncRecordChange.objects.create(
+                record=record,
+                user=user if user is not None and getattr(user, "is_authenticated", False) else None,
+                field=f"attempt {attempt.number}"[:30],
+                old_value=before,
+                new_value=attempt.outcome,
+                note=note[:200],
+            )
+    except IntegrityError as exc:
+        taken = charge is not None and (
+            SyncAttempt.objects.filter(processor_charge_id=charge.processor_id).exclude(pk=attempt_id).exists()
+        )
+        if not taken:
+            raise
+        # Another attempt was given the charge meanwhile (its unique index said so).
+        raise SyncError(
+            f"Invoice {number}: charge {charge.processor_id} is already recorded for another attempt; nothing recorded."
+        ) from exc
     return attempt
 
 

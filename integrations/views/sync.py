@@ -1,10 +1,12 @@
 """Staff pages of invoice sync: the records list, a record, the edit of its two
-editable fields. Viewing needs AR/Cash ≥ 2, editing AR/Cash ≥ 4."""
+editable fields, resolving a charge attempt whose outcome is unknown. Viewing needs
+AR/Cash ≥ 2, editing and resolving AR/Cash ≥ 4."""
 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import TemplateView
@@ -12,9 +14,15 @@ from django.views.generic import TemplateView
 from finance.views.base import FilteredTableView
 from integrations import selectors
 from integrations.filters import SyncRecordFilter
-from integrations.forms import SyncRecordForm
-from integrations.models import InvoiceSyncRecord
-from integrations.services.sync import SyncError, sync_record_update
+from integrations.forms import ResolveUnknownAttemptForm, SyncRecordForm
+from integrations.models import InvoiceSyncRecord, SyncAttempt
+from integrations.services.sync import (
+    CHARGED,
+    RESOLVE_AFTER,
+    SyncError,
+    attempt_resolve_unknown,
+    sync_record_update,
+)
 from integrations.tables import SyncRecordTable
 from paycentral.authorization import ModuleLevelRequiredMixin, has_level
 from paycentral.models import Module
@@ -28,6 +36,8 @@ def sync_context(record: InvoiceSyncRecord | None, user) -> dict:
     if record is None:
         return {"record": None}
     can_edit = has_level(user, *EDIT_SYNC)
+    unknown = selectors.open_unknown_attempt(record)
+    resolvable_from = unknown.started_at + RESOLVE_AFTER if unknown else None
     return {
         "record": record,
         "attempts": selectors.record_attempts(record),
@@ -36,6 +46,10 @@ def sync_context(record: InvoiceSyncRecord | None, user) -> dict:
         "form": SyncRecordForm(initial={"sync_enabled": record.sync_enabled, "handling_mode": record.handling_mode})
         if can_edit
         else None,
+        "unknown_attempt": unknown,
+        "resolvable": unknown is not None and resolvable_from <= timezone.now(),
+        "resolvable_from": resolvable_from,
+        "resolve_form": ResolveUnknownAttemptForm(initial={"attempt": unknown.pk}) if unknown and can_edit else None,
     }
 
 
@@ -97,3 +111,54 @@ class SyncRecordEditView(ModuleLevelRequiredMixin, View):
         if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
             target = reverse("invoice_sync:sync_detail", args=[record.pk])
         return redirect(target)
+
+
+def resolved_message(record: InvoiceSyncRecord, attempt: SyncAttempt, resolution: str) -> str:
+    """What staff are told once an unknown attempt is resolved (the page and the admin)."""
+    invoice = record.invoice.number
+    if resolution == CHARGED:
+        text = (
+            f"Invoice {invoice}: attempt {attempt.number} recorded with charge {attempt.processor_charge_id} "
+            f"({attempt.get_outcome_display().lower()})."
+        )
+        if record.paid_in_ledger:
+            text += f" The invoice is paid in the ledger (payment {record.payment_id})."
+        return text
+    text = f"Invoice {invoice}: attempt {attempt.number} closed as not charged."
+    if record.is_stopped and not record.paid_in_ledger:
+        text += f" It is charged again once its handling mode leaves {record.get_handling_mode_display()}."
+    return text
+
+
+class SyncAttemptResolveView(ModuleLevelRequiredMixin, View):
+    """POST: staff record what they found at the processor for an attempt whose outcome
+    is unknown (``attempt_resolve_unknown``); same level as editing the record."""
+
+    model = InvoiceSyncRecord
+    required_level = EDIT_SYNC
+
+    def post(self, request, pk):
+        record = get_object_or_404(InvoiceSyncRecord.objects.select_related("invoice"), pk=pk)
+        form = ResolveUnknownAttemptForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                attempt = attempt_resolve_unknown(
+                    record_id=record.pk,
+                    attempt_id=data["attempt"],
+                    resolution=data["resolution"],
+                    charge_id=data["charge_id"],
+                    note=data["note"],
+                    user=request.user,
+                )
+            except SyncError as exc:
+                messages.error(request, str(exc))
+            else:
+                record.refresh_from_db()
+                messages.success(request, resolved_message(record, attempt, data["resolution"]))
+        else:
+            errors = "; ".join(
+                f"{form.fields[f].label if f in form.fields else 'Form'}: {' '.join(e)}" for f, e in form.errors.items()
+            )
+            messages.error(request, f"Invoice {record.invoice.number}: attempt not resolved — {errors}")
+        return redirect(reverse("invoice_sync:sync_detail", args=[record.pk]))

@@ -382,7 +382,8 @@ def test_imis_documented_layout__a_card_payment_is_refused_without_echoing_the_n
         ),
         (
             imis(pay(105, "10.00"), cash="9999-99"),
-            "Line 1, cash account: no active cash account has the code '9999-99'",
+            "Line 1, cash account: no active cash account (GL account code or payment method code) "
+            "has the code '9999-99'",
         ),
         (imis(pay(105, "10.00"), cash="1200-00"), "Line 1, cash account: GL account 1200-00 is not a cash account"),
         (imis(pay(105, "10.00", date="13/45/26")), "Line 2, date: '13/45/26' is not a date (mm/dd/yy)"),

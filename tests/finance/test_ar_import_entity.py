@@ -67,6 +67,26 @@ def assert_ledger_ok():
 # --- the entity -----------------------------------------------------------------------------------
 
 
+def test_imis_cash_account_code__a_payment_method_code_names_its_cash_account(ledger, tmp_path):
+    """iMIS writes its own cash account codes in the header (its documentation's example:
+    CASH), not GL account numbers: the payment method of that code gives the account."""
+    ContactFactory(party_id="105", name="Ann Payer")
+    out = command(tmp_path, imis(pay(105, "30.00", check="1"), cash="CASH"))
+    assert "Posted 1 payments (30.00)" in out
+    assert Payment.objects.get(reference="1").cash_account == ledger.cash
+    assert_ledger_ok()
+    # Lower case as well; and a code nothing has is refused with the line and field.
+    assert "Posted 1 payments (5.00)" in command(tmp_path, imis(pay(105, "5.00", check="2"), cash="check", batch="B2"))
+    text = refused(tmp_path, imis(pay(105, "5.00", check="3"), cash="LOCKBOX", batch="B3"))
+    assert "Line 1, cash account: no active cash account (GL account code or payment method code) has the code" in text
+
+
+def test_imis_cash_account_code__the_methods_account_must_be_in_the_imports_entity(two, tmp_path):
+    text = refused(tmp_path, imis(pay(105, "5.00"), cash="CASH"), "--entity", "FDN")
+    assert "payment method CASH deposits to cash account 1000-00 of entity" in text
+    assert "the import is for entity FDN" in text
+
+
 def test_command_entity__cash_account_and_invoices_of_that_entity(two, tmp_path):
     out = command(tmp_path, imis(pay(105, "80.00", check="1")), "--entity", "FDN")
     assert "cash account 1000-00 (entity FDN)" in out and "Posted 1 payments (80.00)" in out

@@ -7,15 +7,21 @@ store is loaded (its epoch): an invoice with ``paidAtMinutes: 12`` shows up as p
 minutes after the server starts, a refund with ``atMinutes: 30`` half an hour in. So
 the demo has invoices being paid and refunded while it runs.
 
+Answers have the shapes of OpenWater's published API client: the invoice detail names
+the applicant billed by ``userId`` (with the invoice's ``thirdPartyCorporateId`` when it
+has one) and has no email or name; those are the user's, at ``GET /v2/Users/{id}``
+(email, firstName, lastName, thirdPartyUniqueId, ...).
+
 The store lives in the serving process. Tests and the benchmark, which serve it from
 their own process, add invoices, refunds and faults through its methods; the faults
 (429 with Retry-After, 500, a slow answer, malformed JSON) are consumed one per
-matching request.
+matching request. ``requests_to(prefix)`` counts the requests served per path.
 """
 
 import json
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -58,6 +64,7 @@ class SandboxInvoice:
     total_billed_override: Decimal | None = None  # to serve totals that do not add up
     # OpenWater's documented invoice detail has no totals; the sandbox adds them unless told not to.
     with_totals: bool = True
+    corporate_id: str = ""  # thirdPartyCorporateId: who is billed in the association's system
 
     def visible_refunds(self, now):
         return [r for r in self.refunds if r.at <= now]
@@ -86,6 +93,7 @@ class SandboxStore:
             self.faults: list[Fault] = []
             self.delay = 0.0  # seconds added to every invoice detail answer
             self.requests = 0
+            self.paths: Counter[str] = Counter()  # requests served per path
             self._ids = 900_000
             if load:
                 self.load(path or DATA_FILE)
@@ -100,9 +108,7 @@ class SandboxStore:
         for p in data.get("programs", []):
             self.add_program(p["id"], p["code"], p["name"], is_archived=p.get("isArchived", False))
         for u in data.get("users", []):
-            self.add_user(
-                u["id"], u["email"], f"{u['firstName']} {u['lastName']}", u.get("thirdPartyCorporateId") or ""
-            )
+            self.add_user(u["id"], u["email"], f"{u['firstName']} {u['lastName']}", u.get("thirdPartyUniqueId") or "")
         for inv in data.get("invoices", []):
             created = self.epoch + timedelta(minutes=inv.get("createdAtMinutes", inv["paidAtMinutes"] - 60))
             self.add_invoice(
@@ -113,6 +119,7 @@ class SandboxStore:
                 created_at=created,
                 invoice_id=inv["id"],
                 method=inv.get("method", "CreditCard"),
+                corporate_id=inv.get("thirdPartyCorporateId") or "",
             )
             for r in inv.get("refunds", []):
                 self.add_refund(
@@ -124,15 +131,26 @@ class SandboxStore:
             self.programs[program_id] = {"id": program_id, "code": code, "name": name, "isArchived": is_archived}
             return self.programs[program_id]
 
-    def add_user(self, user_id: int, email: str, name: str, third_party_id: str = "") -> dict:
+    def add_user(self, user_id: int, email: str, name: str, third_party_unique_id: str = "") -> dict:
+        """A user (an applicant); ``third_party_unique_id``: the person's id in the
+        association's own system (OpenWater's thirdPartyUniqueId)."""
         with self.lock:
             first, _, last = name.partition(" ")
+            at = self.epoch.isoformat()
             self.users[user_id] = {
                 "id": user_id,
                 "email": email,
                 "firstName": first,
                 "lastName": last,
-                "thirdPartyCorporateId": third_party_id or None,
+                "thirdPartyUniqueId": third_party_unique_id or None,
+                "externalAuthData": None,
+                "isApplicant": True,
+                "isJudge": False,
+                "isSessionChair": False,
+                "createdAtUtc": at,
+                "lastModifiedAtUtc": at,
+                "lastLoggedInUtc": None,
+                "fieldValues": [],
             }
             return self.users[user_id]
 
@@ -149,11 +167,13 @@ class SandboxStore:
         total_billed_override=None,
         payments: list | None = None,
         with_totals: bool = True,
+        corporate_id: str = "",
     ) -> SandboxInvoice:
         """``lines``: amounts, or dicts {amount, notes, details, targetType, isVat,
         isManualAdjustment}; an amount below zero is a coupon, a discount or a manual
         adjustment. Paid at ``paid_at`` (default: now) in one payment of the total, or in
-        the ``payments`` amounts given; a total of zero (fully discounted) has no payment."""
+        the ``payments`` amounts given; a total of zero (fully discounted) has no payment.
+        ``corporate_id``: the invoice's thirdPartyCorporateId (none by default)."""
         with self.lock:
             now = datetime.now(UTC)
             invoice_id = invoice_id or self.next_id()
@@ -173,7 +193,7 @@ class SandboxStore:
                     }
                 )
             total = sum((i["amount"] for i in items), Decimal("0.00"))
-            user = self.users[user_id]
+            user = self.users.get(user_id) or {"firstName": "", "lastName": ""}
             amounts = [_money(a) for a in payments] if payments is not None else ([total] if total else [])
             inv = SandboxInvoice(
                 id=invoice_id,
@@ -188,7 +208,7 @@ class SandboxStore:
                         "amount": amount,
                         "method": method,
                         "referenceNumber": f"ch_{invoice_id}" + (f"_{n}" if n else ""),
-                        "billingName": f"{user['firstName']} {user['lastName']}",
+                        "billingName": f"{user['firstName']} {user['lastName']}".strip(),
                         "notes": "",
                         "details": "",
                         "isManualAdjustment": False,
@@ -199,6 +219,7 @@ class SandboxStore:
                 ],
                 total_billed_override=None if total_billed_override is None else _money(total_billed_override),
                 with_totals=with_totals,
+                corporate_id=corporate_id,
             )
             self.invoices[invoice_id] = inv
             return inv
@@ -242,11 +263,17 @@ class SandboxStore:
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
             self.requests += 1
+            self.paths[path] += 1
             for fault in self.faults:
                 if path.startswith(fault.path) and fault.times > 0:
                     fault.times -= 1
                     return fault
             return None
+
+    def requests_to(self, prefix: str) -> int:
+        """Requests served so far whose path starts with ``prefix``."""
+        with self.lock:
+            return sum(n for path, n in self.paths.items() if path.startswith(prefix))
 
     # -- the protocol's answers ----------------------------------------------------
 
@@ -270,15 +297,16 @@ class SandboxStore:
 
     def summary(self, inv: SandboxInvoice, recent: datetime) -> dict:
         program = self.programs.get(inv.program_id, {})
-        user = self.users.get(inv.user_id, {})
-        return {
+        data = {
             "id": inv.id,
             "programId": inv.program_id,
             "programCode": program.get("code"),
-            "thirdPartyCorporateId": user.get("thirdPartyCorporateId"),
             "createdAtUtc": inv.created_at.isoformat(),
             "mostRecentTransactionDateUtc": recent.isoformat(),
         }
+        if inv.corporate_id:  # left out when it has none, as OpenWater leaves out nulls
+            data["thirdPartyCorporateId"] = inv.corporate_id
+        return data
 
     def detail(self, invoice_id: int) -> dict | None:
         now = datetime.now(UTC)
@@ -290,13 +318,9 @@ class SandboxStore:
             billed = sum((li["amount"] for li in inv.lines), Decimal("0.00"))
             paid = sum((p["amount"] for p in inv.payments), Decimal("0.00"))
             data = self.summary(inv, inv.most_recent_transaction(now))
-            user = self.users.get(inv.user_id, {})
             data.update(
                 {
                     "userId": inv.user_id,
-                    "email": user.get("email"),
-                    "firstName": user.get("firstName"),
-                    "lastName": user.get("lastName"),
                     "billingLineItems": [dict(li) for li in inv.lines],
                     "payments": [dict(p) for p in inv.payments],
                     "refunds": [{"id": r.id, "amount": r.amount, "notes": r.notes, "details": ""} for r in refunds],
@@ -311,6 +335,11 @@ class SandboxStore:
                     }
                 )
             return data
+
+    def user_detail(self, user_id: int) -> dict | None:
+        with self.lock:
+            user = self.users.get(user_id)
+            return dict(user) if user is not None else None
 
 
 store = SandboxStore()

@@ -129,3 +129,11 @@ def invoice_detail(request, store, invoice_id: int):
     if data is None:
         return _error(404, f"Invoice {invoice_id} not found.")
     return _json(data)
+
+
+@endpoint
+def user_detail(request, store, user_id: int):
+    data = store.user_detail(user_id)
+    if data is None:
+        return _error(404, f"User {user_id} not found.")
+    return _json(data)

@@ -84,3 +84,16 @@ def deliver_event(client, account, body: bytes):
         content_type="application/json",
         HTTP_SANDBOX_SIGNATURE=signatures.sign(body, account.webhook_secret),
     )
+
+
+def hand_to_staff(attempt: SyncAttempt) -> None:
+    """The attempt is still unknown past the processor's idempotency window: aged so, and
+    handed to staff as the reconciler does (its record goes to Manual review)."""
+    from django.db.models import F
+
+    from integrations.services import sync as sync_service
+
+    SyncAttempt.objects.filter(pk=attempt.pk).update(
+        started_at=F("started_at") - sync_service.GIVE_UP_AFTER - datetime.timedelta(minutes=1)
+    )
+    sync_service.attempt_unknown_to_review(attempt.pk)

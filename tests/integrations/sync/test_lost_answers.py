@@ -5,15 +5,17 @@ processor keeps it. The processor's search, which lags behind new charges, is no
 needed. Against the sandbox over HTTP, with its search set to lag an hour."""
 
 import datetime
+import time
 
 import pytest
+from django.utils import timezone
 
 from finance.ledger_check import verify_ledger
 from integrations.models import SyncAttempt, SyncRecordChange, WebhookEvent
 from integrations.services import sync as sync_service
 from integrations.services.sync import attempt_start, run_jobs, sync_record_update
 from paycentral.models import PaymentHandlingMode as Mode
-from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
+from tests.integrations.sync.helpers import D, charges_of, hand_to_staff, invoice_with_method, payments_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 Outcome = SyncAttempt.Outcome
@@ -35,7 +37,14 @@ def _answer_lost(sync, amount: str):
     assert run_jobs("autopay") == {"autopay_unknown": 1}
     (attempt,) = record.attempts.all()
     assert attempt.outcome == Outcome.UNKNOWN and attempt.processor_charge_id == ""
-    (charge,) = charges_of(record)  # the processor made it
+    # The client gave up waiting; on a busy machine the sandbox may commit the charge a
+    # moment after that. The scenario is "the charge was made, its answer lost": wait
+    # until the processor has it.
+    deadline = time.monotonic() + 30
+    while not charges_of(record):
+        assert time.monotonic() < deadline, "the sandbox never made the charge"
+        time.sleep(0.1)
+    (charge,) = charges_of(record)  # the processor made it, once
     return record, attempt, charge
 
 
@@ -145,5 +154,31 @@ def test_attempt_never_sent_and_invoice_paid_meanwhile__not_sent_again_then_manu
     assert len(charges_of(record)) == 1  # the customer's payment only
     assert not [c for c in charges_of(record) if c.idempotency_key == attempt.idempotency_key]
     assert len(payments_of(record)) == 1
+    report = verify_ledger()
+    assert report.ok, report.format()
+
+
+def test_answer_lost_past_the_window_then_found__record_stays_in_manual_review_and_says_it_is_settled(
+    lagging_search, client, manager_user
+):
+    record, attempt, charge = _answer_lost(lagging_search, "52.00")
+    hand_to_staff(attempt)  # nothing found it within the window
+    record.refresh_from_db()
+    assert record.handling_mode == Mode.MANUAL_REVIEW and "not charged again automatically" in record.error_message
+
+    assert run_jobs("reconcile") == {"reconcile_found succeeded": 1}
+
+    record.refresh_from_db()
+    assert record.handling_mode == Mode.MANUAL_REVIEW  # staff leave it themselves
+    assert record.paid_in_ledger and len(payments_of(record)) == 1 and not record.has_error
+    assert record.error_message.startswith(
+        f"Attempt 1 was settled by charge {charge.public_id} found at the processor on "
+        f"{timezone.localdate():%Y-%m-%d}: the invoice is paid in the ledger (payment {record.payment_id})."
+    )
+    client.force_login(manager_user)
+    page = client.get(f"/invoice-sync/{record.pk}/").content.decode()
+    assert 'data-testid="sync-note"' in page and f"settled by charge {charge.public_id}" in page
+    listed = client.get("/invoice-sync/?handling_mode=manual_review").content.decode()
+    assert "Attempt 1 was settled by charge" in listed
     report = verify_ledger()
     assert report.ok, report.format()

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from integrations.services.sync import run_jobs
 from paycentral.models import PaymentHandlingMode as Mode
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
-from tests.integrations.sync.helpers import invoice_with_method
+from tests.integrations.sync.helpers import charges_of, hand_to_staff, invoice_with_method, payments_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -66,3 +66,44 @@ def test_sync_pages__list_filter_record_edit_and_invoice_panel(
 
     failing.refresh_from_db()
     assert failing.handling_mode == Mode.MANUAL_REVIEW
+
+
+def test_resolve_unknown_attempt__staff_record_the_charge_they_found_at_the_processor(
+    browser_page,  # noqa: F811
+    screenshot,  # noqa: F811
+    live_server,
+    sync,
+    manager_user,
+    settings,
+):
+    page = browser_page
+    settings.SANDBOX_PROCESSOR_TIMEOUT = 0.5  # the sandbox holds tok_timeout's answer 2 s
+    settings.SANDBOX_PROCESSOR_SEARCH_LAG_SECONDS = 3600
+    record = invoice_with_method(sync, "tok_timeout", "80.00")
+    assert run_jobs("autopay") == {"autopay_unknown": 1}
+    attempt = record.attempts.get()
+    hand_to_staff(attempt)
+    (charge,) = charges_of(record)
+
+    page.goto(f"{live_server.url}/invoice-sync/{record.pk}/")
+    page.get_by_label("Username").fill("manager")
+    page.get_by_label("Password").fill("pw-manager-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("sync-mode")).to_have_text("Manual review required")
+    resolve = page.get_by_test_id("sync-resolve")
+    expect(resolve).to_contain_text("Resolve unknown attempt 1")
+    expect(resolve).to_contain_text(attempt.idempotency_key)
+    screenshot("invoice-sync-resolve-form")
+
+    resolve.get_by_label("Charged at the processor", exact=True).check()
+    resolve.get_by_label("Processor charge id").fill(charge.public_id)
+    resolve.get_by_role("button", name="Resolve attempt 1").click()
+    expect(page.get_by_text(f"attempt 1 recorded with charge {charge.public_id} (succeeded)")).to_be_visible()
+    expect(page.get_by_test_id("sync-note")).to_contain_text(f"settled by charge {charge.public_id}")
+    expect(page.get_by_test_id("sync-changes")).to_contain_text("manager · attempt 1: unknown → succeeded")
+    expect(page.get_by_test_id("sync-resolve")).to_have_count(0)
+    screenshot("invoice-sync-resolved")
+
+    record.refresh_from_db()
+    assert record.paid_in_ledger and len(payments_of(record)) == 1
+    assert record.handling_mode == Mode.MANUAL_REVIEW
