@@ -49,7 +49,7 @@ def ow_store(settings, ow_data):
     for p in ow_data["programs"]:
         store.add_program(p["id"], p["code"], p["name"], is_archived=p.get("isArchived", False))
     for u in ow_data["users"]:
-        store.add_user(u["id"], u["email"], f"{u['firstName']} {u['lastName']}", u.get("thirdPartyCorporateId") or "")
+        store.add_user(u["id"], u["email"], f"{u['firstName']} {u['lastName']}", u.get("thirdPartyUniqueId") or "")
     yield store
     use_empty_store()
 
