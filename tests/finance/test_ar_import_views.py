@@ -76,7 +76,7 @@ def test_upload_invalid_file_shows_row_errors_and_no_post_button(client, staff_u
 def test_file_level_errors_are_listed(client, staff_user, payer):
     client.force_login(staff_user)
     page = upload(client, imis(pay(105, "10.00"), cash="9999-99")).content.decode()
-    assert "Line 1, cash account: no active cash account has the code" in page
+    assert "Line 1, cash account: no active cash account (GL account code or payment method code) has the code" in page
 
 
 def test_undecodable_line_is_listed_with_the_file_problems(client, staff_user, payer):
