@@ -119,9 +119,18 @@ def database_from_url(url: str) -> dict:
 EMBEDDED_DATABASE = "DATABASE_URL" not in env.ENVIRON
 EMBEDDED_DATABASE_DIR = VAR_DIR / "pgdata"
 if EMBEDDED_DATABASE:
-    from paycentral.embedded_db import ensure_running
-
-    DATABASES = {"default": ensure_running(EMBEDDED_DATABASE_DIR)}
+    # Started by the first connection (paycentral/embedded_backend), not here.
+    DATABASES = {
+        "default": {
+            "ENGINE": "paycentral.embedded_backend",
+            "NAME": "paycentral",
+            "USER": "postgres",
+            "PASSWORD": "",
+            "HOST": "",
+            "PORT": "",
+            "EMBEDDED_DATA_DIR": str(EMBEDDED_DATABASE_DIR),
+        }
+    }
 else:
     DATABASES = {"default": database_from_url(env.str("DATABASE_URL"))}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
@@ -322,7 +331,7 @@ LOGGING = {
 _log = logging.getLogger("paycentral.settings")
 _db = DATABASES["default"]
 _parts = [
-    f"embedded PostgreSQL (data in {EMBEDDED_DATABASE_DIR}, socket in {_db['HOST']})"
+    f"embedded PostgreSQL (data in {EMBEDDED_DATABASE_DIR}, started on first use)"
     if EMBEDDED_DATABASE
     else f"PostgreSQL database {_db['NAME']} on {_db['HOST'] or 'localhost'}",
     f"filesystem Celery broker at {VAR_DIR / 'broker'}" if EMBEDDED_BROKER else "Redis broker and cache",

@@ -21,8 +21,9 @@ def _run(args, env_extra, tmp_path):
 
 
 def test_embedded_default__embedded_postgres_filesystem_broker_debug__data_kept_across_restarts(tmp_path):
-    """No DATABASE_URL: the first process starts the embedded PostgreSQL server (data in
-    var/pgdata, Unix socket); stopped and started again, what was written is still there."""
+    """No DATABASE_URL: the first connection starts the embedded PostgreSQL server (data
+    in var/pgdata, Unix socket); stopped and started again, what was written is still
+    there."""
     var = tmp_path / "var"
     settings_env = {"DJANGO_SETTINGS_MODULE": "paycentral.settings"}
     write = (
@@ -37,15 +38,16 @@ def test_embedded_default__embedded_postgres_filesystem_broker_debug__data_kept_
         out = _run([sys.executable, "-c", PROBE], settings_env, tmp_path)
         assert out.returncode == 0, out.stderr
         engine, broker, debug, message = out.stdout.strip().splitlines()
-        assert engine == "django.db.backends.postgresql"
+        assert engine == "paycentral.embedded_backend"  # Django's PostgreSQL backend, started on first use
         assert broker == "filesystem://"
         assert debug == "True"
         assert message.startswith(f"Embedded default mode: embedded PostgreSQL (data in {var / 'pgdata'}")
-        assert (var / "broker" / "out").is_dir() and (var / "pgdata" / "PG_VERSION").is_file()
+        assert (var / "broker" / "out").is_dir()
+        assert not (var / "pgdata").exists()  # reading the settings starts no server
 
-        out = _run([sys.executable, "-c", write], settings_env, tmp_path)
+        out = _run([sys.executable, "-c", write], settings_env, tmp_path)  # the first connection does
         assert out.returncode == 0, out.stderr
-        assert out.stdout.startswith("PostgreSQL ")
+        assert out.stdout.startswith("PostgreSQL ") and (var / "pgdata" / "PG_VERSION").is_file()
         stopped = _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], settings_env, tmp_path)
         assert stopped.stdout.strip() == "stopped", stopped.stderr
         status = _run([sys.executable, "-m", "paycentral.embedded_db", "status"], settings_env, tmp_path)
