@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paycentral.embedded_db", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["start", "stop", "status", "url", "run"])
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: var/pgdata)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="for run: the command (after --)")
+    parser.add_argument("command", nargs="*", help="for run: the command, after --")
     args = parser.parse_args(argv)
     data_dir = (args.data or default_data_dir()).resolve()
     if args.action == "start":
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"postgres://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}")
     else:
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        command = args.command
         if not command:
             parser.error("run needs a command: run -- COMMAND ...")
         return _run(data_dir, command)

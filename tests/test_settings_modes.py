@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = (
@@ -129,3 +131,13 @@ def test_embedded_default__every_migration_applies_on_a_new_embedded_server(tmp_
         assert check.returncode == 0, check.stdout + check.stderr
     finally:
         _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], env, tmp_path)
+
+
+def test_embedded_db_command__data_folder_and_run_command(tmp_path, capsys):
+    from paycentral.embedded_db import main
+
+    assert main(["status", "--data", str(tmp_path / "elsewhere")]) == 0
+    assert capsys.readouterr().out.strip() == f"stopped ({tmp_path / 'elsewhere'})"
+    with pytest.raises(SystemExit):
+        main(["run"])  # a command is needed
+    assert "run needs a command" in capsys.readouterr().err
