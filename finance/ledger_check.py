@@ -21,7 +21,11 @@ What is checked (the invariants follow from how ``finance.services`` post):
   a posted payment's add up to its amount less what was refunded (the unapplied rest
   sits on a credit invoice); a reversed payment's net to zero.
 - Every payment's postings leave its cash account debited by its amount (posted) or by
-  nothing (reversed).
+  nothing (reversed); a payment an AR import posted counts its amount in the import's
+  summary entries.
+- Every AR import's summary entries debit its cash account by the sum of the
+  applications written with its payments and credit each credit or cash-basis line's
+  account by what was applied to such lines (per GL-export flag); AR takes the rest.
 - Every journal entry has lines and balances per currency (debits = credits); every
   journal line has exactly one positive side.
 - Every accrual invoice with charges (a line above zero) has exactly one invoice entry
@@ -69,6 +73,7 @@ from finance.models import (
     Payment,
     PaymentApplication,
 )
+from finance.models_ar_import import ARImportRow
 from finance.money import CENT, ZERO
 
 DEFAULT_LIMIT = 20
@@ -85,6 +90,7 @@ T = {
     "batch": Batch._meta.db_table,
     "method": "paycentral_paymentmethod",
     "adj": InvoiceAdjustment._meta.db_table,
+    "row": ARImportRow._meta.db_table,
 }
 # Adjustments (charges taken off) summed per line.
 ADJ_BY_LINE = f"(SELECT line_id, SUM(amount) AS adjusted FROM {T['adj']} GROUP BY line_id)"
@@ -322,19 +328,38 @@ def check_payments(cursor, limit: int) -> CheckResult:
     return result
 
 
+# The posted rows of the AR imports whose journal is a summary (entries naming the
+# import), with their payments.
+SUMMARISED = f"""
+    SELECT r.ar_import_id, r.payment_id
+      FROM {T["row"]} r
+     WHERE r.posted AND r.payment_id IS NOT NULL
+       AND r.ar_import_id IN (SELECT e.ar_import_id FROM {T["je"]} e WHERE e.ar_import_id IS NOT NULL)
+"""
+
+
 def check_payment_postings(cursor, limit: int) -> CheckResult:
     result = CheckResult(
         "payment_postings", "Payment entries debit the payment's cash account by its amount (0 once reversed)"
     )
+    # A payment an AR import posted in its summary has its amount there (checked by
+    # check_import_postings); its own entries (its reversal…) add the rest.
     sql = f"""
-        SELECT p.id AS k, p.status, p.amount, COALESCE(j.net, 0) AS net
+        SELECT p.id AS k, p.status, p.amount,
+               COALESCE(j.net, 0) + CASE WHEN s.payment_id IS NULL THEN 0 ELSE p.amount END AS net
           FROM {T["pay"]} p
           LEFT JOIN (SELECT e.payment_id, jl.account_id, SUM(jl.debit - jl.credit) AS net
                        FROM {T["je"]} e JOIN {T["jl"]} jl ON jl.entry_id = e.id
                       WHERE e.payment_id IS NOT NULL AND e.kind IN (%s, %s, %s)
                       GROUP BY e.payment_id, jl.account_id) j
                  ON j.payment_id = p.id AND j.account_id = p.cash_account_id
-         WHERE {_differs("COALESCE(j.net, 0)", "CASE WHEN p.status = %s THEN p.amount ELSE 0 END")}
+          LEFT JOIN ({SUMMARISED}) s ON s.payment_id = p.id
+         WHERE {
+        _differs(
+            "COALESCE(j.net, 0) + CASE WHEN s.payment_id IS NULL THEN 0 ELSE p.amount END",
+            "CASE WHEN p.status = %s THEN p.amount ELSE 0 END",
+        )
+    }
     """
     params = [
         JournalEntry.Kind.PAYMENT.value,
@@ -350,6 +375,63 @@ def check_payment_postings(cursor, limit: int) -> CheckResult:
             Mismatch(
                 f"Payment {payment_id} ({status}, {amount})",
                 f"cash account debited {net} net by its entries, expected {expected}",
+            )
+        )
+    return result
+
+
+def check_import_postings(cursor, limit: int) -> CheckResult:
+    """An AR import's summary entries post what its payments' applications say: per
+    import and GL-export flag, the cash account debited by the sum of the applications
+    written with the payments (same transaction, same timestamp), and each credit or
+    cash-basis line's own account credited by what was applied to such lines. The rest
+    of each (balanced) entry credits AR, whose total the AR balance check holds."""
+    result = CheckResult("import_postings", "AR import summary entries post what the import's applications say")
+    sql = f"""
+        WITH apps AS (
+            SELECT s.ar_import_id, p.cash_account_id, a.amount,
+                   (i.accounting_method = %s AND i.type = %s) AS excluded,
+                   CASE WHEN i.type = %s OR i.accounting_method = %s THEN l.account_id END AS account_id
+              FROM ({SUMMARISED}) s
+              JOIN {T["pay"]} p ON p.id = s.payment_id
+              JOIN {T["app"]} a ON a.payment_id = p.id AND a.kind = %s AND a.created_at = p.created_at
+              JOIN {T["line"]} l ON l.id = a.line_id
+              JOIN {T["inv"]} i ON i.id = l.invoice_id
+        ), recomputed AS (
+            SELECT ar_import_id, excluded, account_id, SUM(amount) AS amount
+              FROM apps WHERE account_id IS NOT NULL GROUP BY ar_import_id, excluded, account_id
+            UNION ALL
+            SELECT ar_import_id, excluded, cash_account_id, -SUM(amount)
+              FROM apps GROUP BY ar_import_id, excluded, cash_account_id
+        ), stored AS (
+            SELECT e.ar_import_id, e.exclude_from_gl_export AS excluded, jl.account_id,
+                   SUM(jl.credit - jl.debit) AS amount
+              FROM {T["je"]} e JOIN {T["jl"]} jl ON jl.entry_id = e.id
+             WHERE e.ar_import_id IS NOT NULL
+             GROUP BY e.ar_import_id, e.exclude_from_gl_export, jl.account_id
+        )
+        SELECT r.ar_import_id AS k, r.excluded, g.code, r.amount, COALESCE(s.amount, 0)
+          FROM recomputed r
+          JOIN {T["gl"]} g ON g.id = r.account_id
+          LEFT JOIN stored s
+                 ON s.ar_import_id = r.ar_import_id AND s.excluded = r.excluded AND s.account_id = r.account_id
+         WHERE {_differs("r.amount", "COALESCE(s.amount, 0)")}
+    """
+    params = [
+        Invoice.AccountingMethod.CASH.value,
+        Invoice.Type.MEMBERSHIP.value,
+        Invoice.Type.CREDIT.value,
+        Invoice.AccountingMethod.CASH.value,
+        PaymentApplication.Kind.APPLY.value,
+    ]
+    result.count, rows = _fetch(cursor, sql, params, limit, "k, code")
+    for import_id, excluded, code, expected, stored in rows:
+        side = "debited" if expected < 0 else "credited"
+        result.mismatches.append(
+            Mismatch(
+                f"AR import {import_id}{' (cash-basis membership entry)' if excluded else ''}, account {code}",
+                f"{side} {abs(_money(stored))} net by the summary entries, "
+                f"{abs(_money(expected))} by the import's applications",
             )
         )
     return result
@@ -634,6 +716,7 @@ CHECKS: list[Callable] = [
     check_application_targets,
     check_payments,
     check_payment_postings,
+    check_import_postings,
     check_journal_balanced,
     check_journal_has_lines,
     check_journal_line_sides,

@@ -165,6 +165,8 @@ class GLAccount(models.Model):
         ordering = ["entity__code", "code"]
         constraints = [
             models.UniqueConstraint(fields=["entity", "code"], name="gl_code_unique_per_entity"),
+            # The target of the payments' composite key payment_cash_account_of_entity.
+            models.UniqueConstraint(fields=["id", "entity"], name="gl_account_with_entity"),
         ]
 
     def __str__(self):
@@ -515,8 +517,15 @@ class Payment(models.Model):
     # (payer) or never searched by (the others); each index is written by every payment.
     payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments", db_index=False)
     method = models.ForeignKey("paycentral.PaymentMethod", on_delete=models.PROTECT, db_index=False)
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False)
-    cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # The cash account and the entity have one key together, the composite foreign key
+    # payment_cash_account_of_entity, (cash_account_id, entity_id) → the account's
+    # (id, entity_id) (migration 0025): the account must exist and belong to the
+    # payment's entity (whose existence the account's own key guarantees). One check per
+    # row instead of two, and a rule the database now holds.
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, db_index=False, db_constraint=False)
+    cash_account = models.ForeignKey(
+        GLAccount, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     amount = MoneyField()
     currency = CurrencyField()
     date = models.DateField()
@@ -619,12 +628,13 @@ class PaymentApplication(models.Model):
     # The line's key is the composite foreign key application_line_of_invoice,
     # (line_id, invoice_id) → the line's (id, invoice_id) (migrations 0014, 0022): the
     # line must exist and be a line of that invoice. Django declares no key of its own
-    # for the line (db_constraint=False): that one covers it. Applications are found by
+    # for the line nor for the invoice (db_constraint=False): that one covers both (the
+    # invoice exists because the line's own key names it). Applications are found by
     # invoice (or payment), never by line alone: the line has no index of its own.
     line = models.ForeignKey(
         InvoiceLine, on_delete=models.PROTECT, related_name="applications", db_index=False, db_constraint=False
     )
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications", db_constraint=False)
     amount = MoneyField()
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPLY)
     is_reversal = models.BooleanField(default=False)
@@ -748,6 +758,17 @@ class JournalEntry(models.Model):
         related_name="reversals",
         db_index=False,
     )
+    # The summary entries of a posted AR import: one per import (two when it pays
+    # cash-basis membership lines), one line per account, instead of an entry per
+    # payment. Its payments are the import's posted rows' payments.
+    ar_import = models.ForeignKey(
+        "finance.ARImport",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
+        db_index=False,
+    )
     is_posted = models.BooleanField(default=True)
     # Cash-basis membership transactions are recorded but left out of the GL export.
     exclude_from_gl_export = models.BooleanField(default=False)
@@ -763,6 +784,7 @@ class JournalEntry(models.Model):
             models.Index(
                 fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="journal_entry_by_reversed"
             ),
+            models.Index(fields=["ar_import"], condition=Q(ar_import__isnull=False), name="journal_entry_by_ar_import"),
         ]
         triggers = [
             # A posted entry cannot be deleted, nor what it posts changed.

@@ -20,6 +20,7 @@ from finance.models import (
     Payment,
     PaymentApplication,
 )
+from finance.models_ar_import import ARImportRow
 from finance.money import ZERO
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
@@ -145,7 +146,13 @@ def invoice_journal(invoice: Invoice) -> QuerySet[JournalEntry]:
 
 
 def payment_journal(payment: Payment) -> QuerySet[JournalEntry]:
-    return _with_lines(JournalEntry.objects.filter(payment=payment))
+    """The payment's entries, and for a payment an AR import posted, the import's
+    summary entries (one line per account for all its payments)."""
+    entries = Q(payment=payment)
+    if payment.source == Payment.Source.IMPORT:
+        rows = ARImportRow.objects.filter(ar_import__batch_id=payment.batch_id, payment=payment)
+        entries |= Q(ar_import__in=rows.values("ar_import_id"))
+    return _with_lines(JournalEntry.objects.filter(entries))
 
 
 # --- Batches ----------------------------------------------------------------------

@@ -36,9 +36,11 @@ Rules kept here:
   the header (created with the header's controls, or an existing Open batch of that
   number). Each row is a payment (source "import") debiting the header's cash account
   and crediting AR for accrual lines, the line's account for cash-basis lines, and
-  unapplied cash for the credit. On PostgreSQL it is set-based SQL (window functions
-  allocate, bulk INSERT…SELECT writes payments, applications, credit invoices and the
-  journal); elsewhere it calls ``payment_receive`` per row. Both give the same ledger.
+  unapplied cash for the credit. It is set-based SQL: window functions allocate, bulk
+  INSERT…SELECT writes payments, applications and credit invoices, and the journal is a
+  summary of the import (an entry per payment date, a line per account, naming the
+  import) rather than an entry per payment: each payment's share is its applications,
+  from which ``payment_reverse`` reverses it and ``verify_ledger`` checks the summary.
 - Never twice: rows are marked posted in the posting transaction under a partial unique
   constraint (batch, customer, check number, amount); the import's content hash is
   unique among imports that are posting or posted. An import already posted is a no-op.
@@ -1317,10 +1319,13 @@ def _reserve_invoice_numbers(cursor, n: int) -> list[str]:
 
 
 def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
-    """One payment entry per payment (two when it pays cash-basis membership lines, which
-    stay out of the GL export): DR cash by what the entry credits; CR AR for accrual
-    lines, the line's account for cash-basis lines, unapplied cash for the credit."""
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM ar_app)")
+    """The import's journal as a summary: one payment entry per payment date (two when
+    it pays cash-basis membership lines, which stay out of the GL export), one line per
+    account: DR cash by what the entry credits; CR AR for accrual lines, the line's
+    account for cash-basis lines, unapplied cash for the credits (the posting rule of
+    ``finance.services.journal.line_posting_account``, per application). Each entry
+    names the import (``ar_import``); a payment's share of it is recomputed from its
+    applications, which ``payment_reverse`` reverses and ``verify_ledger`` checks."""
     try:
         ar_id = account_for_role(entity, GLAccount.Role.AR).pk
     except LedgerMisconfigured:
@@ -1335,7 +1340,7 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
     cursor.execute(
         """
         CREATE TEMP TABLE ar_legs ON COMMIT DROP AS
-        SELECT p.payment_id, x.account_id, x.excluded, SUM(x.amount) AS amount
+        SELECT p.date, x.account_id, x.excluded, SUM(x.amount) AS amount
           FROM (SELECT a.row_id,
                        CASE WHEN a.inv_type = %(credit)s OR a.inv_method = %(cash)s THEN a.account_id
                             ELSE %(ar)s END AS account_id,
@@ -1345,7 +1350,8 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
                 UNION ALL
                 SELECT row_id, %(unapplied)s, false, residual FROM ar_credit) x
           JOIN ar_pay p ON p.row_id = x.row_id
-         GROUP BY p.payment_id, x.account_id, x.excluded
+         GROUP BY p.date, x.account_id, x.excluded
+        HAVING SUM(x.amount) > 0
         """,
         {
             "credit": Invoice.Type.CREDIT,
@@ -1355,54 +1361,58 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
             "unapplied": unapplied_id,
         },
     )
-    cursor.execute("CREATE INDEX ON ar_legs (payment_id, excluded); ANALYZE ar_legs")
     cursor.execute(
         f"""
         CREATE TEMP TABLE ar_entries ON COMMIT DROP AS
         SELECT s.*, nextval({_seq(T["je"])}) AS entry_id
-          FROM (SELECT g.payment_id, g.excluded, SUM(g.amount) AS amount, p.date, p.check_number, p.payer_name
-                  FROM ar_legs g JOIN ar_pay p ON p.payment_id = g.payment_id
-                 GROUP BY g.payment_id, g.excluded, p.date, p.check_number, p.payer_name
-                 ORDER BY g.payment_id, g.excluded) s
+          FROM (SELECT g.date, g.excluded, SUM(g.amount) AS amount,
+                       (SELECT COUNT(*) FROM ar_pay p WHERE p.date = g.date) AS payments
+                  FROM ar_legs g
+                 GROUP BY g.date, g.excluded
+                 ORDER BY g.date, g.excluded) s
         """
     )
-    cursor.execute("CREATE INDEX ON ar_entries (payment_id, excluded); ANALYZE ar_entries")
     je_cols = {
         "id": "entry_id",
         "batch_id": "%(batch)s",
         "date": "date",
         "kind": "%(kind)s",
-        "description": "LEFT('Payment ' || payment_id || ' from ' || payer_name, 200)",
+        "description": "LEFT(%(label)s::text || payments || ' payment' || CASE WHEN payments = 1 THEN '' ELSE 's' END"
+        " || CASE WHEN excluded THEN ' (cash-basis membership)' ELSE '' END, 200)",
         "invoice_id": "NULL",
-        "payment_id": "payment_id",
+        "payment_id": "NULL",
         "reversal_of_id": "NULL",
+        "ar_import_id": "%(imp)s",
         "is_posted": "true",
         "exclude_from_gl_export": "excluded",
         "created_at": "now()",
     }
-    _insert(cursor, JournalEntry, je_cols, "ar_entries", {"batch": batch.pk, "kind": JournalEntry.Kind.PAYMENT})
+    _insert(
+        cursor,
+        JournalEntry,
+        je_cols,
+        "ar_entries",
+        {"batch": batch.pk, "kind": JournalEntry.Kind.PAYMENT, "imp": imp.pk, "label": f"AR import {imp.pk}: "},
+    )
     jl_cols = {
         "entry_id": "entry_id",
         "account_id": "account_id",
         "debit": "debit",
         "credit": "credit",
         "currency": "%(currency)s",
-        "contact_id": "contact_id",
+        "contact_id": "NULL",
         "description": "description",
     }
-    params = {"cash": imp.cash_account_id, "currency": entity.currency, "code": method.code}
-    # Both legs of every entry in one statement (one reference check), each entry's debit first.
+    params = {"cash": imp.cash_account_id, "currency": entity.currency, "label": f"{method.code} AR import {imp.pk}"}
     _insert(
         cursor,
         JournalLine,
         jl_cols,
-        "(SELECT e.entry_id, %(cash)s AS account_id, e.amount AS debit, 0 AS credit, p.contact_id,"
-        " LEFT(TRIM(%(code)s || ' ' || e.check_number), 200) AS description, 0 AS leg"
-        " FROM ar_entries e JOIN ar_pay p ON p.payment_id = e.payment_id"
+        "(SELECT e.entry_id, %(cash)s AS account_id, e.amount AS debit, 0 AS credit,"
+        " LEFT(%(label)s::text, 200) AS description, 0 AS leg FROM ar_entries e"
         " UNION ALL"
-        " SELECT e.entry_id, g.account_id, 0, g.amount, p.contact_id, '', 1"
-        " FROM ar_legs g JOIN ar_entries e ON e.payment_id = g.payment_id AND e.excluded = g.excluded"
-        " JOIN ar_pay p ON p.payment_id = g.payment_id WHERE g.amount > 0"
+        " SELECT e.entry_id, g.account_id, 0, g.amount, '', 1"
+        " FROM ar_legs g JOIN ar_entries e ON e.date = g.date AND e.excluded = g.excluded"
         " ORDER BY entry_id, leg, account_id) s",
         params,
     )

@@ -7,7 +7,7 @@ from datetime import date as Date
 from decimal import Decimal
 
 from finance.errors import BatchClosed, FinanceError
-from finance.models import Batch, Contact, GLAccount, JournalEntry, JournalLine
+from finance.models import Batch, Contact, GLAccount, Invoice, InvoiceLine, JournalEntry, JournalLine
 from finance.money import ZERO, quantize
 
 
@@ -19,6 +19,23 @@ class Leg:
     contact: Contact | None = None
     description: str = ""
     currency: str = "USD"
+
+
+def line_posting_account(line: InvoiceLine, ar: GLAccount | None) -> tuple[GLAccount, bool]:
+    """Where money applied to ``line`` is credited (and taken back, debited), and whether
+    that posting stays out of the GL export: a credit invoice's line posts to its own
+    account (unapplied cash); a cash-basis line to its own income account (left out of
+    the export for membership invoices); any other line to accounts receivable (``ar``,
+    the entity's AR account, needed only then). The AR import's SQL applies the same
+    rule per application."""
+    inv = line.invoice
+    if inv.type == Invoice.Type.CREDIT:
+        return line.account, False
+    if inv.accounting_method == Invoice.AccountingMethod.CASH:
+        return line.account, inv.type == Invoice.Type.MEMBERSHIP
+    if ar is None:
+        raise FinanceError(f"Invoice {inv.number} is on the accrual basis: its postings need the AR account.")
+    return ar, False
 
 
 def journal_entry_create(

@@ -40,11 +40,12 @@ from finance.models import (
     Payment,
     PaymentApplication,
 )
+from finance.models_ar_import import ARImport
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role, cash_account_for
 from finance.services.batches import lock_batch_for_writing
 from finance.services.invoices import credit_invoice_create
-from finance.services.journal import Leg, journal_entry_create, journal_entry_reverse
+from finance.services.journal import Leg, journal_entry_create, journal_entry_reverse, line_posting_account
 
 
 @dataclass(frozen=True)
@@ -201,16 +202,9 @@ def payment_receive(
     for line, part in plan:
         _apply(payment, line, part)
         inv = line.invoice
-        if inv.type == Invoice.Type.CREDIT:
-            acct = line.account
-            excluded = False
-        elif inv.accounting_method == Invoice.AccountingMethod.CASH:
-            acct = line.account
-            excluded = inv.type == Invoice.Type.MEMBERSHIP
-        else:
-            ar = ar or account_for_role(entity, GLAccount.Role.AR)
-            acct = ar
-            excluded = False
+        if ar is None and inv.type != Invoice.Type.CREDIT and inv.accounting_method == Invoice.AccountingMethod.ACCRUAL:
+            ar = account_for_role(entity, GLAccount.Role.AR)
+        acct, excluded = line_posting_account(line, ar)
         accounts[acct.pk] = acct
         groups[(acct.pk, excluded)] += part
     Payment.objects.filter(pk=payment.pk).update(amount_applied=amount)
@@ -277,13 +271,12 @@ def payment_reverse(
     reversible = payment.journal_entries.filter(reversal_of__isnull=True, reversals__isnull=True).exclude(
         kind__in=[JournalEntry.Kind.PAYMENT_REVERSAL, JournalEntry.Kind.REFUND]
     )
+    description = f"Reversal of payment {payment.pk}: {reason}".strip(": ")
     for entry in reversible.order_by("pk"):
-        journal_entry_reverse(
-            entry=entry,
-            batch=batch,
-            date=date,
-            description=f"Reversal of payment {payment.pk}: {reason}".strip(": "),
-        )
+        journal_entry_reverse(entry=entry, batch=batch, date=date, description=description)
+    summary = _summary_posting(payment)
+    if summary is not None:
+        _reverse_summary_share(payment, summary, batch=batch, date=date, description=description)
     payment.status = Payment.Status.REVERSED
     payment.reversed_at = timezone.now()
     payment.reversal_batch = batch
@@ -291,3 +284,61 @@ def payment_reverse(
     payment.amount_applied = ZERO
     payment.save(update_fields=["status", "reversed_at", "reversal_batch", "reversal_reason", "amount_applied"])
     return payment
+
+
+def _summary_posting(payment: Payment):
+    """The AR import whose summary journal posted ``payment``, or None (the payment has
+    entries of its own)."""
+    if payment.source != Payment.Source.IMPORT:
+        return None
+    return (
+        ARImport.objects.filter(batch_id=payment.batch_id, rows__payment=payment, journal_entries__isnull=False)
+        .distinct()
+        .first()
+    )
+
+
+def _reverse_summary_share(payment: Payment, ar_import, *, batch: Batch, date: Date, description: str) -> None:
+    """Reverse what an AR import's summary entries posted for ``payment``: the import
+    wrote the payment and its applications in one transaction, all stamped with that
+    transaction's time, and posted DR cash / CR ``line_posting_account`` for each of
+    them. Its later movements (unapply, moves to credit) have entries of their own."""
+    apps = (
+        PaymentApplication.objects.filter(
+            payment=payment, kind=PaymentApplication.Kind.APPLY, created_at=payment.created_at
+        )
+        .select_related("line__account", "line__invoice")
+        .order_by("pk")
+    )
+    ar = None
+    groups: dict[tuple[int, bool], Decimal] = defaultdict(lambda: ZERO)
+    accounts: dict[int, GLAccount] = {}
+    for app in apps:
+        inv = app.line.invoice
+        if ar is None and inv.type != Invoice.Type.CREDIT and inv.accounting_method == Invoice.AccountingMethod.ACCRUAL:
+            ar = account_for_role(payment.entity, GLAccount.Role.AR)
+        acct, excluded = line_posting_account(app.line, ar)
+        accounts[acct.pk] = acct
+        groups[(acct.pk, excluded)] += app.amount
+    for excluded in (False, True):
+        debits = [(accounts[a], v) for (a, ex), v in groups.items() if ex == excluded and v > 0]
+        if not debits:
+            continue
+        legs = [Leg(acct, debit=v, contact=payment.payer, currency=payment.currency) for acct, v in debits]
+        legs.append(
+            Leg(
+                payment.cash_account,
+                credit=sum((v for _, v in debits), ZERO),
+                contact=payment.payer,
+                currency=payment.currency,
+            )
+        )
+        journal_entry_create(
+            batch=batch,
+            date=date,
+            kind=JournalEntry.Kind.PAYMENT_REVERSAL,
+            legs=legs,
+            description=f"{description} (posted in AR import {ar_import.pk})",
+            payment=payment,
+            exclude_from_gl_export=excluded,
+        )
