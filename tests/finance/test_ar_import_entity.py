@@ -92,7 +92,7 @@ def test_command_entity__cash_account_and_invoices_of_that_entity(two, tmp_path)
     assert "cash account 1000-00 (entity FDN)" in out and "Posted 1 payments (80.00)" in out
     payment = Payment.objects.get(reference="1")
     assert (payment.entity, payment.cash_account) == (two["fdn"].entity, two["fdn"].cash)
-    debit = JournalLine.objects.get(entry__payment=payment, debit__gt=0)
+    debit = JournalLine.objects.get(entry__ar_import__rows__payment=payment, debit__gt=0)
     assert debit.account == two["fdn"].cash
     two["fdn_invoice"].refresh_from_db()
     two["assn_invoice"].refresh_from_db()
