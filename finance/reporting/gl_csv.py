@@ -13,8 +13,9 @@ Column layout (one header row, then the rows, then one totals row per currency):
 ``debit``       a plain number with two decimals ("1234.50"), 0.00 when none
 ``credit``      as debit
 ``currency``    the line's currency code
-``reference``   detailed: ``JE-<entry id>``, then ``INV-<invoice number>`` or
-                ``PAY-<payment id>`` when the entry has one; summarised:
+``reference``   detailed: ``JE-<entry id>``, then ``INV-<invoice number>``,
+                ``PAY-<payment id>`` or, for an AR import's summary entry,
+                ``ARI-<import id>`` when the entry has one; summarised:
                 ``GLX-<export id>``
 ==============  ==============================================================
 
@@ -67,7 +68,7 @@ class _Line:
 
 _DETAILED_SQL = """
 SELECT e.date, b.number, en.code, a.code, l.description, e.description, l.debit, l.credit, l.currency, e.id,
-       i.number, e.payment_id
+       i.number, e.payment_id, e.ar_import_id
   FROM {marks} x
   JOIN {entries} e ON e.id = x.journal_entry_id
   JOIN {lines} l ON l.entry_id = e.id
@@ -80,11 +81,13 @@ SELECT e.date, b.number, en.code, a.code, l.description, e.description, l.debit,
 """
 
 
-def _reference(entry_id, invoice_number, payment_id) -> str:
+def _reference(entry_id, invoice_number, payment_id, ar_import_id=None) -> str:
     if invoice_number:
         return f"JE-{entry_id} INV-{invoice_number}"
     if payment_id:
         return f"JE-{entry_id} PAY-{payment_id}"
+    if ar_import_id:
+        return f"JE-{entry_id} ARI-{ar_import_id}"
     return f"JE-{entry_id}"
 
 
@@ -104,8 +107,8 @@ def _detailed_rows(export: GLExport) -> Iterator[tuple]:
     with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.execute(sql, [export.pk])
         while rows := cursor.fetchmany(FETCH_ROWS):
-            for day, batch, entity, account, desc, entry_desc, debit, credit, currency, entry_id, inv, pay in rows:
-                reference = _reference(entry_id, inv, pay)
+            for day, batch, entity, account, desc, entry_desc, debit, credit, currency, entry_id, inv, pay, imp in rows:
+                reference = _reference(entry_id, inv, pay, imp)
                 yield day.isoformat(), batch, entity, account, desc or entry_desc, debit, credit, currency, reference
 
 

@@ -13,6 +13,8 @@ from django.db.models import F, Sum
 from finance.ledger_check import verify_ledger
 from finance.models import GLAccount, Invoice, JournalEntry, JournalLine, Payment
 from finance.models_ar_import import ARImport
+from finance.reporting.gl_csv import export_csv
+from finance.reporting.services import gl_export_create
 from finance.selectors import payment_journal
 from finance.services.ar_import import ar_import_post
 from finance.services.credits import payment_unapply
@@ -20,6 +22,8 @@ from finance.services.payments import payment_reverse
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay, validate
+from tests.reporting.helpers import post as post_batch
+from tests.reporting.helpers import read_csv
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -173,3 +177,17 @@ def test_a_payment_whose_cash_account_is_in_another_entity_is_refused_by_the_dat
             )
             with connection.cursor() as cur:
                 cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_the_gl_file_names_the_import_on_its_summary_lines(ledger, books):
+    imp = post(pay(105, "150.00", check="1"), pay(107, "90.00", check="3"))
+    post_batch(imp.batch)
+    export = gl_export_create()
+    _, rows, _ = read_csv("".join(export_csv(export)))
+    summary = [r for r in rows if f"ARI-{imp.pk}" in r["reference"]]
+    # The exported summary entry: cash debited, AR credited (the cash-basis dues entry
+    # is left out of the file).
+    assert sorted((r["gl_account"], r["debit"], r["credit"]) for r in summary) == [
+        (ledger.cash.code, "150.00", "0.00"),
+        (ledger.ar.code, "0.00", "150.00"),
+    ]
