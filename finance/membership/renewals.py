@@ -53,10 +53,11 @@ from finance.membership.models import (
 )
 from finance.membership.services import apply_available_credit
 from finance.membership.sql import refresh_subscriptions
-from finance.models import Batch, FinancialEntity, Invoice, InvoiceLine, JournalEntry, JournalLine, NumberSequence
+from finance.models import Batch, FinancialEntity, Invoice, InvoiceLine, JournalEntry, JournalLine
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition, lock_batch
+from finance.services.invoices import reserve_invoice_numbers
 from finance.signals import invoices_created
 
 logger = logging.getLogger(__name__)
@@ -278,7 +279,6 @@ T = {
     "je": JournalEntry._meta.db_table,
     "jl": JournalLine._meta.db_table,
     "entity": FinancialEntity._meta.db_table,
-    "seq": NumberSequence._meta.db_table,
 }
 
 SKIP_REASON_SQL = f"""
@@ -478,29 +478,6 @@ def _seq(table: str) -> str:
     return f"pg_get_serial_sequence('{table}', 'id')"
 
 
-def _reserve_invoice_numbers(cursor, n: int) -> list[str]:
-    """Take ``n`` numbers from the gap-free invoice sequence under its row lock,
-    skipping numbers already used (as ``next_invoice_number`` does one at a time)."""
-    if n == 0:
-        return []
-    seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
-    cursor.execute(f"SELECT next_value FROM {T['seq']} WHERE id = %s FOR UPDATE", [seq.pk])
-    start = cursor.fetchone()[0]
-    numbers: list[str] = []
-    window = n + 100
-    while len(numbers) < n:
-        cursor.execute(
-            f"""SELECT g FROM generate_series(%s::bigint, %s::bigint) g
-                 WHERE NOT EXISTS (SELECT 1 FROM {T["inv"]} i WHERE i.number = g::text) ORDER BY g LIMIT %s""",
-            [start, start + window - 1, n - len(numbers)],
-        )
-        numbers += [str(r[0]) for r in cursor.fetchall()]
-        start += window
-        window *= 2
-    cursor.execute(f"UPDATE {T['seq']} SET next_value = %s WHERE id = %s", [int(numbers[-1]) + 1, seq.pk])
-    return numbers
-
-
 def _post_sql(run: RenewalRun, batch: Batch, user, progress) -> Decimal:
     settings = MembershipSettings.load()
     user_id = user.pk if user is not None else None
@@ -583,7 +560,7 @@ def _post_sql(run: RenewalRun, batch: Batch, user, progress) -> Decimal:
         cursor.execute("CREATE INDEX ON mr_inv (item_id); CREATE INDEX ON mr_inv (pos); ANALYZE mr_inv")
         cursor.execute("SELECT COUNT(*) FROM mr_inv")
         n = cursor.fetchone()[0]
-        numbers = _reserve_invoice_numbers(cursor, n)
+        numbers = reserve_invoice_numbers(n)
         cursor.execute("CREATE TEMP TABLE mr_numbers (pos bigint PRIMARY KEY, number varchar(20)) ON COMMIT DROP")
         with cursor.copy("COPY mr_numbers (pos, number) FROM STDIN") as copy:
             for pos, number in enumerate(numbers, start=1):

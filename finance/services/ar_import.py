@@ -79,7 +79,6 @@ from finance.models import (
     InvoiceLine,
     JournalEntry,
     JournalLine,
-    NumberSequence,
     Payment,
     PaymentApplication,
 )
@@ -87,6 +86,7 @@ from finance.models_ar_import import INTERRUPTED_MESSAGE, ARImport, ARImportRow
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import batch_create, lock_batch_for_writing, next_batch_number
+from finance.services.invoices import reserve_invoice_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -770,7 +770,6 @@ T = {
     "je": JournalEntry._meta.db_table,
     "jl": JournalLine._meta.db_table,
     "contact": Contact._meta.db_table,
-    "seq": NumberSequence._meta.db_table,
     "batch": Batch._meta.db_table,
 }
 
@@ -1104,7 +1103,7 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
         cursor.execute("CREATE INDEX ON ar_pay (row_id); CREATE INDEX ON ar_pay (payment_id); ANALYZE ar_pay")
         cursor.execute("SELECT COUNT(*) FROM ar_pay WHERE residual > 0")
         n_credits = cursor.fetchone()[0]
-        numbers = _reserve_invoice_numbers(cursor, n_credits)
+        numbers = reserve_invoice_numbers(n_credits)
         unapplied_id = account_for_role(entity, GLAccount.Role.UNAPPLIED_CASH).pk if n_credits else None
         cursor.execute("CREATE TEMP TABLE ar_numbers (pos bigint PRIMARY KEY, number varchar(20)) ON COMMIT DROP")
         if numbers:
@@ -1289,33 +1288,6 @@ def _foreign_keys_immediate(cursor):
     names = [r[0] for r in cursor.fetchall()]
     if names:
         cursor.execute(f"SET CONSTRAINTS {', '.join(names)} IMMEDIATE")
-
-
-def _reserve_invoice_numbers(cursor, n: int) -> list[str]:
-    """Take ``n`` invoice numbers from the gap-free sequence under its row lock, skipping
-    numbers already used (as next_invoice_number does one at a time)."""
-    if n == 0:
-        return []
-    seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
-    cursor.execute(f"SELECT next_value FROM {T['seq']} WHERE id = %s FOR UPDATE", [seq.pk])
-    start = cursor.fetchone()[0]
-    numbers: list[str] = []
-    window = n + 100
-    while len(numbers) < n:
-        cursor.execute(
-            f"""
-            SELECT g FROM generate_series(%s::bigint, %s::bigint) g
-             WHERE NOT EXISTS (SELECT 1 FROM {T["inv"]} i WHERE i.number = g::text)
-             ORDER BY g LIMIT %s
-            """,
-            [start, start + window - 1, n - len(numbers)],
-        )
-        got = [r[0] for r in cursor.fetchall()]
-        numbers += [str(g) for g in got]
-        start += window
-        window *= 2
-    cursor.execute(f"UPDATE {T['seq']} SET next_value = %s WHERE id = %s", [int(numbers[-1]) + 1, seq.pk])
-    return numbers
 
 
 def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):

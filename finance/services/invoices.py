@@ -28,7 +28,7 @@ from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from finance.errors import FinanceError, InvalidAmount
 from finance.models import (
@@ -63,17 +63,36 @@ class LineSpec:
     discount: bool = False  # a discount line: unit price below zero (see module doc)
 
 
-def next_invoice_number() -> str:
-    """Take the next invoice number under a row lock (gap-free: a rollback returns it)."""
+def reserve_invoice_numbers(n: int) -> list[str]:
+    """Take ``n`` invoice numbers from the gap-free sequence, in order, under its row lock
+    (held to the end of the caller's transaction: a rollback returns them), skipping
+    numbers already used (an import may keep its own numbers). The one numbering rule:
+    staff entry, the AR import's credit invoices and renewal runs all take theirs here."""
+    if n <= 0:
+        return []
     seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
-    seq = NumberSequence.objects.select_for_update().get(pk=seq.pk)
-    value = seq.next_value
-    # Skip numbers taken outside the sequence (imports keep their own numbers).
-    while Invoice.objects.filter(number=str(value)).exists():
-        value += 1
-    seq.next_value = value + 1
-    seq.save(update_fields=["next_value"])
-    return str(value)
+    inv, table = Invoice._meta.db_table, NumberSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT next_value FROM {table} WHERE id = %s FOR UPDATE", [seq.pk])
+        start = cursor.fetchone()[0]
+        numbers: list[str] = []
+        window = n + 100
+        while len(numbers) < n:
+            cursor.execute(
+                f"""SELECT g FROM generate_series(%s::bigint, %s::bigint) g
+                     WHERE NOT EXISTS (SELECT 1 FROM {inv} i WHERE i.number = g::text) ORDER BY g LIMIT %s""",
+                [start, start + window - 1, n - len(numbers)],
+            )
+            numbers += [str(r[0]) for r in cursor.fetchall()]
+            start += window
+            window *= 2
+        cursor.execute(f"UPDATE {table} SET next_value = %s WHERE id = %s", [int(numbers[-1]) + 1, seq.pk])
+    return numbers
+
+
+def next_invoice_number() -> str:
+    """Take the next invoice number (see ``reserve_invoice_numbers``)."""
+    return reserve_invoice_numbers(1)[0]
 
 
 @transaction.atomic
