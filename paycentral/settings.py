@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.openwater",
 ]
+# Development tools: the sandbox payment processor and the sandbox OpenWater (sandboxes/,
+# served under /sandbox/) and the demo and scale data commands (demo/).
+DEVELOPMENT_APPS = ["sandboxes.processor", "sandboxes.openwater", "demo"]
+INSTALLED_APPS += DEVELOPMENT_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -304,7 +308,7 @@ PAYCENTRAL = {
 }
 
 # --- Payment processors --------------------------------------------------------------
-# The sandbox processor (integrations/sandbox_processor) is served under
+# The sandbox processor (sandboxes/processor) is served under
 # /sandbox/processor/v1/ when enabled: on by default here, off in production settings.
 SANDBOX_PROCESSOR_ENABLED = env.bool("SANDBOX_PROCESSOR_ENABLED", default=True)
 # Where the sandbox adapter sends its requests, and the key it sends.
