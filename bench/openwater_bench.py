@@ -97,8 +97,8 @@ def main():
     from integrations.openwater import services
     from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping
     from integrations.openwater.pushback import run_pushback
-    from integrations.openwater.sandbox.store import use_empty_store
-    from integrations.openwater.sandbox.views import sandbox_credentials
+    from sandboxes.openwater.store import use_empty_store
+    from sandboxes.openwater.views import sandbox_credentials
 
     settings.OPENWATER_SANDBOX_ENABLED = True
     call_command("migrate", verbosity=0)

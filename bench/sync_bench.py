@@ -79,11 +79,12 @@ def main():
     from finance.services.batches import batch_create
     from finance.services.invoices import LineSpec, invoice_create
     from integrations import tasks
-    from integrations.models import InvoiceSyncRecord, SandboxPaymentRequest
+    from integrations.models import InvoiceSyncRecord
     from integrations.processors import PaymentRequestSpec
     from integrations.processors.sandbox import SandboxProcessor
     from paycentral.celery import app as celery_app
     from paycentral.models import GatewayAccount, PaymentMethod
+    from sandboxes.processor.models import SandboxPaymentRequest
 
     call_command("migrate", verbosity=0)
     if Contact.objects.exists():

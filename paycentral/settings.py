@@ -58,6 +58,11 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.openwater",
 ]
+# Development tools, installed here and in the tests but not by production settings: the
+# sandbox payment processor and the sandbox OpenWater (sandboxes/, routed under /sandbox/
+# where installed) and the demo and scale data commands (demo/).
+DEVELOPMENT_APPS = ["sandboxes.processor", "sandboxes.openwater", "demo"]
+INSTALLED_APPS += DEVELOPMENT_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -304,8 +309,8 @@ PAYCENTRAL = {
 }
 
 # --- Payment processors --------------------------------------------------------------
-# The sandbox processor (integrations/sandbox_processor) is served under
-# /sandbox/processor/v1/ when enabled: on by default here, off in production settings.
+# The sandbox processor (sandboxes/processor) is served under /sandbox/processor/v1/
+# when enabled: on by default here; production settings install it only when enabled.
 SANDBOX_PROCESSOR_ENABLED = env.bool("SANDBOX_PROCESSOR_ENABLED", default=True)
 # Where the sandbox adapter sends its requests, and the key it sends.
 SANDBOX_PROCESSOR_URL = env.str("SANDBOX_PROCESSOR_URL", default="http://127.0.0.1:8000/sandbox/processor/v1")

@@ -39,5 +39,8 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# The fake processor is for development and demos; a production-like demo may turn it on.
+# The sandboxes and the demo data (DEVELOPMENT_APPS) are for development and demos: not
+# installed, not routed. A production-like demo may turn them on with the sandbox processor.
 SANDBOX_PROCESSOR_ENABLED = env.bool("SANDBOX_PROCESSOR_ENABLED", default=False)
+if not SANDBOX_PROCESSOR_ENABLED:
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in DEVELOPMENT_APPS]  # noqa: F405

@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
@@ -11,14 +12,20 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
+# The sandboxes are routed only where their apps are installed (not in production settings).
+sandbox_urls = []
+if apps.is_installed("sandboxes.processor"):
+    sandbox_urls.append(path("sandbox/processor/v1/", include("sandboxes.processor.urls")))
+if apps.is_installed("sandboxes.openwater"):
+    sandbox_urls.append(path("sandbox/openwater/", include("sandboxes.openwater.urls")))
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
-    path("sandbox/processor/v1/", include("integrations.sandbox_processor.urls")),
-    path("sandbox/openwater/", include("integrations.openwater.sandbox.urls")),
+    *sandbox_urls,
     path("webhooks/", include("integrations.webhook_urls")),
     path("cart/", include("paycentral.cart_urls")),
     path("member/", include("paycentral.member_urls")),

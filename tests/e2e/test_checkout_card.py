@@ -10,7 +10,6 @@ from playwright.sync_api import expect
 
 from finance.ledger_check import verify_ledger
 from finance.models import Payment
-from integrations.models import SandboxCharge
 from paycentral.models import (
     Cart,
     GatewayAccount,
@@ -19,6 +18,7 @@ from paycentral.models import (
     PaymentMethodSet,
     PaymentMethodSetEntry,
 )
+from sandboxes.processor.models import SandboxCharge
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import CompanyFactory, ContactFactory
 from tests.paycentral.test_cart_services import add_opencredit, make_credit

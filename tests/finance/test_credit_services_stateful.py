@@ -39,7 +39,6 @@ from finance.models import Batch, Invoice, InvoiceLine, JournalLine, Payment, Pa
 from finance.services.credits import credit_apply, credit_available, payment_unapply, refund_record, refund_start
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
-from integrations.models import SandboxRefund
 from integrations.processors import ChargeRequest, RefundRequest
 from integrations.processors.sandbox import SandboxProcessor
 from paycentral.models import (
@@ -63,6 +62,7 @@ from paycentral.services.cart import (
     cart_submit,
     cart_totals,
 )
+from sandboxes.processor.models import SandboxRefund
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, LedgerSetup, ProductFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]

@@ -9,10 +9,10 @@ from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, Refund
 from finance.services.payments import payment_receive
-from integrations.models import SandboxRefund
 from integrations.processors import ChargeRequest
 from integrations.refunds import refund_through_processor
 from paycentral.models import GatewayAccount, PaymentMethod
+from sandboxes.processor.models import SandboxRefund
 from tests.factories import BatchFactory, ContactFactory
 from tests.integrations.conftest import API_KEY
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.models import SandboxCharge, SandboxPaymentRequest
 from integrations.processors import (
     ChargeStatus,
     PaymentMethodType,
@@ -18,6 +17,7 @@ from integrations.processors import (
     ProcessorInvalidRequest,
     ProcessorNotFound,
 )
+from sandboxes.processor.models import SandboxCharge, SandboxPaymentRequest
 from tests.integrations.conftest import OTHER_API_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,6 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from integrations.models import SandboxCharge, SandboxIdempotencyRecord, SandboxRefund
 from integrations.processors import (
     ChargeRequest,
     ChargeStatus,
@@ -26,6 +25,7 @@ from integrations.processors import (
     RefundRequest,
     RefundStatus,
 )
+from sandboxes.processor.models import SandboxCharge, SandboxIdempotencyRecord, SandboxRefund
 from tests.integrations.conftest import API_KEY, OTHER_API_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -432,7 +432,7 @@ def test_list_charges__the_customers_charges_since_a_time_newest_first_every_pag
 
     from django.utils import timezone
 
-    from integrations.sandbox_processor.services import account_for_key
+    from sandboxes.processor.services import account_for_key
 
     account = account_for_key(API_KEY)
     since = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=2)

@@ -8,8 +8,8 @@ import pytest
 from integrations.openwater import services
 from integrations.openwater.client import OpenWaterClient, RetryPolicy
 from integrations.openwater.models import ProgramMapping
-from integrations.openwater.sandbox.store import use_empty_store
-from integrations.openwater.sandbox.views import sandbox_credentials
+from sandboxes.openwater.store import use_empty_store
+from sandboxes.openwater.views import sandbox_credentials
 
 AWARDS, GRANTS = 101, 102
 

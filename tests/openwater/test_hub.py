@@ -161,7 +161,7 @@ def test_demo_seed__integration_started_against_the_sandbox(ledger, settings):
     from datetime import date
     from types import SimpleNamespace
 
-    from integrations.openwater import demo
+    from demo import openwater as demo
 
     settings.OPENWATER_SANDBOX_BASE_URL = "http://127.0.0.1:8000/sandbox/openwater"
     builder = SimpleNamespace(entities={"ASSN": ledger.entity}, today=date(2026, 11, 22))
@@ -179,7 +179,7 @@ def test_demo_seed__integration_started_against_the_sandbox(ledger, settings):
 def test_sandbox_data_file__paid_and_refunded_over_time():
     from datetime import UTC, datetime, timedelta
 
-    from integrations.openwater.sandbox.store import DATA_FILE, SandboxStore
+    from sandboxes.openwater.store import DATA_FILE, SandboxStore
 
     store = SandboxStore()
     epoch = datetime.now(UTC) - timedelta(minutes=1)

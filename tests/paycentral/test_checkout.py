@@ -9,7 +9,6 @@ from django.urls import reverse
 from finance.models import Batch, FinanceSettings, Invoice, Payment, PaymentApplication
 from finance.services.credits import credit_apply
 from finance.services.payments import ApplicationSpec
-from integrations.models import SandboxCharge, SandboxRefund
 from paycentral.models import Cart, GatewayAccount, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
 from paycentral.services.cart import CartError, cart_apply_own_credit, cart_set_prepayment, cart_start, cart_submit
 from paycentral.services.checkout import (
@@ -19,6 +18,7 @@ from paycentral.services.checkout import (
     cart_charge_start,
     cart_pay_by_card,
 )
+from sandboxes.processor.models import SandboxCharge, SandboxRefund
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.paycentral.test_cart_services import add_opencredit, assert_ledger_ok, cart_with, make_credit

@@ -33,7 +33,7 @@ def sim_settings(settings, sync):  # noqa: F811 - after the sync fixture sets it
 def ow_data():
     """The sandbox OpenWater's data file: programs, users, invoices paid and refunded
     at minutes relative to the start."""
-    from integrations.openwater.sandbox.store import DATA_FILE
+    from sandboxes.openwater.store import DATA_FILE
 
     return json.loads(DATA_FILE.read_text(), parse_float=Decimal)
 
@@ -42,7 +42,7 @@ def ow_data():
 def ow_store(settings, ow_data):
     """The sandbox OpenWater's store with the data file's programs and users and no
     invoices yet (the simulation releases them as its clock passes their minutes)."""
-    from integrations.openwater.sandbox.store import use_empty_store
+    from sandboxes.openwater.store import use_empty_store
 
     settings.OPENWATER_SANDBOX_ENABLED = True
     store = use_empty_store()
@@ -64,7 +64,7 @@ def ow_integration(ledger, ow_url, ow_data):
     """An initialized, started integration with two programs mapped to their products."""
     from integrations.openwater import services
     from integrations.openwater.models import ProgramMapping
-    from integrations.openwater.sandbox.views import sandbox_credentials
+    from sandboxes.openwater.views import sandbox_credentials
 
     integration = services.integration_create(name="OpenWater sandbox", base_url=ow_url, **sandbox_credentials())
     integration = services.integration_initialize(

@@ -54,7 +54,7 @@ from finance.services.batches import batch_create, batch_set_controls, batch_tot
 from finance.services.credits import credit_apply, credit_available, payment_unapply, refund_record, refundable
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
-from integrations.models import InvoiceSyncRecord, SandboxCharge, SavedPaymentMethod, SyncAttempt
+from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
 from integrations.openwater import services as openwater
 from integrations.openwater.models import InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.pushback import RunBusy, run_pushback
@@ -62,6 +62,7 @@ from integrations.processors import ProcessorError
 from integrations.services.sync import run_jobs
 from paycentral.models import Cart
 from paycentral.services.cart import cart_add_product, cart_apply_own_credit, cart_start, cart_submit
+from sandboxes.processor.models import SandboxCharge
 from tests.factories import CompanyFactory, ContactFactory, ProductFactory
 from tests.integrations.sync.helpers import charge_event, deliver_event
 from tests.membership.conftest import make_member

@@ -7,10 +7,11 @@ from decimal import Decimal
 from django.utils import timezone
 
 from finance.models import Payment
-from integrations.models import InvoiceSyncRecord, SandboxCharge, SavedPaymentMethod, SyncAttempt
+from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
 from integrations.processors import signatures
 from integrations.processors.sandbox import SandboxProcessor
 from integrations.services.sync import run_jobs
+from sandboxes.processor.models import SandboxCharge
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 

@@ -17,9 +17,10 @@ import pytest
 
 from finance.ledger_check import verify_ledger
 from finance.models import Payment
-from integrations.models import InvoiceSyncRecord, SandboxCharge, SyncAttempt
+from integrations.models import InvoiceSyncRecord, SyncAttempt
 from integrations.services import sync as sync_service
 from integrations.services.sync import run_jobs
+from sandboxes.processor.models import SandboxCharge
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import charges_of, invoice_with_method, payments_of
 

@@ -6,10 +6,11 @@ import json
 import pytest
 
 from finance.ledger_check import verify_ledger
-from integrations.models import SandboxCharge, SyncAttempt, WebhookEvent
+from integrations.models import SyncAttempt, WebhookEvent
 from integrations.processors import signatures
 from integrations.services import sync as sync_service
 from integrations.services.sync import attempt_send, attempt_start, run_jobs
+from sandboxes.processor.models import SandboxCharge
 from tests.integrations.conftest import WEBHOOK_SECRET
 from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
 

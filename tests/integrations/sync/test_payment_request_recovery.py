@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from integrations import tasks
-from integrations.models import InvoiceSyncRecord, ProcessorStatus, SandboxPaymentRequest
+from integrations.models import InvoiceSyncRecord, ProcessorStatus
 from integrations.services.sync import run_jobs
+from sandboxes.processor.models import SandboxPaymentRequest
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import invoice_with_method
 

@@ -13,10 +13,11 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 from integrations import tasks
-from integrations.models import InvoiceSyncRecord, SandboxCharge, SyncAttempt, SyncRun
+from integrations.models import InvoiceSyncRecord, SyncAttempt, SyncRun
 from integrations.services import sync as sync_service
 from integrations.services.sync import run_jobs
 from paycentral.celery import app as celery_app
+from sandboxes.processor.models import SandboxCharge
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
 

@@ -11,8 +11,8 @@ from django.conf import settings
 
 from integrations.openwater import services
 from integrations.openwater.models import Integration, ProgramMapping
-from integrations.openwater.sandbox.store import DATA_FILE
-from integrations.openwater.sandbox.views import sandbox_credentials
+from sandboxes.openwater.store import DATA_FILE
+from sandboxes.openwater.views import sandbox_credentials
 
 DEMO_NAME = "OpenWater awards"
 

@@ -18,21 +18,19 @@ party id 23456) adds nothing.
 
 import calendar
 import datetime
-import importlib
 import random
 import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from demo import gl_export, invoice_sync, member_checkout, membership, openwater, reference_data
 from finance.ledger_check import verify_ledger
-from finance.management import demo_data
 from finance.models import Batch, Contact, FinancialEntity, GLAccount, Invoice, Payment, Product
 from finance.money import ZERO, quantize
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
@@ -71,6 +69,10 @@ USERS = [
 ]
 
 D = Decimal
+
+# The demo data of each app above the ledger core, in the order they run: the member
+# sign-in (Pay Central), membership billing, the GL export, invoice sync, OpenWater.
+APP_SEEDERS = [member_checkout, membership, gl_export, invoice_sync, openwater]
 
 
 def demo_present() -> bool:
@@ -162,11 +164,11 @@ class DemoBuilder:
     def build_ledger_setup(self):
         self.entities: dict[str, FinancialEntity] = {}
         self.accounts: dict[tuple[str, str], GLAccount] = {}
-        for code, name in demo_data.ENTITIES:
+        for code, name in reference_data.ENTITIES:
             entity, _ = FinancialEntity.objects.get_or_create(code=code, defaults={"name": name, "currency": "USD"})
             self.entities[code] = entity
-            chart = demo_data.COMMON_ACCOUNTS + [
-                (c, n, GLAccount.Type.INCOME, GLAccount.Role.INCOME) for c, n in demo_data.INCOME_ACCOUNTS[code]
+            chart = reference_data.COMMON_ACCOUNTS + [
+                (c, n, GLAccount.Type.INCOME, GLAccount.Role.INCOME) for c, n in reference_data.INCOME_ACCOUNTS[code]
             ]
             for acct_code, acct_name, type_, role in chart:
                 account, _ = GLAccount.objects.get_or_create(
@@ -176,7 +178,18 @@ class DemoBuilder:
         self.assn, self.fdn = self.entities["ASSN"], self.entities["FDN"]
 
         self.products: dict[str, Product] = {}
-        for entity_code, code, name, category, kind, income, deferred, price, recurring, desc in demo_data.PRODUCTS:
+        for (
+            entity_code,
+            code,
+            name,
+            category,
+            kind,
+            income,
+            deferred,
+            price,
+            recurring,
+            desc,
+        ) in reference_data.PRODUCTS:
             product, _ = Product.objects.get_or_create(
                 code=code,
                 defaults={
@@ -198,7 +211,7 @@ class DemoBuilder:
             name="Sandbox", defaults={"processor": GatewayAccount.Processor.SANDBOX, "entity": self.assn}
         )
         self.methods: dict[str, PaymentMethod] = {}
-        for code, name, type_, cash, uses_gateway in demo_data.PAYMENT_METHODS:
+        for code, name, type_, cash, uses_gateway in reference_data.PAYMENT_METHODS:
             method, _ = PaymentMethod.objects.get_or_create(
                 code=code,
                 defaults={
@@ -210,7 +223,7 @@ class DemoBuilder:
             )
             self.methods[code] = method
         self.method_sets = {}
-        for name, description, entries in demo_data.PAYMENT_METHOD_SETS:
+        for name, description, entries in reference_data.PAYMENT_METHOD_SETS:
             method_set, _ = PaymentMethodSet.objects.get_or_create(name=name, defaults={"description": description})
             for position, (code, display) in enumerate(entries, start=1):
                 PaymentMethodSetEntry.objects.get_or_create(
@@ -225,7 +238,7 @@ class DemoBuilder:
         party = int(MARKER_PARTY_ID)
         major_keys: set[str] = set()
         self.companies: list[Contact] = []
-        for name in demo_data.COMPANIES:
+        for name in reference_data.COMPANIES:
             slug = re.sub(r"[^a-z]+", "", name.lower().split()[0] + name.lower().split()[1])
             major_key = None
             if rng.random() < 0.45:
@@ -246,12 +259,14 @@ class DemoBuilder:
             party += rng.randint(1, 37)
         Contact.objects.bulk_create(self.companies)  # primary keys set (RETURNING)
 
-        names = rng.sample([(f, last) for f in demo_data.FIRST_NAMES for last in demo_data.LAST_NAMES], N_PEOPLE)
+        names = rng.sample(
+            [(f, last) for f in reference_data.FIRST_NAMES for last in reference_data.LAST_NAMES], N_PEOPLE
+        )
         self.people: list[Contact] = []
         for first, last in names:
             company = self.rng.choice(self.companies) if rng.random() < 0.6 else None
             user = re.sub(r"[^a-z]", "", f"{first[0]}{last}".lower())
-            email = f"{user}@{company.domain}" if company else f"{user}@{rng.choice(demo_data.MAIL_DOMAINS)}"
+            email = f"{user}@{company.domain}" if company else f"{user}@{rng.choice(reference_data.MAIL_DOMAINS)}"
             major_key = None
             if rng.random() < 0.08:
                 major_key = f"M{party:06d}"
@@ -610,17 +625,10 @@ class DemoBuilder:
         self.run_app_seeders()
 
     def run_app_seeders(self):
-        """Each installed app may add its own demo data in a ``demo`` module with
-        ``seed(builder)``; it runs inside the same transaction, after the ledger core."""
+        """The demo data of the apps on top of the ledger core (``APP_SEEDERS``, each a
+        module with ``seed(builder)``), in the same transaction, after the ledger core."""
         self.app_reports: list[str] = []
-        for config in apps.get_app_configs():
-            module_name = f"{config.name}.demo"
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name == module_name:
-                    continue
-                raise
+        for module in APP_SEEDERS:
             report = module.seed(self)
             if report:
                 self.app_reports.append(str(report))

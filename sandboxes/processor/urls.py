@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.urls import path
 
-from integrations.sandbox_processor import views
+from sandboxes.processor import views
 
 app_name = "sandbox_processor"
 

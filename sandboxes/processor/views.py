@@ -12,8 +12,8 @@ from django.db import close_old_connections, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.sandbox_processor import services
-from integrations.sandbox_processor.services import ApiResult, SandboxApiError
+from sandboxes.processor import services
+from sandboxes.processor.services import ApiResult, SandboxApiError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
-from integrations.openwater.sandbox.store import get_store
+from sandboxes.openwater.store import get_store
 
 DEFAULT_CREDENTIALS = {"client_key": "ow_client_demo", "api_key": "ow_api_demo", "organization_code": "DEMOORG"}
 MAX_PAGE_SIZE = 500

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations.openwater.sandbox import views
+from sandboxes.openwater import views
 
 app_name = "openwater_sandbox"
 urlpatterns = [

@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations.models import SandboxCharge, SandboxIdempotencyRecord, SandboxPaymentRequest, SandboxRefund
 from integrations.processors.money import currency_exponent, from_minor_units
-from integrations.sandbox_processor.tokens import TOKENS
+from sandboxes.processor.models import SandboxCharge, SandboxIdempotencyRecord, SandboxPaymentRequest, SandboxRefund
+from sandboxes.processor.tokens import TOKENS
 
 MAX_AMOUNT = 99_999_999  # minor units, as real processors cap a single charge
 REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")

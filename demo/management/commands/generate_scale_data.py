@@ -1,6 +1,6 @@
 """``manage.py generate_scale_data --invoices N [--seed S]``: a large ledger, written with COPY.
 
-See ``finance.scale_data`` for what it writes. PostgreSQL only; run it on a database
+See ``demo.scale_data`` for what it writes. PostgreSQL only; run it on a database
 that is not in production use (each chunk locks the ledger tables while it writes).
 """
 
@@ -8,7 +8,7 @@ import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from finance.scale_data import generate
+from demo.scale_data import generate
 
 
 class Command(BaseCommand):
