@@ -47,7 +47,7 @@ from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import lock_batch_for_writing
 from finance.services.invoices import credit_invoice_create
-from finance.services.journal import Leg, journal_entry_create
+from finance.services.journal import Leg, journal_entry_create, line_posting_account
 from finance.services.payments import ApplicationSpec, _apply, lock_invoices
 
 
@@ -90,15 +90,6 @@ def _credit_legs(groups, *, debit_account, payer, currency, description):
         legs += [Leg(acct, credit=v, contact=payer, currency=currency, description=description) for acct, v in credits]
         entries.append((excluded, legs))
     return entries
-
-
-def _receivable_account(line: InvoiceLine, ar: GLAccount) -> tuple[GLAccount, bool]:
-    """Where a line's open balance sits: AR (accrual) or the line's own account
-    (cash basis; excluded from the GL export for membership invoices)."""
-    inv = line.invoice
-    if inv.accounting_method == Invoice.AccountingMethod.CASH:
-        return line.account, inv.type == Invoice.Type.MEMBERSHIP
-    return ar, False
 
 
 @transaction.atomic
@@ -181,7 +172,7 @@ def credit_apply(
         _apply(payment, line, part)
         if line.invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
             ar = ar or account_for_role(credit.entity, GLAccount.Role.AR)
-        groups[_receivable_account(line, ar)] += part
+        groups[line_posting_account(line, ar)] += part
     for excluded, legs in _credit_legs(
         groups,
         debit_account=unapplied,
@@ -255,7 +246,7 @@ def move_to_credit(*, payment: Payment, lines, amounts: dict, batch: Batch, date
         _apply(payment, line, -amounts[line.pk], kind=PaymentApplication.Kind.UNAPPLY)
         if line.invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
             ar = ar or account_for_role(payment.entity, GLAccount.Role.AR)
-        groups[_receivable_account(line, ar)] += amounts[line.pk]
+        groups[line_posting_account(line, ar)] += amounts[line.pk]
     _apply(payment, credit.lines.get(), total)
     unapplied = account_for_role(payment.entity, GLAccount.Role.UNAPPLIED_CASH)
     for excluded in (False, True):

@@ -111,25 +111,9 @@ def payment_receive(
     user=None,
 ) -> Payment:
     """Record a payment, apply it, put the rest on an open credit, post the journal."""
-    try:
-        amount = quantize(amount)
-    except ValueError as exc:
-        raise InvalidAmount(str(exc)) from exc
-    if amount <= 0:
-        raise InvalidAmount(f"A payment amount must be greater than zero (got {amount}).")
-    if method.type == method.Type.OPEN_CREDIT:
-        raise FinanceError("Open credit is applied from the cart, not received as a payment.")
-    if not method.is_active:
-        raise FinanceError(f"Payment method {method.code} is inactive.")
+    amount = _receivable_amount(amount, method)
     batch = lock_batch_for_writing(batch)
-    if cash_account is not None:
-        entity = cash_account.entity
-    elif entity is None:
-        if method.cash_account_id is None:
-            raise FinanceError(f"Payment method {method.code} has no cash account.")
-        entity = method.cash_account.entity
-    cash_account = cash_account or cash_account_for(method, entity)
-
+    entity, cash_account = _payment_accounts(method, cash_account, entity)
     payment = Payment.objects.create(
         payer=payer,
         method=method,
@@ -144,44 +128,12 @@ def payment_receive(
         processor_charge_id=processor_charge_id[:100],
         created_by=user,
     )
-
     plan: list[tuple[InvoiceLine, Decimal]] = []
     if applications:
-        invoices = lock_invoices(spec.line.invoice_id for spec in applications)
-        line_ids = [spec.line.pk for spec in applications]
-        if len(set(line_ids)) != len(line_ids):
-            raise FinanceError("A line appears twice in the applications; give it once.")
-        lines = {ln.pk: ln for ln in InvoiceLine.objects.select_for_update().filter(pk__in=line_ids).order_by("pk")}
-        for spec in applications:
-            line = lines[spec.line.pk]
-            inv = invoices[line.invoice_id]
-            label = f"Invoice {inv.number} line {line.line_number}"
-            part = quantize(spec.amount)
-            if part <= 0:
-                raise InvalidAmount(f"{label}: the amount applied must be greater than zero (got {part}).")
-            if inv.entity_id != entity.pk:
-                raise FinanceError(f"{label}: belongs to entity {inv.entity.code}, the payment to {entity.code}.")
-            if line.balance <= 0:
-                raise OverApplication(f"{label}: has no open balance (balance {line.balance}).")
-            if part > line.balance and not allow_line_overpayment:
-                raise OverApplication(f"{label}: {part} is more than its open balance {line.balance}.")
-            plan.append((line, part))
-        applied = sum((p for _, p in plan), ZERO)
-        if applied > amount:
-            raise OverApplication(f"The applications ({applied}) exceed the payment ({amount}).")
+        plan = _named_plan(applications, entity, amount, allow_line_overpayment=allow_line_overpayment)
     elif auto_apply:
-        candidates = open_lines_oldest_first(payer, entity)
-        lock_invoices(candidates.values_list("invoice_id", flat=True))
-        remaining = amount
-        for line in candidates.select_for_update(of=("self",)):
-            if remaining <= 0:
-                break
-            part = min(line.balance, remaining)
-            plan.append((line, part))
-            remaining -= part
-
-    applied = sum((p for _, p in plan), ZERO)
-    residual = amount - applied
+        plan = _auto_plan(payer, entity, amount)
+    residual = amount - sum((p for _, p in plan), ZERO)
     if residual > 0:
         credit = credit_invoice_create(
             contact=payer,
@@ -194,26 +146,11 @@ def payment_receive(
         )
         lock_invoices([credit.pk])
         plan.append((credit.lines.get(), residual))
-
-    # Group the credit side of the postings: AR, unapplied cash, cash-basis income.
-    ar = None
-    groups: dict[tuple[int, bool], Decimal] = defaultdict(lambda: ZERO)
-    accounts: dict[int, GLAccount] = {}
     for line, part in plan:
         _apply(payment, line, part)
-        inv = line.invoice
-        if ar is None and inv.type != Invoice.Type.CREDIT and inv.accounting_method == Invoice.AccountingMethod.ACCRUAL:
-            ar = account_for_role(entity, GLAccount.Role.AR)
-        acct, excluded = line_posting_account(line, ar)
-        accounts[acct.pk] = acct
-        groups[(acct.pk, excluded)] += part
     Payment.objects.filter(pk=payment.pk).update(amount_applied=amount)
     payment.amount_applied = amount
-
-    for excluded in (False, True):
-        credits = [(accounts[a], v) for (a, ex), v in groups.items() if ex == excluded and v > 0]
-        if not credits:
-            continue
+    for excluded, credits in _posting_groups(entity, plan):
         cash_total = sum((v for _, v in credits), ZERO)
         legs = [
             Leg(
@@ -235,6 +172,99 @@ def payment_receive(
             exclude_from_gl_export=excluded,
         )
     return payment
+
+
+def _receivable_amount(amount, method) -> Decimal:
+    """The payment's amount, checked: above zero, by an active method that takes money in."""
+    try:
+        amount = quantize(amount)
+    except ValueError as exc:
+        raise InvalidAmount(str(exc)) from exc
+    if amount <= 0:
+        raise InvalidAmount(f"A payment amount must be greater than zero (got {amount}).")
+    if method.type == method.Type.OPEN_CREDIT:
+        raise FinanceError("Open credit is applied from the cart, not received as a payment.")
+    if not method.is_active:
+        raise FinanceError(f"Payment method {method.code} is inactive.")
+    return amount
+
+
+def _payment_accounts(method, cash_account: GLAccount | None, entity: FinancialEntity | None):
+    """(entity, cash account) of a payment: the cash account's entity when one is given,
+    else the given entity or the method's account's, and the method's cash account there."""
+    if cash_account is not None:
+        return cash_account.entity, cash_account
+    if entity is None:
+        if method.cash_account_id is None:
+            raise FinanceError(f"Payment method {method.code} has no cash account.")
+        entity = method.cash_account.entity
+    return entity, cash_account_for(method, entity)
+
+
+def _named_plan(
+    applications: list[ApplicationSpec], entity: FinancialEntity, amount: Decimal, *, allow_line_overpayment: bool
+) -> list[tuple[InvoiceLine, Decimal]]:
+    """The named applications, checked under the invoices' and lines' locks."""
+    invoices = lock_invoices(spec.line.invoice_id for spec in applications)
+    line_ids = [spec.line.pk for spec in applications]
+    if len(set(line_ids)) != len(line_ids):
+        raise FinanceError("A line appears twice in the applications; give it once.")
+    lines = {ln.pk: ln for ln in InvoiceLine.objects.select_for_update().filter(pk__in=line_ids).order_by("pk")}
+    plan = []
+    for spec in applications:
+        line = lines[spec.line.pk]
+        inv = invoices[line.invoice_id]
+        label = f"Invoice {inv.number} line {line.line_number}"
+        part = quantize(spec.amount)
+        if part <= 0:
+            raise InvalidAmount(f"{label}: the amount applied must be greater than zero (got {part}).")
+        if inv.entity_id != entity.pk:
+            raise FinanceError(f"{label}: belongs to entity {inv.entity.code}, the payment to {entity.code}.")
+        if line.balance <= 0:
+            raise OverApplication(f"{label}: has no open balance (balance {line.balance}).")
+        if part > line.balance and not allow_line_overpayment:
+            raise OverApplication(f"{label}: {part} is more than its open balance {line.balance}.")
+        plan.append((line, part))
+    applied = sum((p for _, p in plan), ZERO)
+    if applied > amount:
+        raise OverApplication(f"The applications ({applied}) exceed the payment ({amount}).")
+    return plan
+
+
+def _auto_plan(payer: Contact, entity: FinancialEntity, amount: Decimal) -> list[tuple[InvoiceLine, Decimal]]:
+    """Auto apply (module doc): the payer's open lines oldest first, each closed before the next."""
+    candidates = open_lines_oldest_first(payer, entity)
+    lock_invoices(candidates.values_list("invoice_id", flat=True))
+    plan, remaining = [], amount
+    for line in candidates.select_for_update(of=("self",)):
+        if remaining <= 0:
+            break
+        part = min(line.balance, remaining)
+        plan.append((line, part))
+        remaining -= part
+    return plan
+
+
+def _posting_groups(entity: FinancialEntity, plan) -> list[tuple[bool, list[tuple[GLAccount, Decimal]]]]:
+    """The credit side of a payment's postings: for each GL-export flag (kept, then left
+    out), the accounts that ``line_posting_account`` gives the lines of ``plan`` (pairs
+    of line and amount) with their positive totals."""
+    ar = None
+    groups: dict[tuple[int, bool], Decimal] = defaultdict(lambda: ZERO)
+    accounts: dict[int, GLAccount] = {}
+    for line, part in plan:
+        inv = line.invoice
+        if ar is None and inv.type != Invoice.Type.CREDIT and inv.accounting_method == Invoice.AccountingMethod.ACCRUAL:
+            ar = account_for_role(entity, GLAccount.Role.AR)
+        acct, excluded = line_posting_account(line, ar)
+        accounts[acct.pk] = acct
+        groups[(acct.pk, excluded)] += part
+    out = []
+    for excluded in (False, True):
+        credits = [(accounts[a], v) for (a, ex), v in groups.items() if ex == excluded and v > 0]
+        if credits:
+            out.append((excluded, credits))
+    return out
 
 
 @transaction.atomic
@@ -310,20 +340,7 @@ def _reverse_summary_share(payment: Payment, ar_import, *, batch: Batch, date: D
         .select_related("line__account", "line__invoice")
         .order_by("pk")
     )
-    ar = None
-    groups: dict[tuple[int, bool], Decimal] = defaultdict(lambda: ZERO)
-    accounts: dict[int, GLAccount] = {}
-    for app in apps:
-        inv = app.line.invoice
-        if ar is None and inv.type != Invoice.Type.CREDIT and inv.accounting_method == Invoice.AccountingMethod.ACCRUAL:
-            ar = account_for_role(payment.entity, GLAccount.Role.AR)
-        acct, excluded = line_posting_account(app.line, ar)
-        accounts[acct.pk] = acct
-        groups[(acct.pk, excluded)] += app.amount
-    for excluded in (False, True):
-        debits = [(accounts[a], v) for (a, ex), v in groups.items() if ex == excluded and v > 0]
-        if not debits:
-            continue
+    for excluded, debits in _posting_groups(payment.entity, [(app.line, app.amount) for app in apps]):
         legs = [Leg(acct, debit=v, contact=payment.payer, currency=payment.currency) for acct, v in debits]
         legs.append(
             Leg(
