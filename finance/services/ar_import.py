@@ -432,7 +432,7 @@ def _validate(
     """Read the file into ``imp``'s rows, check them and store the preview (in the
     caller's transaction). ``progress(percent)`` is called as the file is read. The
     import's ``entity``, when set, is the one chosen for it."""
-    auto, file_name = imp.auto_apply, imp.file_name
+    auto = imp.auto_apply
     chosen_entity = imp.entity
     parser = ARFileParser(
         fileobj,
@@ -473,42 +473,15 @@ def _validate(
 
     header = parser.header
     header_line = header.line if header else 0
-    if header is not None:
-        imp.batch_number, imp.date, imp.description = header.batch_number, header.date, header.description
-        imp.control_count, imp.control_amount = header.control_count, header.control_amount
-        imp.cash_account_code = header.cash_account_code
-    elif parser.format == "csv":
-        imp.batch_number, imp.date = parser.csv_batch_number, today
-        imp.description = f"AR import {file_name}"[:60]
-        imp.cash_account_code = cash_account_code or _default_cash_account_code()
-        imp.control_count, imp.control_amount = count, total
+    _read_header(imp, parser, count=count, total=total, today=today, cash_account_code=cash_account_code)
 
     def header_error(field_name, message):
         errors.append({"line": header_line, "field": field_name, "message": message, "level": "error"})
 
-    if imp.cash_account_code:
-        imp.cash_account, why = _resolve_cash_account(imp.cash_account_code, chosen_entity)
-        if why:
-            header_error("cash account", why)
-        else:
-            imp.entity = imp.cash_account.entity
-            if _import_method(imp.cash_account) is None:
-                header_error("cash account", "no active payment method of type Check to record the payments")
-    elif parser.format == "csv":
-        header_error("cash account", "no cash account given and no Check payment method names one")
-    if imp.batch_number:
-        existing = Batch.objects.filter(number=imp.batch_number).first()
-        if existing is not None and existing.status != Batch.Status.OPEN:
-            header_error("batch", f"batch {existing.number} exists and is {existing.get_status_display().lower()}")
-        elif existing is not None:
-            warnings.append(
-                {
-                    "line": header_line,
-                    "field": "batch",
-                    "message": f"batch {existing.number} is open already; the payments are added to it",
-                    "level": "warning",
-                }
-            )
+    def header_warning(field_name, message):
+        warnings.append({"line": header_line, "field": field_name, "message": message, "level": "warning"})
+
+    _check_header(imp, parser, chosen_entity, header_error, header_warning)
     if imp.sha256 and (
         done := ARImport.objects.filter(
             sha256=imp.sha256, status__in=[ARImport.Status.POSTED, ARImport.Status.POSTING]
@@ -522,36 +495,66 @@ def _validate(
                 "level": "error",
             }
         )
-    # Lines not read may be payments, and rows without an amount add nothing: the figures
-    # would then say nothing about the file (the errors of those lines and rows do).
-    if header is not None and parser.unreadable:
-        warnings.append(
-            {
-                "line": header_line,
-                "field": "control count",
-                "message": "the control count and amount are compared once every line can be read",
-                "level": "warning",
-            }
+    if header is not None:
+        _check_controls(
+            imp, parser, count=count, total=total, amounts_read=amounts_read, error=header_error, warning=header_warning
         )
-    elif header is not None:
-        if header.control_count is not None and header.control_count != count:
-            header_error("control count", f"the header says {header.control_count}; the file has {count} rows")
-        if header.control_amount is None or imp.total_amount is None:
-            pass
-        elif amounts_read < count:
-            warnings.append(
-                {
-                    "line": header_line,
-                    "field": "control amount",
-                    "message": "compared once every row's amount can be read",
-                    "level": "warning",
-                }
-            )
-        elif header.control_amount != total:
-            header_error("control amount", f"the header says {header.control_amount}; the rows add up to {total}")
 
     _check_rows(imp)
     return _finish(imp, errors, warnings, file_error_total=parser.error_total - len(parser.errors))
+
+
+def _read_header(imp: ARImport, parser: ARFileParser, *, count, total, today, cash_account_code) -> None:
+    """The import's batch, date, description, controls and cash account code, from the
+    file's header (iMIS) or, for a CSV file, from the upload's choices and the rows."""
+    header = parser.header
+    if header is not None:
+        imp.batch_number, imp.date, imp.description = header.batch_number, header.date, header.description
+        imp.control_count, imp.control_amount = header.control_count, header.control_amount
+        imp.cash_account_code = header.cash_account_code
+    elif parser.format == "csv":
+        imp.batch_number, imp.date = parser.csv_batch_number, today
+        imp.description = f"AR import {imp.file_name}"[:60]
+        imp.cash_account_code = cash_account_code or _default_cash_account_code()
+        imp.control_count, imp.control_amount = count, total
+
+
+def _check_header(imp: ARImport, parser: ARFileParser, chosen_entity, error, warning) -> None:
+    """The cash account (and so the entity and the payment method) and the batch."""
+    if imp.cash_account_code:
+        imp.cash_account, why = _resolve_cash_account(imp.cash_account_code, chosen_entity)
+        if why:
+            error("cash account", why)
+        else:
+            imp.entity = imp.cash_account.entity
+            if _import_method(imp.cash_account) is None:
+                error("cash account", "no active payment method of type Check to record the payments")
+    elif parser.format == "csv":
+        error("cash account", "no cash account given and no Check payment method names one")
+    if imp.batch_number:
+        existing = Batch.objects.filter(number=imp.batch_number).first()
+        if existing is not None and existing.status != Batch.Status.OPEN:
+            error("batch", f"batch {existing.number} exists and is {existing.get_status_display().lower()}")
+        elif existing is not None:
+            warning("batch", f"batch {existing.number} is open already; the payments are added to it")
+
+
+def _check_controls(imp: ARImport, parser: ARFileParser, *, count, total, amounts_read, error, warning) -> None:
+    """The header's control count and amount against the rows. Lines not read may be
+    payments, and rows without an amount add nothing: the figures would then say nothing
+    about the file (the errors of those lines and rows do)."""
+    header = parser.header
+    if parser.unreadable:
+        warning("control count", "the control count and amount are compared once every line can be read")
+        return
+    if header.control_count is not None and header.control_count != count:
+        error("control count", f"the header says {header.control_count}; the file has {count} rows")
+    if header.control_amount is None or imp.total_amount is None:
+        return
+    if amounts_read < count:
+        warning("control amount", "compared once every row's amount can be read")
+    elif header.control_amount != total:
+        error("control amount", f"the header says {header.control_amount}; the rows add up to {total}")
 
 
 def _check_rows(imp: ARImport):

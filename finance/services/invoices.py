@@ -95,6 +95,38 @@ def next_invoice_number() -> str:
     return reserve_invoice_numbers(1)[0]
 
 
+def _prepare_line(i: int, spec: LineSpec, *, entity: FinancialEntity, date: Date, type: str) -> tuple:
+    """Line ``i`` checked and priced: (i, spec, product, quantity, unit price, amount,
+    account, the account it posts to: deferred income while its billing has not begun)."""
+    product = spec.product
+    if product is not None and product.entity_id != entity.pk:
+        raise FinanceError(f"Line {i}: product {product.code} belongs to another financial entity.")
+    unit_price = spec.unit_price if spec.unit_price is not None else (product.price if product else None)
+    if unit_price is None:
+        raise InvalidAmount(f"Line {i}: a unit price is required.")
+    unit_price = quantize(unit_price)
+    quantity = Decimal(spec.quantity)
+    if quantity <= 0:
+        raise InvalidAmount(f"Line {i}: quantity must be greater than zero.")
+    if spec.discount and unit_price >= 0:
+        raise InvalidAmount(f"Line {i}: a discount line's unit price must be below zero (got {unit_price}).")
+    if unit_price < 0 and not spec.discount:
+        raise InvalidAmount(f"Line {i}: unit price cannot be negative (a reduction is a discount line).")
+    if spec.discount and type == Invoice.Type.CREDIT:
+        raise FinanceError(f"Line {i}: a credit invoice takes no discount lines.")
+    amount = quantize(quantity * unit_price)
+    account = spec.account or (product.income_account if product else None)
+    if account is None:
+        raise FinanceError(f"Line {i}: no GL account (give a product or an account).")
+    if account.entity_id != entity.pk:
+        raise FinanceError(f"Line {i}: GL account {account.code} belongs to another financial entity.")
+    credit_account = account
+    deferred = product is not None and spec.account is None and product.deferred_income_account_id
+    if deferred and spec.billing_begin and spec.billing_begin > date:
+        credit_account = product.deferred_income_account
+    return (i, spec, product, quantity, unit_price, amount, account, credit_account)
+
+
 @transaction.atomic
 def invoice_create(
     *,
@@ -116,40 +148,7 @@ def invoice_create(
     if not lines:
         raise FinanceError("An invoice needs at least one line.")
     batch = lock_batch_for_writing(batch)
-    prepared = []
-    for i, spec in enumerate(lines, start=1):
-        product = spec.product
-        if product is not None and product.entity_id != entity.pk:
-            raise FinanceError(f"Line {i}: product {product.code} belongs to another financial entity.")
-        unit_price = spec.unit_price if spec.unit_price is not None else (product.price if product else None)
-        if unit_price is None:
-            raise InvalidAmount(f"Line {i}: a unit price is required.")
-        unit_price = quantize(unit_price)
-        quantity = Decimal(spec.quantity)
-        if quantity <= 0:
-            raise InvalidAmount(f"Line {i}: quantity must be greater than zero.")
-        if spec.discount and unit_price >= 0:
-            raise InvalidAmount(f"Line {i}: a discount line's unit price must be below zero (got {unit_price}).")
-        if unit_price < 0 and not spec.discount:
-            raise InvalidAmount(f"Line {i}: unit price cannot be negative (a reduction is a discount line).")
-        if spec.discount and type == Invoice.Type.CREDIT:
-            raise FinanceError(f"Line {i}: a credit invoice takes no discount lines.")
-        amount = quantize(quantity * unit_price)
-        account = spec.account or (product.income_account if product else None)
-        if account is None:
-            raise FinanceError(f"Line {i}: no GL account (give a product or an account).")
-        if account.entity_id != entity.pk:
-            raise FinanceError(f"Line {i}: GL account {account.code} belongs to another financial entity.")
-        credit_account = account
-        if (
-            product is not None
-            and spec.account is None
-            and product.deferred_income_account_id
-            and spec.billing_begin
-            and spec.billing_begin > date
-        ):
-            credit_account = product.deferred_income_account
-        prepared.append((i, spec, product, quantity, unit_price, amount, account, credit_account))
+    prepared = [_prepare_line(i, spec, entity=entity, date=date, type=type) for i, spec in enumerate(lines, start=1)]
 
     total = sum((p[5] for p in prepared), ZERO)
     charges = [p for p in prepared if p[5] > 0]
