@@ -403,46 +403,59 @@ class ARFileParser:
             fields = fields + [""] * (7 - len(fields))
         elif len(fields) > 7 and any(fields[7:]):
             self.file_error(number, "", f"the BH line has {len(fields)} fields; expected 7 ({', '.join(BH_FIELDS)})")
+        h.batch_number = fields[1].upper()[:20]
+        h.description = fields[3][:200]
+        h.cash_account_code = fields[6][:CASH_ACCOUNT_MAX]
+        checks = {
+            "batch": self._header_batch,
+            "date": self._header_date,
+            "description": self._header_description,
+            "control count": self._header_count,
+            "control amount": self._header_amount,
+            "cash account": self._header_cash_account,
+        }
+        for label, check in checks.items():
+            if label not in bad:  # a field with a bad character was reported above
+                check(number, h, fields)
+
+    def _header_batch(self, number: int, h: Header, fields: list[str]):
         batch = fields[1].upper()
-        if "batch" in bad:
-            pass
-        elif not batch:
+        if not batch:
             self.file_error(number, "batch", "the batch number is required")
         elif not BATCH_RE.match(batch):
             self.file_error(
                 number, "batch", f"'{fields[1][:30]}' is not a batch number (up to 10 letters, digits, '-' or '_')"
             )
-        h.batch_number = batch[:20]
-        if "date" not in bad:
-            h.date, why = parse_date(fields[2])
-            if why:
-                self.file_error(number, "date", why)
-        h.description = fields[3][:200]
-        if "description" in bad:
-            pass
-        elif len(fields[3]) > 60:
+
+    def _header_date(self, number: int, h: Header, fields: list[str]):
+        h.date, why = parse_date(fields[2])
+        if why:
+            self.file_error(number, "date", why)
+
+    def _header_description(self, number: int, h: Header, fields: list[str]):
+        if len(fields[3]) > 60:
             self.file_error(number, "description", f"is {len(fields[3])} characters; at most 60")
         elif problem := formula_problem(h.description):
             self.file_error(number, "description", problem)
-        if "control count" in bad:
-            pass
-        elif fields[4]:
-            if fields[4].isascii() and fields[4].isdigit() and len(fields[4]) <= 9:
-                h.control_count = int(fields[4])
-            else:
-                self.file_error(number, "control count", f"'{fields[4][:30]}' is not a whole number (at most 9 digits)")
-        if "control amount" in bad:
-            pass
-        elif fields[5].strip() in ("0", "0.00", "0.0"):
-            h.control_amount = Decimal("0.00")
+
+    def _header_count(self, number: int, h: Header, fields: list[str]):
+        if not fields[4]:
+            return
+        if fields[4].isascii() and fields[4].isdigit() and len(fields[4]) <= 9:
+            h.control_count = int(fields[4])
         else:
-            h.control_amount, why = parse_amount(fields[5])
-            if why:
-                self.file_error(number, "control amount", why)
-        h.cash_account_code = fields[6][:CASH_ACCOUNT_MAX]
-        if "cash account" in bad:
-            pass
-        elif not fields[6]:
+            self.file_error(number, "control count", f"'{fields[4][:30]}' is not a whole number (at most 9 digits)")
+
+    def _header_amount(self, number: int, h: Header, fields: list[str]):
+        if fields[5].strip() in ("0", "0.00", "0.0"):
+            h.control_amount = Decimal("0.00")
+            return
+        h.control_amount, why = parse_amount(fields[5])
+        if why:
+            self.file_error(number, "control amount", why)
+
+    def _header_cash_account(self, number: int, h: Header, fields: list[str]):
+        if not fields[6]:
             self.file_error(number, "cash account", "the cash account code is required")
         elif len(fields[6]) > CASH_ACCOUNT_MAX:
             self.file_error(number, "cash account", f"is {len(fields[6])} characters; at most {CASH_ACCOUNT_MAX}")
@@ -457,17 +470,7 @@ class ARFileParser:
             used, found = ("commas", "tabs") if self.delimiter == "," else ("tabs", "commas")
             self.file_error(number, "delimiter", f"fields are separated by {found}; this file uses {used}")
             return None
-        if "record type" in bad:
-            self.file_error(number, "record type", bad["record type"])
-            return None
-        if kind == "BH":
-            if self.header is None:
-                self.file_error(number, "record type", "the BH header must be the first line of the file")
-            else:
-                self.file_error(number, "record type", f"a second BH line (the header is line {self.header.line})")
-            return None
-        if kind != "PAY":
-            self.file_error(number, "record type", f"'{fields[0][:20]}' is not a PAY line")
+        if not self._is_pay_line(number, kind, fields, bad):
             return None
         row = ParsedRow(line=number)
         if text.count('"') % 2:
@@ -504,6 +507,21 @@ class ARFileParser:
         self._common(row, customer, date, invoice, amount, check, name, description, skip=bad)
         return row
 
+    def _is_pay_line(self, number: int, kind: str, fields: list[str], bad: dict[str, str]) -> bool:
+        """Whether the line is a PAY line; the file error saying what it is otherwise."""
+        if "record type" in bad:
+            self.file_error(number, "record type", bad["record type"])
+        elif kind == "BH":
+            if self.header is None:
+                self.file_error(number, "record type", "the BH header must be the first line of the file")
+            else:
+                self.file_error(number, "record type", f"a second BH line (the header is line {self.header.line})")
+        elif kind != "PAY":
+            self.file_error(number, "record type", f"'{fields[0][:20]}' is not a PAY line")
+        else:
+            return True
+        return False
+
     def _csv_row(self, number: int, text: str) -> ParsedRow:
         labels = [CSV_LABELS.get(c, c) for c in self._csv_columns]
         values, bad = self._fields(text, labels)
@@ -536,9 +554,36 @@ class ARFileParser:
     def _common(self, row, customer, date, invoice, amount, check, name, description, skip=()):
         """Check the fields every format has; ``skip``: labels of fields already reported
         (a control character), not checked again."""
-        if "customer" in skip:
-            pass
-        elif not customer:
+        row.customer_ref = customer[:60]
+        row.invoice_number = invoice[:40]
+        row.check_number = check[:40]
+        row.payer_name = name[:200]
+        row.description = description[:200]
+        if "customer" not in skip:
+            self._row_customer(row, customer)
+        if "date" not in skip:
+            self._row_date(row, date)
+        if "invoice number" not in skip:
+            self._row_invoice(row, invoice)
+        if "amount" not in skip:
+            row.amount, why = parse_amount(amount)
+            if why:
+                row.error("amount", why)
+        if "check number" not in skip:
+            if len(check) > 20:
+                row.error("check number", "is longer than 20 characters")
+            elif problem := formula_problem(check):
+                row.error("check number", problem)
+        for label, value, limit in (("payer name", name, 100), ("description", description, 60)):
+            if label in skip:
+                continue
+            if problem := formula_problem(value):
+                row.error(label, problem)
+            elif len(value) > limit:
+                row.error(label, f"is {len(value)} characters; at most {limit}")
+
+    def _row_customer(self, row, customer: str):
+        if not customer:
             row.error("customer", "the customer id (or * and a Major Key) is required")
         elif customer.startswith("*"):
             if len(customer) < 2:
@@ -547,42 +592,20 @@ class ARFileParser:
                 row.error("customer", "the Major Key is longer than 40 characters")
         elif not (customer.isascii() and customer.isdigit()) or len(customer) > 20:
             row.error("customer", f"'{customer[:30]}' is not a party id (digits) nor * followed by a Major Key")
-        row.customer_ref = customer[:60]
-        if "date" in skip:
-            pass
-        elif date:
-            row.date, why = parse_date(date)
-            if why:
-                row.error("date", why)
-        else:
+
+    def _row_date(self, row, date: str):
+        if not date:
             row.date = self.header.date if self.header else self.default_date
-        row.invoice_number = invoice[:40]
-        if "invoice number" in skip:
-            pass
-        elif len(invoice) > 20:
+            return
+        row.date, why = parse_date(date)
+        if why:
+            row.error("date", why)
+
+    def _row_invoice(self, row, invoice: str):
+        if len(invoice) > 20:
             row.error("invoice number", "is longer than 20 characters")
         elif self.require_invoice_number and not invoice:
             row.error("invoice number", "is required when auto apply is off")
-        if "amount" not in skip:
-            row.amount, why = parse_amount(amount)
-            if why:
-                row.error("amount", why)
-        row.check_number = check[:40]
-        if "check number" in skip:
-            pass
-        elif len(check) > 20:
-            row.error("check number", "is longer than 20 characters")
-        elif problem := formula_problem(check):
-            row.error("check number", problem)
-        row.payer_name = name[:200]
-        row.description = description[:200]
-        for label, value, limit in (("payer name", name, 100), ("description", description, 60)):
-            if label in skip:
-                continue
-            if problem := formula_problem(value):
-                row.error(label, problem)
-            elif len(value) > limit:
-                row.error(label, f"is {len(value)} characters; at most {limit}")
 
 
 class ARFileFormat:
