@@ -335,6 +335,7 @@ class ARFileParser:
                 if self.format == ARFileFormat.CSV or self.header is not None or self.format == "":
                     continue
             body_lines += 1
+            row: ParsedRow | None
             if self.format == ARFileFormat.CSV:
                 row = self._csv_row(number, text)
             elif self.format == ARFileFormat.IMIS:

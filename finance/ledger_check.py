@@ -531,7 +531,9 @@ def check_invoice_postings(cursor, limit: int) -> CheckResult:
     return result
 
 
-def _entity_balance_check(cursor, limit: int, *, role: str, invoice_filter: str, params: list) -> list[tuple]:
+def _entity_balance_check(
+    cursor, limit: int, *, role: str, invoice_filter: str, params: list
+) -> tuple[int, list[tuple]]:
     """Per entity: (id, code, journal DR − CR on accounts of ``role``, recomputed balance
     of the invoices matching ``invoice_filter``), only where they differ."""
     sql = f"""
@@ -701,7 +703,7 @@ def check_orphans(cursor, limit: int) -> CheckResult:
         for row_id, value in rows[: max(limit - len(result.mismatches), 0)]:
             result.mismatches.append(
                 Mismatch(
-                    f"{model._meta.verbose_name.capitalize()} {row_id}",
+                    f"{str(model._meta.verbose_name).capitalize()} {row_id}",
                     f"{fk.name} names {target.model._meta.verbose_name} {target.column} {value}, "
                     f"which does not exist ({table}.{fk.column} → {parent}.{target.column})",
                 )
@@ -730,12 +732,13 @@ CHECKS: list[Callable] = [
 
 def _run(limit: int) -> LedgerReport:
     with connection.cursor() as cursor:
-        counts = []
+        counts: list[int] = []
         for table in ("inv", "line", "pay", "je"):
             cursor.execute(f"SELECT COUNT(*) FROM {T[table]}")
             counts.append(cursor.fetchone()[0])
         checks = [check(cursor, limit) for check in CHECKS]
-    return LedgerReport(*counts, checks=checks)
+    invoices, lines, payments, entries = counts
+    return LedgerReport(invoices, lines, payments, entries, checks=checks)
 
 
 def verify_ledger(*, limit: int = DEFAULT_LIMIT) -> LedgerReport:

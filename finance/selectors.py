@@ -23,7 +23,7 @@ from finance.models import (
 from finance.models_ar_import import ARImportRow
 from finance.money import ZERO
 
-MONEY = DecimalField(max_digits=14, decimal_places=2)
+MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 
 
 # --- Contacts ---------------------------------------------------------------------

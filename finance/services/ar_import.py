@@ -205,7 +205,7 @@ class _RowWriter:
                     )
                 )
         self.buffer = []
-        if self.progress is not None and self.file_size:
+        if self.progress is not None and self.parser is not None and self.file_size:
             # Reading and staging the rows is most of the work: up to 90 %.
             self.progress(min(90, int(90 * self.parser.size / self.file_size)))
 
@@ -306,7 +306,7 @@ def _default_cash_account_code() -> str:
         .order_by("code")
         .first()
     )
-    return method.cash_account.code if method else ""
+    return method.cash_account.code if method and method.cash_account else ""
 
 
 def ar_import_validate(
@@ -525,7 +525,7 @@ def _check_header(imp: ARImport, parser: ARFileParser, chosen_entity, error, war
         imp.cash_account, why = _resolve_cash_account(imp.cash_account_code, chosen_entity)
         if why:
             error("cash account", why)
-        else:
+        elif imp.cash_account is not None:
             imp.entity = imp.cash_account.entity
             if _import_method(imp.cash_account) is None:
                 error("cash account", "no active payment method of type Check to record the payments")
@@ -544,6 +544,7 @@ def _check_controls(imp: ARImport, parser: ARFileParser, *, count, total, amount
     payments, and rows without an amount add nothing: the figures would then say nothing
     about the file (the errors of those lines and rows do)."""
     header = parser.header
+    assert header is not None  # the caller checks
     if parser.unreadable:
         warning("control count", "the control count and amount are compared once every line can be read")
         return
@@ -1044,6 +1045,7 @@ def _import_batch(imp: ARImport, user) -> Batch:
 
 
 def _create_import_batch(imp: ARImport, user) -> Batch:
+    assert imp.date is not None  # a validated import has its date
     return batch_create(
         date=imp.date,
         number=imp.batch_number,
@@ -1082,6 +1084,7 @@ def _seq(table: str) -> str:
 
 def _post_sql(imp: ARImport, batch: Batch, user, progress):
     """Set-based posting on PostgreSQL (see the module docstring)."""
+    assert imp.cash_account is not None and imp.entity is not None  # a validated import has both
     method = _import_method(imp.cash_account)
     entity = imp.entity
     user_id = user.pk if user is not None else None

@@ -28,7 +28,7 @@ from datetime import date as Date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from finance.errors import FinanceError, InvalidAmount, LedgerMisconfigured, OverApplication
@@ -65,7 +65,7 @@ def open_credit_method():
     return method
 
 
-def credits_of(contacts) -> "list[Invoice]":
+def credits_of(contacts) -> "QuerySet[Invoice]":
     """Open credit invoices billed to ``contacts``, oldest invoice date first."""
     return (
         Invoice.objects.filter(bill_to__in=contacts, balance__lt=0)
@@ -431,6 +431,6 @@ def credit_holders_for(contact: Contact) -> list[Contact]:
     """Whose credit a contact may use without authorization: their own and, for a
     company member, the company's."""
     holders = [contact]
-    if contact.company_id:
+    if contact.company is not None:
         holders.append(contact.company)
     return holders

@@ -121,9 +121,9 @@ def _prepare_line(i: int, spec: LineSpec, *, entity: FinancialEntity, date: Date
     if account.entity_id != entity.pk:
         raise FinanceError(f"Line {i}: GL account {account.code} belongs to another financial entity.")
     credit_account = account
-    deferred = product is not None and spec.account is None and product.deferred_income_account_id
-    if deferred and spec.billing_begin and spec.billing_begin > date:
-        credit_account = product.deferred_income_account
+    billed_later = spec.billing_begin is not None and spec.billing_begin > date
+    if product is not None and spec.account is None and product.deferred_income_account_id and billed_later:
+        credit_account = product.deferred_income_account or account
     return (i, spec, product, quantity, unit_price, amount, account, credit_account)
 
 
