@@ -63,8 +63,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Max, Q
-from django.db.models.functions import Cast, Length
+from django.db.models import F, Q
 from django.utils import timezone
 
 from finance.errors import FinanceError
@@ -75,7 +74,6 @@ from finance.models import (
     GLAccount,
     Invoice,
     InvoiceLine,
-    NumberSequence,
     Payment,
     PaymentApplication,
     Product,
@@ -84,6 +82,7 @@ from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.adjustments import invoice_lines_write_down, invoice_reverse
 from finance.services.batches import batch_create
+from finance.services.contacts import next_party_id
 from finance.services.credits import move_to_credit, refund_record
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, lock_invoices, payment_receive
@@ -551,31 +550,6 @@ def parse_invoice(data: dict) -> ParsedInvoice:
         payments=payments,
         refunds=refunds,
     )
-
-
-def next_party_id() -> str:
-    """The next free numeric party id, from a row-locked sequence (gap-free in a transaction)."""
-    seq = NumberSequence.objects.filter(name="party_id").first()
-    if seq is None:
-        top = (
-            Contact.objects.annotate(n=Length("party_id"))
-            .filter(n__lte=18)
-            .aggregate(m=Max(Cast("party_id", output_field=_bigint())))["m"]
-        )
-        seq, _ = NumberSequence.objects.get_or_create(name="party_id", defaults={"next_value": (top or 10000) + 1})
-    seq = NumberSequence.objects.select_for_update().get(pk=seq.pk)
-    value = seq.next_value
-    while Contact.objects.filter(party_id=str(value)).exists():
-        value += 1
-    seq.next_value = value + 1
-    seq.save(update_fields=["next_value"])
-    return str(value)
-
-
-def _bigint():
-    from django.db.models import BigIntegerField
-
-    return BigIntegerField()
 
 
 @dataclass
