@@ -128,7 +128,7 @@ def test_the_invoice_page_shows_its_history(client, ledger, staff_user):
 
 def test_integration_settings_and_program_mappings_are_audited_and_shown(client, ledger, django_user_model):
     from integrations.openwater.models import ProgramMapping
-    from integrations.openwater.services import integration_create, integration_update
+    from integrations.openwater.services.setup import integration_create, integration_update
 
     admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
     with acting_as(Actor(admin_user.pk, "root")):

@@ -56,9 +56,9 @@ from finance.services.credits import credit_apply, credit_available, payment_una
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
 from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
-from integrations.openwater import services as openwater
 from integrations.openwater.models import InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.pushback import RunBusy, run_pushback
+from integrations.openwater.services.setup import program_initialize
 from integrations.processors import ProcessorError
 from integrations.services.sync import run_jobs
 from paycentral.models import Cart
@@ -557,7 +557,7 @@ class Office:
         )
         if program is None:
             return "every program mapped"
-        openwater.program_initialize(program=program)
+        program_initialize(program=program)
         return f"program {program.code} mapped"
 
     # --- invoice sync ---------------------------------------------------------------
