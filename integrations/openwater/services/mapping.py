@@ -108,38 +108,12 @@ def parse_invoice(data: dict) -> ParsedInvoice:
         (_amount(li.get("amount"), f"{label} billing line {n}"), _line_description(li))
         for n, li in enumerate(items, start=1)
     ]
-    payments = []
-    for n, p in enumerate(pays, start=1):
-        amount = _amount(p.get("amount"), f"{label} payment {n}")
-        if amount < 0:
-            raise InvoiceDataError(f"{label}: payment {n} is {amount}; a payment below zero cannot be recorded")
-        if amount > 0:  # a zero payment moves no money
-            payments.append((amount, str(p.get("method") or ""), str(p.get("referenceNumber") or "")))
-    refunds = []
-    for n, r in enumerate(refs, start=1):
-        try:
-            rid = int(r["id"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvoiceDataError(f"{label}: refund {n} has no valid id") from exc
-        amount = _amount(r.get("amount"), f"{label} refund {rid}")
-        if amount <= 0:
-            raise InvoiceDataError(f"{label}: refund {rid} is {amount}; a refund must be above zero")
-        refunds.append((rid, amount, str(r.get("notes") or r.get("details") or "")))
+    payments = _payments(pays, label)
+    refunds = _refunds(refs, label)
     billed = sum((a for a, _ in lines), ZERO)
     paid = sum((a for a, _, _ in payments), ZERO)
     refunded = sum((a for _, a, _ in refunds), ZERO)
-    for field, what, parts, total in (
-        ("totalBilled", "billed total", "lines", billed),
-        ("totalPaid", "paid total", "payments", paid),
-        ("totalRefunded", "refunded total", "refunds", refunded),
-    ):
-        if data.get(field) is not None:
-            given = _amount(data[field], f"{label} {field}")
-            if given != total:
-                raise InvoiceDataError(
-                    f"{label}: the {what} in OpenWater ({given}) is not the sum of its {parts} ({total}); "
-                    "check the invoice in OpenWater"
-                )
+    _check_totals(data, label, billed=billed, paid=paid, refunded=refunded)
     charges = sum((a for a, _ in lines if a > 0), ZERO)
     if billed < 0:
         raise InvoiceDataError(
@@ -156,14 +130,7 @@ def parse_invoice(data: dict) -> ParsedInvoice:
     if len({rid for rid, _, _ in refunds}) != len(refunds):
         raise InvoiceDataError(f"{label}: OpenWater lists the same refund twice")
     program_id = data.get("programId")
-    user_id = data.get("userId")
-    if user_id in (None, ""):
-        user_id = None
-    else:
-        try:
-            user_id = int(user_id)
-        except (TypeError, ValueError) as exc:
-            raise InvoiceDataError(f"{label}: its user id (userId) {user_id!r} is not a number") from exc
+    user_id = _user_id(data, label)
     return ParsedInvoice(
         id=inv_id,
         program_id=int(program_id) if program_id not in (None, "") else None,
@@ -182,6 +149,61 @@ def parse_invoice(data: dict) -> ParsedInvoice:
         payments=payments,
         refunds=refunds,
     )
+
+
+def _payments(pays: list, label: str) -> list[tuple[Decimal, str, str]]:
+    """The invoice's payments above zero (a zero payment moves no money; one below zero
+    is refused): amount, method, reference."""
+    payments = []
+    for n, p in enumerate(pays, start=1):
+        amount = _amount(p.get("amount"), f"{label} payment {n}")
+        if amount < 0:
+            raise InvoiceDataError(f"{label}: payment {n} is {amount}; a payment below zero cannot be recorded")
+        if amount > 0:  # a zero payment moves no money
+            payments.append((amount, str(p.get("method") or ""), str(p.get("referenceNumber") or "")))
+    return payments
+
+
+def _refunds(refs: list, label: str) -> list[tuple[int, Decimal, str]]:
+    """The invoice's refunds, each with its id and above zero: id, amount, notes."""
+    refunds = []
+    for n, r in enumerate(refs, start=1):
+        try:
+            rid = int(r["id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvoiceDataError(f"{label}: refund {n} has no valid id") from exc
+        amount = _amount(r.get("amount"), f"{label} refund {rid}")
+        if amount <= 0:
+            raise InvoiceDataError(f"{label}: refund {rid} is {amount}; a refund must be above zero")
+        refunds.append((rid, amount, str(r.get("notes") or r.get("details") or "")))
+    return refunds
+
+
+def _check_totals(data: dict, label: str, *, billed: Decimal, paid: Decimal, refunded: Decimal) -> None:
+    """The totals OpenWater sends (when it sends them) must be the sums of their parts."""
+    for field, what, parts, total in (
+        ("totalBilled", "billed total", "lines", billed),
+        ("totalPaid", "paid total", "payments", paid),
+        ("totalRefunded", "refunded total", "refunds", refunded),
+    ):
+        if data.get(field) is not None:
+            given = _amount(data[field], f"{label} {field}")
+            if given != total:
+                raise InvoiceDataError(
+                    f"{label}: the {what} in OpenWater ({given}) is not the sum of its {parts} ({total}); "
+                    "check the invoice in OpenWater"
+                )
+
+
+def _user_id(data: dict, label: str) -> int | None:
+    """The OpenWater user billed (``userId``), None when the invoice names none."""
+    user_id = data.get("userId")
+    if user_id in (None, ""):
+        return None
+    try:
+        return int(user_id)
+    except (TypeError, ValueError) as exc:
+        raise InvoiceDataError(f"{label}: its user id (userId) {user_id!r} is not a number") from exc
 
 
 @dataclass
