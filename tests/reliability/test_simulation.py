@@ -60,7 +60,7 @@ from integrations.openwater.models import InvoiceSync, ProgramMapping, PushbackR
 from integrations.openwater.pushback import RunBusy, run_pushback
 from integrations.openwater.services.setup import program_initialize
 from integrations.processors import ProcessorError
-from integrations.services.sync import run_jobs
+from integrations.services.sync.jobs import run_jobs
 from paycentral.models import Cart
 from paycentral.services.cart import cart_add_product, cart_apply_own_credit, cart_start, cart_submit
 from sandboxes.processor.models import SandboxCharge
