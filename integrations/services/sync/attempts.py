@@ -423,6 +423,66 @@ def _charge_recorded_elsewhere(charge_id: str, attempt: SyncAttempt) -> str:
     return ""
 
 
+def _charge_found_by_staff(
+    record: InvoiceSyncRecord, attempt: SyncAttempt, charge_id: str, *, processors: dict | None
+) -> ChargeResult:
+    """The charge staff found for ``attempt``, read from the processor (outside any
+    transaction) and matched to the attempt (``_charge_mismatch``); ``SyncError`` when
+    there is no id, no account to read it with, no such charge, or it is not the
+    attempt's."""
+    number = record.invoice.number
+    if not charge_id:
+        raise SyncError(f"Invoice {number}: enter the processor's id of the charge.")
+    if record.gateway_account is None:
+        raise SyncError(f"Invoice {number}: no processor account to read the charge from.")
+    cache = {} if processors is None else processors
+    try:
+        charge = processor_for(record.gateway_account, cache).get_charge(charge_id)
+    except ProcessorNotFound:
+        raise SyncError(f"Invoice {number}: the processor has no charge {charge_id}; nothing recorded.") from None
+    except ProcessorError as exc:
+        raise SyncError(
+            f"Invoice {number}: charge {charge_id} could not be read from the processor ({exc.message}); "
+            "nothing recorded."
+        ) from exc
+    finally:
+        if processors is None:
+            for processor in cache.values():
+                processor.close()
+    mismatch = _charge_mismatch(record, attempt, charge)
+    if mismatch:
+        raise SyncError(
+            f"Invoice {number}: charge {charge.processor_id} {mismatch}, so it is not attempt "
+            f"{attempt.number}'s charge; nothing recorded."
+        )
+    return charge
+
+
+def _close_not_charged(record: InvoiceSyncRecord, attempt: SyncAttempt, *, who: str, note: str) -> None:
+    """Close ``attempt`` as failed with ``STAFF_NOT_CHARGED`` (neither counted against the
+    attempt limit nor as a failure for the backoff), and say on the record what follows.
+    The caller holds the record's and the attempt's row locks."""
+    apply_result(
+        record,
+        attempt,
+        None,
+        failed=True,
+        failure_code=STAFF_NOT_CHARGED,
+        failure_message=f"Not charged at the processor (checked by {who}): {note}",
+        counts_as_failure=False,
+    )
+    closed = f"Attempt {attempt.number} was closed by {who}: not charged at the processor."
+    if record.paid_in_ledger:
+        record.has_error = False
+        record.error_message = f"{closed} The invoice is paid (payment {record.payment_id})."
+        record.save(update_fields=["has_error", "error_message", "updated_at"])
+    elif record.is_stopped:
+        record.error_message = (
+            f"{closed} The invoice is charged again once its handling mode leaves {record.get_handling_mode_display()}."
+        )[:500]
+        record.save(update_fields=["error_message", "updated_at"])
+
+
 def attempt_resolve_unknown(
     *,
     record_id: int,
@@ -470,30 +530,7 @@ def attempt_resolve_unknown(
         raise SyncError(f"Invoice {number}: {why_not}.")
     charge = None
     if resolution == CHARGED:
-        if not charge_id:
-            raise SyncError(f"Invoice {number}: enter the processor's id of the charge.")
-        if record.gateway_account is None:
-            raise SyncError(f"Invoice {number}: no processor account to read the charge from.")
-        cache = {} if processors is None else processors
-        try:
-            charge = processor_for(record.gateway_account, cache).get_charge(charge_id)
-        except ProcessorNotFound:
-            raise SyncError(f"Invoice {number}: the processor has no charge {charge_id}; nothing recorded.") from None
-        except ProcessorError as exc:
-            raise SyncError(
-                f"Invoice {number}: charge {charge_id} could not be read from the processor ({exc.message}); "
-                "nothing recorded."
-            ) from exc
-        finally:
-            if processors is None:
-                for processor in cache.values():
-                    processor.close()
-        mismatch = _charge_mismatch(record, attempt, charge)
-        if mismatch:
-            raise SyncError(
-                f"Invoice {number}: charge {charge.processor_id} {mismatch}, so it is not attempt "
-                f"{attempt.number}'s charge; nothing recorded."
-            )
+        charge = _charge_found_by_staff(record, attempt, charge_id, processors=processors)
     elif resolution == NOT_CHARGED:
         if not note:
             raise SyncError(f"Invoice {number}: say what was checked at the processor (a note is required).")
@@ -515,26 +552,7 @@ def attempt_resolve_unknown(
                 apply_result(record, attempt, charge)
                 note = note or f"{RESOLUTIONS[CHARGED]}: charge {charge.processor_id}"
             else:
-                apply_result(
-                    record,
-                    attempt,
-                    None,
-                    failed=True,
-                    failure_code=STAFF_NOT_CHARGED,
-                    failure_message=f"Not charged at the processor (checked by {who}): {note}",
-                    counts_as_failure=False,
-                )
-                closed = f"Attempt {attempt.number} was closed by {who}: not charged at the processor."
-                if record.paid_in_ledger:
-                    record.has_error = False
-                    record.error_message = f"{closed} The invoice is paid (payment {record.payment_id})."
-                    record.save(update_fields=["has_error", "error_message", "updated_at"])
-                elif record.is_stopped:
-                    record.error_message = (
-                        f"{closed} The invoice is charged again once its handling mode leaves "
-                        f"{record.get_handling_mode_display()}."
-                    )[:500]
-                    record.save(update_fields=["error_message", "updated_at"])
+                _close_not_charged(record, attempt, who=who, note=note)
             SyncRecordChange.objects.create(
                 record=record,
                 user=user if user is not None and getattr(user, "is_authenticated", False) else None,
