@@ -94,9 +94,14 @@ def main():
     from finance.services.batches import batch_create
     from finance.services.invoices import LineSpec, invoice_create
     from finance.services.payments import ApplicationSpec, payment_receive
-    from integrations.openwater import services
     from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping
     from integrations.openwater.pushback import run_pushback
+    from integrations.openwater.services.setup import (
+        integration_create,
+        integration_initialize,
+        program_initialize,
+        programs_refresh,
+    )
     from sandboxes.openwater.store import use_empty_store
     from sandboxes.openwater.views import sandbox_credentials
 
@@ -119,15 +124,13 @@ def main():
     store = use_empty_store()
     store.generate(args.invoices, seed=7, programs=3, users=500, paid_from=timezone.now() - timedelta(days=1))
 
-    integration = services.integration_create(
-        name="Bench", base_url=f"{base_url}/sandbox/openwater", **sandbox_credentials()
-    )
-    integration = services.integration_initialize(
+    integration = integration_create(name="Bench", base_url=f"{base_url}/sandbox/openwater", **sandbox_credentials())
+    integration = integration_initialize(
         integration=integration, entity=entity, skip_before=timezone.localdate() - timedelta(days=30)
     )
-    services.programs_refresh(integration=integration, programs=store.program_list())
+    programs_refresh(integration=integration, programs=store.program_list())
     for program in ProgramMapping.objects.filter(integration=integration):
-        services.program_initialize(program=program)
+        program_initialize(program=program)
     Integration.objects.filter(pk=integration.pk).update(page_size=args.page_size)
     integration.refresh_from_db()
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from finance.models import Invoice
 from integrations.models import InvoiceSyncRecord, ProcessorStatus, SavedPaymentMethod, SyncAttempt, SyncRecordChange
-from integrations.services.sync import _record_success, sync_account_enable
+from integrations.services.sync.outcomes import record_success
+from integrations.services.sync.records import sync_account_enable
 from paycentral.models import GatewayAccount
 from paycentral.models import PaymentHandlingMode as Mode
 
@@ -118,7 +119,7 @@ def seed(builder) -> str:
                 .select_related("invoice", "gateway_account")
                 .get(pk=record.pk)
             )
-            _record_success(
+            record_success(
                 record,
                 charge_id=record.attempts.get(number=len(attempts)).processor_charge_id,
                 amount=inv.balance,

@@ -17,7 +17,9 @@ from integrations.models import (
     SyncRun,
     WebhookEvent,
 )
-from integrations.services.sync import RESOLVE_AFTER, SyncError, attempt_resolve_unknown, sync_record_update
+from integrations.services.sync.attempts import RESOLVE_AFTER, attempt_resolve_unknown
+from integrations.services.sync.base import SyncError
+from integrations.services.sync.records import sync_record_update
 from integrations.views.sync import EDIT_SYNC, resolved_message
 from paycentral.authorization import has_level
 from paycentral.models import Module

@@ -13,6 +13,6 @@ class IntegrationsConfig(AppConfig):
 
 def _invoices_created(sender, invoices, **kwargs):
     """Sync records are made in the invoices' own transaction (see the signal)."""
-    from integrations.services.sync import sync_records_create
+    from integrations.services.sync.records import sync_records_create
 
     sync_records_create(list(invoices))

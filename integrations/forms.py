@@ -1,6 +1,6 @@
 from django import forms
 
-from integrations.services.sync import RESOLUTIONS
+from integrations.services.sync.attempts import RESOLUTIONS
 from paycentral.models import PaymentHandlingMode
 
 

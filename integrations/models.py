@@ -32,7 +32,7 @@ class InvoiceSyncRecord(models.Model):
     invoice sync account's processor. Created in the invoice's own transaction.
 
     Staff edit only ``sync_enabled`` and ``handling_mode`` (through
-    ``integrations.services.sync.sync_record_update``, which writes a change row);
+    ``integrations.services.sync.records.sync_record_update``, which writes a change row);
     everything else is written by the sync services under this row's lock.
     """
 

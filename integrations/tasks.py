@@ -1,10 +1,10 @@
 """Invoice sync jobs (Celery beat runs them; see CELERY_BEAT_SCHEDULE). Thin: each runs
-one job of ``integrations.services.sync``; all are safe to run twice, take ids only and
+one job of ``integrations.services.sync.jobs``; all are safe to run twice, take ids only and
 use no countdowns (retries are due times in the database)."""
 
 from celery import shared_task
 
-from integrations.services.sync import run_jobs
+from integrations.services.sync.jobs import run_jobs
 
 
 @shared_task(name="integrations.tasks.create_payment_requests")

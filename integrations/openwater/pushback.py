@@ -19,7 +19,7 @@
   transaction is not newer than what was recorded is not fetched again.
 - The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), fetched
   when the invoice is about to be recorded and has no email of its own
-  (``services.UserNeeded``), outside the invoice's transaction, once per distinct user
+  (``UserNeeded``), outside the invoice's transaction, once per distinct user
   per run (``UserCache``, safe to share between threads). A user OpenWater does not
   find (404) leaves the invoice in error, tried again at the next run; it does not count
   towards the failures that end a run (OpenWater answered).
@@ -47,18 +47,11 @@ from integrations.openwater.client import (
     UserCache,
     parse_time,
 )
+from integrations.openwater.errors import InvoiceDataError, PushbackError, UserNeeded
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
-from integrations.openwater.services import (
-    SKIP_DISABLED,
-    SKIP_UNMAPPED,
-    InvoiceDataError,
-    PushbackError,
-    UserNeeded,
-    invoice_error,
-    invoice_record,
-    programs_refresh,
-    staff_handled_seen_again,
-)
+from integrations.openwater.services.recording import SKIP_DISABLED, SKIP_UNMAPPED, invoice_error, invoice_record
+from integrations.openwater.services.setup import programs_refresh
+from integrations.openwater.services.staff import staff_handled_seen_again
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from integrations.openwater.models import Integration, InvoiceSync, PushbackRun
+from finance.models import Contact
+from integrations.openwater.models import Integration, InvoiceSync, PushbackRun, RefundSync
 
 
 def pushback_health() -> dict:
@@ -43,3 +44,21 @@ def integration_counts(integration: Integration) -> dict:
 
 def last_run(integration: Integration) -> PushbackRun | None:
     return integration.runs.order_by("-started_at", "-pk").first()
+
+
+def contact_by_third_party_id(value: str) -> Contact | None:
+    """The contact whose party id, then major key, is ``value`` (an OpenWater
+    ``thirdPartyUniqueId`` or ``thirdPartyCorporateId``); None for a blank one."""
+    if not value:
+        return None
+    return Contact.objects.filter(party_id=value).first() or Contact.objects.filter(major_key=value).first()
+
+
+def contact_by_email(email: str) -> Contact | None:
+    """The oldest contact with ``email`` (case-insensitive)."""
+    return Contact.objects.filter(email__iexact=email).order_by("pk").first()
+
+
+def refund_ids_recorded(sync: InvoiceSync) -> set[int]:
+    """The OpenWater refund ids already recorded for ``sync``."""
+    return set(RefundSync.objects.filter(sync=sync).values_list("ow_refund_id", flat=True))

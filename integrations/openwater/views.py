@@ -10,8 +10,8 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from finance.errors import FinanceError
 from finance.models import FinancialEntity
-from integrations.openwater import services
 from integrations.openwater.client import OpenWaterClient, OpenWaterError, RetryPolicy
+from integrations.openwater.errors import PushbackError
 from integrations.openwater.forms import (
     ByHandForm,
     InitializeForm,
@@ -22,6 +22,18 @@ from integrations.openwater.forms import (
 )
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping
 from integrations.openwater.selectors import integration_counts, last_run
+from integrations.openwater.services.setup import (
+    integration_create,
+    integration_initialize,
+    integration_start,
+    integration_stop,
+    integration_update,
+    program_disable,
+    program_initialize,
+    program_set_default,
+    programs_refresh,
+)
+from integrations.openwater.services.staff import sync_record_by_hand, sync_retry_requested, sync_skip
 from paycentral.authorization import ModuleLevelRequiredMixin, has_level
 from paycentral.models import Module
 
@@ -51,7 +63,7 @@ class IntegrationAddView(ModuleLevelRequiredMixin, FormView):
     form_class = IntegrationForm
 
     def form_valid(self, form):
-        integration = services.integration_create(**form.cleaned_data)
+        integration = integration_create(**form.cleaned_data)
         messages.success(self.request, f"Integration {integration.name} saved. Initialize it next.")
         return redirect("openwater:ow_integration_detail", integration.pk)
 
@@ -78,7 +90,7 @@ class IntegrationEditView(ModuleLevelRequiredMixin, FormView):
         return super().get_context_data(integration=self.integration, **kwargs)
 
     def form_valid(self, form):
-        services.integration_update(integration=self.integration, **form.cleaned_data)
+        integration_update(integration=self.integration, **form.cleaned_data)
         messages.success(self.request, "Integration saved.")
         return redirect("openwater:ow_integration_detail", self.integration.pk)
 
@@ -143,7 +155,7 @@ class IntegrationActionView(ModuleLevelRequiredMixin, View):
                 form = InitializeForm(request.POST)
                 if not form.is_valid():
                     return self.form_errors(form, back)
-                services.integration_initialize(integration=integration, **form.cleaned_data)
+                integration_initialize(integration=integration, **form.cleaned_data)
                 messages.success(
                     request, "Initialized: payment method, default and discount products and skip date are set."
                 )
@@ -152,26 +164,26 @@ class IntegrationActionView(ModuleLevelRequiredMixin, View):
                 form = OptionsForm(request.POST)
                 if not form.is_valid():
                     return self.form_errors(form, back)
-                services.integration_update(integration=integration, **form.cleaned_data)
+                integration_update(integration=integration, **form.cleaned_data)
                 messages.success(request, "Options saved.")
             elif action == "start":
-                services.integration_start(integration=integration)
+                integration_start(integration=integration)
                 messages.success(request, f"Started: the pushback runs every {integration.interval_minutes} minutes.")
             elif action == "stop":
-                services.integration_stop(integration=integration)
+                integration_stop(integration=integration)
                 messages.success(request, "Stopped.")
             elif action == "run":
                 from integrations.openwater.tasks import pushback_run
 
                 if not integration.is_initialized:
-                    raise services.PushbackError("Initialize the integration before running it.")
+                    raise PushbackError("Initialize the integration before running it.")
                 transaction.on_commit(lambda: pushback_run.delay(integration.pk))
                 messages.info(request, "A run was queued; refresh this page to see it.")
             elif action == "refresh":
                 self.refresh_programs(integration)
             else:
                 messages.error(request, f"Unknown action {action!r}.")
-        except (services.PushbackError, FinanceError) as exc:
+        except (PushbackError, FinanceError) as exc:
             messages.error(request, str(exc))
         return back
 
@@ -180,7 +192,7 @@ class IntegrationActionView(ModuleLevelRequiredMixin, View):
             # A person is waiting: two tries, short waits.
             policy = RetryPolicy(attempts=2, base_delay=0.2, max_delay=2.0)
             with OpenWaterClient.for_integration(integration, timeout=10.0, retry=policy) as client:
-                n = services.programs_refresh(integration=integration, programs=client.programs())
+                n = programs_refresh(integration=integration, programs=client.programs())
         except OpenWaterError as exc:
             messages.error(self.request, f"The programs could not be read from OpenWater: {exc}")
             return
@@ -207,19 +219,17 @@ class ProgramActionView(ModuleLevelRequiredMixin, View):
                     problems = "; ".join(f"{form.fields[f].label or f}: {' '.join(e)}" for f, e in form.errors.items())
                     messages.error(request, f"Program {program.code} was not initialized. {problems}")
                     return redirect(reverse("openwater:ow_integration_detail", args=[pk]) + "#programs")
-                program = services.program_initialize(
-                    program=program, income_account=form.cleaned_data.get("income_account")
-                )
+                program = program_initialize(program=program, income_account=form.cleaned_data.get("income_account"))
                 messages.success(request, f"Program {program.code} pushes with product {program.product.code}.")
             elif action == "default":
-                services.program_set_default(program=program)
+                program_set_default(program=program)
                 messages.success(request, f"Program {program.code} pushes with the default product.")
             elif action == "disable":
-                services.program_disable(program=program)
+                program_disable(program=program)
                 messages.success(request, f"Program {program.code} is disabled: its invoices are skipped.")
             else:
                 messages.error(request, f"Unknown action {action!r}.")
-        except (services.PushbackError, FinanceError) as exc:
+        except (PushbackError, FinanceError) as exc:
             messages.error(request, str(exc))
         return redirect(reverse("openwater:ow_integration_detail", args=[pk]) + "#programs")
 
@@ -271,25 +281,25 @@ class SyncActionView(ModuleLevelRequiredMixin, View):
                 if not form.is_valid():
                     messages.error(request, f"{label} was not skipped: {' '.join(form.errors.get('reason', []))}")
                 else:
-                    services.sync_skip(sync=sync, reason=form.cleaned_data["reason"], user=request.user)
+                    sync_skip(sync=sync, reason=form.cleaned_data["reason"], user=request.user)
                     messages.success(request, f"{label} is skipped; the pushback will not record it.")
             elif action == "by-hand":
                 form = ByHandForm(request.POST)
                 if not form.is_valid():
                     messages.error(request, f"{label}: {' '.join(form.errors.get('note', []))}")
                 else:
-                    services.sync_record_by_hand(sync=sync, note=form.cleaned_data["note"], user=request.user)
+                    sync_record_by_hand(sync=sync, note=form.cleaned_data["note"], user=request.user)
                     messages.success(request, f"{label} is marked as recorded by hand; the pushback will leave it.")
             else:
                 messages.error(request, f"Unknown action {action!r}.")
-        except (services.PushbackError, FinanceError) as exc:
+        except (PushbackError, FinanceError) as exc:
             messages.error(request, str(exc))
         return self.back(sync)
 
     def retry(self, sync, label):
         from integrations.openwater.pushback import record_invoice
 
-        services.sync_retry_requested(sync=sync, user=self.request.user)
+        sync_retry_requested(sync=sync, user=self.request.user)
         # A person is waiting: two tries, short waits.
         policy = RetryPolicy(attempts=2, base_delay=0.2, max_delay=2.0)
         with OpenWaterClient.for_integration(sync.integration, timeout=10.0, retry=policy) as client:

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from integrations.models import WebhookEvent
 from integrations.processors import WebhookSignatureError, get_processor
-from integrations.services.sync import apply_processor_state
+from integrations.services.sync.outcomes import apply_processor_state
 from paycentral.models import GatewayAccount
 
 

@@ -16,13 +16,9 @@ from integrations import selectors
 from integrations.filters import SyncRecordFilter
 from integrations.forms import ResolveUnknownAttemptForm, SyncRecordForm
 from integrations.models import InvoiceSyncRecord, SyncAttempt
-from integrations.services.sync import (
-    CHARGED,
-    RESOLVE_AFTER,
-    SyncError,
-    attempt_resolve_unknown,
-    sync_record_update,
-)
+from integrations.services.sync.attempts import CHARGED, RESOLVE_AFTER, attempt_resolve_unknown
+from integrations.services.sync.base import SyncError
+from integrations.services.sync.records import sync_record_update
 from integrations.tables import SyncRecordTable
 from paycentral.authorization import ModuleLevelRequiredMixin, has_level
 from paycentral.models import Module

@@ -128,7 +128,7 @@ def test_the_invoice_page_shows_its_history(client, ledger, staff_user):
 
 def test_integration_settings_and_program_mappings_are_audited_and_shown(client, ledger, django_user_model):
     from integrations.openwater.models import ProgramMapping
-    from integrations.openwater.services import integration_create, integration_update
+    from integrations.openwater.services.setup import integration_create, integration_update
 
     admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
     with acting_as(Actor(admin_user.pk, "root")):
@@ -159,7 +159,7 @@ def test_integration_settings_and_program_mappings_are_audited_and_shown(client,
 def test_member_types_and_sync_record_edits_are_audited(ledger, django_user_model):
     from finance.membership.models import MemberType
     from integrations.models import InvoiceSyncRecord
-    from integrations.services.sync import sync_record_update
+    from integrations.services.sync.records import sync_record_update
     from paycentral.models import GatewayAccount
 
     user = django_user_model.objects.create_user("fm", password="pw-fm-12345")

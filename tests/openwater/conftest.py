@@ -5,9 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.openwater import services
 from integrations.openwater.client import OpenWaterClient, RetryPolicy
 from integrations.openwater.models import ProgramMapping
+from integrations.openwater.services.setup import (
+    integration_create,
+    integration_initialize,
+    program_initialize,
+    programs_refresh,
+)
 from sandboxes.openwater.store import use_empty_store
 from sandboxes.openwater.views import sandbox_credentials
 
@@ -56,17 +61,17 @@ def make_client(sandbox_url, sleeps):
 @pytest.fixture
 def integration(ledger, sandbox_url):
     creds = sandbox_credentials()
-    integration = services.integration_create(name="OW test", base_url=sandbox_url, **creds)
-    integration = services.integration_initialize(
+    integration = integration_create(name="OW test", base_url=sandbox_url, **creds)
+    integration = integration_initialize(
         integration=integration, entity=ledger.entity, skip_before=(datetime.now(UTC) - timedelta(days=10)).date()
     )
-    services.programs_refresh(
+    programs_refresh(
         integration=integration,
         programs=[
             {"id": AWARDS, "code": "AWD26", "name": "Awards"},
             {"id": GRANTS, "code": "GRANT26", "name": "Grants"},
         ],
     )
-    services.program_initialize(program=ProgramMapping.objects.get(integration=integration, program_id=AWARDS))
+    program_initialize(program=ProgramMapping.objects.get(integration=integration, program_id=AWARDS))
     integration.refresh_from_db()
     return integration

@@ -11,9 +11,9 @@ from django.db.models import Sum
 
 from finance.ledger_check import verify_ledger
 from finance.models import GLAccount, Invoice, InvoiceAdjustment, JournalLine, Payment, Product, Refund
-from integrations.openwater import services
 from integrations.openwater.models import Integration, InvoiceSync
 from integrations.openwater.pushback import RunBusy, run_pushback
+from integrations.openwater.services.setup import integration_create
 from tests.factories import GLAccountFactory
 from tests.openwater.conftest import AWARDS
 
@@ -235,7 +235,7 @@ def test_migration__existing_initialized_integrations_get_a_discount_product(int
     old = integration.discount_product
     Integration.objects.filter(pk=integration.pk).update(discount_product=None)
     old.delete()
-    waiting = services.integration_create(
+    waiting = integration_create(
         name="Not initialized", base_url="https://api.example.org", client_key="c", api_key="a", organization_code="O"
     )
 

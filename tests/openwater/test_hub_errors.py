@@ -12,9 +12,10 @@ from django.urls import reverse
 
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice
-from integrations.openwater import services
+from integrations.openwater.errors import PushbackError
 from integrations.openwater.models import InvoiceSync
 from integrations.openwater.pushback import run_pushback
+from integrations.openwater.services.setup import integration_create, integration_initialize
 from paycentral.audit.models import AuditEvent
 from paycentral.models import Module
 from tests.openwater.conftest import AWARDS
@@ -223,7 +224,7 @@ def test_unexpected_failure__plain_words_and_the_detail_for_support(integration,
 def test_initialize__asks_for_the_skip_date(client, manager, ledger, sandbox_url):
     from integrations.openwater.models import Integration
 
-    integration = services.integration_create(
+    integration = integration_create(
         name="New",
         base_url=sandbox_url,
         client_key="ow_client_demo",
@@ -239,8 +240,8 @@ def test_initialize__asks_for_the_skip_date(client, manager, ledger, sandbox_url
     integration.refresh_from_db()
     assert not integration.is_initialized and integration.skip_before is None
     assert "Do not send invoices dated before: This field is required." in page_text(client.get(refused["Location"]))
-    with pytest.raises(services.PushbackError, match="there is no default"):
-        services.integration_initialize(integration=integration, entity=ledger.entity)
+    with pytest.raises(PushbackError, match="there is no default"):
+        integration_initialize(integration=integration, entity=ledger.entity)
 
     client.post(
         url,

@@ -12,10 +12,11 @@ import pytest
 
 from finance.ledger_check import verify_ledger
 from finance.models import Contact, Invoice, Payment
-from integrations.openwater import services
 from integrations.openwater.client import OpenWaterUserNotFound, UserCache
+from integrations.openwater.errors import UserNeeded
 from integrations.openwater.models import InvoiceSync
 from integrations.openwater.pushback import RunBusy, run_pushback
+from integrations.openwater.services.recording import invoice_record
 from tests.factories import CompanyFactory, ContactFactory
 from tests.openwater.conftest import AWARDS, GRANTS
 
@@ -214,12 +215,12 @@ def test_invoice_record__needs_the_user_unless_the_invoice_carries_the_email(int
         "refunds": [],
     }
     contacts = Contact.objects.count()
-    with pytest.raises(services.UserNeeded) as needed:
-        services.invoice_record(integration=integration, data=data)
+    with pytest.raises(UserNeeded) as needed:
+        invoice_record(integration=integration, data=data)
     assert needed.value.user_id == 31
     assert not InvoiceSync.objects.exists() and Contact.objects.count() == contacts
 
-    with_email = services.invoice_record(integration=integration, data={**data, "id": 556, "email": "Ada@Example.org"})
+    with_email = invoice_record(integration=integration, data={**data, "id": 556, "email": "Ada@Example.org"})
     assert with_email.status == "pushed" and with_email.contact_id == known.pk
 
     user = {
@@ -229,6 +230,6 @@ def test_invoice_record__needs_the_user_unless_the_invoice_carries_the_email(int
         "lastName": "One",
         "thirdPartyUniqueId": None,
     }
-    recorded = services.invoice_record(integration=integration, data=data, user=user)
+    recorded = invoice_record(integration=integration, data=data, user=user)
     assert recorded.status == "pushed" and recorded.contact_created and recorded.contact.name == "Some One"
     assert verify_ledger().ok

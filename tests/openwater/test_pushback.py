@@ -8,10 +8,15 @@ from django.db import connection
 
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, Contact, Invoice, InvoiceAdjustment, Payment, Refund
-from integrations.openwater import services
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.pushback import LOCK_NAMESPACE, RunBusy, run_pushback
 from integrations.openwater.selectors import pushback_health
+from integrations.openwater.services.setup import (
+    integration_start,
+    integration_update,
+    program_disable,
+    program_set_default,
+)
 from tests.db import advisory_lock_elsewhere
 from tests.factories import ContactFactory
 from tests.openwater.conftest import AWARDS, GRANTS
@@ -132,18 +137,18 @@ def test_run__skips_then_picks_up_once_the_program_is_mapped(integration, sandbo
     assert not ow_invoices().exists()
 
     grants = ProgramMapping.objects.get(integration=integration, program_id=GRANTS)
-    services.program_set_default(program=grants)
+    program_set_default(program=grants)
     second = run(integration, make_client)
     assert second.pushed == 1
     sync = InvoiceSync.objects.get(ow_invoice_id=unmapped.id)
     assert sync.status == "pushed" and sync.invoice.lines.get().product == integration.default_product
 
     # Mode "Default Product": programs never mapped push with the default product.
-    services.integration_update(integration=integration, programs_sync_mode=Integration.SyncMode.DEFAULT_PRODUCT)
+    integration_update(integration=integration, programs_sync_mode=Integration.SyncMode.DEFAULT_PRODUCT)
     third = run(integration, make_client)
     assert third.pushed == 1 and InvoiceSync.objects.get(ow_invoice_id=new_program.id).status == "pushed"
     # Disabled programs are skipped.
-    services.program_disable(program=grants)
+    program_disable(program=grants)
     later = sandbox.add_invoice(program_id=GRANTS, user_id=1, lines=["7.00"])
     run(integration, make_client)
     assert InvoiceSync.objects.get(ow_invoice_id=later.id).skip_code == "disabled"
@@ -174,7 +179,7 @@ def test_faults__rate_limit_500_and_timeout_are_retried(integration, sandbox, ma
 
 
 def test_faults__4xx_is_not_retried_and_errors_are_readable(integration, sandbox, make_client, sleeps):
-    services.integration_update(integration=integration, api_key="wrong-key")
+    integration_update(integration=integration, api_key="wrong-key")
     integration.refresh_from_db()
     result = run(integration, make_client)
     assert result.status == "failed" and "HTTP 401" in result.message and sleeps == []
@@ -251,7 +256,7 @@ def test_credentials_are_stored_encrypted_and_shown_masked(integration):
 def test_pushback_health(integration, sandbox, make_client):
     sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["42.00"])
     sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["1.00", "2.00"], total_billed_override="9.00")
-    services.integration_start(integration=integration)
+    integration_start(integration=integration)
     run(integration, make_client)
     health = pushback_health()
     last = PushbackRun.objects.get()

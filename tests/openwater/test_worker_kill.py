@@ -13,8 +13,8 @@ import pytest
 
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, Payment
-from integrations.openwater import services
 from integrations.openwater.models import InvoiceSync, PushbackRun
+from integrations.openwater.services.setup import integration_start
 from integrations.openwater.tasks import pushback_due, pushback_run
 from paycentral.celery import app as celery_app
 from tests.child_process import child_env
@@ -44,7 +44,7 @@ def test_worker_killed_mid_run__restarted__every_invoice_pushed_once(integration
     for n in range(COUNT):
         sandbox.add_invoice(program_id=AWARDS, user_id=1 + n % 2, lines=[f"{10 + n}.25"])
     sandbox.delay = 0.05  # each invoice fetch takes a moment: the run lasts several seconds
-    services.integration_start(integration=integration)
+    integration_start(integration=integration)
     celery_app.control.purge()
 
     worker, log = start_worker(tmp_path, "ow-first@%h")

@@ -62,19 +62,25 @@ def ow_url(live_server, ow_store):
 @pytest.fixture
 def ow_integration(ledger, ow_url, ow_data):
     """An initialized, started integration with two programs mapped to their products."""
-    from integrations.openwater import services
     from integrations.openwater.models import ProgramMapping
+    from integrations.openwater.services.setup import (
+        integration_create,
+        integration_initialize,
+        integration_start,
+        program_initialize,
+        programs_refresh,
+    )
     from sandboxes.openwater.views import sandbox_credentials
 
-    integration = services.integration_create(name="OpenWater sandbox", base_url=ow_url, **sandbox_credentials())
-    integration = services.integration_initialize(
+    integration = integration_create(name="OpenWater sandbox", base_url=ow_url, **sandbox_credentials())
+    integration = integration_initialize(
         integration=integration, entity=ledger.entity, skip_before=(datetime.now(UTC) - timedelta(days=10)).date()
     )
-    services.programs_refresh(
+    programs_refresh(
         integration=integration,
         programs=[dict(p) for p in ow_data["programs"]],
     )
     for program_id in OW_MAPPED:
-        services.program_initialize(program=ProgramMapping.objects.get(integration=integration, program_id=program_id))
-    integration = services.integration_start(integration=integration)
+        program_initialize(program=ProgramMapping.objects.get(integration=integration, program_id=program_id))
+    integration = integration_start(integration=integration)
     return integration

@@ -51,15 +51,16 @@ from finance.models import Batch, Invoice, InvoiceLine, Payment, PaymentApplicat
 from finance.services.adjustments import invoice_reverse
 from finance.services.ar_import import ar_import_post, ar_import_validate
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
+from finance.services.contacts import next_party_id
 from finance.services.credits import credit_apply, credit_available, payment_unapply, refund_record, refundable
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
 from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
-from integrations.openwater import services as openwater
 from integrations.openwater.models import InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.pushback import RunBusy, run_pushback
+from integrations.openwater.services.setup import program_initialize
 from integrations.processors import ProcessorError
-from integrations.services.sync import run_jobs
+from integrations.services.sync.jobs import run_jobs
 from paycentral.models import Cart
 from paycentral.services.cart import cart_add_product, cart_apply_own_credit, cart_start, cart_submit
 from sandboxes.processor.models import SandboxCharge
@@ -411,7 +412,7 @@ class Office:
             contact = self.rng.choice(free)
         else:
             with transaction.atomic():  # the next party id, as contacts made by the services get it
-                contact = ContactFactory(party_id=openwater.next_party_id())
+                contact = ContactFactory(party_id=next_party_id())
             self.contacts.append(contact)
         available = self.credit_of(contact)
         billed = membership_join(
@@ -556,7 +557,7 @@ class Office:
         )
         if program is None:
             return "every program mapped"
-        openwater.program_initialize(program=program)
+        program_initialize(program=program)
         return f"program {program.code} mapped"
 
     # --- invoice sync ---------------------------------------------------------------

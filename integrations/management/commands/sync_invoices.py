@@ -10,7 +10,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from integrations.services.sync import run_jobs, sync_records_repair
+from integrations.services.sync.jobs import run_jobs
+from integrations.services.sync.records import sync_records_repair
 
 JOBS = ("requests", "poll", "reconcile")
 

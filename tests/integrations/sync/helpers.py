@@ -10,7 +10,7 @@ from finance.models import Payment
 from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
 from integrations.processors import signatures
 from integrations.processors.sandbox import SandboxProcessor
-from integrations.services.sync import run_jobs
+from integrations.services.sync.jobs import run_jobs
 from sandboxes.processor.models import SandboxCharge
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
@@ -92,9 +92,10 @@ def hand_to_staff(attempt: SyncAttempt) -> None:
     handed to staff as the reconciler does (its record goes to Manual review)."""
     from django.db.models import F
 
-    from integrations.services import sync as sync_service
+    from integrations.services.sync.base import GIVE_UP_AFTER
+    from integrations.services.sync.outcomes import attempt_unknown_to_review
 
     SyncAttempt.objects.filter(pk=attempt.pk).update(
-        started_at=F("started_at") - sync_service.GIVE_UP_AFTER - datetime.timedelta(minutes=1)
+        started_at=F("started_at") - GIVE_UP_AFTER - datetime.timedelta(minutes=1)
     )
-    sync_service.attempt_unknown_to_review(attempt.pk)
+    attempt_unknown_to_review(attempt.pk)

@@ -18,8 +18,8 @@ import pytest
 from finance.ledger_check import verify_ledger
 from finance.models import Payment
 from integrations.models import InvoiceSyncRecord, SyncAttempt
-from integrations.services import sync as sync_service
-from integrations.services.sync import run_jobs
+from integrations.services.sync.base import STALE_AFTER
+from integrations.services.sync.jobs import run_jobs
 from sandboxes.processor.models import SandboxCharge
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import charges_of, invoice_with_method, payments_of
@@ -39,7 +39,7 @@ KILLED_AUTOPAY = """
 import sys, time
 import django
 django.setup()
-from integrations.services import sync
+from integrations.services.sync import attempts, jobs
 point, marker, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
 calls = []
 
@@ -48,22 +48,22 @@ def stop(attempt_id):
     time.sleep(300)
 
 if point == "answered":
-    real_apply = sync._apply_result
+    real_apply = attempts.apply_result
     def apply_result(record, attempt, *args, **kwargs):
         real_apply(record, attempt, *args, **kwargs)
         calls.append(1)
         if len(calls) == at:
             stop(attempt.pk)
-    sync._apply_result = apply_result
+    attempts.apply_result = apply_result
 else:
-    real_send = sync.attempt_send
+    real_send = attempts.attempt_send
     def attempt_send(attempt, **kwargs):
         calls.append(1)
         if len(calls) == at:
             stop(attempt.pk)
         return real_send(attempt, **kwargs)
-    sync.attempt_send = attempt_send
-sync.run_jobs("autopay")
+    attempts.attempt_send = attempt_send
+jobs.run_jobs("autopay")
 """
 
 
@@ -120,14 +120,14 @@ def test_autopay_killed_mid_run__run_again__each_invoice_charged_and_paid_once(s
     if point == "answered":
         # The reconciler asks the processor by the attempt's key and records the charge made
         # before the kill, once.
-        _age(attempt, sync_service.STALE_AFTER * 2)
+        _age(attempt, STALE_AFTER * 2)
         assert run_jobs("reconcile") == {"reconcile_found succeeded": 1}
         assert SyncAttempt.objects.filter(record=cut).count() == 1
     else:
         # The processor never got it: the customer's charges show none, so the reconciler
         # sends the same request with the attempt's own key, which charges once; never a
         # new attempt with a new key.
-        _age(attempt, sync_service.STALE_AFTER * 2)
+        _age(attempt, STALE_AFTER * 2)
         assert run_jobs("reconcile") == {"reconcile_resent succeeded": 1}
         (only,) = SyncAttempt.objects.filter(record=cut)
         assert (only.pk, only.outcome, only.sends) == (attempt.pk, Outcome.SUCCEEDED, 2)

@@ -8,8 +8,10 @@ import pytest
 from finance.ledger_check import verify_ledger
 from integrations.models import SyncAttempt, WebhookEvent
 from integrations.processors import signatures
-from integrations.services import sync as sync_service
-from integrations.services.sync import attempt_send, attempt_start, run_jobs
+from integrations.services.sync.attempts import attempt_record, attempt_send, attempt_start
+from integrations.services.sync.base import NOT_AT_PROCESSOR, STALE_AFTER
+from integrations.services.sync.jobs import run_jobs
+from integrations.services.sync.outcomes import apply_processor_state
 from sandboxes.processor.models import SandboxCharge
 from tests.integrations.conftest import WEBHOOK_SECRET
 from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
@@ -168,7 +170,7 @@ def test_worker_stopped_after_the_charge__reconciled_not_charged_again(sync, pro
     run_jobs("autopay")  # a fresh job does not charge while an attempt is open
     assert record.attempts.count() == 1
 
-    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.STALE_AFTER * 2)
+    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - STALE_AFTER * 2)
     assert run_jobs("reconcile") == {"reconcile_found succeeded": 1}
 
     record.refresh_from_db()
@@ -181,7 +183,7 @@ def test_worker_stopped_after_the_charge__reconciled_not_charged_again(sync, pro
 def test_worker_stopped_before_the_charge__reconciler_sends_the_same_key_once(sync, processor):
     record = invoice_with_method(sync, "tok_visa", "99.00")
     attempt = attempt_start(record.pk)  # the worker dies here: nothing was sent
-    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.STALE_AFTER * 2)
+    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - STALE_AFTER * 2)
 
     # The customer's charges show none; the same request goes out with the attempt's key.
     assert run_jobs("reconcile") == {"reconcile_resent succeeded": 1}
@@ -217,11 +219,11 @@ def test_late_success_of_a_written_off_attempt__posted_once_or_flagged(sync, pro
         # Recorded as never received, as earlier versions of the reconciler wrote off an
         # attempt the processor's search did not show (such rows remain in the database).
         attempt = attempt_start(record.pk)
-        sync_service.attempt_record(
+        attempt_record(
             attempt.pk,
             result=None,
             failed=True,
-            failure_code=sync_service.NOT_AT_PROCESSOR,
+            failure_code=NOT_AT_PROCESSOR,
             failure_message="The processor has no charge with this attempt's key; nothing was charged.",
             counts_as_failure=False,
         )
@@ -273,7 +275,7 @@ def test_payment_request_paid_after_autopay__flagged_not_posted_twice(sync, proc
         status=ChargeStatus.SUCCEEDED, processor_id="ch_paid_request_1", amount=D("45.00"), currency="USD"
     )
     for _ in range(2):  # the webhook, then the same report again
-        sync_service.apply_processor_state(charge_id=record.payment_request_id, charge=extra, disputed=False)
+        apply_processor_state(charge_id=record.payment_request_id, charge=extra, disputed=False)
     record.refresh_from_db()
     assert len(payments_of(record)) == 1
     assert record.processor_transaction_id == paid_by
@@ -282,7 +284,7 @@ def test_payment_request_paid_after_autopay__flagged_not_posted_twice(sync, proc
     again = ChargeResult(status=ChargeStatus.SUCCEEDED, processor_id=paid_by, amount=D("45.00"), currency="USD")
     record.has_error, record.error_message = False, ""
     record.save(update_fields=["has_error", "error_message"])
-    sync_service.apply_processor_state(charge_id=paid_by, charge=again, disputed=False)
+    apply_processor_state(charge_id=paid_by, charge=again, disputed=False)
     record.refresh_from_db()
     assert not record.has_error and len(payments_of(record)) == 1
     assert verify_ledger().ok

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from finance.ledger_check import verify_ledger
 from integrations.models import SyncAttempt, SyncRecordChange, WebhookEvent
-from integrations.services import sync as sync_service
-from integrations.services.sync import attempt_start, run_jobs, sync_record_update
+from integrations.services.sync.attempts import attempt_start
+from integrations.services.sync.base import GIVE_UP_AFTER, STALE_AFTER
+from integrations.services.sync.jobs import run_jobs
+from integrations.services.sync.records import sync_record_update
 from paycentral.models import PaymentHandlingMode as Mode
 from tests.integrations.sync.helpers import D, charges_of, hand_to_staff, invoice_with_method, payments_of
 
@@ -87,7 +89,7 @@ def test_answer_lost_and_processor_unreachable_past_the_give_up_time__one_charge
     settings.SANDBOX_PROCESSOR_URL = UNREACHABLE
 
     assert list(run_jobs("reconcile")) == ["reconcile_error"]  # within the window: tried, nothing known
-    _age(attempt, sync_service.GIVE_UP_AFTER + datetime.timedelta(minutes=1))
+    _age(attempt, GIVE_UP_AFTER + datetime.timedelta(minutes=1))
     assert run_jobs("reconcile") == {"reconcile_manual review": 1}
 
     record.refresh_from_db()
@@ -140,10 +142,10 @@ def test_attempt_never_sent_and_invoice_paid_meanwhile__not_sent_again_then_manu
     attempt = attempt_start(record.pk)  # committed; the worker dies before sending it
     processor.pay_payment_request(record.payment_request_id, "tok_mastercard")
     assert run_jobs("poll") == {"poll_request_succeeded": 1}
-    _age(attempt, sync_service.STALE_AFTER * 2)
+    _age(attempt, STALE_AFTER * 2)
 
     assert run_jobs("reconcile") == {"reconcile_not yet": 1}
-    _age(attempt, sync_service.GIVE_UP_AFTER)
+    _age(attempt, GIVE_UP_AFTER)
     assert run_jobs("reconcile") == {"reconcile_manual review": 1}
     assert run_jobs("reconcile") == {"reconcile_waiting for staff": 1}
 

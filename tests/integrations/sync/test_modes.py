@@ -74,7 +74,8 @@ def test_handling_mode__attempts_state_and_ledger(sync, processor, mode, token, 
 
 
 def test_handling_mode__hold_stops_retries_and_release_resumes(sync, processor):
-    from integrations.services.sync import run_jobs, sync_record_update
+    from integrations.services.sync.jobs import run_jobs
+    from integrations.services.sync.records import sync_record_update
 
     record = invoice_with_method(sync, "tok_visa_declined", "50.00")
     run_jobs("requests")
@@ -97,7 +98,7 @@ def test_handling_mode__hold_stops_retries_and_release_resumes(sync, processor):
 
 
 def test_sync_disabled__no_request_and_no_charge(sync, processor):
-    from integrations.services.sync import sync_record_update
+    from integrations.services.sync.records import sync_record_update
 
     record = invoice_with_method(sync, "tok_visa", "75.00")
     sync_record_update(record=record, sync_enabled=False, handling_mode=record.handling_mode)

@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from finance.ledger_check import verify_ledger
 from integrations.models import InvoiceSyncRecord, SyncAttempt
-from integrations.services.sync import charge_invoice, run_jobs
+from integrations.services.sync.attempts import charge_invoice
+from integrations.services.sync.jobs import run_jobs
 from paycentral.models import PaymentHandlingMode as Mode
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import charges_of, invoice_with_method, payments_of
@@ -43,10 +44,10 @@ import json, os, sys
 import django
 django.setup()
 from django.db import connection
-from integrations.services import sync
+from integrations.services.sync import jobs
 job, ready, lock_key, order = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 name = "records_for_autopay" if job == "autopay" else "records_due_for_retry"
-read_list = getattr(sync, name)
+read_list = getattr(jobs, name)
 
 def listed_then_held(*args, **kwargs):
     ids = list(read_list(*args, **kwargs))
@@ -58,8 +59,8 @@ def listed_then_held(*args, **kwargs):
         cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [lock_key])
     return ids[::-1] if order == "reversed" else ids
 
-setattr(sync, name, listed_then_held)
-print(json.dumps(sync.run_jobs(job)))
+setattr(jobs, name, listed_then_held)
+print(json.dumps(jobs.run_jobs(job)))
 """
 
 

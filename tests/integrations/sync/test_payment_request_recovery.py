@@ -16,7 +16,7 @@ import pytest
 
 from integrations import tasks
 from integrations.models import InvoiceSyncRecord, ProcessorStatus
-from integrations.services.sync import run_jobs
+from integrations.services.sync.jobs import run_jobs
 from sandboxes.processor.models import SandboxPaymentRequest
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import invoice_with_method

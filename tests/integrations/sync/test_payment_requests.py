@@ -6,12 +6,10 @@ import pytest
 from finance.ledger_check import verify_ledger
 from integrations.models import NEVER_CHECKED, InvoiceSyncRecord, ProcessorStatus, WebhookEvent
 from integrations.processors import ProcessorError
-from integrations.services.sync import (
-    payment_requests_to_poll,
-    poll_payment_request,
-    run_jobs,
-    sync_record_update,
-)
+from integrations.selectors import payment_requests_to_poll
+from integrations.services.sync.jobs import run_jobs
+from integrations.services.sync.outcomes import poll_payment_request
+from integrations.services.sync.records import sync_record_update
 from paycentral.models import PaymentHandlingMode as Mode
 from tests.integrations.sync.helpers import (
     D,

@@ -16,16 +16,10 @@ from django.test import Client
 from finance.ledger_check import verify_ledger
 from integrations.models import InvoiceSyncRecord, SyncAttempt, SyncRecordChange
 from integrations.processors import ChargeRequest
-from integrations.services import sync as sync_service
-from integrations.services.sync import (
-    CHARGED,
-    NOT_CHARGED,
-    STAFF_NOT_CHARGED,
-    SyncError,
-    attempt_resolve_unknown,
-    run_jobs,
-    sync_record_update,
-)
+from integrations.services.sync.attempts import CHARGED, NOT_CHARGED, RESOLVE_AFTER, attempt_resolve_unknown
+from integrations.services.sync.base import STAFF_NOT_CHARGED, SyncError
+from integrations.services.sync.jobs import run_jobs
+from integrations.services.sync.records import sync_record_update
 from paycentral.models import PaymentHandlingMode as Mode
 from tests.integrations.sync.helpers import D, charges_of, hand_to_staff, invoice_with_method, payments_of
 from tests.integrations.sync.test_stripe import _record, fake, stripe_sync  # noqa: F401 - fixtures
@@ -234,7 +228,7 @@ class _Meanwhile:
 @pytest.mark.parametrize("meanwhile", ["reconciler finds the charge", "another user resolves it"])
 def test_resolve__settled_meanwhile__refused_under_the_records_lock(lost, processor, manager_user, meanwhile):
     record, attempt, charge = _charged_answer_lost(lost, "45.00", hand_over=False)
-    _age(attempt, sync_service.RESOLVE_AFTER + datetime.timedelta(minutes=1))  # unknown, within the window
+    _age(attempt, RESOLVE_AFTER + datetime.timedelta(minutes=1))  # unknown, within the window
 
     def settle():
         if meanwhile == "reconciler finds the charge":

@@ -25,7 +25,7 @@ from integrations.processors import (
     signatures,
 )
 from integrations.processors.stripe import StripeProcessor
-from integrations.services.sync import run_jobs
+from integrations.services.sync.jobs import run_jobs
 from paycentral.models import GatewayAccount, PaymentMethod
 from paycentral.models import PaymentHandlingMode as Mode
 from tests.factories import BatchFactory, ContactFactory, PaymentMethodFactory
@@ -361,13 +361,13 @@ def test_stripe_sync__answer_lost_and_search_lagging__reconcile_pays_from_the_cu
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_stripe_sync__charge_never_sent__reconciler_sends_the_same_key_once(ledger, stripe_sync, fake):
-    from integrations.services import sync as sync_service
-    from integrations.services.sync import attempt_start
+    from integrations.services.sync.attempts import attempt_start
+    from integrations.services.sync.base import STALE_AFTER
 
     fake.search_lag = 3600
     record = _record(ledger, stripe_sync, "pm_card_visa")
     attempt = attempt_start(record.pk)  # the worker stops before sending it
-    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.STALE_AFTER * 2)
+    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - STALE_AFTER * 2)
 
     assert run_jobs("reconcile") == {"reconcile_resent succeeded": 1}
     assert run_jobs("reconcile") == {}

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from integrations.services.sync import run_jobs
+from integrations.services.sync.jobs import run_jobs
 from paycentral.models import PaymentHandlingMode as Mode
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
 from tests.integrations.sync.helpers import charges_of, hand_to_staff, invoice_with_method, payments_of

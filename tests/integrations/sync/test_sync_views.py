@@ -171,11 +171,11 @@ def test_receiver__one_transaction_sends_its_ids_in_chunks(
     from django.db import transaction
 
     from integrations import tasks
-    from integrations.services import sync as sync_service
+    from integrations.services.sync import records
 
     sent = []
     monkeypatch.setattr(tasks.create_payment_requests, "delay", lambda ids: sent.append(ids))
-    monkeypatch.setattr(sync_service, "REQUEST_CHUNK", 2)
+    monkeypatch.setattr(records, "REQUEST_CHUNK", 2)
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         invoices = [_invoice(ledger) for _ in range(5)]
         try:

@@ -14,8 +14,8 @@ from django.conf import settings
 
 from integrations import tasks
 from integrations.models import InvoiceSyncRecord, SyncAttempt, SyncRun
-from integrations.services import sync as sync_service
-from integrations.services.sync import run_jobs
+from integrations.services.sync.base import STALE_AFTER
+from integrations.services.sync.jobs import run_jobs
 from paycentral.celery import app as celery_app
 from sandboxes.processor.models import SandboxCharge
 from tests.child_process import child_env
@@ -107,7 +107,7 @@ def test_worker_process_killed_mid_charge__reconciled_never_charged_twice(sync, 
     run_jobs("requests")
     assert SyncAttempt.objects.filter(record=record).count() == 1  # no second charge while unknown
 
-    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - sync_service.STALE_AFTER * 2)
+    SyncAttempt.objects.filter(pk=attempt.pk).update(started_at=attempt.started_at - STALE_AFTER * 2)
     assert run_jobs("reconcile") == {"reconcile_found succeeded": 1}
     record.refresh_from_db()
     (payment,) = payments_of(record)
