@@ -136,7 +136,7 @@ LOCKBOX = imis(pay(105, "130.00", check="501"), pay(106, "100.00", check="502"))
 
 
 @pytest.mark.django_db
-def test_posting_an_ar_import__one_event_on_the_import_none_per_payment_or_balance(payers, manager_user):
+def test_posting_an_ar_import__one_event_on_the_import_none_per_payment_or_balance(payers, manager_user, client):
     imp = validate(LOCKBOX)
     assert imp.status == ARImport.Status.VALIDATED
     last = AuditEvent.objects.order_by("pk").last().pk
@@ -160,6 +160,11 @@ def test_posting_an_ar_import__one_event_on_the_import_none_per_payment_or_balan
         ("batch", "create"),
     ]
     assert Invoice.objects.filter(type=Invoice.Type.CREDIT, balance=Decimal("-20.00")).exists()
+
+    client.force_login(manager_user)
+    page = client.get(reverse("finance:ar_import_detail", args=[imp.pk])).content.decode()
+    trail = page[page.index('data-testid="audit-trail"') :]
+    assert "posting" in trail and "posted" in trail and "manager" in trail
 
 
 @pytest.mark.django_db(transaction=True)
