@@ -8,7 +8,7 @@ writing statement of the thread's connection carries it as a transaction-local s
 prepended to the statement itself, so no statement is added and no round trip either.
 ``acting_as`` nests: the inner actor holds inside, the outer one is back after it. A
 transaction that goes on after the outermost ``acting_as`` (an ``atomic()`` around it)
-is told that no actor is set any more (one statement, only then).
+is told that no actor is set any more, by its next writing statement (prepended too).
 
 With no actor set, the triggers record ``system``; a management command's connections
 name the command instead (``command import_ar``): ``use_command_actor`` sets that as
@@ -56,6 +56,9 @@ def metadata(actor: Actor) -> dict:
 
 @contextmanager
 def acting_as(actor: Actor):
+    outermost = _current.get() is None
+    if outermost:
+        _ForgetOnNextWrite.cancel()
     token = _current.set(actor)
     try:
         # Outermost: starts pghistory's tracking on this thread's connection; nested:
@@ -66,19 +69,51 @@ def acting_as(actor: Actor):
         _current.reset(token)
         # Nested: the outer actor again (outermost: tracking is off, nothing to do).
         pghistory.context(**metadata(current_actor()))
-        if _current.get() is None:
-            _forget_in_transaction()
+        if outermost and connection.in_atomic_block:
+            _ForgetOnNextWrite.arm()
 
 
-def _forget_in_transaction() -> None:
+class _ForgetOnNextWrite:
     """The setting is local to the transaction: one that goes on after the outermost
-    actor would keep it for its later statements, which nobody acts for."""
-    if not connection.in_atomic_block or connection.needs_rollback or connection.connection is None:
-        return
-    if connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config(%s, %s, true)", [SETTING, json.dumps(metadata(_process_actor))])
+    actor would keep it for its later statements, which nobody acts for. This execute
+    wrapper prepends the process's default actor to the connection's next writing
+    statement (as pghistory prepends the actor), then removes itself; in a later
+    transaction, where the setting is gone already, it sets the default it has."""
+
+    # Statements that take no prefix (pghistory's list: reads, DDL, transaction control).
+    IGNORED = pghistory.runtime.IGNORED_SQL_PREFIXES
+
+    def __call__(self, execute, sql, params, many, context):
+        text = sql.decode() if isinstance(sql, bytes) else sql
+        cursor = context["cursor"]
+        if (
+            many
+            or text.strip().lower().startswith(self.IGNORED)
+            or getattr(cursor, "name", None)
+            or cursor.connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        ):
+            return execute(sql, params, many, context)
+        self.cancel()
+        value = json.dumps(metadata(_process_actor))
+        if isinstance(params, dict):
+            prefix = f"SELECT set_config('{SETTING}', %(audit__default_actor)s, true); "
+            params = {**params, "audit__default_actor": value}
+        else:
+            prefix = f"SELECT set_config('{SETTING}', %s, true); "
+            params = (value, *(params or ()))
+        result = execute(prefix + text, params, many, context)
+        while result is not None and result.nextset():  # on to the statement's own result
+            pass
+        return result
+
+    @classmethod
+    def arm(cls) -> None:
+        if not any(isinstance(w, cls) for w in connection.execute_wrappers):
+            connection.execute_wrappers.insert(0, cls())
+
+    @classmethod
+    def cancel(cls) -> None:
+        connection.execute_wrappers[:] = [w for w in connection.execute_wrappers if not isinstance(w, cls)]
 
 
 def _valid_ip(value: str | None) -> str | None:
