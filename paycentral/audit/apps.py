@@ -1,4 +1,7 @@
+from celery.signals import task_postrun, task_prerun
 from django.apps import AppConfig
+
+from paycentral.audit import context
 
 
 class AuditConfig(AppConfig):
@@ -7,6 +10,9 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self):
-        from paycentral.audit import recorder
-
-        recorder.connect()
+        # The trail is written by the database's triggers (paycentral.audit.triggers);
+        # here only who acts in jobs: each Celery task, or the management command.
+        uid = "paycentral.audit"
+        task_prerun.connect(context.task_prerun, dispatch_uid=f"{uid}.task_prerun", weak=False)
+        task_postrun.connect(context.task_postrun, dispatch_uid=f"{uid}.task_postrun", weak=False)
+        context.use_command_actor()
