@@ -6,10 +6,9 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
-from finance.models import Batch, Contact, FinancialEntity, Invoice, Product
+from finance.forms import EntryBatchMixin, entry_batch_field
+from finance.models import Contact, FinancialEntity, Invoice, Product
 from paycentral.models import PaymentMethod, PaymentMethodSet
-
-NEW_BATCH = "new"
 
 
 def _bootstrap(form: forms.Form) -> None:
@@ -23,14 +22,6 @@ def _bootstrap(form: forms.Form) -> None:
             widget.attrs.setdefault("class", "form-control")
 
 
-def open_batch_choices() -> list[tuple[str, str]]:
-    """Open batches (newest first), and "new": a batch opened when the entry is saved."""
-    return [(NEW_BATCH, "New batch for this date")] + [
-        (str(b.pk), f"{b.number} – {b.description}" if b.description else b.number)
-        for b in Batch.objects.filter(status=Batch.Status.OPEN).order_by("-date", "-pk")[:50]
-    ]
-
-
 def contact_by_party_id(value: str) -> Contact:
     value = (value or "").strip()
     try:
@@ -39,7 +30,7 @@ def contact_by_party_id(value: str) -> Contact:
         raise forms.ValidationError(f"No contact with party id {value!r}.") from None
 
 
-class PaymentEntryForm(forms.Form):
+class PaymentEntryForm(EntryBatchMixin, forms.Form):
     payer = forms.CharField(label="Payer party id", max_length=20)
     entity = forms.ModelChoiceField(
         queryset=FinancialEntity.objects.all(),
@@ -50,7 +41,7 @@ class PaymentEntryForm(forms.Form):
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     reference = forms.CharField(max_length=100, required=False, help_text="Check number or transaction id.")
-    batch = forms.ChoiceField(label="Batch")
+    batch = entry_batch_field()
     apply_to = forms.ChoiceField(
         choices=[("auto", "Oldest open invoices first"), ("lines", "The amounts I enter beside each open line")],
         initial="auto",
@@ -71,7 +62,6 @@ class PaymentEntryForm(forms.Form):
                 "paymentmethodsetentry__position"
             )
         self.fields["method"].queryset = methods
-        self.fields["batch"].choices = open_batch_choices()
         _bootstrap(self)
         self.fields["apply_to"].widget.attrs["class"] = "form-check-input"
 
@@ -79,7 +69,7 @@ class PaymentEntryForm(forms.Form):
         return contact_by_party_id(self.cleaned_data["payer"])
 
 
-class InvoiceEntryForm(forms.Form):
+class InvoiceEntryForm(EntryBatchMixin, forms.Form):
     bill_to = forms.CharField(label="Bill-to party id", max_length=20)
     entity = forms.ModelChoiceField(queryset=FinancialEntity.objects.all(), label="Financial entity")
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
@@ -89,7 +79,7 @@ class InvoiceEntryForm(forms.Form):
         help_text="Defaults to 30 days after the invoice date.",
     )
     accounting_method = forms.ChoiceField(choices=Invoice.AccountingMethod.choices)
-    batch = forms.ChoiceField(label="Batch")
+    batch = entry_batch_field()
     description = forms.CharField(max_length=200, required=False)
 
     def __init__(self, *args, **kwargs):
@@ -98,7 +88,6 @@ class InvoiceEntryForm(forms.Form):
         entity = FinancialEntity.objects.order_by("code").first()
         if entity:
             self.fields["entity"].initial = entity.pk
-        self.fields["batch"].choices = open_batch_choices()
         _bootstrap(self)
 
     def clean_bill_to(self):

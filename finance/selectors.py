@@ -13,6 +13,7 @@ from finance.models import (
     Batch,
     BatchEvent,
     Contact,
+    CurrentBatch,
     Invoice,
     InvoiceLine,
     JournalEntry,
@@ -231,6 +232,14 @@ def batch_invoices(batch: Batch) -> QuerySet[Invoice]:
 
 def batch_payments(batch: Batch) -> QuerySet[Payment]:
     return Payment.objects.filter(batch=batch).select_related("payer", "method", "batch")
+
+
+def current_batch_of(user) -> Batch | None:
+    """The user's current batch (whatever its status now), or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    chosen = CurrentBatch.objects.select_related("batch").filter(user=user).first()
+    return chosen.batch if chosen else None
 
 
 def batch_events(batch: Batch) -> QuerySet[BatchEvent]:

@@ -9,6 +9,11 @@ Rules kept here:
   control amount are entered and equal the actual count and amount.
 - A posted batch is immutable (PostgreSQL refuses new journal entries in it too); a
   batch can be deleted only while it holds no transactions.
+- Each staff user has a current batch (``current_batch_set``): only an Open batch can
+  be chosen. Entries and adjustments go into the batch picked in their form, or else
+  into the user's current batch (``entry_batch``); with neither, or when the current
+  batch no longer takes transactions, they are refused: no batch is ever opened on
+  the side for a single transaction.
 """
 
 from dataclasses import dataclass
@@ -19,8 +24,8 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from finance.errors import BatchClosed, BatchOutOfBalance, InvalidTransition
-from finance.models import Batch, BatchEvent, FinanceSettings, Invoice, JournalEntry, Payment
+from finance.errors import BatchClosed, BatchOutOfBalance, InvalidTransition, NoCurrentBatch
+from finance.models import Batch, BatchEvent, CurrentBatch, FinanceSettings, Invoice, JournalEntry, Payment
 from finance.money import ZERO, quantize
 
 
@@ -163,3 +168,37 @@ def batch_transition(*, batch: Batch, to_status: str, user=None, note: str = "")
 
 def batch_post(*, batch: Batch, user=None) -> Batch:
     return batch_transition(batch=batch, to_status=Batch.Status.POSTED, user=user)
+
+
+# --- The current batch of a staff user ----------------------------------------------
+
+
+@transaction.atomic
+def current_batch_set(*, user, batch: Batch) -> Batch:
+    """Make ``batch`` the current batch of ``user``. Only an Open batch can be chosen
+    (``BatchClosed`` otherwise); the batch is share-locked while it is chosen, so it
+    cannot be posted in between."""
+    batch = lock_batch_for_writing(batch)
+    CurrentBatch.objects.update_or_create(user=user, defaults={"batch": batch})
+    return batch
+
+
+def entry_batch(*, user, batch: Batch | None = None) -> Batch:
+    """The batch an entry or adjustment of ``user`` goes into: ``batch`` when one was
+    picked in the form, otherwise the user's current batch.
+
+    Raises ``NoCurrentBatch`` when nothing was picked and the user has no current batch,
+    or when it no longer takes transactions (ready, posted or deleted). Nothing is
+    locked here: the service that writes into the batch locks it (and refuses a batch
+    that is not Open)."""
+    if batch is not None:
+        return batch
+    chosen = CurrentBatch.objects.select_related("batch").filter(user=user).first() if user else None
+    if chosen is None:
+        raise NoCurrentBatch("Choose a batch: you have no current batch (choose one in the header, or pick one here).")
+    if not chosen.batch.accepts_transactions:
+        raise NoCurrentBatch(
+            f"Your current batch {chosen.batch.number} is {chosen.batch.get_status_display().lower()} and takes no "
+            "more transactions: choose another current batch, or pick an open batch here."
+        )
+    return chosen.batch

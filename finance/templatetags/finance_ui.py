@@ -7,7 +7,8 @@ from django.utils.html import format_html
 
 from finance.models import Batch, Invoice, Payment
 from finance.money import quantize
-from paycentral.authorization import has_level
+from finance.selectors import current_batch_of
+from paycentral.authorization import ENTER_TRANSACTIONS, MANAGE_BATCH, has_level
 
 register = template.Library()
 
@@ -78,3 +79,22 @@ def nav_active(context, *prefixes: str) -> str:
 def user_has_level(user, module: str, level: int) -> bool:
     """{% user_has_level user "ar_cash" 1 as can_view %}"""
     return has_level(user, module, int(level))
+
+
+@register.simple_tag(takes_context=True)
+def current_batch_header(context) -> dict | None:
+    """What the header shows of the signed-in user's current batch: the batch (or None),
+    whether it still takes transactions and whether the user may open a new one (the
+    open batches to choose from load when the menu opens). None for users who enter no
+    transactions. One query."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not has_level(user, *ENTER_TRANSACTIONS):
+        return None
+    batch = current_batch_of(user)
+    return {
+        "batch": batch,
+        "usable": batch is not None and batch.accepts_transactions,
+        "can_open": has_level(user, *MANAGE_BATCH),
+        "next": request.get_full_path(),
+    }

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from finance.models import Batch, BatchEvent, Contact, FinanceSettings, Invoice, Payment
 from finance.selectors import batch_list
-from finance.services.batches import batch_set_controls, batch_totals, batch_transition
+from finance.services.batches import batch_set_controls, batch_totals, batch_transition, current_batch_set
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import payment_receive
 from paycentral.models import Module
@@ -374,18 +374,46 @@ def test_payment_reverse__into_a_chosen_open_batch(manager_client, books):
     assert 'data-testid="reverse-form"' not in response.content.decode()
 
 
-def test_payment_reverse__into_a_new_batch(manager_client, books):
+def test_payment_reverse__into_the_users_current_batch(manager_client, manager_user, books):
     payment = books.bob_payment
+    current = BatchFactory(number="MY-1")
+    current_batch_set(user=manager_user, batch=current)
     before = Batch.objects.count()
-    manager_client.post(
+    page = manager_client.get(reverse("finance:payment_detail", args=[payment.pk])).content.decode()
+    assert "My current batch: MY-1" in page
+    response = manager_client.post(
         reverse("finance:payment_reverse", args=[payment.pk]),
         {"batch": "", "date": timezone.localdate().isoformat(), "reason": "Chargeback"},
+        follow=True,
     )
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REVERSED
-    assert Batch.objects.count() == before + 1
-    assert payment.reversal_batch.description == f"Reversal of payment {payment.pk}"
-    assert payment.reversal_batch.status == Batch.Status.OPEN
+    assert payment.reversal_batch == current
+    assert Batch.objects.count() == before  # no batch of its own
+    assert f"Payment {payment.pk} is reversed in batch MY-1." in text(response)
+
+
+def test_payment_reverse__without_a_batch_is_refused_and_opens_none(manager_client, manager_user, books):
+    payment = books.bob_payment
+    before = Batch.objects.count()
+    response = manager_client.post(
+        reverse("finance:payment_reverse", args=[payment.pk]),
+        {"batch": "", "date": timezone.localdate().isoformat(), "reason": "Chargeback"},
+    )
+    assert response.status_code == 200
+    assert "you have no current batch" in text(response)
+    # A current batch that was posted since is refused too, naming it.
+    posted = BatchFactory(number="OLD-1")
+    current_batch_set(user=manager_user, batch=posted)
+    Batch.objects.filter(pk=posted.pk).update(status=Batch.Status.POSTED, posted_at=timezone.now())
+    response = manager_client.post(
+        reverse("finance:payment_reverse", args=[payment.pk]),
+        {"batch": "", "date": timezone.localdate().isoformat(), "reason": "Chargeback"},
+    )
+    assert "Your current batch OLD-1 is posted" in text(response)
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.POSTED
+    assert Batch.objects.count() == before + 1  # OLD-1 only
 
 
 def test_payment_reverse__refused_by_the_service_shows_the_error_and_changes_nothing(manager_client, books):
@@ -393,14 +421,14 @@ def test_payment_reverse__refused_by_the_service_shows_the_error_and_changes_not
     before = Batch.objects.count()
     response = manager_client.post(
         reverse("finance:payment_reverse", args=[payment.pk]),
-        {"batch": "", "date": "2025-12-31", "reason": "Typo"},
+        {"batch": books.batch.pk, "date": "2025-12-31", "reason": "Typo"},
         follow=True,
     )
     assert "A reversal cannot be dated before the payment." in text(response)
     assert 'class="alert alert-danger' in response.content.decode()
     payment.refresh_from_db()
     assert payment.status == Payment.Status.POSTED
-    assert Batch.objects.count() == before  # the new batch was rolled back with the reversal
+    assert Batch.objects.count() == before
 
 
 def test_payment_reverse__invalid_form_is_shown_again(manager_client, books):
@@ -666,9 +694,9 @@ def test_lists__query_count_does_not_grow_with_page_size(clerk_client, ledger, u
     clerk_client.get(url)  # warm up the session
     with CaptureQueriesContext(connection) as small:
         assert clerk_client.get(url).status_code == 200
-    # Session, user, levels, the page's own few queries (the batch figures: two grouped
-    # queries for the shown batches).
-    assert len(small.captured_queries) <= 12
+    # Session, user, levels, the header's current batch, the page's own few queries (the
+    # batch figures: two grouped queries for the shown batches).
+    assert len(small.captured_queries) <= 13
     _grow(ledger, batch, contact, 25)
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = clerk_client.get(url)
