@@ -8,7 +8,8 @@ Rules kept here:
 - Posting is refused while "require balanced batches" is on unless control count and
   control amount are entered and equal the actual count and amount.
 - A posted batch is immutable (PostgreSQL refuses new journal entries in it too); a
-  batch can be deleted only while it holds no transactions.
+  batch can be deleted only while it holds nothing: no invoice, payment, payment
+  reversal, refund (pending ones included), invoice adjustment or journal entry.
 - Each staff user has a current batch (``current_batch_set``): only an Open batch can
   be chosen. Entries and adjustments go into the batch picked in their form, or else
   into the user's current batch (``entry_batch``); with neither, or when the current
@@ -25,7 +26,17 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from finance.errors import BatchClosed, BatchOutOfBalance, InvalidTransition, NoCurrentBatch
-from finance.models import Batch, BatchEvent, CurrentBatch, FinanceSettings, Invoice, JournalEntry, Payment
+from finance.models import (
+    Batch,
+    BatchEvent,
+    CurrentBatch,
+    FinanceSettings,
+    Invoice,
+    InvoiceAdjustment,
+    JournalEntry,
+    Payment,
+    Refund,
+)
 from finance.money import ZERO, quantize
 
 
@@ -57,6 +68,20 @@ def batch_totals(batch: Batch) -> BatchTotals:
         payment_count=pay["n"],
         charges=inv["total"] or ZERO,
         cash=pay["total"] or ZERO,
+    )
+
+
+def batch_holds_anything(batch: Batch) -> bool:
+    """Whether any transaction was recorded in ``batch``: an invoice, a payment, a
+    payment reversal, a refund (pending ones too), an invoice adjustment or a journal
+    entry. Only an empty batch can be deleted."""
+    return (
+        Invoice.objects.filter(batch=batch).exists()
+        or Payment.objects.filter(batch=batch).exists()
+        or Payment.objects.filter(reversal_batch=batch).exists()
+        or Refund.objects.filter(batch=batch).exists()
+        or InvoiceAdjustment.objects.filter(batch=batch).exists()
+        or JournalEntry.objects.filter(batch=batch).exists()
     )
 
 
@@ -154,11 +179,7 @@ def batch_transition(*, batch: Batch, to_status: str, user=None, note: str = "")
                 raise BatchOutOfBalance(f"Batch {batch.number} is out of balance: " + "; ".join(problems) + ".")
         batch.posted_at = timezone.now()
         batch.posted_by = user
-    if to_status == Batch.Status.DELETED and (
-        JournalEntry.objects.filter(batch=batch).exists()
-        or Invoice.objects.filter(batch=batch).exists()
-        or Payment.objects.filter(batch=batch).exists()
-    ):
+    if to_status == Batch.Status.DELETED and batch_holds_anything(batch):
         raise InvalidTransition(f"Batch {batch.number} holds transactions; reverse them instead of deleting the batch.")
     BatchEvent.objects.create(batch=batch, from_status=batch.status, to_status=to_status, user=user, note=note)
     batch.status = to_status

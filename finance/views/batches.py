@@ -15,12 +15,22 @@ from finance.forms import BatchControlsForm, BatchCreateForm
 from finance.models import Batch
 from finance.services.batches import (
     batch_create,
+    batch_holds_anything,
     batch_set_controls,
     batch_totals,
     batch_transition,
     current_batch_set,
 )
-from finance.tables import PER_PAGE, BatchTable, InvoiceTable, PaymentTable
+from finance.tables import (
+    PER_PAGE,
+    AdjustmentTable,
+    BatchJournalTable,
+    BatchReversalTable,
+    BatchTable,
+    InvoiceTable,
+    PaymentTable,
+    RefundTable,
+)
 from finance.views.base import FilteredTableView, FinanceAccessMixin
 from paycentral.authorization import ENTER_TRANSACTIONS, MANAGE_BATCH, POST_BATCH, has_level
 
@@ -55,6 +65,9 @@ class BatchMixin:
 
 
 class BatchDetailView(FinanceAccessMixin, BatchMixin, TemplateView):
+    """A batch: its control figures, everything it holds (by kind, with what the
+    control count takes of it), and its actions."""
+
     template_name = "finance/batch_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -65,23 +78,36 @@ class BatchDetailView(FinanceAccessMixin, BatchMixin, TemplateView):
         can_manage = has_level(user, *MANAGE_BATCH)
         can_post = has_level(user, *POST_BATCH)
         config = RequestConfig(self.request, paginate={"per_page": PER_PAGE})
-        invoices = InvoiceTable(selectors.batch_invoices(batch), prefix="inv-", exclude=("batch",))
-        payments = PaymentTable(selectors.batch_payments(batch), prefix="pay-", exclude=("batch",))
-        config.configure(invoices)
-        config.configure(payments)
+        tables = {
+            "invoices": InvoiceTable(selectors.batch_invoices(batch), prefix="inv-", exclude=("batch",)),
+            "payments": PaymentTable(selectors.batch_payments(batch), prefix="pay-", exclude=("batch",)),
+            "reversals": BatchReversalTable(selectors.batch_reversed_payments(batch), prefix="rev-"),
+            "refunds": RefundTable(selectors.batch_refunds(batch), prefix="ref-"),
+            "adjustments": AdjustmentTable(selectors.batch_adjustments(batch), prefix="adj-"),
+            "journal": BatchJournalTable(selectors.batch_journal_entries(batch), prefix="je-"),
+        }
+        for table in tables.values():
+            config.configure(table)
+        contents = selectors.batch_contents(batch)
         current = selectors.current_batch_of(user)
+        deletable = Batch.Status.DELETED in allowed
+        holds_anything = deletable and batch_holds_anything(batch)
         context.update(
             batch=batch,
             totals=batch_totals(batch),
+            contents=contents,
+            counts={row.key: row.count for row in contents.rows},
             events=selectors.batch_events(batch),
-            invoice_table=invoices,
-            payment_table=payments,
+            tables=tables,
+            invoice_table=tables["invoices"],
+            payment_table=tables["payments"],
             can_manage=can_manage,
             can_post=can_post,
             can_set_controls=can_manage and batch.status in (Batch.Status.OPEN, Batch.Status.READY),
             can_ready=can_manage and Batch.Status.READY in allowed,
             can_reopen=can_manage and Batch.Status.OPEN in allowed,
-            can_delete=can_manage and Batch.Status.DELETED in allowed,
+            can_delete=can_manage and deletable and not holds_anything,
+            delete_refused=can_manage and holds_anything,
             show_post=Batch.Status.POSTED in allowed,
             can_enter=batch.accepts_transactions and has_level(user, *ENTER_TRANSACTIONS),
             is_current=current is not None and current.pk == batch.pk,

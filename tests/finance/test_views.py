@@ -490,10 +490,12 @@ def test_batch_detail__figures_invoices_payments_and_actions(manager_client, boo
         assert inv.number in invoices
     payments = html.split('data-testid="batch-payments"', 1)[1].split("</table>", 1)[0]
     assert f"#{books.alice_payment.pk}" in payments and f"#{books.bob_payment.pk}" in payments
-    for action in ("batch_ready", "batch_delete", "batch_controls"):
+    for action in ("batch_ready", "batch_controls"):
         assert f'action="{reverse("finance:" + action, args=[books.batch.pk])}"' in html
-    for action in ("batch_reopen", "batch_post"):
+    for action in ("batch_reopen", "batch_post", "batch_delete"):
         assert f'action="{reverse("finance:" + action, args=[books.batch.pk])}"' not in html
+    # It holds transactions: Delete is shown disabled, saying why.
+    assert 'data-testid="batch-delete-refused"' in html and "reverse them instead" in html
     batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     html = manager_client.get(reverse("finance:batch_detail", args=[books.batch.pk])).content.decode()
     for action in ("batch_reopen", "batch_post"):
@@ -695,7 +697,7 @@ def test_lists__query_count_does_not_grow_with_page_size(clerk_client, ledger, u
     with CaptureQueriesContext(connection) as small:
         assert clerk_client.get(url).status_code == 200
     # Session, user, levels, the header's current batch, the page's own few queries (the
-    # batch figures: two grouped queries for the shown batches).
+    # batch figures: three grouped queries for the shown batches).
     assert len(small.captured_queries) <= 13
     _grow(ledger, batch, contact, 25)
     with django_assert_max_num_queries(len(small.captured_queries)):
