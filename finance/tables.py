@@ -110,7 +110,8 @@ class PaymentTable(tables.Table):
     reference = tables.Column()
     batch = tables.Column("Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number")
     amount = MoneyColumn()
-    status = tables.Column()
+    # The batch's state (Open, Ready, Posted), and Reversed once reversed.
+    status = tables.Column("Status", order_by=("batch__status", "status"))
 
     class Meta:
         model = Payment

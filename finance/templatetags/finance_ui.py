@@ -29,10 +29,17 @@ BATCH_BADGES = {
     Batch.Status.POSTED: "text-bg-success",
     Batch.Status.DELETED: "text-bg-secondary",
 }
-PAYMENT_BADGES = {Payment.Status.POSTED: "text-bg-success", Payment.Status.REVERSED: "text-bg-danger"}
+BATCH_STATE_TITLES = {
+    Batch.Status.OPEN: "Batch {number} is open: not posted yet",
+    Batch.Status.READY: "Batch {number} is ready to post: not posted yet",
+    Batch.Status.POSTED: "Batch {number} is posted",
+    Batch.Status.DELETED: "Batch {number} is deleted",
+}
 
 
-def _badge(css: str, label: str) -> str:
+def _badge(css: str, label: str, title: str = "") -> str:
+    if title:
+        return format_html('<span class="badge {}" title="{}">{}</span>', css, title, label)
     return format_html('<span class="badge {}">{}</span>', css, label)
 
 
@@ -42,8 +49,30 @@ def batch_badge(batch: Batch) -> str:
 
 
 @register.simple_tag
+def batch_badge_class(batch: Batch) -> str:
+    return BATCH_BADGES.get(batch.status, "text-bg-light")
+
+
+@register.simple_tag
+def batch_state_title(batch: Batch) -> str:
+    return BATCH_STATE_TITLES.get(batch.status, "Batch {number}").format(number=batch.number)
+
+
+@register.simple_tag
+def batch_state_badge(batch: Batch) -> str:
+    """The state of a transaction recorded in ``batch``: the batch's own (Open, Ready,
+    Posted), with a title naming the batch. A transaction is posted when its batch is."""
+    return _badge(batch_badge_class(batch), batch.get_status_display(), batch_state_title(batch))
+
+
+@register.simple_tag
 def payment_badge(payment: Payment) -> str:
-    return _badge(PAYMENT_BADGES.get(payment.status, "text-bg-light"), payment.get_status_display())
+    """A payment's state: its batch's (Open, Ready, Posted), and "Reversed" beside it
+    once it is reversed (the reversal is recorded in its own batch)."""
+    state = batch_state_badge(payment.batch)
+    if payment.status == Payment.Status.REVERSED:
+        return format_html("{} {}", state, _badge("text-bg-danger", payment.get_status_display()))
+    return state
 
 
 def invoice_state(invoice: Invoice) -> tuple[str, str]:

@@ -311,7 +311,7 @@ def text_of(html: str) -> str:
         ({"payer": "20002"}, "bob_payment", "alice_payment"),
         ({"method": "CASH"}, "bob_payment", "alice_payment"),
         ({"date_after": "2026-01-01", "date_before": "2026-01-31"}, "alice_payment", "bob_payment"),
-        ({"status": "posted"}, "alice_payment", "reversed"),
+        ({"status": "open"}, "alice_payment", "reversed"),
         ({"status": "reversed"}, "reversed", "alice_payment"),
         ({"batch": "260115-1"}, "alice_payment", "reversed"),
         ({"reference": "chk-10"}, "alice_payment", "bob_payment"),
@@ -332,6 +332,26 @@ def test_payment_list__filters(clerk_client, books, ledger, params, expected, no
     ids = re.findall(r'href="/payments/(\d+)/"', response.content.decode())
     assert str(payments[expected].pk) in ids
     assert str(payments[not_expected].pk) not in ids
+
+
+def test_payment_list__state_is_the_batchs(clerk_client, ledger):
+    payer = ContactFactory()
+    open_batch, posted = BatchFactory(number="OPEN-2"), BatchFactory(number="POSTED-2")
+    in_open = payment_receive(payer=payer, method=ledger.check_method, amount="10", date=JAN, batch=open_batch)
+    in_posted = payment_receive(payer=payer, method=ledger.check_method, amount="20", date=JAN, batch=posted)
+    Batch.objects.filter(pk=posted.pk).update(status=Batch.Status.POSTED, posted_at=timezone.now())
+    html = clerk_client.get(reverse("finance:payment_list")).content.decode()
+
+    def badge(payment):
+        row = html.split(f'href="/payments/{payment.pk}/"', 1)[1].split("</tr>", 1)[0]
+        return row.rsplit("<td", 1)[1]
+
+    assert ">Open</span>" in badge(in_open) and "Posted" not in badge(in_open)
+    assert ">Posted</span>" in badge(in_posted)
+    detail = clerk_client.get(reverse("finance:payment_detail", args=[in_open.pk])).content.decode()
+    assert "Batch OPEN-2 is open: not posted yet" in detail.split("</h1>", 1)[0]
+    posted_only = clerk_client.get(reverse("finance:payment_list"), {"status": "posted"}).content.decode()
+    assert f'href="/payments/{in_posted.pk}/"' in posted_only and f'href="/payments/{in_open.pk}/"' not in posted_only
 
 
 def test_payment_detail__header_applications_and_journal(clerk_client, books, ledger):
