@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, JournalLine, Payment
+from finance.services.batches import current_batch_set
 from finance.services.payments import payment_receive
 from paycentral.models import Cart
 from tests.e2e.test_cart_credit import sign_in
@@ -18,6 +19,12 @@ from tests.finance.helpers import make_invoice
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 DAY = datetime.date(2026, 3, 10)
+
+
+@pytest.fixture(autouse=True)
+def clerk_batch(staff_user):
+    """The clerk's current batch: entries go into it."""
+    return current_batch_set(user=staff_user, batch=BatchFactory(date=DAY))
 
 
 @pytest.fixture
@@ -110,7 +117,7 @@ def test_receive_payment__payer_asked_once_found_by_email_picked_with_the_mouse(
     screenshot("finder-3-payment-picked")
     page.get_by_role("button", name="Record payment").click()
     expect(page).to_have_url(re.compile(r"/payments/\d+/$"))
-    expect(page.locator(".alert-success")).to_contain_text("Payment of 120.00 from Kenneth Fischer recorded.")
+    expect(page.locator(".alert-success")).to_contain_text("Payment of 120.00 from Kenneth Fischer recorded in batch")
     payment = Payment.objects.get()
     assert payment.payer == kenneth and payment.reference == "5001"
     invoice.refresh_from_db()

@@ -267,7 +267,7 @@ def test_receive_payment__typed_but_not_picked_is_refused(client, staff_user, le
         "method": ledger.check_method.pk,
         "amount": "10.00",
         "date": DAY.isoformat(),
-        "batch": "new",
+        "batch": BatchFactory().pk,
         "apply_to": "auto",
     }
     page = client.post(reverse("finance:payment_new"), data)
