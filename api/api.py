@@ -5,7 +5,7 @@
   the token's user needs AR/Cash level 1 to read finance data (403 otherwise).
 - Reads only, for now: contacts, invoices, payments and batches. Lists are paginated
   with ``limit``/``offset`` and load their related rows in a fixed number of queries.
-- Money is a string with two decimals (see ``paycentral.api_schemas``).
+- Money is a string with two decimals (see ``api.schemas``).
 - The schema is at /api/v1/openapi.json and the docs at /api/v1/docs, served from the
   local static files of django-ninja (no CDN).
 """
@@ -21,10 +21,8 @@ from ninja.errors import AuthorizationError, HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer
 
-from finance.models import Batch, Contact, Invoice, InvoiceLine, Payment, PaymentApplication
-from finance.money import ZERO, quantize
-from finance.services.batches import batch_totals
-from paycentral.api_schemas import (
+from api.models import ApiToken
+from api.schemas import (
     BatchDetailOut,
     BatchFilter,
     BatchOut,
@@ -39,8 +37,11 @@ from paycentral.api_schemas import (
     PaymentFilter,
     PaymentOut,
 )
-from paycentral.authorization import VIEW_FINANCE, has_level
-from paycentral.models import ApiToken
+from core.authorization import VIEW_FINANCE, has_level
+from finance.membership.api import router as subscriptions_router
+from finance.models import Batch, Contact, Invoice, InvoiceLine, Payment, PaymentApplication
+from finance.money import ZERO, quantize
+from finance.services.batches import batch_totals
 
 # last_used_at is written at most this often per token (one UPDATE, not one per call).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -259,7 +260,5 @@ def get_batch(request, number: str):
 
 
 # --- Subscriptions (membership billing) -----------------------------------------------
-
-from finance.membership.api import router as subscriptions_router  # noqa: E402
 
 api.add_router("/subscriptions/", subscriptions_router)

@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
-from paycentral.db_triggers import Trigger
+from core.db_triggers import Trigger
 
 
 class AuditEvent(models.Model):

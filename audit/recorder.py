@@ -21,14 +21,16 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from celery.signals import task_postrun, task_prerun
 from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from paycentral.audit.context import SYSTEM, Actor, acting_as, current_actor
-from paycentral.crypto import EncryptedTextField
+from audit.context import SYSTEM, Actor, acting_as, current_actor
+from audit.models import AuditEvent
+from core.crypto import EncryptedTextField
 
 SECRET_NAMES = {"password", "key_hash", "secret", "api_key", "client_key", "webhook_secret"}
 MASK = "••••••"
@@ -56,13 +58,13 @@ DEFAULT_AUDITED: dict[str, Spec] = {
     "finance.FinancialEntity": CONFIG,
     "finance.GLAccount": CONFIG,
     "finance.Product": CONFIG,
-    "paycentral.PaymentMethod": CONFIG,
-    "paycentral.PaymentMethodSet": CONFIG,
-    "paycentral.PaymentMethodSetEntry": CONFIG,
-    "paycentral.GatewayAccount": CONFIG,
+    "finance.PaymentMethod": CONFIG,
+    "finance.PaymentMethodSet": CONFIG,
+    "finance.PaymentMethodSetEntry": CONFIG,
+    "finance.GatewayAccount": CONFIG,
     "paycentral.ModuleAuthorization": CONFIG,
-    "paycentral.ApiToken": CONFIG,
-    "paycentral.MemberAccount": CONFIG,
+    "api.ApiToken": CONFIG,
+    "checkout.MemberAccount": CONFIG,
     "auth.User": Spec(fields=("username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser")),
     "finance.Batch": Spec(
         fields=("number", "date", "description", "status", "control_count", "control_amount"),
@@ -138,7 +140,7 @@ DEFAULT_AUDITED: dict[str, Spec] = {
         on_create=False,
         on_delete=False,
     ),
-    "paycentral.Cart": Spec(
+    "checkout.Cart": Spec(
         fields=("contact", "status", "invoice", "charge_amount", "charge_id"),
         update_fields=("status",),
         on_create=False,
@@ -197,8 +199,6 @@ def _raw(instance, f: models.Field):
 
 
 def _write(instance, action: str, changes: dict) -> None:
-    from paycentral.audit.models import AuditEvent
-
     actor = _default_actor()
     AuditEvent.objects.create(
         actor_id=actor.user_id,
@@ -293,11 +293,9 @@ def connect() -> None:
         except LookupError:
             continue
         registry.specs[model] = spec
-    uid = "paycentral.audit"
+    uid = "audit"
     pre_save.connect(_pre_save, dispatch_uid=f"{uid}.pre_save")
     post_save.connect(_post_save, dispatch_uid=f"{uid}.post_save")
     post_delete.connect(_post_delete, dispatch_uid=f"{uid}.post_delete")
-    from celery.signals import task_postrun, task_prerun
-
     task_prerun.connect(_task_prerun, dispatch_uid=f"{uid}.task_prerun", weak=False)
     task_postrun.connect(_task_postrun, dispatch_uid=f"{uid}.task_postrun", weak=False)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from paycentral.views import cart as views
+from checkout.views import cart as views
 
 app_name = "cart"
 

@@ -1,11 +1,11 @@
-"""Forms of the staff cart (input parsing only; the rules live in paycentral.services.cart)."""
+"""Forms of the staff cart (input parsing only; the rules live in checkout.services.cart)."""
 
 from decimal import Decimal
 
 from django import forms
 
-from finance.models import Contact, FinancialEntity, Product
-from paycentral.models import Cart, PaymentMethod
+from checkout.models import Cart
+from finance.models import Contact, FinancialEntity, PaymentMethod, Product
 
 
 def _bootstrap(form: forms.Form, size: str = "") -> None:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from paycentral.views import member as views
+from checkout.views import member as views
 
 app_name = "member"
 

@@ -1,6 +1,7 @@
 """Authentication backends: the failed-login lockout (django-axes)."""
 
 from axes.backends import AxesStandaloneBackend
+from django.conf import settings
 
 
 class LoginLockoutBackend(AxesStandaloneBackend):
@@ -26,8 +27,6 @@ def client_address(request) -> str | None:
     the entry that many places from the right of X-Forwarded-For: entries further left
     were written by the client and are not trusted.
     """
-    from django.conf import settings
-
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies:
         forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]

@@ -3,7 +3,7 @@
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
 
-from paycentral.models import Module, ModuleAuthorization
+from core.models import Module, ModuleAuthorization
 
 # Levels required by the rules of the design (kept in one place).
 APPLY_OTHER_CREDIT = (Module.ORDERS, 4)

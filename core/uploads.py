@@ -1,7 +1,9 @@
 """Upload limits that hold before a view runs."""
 
+import uuid
+
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.files.uploadhandler import FileUploadHandler
 
 
@@ -63,8 +65,6 @@ def _head(file, n: int = 16) -> bytes:
 
 def validate_image_upload(file) -> None:
     """An uploaded picture: at most IMAGE_MAX_BYTES, and a PNG, JPEG, GIF or WebP by content."""
-    from django.core.exceptions import ValidationError
-
     if file.size > IMAGE_MAX_BYTES:
         raise ValidationError(
             f"The picture is {file.size:,} bytes; the limit is {IMAGE_MAX_BYTES:,} bytes.", code="too_big"
@@ -76,7 +76,5 @@ def validate_image_upload(file) -> None:
 def product_image_path(instance, filename: str) -> str:
     """Stored under a generated name (never the uploader's), with the extension of its
     content type: ``products/<uuid>.<ext>``."""
-    import uuid
-
     kind = image_kind(_head(instance.image.file)) if instance.image else None
     return f"products/{uuid.uuid4().hex}.{kind or 'bin'}"

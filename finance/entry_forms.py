@@ -6,8 +6,7 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
-from finance.models import Batch, Contact, FinancialEntity, Invoice, Product
-from paycentral.models import PaymentMethod, PaymentMethodSet
+from finance.models import Batch, Contact, FinancialEntity, Invoice, PaymentMethod, PaymentMethodSet, Product
 
 NEW_BATCH = "new"
 

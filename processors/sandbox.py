@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from integrations.processors import signatures
-from integrations.processors.base import (
+from processors import signatures
+from processors.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
@@ -48,7 +48,7 @@ from integrations.processors.base import (
     RefundStatus,
     WebhookSignatureError,
 )
-from integrations.processors.money import from_minor_units, to_minor_units
+from processors.money import from_minor_units, to_minor_units
 
 # The sandbox's payment method types on the wire → the interface's.
 _METHOD_TYPES = {"card": PaymentMethodType.CARD, "us_bank_account": PaymentMethodType.ACH}

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import time
 
-from integrations.processors.base import WebhookSignatureError
+from processors.base import WebhookSignatureError
 
 DEFAULT_TOLERANCE = 300
 

@@ -36,7 +36,7 @@ from typing import Any
 import requests
 import stripe
 
-from integrations.processors.base import (
+from processors.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
@@ -58,7 +58,7 @@ from integrations.processors.base import (
     RefundStatus,
     WebhookSignatureError,
 )
-from integrations.processors.money import from_minor_units, to_minor_units
+from processors.money import from_minor_units, to_minor_units
 
 _STATUS = {
     "succeeded": ChargeStatus.SUCCEEDED,

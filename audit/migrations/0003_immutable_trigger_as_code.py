@@ -1,16 +1,16 @@
 """The audit trail's trigger as code: declared in ``AuditEvent.Meta.triggers``.
 
 The trigger of migration 0002 (search_path set by finance 0023) that refuses UPDATE and
-DELETE of audit rows is now a ``paycentral.db_triggers.Trigger`` declaration, installed
+DELETE of audit rows is now a ``core.db_triggers.Trigger`` declaration, installed
 below by pgtrigger's ``AddTrigger``: same name and body, its function now named like it.
 """
 
-import paycentral.db_triggers
+import core.db_triggers
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations
 
-from paycentral.db_triggers import set_search_path
+from core.db_triggers import set_search_path
 
 # The hand-written triggers and functions this migration replaces, as migrations 0002 and finance 0020
 # left them: dropped on the way forward, written again on the way back (after the
@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
             model_name="auditevent",
             trigger=pgtrigger.compiler.Trigger(
                 name="audit_event_no_update_delete",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    RAISE EXCEPTION 'the audit trail cannot be changed (% on audit_auditevent refused)', TG_OP\n        USING ERRCODE = 'integrity_constraint_violation';\n",
                     hash="d2d1fd6f751814d1273f75ea18a23777ad4bb7e9",
                     operation="UPDATE OR DELETE",

@@ -1,7 +1,7 @@
 from django import template
 from django.contrib.contenttypes.models import ContentType
 
-from paycentral.audit.models import AuditEvent
+from audit.models import AuditEvent
 
 register = template.Library()
 

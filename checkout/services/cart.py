@@ -38,21 +38,31 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
+from checkout.models import Cart, CartCredit, CartLine
+from core.authorization import APPLY_OTHER_CREDIT, require_level
 from finance.errors import FinanceError
-from finance.models import Batch, Contact, FinanceSettings, Invoice, InvoiceLine, Payment, Product
+from finance.models import (
+    Batch,
+    Contact,
+    FinanceSettings,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentMethod,
+    PaymentMethodSet,
+    Product,
+)
 from finance.money import ZERO, quantize
 from finance.services.batches import batch_create
 from finance.services.credits import InsufficientCredit, credit_apply, credit_available, credit_holders_for
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, payment_receive
-from paycentral.authorization import APPLY_OTHER_CREDIT, require_level
-from paycentral.models import Cart, CartCredit, CartLine, PaymentMethod, PaymentMethodSet
 
 STAFF_SET = "Staff"
 PUBLIC_SET = "Public"
 CART_BATCH_DESCRIPTION = "Cart orders"
 # Methods the remainder can be paid with on submit; cards are charged through the
-# method's gateway account (paycentral.services.checkout).
+# method's gateway account (checkout.services.checkout).
 CARD_TYPES = (PaymentMethod.Type.CREDIT_CARD,)
 REMAINDER_TYPES = (PaymentMethod.Type.CASH, PaymentMethod.Type.CHECK, *CARD_TYPES)
 
@@ -599,7 +609,7 @@ def cart_submit(*, user, cart: Cart, method: PaymentMethod | None = None, refere
     Refused with nothing written: an empty or closed cart; credit applied where it is
     not offered (see ``credit_refusal``); a remainder without a method of the cart's
     set; a credit used elsewhere since it was applied (``StaleCart``). A remainder paid
-    by card goes through ``paycentral.services.checkout.cart_pay_by_card`` instead.
+    by card goes through ``checkout.services.checkout.cart_pay_by_card`` instead.
     """
     cart = _lock(cart)
     if method is not None and method.type in CARD_TYPES:

@@ -23,7 +23,10 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from integrations.processors import (
+from checkout.models import Cart
+from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_order
+from finance.models import PaymentMethod
+from processors import (
     ChargeRequest,
     ChargeStatus,
     ProcessorDeclined,
@@ -34,8 +37,6 @@ from integrations.processors import (
     RefundStatus,
     get_processor,
 )
-from paycentral.models import Cart, PaymentMethod
-from paycentral.services.cart import CARD_TYPES, CartError, _plan_submit, _write_order
 
 log = logging.getLogger(__name__)
 

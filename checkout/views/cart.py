@@ -1,4 +1,4 @@
-"""The staff cart pages. Views parse input and call ``paycentral.services.cart``.
+"""The staff cart pages. Views parse input and call ``checkout.services.cart``.
 
 Every action is a POST that answers an htmx request with the re-rendered cart panel
 (``#cart-panel``) and a plain request with a redirect to the cart page.
@@ -13,15 +13,16 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from checkout.forms import AddProductForm, CartStartForm, CartSubmitForm, CreditSearchForm, PrepaymentForm
+from checkout.models import Cart, CartCredit, CartLine
+from checkout.services import cart as services
+from checkout.services import checkout
+from core.authorization import APPLY_OTHER_CREDIT, ModuleLevelRequiredMixin, has_level, require_level
+from core.models import Module
 from finance.errors import FinanceError
 from finance.models import FinanceSettings, FinancialEntity, Invoice
 from finance.money import ZERO
 from finance.services.credits import credit_available
-from paycentral.authorization import APPLY_OTHER_CREDIT, ModuleLevelRequiredMixin, has_level, require_level
-from paycentral.forms import AddProductForm, CartStartForm, CartSubmitForm, CreditSearchForm, PrepaymentForm
-from paycentral.models import Cart, CartCredit, CartLine, Module
-from paycentral.services import cart as services
-from paycentral.services import checkout
 
 USE_CART = (Module.ORDERS, 2)
 SEARCH_LIMIT = 50

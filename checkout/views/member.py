@@ -15,15 +15,16 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from checkout.forms import AddProductForm, CartSubmitForm
+from checkout.models import Cart, CartCredit, CartLine, MemberAccount
+from checkout.services import cart as services
+from checkout.services import checkout
+from core.authorization import user_level
+from core.models import Module
 from finance.errors import FinanceError
 from finance.models import Invoice
 from finance.money import ZERO
 from finance.services.credits import credit_available
-from paycentral.authorization import user_level
-from paycentral.forms import AddProductForm, CartSubmitForm
-from paycentral.models import Cart, CartCredit, CartLine, MemberAccount, Module
-from paycentral.services import cart as services
-from paycentral.services import checkout
 
 
 def member_account_of(user) -> MemberAccount | None:

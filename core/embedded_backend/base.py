@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQLDatabaseWrapper
 
-from paycentral.embedded_db import ensure_running
+from core.embedded_db import ensure_running
 
 
 class DatabaseWrapper(PostgreSQLDatabaseWrapper):

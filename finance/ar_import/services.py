@@ -1,7 +1,7 @@
 """AR payment import ("lockbox"): validate a file into a preview, then post it whole.
 
 Rules kept here:
-- ``ar_import_validate`` reads the file streaming (``finance.ar_import_parser``), writes
+- ``ar_import_validate`` reads the file streaming (``finance.ar_import.parser``), writes
   every row to ``ARImportRow`` (COPY on PostgreSQL) and checks every row before anything
   is posted: the customer matches a contact by party id or ``*`` + Major Key; a row
   repeating an earlier row of the file, or a row already posted by another import (same
@@ -61,12 +61,14 @@ Rules kept here:
 import datetime
 import logging
 
+from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, Exists, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from finance.ar_import_parser import MAX_AMOUNT, MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
+from core.jobs import send_task_on_commit
+from finance.ar_import.parser import MAX_AMOUNT, MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
 from finance.errors import FinanceError, LedgerMisconfigured
 from finance.locks import session_advisory_lock, side_connection_writer
 from finance.models import (
@@ -81,6 +83,7 @@ from finance.models import (
     JournalLine,
     Payment,
     PaymentApplication,
+    PaymentMethod,
 )
 from finance.models_ar_import import INTERRUPTED_MESSAGE, ARImport, ARImportRow
 from finance.money import ZERO, quantize
@@ -219,8 +222,6 @@ def _append(qs, column: str, *parts):
 def _import_method(cash_account: GLAccount):
     """The payment method of imported rows: an active CHECK-type method, the one whose
     cash account is the header's first, then code CHECK."""
-    from paycentral.models import PaymentMethod
-
     return (
         PaymentMethod.objects.filter(is_active=True, type=PaymentMethod.Type.CHECK)
         .annotate(
@@ -279,8 +280,6 @@ def _cash_account_of_method(code: str, entity: FinancialEntity | None) -> tuple[
     """iMIS names the deposit's cash account by a cash account code of its own setup
     (``CASH``, ``CHECK``, ``LOCKBOX``...), not by a GL account number: such a code is the
     code of a payment method here, whose cash account the payments debit."""
-    from paycentral.models import PaymentMethod
-
     method = (
         PaymentMethod.objects.filter(code__iexact=code, is_active=True).select_related("cash_account__entity").first()
     )
@@ -298,8 +297,6 @@ def _cash_account_of_method(code: str, entity: FinancialEntity | None) -> tuple[
 
 
 def _default_cash_account_code() -> str:
-    from paycentral.models import PaymentMethod
-
     method = (
         PaymentMethod.objects.filter(is_active=True, type=PaymentMethod.Type.CHECK, cash_account__isnull=False)
         .select_related("cash_account")
@@ -357,10 +354,6 @@ def ar_import_upload(
     worker once this transaction commits: the way for files too big to check within a
     web request. ``batch_number``, ``cash_account_code`` and ``entity`` are kept for the
     check, as with ``ar_import_validate``. The import's ``progress`` tells how much was read."""
-    from django.core.files import File
-
-    from finance.tasks import validate_ar_import
-
     auto = FinanceSettings.load().auto_apply_cash if auto_apply is None else auto_apply
     with transaction.atomic():
         imp = ARImport(
@@ -374,7 +367,7 @@ def ar_import_upload(
         )
         imp.upload.save("lockbox.txt", File(fileobj), save=False)
         imp.save()
-        transaction.on_commit(lambda: validate_ar_import.delay(imp.pk))
+        send_task_on_commit("finance.tasks.validate_ar_import", imp.pk)
     return imp
 
 
@@ -1399,8 +1392,6 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
 def ar_import_queue_post(*, ar_import: ARImport, user=None, allow_repeats: bool = False) -> None:
     """Queue the posting in the Celery worker once the caller's transaction commits.
     An import whose preview flagged repeats needs ``allow_repeats`` (the confirmation)."""
-    from finance.tasks import post_ar_import
-
     if not ar_import.is_postable:
         raise ARImportError(
             f"AR import {ar_import.pk} is {ar_import.get_status_display().lower()}; it cannot be posted."
@@ -1411,7 +1402,7 @@ def ar_import_queue_post(*, ar_import: ARImport, user=None, allow_repeats: bool 
             "before (same payer, check number and amount): confirm that they are to be posted again."
         )
     user_id = user.pk if user is not None else None
-    transaction.on_commit(lambda: post_ar_import.delay(ar_import.pk, user_id, allow_repeats))
+    send_task_on_commit("finance.tasks.post_ar_import", ar_import.pk, user_id, allow_repeats)
 
 
 def ar_import_discard(*, ar_import: ARImport, user=None) -> ARImport:

@@ -1,5 +1,5 @@
 """AR payment import in the staff UI: upload → preview → post (in the Celery worker) →
-history. The views parse input and call ``finance.services.ar_import``."""
+history. The views parse input and call ``finance.ar_import.services``."""
 
 from django import forms
 from django.contrib import messages
@@ -10,11 +10,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import ListView, TemplateView
 
-from finance.ar_import_parser import MAX_FILE_BYTES
-from finance.errors import FinanceError
-from finance.models import FinanceSettings, FinancialEntity
-from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import (
+from core.authorization import has_level
+from core.models import Module
+from finance.ar_import.parser import MAX_FILE_BYTES
+from finance.ar_import.services import (
     LOCK_VALIDATE,
     ar_import_discard,
     ar_import_queue_post,
@@ -22,9 +21,11 @@ from finance.services.ar_import import (
     ar_import_upload,
     ar_import_validate,
 )
+from finance.ar_import.tasks import validate_ar_import
+from finance.errors import FinanceError
+from finance.models import FinanceSettings, FinancialEntity
+from finance.models_ar_import import ARImport, ARImportRow
 from finance.views.base import FinanceAccessMixin
-from paycentral.authorization import has_level
-from paycentral.models import Module
 
 IMPORT_PAYMENTS = (Module.AR_CASH, 2)
 ROWS_PER_PAGE = 100
@@ -252,8 +253,6 @@ class ARImportRecoverView(FinanceAccessMixin, TemplateView):
         return redirect(detail + "?queued=1")
 
     def _check_again(self, request, imp: ARImport, detail: str):
-        from finance.tasks import validate_ar_import
-
         if _check_running(imp):
             messages.info(request, "The worker is checking the file now; wait for it to finish.")
             return redirect(detail)

@@ -1,25 +1,31 @@
 """The morning dashboard: open AR, credits outstanding, today's receipts, unposted
 batches, small charts, and the health tiles of the integrations (loaded after the page
-by htmx, so a slow integration never holds the page up)."""
+by htmx, so a slow integration never holds the page up).
+
+The integrations sit above the dashboard: each declares its tile on its app config
+(``health_tiles``: title, module, function) and the dashboard lists what is installed.
+"""
 
 import importlib
 
+from django.apps import apps
 from django.http import Http404
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from core.authorization import MANAGE_BATCH, has_level
+from core.models import Module
 from finance import selectors
 from finance.models import Batch
 from finance.reporting import selectors as report_selectors
 from finance.views.base import FinanceAccessMixin
-from paycentral.authorization import MANAGE_BATCH, has_level
-from paycentral.models import Module
 
-# (tile title, module, function): health figures of the integrations, each a small dict.
-HEALTH_SOURCES = [
-    ("OpenWater pushback", "integrations.openwater.selectors", "pushback_health"),
-    ("Processor invoice sync", "integrations.selectors", "sync_health"),
-]
+
+def health_sources() -> list[tuple[str, str, str]]:
+    """(tile title, module, function) of each health tile, sorted by title: the
+    ``health_tiles`` of the installed apps' configs. Each function returns a small dict
+    of figures."""
+    return sorted(tile for config in apps.get_app_configs() for tile in getattr(config, "health_tiles", ()))
 
 
 def health_tile(title: str, module_path: str, function: str) -> dict:
@@ -48,15 +54,17 @@ def _flat(value):
     return value
 
 
-def morning_figures(today, receipts, position) -> selectors.DashboardFigures:
+def morning_figures(today, receipts, position) -> report_selectors.DashboardFigures:
     """The figures of ``selectors.dashboard_figures`` read from the receipts grid and
     the AR position the charts already need (open receivables = the aging total, open
     credits = the credit held, today's receipts = today's row of the grid)."""
-    return selectors.DashboardFigures(
-        open_receivables=[selectors.CurrencyAmount(r["currency"], r["total"]) for r in position if r["total"]],
-        open_credits=[selectors.CurrencyAmount(r["currency"], r["credit_held"]) for r in position if r["credit_held"]],
+    return report_selectors.DashboardFigures(
+        open_receivables=[report_selectors.CurrencyAmount(r["currency"], r["total"]) for r in position if r["total"]],
+        open_credits=[
+            report_selectors.CurrencyAmount(r["currency"], r["credit_held"]) for r in position if r["credit_held"]
+        ],
         receipts_today=[
-            selectors.CurrencyAmount(cur, receipts.day_currency_total(today, cur))
+            report_selectors.CurrencyAmount(cur, receipts.day_currency_total(today, cur))
             for cur in receipts.currencies
             if receipts.day_currency_total(today, cur)
         ],
@@ -95,7 +103,7 @@ class DashboardView(FinanceAccessMixin, TemplateView):
             unposted=selectors.recent_unposted_batches(),
             can_manage=has_level(self.request.user, *MANAGE_BATCH),
             can_view_reports=has_level(self.request.user, Module.FINANCE, 2),
-            health=[{"title": title, "index": i} for i, (title, _, _) in enumerate(HEALTH_SOURCES)],
+            health=[{"title": title, "index": i} for i, (title, _, _) in enumerate(health_sources())],
             receipts_chart=receipts_chart,
             receipts_totals=[(cur, receipts.currency_total(cur)) for cur in receipts.currencies],
             aging_chart=aging_chart,
@@ -112,7 +120,7 @@ class HealthTileView(FinanceAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         try:
-            source = HEALTH_SOURCES[self.kwargs["index"]]
+            source = health_sources()[self.kwargs["index"]]
         except IndexError as exc:
             raise Http404("No such health tile.") from exc
         context["tile"] = health_tile(*source)

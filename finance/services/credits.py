@@ -41,11 +41,12 @@ from finance.models import (
     JournalEntry,
     Payment,
     PaymentApplication,
+    PaymentMethod,
     Refund,
 )
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
-from finance.services.batches import lock_batch_for_writing
+from finance.services.batches import batch_create, lock_batch_for_writing
 from finance.services.invoices import credit_invoice_create
 from finance.services.journal import Leg, journal_entry_create, line_posting_account
 from finance.services.payments import ApplicationSpec, _apply, lock_invoices
@@ -57,8 +58,6 @@ class InsufficientCredit(OverApplication):
 
 def open_credit_method():
     """The OPENCREDIT payment method (type "open credit"); refused when missing."""
-    from paycentral.models import PaymentMethod
-
     method = PaymentMethod.objects.filter(type=PaymentMethod.Type.OPEN_CREDIT, is_active=True).order_by("pk").first()
     if method is None:
         raise LedgerMisconfigured("There is no active payment method of type open credit (OPENCREDIT).")
@@ -414,8 +413,6 @@ def refund_finish(*, refund: Refund, succeeded: bool, processor_refund_id: str =
         batch = Batch.objects.get(pk=refund.batch_id)
         if batch.status != Batch.Status.OPEN:
             # The money has left: post into an open batch of the same day instead.
-            from finance.services.batches import batch_create
-
             refund.batch = batch_create(date=refund.date, description="Processor refunds")
         refund.status = Refund.Status.SUCCEEDED
         refund.save(update_fields=["status", "processor_refund_id", "completed_at", "batch"])

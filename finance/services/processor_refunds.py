@@ -13,7 +13,7 @@ from django.db import connection
 from finance.errors import FinanceError
 from finance.models import Refund
 from finance.services.credits import refund_finish, refund_start
-from integrations.processors import (
+from processors import (
     ProcessorDeclined,
     ProcessorError,
     ProcessorInvalidRequest,

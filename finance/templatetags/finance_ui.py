@@ -5,9 +5,9 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
+from core.authorization import has_level
 from finance.models import Batch, Invoice, Payment
 from finance.money import quantize
-from paycentral.authorization import has_level
 
 register = template.Library()
 

@@ -6,6 +6,7 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_tables2 import RequestConfig
 
+from core.authorization import MANAGE_BATCH, POST_BATCH, has_level
 from finance import selectors
 from finance.errors import FinanceError
 from finance.filters import BatchFilter
@@ -14,7 +15,6 @@ from finance.models import Batch
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
 from finance.tables import PER_PAGE, BatchTable, InvoiceTable, PaymentTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
-from paycentral.authorization import MANAGE_BATCH, POST_BATCH, has_level
 
 
 class BatchListView(FilteredTableView):

@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from core.models import Module
 from finance.entry_forms import NEW_BATCH, InvoiceEntryForm, InvoiceLineFormSet, PaymentEntryForm
 from finance.errors import FinanceError
 from finance.models import Batch, Contact, Invoice
@@ -16,7 +17,6 @@ from finance.services.batches import batch_create
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, open_lines_oldest_first, payment_receive
 from finance.views.base import FinanceAccessMixin
-from paycentral.models import Module
 
 ENTER_TRANSACTIONS = (Module.AR_CASH, 2)
 

@@ -10,12 +10,15 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, F
 
+from core.authorization import user_level
+from core.models import Module, ModuleAuthorization
 from finance.ledger_check import verify_ledger
 from finance.models import (
     Batch,
     BatchEvent,
     Contact,
     FinancialEntity,
+    GatewayAccount,
     GLAccount,
     Invoice,
     InvoiceLine,
@@ -23,18 +26,12 @@ from finance.models import (
     JournalLine,
     Payment,
     PaymentApplication,
-    Product,
-)
-from finance.services.batches import batch_totals
-from paycentral.authorization import user_level
-from paycentral.models import (
-    GatewayAccount,
-    Module,
-    ModuleAuthorization,
     PaymentMethod,
     PaymentMethodSet,
     PaymentMethodSetEntry,
+    Product,
 )
+from finance.services.batches import batch_totals
 
 TODAY = datetime.date(2026, 3, 15)
 

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from pgtrigger import core, installation, registry
 
+from audit.models import AuditEvent
 from finance.membership.sql import REFRESH_SUBSCRIPTIONS_BODY
 from finance.models import JournalLine
-from paycentral.audit.models import AuditEvent
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from paycentral.models import ApiToken
+from api.models import ApiToken
 
 
 class Command(BaseCommand):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from finance.ar_import.services import ar_import_post, ar_import_validate, problems
 from finance.errors import FinanceError
 from finance.models import FinancialEntity
 from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import ar_import_post, ar_import_validate, problems
 
 
 class Command(BaseCommand):
