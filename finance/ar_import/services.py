@@ -67,7 +67,7 @@ from django.db.models import Case, Count, Exists, F, IntegerField, Min, OuterRef
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from core.jobs import send_task_on_commit
+from core.task_queue import send_task_on_commit
 from finance.ar_import.parser import MAX_AMOUNT, MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
 from finance.errors import FinanceError, LedgerMisconfigured
 from finance.locks import session_advisory_lock, side_connection_writer

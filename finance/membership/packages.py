@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.jobs import send_task_on_commit
+from core.task_queue import send_task_on_commit
 from finance.errors import FinanceError
 from finance.locks import session_advisory_lock
 from finance.membership.dues_import import check_term_row, pay_invoice

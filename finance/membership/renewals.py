@@ -39,7 +39,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from core.jobs import send_task_on_commit
+from core.task_queue import send_task_on_commit
 from finance.errors import FinanceError
 from finance.locks import session_advisory_lock, side_connection_writer
 from finance.membership.models import (
