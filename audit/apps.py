@@ -1,4 +1,7 @@
+from celery.signals import task_postrun, task_prerun
 from django.apps import AppConfig
+
+from audit import context
 
 
 class AuditConfig(AppConfig):
@@ -7,10 +10,14 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self):
-        # Imported once the app registry is ready (both use the models), after every
-        # app's admin is registered (the admin app, listed first, registers them).
-        from audit import recorder
+        # The trail is written by the database's triggers (audit.triggers); here only
+        # who acts in jobs: each Celery task, or the management command.
+        uid = "audit"
+        task_prerun.connect(context.task_prerun, dispatch_uid=f"{uid}.task_prerun", weak=False)
+        task_postrun.connect(context.task_postrun, dispatch_uid=f"{uid}.task_postrun", weak=False)
+        context.use_command_actor()
+        # Imported once every app's admin is registered (the admin app, listed first,
+        # registers them) and the models are loaded.
         from audit.admin_mixins import add_history_to_admin
 
-        recorder.connect()
         add_history_to_admin()

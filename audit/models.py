@@ -1,11 +1,15 @@
 """The audit trail: one row per financial action or change of a setting, payment method,
 method set, gateway account, integration, authorization or token.
 
+The rows are written by the database: triggers on the audited tables, declared below on
+proxies of the audited models (``audit.triggers`` says what each records).
 Rows are only ever inserted: a PostgreSQL trigger refuses UPDATE and DELETE, whoever
 asks (``AuditEvent.Meta.triggers``), the admin is read-only, and no code path edits them.
 (TRUNCATE needs the table owner's rights, which the application's role should not hold
 in production; the test runner empties tables with it between tests.)
 """
+
+import sys
 
 import pgtrigger
 from django.conf import settings
@@ -13,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
+from audit.triggers import AUDITED, audit_triggers, load_model
 from core.db_triggers import Trigger
 
 
@@ -75,3 +80,22 @@ class AuditEvent(models.Model):
 
 def user_model_label() -> str:
     return settings.AUTH_USER_MODEL
+
+
+def _trigger_proxy(label: str):
+    """``<Model>AuditTriggers``: the audited model's table with the triggers that write
+    its events. A proxy: no table of its own and nothing to query."""
+    model = load_model(label)
+    meta = type(
+        "Meta",
+        (),
+        {"proxy": True, "default_permissions": (), "triggers": audit_triggers(model, AUDITED[label])},
+    )
+    name = f"{model.__name__}AuditTriggers"
+    proxy = type(name, (model,), {"Meta": meta, "__module__": __name__})
+    setattr(sys.modules[__name__], name, proxy)
+    return proxy
+
+
+# Declared here, not on the audited models: the ledger core imports no app built on it.
+AUDIT_TRIGGER_PROXIES = [_trigger_proxy(label) for label in AUDITED]

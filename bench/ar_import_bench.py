@@ -49,6 +49,53 @@ def backend_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _trace_slow_statements(threshold: float) -> None:
+    """Print each statement slower than ``threshold`` seconds with the WAL it wrote."""
+    import psycopg
+    from django.db import connection
+
+    # WAL position from a second connection, so the measuring adds no statements to the import's.
+    wal_probe = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+
+    def wal_lsn():
+        return wal_probe.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+
+    def timer(execute, sql, params, many, context):
+        start, lsn = time.perf_counter(), wal_lsn()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            took = time.perf_counter() - start
+            if took >= threshold:
+                wal = wal_probe.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [lsn])
+                wal_mb = float(wal.fetchone()[0]) / (1024 * 1024)
+                print(f"  {took:6.2f} s {wal_mb:7.1f} MB WAL  {' '.join(sql.split())[:140]}")
+
+    connection.execute_wrappers.append(timer)
+
+
+def _explain_slow_statements(threshold: float) -> None:
+    """Have the server print the plan (with trigger times and WAL) of each statement
+    slower than ``threshold`` seconds (auto_explain; needs a superuser connection)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    connection.connection.add_notice_handler(lambda diag: print(diag.message_primary, flush=True))
+    with connection.cursor() as cur:
+        cur.execute("LOAD 'auto_explain'")
+        for name, value in [
+            ("log_min_duration", f"{int(threshold * 1000)}ms"),
+            ("log_analyze", "on"),
+            ("log_triggers", "on"),
+            ("log_wal", "on"),
+            ("log_buffers", "on"),
+            ("log_nested_statements", "on"),
+            ("log_level", "notice"),
+        ]:
+            cur.execute(f"SET auto_explain.{name} = '{value}'")
+        cur.execute("SET client_min_messages = notice")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -203,43 +250,9 @@ def main():
         cur.execute("DROP TABLE bench_copy")
 
     if args.slow:
-        import psycopg
-
-        # WAL position from a second connection, so the measuring adds no statements to the import's.
-        wal_probe = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
-
-        def wal_lsn():
-            return wal_probe.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
-
-        def timer(execute, sql, params, many, context):
-            start, lsn = time.perf_counter(), wal_lsn()
-            try:
-                return execute(sql, params, many, context)
-            finally:
-                took = time.perf_counter() - start
-                if took >= args.slow:
-                    wal = wal_probe.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [lsn])
-                    wal_mb = float(wal.fetchone()[0]) / (1024 * 1024)
-                    print(f"  {took:6.2f} s {wal_mb:7.1f} MB WAL  {' '.join(sql.split())[:140]}")
-
-        connection.execute_wrappers.append(timer)
-
+        _trace_slow_statements(args.slow)
     if args.explain:
-        connection.ensure_connection()
-        connection.connection.add_notice_handler(lambda diag: print(diag.message_primary, flush=True))
-        with connection.cursor() as cur:
-            cur.execute("LOAD 'auto_explain'")
-            for name, value in [
-                ("log_min_duration", f"{int(args.explain * 1000)}ms"),
-                ("log_analyze", "on"),
-                ("log_triggers", "on"),
-                ("log_wal", "on"),
-                ("log_buffers", "on"),
-                ("log_nested_statements", "on"),
-                ("log_level", "notice"),
-            ]:
-                cur.execute(f"SET auto_explain.{name} = '{value}'")
-            cur.execute("SET client_min_messages = notice")
+        _explain_slow_statements(args.explain)
 
     load_before = os.getloadavg()[0]
     with connection.cursor() as cur:

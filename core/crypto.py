@@ -6,6 +6,10 @@ a key is derived from ``SECRET_KEY`` with HKDF, which is fine for the embedded d
 and the tests but ties the stored secrets to the secret key.
 
 ``EncryptedTextField`` stores the token; the model attribute is the plain value.
+A value read from the database, or saved once, keeps its token: saved again unchanged
+(a whole-row ``save()``, the same value assigned again) it is written as it was, so the
+stored token changes only when the secret does (what the audit trail's triggers see).
+After a key rotation a secret is encrypted with the newest key when it is set again.
 ``mask_secret`` is what a page or the admin may show of it.
 """
 
@@ -17,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 
 
 class DecryptionError(Exception):
@@ -59,17 +64,50 @@ def mask_secret(value: str | None, visible: int = 4) -> str:
     return "•" * 8 + value[-visible:]
 
 
+class Sealed(str):
+    """A secret's plain value with the token it is stored as."""
+
+    def __new__(cls, value: str, token: str):
+        sealed = super().__new__(cls, value)
+        sealed.token = token
+        return sealed
+
+    def __reduce__(self):
+        return Sealed, (str(self), self.token)
+
+
+class SealedAttribute(DeferredAttribute):
+    """The model attribute of an ``EncryptedTextField``: assigning the value it holds
+    again keeps the token that value is stored as."""
+
+    def __set__(self, instance, value):
+        current = instance.__dict__.get(self.field.attname)
+        if isinstance(current, Sealed) and not isinstance(value, Sealed) and value == current:
+            return
+        instance.__dict__[self.field.attname] = value
+
+
 class EncryptedTextField(models.TextField):
     """A text column holding a Fernet token; reads and writes plain strings."""
 
     description = "Encrypted text"
+    descriptor_class = SealedAttribute
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return value
-        return decrypt(value)
+        return Sealed(decrypt(value), value)
+
+    def pre_save(self, model_instance, add):
+        value = super().pre_save(model_instance, add)
+        if value and not isinstance(value, Sealed):
+            value = Sealed(value, encrypt(value))
+            setattr(model_instance, self.attname, value)
+        return value
 
     def get_prep_value(self, value):
+        if isinstance(value, Sealed):
+            return value.token
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value

@@ -2,8 +2,9 @@
 
 Every trigger that keeps a guarantee of the ledger (journal entries balance, posted
 journal and batches are immutable, kept balances, membership dates, the audit trail
-refuses changes) is a :class:`Trigger` in the ``Meta.triggers`` of the model whose table
-it fires on. ``makemigrations`` writes the migration that installs it (pgtrigger's
+refuses changes, the audit trail is written) is a :class:`Trigger` in the
+``Meta.triggers`` of the model whose table it fires on (or of a proxy of it, in the app
+whose rows the trigger keeps). ``makemigrations`` writes the migration that installs it (pgtrigger's
 ``AddTrigger`` / ``RemoveTrigger``, with the compiled SQL in the migration), and
 ``python manage.py pgtrigger ls`` tells whether the database has what the code declares
 (INSTALLED, or OUTDATED / UNINSTALLED). The function body (``func``) is plain PL/pgSQL

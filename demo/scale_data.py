@@ -503,216 +503,252 @@ def _noon(day: datetime.date) -> str:
 def _chunk(setup: Setup, n: int, rng: random.Random, today: datetime.date, stats: Stats, user_id) -> None:
     """``n`` invoices with their lines, payments, applications, journal and what happened
     to them afterwards (see the module docstring), in one transaction."""
-    start = today - datetime.timedelta(days=DAYS - 1)
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(
             cursor, Invoice, InvoiceLine, InvoiceAdjustment, Payment, PaymentApplication, Refund, JournalEntry,
             JournalLine,
         )  # fmt: skip
         w = _ChunkWriter(cursor, setup, user_id, timezone.now().isoformat())
-        ar, cash, unapplied, clearing = setup.ar.pk, setup.cash.pk, setup.unapplied.pk, setup.refund_clearing.pk
-        method_ids = [m for m, _ in setup.methods]
-        method_weights = [w_ for _, w_ in setup.methods]
-
-        def later(day, low, high):
-            return min(day + datetime.timedelta(days=rng.randrange(low, high)), today)
-
-        def billing(day):
-            return setup.batches[(day, "B")]
-
-        def receipts(day):
-            return setup.batches[(day, "R")]
-
-        def method():
-            return rng.choices(method_ids, weights=method_weights)[0]
-
-        def refund_credit(pid, contact, credit_id, credit_line, amount, day, number):
-            """Return all the credit ``pid`` holds on ``credit_id`` by check (record only)."""
-            fday = later(day, 5, 45)
-            w.application(payment=pid, invoice=credit_id, line=credit_line, amount=-amount, kind="refund")
-            w.refund(payment=pid, credit=credit_id, amount=amount, day=fday, batch=receipts(fday))
-            w.entry(
-                day=fday, kind="refund", description=f"Refund of payment {pid} from credit {number}",
-                batch=receipts(fday), payment=pid,
-                legs=[(unapplied, amount, ZERO, contact, ""), (clearing, ZERO, amount, contact, "")],
-            )  # fmt: skip
-            stats.refunds += 1
-
+        books = _ChunkBooks(w, setup, rng, today, stats)
         for _ in range(n):
-            day = start + datetime.timedelta(days=rng.randrange(DAYS))
-            contact = rng.choice(setup.contacts)
-            k = rng.choices((1, 2, 3, 4), weights=LINES_PER_INVOICE)[0]
-            lines = []
-            for _ in range(k):
-                product, price, account_id = rng.choice(setup.products)
-                qty = 1 if rng.random() < 0.9 else rng.randint(2, 4)
-                lines.append((product, qty, price, (price * qty).quantize(CENT), account_id))
-            total = sum((ln[3] for ln in lines), ZERO)
-            r = rng.random()
-            if r < 0.75:
-                paid = total
-            elif r < 0.83:
-                paid = (total / 2).quantize(CENT)
-            elif r < 0.85:
-                paid = total + Decimal(rng.randrange(10, 51))
-            else:
-                paid = ZERO
-            pay_day = later(day, 0, 61)
-            # What happens afterwards (see FATES).
-            fate = None
-            r = rng.random()
-            if paid == 0:
-                fate = "cancelled" if r < FATES["cancelled"] else None
-            elif paid > total:
-                fate = "refunded" if r < FATES["refunded"] else None
-            elif r < FATES["bounced"]:
-                fate = "bounced"
-            elif paid == total and r < FATES["bounced"] + FATES["credit_memo"]:
-                fate = "credit_memo"
-            elif paid == total and r < FATES["bounced"] + FATES["credit_memo"] + FATES["unapplied"]:
-                fate = "unapplied"
-
-            applied = min(paid, total)
-            parts, remaining = [], applied  # the payment's part on each line, oldest line first
-            for ln in lines:
-                part = min(ln[3], remaining)
-                parts.append(part)
-                remaining -= part
-            # The lines' final state: paid parts stay applied unless the payment bounced or
-            # was moved to a credit; cancelled and credit-memo lines are adjusted to zero.
-            net = [ZERO] * k if fate in ("bounced", "unapplied", "credit_memo") else parts
-            adjusted = fate in ("cancelled", "credit_memo")
-            balances = [ZERO if adjusted else ln[3] - p for ln, p in zip(lines, net, strict=True)]
-            event_day = later(pay_day if paid else day, 1, 60)
-            iid, num = w.invoice(
-                day=day, batch=billing(day), contact=contact, total=total, balance=sum(balances, ZERO),
-                reversed_at=_noon(event_day) if adjusted else None,
-            )  # fmt: skip
-            line_ids = [
-                w.line(
-                    invoice=iid,
-                    number=i,
-                    description=product.name,
-                    qty=qty,
-                    price=price,
-                    amount=amount,
-                    balance=balance,
-                    account=account_id,
-                    product=product.pk,
-                )  # fmt: skip
-                for i, ((product, qty, price, amount, account_id), balance) in enumerate(
-                    zip(lines, balances, strict=True), start=1
-                )
-            ]
-            w.entry(
-                day=day, kind="invoice", description=f"Invoice {num}", batch=billing(day), invoice=iid,
-                legs=[(ar, total, ZERO, contact, f"Invoice {num}")]
-                + [(ln[4], ZERO, ln[3], contact, ln[0].name) for ln in lines],
-            )  # fmt: skip
-            stats.invoices += 1
-
-            if paid > 0:
-                bounced = fate == "bounced"
-                residual = paid - total
-                refunded = residual if fate == "refunded" else ZERO
-                pid = w.payment(
-                    amount=paid, day=pay_day, batch=receipts(pay_day), contact=contact, method=method(),
-                    applied=ZERO if bounced else paid - refunded, refunded=refunded,
-                    reversed_on=event_day if bounced else None,
-                    reversal_batch=receipts(event_day) if bounced else None,
-                    reason="Returned check" if bounced else "", reference=f"{rng.randrange(1000, 99999)}",
-                )  # fmt: skip
-                stats.payments += 1
-                for lid, part in zip(line_ids, parts, strict=True):
-                    if part > 0:
-                        w.application(payment=pid, invoice=iid, line=lid, amount=part)
-                legs = [(cash, paid, ZERO, contact, ""), (ar, ZERO, applied, contact, "")]
-                if residual > 0:
-                    text = f"Unapplied rest of payment {pid}"
-                    cid, cnum, clid = w.credit_invoice(
-                        day=pay_day, batch=receipts(pay_day), contact=contact, amount=residual - refunded,
-                        description=text,
-                    )  # fmt: skip
-                    w.application(payment=pid, invoice=cid, line=clid, amount=residual)
-                    legs.append((unapplied, ZERO, residual, contact, ""))
-                    stats.credit_invoices += 1
-                peid = w.entry(
-                    day=pay_day, kind="payment", description=f"Payment {pid}", batch=receipts(pay_day), payment=pid,
-                    legs=legs,
-                )  # fmt: skip
-                if fate == "refunded":
-                    refund_credit(pid, contact, cid, clid, residual, pay_day, cnum)
-                elif bounced:
-                    for lid, part in zip(line_ids, parts, strict=True):
-                        if part > 0:
-                            w.application(payment=pid, invoice=iid, line=lid, amount=-part, kind="reversal")
-                    w.entry(
-                        day=event_day, kind="payment_reversal", batch=receipts(event_day), payment=pid,
-                        description=f"Reversal of payment {pid}: Returned check", reversal_of=peid,
-                        legs=[(cash, ZERO, paid, contact, ""), (ar, applied, ZERO, contact, "")],
-                    )  # fmt: skip
-                    stats.reversed_payments += 1
-                elif fate in ("unapplied", "credit_memo"):
-                    # The payment's money leaves the lines for a new open credit of the payer.
-                    batch = receipts(event_day) if fate == "unapplied" else billing(event_day)
-                    text = (
-                        f"Payment {pid} unapplied" if fate == "unapplied" else f"Invoice {num} reversed: payment {pid}"
-                    )
-                    cid, cnum, clid = w.credit_invoice(
-                        day=event_day, batch=batch, contact=contact, amount=paid, description=text
-                    )
-                    for lid, part in zip(line_ids, parts, strict=True):
-                        if part > 0:
-                            w.application(payment=pid, invoice=iid, line=lid, amount=-part, kind="unapply")
-                    w.application(payment=pid, invoice=cid, line=clid, amount=paid)
-                    w.entry(
-                        day=event_day, kind="unapply", description=f"{text}: credit {cnum}", batch=batch, payment=pid,
-                        legs=[(ar, paid, ZERO, contact, ""), (unapplied, ZERO, paid, contact, "")],
-                    )  # fmt: skip
-                    stats.credit_invoices += 1
-            if adjusted:
-                # The invoice cancelled: every line's open charge taken off (a credit memo).
-                batch = billing(event_day)
-                for lid, ln in zip(line_ids, lines, strict=True):
-                    w.adjustment(invoice=iid, line=lid, amount=-ln[3], day=event_day, batch=batch, reason="Cancelled")
-                w.entry(
-                    day=event_day, kind="invoice_reversal", description=f"Invoice {num} reversed: Cancelled",
-                    batch=batch, invoice=iid,
-                    legs=[(ln[4], ln[3], ZERO, contact, ln[0].name) for ln in lines]
-                    + [(ar, ZERO, total, contact, f"Invoice {num} reversed")],
-                )  # fmt: skip
-                stats.adjusted_invoices += 1
-
+            books.invoice()
         # Prepayments: money received before anything was invoiced, held as open credit.
         for _ in range(max(1, round(n * PREPAYMENTS))):
-            pay_day = start + datetime.timedelta(days=rng.randrange(DAYS))
-            contact = rng.choice(setup.contacts)
-            amount = rng.choice(setup.products)[1]
-            refunded = amount if rng.random() < FATES["refunded"] else ZERO
-            pid = w.payment(
-                amount=amount, day=pay_day, batch=receipts(pay_day), contact=contact, method=method(),
-                applied=amount - refunded, refunded=refunded, reference=f"{rng.randrange(1000, 99999)}",
-            )  # fmt: skip
-            text = f"Prepayment {pid}"
-            cid, cnum, clid = w.credit_invoice(
-                day=pay_day, batch=receipts(pay_day), contact=contact, amount=amount - refunded, description=text
-            )
-            w.application(payment=pid, invoice=cid, line=clid, amount=amount)
-            w.entry(
-                day=pay_day, kind="payment", description=f"Payment {pid}", batch=receipts(pay_day), payment=pid,
-                legs=[(cash, amount, ZERO, contact, ""), (unapplied, ZERO, amount, contact, "")],
-            )  # fmt: skip
-            if refunded:
-                refund_credit(pid, contact, cid, clid, amount, pay_day, cnum)
-            stats.payments += 1
-            stats.credit_invoices += 1
-
+            books.prepayment()
         w.flush()
     stats.lines += w.ids[InvoiceLine].used
     stats.adjustments += w.ids[InvoiceAdjustment].used
     stats.applications += w.ids[PaymentApplication].used
     stats.entries += w.ids[JournalEntry].used
     stats.journal_lines += w.ids[JournalLine].used
+
+
+class _ChunkBooks:
+    """What one chunk generates, an invoice (or a prepayment) at a time, through its
+    writer. The random draws are taken in a fixed order: a seed gives the same books."""
+
+    def __init__(self, w, setup: Setup, rng: random.Random, today: datetime.date, stats: Stats):
+        self.w, self.setup, self.rng, self.today, self.stats = w, setup, rng, today, stats
+        self.start = today - datetime.timedelta(days=DAYS - 1)
+        self.ar, self.cash = setup.ar.pk, setup.cash.pk
+        self.unapplied, self.clearing = setup.unapplied.pk, setup.refund_clearing.pk
+        self.method_ids = [m for m, _ in setup.methods]
+        self.method_weights = [w_ for _, w_ in setup.methods]
+
+    def later(self, day, low, high):
+        return min(day + datetime.timedelta(days=self.rng.randrange(low, high)), self.today)
+
+    def billing(self, day):
+        return self.setup.batches[(day, "B")]
+
+    def receipts(self, day):
+        return self.setup.batches[(day, "R")]
+
+    def method(self):
+        return self.rng.choices(self.method_ids, weights=self.method_weights)[0]
+
+    def refund_credit(self, pid, contact, credit_id, credit_line, amount, day, number):
+        """Return all the credit ``pid`` holds on ``credit_id`` by check (record only)."""
+        w, receipts = self.w, self.receipts
+        fday = self.later(day, 5, 45)
+        w.application(payment=pid, invoice=credit_id, line=credit_line, amount=-amount, kind="refund")
+        w.refund(payment=pid, credit=credit_id, amount=amount, day=fday, batch=receipts(fday))
+        w.entry(
+            day=fday, kind="refund", description=f"Refund of payment {pid} from credit {number}",
+            batch=receipts(fday), payment=pid,
+            legs=[(self.unapplied, amount, ZERO, contact, ""), (self.clearing, ZERO, amount, contact, "")],
+        )  # fmt: skip
+        self.stats.refunds += 1
+
+    def _lines(self) -> list[tuple]:
+        rng = self.rng
+        k = rng.choices((1, 2, 3, 4), weights=LINES_PER_INVOICE)[0]
+        lines = []
+        for _ in range(k):
+            product, price, account_id = rng.choice(self.setup.products)
+            qty = 1 if rng.random() < 0.9 else rng.randint(2, 4)
+            lines.append((product, qty, price, (price * qty).quantize(CENT), account_id))
+        return lines
+
+    def _paid(self, total: Decimal) -> Decimal:
+        r = self.rng.random()
+        if r < 0.75:
+            return total
+        if r < 0.83:
+            return (total / 2).quantize(CENT)
+        if r < 0.85:
+            return total + Decimal(self.rng.randrange(10, 51))
+        return ZERO
+
+    def _fate(self, paid: Decimal, total: Decimal) -> str | None:
+        """What happens afterwards (see FATES)."""
+        r = self.rng.random()
+        if paid == 0:
+            return "cancelled" if r < FATES["cancelled"] else None
+        if paid > total:
+            return "refunded" if r < FATES["refunded"] else None
+        if r < FATES["bounced"]:
+            return "bounced"
+        if paid == total and r < FATES["bounced"] + FATES["credit_memo"]:
+            return "credit_memo"
+        if paid == total and r < FATES["bounced"] + FATES["credit_memo"] + FATES["unapplied"]:
+            return "unapplied"
+        return None
+
+    def invoice(self):
+        w, rng, ar = self.w, self.rng, self.ar
+        billing, later, stats = self.billing, self.later, self.stats
+        day = self.start + datetime.timedelta(days=rng.randrange(DAYS))
+        contact = rng.choice(self.setup.contacts)
+        lines = self._lines()
+        k = len(lines)
+        total = sum((ln[3] for ln in lines), ZERO)
+        paid = self._paid(total)
+        pay_day = self.later(day, 0, 61)
+        fate = self._fate(paid, total)
+        applied = min(paid, total)
+        parts, remaining = [], applied  # the payment's part on each line, oldest line first
+        for ln in lines:
+            part = min(ln[3], remaining)
+            parts.append(part)
+            remaining -= part
+        # The lines' final state: paid parts stay applied unless the payment bounced or
+        # was moved to a credit; cancelled and credit-memo lines are adjusted to zero.
+        net = [ZERO] * k if fate in ("bounced", "unapplied", "credit_memo") else parts
+        adjusted = fate in ("cancelled", "credit_memo")
+        balances = [ZERO if adjusted else ln[3] - p for ln, p in zip(lines, net, strict=True)]
+        event_day = later(pay_day if paid else day, 1, 60)
+        iid, num = w.invoice(
+            day=day, batch=billing(day), contact=contact, total=total, balance=sum(balances, ZERO),
+            reversed_at=_noon(event_day) if adjusted else None,
+        )  # fmt: skip
+        line_ids = [
+            w.line(
+                invoice=iid,
+                number=i,
+                description=product.name,
+                qty=qty,
+                price=price,
+                amount=amount,
+                balance=balance,
+                account=account_id,
+                product=product.pk,
+            )  # fmt: skip
+            for i, ((product, qty, price, amount, account_id), balance) in enumerate(
+                zip(lines, balances, strict=True), start=1
+            )
+        ]
+        w.entry(
+            day=day, kind="invoice", description=f"Invoice {num}", batch=billing(day), invoice=iid,
+            legs=[(ar, total, ZERO, contact, f"Invoice {num}")]
+            + [(ln[4], ZERO, ln[3], contact, ln[0].name) for ln in lines],
+        )  # fmt: skip
+        stats.invoices += 1
+
+        if paid > 0:
+            self._payment(contact, lines, line_ids, parts, iid, num, paid, total, applied, pay_day, event_day, fate)
+        if adjusted:
+            # The invoice cancelled: every line's open charge taken off (a credit memo).
+            batch = billing(event_day)
+            for lid, ln in zip(line_ids, lines, strict=True):
+                w.adjustment(invoice=iid, line=lid, amount=-ln[3], day=event_day, batch=batch, reason="Cancelled")
+            w.entry(
+                day=event_day, kind="invoice_reversal", description=f"Invoice {num} reversed: Cancelled",
+                batch=batch, invoice=iid,
+                legs=[(ln[4], ln[3], ZERO, contact, ln[0].name) for ln in lines]
+                + [(ar, ZERO, total, contact, f"Invoice {num} reversed")],
+            )  # fmt: skip
+            stats.adjusted_invoices += 1
+
+    def _payment(self, contact, lines, line_ids, parts, iid, num, paid, total, applied, pay_day, event_day, fate):
+        """The invoice's payment and what became of it (bounced, refunded, moved to credit)."""
+        w, rng = self.w, self.rng
+        ar, cash, unapplied = self.ar, self.cash, self.unapplied
+        receipts, billing, method, stats = self.receipts, self.billing, self.method, self.stats
+        refund_credit = self.refund_credit
+        cid = cnum = clid = None
+        bounced = fate == "bounced"
+        residual = paid - total
+        refunded = residual if fate == "refunded" else ZERO
+        pid = w.payment(
+            amount=paid, day=pay_day, batch=receipts(pay_day), contact=contact, method=method(),
+            applied=ZERO if bounced else paid - refunded, refunded=refunded,
+            reversed_on=event_day if bounced else None,
+            reversal_batch=receipts(event_day) if bounced else None,
+            reason="Returned check" if bounced else "", reference=f"{rng.randrange(1000, 99999)}",
+        )  # fmt: skip
+        stats.payments += 1
+        for lid, part in zip(line_ids, parts, strict=True):
+            if part > 0:
+                w.application(payment=pid, invoice=iid, line=lid, amount=part)
+        legs = [(cash, paid, ZERO, contact, ""), (ar, ZERO, applied, contact, "")]
+        if residual > 0:
+            text = f"Unapplied rest of payment {pid}"
+            cid, cnum, clid = w.credit_invoice(
+                day=pay_day, batch=receipts(pay_day), contact=contact, amount=residual - refunded,
+                description=text,
+            )  # fmt: skip
+            w.application(payment=pid, invoice=cid, line=clid, amount=residual)
+            legs.append((unapplied, ZERO, residual, contact, ""))
+            stats.credit_invoices += 1
+        peid = w.entry(
+            day=pay_day, kind="payment", description=f"Payment {pid}", batch=receipts(pay_day), payment=pid,
+            legs=legs,
+        )  # fmt: skip
+        if fate == "refunded":
+            refund_credit(pid, contact, cid, clid, residual, pay_day, cnum)
+        elif bounced:
+            for lid, part in zip(line_ids, parts, strict=True):
+                if part > 0:
+                    w.application(payment=pid, invoice=iid, line=lid, amount=-part, kind="reversal")
+            w.entry(
+                day=event_day, kind="payment_reversal", batch=receipts(event_day), payment=pid,
+                description=f"Reversal of payment {pid}: Returned check", reversal_of=peid,
+                legs=[(cash, ZERO, paid, contact, ""), (ar, applied, ZERO, contact, "")],
+            )  # fmt: skip
+            stats.reversed_payments += 1
+        elif fate in ("unapplied", "credit_memo"):
+            # The payment's money leaves the lines for a new open credit of the payer.
+            batch = receipts(event_day) if fate == "unapplied" else billing(event_day)
+            text = f"Payment {pid} unapplied" if fate == "unapplied" else f"Invoice {num} reversed: payment {pid}"
+            cid, cnum, clid = w.credit_invoice(
+                day=event_day, batch=batch, contact=contact, amount=paid, description=text
+            )
+            for lid, part in zip(line_ids, parts, strict=True):
+                if part > 0:
+                    w.application(payment=pid, invoice=iid, line=lid, amount=-part, kind="unapply")
+            w.application(payment=pid, invoice=cid, line=clid, amount=paid)
+            w.entry(
+                day=event_day, kind="unapply", description=f"{text}: credit {cnum}", batch=batch, payment=pid,
+                legs=[(ar, paid, ZERO, contact, ""), (unapplied, ZERO, paid, contact, "")],
+            )  # fmt: skip
+            stats.credit_invoices += 1
+
+    def prepayment(self):
+        w, rng, cash, unapplied, receipts = self.w, self.rng, self.cash, self.unapplied, self.receipts
+        setup, method, refund_credit, stats = self.setup, self.method, self.refund_credit, self.stats
+        start = self.start
+        pay_day = start + datetime.timedelta(days=rng.randrange(DAYS))
+        contact = rng.choice(setup.contacts)
+        amount = rng.choice(setup.products)[1]
+        refunded = amount if rng.random() < FATES["refunded"] else ZERO
+        pid = w.payment(
+            amount=amount, day=pay_day, batch=receipts(pay_day), contact=contact, method=method(),
+            applied=amount - refunded, refunded=refunded, reference=f"{rng.randrange(1000, 99999)}",
+        )  # fmt: skip
+        text = f"Prepayment {pid}"
+        cid, cnum, clid = w.credit_invoice(
+            day=pay_day, batch=receipts(pay_day), contact=contact, amount=amount - refunded, description=text
+        )
+        w.application(payment=pid, invoice=cid, line=clid, amount=amount)
+        w.entry(
+            day=pay_day, kind="payment", description=f"Payment {pid}", batch=receipts(pay_day), payment=pid,
+            legs=[(cash, amount, ZERO, contact, ""), (unapplied, ZERO, amount, contact, "")],
+        )  # fmt: skip
+        if refunded:
+            refund_credit(pid, contact, cid, clid, amount, pay_day, cnum)
+        stats.payments += 1
+        stats.credit_invoices += 1
 
 
 def _post_old_batches(setup: Setup, today: datetime.date) -> int:

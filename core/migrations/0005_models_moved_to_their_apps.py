@@ -52,6 +52,8 @@ class Migration(migrations.Migration):
         ("integrations", "0006_gateway_accounts_in_finance"),
         ("openwater", "0004_payment_method_in_finance"),
         ("contenttypes", "0002_remove_content_type_name"),
+        # The audit trail's proxies of the moved models go before their bases do.
+        ("audit", "0005_moved_models_triggers_removed"),
     ]
 
     operations = [

@@ -70,7 +70,7 @@ from django.utils import timezone
 from core.task_queue import send_task_on_commit
 from finance.ar_import.parser import MAX_AMOUNT, MAX_ERRORS_KEPT, MAX_FILE_BYTES, ARFileParser, ParsedRow, _size_of
 from finance.errors import FinanceError, LedgerMisconfigured
-from finance.locks import session_advisory_lock, side_connection_writer
+from finance.jobs import Job
 from finance.models import (
     Batch,
     Contact,
@@ -100,6 +100,8 @@ CHUNK = 5000
 # holds LOCK_VALIDATE for its transaction.
 LOCK_POST = 0x4152
 LOCK_VALIDATE = 0x4153
+# An import's posting (see ``finance.jobs``): its lock is held for as long as it runs.
+POSTING = Job("AR import", LOCK_POST, ARImport, ARImport.Status.POSTING)
 PLAN_TEXT_MAX = 500
 WARNINGS_KEPT = 100  # on the import, for the command's output (the page shows each row's)
 ROW_FIELDS = [
@@ -881,10 +883,7 @@ def _progress_writer(imp_id: int, status: str = ARImport.Status.POSTING):
     """A function that records the progress of a posting (or of a validation in the
     worker) on the import row from another connection, so it shows while the work's
     transaction is open; it writes only while the import has ``status``."""
-    return side_connection_writer(
-        lambda percent: ARImport.objects.filter(pk=imp_id, status=status).update(progress=percent),
-        f"AR import {imp_id}",
-    )
+    return POSTING.progress(imp_id, status)
 
 
 def ar_import_post(*, ar_import: ARImport, user=None, allow_repeats: bool = False) -> ARImport:
@@ -905,10 +904,7 @@ def ar_import_post(*, ar_import: ARImport, user=None, allow_repeats: bool = Fals
         return _post_holding_lock(imp, user, allow_repeats)
 
 
-def _posting_lock(imp_id: int):
-    """The import's posting lock (see ``finance.locks``): held by a posting for as long
-    as it runs; a worker that is killed releases it as its connection closes."""
-    return session_advisory_lock(LOCK_POST, imp_id)
+_posting_lock = POSTING.lock
 
 
 INTERRUPTED = INTERRUPTED_MESSAGE
@@ -924,16 +920,12 @@ def ar_import_recover(*, ar_import: ARImport) -> bool:
     running. Returns True when the import was released,
     False when it is not "posting" or its posting is still running. Safe to call twice.
     """
-    imp = ARImport.objects.get(pk=ar_import.pk)
-    if imp.status != ARImport.Status.POSTING:
-        return False
-    stuck = Q(pk=imp.pk, status=ARImport.Status.POSTING)
-    with _posting_lock(imp.pk) as held:
-        if not held:
-            return False
-        released = ARImport.objects.filter(stuck).update(status=ARImport.Status.FAILED, progress=0, message=INTERRUPTED)
+    released = POSTING.recover(
+        ar_import.pk,
+        lambda rows, imp: rows.update(status=ARImport.Status.FAILED, progress=0, message=INTERRUPTED),
+    )
     if released:
-        logger.warning("AR import %s: released an interrupted posting; it can be posted again", imp.pk)
+        logger.warning("AR import %s: released an interrupted posting; it can be posted again", ar_import.pk)
     return bool(released)
 
 

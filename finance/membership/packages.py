@@ -19,7 +19,6 @@ import datetime
 import hashlib
 import json
 import logging
-import time
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -27,7 +26,7 @@ from django.utils import timezone
 
 from core.task_queue import send_task_on_commit
 from finance.errors import FinanceError
-from finance.locks import session_advisory_lock
+from finance.jobs import Job
 from finance.membership.dues_import import check_term_row, pay_invoice
 from finance.membership.models import SubscriptionPackage, SubscriptionPackageItem, Term
 from finance.membership.services import term_bill
@@ -129,6 +128,13 @@ logger = logging.getLogger(__name__)
 # Held by a processing run for as long as it runs (PostgreSQL session advisory lock): a
 # package not done whose lock is free has no run; a killed worker's lock goes with it.
 LOCK_PACKAGE = 0x4D50
+PROCESSING = Job(
+    "Subscription API package",
+    LOCK_PACKAGE,
+    SubscriptionPackage,
+    SubscriptionPackage.Status.PROCESSING,
+    progress_field=None,
+)
 LOCK_WAIT_SECONDS = 10.0
 # A package queued or processing for longer than this with no run is queued again.
 STALE_AFTER = datetime.timedelta(minutes=15)
@@ -142,15 +148,12 @@ def package_process(*, package_id: int, wait: float = LOCK_WAIT_SECONDS) -> Subs
     """Bill the pending items (see module doc). Safe to run twice. While another run
     holds the package's lock this waits up to ``wait`` seconds for it (a killed worker's
     session may take a moment to end), then leaves the package to that run."""
-    deadline = time.monotonic() + wait
-    while True:
-        with session_advisory_lock(LOCK_PACKAGE, package_id) as held:
-            if held:
-                return _process_holding_lock(package_id)
-        if time.monotonic() >= deadline:
-            logger.info("Subscription API package %s is being processed elsewhere; left to that run", package_id)
-            return SubscriptionPackage.objects.get(pk=package_id)
-        time.sleep(0.2)
+    return PROCESSING.run(
+        package_id,
+        lambda: _process_holding_lock(package_id),
+        wait=wait,
+        busy=lambda: SubscriptionPackage.objects.get(pk=package_id),
+    )
 
 
 def packages_recover(*, stale_after: datetime.timedelta = STALE_AFTER, now=None) -> list[int]:
@@ -162,7 +165,7 @@ def packages_recover(*, stale_after: datetime.timedelta = STALE_AFTER, now=None)
     stuck = SubscriptionPackage.objects.exclude(status=SubscriptionPackage.Status.DONE).filter(created_at__lt=cutoff)
     queued = []
     for package_id in stuck.order_by("pk").values_list("pk", flat=True):
-        with session_advisory_lock(LOCK_PACKAGE, package_id) as free:
+        with PROCESSING.lock(package_id) as free:
             if not free:
                 continue
         with transaction.atomic():

@@ -30,7 +30,6 @@ Rules kept here:
 """
 
 import logging
-import time
 from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
@@ -41,7 +40,7 @@ from django.utils import timezone
 
 from core.task_queue import send_task_on_commit
 from finance.errors import FinanceError
-from finance.locks import session_advisory_lock, side_connection_writer
+from finance.jobs import Job
 from finance.membership.models import (
     MembershipSettings,
     MemberType,
@@ -111,10 +110,9 @@ BUILD_FAILED_TWICE = (
 )
 
 
-def _build_lock(run_id: int):
-    """The run's build lock (see ``finance.locks``): held by a build for as long as it
-    runs; a worker that is killed releases it as its connection closes."""
-    return session_advisory_lock(LOCK_RENEWAL_BUILD, run_id)
+# A run's build (see ``finance.jobs``): its lock is held for as long as it runs.
+BUILD = Job("Renewal run", LOCK_RENEWAL_BUILD, RenewalRun, RenewalRun.Status.CREATING, progress_field=None)
+_build_lock = BUILD.lock
 
 
 def renewal_run_build(*, run: RenewalRun, wait: float = BUILD_LOCK_WAIT_SECONDS) -> RenewalRun:
@@ -125,15 +123,9 @@ def renewal_run_build(*, run: RenewalRun, wait: float = BUILD_LOCK_WAIT_SECONDS)
     The build holds the run's build lock for as long as it runs. When
     another session holds it (a build still running) this waits up to ``wait`` seconds
     for it, then returns the run as it is: never two builds of one run."""
-    deadline = time.monotonic() + wait
-    while True:
-        with _build_lock(run.pk) as held:
-            if held:
-                return _build_holding_lock(run)
-        if time.monotonic() >= deadline:
-            logger.info("Renewal run %s is being built elsewhere; left to that build", run.pk)
-            return RenewalRun.objects.get(pk=run.pk)
-        time.sleep(0.2)
+    return BUILD.run(
+        run.pk, lambda: _build_holding_lock(run), wait=wait, busy=lambda: RenewalRun.objects.get(pk=run.pk)
+    )
 
 
 def _build_holding_lock(run: RenewalRun) -> RenewalRun:
@@ -204,16 +196,11 @@ def renewal_run_recover_build(*, run: RenewalRun, stale_after: timedelta = BUILD
     it was recovered (its status and message say how), None when it is not "creating"
     or its build is still running or on its way. Safe to call twice and concurrently:
     each step is a conditional update of the state read, so one caller acts."""
-    run = RenewalRun.objects.get(pk=run.pk)
-    if run.status != RenewalRun.Status.CREATING:
-        return None
-    with _build_lock(run.pk) as held:
-        if not held:
-            return None
-        run = RenewalRun.objects.get(pk=run.pk)  # no build can start while the lock is held
-        if run.status != RenewalRun.Status.CREATING or not _build_stopped(run, stale_after):
-            return None
-        return _recover_stopped_build(run)
+    return BUILD.recover(
+        run.pk,
+        lambda rows, run: _recover_stopped_build(run),
+        stopped=lambda run: _build_stopped(run, stale_after),
+    )
 
 
 def _recover_stopped_build(run: RenewalRun) -> RenewalRun | None:
@@ -386,10 +373,7 @@ def _delete_holding_lock(run: RenewalRun, user) -> RenewalRun:
 def _progress_writer(run_id: int):
     """Record posting progress from another connection (visible while the posting
     transaction is open)."""
-    return side_connection_writer(
-        lambda percent: RenewalRun.objects.filter(pk=run_id, status=RenewalRun.Status.POSTING).update(progress=percent),
-        f"Renewal run {run_id}",
-    )
+    return POSTING.progress(run_id)
 
 
 # Advisory lock namespace of renewal postings (the second key is the run id).
@@ -398,10 +382,9 @@ LOCK_RENEWAL_POST = 0x4D52
 INTERRUPTED_POSTING = "The last posting was interrupted (its worker stopped) and wrote nothing; it was posted again."
 
 
-def _posting_lock(run_id: int):
-    """The run's posting lock (see ``finance.locks``): held by a posting for as long as
-    it runs; a worker that is killed releases it as its connection closes."""
-    return session_advisory_lock(LOCK_RENEWAL_POST, run_id)
+# A run's posting (see ``finance.jobs``): its lock is held for as long as it runs.
+POSTING = Job("Renewal run", LOCK_RENEWAL_POST, RenewalRun, RenewalRun.Status.POSTING)
+_posting_lock = POSTING.lock
 
 
 def renewal_run_post(*, run: RenewalRun, user=None) -> RenewalRun:

@@ -37,7 +37,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from finance.errors import FinanceError
-from finance.locks import session_advisory_lock
+from finance.jobs import Job
 from integrations.openwater.client import (
     OpenWaterBadResponse,
     OpenWaterClient,
@@ -56,6 +56,9 @@ from integrations.openwater.services.staff import staff_handled_seen_again
 logger = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 0x4F57  # "OW"
+# One run per integration (see ``finance.jobs``); a run still marked running when the
+# lock is taken was cut short, and is recorded as interrupted.
+PUSHBACK = Job("OpenWater pushback", LOCK_NAMESPACE, Integration, progress_field=None)
 MAX_ATTEMPTS = 10
 # Consecutive fetch failures (after the client's own retries) that end a run.
 MAX_CONSECUTIVE_FAILURES = 5
@@ -71,7 +74,7 @@ def run_pushback(integration_id: int, *, client: OpenWaterClient | None = None) 
     """Run the pushback of one integration once (see module doc)."""
     if connection.in_atomic_block:
         raise RuntimeError("run_pushback commits page by page; call it outside a transaction")
-    with session_advisory_lock(LOCK_NAMESPACE, integration_id) as held:
+    with PUSHBACK.lock(integration_id) as held:
         if not held:
             return RunBusy(integration_id)
         return _run_holding_lock(integration_id, client)

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from pgtrigger import core, installation, registry
 
-from audit.models import AuditEvent
+from audit.models import AUDIT_TRIGGER_PROXIES, AuditEvent
+from audit.triggers import AUDIT_EVENT_WRITE_BODY
 from finance.membership.sql import REFRESH_SUBSCRIPTIONS_BODY
 from finance.models import JournalLine
 from tests.factories import BatchFactory, ContactFactory
@@ -38,8 +39,17 @@ EXPECTED = {
     ("finance_paymentapplication", "membership_applications_written", "membership.PaymentApplicationDateTriggers"),
     ("finance_invoice", "membership_invoice_reversed", "membership.InvoiceDateTriggers"),
 }
-# The one function of the schema that no trigger declares: the services call it too.
-PLAIN_FUNCTIONS = {"membership_refresh_subscriptions"}
+# The audit trail's: create, update and delete triggers on each audited table
+# (audit.triggers.AUDITED says which).
+AUDIT_TRIGGERS = {
+    (proxy._meta.db_table, trigger.name, proxy._meta.label)
+    for proxy in AUDIT_TRIGGER_PROXIES
+    for trigger in proxy._meta.triggers
+}
+EXPECTED |= AUDIT_TRIGGERS
+# The functions of the schema that no trigger declares: the services call the first
+# too, every audit trigger calls the second.
+PLAIN_FUNCTIONS = {"membership_refresh_subscriptions", "audit_event_write"}
 
 
 def _installed_triggers():
@@ -103,6 +113,27 @@ def test_no_other_function_is_left_in_the_schema():
         REFRESH_SUBSCRIPTIONS_BODY,
         [f"search_path={schema}, pg_temp"],
     )
+    assert functions["audit_event_write"] == (AUDIT_EVENT_WRITE_BODY, [f"search_path={schema}, pg_temp"])
+
+
+def test_the_audited_tables_have_their_triggers():
+    """A sample of what the trail's triggers cover: create/update/delete of settings,
+    create and state changes of financial records, state changes only of imports."""
+    assert {
+        ("finance_invoice", "audit_invoice_insert"),
+        ("finance_invoice", "audit_invoice_update"),
+        ("finance_batch", "audit_batch_insert"),
+        ("finance_batch", "audit_batch_update"),
+        ("finance_payment", "audit_payment_insert"),
+        ("finance_arimport", "audit_arimport_update"),
+        ("paycentral_paymentmethod", "audit_paymentmethod_delete"),
+        ("auth_user", "audit_user_update"),
+    } <= {(table, name) for table, name, _ in AUDIT_TRIGGERS}
+    assert not {name for _, name, _ in AUDIT_TRIGGERS} & {
+        "audit_invoice_delete",
+        "audit_arimport_insert",
+        "audit_paymentapplication_insert",
+    }
 
 
 def test_pgtrigger_ls_lists_every_trigger_installed_and_enabled_and_nothing_to_prune(capsys):

@@ -4,8 +4,11 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
+from audit.context import Actor, acting_as
+from audit.models import AuditEvent
 from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
 from finance.membership.models import RenewalItem, RenewalRun, Subscription, Term
@@ -159,6 +162,25 @@ def test_post__writes_exactly_these_invoices(members):
             ((1, "STU-DUES", D("50.00"), "4000-10", dec1, may31, "Student dues 12/01/2025–05/31/2026"),),
         ),
     ]
+
+
+def test_post__audited_on_the_run_not_per_invoice(members):
+    run = start()
+    last = AuditEvent.objects.order_by("pk").last().pk
+
+    with acting_as(Actor(None, "membership clerk")):
+        run = renewal_run_post(run=run)
+
+    events = AuditEvent.objects.filter(
+        content_type=ContentType.objects.get_for_model(RenewalRun), object_id=str(run.pk), pk__gt=last
+    ).order_by("pk")
+    assert [(e.actor_name, e.changes) for e in events] == [
+        ("membership clerk", {"status": ["ready", "posting"]}),
+        ("membership clerk", {"status": ["posting", "posted"]}),
+    ]
+    # The invoices the run wrote in one statement are not events of their own.
+    invoice_type = ContentType.objects.get_for_model(Invoice)
+    assert not AuditEvent.objects.filter(content_type=invoice_type, pk__gt=last).exists()
 
 
 def test_post__invoices_terms_dates_batch_posted_ledger_ok(ledger, members):
