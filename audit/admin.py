@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.admin_mixins import add_history_to_admin
 from audit.models import AuditEvent
 
 
@@ -22,3 +23,8 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The admin loads the apps' admin modules in INSTALLED_APPS order, and this app is listed
+# after the apps whose admins show a History section: theirs are registered by now.
+add_history_to_admin()

@@ -16,8 +16,3 @@ class AuditConfig(AppConfig):
         task_prerun.connect(context.task_prerun, dispatch_uid=f"{uid}.task_prerun", weak=False)
         task_postrun.connect(context.task_postrun, dispatch_uid=f"{uid}.task_postrun", weak=False)
         context.use_command_actor()
-        # Imported once every app's admin is registered (the admin app, listed first,
-        # registers them) and the models are loaded.
-        from audit.admin_mixins import add_history_to_admin
-
-        add_history_to_admin()

@@ -54,7 +54,8 @@ INSTALLED_APPS = [
     "pgtrigger",
     # The project's apps, lowest layer first (the layers are import-linter contracts in
     # pyproject.toml): the core, the ledger, the apps built on the ledger, the checkout,
-    # then the API, the integrations and the audit trail.
+    # then the API, the integrations and the audit trail (after the apps whose admin
+    # pages it adds the History section to).
     "core",
     "finance",
     "finance.membership",
