@@ -14,14 +14,13 @@ from django.db import transaction
 
 
 def send_task(name: str, *args, **kwargs) -> None:
-    """Send the task registered as ``name`` now. Where this process has registered it,
-    through the task itself (its ``delay``: eager when ``task_always_eager`` is set);
-    otherwise by name to the broker, for the workers that have."""
-    task = current_app.tasks.get(name)
-    if task is not None:
-        task.delay(*args, **kwargs)
-    else:
-        current_app.send_task(name, args=args, kwargs=kwargs)
+    """Send the task registered as ``name`` now, through the task itself (its ``delay``:
+    its options, and run at once when ``task_always_eager`` is set). A process that has
+    not loaded the apps' task modules yet loads them first (Celery's autodiscovery, as a
+    worker does at start); a name no app registers is an error, not a lost message."""
+    if name not in current_app.tasks:
+        current_app.autodiscover_tasks(force=True)
+    current_app.tasks[name].delay(*args, **kwargs)
 
 
 def send_task_on_commit(name: str, *args, **kwargs) -> None:
