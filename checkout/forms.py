@@ -5,7 +5,8 @@ from decimal import Decimal
 from django import forms
 
 from checkout.models import Cart
-from finance.models import Contact, FinancialEntity, PaymentMethod, Product
+from finance.forms import ContactField
+from finance.models import FinancialEntity, PaymentMethod, Product
 
 
 def _bootstrap(form: forms.Form, size: str = "") -> None:
@@ -18,19 +19,11 @@ def _bootstrap(form: forms.Form, size: str = "") -> None:
 
 
 class CartStartForm(forms.Form):
-    contact = forms.CharField(label="Party id of the contact", max_length=20)
+    contact = ContactField(label="Acting on behalf of")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _bootstrap(self)
-        self.fields["contact"].widget.attrs["placeholder"] = "e.g. 23456"
-
-    def clean_contact(self) -> Contact:
-        value = (self.cleaned_data["contact"] or "").strip()
-        contact = Contact.objects.filter(party_id=value).select_related("company").first()
-        if contact is None:
-            raise forms.ValidationError(f"No contact with party id {value!r}.")
-        return contact
 
 
 class AddProductForm(forms.Form):

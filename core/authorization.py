@@ -11,6 +11,9 @@ REFUND = (Module.FINANCE, 4)
 POST_BATCH = (Module.FINANCE, 4)
 MANAGE_BATCH = (Module.AR_CASH, 2)
 VIEW_FINANCE = (Module.AR_CASH, 1)
+USE_CART = (Module.ORDERS, 2)
+# The contact finder serves the finance entry forms and the cart: either level will do.
+FIND_CONTACT = (VIEW_FINANCE, USE_CART)
 
 
 def user_level(user, module: str) -> int:
@@ -34,6 +37,13 @@ def require_level(user, module: str, level: int) -> None:
     """Raise PermissionDenied (HTTP 403) unless ``user`` holds ``level`` in ``module``."""
     if not has_level(user, module, level):
         raise PermissionDenied(f"This needs {Module(module).label} authorization level {level} or higher.")
+
+
+def require_any_level(user, levels) -> None:
+    """Raise PermissionDenied unless ``user`` holds one of ``levels`` ((module, level) pairs)."""
+    if not any(has_level(user, module, level) for module, level in levels):
+        needed = " or ".join(f"{Module(module).label} level {level}" for module, level in levels)
+        raise PermissionDenied(f"This needs {needed} or higher.")
 
 
 class ModuleLevelRequiredMixin(AccessMixin):

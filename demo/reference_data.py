@@ -114,8 +114,8 @@ PAYMENT_METHOD_SETS = [
     ),
     (
         "Public",
-        "Methods offered on the public web store.",
-        [("VISA", "Credit or debit card"), ("ACH", "Bank account (ACH)")],
+        "Methods offered on the public web store and the member checkout.",
+        [("VISA", "Credit or debit card"), ("ACH", "Bank account (ACH)"), ("OPENCREDIT", "Use my open credit")],
     ),
 ]
 

@@ -6,7 +6,8 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
-from finance.models import Batch, Contact, FinancialEntity, Invoice, PaymentMethod, PaymentMethodSet, Product
+from finance.forms import ContactField
+from finance.models import Batch, FinancialEntity, Invoice, PaymentMethod, PaymentMethodSet, Product
 
 NEW_BATCH = "new"
 
@@ -30,16 +31,8 @@ def open_batch_choices() -> list[tuple[str, str]]:
     ]
 
 
-def contact_by_party_id(value: str) -> Contact:
-    value = (value or "").strip()
-    try:
-        return Contact.objects.get(party_id=value)
-    except Contact.DoesNotExist:
-        raise forms.ValidationError(f"No contact with party id {value!r}.") from None
-
-
 class PaymentEntryForm(forms.Form):
-    payer = forms.CharField(label="Payer party id", max_length=20)
+    payer = ContactField(label="Payer")
     entity = forms.ModelChoiceField(
         queryset=FinancialEntity.objects.all(),
         label="Financial entity",
@@ -74,12 +67,9 @@ class PaymentEntryForm(forms.Form):
         _bootstrap(self)
         self.fields["apply_to"].widget.attrs["class"] = "form-check-input"
 
-    def clean_payer(self):
-        return contact_by_party_id(self.cleaned_data["payer"])
-
 
 class InvoiceEntryForm(forms.Form):
-    bill_to = forms.CharField(label="Bill-to party id", max_length=20)
+    bill_to = ContactField(label="Bill to")
     entity = forms.ModelChoiceField(queryset=FinancialEntity.objects.all(), label="Financial entity")
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     due_date = forms.DateField(
@@ -99,9 +89,6 @@ class InvoiceEntryForm(forms.Form):
             self.fields["entity"].initial = entity.pk
         self.fields["batch"].choices = open_batch_choices()
         _bootstrap(self)
-
-    def clean_bill_to(self):
-        return contact_by_party_id(self.cleaned_data["bill_to"])
 
 
 class InvoiceLineEntryForm(forms.Form):

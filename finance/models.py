@@ -11,8 +11,10 @@ posted journal entries and posted batches are PostgreSQL triggers, declared in t
 
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 
 from core.db_triggers import Trigger
 from core.uploads import product_image_path, validate_image_upload
@@ -117,7 +119,15 @@ class Contact(models.Model):
             models.CheckConstraint(condition=Q(party_id__regex=r"^[0-9]+$"), name="contact_party_id_numeric"),
             models.CheckConstraint(condition=~Q(company=F("pk")), name="contact_not_own_company"),
         ]
-        indexes = [models.Index(fields=["name"])]
+        indexes = [
+            models.Index(fields=["name"]),
+            # The contact finder's "starts with, any case" lookups (finance.search): btree
+            # indexes of the upper-cased text whose operator class serves LIKE 'ABC%'
+            # whatever the database's collation.
+            models.Index(OpClass(Upper("name"), name="text_pattern_ops"), name="contact_name_prefix"),
+            models.Index(OpClass(Upper("sort_name"), name="text_pattern_ops"), name="contact_sort_name_prefix"),
+            models.Index(OpClass(Upper("email"), name="text_pattern_ops"), name="contact_email_prefix"),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.party_id})"
@@ -586,6 +596,9 @@ class Payment(models.Model):
             ),
             models.Index(fields=["payer", "date"]),
             models.Index(fields=["batch"], include=["amount"], name="payment_by_batch"),
+            # The header search finds a payment by its check number or transaction id;
+            # payments without a reference are not in the index.
+            models.Index(fields=["reference"], condition=~Q(reference=""), name="payment_by_reference"),
             # Only reversed payments have a reversal batch: the others are not in the index.
             models.Index(
                 fields=["reversal_batch"], condition=Q(reversal_batch__isnull=False), name="payment_by_reversal_batch"

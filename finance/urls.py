@@ -5,10 +5,13 @@ from django.urls import path
 
 from core.authorization import MANAGE_BATCH, POST_BATCH
 from finance.models import Batch
-from finance.views import adjust, batches, contacts, entry, invoices, payments
+from finance.views import adjust, batches, contacts, entry, invoices, payments, search
 
 urlpatterns = [
+    path("search/", search.SearchView.as_view(), name="search"),
+    path("search/suggest/", search.SearchSuggestView.as_view(), name="search_suggest"),
     path("contacts/", contacts.ContactListView.as_view(), name="contact_list"),
+    path("contacts/find/", search.ContactFindView.as_view(), name="contact_find"),
     path("contacts/<int:pk>/", contacts.ContactDetailView.as_view(), name="contact_detail"),
     path(
         "contacts/<int:pk>/transactions/",

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Index operator classes (finance migration 0026: the contact finder's prefix indexes).
+    "django.contrib.postgres",
     "axes",
     "django_filters",
     "django_tables2",

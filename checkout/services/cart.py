@@ -6,7 +6,8 @@ Rules kept here (DESIGN §5.1):
   of (the bill-to); one open cart per user and contact. It offers the payment methods
   of one method set: "Staff" for staff, "Public" for a member checkout.
 - A cart's products belong to one financial entity (set by the first product); open
-  credit is used only within that entity.
+  credit is used only within that entity. Before the first product the cart shows the
+  contact's open credit in every entity (it can be applied once a product is added).
 - Credit is offered only when the OPENCREDIT method (type "open credit") is active and
   in the cart's method set, the cart has products, and no product is recurring. A
   recurring product cannot be added while credit is applied.
@@ -129,11 +130,28 @@ def own_credit_holders(cart: Cart) -> list[Contact]:
 
 
 def available_credits(cart: Cart):
-    """Open credits of the bill-to contact (and its company) in the cart's entity, oldest first."""
+    """Open credits of the bill-to contact (and its company) in the cart's entity, oldest
+    first; in every entity while the cart has none (no product yet)."""
     qs = Invoice.objects.filter(bill_to__in=own_credit_holders(cart), balance__lt=0)
     if cart.entity_id:
         qs = qs.filter(entity_id=cart.entity_id)
     return qs.select_related("bill_to", "entity").order_by("date", "pk")
+
+
+def available_credit_rows(cart: Cart) -> list[tuple[Invoice, Decimal, bool]]:
+    """What the cart shows of the own credit: (credit invoice, amount it holds, applied to
+    this cart) for each of ``available_credits``. Shown from the start: an empty cart
+    lists the contact's credit in every entity, a cart with products that of its entity."""
+    applied = set(CartCredit.objects.filter(cart=cart).values_list("credit_invoice_id", flat=True))
+    return [(inv, credit_available(inv), inv.pk in applied) for inv in available_credits(cart)]
+
+
+def credit_totals(rows) -> list[tuple[str, Decimal]]:
+    """The amounts of ``available_credit_rows`` added up per currency, by currency code."""
+    totals: dict[str, Decimal] = {}
+    for inv, amount, _ in rows:
+        totals[inv.currency] = totals.get(inv.currency, ZERO) + amount
+    return sorted(totals.items())
 
 
 def search_credits(*, entity=None, query: str = "", date_from: Date | None = None, date_to: Date | None = None):

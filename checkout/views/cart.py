@@ -17,14 +17,12 @@ from checkout.forms import AddProductForm, CartStartForm, CartSubmitForm, Credit
 from checkout.models import Cart, CartCredit, CartLine
 from checkout.services import cart as services
 from checkout.services import checkout
-from core.authorization import APPLY_OTHER_CREDIT, ModuleLevelRequiredMixin, has_level, require_level
-from core.models import Module
+from core.authorization import APPLY_OTHER_CREDIT, USE_CART, ModuleLevelRequiredMixin, has_level, require_level
 from finance.errors import FinanceError
 from finance.models import FinanceSettings, FinancialEntity, Invoice
 from finance.money import ZERO
 from finance.services.credits import credit_available
 
-USE_CART = (Module.ORDERS, 2)
 SEARCH_LIMIT = 50
 
 
@@ -62,11 +60,7 @@ def panel_context(request, cart: Cart, **extra) -> dict:
     credits = list(
         CartCredit.objects.filter(cart=cart).select_related("credit_invoice", "credit_invoice__bill_to", "applied_by")
     )
-    applied_ids = {cc.credit_invoice_id for cc in credits}
-    available = []
-    if cart.entity_id:
-        for inv in services.available_credits(cart):
-            available.append((inv, credit_available(inv), inv.pk in applied_ids))
+    available = services.available_credit_rows(cart)
     unapplied_available = sum((amt for _, amt, used in available if not used), ZERO)
     entries = services.remainder_methods(cart.method_set)
     context = {
@@ -75,7 +69,7 @@ def panel_context(request, cart: Cart, **extra) -> dict:
         "totals": totals,
         "credits": credits,
         "available": available,
-        "available_total": sum((amt for _, amt, _ in available), ZERO),
+        "available_totals": services.credit_totals(available),
         "credit_offered": offered,
         "credit_refusal": refusal,
         "can_apply_own": refusal is None and unapplied_available > 0 and totals.balance > 0,

@@ -24,7 +24,6 @@ from core.models import Module
 from finance.errors import FinanceError
 from finance.models import Invoice
 from finance.money import ZERO
-from finance.services.credits import credit_available
 
 
 def member_account_of(user) -> MemberAccount | None:
@@ -70,10 +69,7 @@ def member_panel_context(cart: Cart, **extra) -> dict:
     offered = services.opencredit_in_set(cart.method_set)
     refusal = services.credit_refusal(cart) if cart.status == Cart.Status.OPEN else None
     credits = list(CartCredit.objects.filter(cart=cart).select_related("credit_invoice", "credit_invoice__bill_to"))
-    applied_ids = {cc.credit_invoice_id for cc in credits}
-    available = []
-    if offered and cart.entity_id:
-        available = [(inv, credit_available(inv), inv.pk in applied_ids) for inv in services.available_credits(cart)]
+    available = services.available_credit_rows(cart) if offered else []
     unapplied = sum((amt for _, amt, used in available if not used), ZERO)
     entries = services.remainder_methods(cart.method_set)
     context = {
@@ -82,6 +78,7 @@ def member_panel_context(cart: Cart, **extra) -> dict:
         "totals": totals,
         "credits": credits,
         "available": available,
+        "available_totals": services.credit_totals(available),
         "credit_offered": offered,
         "can_apply": offered and refusal is None and unapplied > 0 and totals.balance > 0,
         "credit_refusal": refusal if offered else None,

@@ -13,12 +13,14 @@ from finance.entry_forms import NEW_BATCH, InvoiceEntryForm, InvoiceLineFormSet,
 from finance.errors import FinanceError
 from finance.models import Batch, Contact, Invoice
 from finance.money import quantize
+from finance.search import contact_from_text
 from finance.services.batches import batch_create
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, open_lines_oldest_first, payment_receive
 from finance.views.base import FinanceAccessMixin
 
 ENTER_TRANSACTIONS = (Module.AR_CASH, 2)
+OPEN_LINES = "open-lines"  # the element of the payment page that lists the payer's open lines
 
 
 def _batch_for(choice: str, date, user) -> Batch:
@@ -28,10 +30,8 @@ def _batch_for(choice: str, date, user) -> Batch:
 
 
 def _contact_from_query(request) -> Contact | None:
-    party_id = request.GET.get("contact") or request.POST.get("payer") or request.POST.get("bill_to")
-    if not party_id:
-        return None
-    return Contact.objects.filter(party_id=party_id.strip()).select_related("company").first()
+    """The contact a link (``?contact=<party id>``) or the payer finder (``?payer=``) names."""
+    return contact_from_text(request.GET.get("contact") or request.GET.get("payer") or "")
 
 
 class PaymentEntryView(FinanceAccessMixin, TemplateView):
@@ -41,12 +41,17 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
     template_name = "finance/entry/payment_new.html"
     action_level = ENTER_TRANSACTIONS
 
+    def get_template_names(self):
+        if self.request.htmx and self.request.htmx.target == OPEN_LINES:
+            return ["finance/entry/_open_lines.html"]  # the payer was picked or cleared
+        return [self.template_name]
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        contact = kwargs.get("contact", _contact_from_query(self.request))
+        contact = kwargs["contact"] if "contact" in kwargs else _contact_from_query(self.request)
         form = kwargs.get("form")
         if form is None:
-            form = PaymentEntryForm(initial={"payer": contact.party_id} if contact else None)
+            form = PaymentEntryForm(initial={"payer": contact} if contact else None)
         lines = []
         if contact is not None:
             entered = kwargs.get("entered", {})
@@ -57,7 +62,8 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         form = PaymentEntryForm(request.POST)
-        contact = _contact_from_query(request)
+        valid = form.is_valid()
+        contact = form.cleaned_data.get("payer")
         entered = {}
         for key, value in request.POST.items():
             if key.startswith("apply_") and value.strip():
@@ -65,7 +71,7 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
                     entered[int(key.removeprefix("apply_"))] = value.strip()
                 except ValueError:
                     continue
-        if not form.is_valid():
+        if not valid:
             return self.render_to_response(self.get_context_data(form=form, contact=contact, entered=entered))
         data = form.cleaned_data
         try:
@@ -119,9 +125,7 @@ class InvoiceEntryView(FinanceAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         contact = _contact_from_query(self.request)
-        context["form"] = kwargs.get("form") or InvoiceEntryForm(
-            initial={"bill_to": contact.party_id} if contact else None
-        )
+        context["form"] = kwargs.get("form") or InvoiceEntryForm(initial={"bill_to": contact} if contact else None)
         context["formset"] = kwargs.get("formset") or InvoiceLineFormSet(prefix="lines")
         context["contact"] = contact
         context["error"] = kwargs.get("error")

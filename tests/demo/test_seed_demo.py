@@ -9,7 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, F
+from django.urls import reverse
 
+from checkout.models import MemberAccount
 from core.authorization import user_level
 from core.models import Module, ModuleAuthorization
 from finance.ledger_check import verify_ledger
@@ -32,6 +34,7 @@ from finance.models import (
     Product,
 )
 from finance.services.batches import batch_totals
+from finance.services.credits import credit_holders_for
 
 TODAY = datetime.date(2026, 3, 15)
 
@@ -112,9 +115,9 @@ def test_seed_demo__payment_methods_and_sets(seeded):
     staff = PaymentMethodSet.objects.get(name="Staff")
     public = PaymentMethodSet.objects.get(name="Public")
     assert [e.method.code for e in staff.ordered_entries()] == ["CASH", "CHECK", "VISA", "ACH", "OPENCREDIT"]
-    assert [e.method.code for e in public.ordered_entries()] == ["VISA", "ACH"]
+    # Members use their own open credit at the checkout (the Public set).
+    assert [e.method.code for e in public.ordered_entries()] == ["VISA", "ACH", "OPENCREDIT"]
     assert all(e.display_name for e in [*staff.ordered_entries(), *public.ordered_entries()])
-    assert not public.entries.filter(method__code="OPENCREDIT").exists()
     assert not PaymentMethodSetEntry.objects.filter(method__code="OPENWATER").exists()
 
 
@@ -167,6 +170,18 @@ def test_seed_demo__six_months_of_invoices_payments_and_batches(seeded):
         assert batch.posted_by.username == "manager"
     assert not Invoice.objects.filter(date__gt=TODAY).exists()
     assert Decimal(0) < sum(p.amount for p in payments)
+
+
+@pytest.mark.django_db
+def test_seed_demo__the_member_sees_their_open_credit_at_checkout(seeded, client):
+    """The demo's member holds open credit; the Public set offers it from the start."""
+    account = MemberAccount.objects.select_related("contact__company", "user").get(user__username="member")
+    holders = credit_holders_for(account.contact)
+    total = -sum(Invoice.objects.filter(bill_to__in=holders, balance__lt=0).values_list("balance", flat=True))
+    assert total > 0
+    client.force_login(account.user)
+    html = client.get(reverse("member:home")).content.decode()
+    assert f'data-testid="available-credit">{total:,.2f}<' in html
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0025_fewer_keyed_rows"),
+        ("finance", "0026_finder_search_indexes"),
         ("paycentral", "0004_gateway_account_invoice_sync"),
     ]
 
