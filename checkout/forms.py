@@ -5,8 +5,9 @@ from decimal import Decimal
 from django import forms
 
 from checkout.models import Cart
-from finance.forms import ContactField
+from finance.forms import ContactField, current_batch_label, entry_batch_field
 from finance.models import FinancialEntity, PaymentMethod, Product
+from finance.selectors import current_batch_of, open_batches
 
 
 def _bootstrap(form: forms.Form, size: str = "") -> None:
@@ -75,9 +76,19 @@ class CartSubmitForm(forms.Form):
         required=False,
         help_text="The card token from the processor's card form (sandbox: tok_visa, tok_visa_declined, …).",
     )
+    # Blank: the user's current batch when it is open, else the day's "Cart orders" batch.
+    batch = entry_batch_field()
 
-    def __init__(self, *args, entries=(), **kwargs):
+    def __init__(self, *args, entries=(), user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        batch = self.fields["batch"]
+        batch.queryset = open_batches()
+        current = current_batch_of(user) if user is not None else None
+        if current is not None and current.accepts_transactions:
+            batch.empty_label = current_batch_label(current)
+        else:
+            batch.empty_label = "Today's “Cart orders” batch"
+            batch.help_text = "You have no open current batch: the order goes into today's “Cart orders” batch."
         self.fields["method"].queryset = PaymentMethod.objects.filter(pk__in=[e.method_id for e in entries])
         names = {e.method_id: str(e) for e in entries}
         self.fields["method"].label_from_instance = lambda m: names.get(m.pk, m.name)

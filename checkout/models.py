@@ -45,7 +45,8 @@ class Cart(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    # Written on submit: the invoice, the batch it went into and the remainder payment.
+    # Written on submit: the invoice, the batch it went into and the remainder payment
+    # (the batch is chosen when a card charge starts, and cleared if the charge fails).
     invoice = models.OneToOneField(
         "finance.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="cart"
     )

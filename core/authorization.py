@@ -10,6 +10,8 @@ APPLY_OTHER_CREDIT = (Module.ORDERS, 4)
 REFUND = (Module.FINANCE, 4)
 POST_BATCH = (Module.FINANCE, 4)
 MANAGE_BATCH = (Module.AR_CASH, 2)
+# Entering invoices and payments, and choosing one's current batch.
+ENTER_TRANSACTIONS = (Module.AR_CASH, 2)
 VIEW_FINANCE = (Module.AR_CASH, 1)
 USE_CART = (Module.ORDERS, 2)
 # The contact finder serves the finance entry forms and the cart: either level will do.

@@ -3,23 +3,16 @@
 from django import forms
 from django.utils import timezone
 
-from finance.forms import BatchChoiceField, BootstrapFormMixin, DateInput
+from finance.forms import BootstrapFormMixin, DateInput, EntryBatchMixin, entry_batch_field
 from finance.models import Refund
-from finance.selectors import open_batches
 
 
-class _BatchDateForm(BootstrapFormMixin, forms.Form):
-    batch = BatchChoiceField(
-        queryset=open_batches(),
-        required=False,
-        empty_label="New batch (opened for this adjustment)",
-        help_text="An open batch to record the adjustment in.",
-    )
+class _BatchDateForm(EntryBatchMixin, BootstrapFormMixin, forms.Form):
+    """``user`` (keyword): whose current batch the adjustment goes into, unless
+    another open batch is picked."""
+
+    batch = entry_batch_field(help_text="The batch the adjustment is recorded in.")
     date = forms.DateField(widget=DateInput(), initial=timezone.localdate)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["batch"].queryset = open_batches()
 
 
 class PaymentUnapplyForm(_BatchDateForm):

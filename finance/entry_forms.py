@@ -6,10 +6,8 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
-from finance.forms import ContactField
-from finance.models import Batch, FinancialEntity, Invoice, PaymentMethod, PaymentMethodSet, Product
-
-NEW_BATCH = "new"
+from finance.forms import ContactField, EntryBatchMixin, entry_batch_field
+from finance.models import FinancialEntity, Invoice, PaymentMethod, PaymentMethodSet, Product
 
 
 def _bootstrap(form: forms.Form) -> None:
@@ -23,15 +21,7 @@ def _bootstrap(form: forms.Form) -> None:
             widget.attrs.setdefault("class", "form-control")
 
 
-def open_batch_choices() -> list[tuple[str, str]]:
-    """Open batches (newest first), and "new": a batch opened when the entry is saved."""
-    return [(NEW_BATCH, "New batch for this date")] + [
-        (str(b.pk), f"{b.number} – {b.description}" if b.description else b.number)
-        for b in Batch.objects.filter(status=Batch.Status.OPEN).order_by("-date", "-pk")[:50]
-    ]
-
-
-class PaymentEntryForm(forms.Form):
+class PaymentEntryForm(EntryBatchMixin, forms.Form):
     payer = ContactField(label="Payer")
     entity = forms.ModelChoiceField(
         queryset=FinancialEntity.objects.all(),
@@ -42,7 +32,7 @@ class PaymentEntryForm(forms.Form):
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     reference = forms.CharField(max_length=100, required=False, help_text="Check number or transaction id.")
-    batch = forms.ChoiceField(label="Batch")
+    batch = entry_batch_field()
     apply_to = forms.ChoiceField(
         choices=[("auto", "Oldest open invoices first"), ("lines", "The amounts I enter beside each open line")],
         initial="auto",
@@ -63,12 +53,11 @@ class PaymentEntryForm(forms.Form):
                 "paymentmethodsetentry__position"
             )
         self.fields["method"].queryset = methods
-        self.fields["batch"].choices = open_batch_choices()
         _bootstrap(self)
         self.fields["apply_to"].widget.attrs["class"] = "form-check-input"
 
 
-class InvoiceEntryForm(forms.Form):
+class InvoiceEntryForm(EntryBatchMixin, forms.Form):
     bill_to = ContactField(label="Bill to")
     entity = forms.ModelChoiceField(queryset=FinancialEntity.objects.all(), label="Financial entity")
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
@@ -78,7 +67,7 @@ class InvoiceEntryForm(forms.Form):
         help_text="Defaults to 30 days after the invoice date.",
     )
     accounting_method = forms.ChoiceField(choices=Invoice.AccountingMethod.choices)
-    batch = forms.ChoiceField(label="Batch")
+    batch = entry_batch_field()
     description = forms.CharField(max_length=200, required=False)
 
     def __init__(self, *args, **kwargs):
@@ -87,7 +76,6 @@ class InvoiceEntryForm(forms.Form):
         entity = FinancialEntity.objects.order_by("code").first()
         if entity:
             self.fields["entity"].initial = entity.pk
-        self.fields["batch"].choices = open_batch_choices()
         _bootstrap(self)
 
 

@@ -21,6 +21,10 @@ class BatchOutOfBalance(FinanceError):
     pass
 
 
+class NoCurrentBatch(BatchClosed):
+    """No batch was picked and the user has no open current batch to fall back on."""
+
+
 class InvalidTransition(FinanceError):
     pass
 

@@ -67,7 +67,18 @@ class PaymentFilter(filters.FilterSet):
     payer = filters.CharFilter(label="Payer", method="filter_payer", help_text="Name or party ID")
     method = filters.ModelChoiceFilter(queryset=PaymentMethod.objects.order_by("code"), empty_label="Any method")
     date = filters.DateFromToRangeFilter(label="Payment date", widget=DATE_RANGE)
-    status = filters.ChoiceFilter(choices=Payment.Status.choices, empty_label="Any status")
+    # The state shown for a payment: its batch's (Open, Ready, Posted) while it stands,
+    # or Reversed.
+    STATE_CHOICES = (
+        (Batch.Status.OPEN.value, "Open (batch not posted)"),
+        (Batch.Status.READY.value, "Ready (batch not posted)"),
+        (Batch.Status.POSTED.value, "Posted"),
+        (Payment.Status.REVERSED.value, "Reversed"),
+    )
+
+    status = filters.ChoiceFilter(
+        label="Status", choices=STATE_CHOICES, method="filter_status", empty_label="Any status"
+    )
     batch = filters.CharFilter(label="Batch", field_name="batch__number", lookup_expr="iexact")
     reference = filters.CharFilter(label="Reference", lookup_expr="icontains")
 
@@ -77,6 +88,11 @@ class PaymentFilter(filters.FilterSet):
 
     def filter_payer(self, queryset, name, value):
         return queryset.filter(_contact_q("payer__", value)) if value.strip() else queryset
+
+    def filter_status(self, queryset, name, value):
+        if value == Payment.Status.REVERSED:
+            return queryset.filter(status=Payment.Status.REVERSED)
+        return queryset.filter(status=Payment.Status.POSTED, batch__status=value) if value else queryset
 
 
 class BatchFilter(filters.FilterSet):

@@ -5,10 +5,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from finance.models import Contact
+from finance.errors import NoCurrentBatch
+from finance.models import Batch, Contact
 from finance.money import DECIMAL_PLACES, MAX_DIGITS
 from finance.search import contact_from_text, contact_search, normalize
-from finance.selectors import open_batches
+from finance.selectors import current_batch_of, open_batches
+from finance.services.batches import entry_batch
 
 
 class BootstrapFormMixin:
@@ -46,6 +48,12 @@ class BatchCreateForm(BootstrapFormMixin, forms.Form):
     )
     control_count = forms.IntegerField(min_value=0, required=False)
     control_amount = money_field(required=False)
+    make_current = forms.BooleanField(
+        label="Make it my current batch",
+        required=False,
+        initial=True,
+        help_text="Your entries and adjustments go into your current batch unless you pick another.",
+    )
 
 
 class BatchControlsForm(BootstrapFormMixin, forms.Form):
@@ -58,13 +66,62 @@ class BatchChoiceField(forms.ModelChoiceField):
         return " – ".join(part for part in (obj.number, obj.date.isoformat(), obj.description) if part)
 
 
-class PaymentReverseForm(BootstrapFormMixin, forms.Form):
-    batch = BatchChoiceField(
-        queryset=open_batches(),
-        required=False,
-        empty_label="New batch (opened for this reversal)",
-        help_text="An open batch to record the reversal in.",
-    )
+def current_batch_label(batch: Batch) -> str:
+    """The blank choice of a batch field when it stands for the user's current batch."""
+    return " – ".join(part for part in (f"My current batch: {batch.number}", batch.description) if part)
+
+
+class EntryBatchField(BatchChoiceField):
+    """An open batch, or blank for the user's current batch (see ``EntryBatchMixin``):
+    blank is not "nothing", so the field is not shown as optional."""
+
+    blank_means_current = True
+
+
+def entry_batch_field(**kwargs) -> EntryBatchField:
+    kwargs.setdefault("label", "Batch")
+    kwargs.setdefault("help_text", "Your current batch, unless you pick another open batch.")
+    return EntryBatchField(queryset=Batch.objects.none(), required=False, **kwargs)
+
+
+class EntryBatchMixin:
+    """Forms with a ``batch`` field (``entry_batch_field``) for the batch a transaction
+    goes into: the open batches, the blank choice standing for the user's current
+    batch. Pass ``user`` (whose current batch it is) and, to preselect another open
+    batch, ``batch``. Once valid, ``cleaned_data["batch"]`` is the batch to use; with
+    nothing picked and no open current batch the field says why."""
+
+    def __init__(self, *args, user=None, batch=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        field = self.fields["batch"]
+        field.queryset = open_batches()
+        current = current_batch_of(user) if user is not None else None
+        if current is not None and current.accepts_transactions:
+            field.empty_label = current_batch_label(current)
+        else:
+            field.empty_label = "— choose an open batch —"
+            field.help_text = (
+                f"Your current batch {current.number} is {current.get_status_display().lower()}: pick an open "
+                "batch, or choose another current batch in the header."
+                if current is not None
+                else "You have no current batch: pick an open batch, or choose a current batch in the header."
+            )
+        if batch is not None and batch.accepts_transactions:
+            self.initial["batch"] = batch.pk
+
+    def clean(self):
+        data = super().clean()
+        if "batch" in data:
+            try:
+                data["batch"] = entry_batch(user=self.user, batch=data["batch"])
+            except NoCurrentBatch as exc:
+                self.add_error("batch", str(exc))
+        return data
+
+
+class PaymentReverseForm(EntryBatchMixin, BootstrapFormMixin, forms.Form):
+    batch = entry_batch_field(help_text="The batch the reversal is recorded in.")
     date = forms.DateField(widget=DateInput(), initial=timezone.localdate, label="Reversal date")
     reason = forms.CharField(max_length=200, help_text="E.g. check returned NSF, chargeback.")
 

@@ -312,6 +312,23 @@ class Batch(models.Model):
         return self.status == self.Status.OPEN
 
 
+class CurrentBatch(models.Model):
+    """A staff user's current batch, as in iMIS: chosen once (in the header), it is where
+    the user's entries and adjustments go unless another open batch is picked in the
+    form. One row per user. The batch may since have been marked ready, posted or
+    deleted: it then takes nothing, and the user is asked to choose another."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="+")
+    chosen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "current batch"
+
+    def __str__(self):
+        return f"{self.user} → {self.batch}"
+
+
 class BatchEvent(models.Model):
     """Audit row for each batch status change."""
 

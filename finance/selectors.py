@@ -12,17 +12,22 @@ from finance.models import (
     Batch,
     BatchEvent,
     Contact,
+    CurrentBatch,
     Invoice,
+    InvoiceAdjustment,
     InvoiceLine,
     JournalEntry,
     JournalLine,
     Payment,
     PaymentApplication,
+    Refund,
 )
 from finance.models_ar_import import ARImportRow
 from finance.money import ZERO
 
 MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
+# PaymentMethod.Type.OPEN_CREDIT (paycentral): payments of this type use open credit.
+OPEN_CREDIT_METHOD_TYPE = "open_credit"
 
 
 # --- Contacts ---------------------------------------------------------------------
@@ -190,20 +195,27 @@ def batch_rows() -> QuerySet[Batch]:
     return Batch.objects.all()
 
 
-def batch_with_figures(batches) -> list[Batch]:
+def batch_with_figures(batches, *, with_others: bool = True) -> list[Batch]:
     """``batches`` with ``invoice_count``, ``payment_count``, ``actual_count`` and
-    ``cash_total`` set, counted as ``batch_list`` counts them, with two grouped queries
-    over these batches only (not a subquery per row and column)."""
+    ``cash_total`` set, counted as ``batch_list`` counts them (the control figures of
+    ``batch_totals``), plus ``charges`` (what the counted invoices charge) and
+    ``other_count``: the rows the batch holds that the count leaves out (credit
+    invoices, payment reversals, refunds, invoice adjustments; ``with_others=False``
+    leaves the last three out and saves their query). Grouped queries over these
+    batches only (not a subquery per row and column)."""
     batches = list(batches)
     ids = [b.pk for b in batches]
-    invoices = dict(
-        Invoice.objects.filter(batch_id__in=ids)
-        .exclude(type=Invoice.Type.CREDIT)
+    invoices = {
+        row["batch_id"]: row
+        for row in Invoice.objects.filter(batch_id__in=ids)
         .order_by()
         .values("batch_id")
-        .annotate(n=Count("pk"))
-        .values_list("batch_id", "n")
-    )
+        .annotate(
+            n=Count("pk", filter=~Q(type=Invoice.Type.CREDIT)),
+            credit_n=Count("pk", filter=Q(type=Invoice.Type.CREDIT)),
+            charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
+        )
+    }
     payments = {
         row["batch_id"]: row
         for row in Payment.objects.filter(batch_id__in=ids)
@@ -211,12 +223,28 @@ def batch_with_figures(batches) -> list[Batch]:
         .values("batch_id")
         .annotate(n=Count("*"), amount=Sum("amount"))  # from the index payment_by_batch alone
     }
+    others: dict[int, int] = {}
+    if with_others and ids:
+        # One query: the grouped counts of the three kinds, side by side.
+        parts = [
+            model.objects.filter(**{f"{column}__in": ids})
+            .order_by()
+            .values(column)
+            .annotate(n=Count("*"))
+            .values_list(column, "n")
+            for model, column in ((Payment, "reversal_batch_id"), (Refund, "batch_id"), (InvoiceAdjustment, "batch_id"))
+        ]
+        for batch_id, n in parts[0].union(*parts[1:], all=True):
+            others[batch_id] = others.get(batch_id, 0) + n
     for batch in batches:
+        invoiced = invoices.get(batch.pk, {})
         paid = payments.get(batch.pk, {})
-        batch.invoice_count = invoices.get(batch.pk, 0)
+        batch.invoice_count = invoiced.get("n", 0)
         batch.payment_count = paid.get("n", 0)
         batch.actual_count = batch.invoice_count + batch.payment_count
         batch.cash_total = paid.get("amount") or ZERO
+        batch.charges = invoiced.get("charges") or ZERO
+        batch.other_count = invoiced.get("credit_n", 0) + others.get(batch.pk, 0)
     return batches
 
 
@@ -230,6 +258,145 @@ def batch_invoices(batch: Batch) -> QuerySet[Invoice]:
 
 def batch_payments(batch: Batch) -> QuerySet[Payment]:
     return Payment.objects.filter(batch=batch).select_related("payer", "method", "batch")
+
+
+def batch_reversed_payments(batch: Batch) -> QuerySet[Payment]:
+    """Payments reversed in ``batch`` (received in it or in another batch)."""
+    return Payment.objects.filter(reversal_batch=batch).select_related("payer", "method", "batch", "reversal_batch")
+
+
+def batch_refunds(batch: Batch) -> QuerySet[Refund]:
+    return Refund.objects.filter(batch=batch).select_related("payment__payer", "credit_invoice", "batch")
+
+
+def batch_adjustments(batch: Batch) -> QuerySet[InvoiceAdjustment]:
+    """Charges taken off invoice lines in ``batch`` (write-downs and invoice reversals)."""
+    return InvoiceAdjustment.objects.filter(batch=batch).select_related("invoice__bill_to", "line")
+
+
+def batch_journal_entries(batch: Batch) -> QuerySet[JournalEntry]:
+    """The postings of the transactions in ``batch``, with their debit total."""
+    return (
+        JournalEntry.objects.filter(batch=batch)
+        .select_related("invoice", "payment")
+        .annotate(total_debit=Sum("lines__debit"))
+        .order_by("date", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class BatchContentRow:
+    """One kind of transaction a batch holds: how many, for how much, and what of it
+    the control figures take (``counted``: "count", "count and amount" or "")."""
+
+    key: str
+    label: str
+    count: int
+    amount: Decimal
+    counted: str
+    note: str = ""
+    section: str = ""  # the list of the batch page that shows these rows (default: key)
+
+    @property
+    def anchor(self) -> str:
+        return f"batch-{self.section or self.key}"
+
+
+@dataclass(frozen=True)
+class BatchContents:
+    rows: list[BatchContentRow]
+
+    @property
+    def listed(self) -> int:
+        """Every row the batch page lists (journal entries aside)."""
+        return sum(row.count for row in self.rows)
+
+    @property
+    def counted(self) -> int:
+        """The rows the control count takes: as ``batch_totals`` counts them."""
+        return sum(row.count for row in self.rows if row.counted)
+
+    @property
+    def not_counted(self) -> int:
+        return self.listed - self.counted
+
+
+def batch_contents(batch: Batch) -> BatchContents:
+    """Everything ``batch`` holds, by kind. The counted kinds (invoices other than
+    credit invoices; payments, open credit used included) add up to ``batch_totals``'s
+    count and their amounts to its figures; the others are listed beside them. Money
+    out (reversals, refunds) and charges taken off (adjustments) are negative."""
+    invoices = (
+        Invoice.objects.filter(batch=batch)
+        .order_by()
+        .aggregate(
+            n=Count("pk", filter=~Q(type=Invoice.Type.CREDIT)),
+            charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
+            credit_n=Count("pk", filter=Q(type=Invoice.Type.CREDIT)),
+        )
+    )
+    credit_held = PaymentApplication.objects.filter(
+        invoice__batch=batch, invoice__type=Invoice.Type.CREDIT, kind=PaymentApplication.Kind.APPLY
+    ).aggregate(s=Sum("amount"))["s"]
+    used = Q(method__type=OPEN_CREDIT_METHOD_TYPE)
+    payments = (
+        Payment.objects.filter(batch=batch)
+        .order_by()
+        .aggregate(
+            n=Count("pk", filter=~used),
+            received=Sum("amount", filter=~used),
+            used_n=Count("pk", filter=used),
+            used=Sum("amount", filter=used),
+        )
+    )
+    reversals = Payment.objects.filter(reversal_batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
+    refunds = Refund.objects.filter(batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
+    adjustments = InvoiceAdjustment.objects.filter(batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
+    return BatchContents(
+        rows=[
+            BatchContentRow("invoices", "Invoices", invoices["n"], invoices["charges"] or ZERO, "count", "charges"),
+            BatchContentRow(
+                "credit_invoices",
+                "Credit invoices",
+                invoices["credit_n"],
+                credit_held or ZERO,
+                "",
+                "unapplied money put on open credit",
+                section="invoices",
+            ),
+            BatchContentRow(
+                "payments", "Payments received", payments["n"], payments["received"] or ZERO, "count and amount"
+            ),
+            BatchContentRow(
+                "credit_used",
+                "Open credit used",
+                payments["used_n"],
+                payments["used"] or ZERO,
+                "count and amount",
+                section="payments",
+            ),
+            BatchContentRow("reversals", "Payment reversals", reversals["n"], -(reversals["total"] or ZERO), ""),
+            BatchContentRow(
+                "refunds", "Refunds", refunds["n"], -(refunds["total"] or ZERO), "", "pending ones included"
+            ),
+            BatchContentRow(
+                "adjustments",
+                "Invoice adjustments",
+                adjustments["n"],
+                adjustments["total"] or ZERO,
+                "",
+                "charges taken off invoice lines",
+            ),
+        ]
+    )
+
+
+def current_batch_of(user) -> Batch | None:
+    """The user's current batch (whatever its status now), or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    chosen = CurrentBatch.objects.select_related("batch").filter(user=user).first()
+    return chosen.batch if chosen else None
 
 
 def batch_events(batch: Batch) -> QuerySet[BatchEvent]:
@@ -246,7 +413,8 @@ def open_batches() -> QuerySet[Batch]:
 
 def recent_unposted_batches(limit: int = 8) -> list[Batch]:
     return batch_with_figures(
-        Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit]
+        Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit],
+        with_others=False,
     )
 
 

@@ -3,9 +3,11 @@
 from decimal import Decimal
 
 import django_tables2 as tables
+from django.urls import reverse
+from django.utils.html import format_html
 from django_tables2.utils import A
 
-from finance.models import Batch, Contact, Invoice, Payment
+from finance.models import Batch, Contact, Invoice, InvoiceAdjustment, JournalEntry, Payment, Refund
 from finance.templatetags.finance_ui import batch_badge, invoice_badge, money, payment_badge
 
 TABLE_ATTRS = {"class": "table table-sm table-hover align-middle mb-0", "thead": {"class": "table-light"}}
@@ -108,7 +110,8 @@ class PaymentTable(tables.Table):
     reference = tables.Column()
     batch = tables.Column("Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number")
     amount = MoneyColumn()
-    status = tables.Column()
+    # The batch's state (Open, Ready, Posted), and Reversed once reversed.
+    status = tables.Column("Status", order_by=("batch__status", "status"))
 
     class Meta:
         model = Payment
@@ -134,10 +137,13 @@ class BatchTable(tables.Table):
     description = tables.Column()
     status = tables.Column()
     control_count = NumberColumn("Control count")
-    # Counted for the shown page after paging (finance.selectors.batch_with_figures).
+    # Counted for the shown page after paging (finance.selectors.batch_with_figures), as
+    # batch_totals counts them: invoices and payments; the amount is the cash received.
     actual_count = NumberColumn("Actual count", orderable=False)
     control_amount = MoneyColumn("Control amount")
     cash_total = MoneyColumn("Actual amount", orderable=False)
+    charges = MoneyColumn("Charges", orderable=False)
+    other_count = NumberColumn("Not counted", orderable=False)
 
     class Meta:
         model = Batch
@@ -151,9 +157,142 @@ class BatchTable(tables.Table):
             "actual_count",
             "control_amount",
             "cash_total",
+            "charges",
+            "other_count",
         )
         attrs = TABLE_ATTRS
         empty_text = "No batches match."
 
     def render_status(self, record):
         return batch_badge(record)
+
+    def render_other_count(self, value):
+        return value or "–"
+
+
+class BatchReversalTable(tables.Table):
+    """Payments reversed in a batch: the money leaves the books there."""
+
+    id = tables.Column("Payment", linkify=("finance:payment_detail", {"pk": A("pk")}))
+    reversed_at = tables.DateColumn(format=DATE_FORMAT, verbose_name="Reversed")
+    payer = tables.Column(
+        "Payer",
+        linkify=("finance:contact_detail", {"pk": A("payer_id")}),
+        accessor="payer__name",
+        order_by=("payer__sort_name", "payer__name"),
+    )
+    method = tables.Column("Method", accessor="method__code", order_by=("method__code",))
+    reference = tables.Column()
+    received_in = tables.Column(
+        "Received in batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number"
+    )
+    reversal_reason = tables.Column("Reason")
+    amount = MoneyColumn()
+
+    class Meta:
+        model = Payment
+        fields = ("id", "reversed_at", "payer", "method", "reference", "received_in", "reversal_reason", "amount")
+        attrs = TABLE_ATTRS
+        empty_text = "No payments reversed in this batch."
+
+    def render_id(self, value):
+        return f"#{value}"
+
+    def render_amount(self, value):
+        return money(-value)
+
+
+class RefundTable(tables.Table):
+    id = tables.Column("Refund")
+    date = tables.DateColumn(format=DATE_FORMAT)
+    payer = tables.Column(
+        "Payer",
+        linkify=("finance:contact_detail", {"pk": A("payment__payer_id")}),
+        accessor="payment__payer__name",
+        order_by=("payment__payer__sort_name", "payment__payer__name"),
+    )
+    payment = tables.Column("Payment", linkify=("finance:payment_detail", {"pk": A("payment_id")}))
+    credit_invoice = tables.Column(
+        "Credit invoice",
+        linkify=("finance:invoice_detail", {"pk": A("credit_invoice_id")}),
+        accessor="credit_invoice__number",
+    )
+    mode = tables.Column("How")
+    status = tables.Column()
+    reason = tables.Column()
+    amount = MoneyColumn()
+
+    class Meta:
+        model = Refund
+        fields = ("id", "date", "payer", "payment", "credit_invoice", "mode", "status", "reason", "amount")
+        attrs = TABLE_ATTRS
+        empty_text = "No refunds in this batch."
+
+    def render_id(self, value):
+        return f"#{value}"
+
+    def render_payment(self, record):
+        return f"#{record.payment_id}"
+
+    def render_mode(self, record):
+        return "Processor" if record.mode == Refund.Mode.PROCESSOR else "Record only"
+
+    def render_amount(self, value):
+        return money(-value)
+
+
+class AdjustmentTable(tables.Table):
+    """Charges taken off invoice lines (write-downs, invoice reversals)."""
+
+    date = tables.DateColumn(format=DATE_FORMAT)
+    invoice = tables.Column(
+        "Invoice", linkify=("finance:invoice_detail", {"pk": A("invoice_id")}), accessor="invoice__number"
+    )
+    bill_to = tables.Column(
+        "Bill to",
+        linkify=("finance:contact_detail", {"pk": A("invoice__bill_to_id")}),
+        accessor="invoice__bill_to__name",
+        order_by=("invoice__bill_to__sort_name", "invoice__bill_to__name"),
+    )
+    line = NumberColumn("Line", accessor="line__line_number")
+    description = tables.Column("Line description", accessor="line__description")
+    reason = tables.Column()
+    amount = MoneyColumn()
+
+    class Meta:
+        model = InvoiceAdjustment
+        fields = ("date", "invoice", "bill_to", "line", "description", "reason", "amount")
+        attrs = TABLE_ATTRS
+        empty_text = "No invoice adjustments in this batch."
+
+
+class BatchJournalTable(tables.Table):
+    """The postings of a batch's transactions, one row per journal entry."""
+
+    id = tables.Column("Entry")
+    date = tables.DateColumn(format=DATE_FORMAT)
+    kind = tables.Column()
+    description = tables.Column()
+    source = tables.Column("For", empty_values=(), orderable=False)
+    total_debit = MoneyColumn("Debits = credits")
+
+    class Meta:
+        model = JournalEntry
+        fields = ("id", "date", "kind", "description", "source", "total_debit")
+        attrs = TABLE_ATTRS
+        empty_text = "Nothing is posted in this batch."
+
+    def render_id(self, value):
+        return f"JE {value}"
+
+    def render_source(self, record):
+        if record.invoice_id:
+            url = reverse("finance:invoice_detail", args=[record.invoice_id])
+            return format_html('<a href="{}">Invoice {}</a>', url, record.invoice.number)
+        if record.payment_id:
+            url = reverse("finance:payment_detail", args=[record.payment_id])
+            return format_html('<a href="{}">Payment #{}</a>', url, record.payment_id)
+        if record.ar_import_id:
+            url = reverse("finance:ar_import_detail", args=[record.ar_import_id])
+            return format_html('<a href="{}">AR import {}</a>', url, record.ar_import_id)
+        return "—"

@@ -30,6 +30,8 @@ urlpatterns = [
     path("invoices/<int:pk>/reverse/", adjust.InvoiceReverseView.as_view(), name="invoice_reverse"),
     path("batches/", batches.BatchListView.as_view(), name="batch_list"),
     path("batches/new/", batches.BatchCreateView.as_view(), name="batch_create"),
+    path("batches/current/", batches.CurrentBatchSetView.as_view(), name="current_batch_set"),
+    path("batches/current/choices/", batches.CurrentBatchChoicesView.as_view(), name="current_batch_choices"),
     path("batches/<int:pk>/", batches.BatchDetailView.as_view(), name="batch_detail"),
     path("batches/<int:pk>/controls/", batches.BatchControlsView.as_view(), name="batch_controls"),
     path(

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         ("api", "0001_initial"),
         ("audit", "0005_moved_models_triggers_removed"),
         ("checkout", "0001_initial"),
-        ("finance", "0027_payment_methods_moved_in"),
+        ("finance", "0028_payment_methods_moved_in"),
     ]
 
     operations = [

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("finance", "0027_payment_methods_moved_in"),
+        ("finance", "0028_payment_methods_moved_in"),
         ("paycentral", "0004_gateway_account_invoice_sync"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -21,7 +21,8 @@ Rules kept here (DESIGN §5.1):
   holds) until the cart total is met. Remove with no credit given removes them all.
   Removing a product trims the credits in the listed order to the new total.
 - The credit applied never exceeds the cart total nor any credit's available amount.
-- Submit, in one transaction and one batch (the day's open "Cart orders" batch,
+- Submit, in one transaction and one batch (the batch picked on submit; else the
+  user's current batch when it is open; else the day's open "Cart orders" batch,
   opened when there is none): the invoice (source cart), one OPENCREDIT payment per
   applied credit invoice paying the invoice's lines oldest line first, and the rest
   paid by another method of the cart's set (cash or check) applied to the remaining
@@ -45,6 +46,7 @@ from finance.errors import FinanceError
 from finance.models import (
     Batch,
     Contact,
+    CurrentBatch,
     FinanceSettings,
     Invoice,
     InvoiceLine,
@@ -401,6 +403,18 @@ def remainder_methods(method_set: PaymentMethodSet):
     ]
 
 
+def order_batch(user, batch: Batch | None = None) -> Batch | None:
+    """The batch a cart of ``user`` goes into when it is submitted: ``batch`` when one
+    was picked, else the user's current batch when it is open; None leaves it to the
+    day's "Cart orders" batch (``_cart_batch``)."""
+    if batch is not None:
+        return batch
+    current = CurrentBatch.objects.select_related("batch").filter(user_id=getattr(user, "pk", None)).first()
+    if current is not None and current.batch.accepts_transactions:
+        return current.batch
+    return None
+
+
 def _cart_batch(date: Date, user) -> Batch:
     """The day's open "Cart orders" batch, opened when there is none.
 
@@ -488,12 +502,18 @@ def _stale(cc: CartCredit, available: Decimal) -> StaleCart:
 
 
 def _write_order(
-    plan: _SubmitPlan, *, user, method: PaymentMethod | None, reference: str, processor_charge_id: str = ""
+    plan: _SubmitPlan,
+    *,
+    user,
+    method: PaymentMethod | None,
+    reference: str,
+    processor_charge_id: str = "",
+    batch: Batch | None = None,
 ) -> Cart:
     """Write the planned order in the current transaction: invoice, OPENCREDIT payments,
-    remainder (or prepayment) payment, all in the day's cart batch."""
+    remainder (or prepayment) payment, all in ``batch`` (None: the day's cart batch)."""
     cart, date = plan.cart, plan.date
-    batch = _cart_batch(date, user)
+    batch = batch or _cart_batch(date, user)
     if not plan.lines:  # a prepayment: the whole payment becomes the contact's open credit
         cart.payment = payment_receive(
             payer=cart.contact,
@@ -621,8 +641,18 @@ def cart_set_prepayment(*, cart: Cart, amount, entity=None) -> Cart:
 
 
 @transaction.atomic
-def cart_submit(*, user, cart: Cart, method: PaymentMethod | None = None, reference: str = "", date=None) -> Cart:
-    """Write the order: invoice, OPENCREDIT payments, remainder payment, in one batch.
+def cart_submit(
+    *,
+    user,
+    cart: Cart,
+    method: PaymentMethod | None = None,
+    reference: str = "",
+    date=None,
+    batch: Batch | None = None,
+) -> Cart:
+    """Write the order: invoice, OPENCREDIT payments, remainder payment, in one batch
+    (``batch`` when picked, else as ``order_batch`` finds it). A batch that is not open
+    refuses the submit.
 
     Refused with nothing written: an empty or closed cart; credit applied where it is
     not offered (see ``credit_refusal``); a remainder without a method of the cart's
@@ -633,4 +663,4 @@ def cart_submit(*, user, cart: Cart, method: PaymentMethod | None = None, refere
     if method is not None and method.type in CARD_TYPES:
         raise CartError(f"{method.name} is charged through the processor: pay by card with a card token.")
     plan = _plan_submit(cart, method, date)
-    return _write_order(plan, user=user, method=method, reference=reference)
+    return _write_order(plan, user=user, method=method, reference=reference, batch=order_batch(user, batch))

@@ -24,8 +24,10 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from checkout.models import Cart
-from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_order
-from finance.models import PaymentMethod
+from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_order, order_batch
+from finance.errors import BatchClosed
+from finance.models import Batch, PaymentMethod
+from finance.services.batches import lock_batch_for_writing
 from processors import (
     ChargeRequest,
     ChargeStatus,
@@ -63,9 +65,15 @@ def _lock(cart: Cart, status: str) -> Cart:
 
 
 @transaction.atomic
-def cart_charge_start(*, user, cart: Cart, method: PaymentMethod, card_token: str, date=None) -> Cart:
-    """Check the order, freeze the cart and commit the charge's key, amount and token."""
+def cart_charge_start(
+    *, user, cart: Cart, method: PaymentMethod, card_token: str, date=None, batch: Batch | None = None
+) -> Cart:
+    """Check the order, freeze the cart and commit the charge's key, amount and token,
+    and the batch the order is to go into (``cart_submit`` chooses it the same way)."""
     cart = _lock(cart, Cart.Status.OPEN)
+    batch = order_batch(user, batch)
+    if batch is not None and not batch.accepts_transactions:
+        raise CartError(f"Batch {batch.number} is {batch.get_status_display().lower()}; choose an open batch.")
     if method.type not in CARD_TYPES:
         raise CartError(f"{method.name} is not a card method.")
     card_token = (card_token or "").strip()
@@ -83,8 +91,10 @@ def cart_charge_start(*, user, cart: Cart, method: PaymentMethod, card_token: st
     cart.charge_key = f"cart-{cart.pk}-{uuid.uuid4().hex}"
     cart.charge_id = ""
     cart.charge_error = ""
+    cart.batch = batch
     cart.save(
         update_fields=[
+            "batch",
             "status",
             "charge_method",
             "charge_amount",
@@ -99,7 +109,9 @@ def cart_charge_start(*, user, cart: Cart, method: PaymentMethod, card_token: st
 
 @transaction.atomic
 def cart_charge_finish(*, user, cart: Cart, charge_id: str, date=None) -> Cart:
-    """Write the order of a charged cart (one transaction, like a cash submit)."""
+    """Write the order of a charged cart (one transaction, like a cash submit), into the
+    batch chosen when the charge started; when that batch was closed meanwhile (the
+    money is taken), into the day's "Cart orders" batch."""
     cart = _lock(cart, Cart.Status.CHARGING)
     plan = _plan_submit(cart, cart.charge_method, date)
     if plan.remainder != cart.charge_amount:
@@ -108,8 +120,19 @@ def cart_charge_finish(*, user, cart: Cart, charge_id: str, date=None) -> Cart:
         )
     cart.charge_id = charge_id
     cart.save(update_fields=["charge_id"])
+    batch = None
+    if cart.batch_id:
+        try:
+            batch = lock_batch_for_writing(cart.batch)
+        except BatchClosed:
+            batch = None
     return _write_order(
-        plan, user=user, method=cart.charge_method, reference=charge_id[:100], processor_charge_id=charge_id
+        plan,
+        user=user,
+        method=cart.charge_method,
+        reference=charge_id[:100],
+        processor_charge_id=charge_id,
+        batch=batch,
     )
 
 
@@ -120,7 +143,8 @@ def _reopen(cart: Cart, reason: str) -> Cart:
     cart.charge_error = reason[:300]
     cart.charge_token = ""
     cart.charge_key = ""
-    cart.save(update_fields=["status", "charge_error", "charge_token", "charge_key"])
+    cart.batch = None
+    cart.save(update_fields=["status", "charge_error", "charge_token", "charge_key", "batch"])
     return cart
 
 
@@ -128,7 +152,9 @@ def _note(cart: Cart, message: str) -> None:
     Cart.objects.filter(pk=cart.pk, status=Cart.Status.CHARGING).update(charge_error=message[:300])
 
 
-def cart_pay_by_card(*, user, cart: Cart, method: PaymentMethod, card_token: str, date=None) -> Cart:
+def cart_pay_by_card(
+    *, user, cart: Cart, method: PaymentMethod, card_token: str, date=None, batch: Batch | None = None
+) -> Cart:
     """Submit a cart whose remainder is paid by card. Must run outside a transaction.
 
     Returns the submitted cart; raises ``CardDeclined`` (cart open again),
@@ -137,7 +163,7 @@ def cart_pay_by_card(*, user, cart: Cart, method: PaymentMethod, card_token: str
     """
     if connection.in_atomic_block:
         raise RuntimeError("A card charge cannot run inside a database transaction.")
-    cart = cart_charge_start(user=user, cart=cart, method=method, card_token=card_token, date=date)
+    cart = cart_charge_start(user=user, cart=cart, method=method, card_token=card_token, date=date, batch=batch)
     return cart_charge_resume(user=user, cart=cart, date=date)
 
 

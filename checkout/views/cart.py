@@ -75,7 +75,7 @@ def panel_context(request, cart: Cart, **extra) -> dict:
         "can_apply_own": refusal is None and unapplied_available > 0 and totals.balance > 0,
         "can_apply_other": has_level(request.user, *APPLY_OTHER_CREDIT),
         "add_form": AddProductForm(cart=cart),
-        "submit_form": CartSubmitForm(entries=entries),
+        "submit_form": CartSubmitForm(entries=entries, user=request.user),
         "has_remainder_methods": bool(entries),
         "has_card_methods": any(e.method.type in services.CARD_TYPES for e in entries),
         "is_open": cart.status == Cart.Status.OPEN,
@@ -290,7 +290,7 @@ def _submitted_message(cart: Cart) -> str:
 
 class SubmitView(CartActionView):
     def act(self, request, cart):
-        form = CartSubmitForm(request.POST, entries=services.remainder_methods(cart.method_set))
+        form = CartSubmitForm(request.POST, entries=services.remainder_methods(cart.method_set), user=request.user)
         if not form.is_valid():
             errors = "; ".join(e for errs in form.errors.values() for e in errs)
             raise services.CartError(errors or "Choose a payment method from the list.")
@@ -299,7 +299,11 @@ class SubmitView(CartActionView):
         pays_by_card = method is not None and method.type in services.CARD_TYPES
         if pays_by_card and (totals.balance > 0 or cart.prepayment):
             self.submitted = checkout.cart_pay_by_card(
-                user=request.user, cart=cart, method=method, card_token=form.cleaned_data["card_token"]
+                user=request.user,
+                cart=cart,
+                method=method,
+                card_token=form.cleaned_data["card_token"],
+                batch=form.cleaned_data["batch"],
             )
         else:
             self.submitted = services.cart_submit(
@@ -307,6 +311,7 @@ class SubmitView(CartActionView):
                 cart=cart,
                 method=method if (totals.balance > 0 or cart.prepayment) else None,
                 reference=form.cleaned_data["reference"],
+                batch=form.cleaned_data["batch"],
             )
         return _submitted_message(self.submitted)
 

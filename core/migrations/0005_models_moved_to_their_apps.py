@@ -1,6 +1,6 @@
 """The models of this app that moved to the apps they belong to, with their tables
 and rows as they are: payment methods, their sets and gateway accounts to the ledger
-(``finance`` 0027), the cart and the member accounts to ``checkout``, API tokens to
+(``finance`` 0028), the cart and the member accounts to ``checkout``, API tokens to
 ``api``. Their state is removed here; nothing in the database changes but their content
 types, renamed to their new app so that permissions, admin log entries and audit events
 keep pointing at the same model. Module authorization levels stay in this app."""
@@ -46,7 +46,7 @@ def rename_content_types_back(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("paycentral", "0004_gateway_account_invoice_sync"),
-        ("finance", "0027_payment_methods_moved_in"),
+        ("finance", "0028_payment_methods_moved_in"),
         ("checkout", "0001_initial"),
         ("api", "0001_initial"),
         ("integrations", "0006_gateway_accounts_in_finance"),

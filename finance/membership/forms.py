@@ -2,8 +2,8 @@
 
 from django import forms
 
+from finance.forms import EntryBatchMixin, entry_batch_field
 from finance.membership.models import MemberType
-from finance.models import Batch
 
 
 def _style(form):
@@ -39,13 +39,15 @@ class RenewalRunForm(forms.Form):
         return data
 
 
-class BillTermForm(forms.Form):
-    batch = forms.ModelChoiceField(queryset=Batch.objects.none(), label="Open batch")
+class BillTermForm(EntryBatchMixin, forms.Form):
+    """``user`` (keyword): the term's invoice goes into their current batch unless
+    another open batch is picked."""
+
+    batch = entry_batch_field(label="Open batch", help_text="")
     invoice_date = forms.DateField(widget=DateInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["batch"].queryset = Batch.objects.filter(status=Batch.Status.OPEN).order_by("-date", "-pk")
         _style(self)
 
 

@@ -105,7 +105,8 @@ class ContactMembershipView(MembershipMixin, TemplateView):
         context.update(
             contact=contact,
             subscriptions=subs,
-            form=kwargs.get("form") or BillTermForm(initial={"invoice_date": timezone.localdate()}),
+            form=kwargs.get("form")
+            or BillTermForm(initial={"invoice_date": timezone.localdate()}, user=self.request.user),
         )
         return context
 
@@ -117,7 +118,7 @@ class BillNextTermView(MembershipMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         sub = get_object_or_404(Subscription, pk=kwargs["pk"])
-        form = BillTermForm(request.POST)
+        form = BillTermForm(request.POST, user=request.user)
         if not form.is_valid():
             view = ContactMembershipView(request=request, kwargs={"pk": sub.contact_id})
             return self.render_to_response(view.get_context_data(pk=sub.contact_id, form=form))

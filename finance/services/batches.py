@@ -8,7 +8,13 @@ Rules kept here:
 - Posting is refused while "require balanced batches" is on unless control count and
   control amount are entered and equal the actual count and amount.
 - A posted batch is immutable (PostgreSQL refuses new journal entries in it too); a
-  batch can be deleted only while it holds no transactions.
+  batch can be deleted only while it holds nothing: no invoice, payment, payment
+  reversal, refund (pending ones included), invoice adjustment or journal entry.
+- Each staff user has a current batch (``current_batch_set``): only an Open batch can
+  be chosen. Entries and adjustments go into the batch picked in their form, or else
+  into the user's current batch (``entry_batch``); with neither, or when the current
+  batch no longer takes transactions, they are refused: no batch is ever opened on
+  the side for a single transaction.
 """
 
 from dataclasses import dataclass
@@ -19,8 +25,18 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from finance.errors import BatchClosed, BatchOutOfBalance, InvalidTransition
-from finance.models import Batch, BatchEvent, FinanceSettings, Invoice, JournalEntry, Payment
+from finance.errors import BatchClosed, BatchOutOfBalance, InvalidTransition, NoCurrentBatch
+from finance.models import (
+    Batch,
+    BatchEvent,
+    CurrentBatch,
+    FinanceSettings,
+    Invoice,
+    InvoiceAdjustment,
+    JournalEntry,
+    Payment,
+    Refund,
+)
 from finance.money import ZERO, quantize
 
 
@@ -52,6 +68,20 @@ def batch_totals(batch: Batch) -> BatchTotals:
         payment_count=pay["n"],
         charges=inv["total"] or ZERO,
         cash=pay["total"] or ZERO,
+    )
+
+
+def batch_holds_anything(batch: Batch) -> bool:
+    """Whether any transaction was recorded in ``batch``: an invoice, a payment, a
+    payment reversal, a refund (pending ones too), an invoice adjustment or a journal
+    entry. Only an empty batch can be deleted."""
+    return (
+        Invoice.objects.filter(batch=batch).exists()
+        or Payment.objects.filter(batch=batch).exists()
+        or Payment.objects.filter(reversal_batch=batch).exists()
+        or Refund.objects.filter(batch=batch).exists()
+        or InvoiceAdjustment.objects.filter(batch=batch).exists()
+        or JournalEntry.objects.filter(batch=batch).exists()
     )
 
 
@@ -149,11 +179,7 @@ def batch_transition(*, batch: Batch, to_status: str, user=None, note: str = "")
                 raise BatchOutOfBalance(f"Batch {batch.number} is out of balance: " + "; ".join(problems) + ".")
         batch.posted_at = timezone.now()
         batch.posted_by = user
-    if to_status == Batch.Status.DELETED and (
-        JournalEntry.objects.filter(batch=batch).exists()
-        or Invoice.objects.filter(batch=batch).exists()
-        or Payment.objects.filter(batch=batch).exists()
-    ):
+    if to_status == Batch.Status.DELETED and batch_holds_anything(batch):
         raise InvalidTransition(f"Batch {batch.number} holds transactions; reverse them instead of deleting the batch.")
     BatchEvent.objects.create(batch=batch, from_status=batch.status, to_status=to_status, user=user, note=note)
     batch.status = to_status
@@ -163,3 +189,37 @@ def batch_transition(*, batch: Batch, to_status: str, user=None, note: str = "")
 
 def batch_post(*, batch: Batch, user=None) -> Batch:
     return batch_transition(batch=batch, to_status=Batch.Status.POSTED, user=user)
+
+
+# --- The current batch of a staff user ----------------------------------------------
+
+
+@transaction.atomic
+def current_batch_set(*, user, batch: Batch) -> Batch:
+    """Make ``batch`` the current batch of ``user``. Only an Open batch can be chosen
+    (``BatchClosed`` otherwise); the batch is share-locked while it is chosen, so it
+    cannot be posted in between."""
+    batch = lock_batch_for_writing(batch)
+    CurrentBatch.objects.update_or_create(user=user, defaults={"batch": batch})
+    return batch
+
+
+def entry_batch(*, user, batch: Batch | None = None) -> Batch:
+    """The batch an entry or adjustment of ``user`` goes into: ``batch`` when one was
+    picked in the form, otherwise the user's current batch.
+
+    Raises ``NoCurrentBatch`` when nothing was picked and the user has no current batch,
+    or when it no longer takes transactions (ready, posted or deleted). Nothing is
+    locked here: the service that writes into the batch locks it (and refuses a batch
+    that is not Open)."""
+    if batch is not None:
+        return batch
+    chosen = CurrentBatch.objects.select_related("batch").filter(user=user).first() if user else None
+    if chosen is None:
+        raise NoCurrentBatch("Choose a batch: you have no current batch (choose one in the header, or pick one here).")
+    if not chosen.batch.accepts_transactions:
+        raise NoCurrentBatch(
+            f"Your current batch {chosen.batch.number} is {chosen.batch.get_status_display().lower()} and takes no "
+            "more transactions: choose another current batch, or pick an open batch here."
+        )
+    return chosen.batch

@@ -19,7 +19,9 @@ An open credit is an invoice with a negative balance (DESIGN §4). Rules kept he
   it the credit invoice's balance from that payment is zero. Postings:
   DR unapplied cash / CR the payment's cash account (through the processor) or the
   refund clearing account (record only: a check is cut outside). Needs a refund
-  clearing account for record-only refunds.
+  clearing account for record-only refunds. A processor refund whose batch was closed
+  while the processor answered is posted into the current batch of the user who
+  started it, or else into the day's "Processor refunds" batch (one a day).
 """
 
 import uuid
@@ -35,6 +37,7 @@ from finance.errors import FinanceError, InvalidAmount, LedgerMisconfigured, Ove
 from finance.models import (
     Batch,
     Contact,
+    CurrentBatch,
     GLAccount,
     Invoice,
     InvoiceLine,
@@ -400,6 +403,29 @@ def refund_start(
     )
 
 
+LATE_REFUNDS_DESCRIPTION = "Processor refunds"
+
+
+def _batch_for_late_refund(refund: Refund) -> Batch:
+    """Where a processor refund is posted when its batch was closed while the processor
+    answered: the current batch of the user who started it, when open; otherwise the
+    open "Processor refunds" batch of the refund's date, opened when there is none (one
+    a day, not one per refund)."""
+    current = (
+        CurrentBatch.objects.select_related("batch").filter(user_id=refund.created_by_id).first()
+        if refund.created_by_id
+        else None
+    )
+    if current is not None and current.batch.accepts_transactions:
+        return current.batch
+    batch = (
+        Batch.objects.filter(status=Batch.Status.OPEN, date=refund.date, description=LATE_REFUNDS_DESCRIPTION)
+        .order_by("pk")
+        .first()
+    )
+    return batch or batch_create(date=refund.date, description=LATE_REFUNDS_DESCRIPTION)
+
+
 @transaction.atomic
 def refund_finish(*, refund: Refund, succeeded: bool, processor_refund_id: str = "", failure: str = "") -> Refund:
     """Phase two: record the processor's answer; a success posts the refund once."""
@@ -412,8 +438,8 @@ def refund_finish(*, refund: Refund, succeeded: bool, processor_refund_id: str =
         payment, credit = _lock_for_refund(refund.payment, refund.credit_invoice)
         batch = Batch.objects.get(pk=refund.batch_id)
         if batch.status != Batch.Status.OPEN:
-            # The money has left: post into an open batch of the same day instead.
-            refund.batch = batch_create(date=refund.date, description="Processor refunds")
+            # The money has left: post it anyway, into another open batch.
+            refund.batch = _batch_for_late_refund(refund)
         refund.status = Refund.Status.SUCCEEDED
         refund.save(update_fields=["status", "processor_refund_id", "completed_at", "batch"])
         _post_refund(refund, payment, credit)

@@ -1,7 +1,8 @@
 """Adjusting a payment (unapply, refund) and cancelling an invoice.
 
-Views parse input and call the services; each runs in one transaction with the batch
-it may open, so a refused adjustment leaves nothing behind.
+Views parse input and call the services, each in one transaction, so a refused
+adjustment leaves nothing behind. Adjustments go into the batch picked in the form, or
+else into the user's current batch (``finance.forms.EntryBatchMixin``).
 """
 
 from django.contrib import messages
@@ -17,7 +18,6 @@ from finance.errors import FinanceError
 from finance.models import Invoice, Payment, Refund
 from finance.services import processor_refunds
 from finance.services.adjustments import invoice_reverse
-from finance.services.batches import batch_create
 from finance.services.credits import payment_unapply, refund_record
 from finance.views.base import FinanceAccessMixin
 
@@ -35,11 +35,8 @@ class _AdjustView(FinanceAccessMixin, View):
     action_level = ADJUST
     form_class = None
 
-    def batch_for(self, data, description):
-        return data["batch"] or batch_create(date=data["date"], description=description, user=self.request.user)
-
     def post(self, request, pk):
-        form = self.form_class(request.POST)
+        form = self.form_class(request.POST, user=request.user)
         if not form.is_valid():
             messages.error(request, _form_errors(form))
             return self.done(pk)
@@ -60,9 +57,12 @@ class PaymentUnapplyView(_AdjustView):
 
     def act(self, pk, data):
         payment = get_object_or_404(Payment, pk=pk)
-        batch = self.batch_for(data, f"Payment {payment.pk} unapplied")
+        batch = data["batch"]
         credit = payment_unapply(payment=payment, batch=batch, date=data["date"], user=self.request.user)
-        return f"Payment {payment.pk} is unapplied: {-credit.balance} is open credit on invoice {credit.number}."
+        return (
+            f"Payment {payment.pk} is unapplied in batch {batch.number}: "
+            f"{-credit.balance} is open credit on invoice {credit.number}."
+        )
 
     def done(self, pk):
         return redirect("finance:payment_detail", pk=pk)
@@ -75,7 +75,7 @@ class PaymentRefundView(_AdjustView):
     form_class = RefundForm
 
     def post(self, request, pk):
-        form = self.form_class(request.POST)
+        form = self.form_class(request.POST, user=request.user)
         if form.is_valid() and form.cleaned_data["mode"] == Refund.Mode.PROCESSOR:
             return self.refund_through_processor(request, pk, form.cleaned_data)
         return super().post(request, pk)
@@ -84,11 +84,10 @@ class PaymentRefundView(_AdjustView):
         payment = get_object_or_404(Payment.objects.select_related("method__gateway_account"), pk=pk)
         credit = get_object_or_404(Invoice, pk=data["credit_invoice"], type=Invoice.Type.CREDIT)
         try:
-            batch = self.batch_for(data, f"Refund of payment {payment.pk}")
             refund = processor_refunds.refund_through_processor(
                 payment=payment,
                 credit_invoice=credit,
-                batch=batch,
+                batch=data["batch"],
                 date=data["date"],
                 reason=data["reason"],
                 user=request.user,
@@ -112,16 +111,18 @@ class PaymentRefundView(_AdjustView):
             credit = Invoice.objects.get(pk=data["credit_invoice"], type=Invoice.Type.CREDIT)
         except Invoice.DoesNotExist as exc:
             raise Http404("No such credit invoice.") from exc
-        batch = self.batch_for(data, f"Refund of payment {payment.pk}")
         refund = refund_record(
             payment=payment,
             credit_invoice=credit,
-            batch=batch,
+            batch=data["batch"],
             date=data["date"],
             reason=data["reason"],
             user=self.request.user,
         )
-        return f"Refund of {refund.amount} recorded; credit invoice {credit.number} holds nothing from this payment."
+        return (
+            f"Refund of {refund.amount} recorded in batch {refund.batch.number}; "
+            f"credit invoice {credit.number} holds nothing from this payment."
+        )
 
     def done(self, pk):
         return redirect("finance:payment_detail", pk=pk)
@@ -132,11 +133,11 @@ class InvoiceReverseView(_AdjustView):
 
     def act(self, pk, data):
         invoice = get_object_or_404(Invoice, pk=pk)
-        batch = self.batch_for(data, f"Invoice {invoice.number} reversed")
+        batch = data["batch"]
         invoice = invoice_reverse(
             invoice=invoice, batch=batch, date=data["date"], reason=data["reason"], user=self.request.user
         )
-        return f"Invoice {invoice.number} is reversed; what was paid on it is now open credit."
+        return f"Invoice {invoice.number} is reversed in batch {batch.number}; what was paid on it is now open credit."
 
     def done(self, pk):
         return redirect("finance:invoice_detail", pk=pk)

@@ -1,19 +1,37 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_tables2 import RequestConfig
 
-from core.authorization import MANAGE_BATCH, POST_BATCH, has_level
+from core.authorization import ENTER_TRANSACTIONS, MANAGE_BATCH, POST_BATCH, has_level
 from finance import selectors
 from finance.errors import FinanceError
 from finance.filters import BatchFilter
 from finance.forms import BatchControlsForm, BatchCreateForm
 from finance.models import Batch
-from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
-from finance.tables import PER_PAGE, BatchTable, InvoiceTable, PaymentTable
+from finance.services.batches import (
+    batch_create,
+    batch_holds_anything,
+    batch_set_controls,
+    batch_totals,
+    batch_transition,
+    current_batch_set,
+)
+from finance.tables import (
+    PER_PAGE,
+    AdjustmentTable,
+    BatchJournalTable,
+    BatchReversalTable,
+    BatchTable,
+    InvoiceTable,
+    PaymentTable,
+    RefundTable,
+)
 from finance.views.base import FilteredTableView, FinanceAccessMixin
 
 
@@ -47,6 +65,9 @@ class BatchMixin:
 
 
 class BatchDetailView(FinanceAccessMixin, BatchMixin, TemplateView):
+    """A batch: its control figures, everything it holds (by kind, with what the
+    control count takes of it), and its actions."""
+
     template_name = "finance/batch_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -57,23 +78,39 @@ class BatchDetailView(FinanceAccessMixin, BatchMixin, TemplateView):
         can_manage = has_level(user, *MANAGE_BATCH)
         can_post = has_level(user, *POST_BATCH)
         config = RequestConfig(self.request, paginate={"per_page": PER_PAGE})
-        invoices = InvoiceTable(selectors.batch_invoices(batch), prefix="inv-", exclude=("batch",))
-        payments = PaymentTable(selectors.batch_payments(batch), prefix="pay-", exclude=("batch",))
-        config.configure(invoices)
-        config.configure(payments)
+        tables = {
+            "invoices": InvoiceTable(selectors.batch_invoices(batch), prefix="inv-", exclude=("batch",)),
+            "payments": PaymentTable(selectors.batch_payments(batch), prefix="pay-", exclude=("batch",)),
+            "reversals": BatchReversalTable(selectors.batch_reversed_payments(batch), prefix="rev-"),
+            "refunds": RefundTable(selectors.batch_refunds(batch), prefix="ref-"),
+            "adjustments": AdjustmentTable(selectors.batch_adjustments(batch), prefix="adj-"),
+            "journal": BatchJournalTable(selectors.batch_journal_entries(batch), prefix="je-"),
+        }
+        for table in tables.values():
+            config.configure(table)
+        contents = selectors.batch_contents(batch)
+        current = selectors.current_batch_of(user)
+        deletable = Batch.Status.DELETED in allowed
+        holds_anything = deletable and batch_holds_anything(batch)
         context.update(
             batch=batch,
             totals=batch_totals(batch),
+            contents=contents,
+            counts={row.key: row.count for row in contents.rows},
             events=selectors.batch_events(batch),
-            invoice_table=invoices,
-            payment_table=payments,
+            tables=tables,
+            invoice_table=tables["invoices"],
+            payment_table=tables["payments"],
             can_manage=can_manage,
             can_post=can_post,
             can_set_controls=can_manage and batch.status in (Batch.Status.OPEN, Batch.Status.READY),
             can_ready=can_manage and Batch.Status.READY in allowed,
             can_reopen=can_manage and Batch.Status.OPEN in allowed,
-            can_delete=can_manage and Batch.Status.DELETED in allowed,
+            can_delete=can_manage and deletable and not holds_anything,
+            delete_refused=can_manage and holds_anything,
             show_post=Batch.Status.POSTED in allowed,
+            can_enter=batch.accepts_transactions and has_level(user, *ENTER_TRANSACTIONS),
+            is_current=current is not None and current.pk == batch.pk,
             controls_form=BatchControlsForm(
                 initial={"control_count": batch.control_count, "control_amount": batch.control_amount}
             ),
@@ -133,8 +170,13 @@ class BatchCreateView(FinanceAccessMixin, FormView):
     action_level = MANAGE_BATCH
 
     def form_valid(self, form):
+        data = dict(form.cleaned_data)
+        make_current = data.pop("make_current")
         try:
-            batch = batch_create(user=self.request.user, **form.cleaned_data)
+            with transaction.atomic():
+                batch = batch_create(user=self.request.user, **data)
+                if make_current:
+                    current_batch_set(user=self.request.user, batch=batch)
         except FinanceError as exc:
             form.add_error(None, str(exc))
             return self.form_invalid(form)
@@ -145,5 +187,58 @@ class BatchCreateView(FinanceAccessMixin, FormView):
             else:
                 form.add_error(None, exc)
             return self.form_invalid(form)
-        messages.success(self.request, f"Batch {batch.number} is open.")
+        note = " It is your current batch." if make_current else ""
+        messages.success(self.request, f"Batch {batch.number} is open.{note}")
         return redirect("finance:batch_detail", pk=batch.pk)
+
+
+# How many open batches the header's picker offers (newest first).
+CURRENT_BATCH_CHOICES = 50
+
+
+class CurrentBatchChoicesView(FinanceAccessMixin, TemplateView):
+    """The header's picker of a current batch (loaded when its menu opens): the open
+    batches, newest first; ``next`` is the page to return to once one is chosen."""
+
+    template_name = "includes/_current_batch_choices.html"
+    action_level = ENTER_TRANSACTIONS
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            choices=list(selectors.open_batches()[:CURRENT_BATCH_CHOICES]),
+            current=selectors.current_batch_of(self.request.user),
+            next=self.request.GET.get("next", ""),
+        )
+        return context
+
+
+class CurrentBatchSetView(FinanceAccessMixin, View):
+    """POST ``batch`` (an open batch's id): make it the user's current batch, then go
+    back to ``next`` (a page of this site) or to the batch."""
+
+    http_method_names = ["post"]
+    action_level = ENTER_TRANSACTIONS
+
+    def post(self, request, *args, **kwargs):
+        value = request.POST.get("batch", "")
+        batch = Batch.objects.filter(pk=int(value)).first() if value.isdigit() else None
+        if batch is None:
+            messages.error(request, "Choose an open batch from the list.")
+        else:
+            try:
+                batch = current_batch_set(user=request.user, batch=batch)
+            except FinanceError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(
+                    request,
+                    f"Batch {batch.number} is your current batch: your entries and adjustments go into it "
+                    "unless you pick another.",
+                )
+        target = request.POST.get("next", "")
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return redirect(target)
+        return redirect("finance:batch_detail", pk=batch.pk) if batch else redirect("finance:batch_list")

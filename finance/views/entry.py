@@ -8,25 +8,25 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from core.models import Module
-from finance.entry_forms import NEW_BATCH, InvoiceEntryForm, InvoiceLineFormSet, PaymentEntryForm
+from core.authorization import ENTER_TRANSACTIONS
+from finance.entry_forms import InvoiceEntryForm, InvoiceLineFormSet, PaymentEntryForm
 from finance.errors import FinanceError
 from finance.models import Batch, Contact, Invoice
 from finance.money import quantize
 from finance.search import contact_from_text
-from finance.services.batches import batch_create
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, open_lines_oldest_first, payment_receive
 from finance.views.base import FinanceAccessMixin
 
-ENTER_TRANSACTIONS = (Module.AR_CASH, 2)
 OPEN_LINES = "open-lines"  # the element of the payment page that lists the payer's open lines
 
 
-def _batch_for(choice: str, date, user) -> Batch:
-    if choice == NEW_BATCH:
-        return batch_create(date=date, description="Entered in the staff UI", user=user)
-    return Batch.objects.get(pk=int(choice))
+def _batch_from_query(request) -> Batch | None:
+    """The open batch named by ``?batch=<id>`` (the batch page's "Add" links), if any."""
+    value = request.GET.get("batch", "")
+    if not value.isdigit():
+        return None
+    return Batch.objects.filter(pk=int(value), status=Batch.Status.OPEN).first()
 
 
 def _contact_from_query(request) -> Contact | None:
@@ -51,7 +51,11 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
         contact = kwargs["contact"] if "contact" in kwargs else _contact_from_query(self.request)
         form = kwargs.get("form")
         if form is None:
-            form = PaymentEntryForm(initial={"payer": contact} if contact else None)
+            form = PaymentEntryForm(
+                initial={"payer": contact} if contact else None,
+                user=self.request.user,
+                batch=_batch_from_query(self.request),
+            )
         lines = []
         if contact is not None:
             entered = kwargs.get("entered", {})
@@ -61,7 +65,7 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
         return context
 
     def post(self, request, *args, **kwargs):
-        form = PaymentEntryForm(request.POST)
+        form = PaymentEntryForm(request.POST, user=request.user)
         valid = form.is_valid()
         contact = form.cleaned_data.get("payer")
         entered = {}
@@ -93,13 +97,12 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
                         applications.append(ApplicationSpec(lines[line_id], amount))
                     if not applications:
                         raise FinanceError("Enter an amount on at least one line, or choose oldest-first.")
-                batch = _batch_for(data["batch"], data["date"], request.user)
                 payment = payment_receive(
                     payer=data["payer"],
                     method=data["method"],
                     amount=data["amount"],
                     date=data["date"],
-                    batch=batch,
+                    batch=data["batch"],
                     reference=data["reference"],
                     applications=applications,
                     entity=data["entity"],
@@ -112,7 +115,10 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
             )
         credit = payment.applications.filter(invoice__type=Invoice.Type.CREDIT).first()
         note = f" {credit.amount} was left as open credit on invoice {credit.invoice.number}." if credit else ""
-        messages.success(request, f"Payment of {payment.amount} from {payment.payer.name} recorded.{note}")
+        messages.success(
+            request,
+            f"Payment of {payment.amount} from {payment.payer.name} recorded in batch {payment.batch.number}.{note}",
+        )
         return redirect(reverse("finance:payment_detail", args=[payment.pk]))
 
 
@@ -125,14 +131,18 @@ class InvoiceEntryView(FinanceAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         contact = _contact_from_query(self.request)
-        context["form"] = kwargs.get("form") or InvoiceEntryForm(initial={"bill_to": contact} if contact else None)
+        context["form"] = kwargs.get("form") or InvoiceEntryForm(
+            initial={"bill_to": contact} if contact else None,
+            user=self.request.user,
+            batch=_batch_from_query(self.request),
+        )
         context["formset"] = kwargs.get("formset") or InvoiceLineFormSet(prefix="lines")
         context["contact"] = contact
         context["error"] = kwargs.get("error")
         return context
 
     def post(self, request, *args, **kwargs):
-        form = InvoiceEntryForm(request.POST)
+        form = InvoiceEntryForm(request.POST, user=request.user)
         formset = InvoiceLineFormSet(request.POST, prefix="lines")
         if not (form.is_valid() and formset.is_valid()):
             return self.render_to_response(self.get_context_data(form=form, formset=formset))
@@ -153,11 +163,10 @@ class InvoiceEntryView(FinanceAccessMixin, TemplateView):
             if not specs:
                 raise FinanceError("Add at least one line with a product.")
             with transaction.atomic():
-                batch = _batch_for(data["batch"], data["date"], request.user)
                 invoice = invoice_create(
                     bill_to=data["bill_to"],
                     entity=data["entity"],
-                    batch=batch,
+                    batch=data["batch"],
                     lines=specs,
                     date=data["date"],
                     due_date=data["due_date"],
@@ -167,5 +176,7 @@ class InvoiceEntryView(FinanceAccessMixin, TemplateView):
                 )
         except FinanceError as exc:
             return self.render_to_response(self.get_context_data(form=form, formset=formset, error=str(exc)))
-        messages.success(request, f"Invoice {invoice.number} for {invoice.total} created.")
+        messages.success(
+            request, f"Invoice {invoice.number} for {invoice.total} created in batch {invoice.batch.number}."
+        )
         return redirect(reverse("finance:invoice_detail", args=[invoice.pk]))

@@ -43,5 +43,5 @@ class InvoiceDetailView(FinanceAccessMixin, TemplateView):
             and invoice.reversed_at is None
             and has_level(self.request.user, Module.FINANCE, 4)
         ):
-            context["reverse_form"] = InvoiceReverseForm()
+            context["reverse_form"] = InvoiceReverseForm(user=self.request.user)
         return context

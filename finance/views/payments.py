@@ -13,7 +13,6 @@ from finance.errors import FinanceError
 from finance.filters import PaymentFilter
 from finance.forms import PaymentReverseForm
 from finance.models import Payment
-from finance.services.batches import batch_create
 from finance.services.payments import payment_reverse
 from finance.tables import PaymentTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
@@ -54,34 +53,37 @@ class PaymentDetailView(FinanceAccessMixin, TemplateView):
             reverse_level=REVERSE_PAYMENT,
         )
         if can_reverse and payment.status == Payment.Status.POSTED:
-            context["reverse_form"] = kwargs.get("reverse_form") or PaymentReverseForm()
-            context["unapply_form"] = PaymentUnapplyForm(auto_id="unapply_%s")
+            user = self.request.user
+            context["reverse_form"] = kwargs.get("reverse_form") or PaymentReverseForm(user=user)
+            context["unapply_form"] = PaymentUnapplyForm(auto_id="unapply_%s", user=user)
             context["refund_options"] = [
-                (credit, held, RefundForm(initial={"credit_invoice": credit.pk}, auto_id=f"refund{credit.pk}_%s"))
+                (
+                    credit,
+                    held,
+                    RefundForm(initial={"credit_invoice": credit.pk}, auto_id=f"refund{credit.pk}_%s", user=user),
+                )
                 for credit, held in selectors.payment_credit_holdings(payment)
             ]
         return context
 
 
 class PaymentReverseView(PaymentDetailView):
-    """POST: reverse the payment into the chosen open batch, or into a new batch
-    opened for it (both in one transaction, so a refused reversal leaves no batch)."""
+    """POST: reverse the payment into the open batch picked in the form, or else into
+    the user's current batch."""
 
     http_method_names = ["post"]
     action_level = REVERSE_PAYMENT
 
     def post(self, request, *args, **kwargs):
         payment = self.get_payment()
-        form = PaymentReverseForm(request.POST)
+        form = PaymentReverseForm(request.POST, user=request.user)
         if not form.is_valid():
             context = self.get_context_data(payment=payment, reverse_form=form)
             return self.render_to_response(context)
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                batch = data["batch"] or batch_create(
-                    date=data["date"], description=f"Reversal of payment {payment.pk}", user=request.user
-                )
+                batch = data["batch"]
                 payment = payment_reverse(
                     payment=payment, batch=batch, date=data["date"], reason=data["reason"], user=request.user
                 )

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0027_payment_methods_moved_in"),
+        ("finance", "0028_payment_methods_moved_in"),
         ("integrations", "0005_sandbox_processor_models_moved"),
     ]
 

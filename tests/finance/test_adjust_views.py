@@ -5,7 +5,8 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from finance.models import Invoice, Payment, Refund
+from finance.models import Batch, Invoice, Payment, Refund
+from finance.services.batches import current_batch_set
 from finance.services.payments import payment_receive
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
@@ -19,14 +20,18 @@ def test_unapply_then_refund_from_the_payment_page(client, manager_user, ledger)
     payer, batch = ContactFactory(), BatchFactory()
     inv = make_invoice(ledger, payer, batch, "100")
     payment = payment_receive(payer=payer, method=ledger.check_method, amount="100", date=DAY, batch=batch)
+    current = BatchFactory(number="ADJ-1")
+    current_batch_set(user=manager_user, batch=current)
+    before = Batch.objects.count()
     page = client.get(reverse("finance:payment_detail", args=[payment.pk])).content.decode()
     assert 'data-testid="unapply-form"' in page and 'data-testid="refund-form"' not in page
     resp = client.post(
         reverse("finance:payment_unapply", args=[payment.pk]), {"date": DAY.isoformat(), "batch": ""}, follow=True
     )
-    assert "is unapplied: 100.00 is open credit on invoice" in resp.content.decode()
+    assert "is unapplied in batch ADJ-1: 100.00 is open credit on invoice" in resp.content.decode()
     inv.refresh_from_db()
     credit = Invoice.objects.get(type=Invoice.Type.CREDIT)
+    assert credit.batch == current
     assert inv.balance == D("100.00") and credit.balance == D("-100.00")
     page = client.get(reverse("finance:payment_detail", args=[payment.pk])).content.decode()
     assert 'data-testid="refund-form"' in page and "Refund 100.00" in page
@@ -35,14 +40,31 @@ def test_unapply_then_refund_from_the_payment_page(client, manager_user, ledger)
         {"credit_invoice": credit.pk, "mode": "record_only", "date": DAY.isoformat(), "batch": "", "reason": "Left"},
         follow=True,
     )
-    assert "Refund of 100.00 recorded" in resp.content.decode()
+    assert "Refund of 100.00 recorded in batch ADJ-1" in resp.content.decode()
     credit.refresh_from_db()
     assert credit.balance == D("0.00") and Refund.objects.get().mode == Refund.Mode.RECORD_ONLY
+    assert Refund.objects.get().batch == current and Batch.objects.count() == before
+
+
+def test_adjustments_without_a_batch_are_refused_and_open_none(client, manager_user, ledger):
+    client.force_login(manager_user)
+    payer, batch = ContactFactory(), BatchFactory()
+    inv = make_invoice(ledger, payer, batch, "100")
+    payment = payment_receive(payer=payer, method=ledger.check_method, amount="100", date=DAY, batch=batch)
+    data = {"date": DAY.isoformat(), "batch": ""}
+    resp = client.post(reverse("finance:payment_unapply", args=[payment.pk]), data, follow=True)
+    assert "you have no current batch" in resp.content.decode()
+    resp = client.post(reverse("finance:invoice_reverse", args=[inv.pk]), {**data, "reason": "x"}, follow=True)
+    assert "you have no current batch" in resp.content.decode()
+    inv.refresh_from_db()
+    assert inv.balance == D("0.00") and inv.reversed_at is None
+    assert Batch.objects.count() == 1 and not Invoice.objects.filter(type=Invoice.Type.CREDIT).exists()
 
 
 def test_refund_through_processor_refused_for_a_check(client, manager_user, ledger):
     client.force_login(manager_user)
     payer, batch = ContactFactory(), BatchFactory()
+    current_batch_set(user=manager_user, batch=batch)
     payment = payment_receive(payer=payer, method=ledger.check_method, amount="30", date=DAY, batch=batch)
     credit = Invoice.objects.get(type=Invoice.Type.CREDIT)
     resp = client.post(

@@ -74,7 +74,10 @@ def test_ar_import_preview_and_history_pages(browser_page, screenshot, live_serv
     screenshot("ar-import-preview-errors")
 
     page.get_by_role("link", name="AR import", exact=True).first.click()
-    expect(page.get_by_test_id("ar-import-history")).to_contain_text("Posted")
+    # The imported file's badge is its batch's state: open, nothing posted yet.
+    badges = page.get_by_test_id("ar-import-history").get_by_test_id("ar-import-status")
+    expect(badges.filter(has_text="Open")).to_have_count(1)
+    expect(badges.filter(has_text="Posted")).to_have_count(0)
     screenshot("ar-import-history")
 
 
@@ -118,7 +121,7 @@ def test_big_file_checked_in_the_worker_then_posted_and_a_stopped_posting_recove
     screenshot("ar-import-checked-preview")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("ar-import-post").click()
-    expect(page.get_by_test_id("ar-import-status")).to_have_text("Posted", timeout=90_000)
+    expect(page.get_by_test_id("ar-import-status")).to_have_text("Open", timeout=90_000)  # its batch is open
     assert Payment.objects.count() == 25_000
 
     # A posting whose worker stopped: "posting" with no posting running.
@@ -134,7 +137,7 @@ def test_big_file_checked_in_the_worker_then_posted_and_a_stopped_posting_recove
     expect(page.get_by_test_id("ar-import-recover")).to_be_visible()
     screenshot("ar-import-posting-stopped")
     page.get_by_test_id("ar-import-recover").click()
-    expect(page.get_by_test_id("ar-import-status")).to_have_text("Posted", timeout=60_000)
+    expect(page.get_by_test_id("ar-import-status")).to_have_text("Open", timeout=60_000)  # its batch is open
     assert Payment.objects.filter(reference="9001").count() == 1
 
 
@@ -201,7 +204,7 @@ def test_repeated_checks_need_the_confirmation_and_a_bad_file_is_discarded(
     assert imp.status == ARImport.Status.VALIDATED
     page.get_by_test_id("ar-import-confirm-repeats").check()
     page.get_by_test_id("ar-import-post").click()
-    expect(page.get_by_test_id("ar-import-status")).to_have_text("Posted", timeout=60_000)
+    expect(page.get_by_test_id("ar-import-status")).to_have_text("Open", timeout=60_000)  # its batch is open
     assert Payment.objects.filter(batch__number="LB0202").count() == 3
     assert verify_ledger().ok
 

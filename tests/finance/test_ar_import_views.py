@@ -53,7 +53,10 @@ def test_upload_preview_post_history(client, staff_user, payer, eager, django_ca
     assert imp.status == ARImport.Status.POSTED and imp.posted_by == staff_user
     assert Payment.objects.get().amount == 130
     history = client.get(reverse("finance:ar_import_list")).content.decode()
-    assert "lockbox.txt" in history and "Posted" in history and imp.batch.number in history
+    assert "lockbox.txt" in history and imp.batch.number in history
+    # Its badge is its batch's state: open, not posted yet.
+    badge = history.split('data-testid="ar-import-status"', 1)[1].split("</span>", 1)[0]
+    assert badge.endswith(">Open") and "Posted" not in badge
     assert "clerk" in history
     detail = client.get(reverse("finance:ar_import_detail", args=[imp.pk])).content.decode()
     assert f"Payment {Payment.objects.get().pk}" in detail

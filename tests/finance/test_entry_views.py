@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from finance.models import Batch, Invoice, Payment
+from finance.services.batches import current_batch_set
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 
@@ -87,16 +88,21 @@ def test_receive_payment__needs_ar_cash_level_2(client, django_user_model, grant
     assert client.get(reverse("finance:invoice_new")).status_code == 403
 
 
-def test_new_invoice__creates_numbered_posted_invoice_in_new_batch(client, staff_user, ledger):
+def test_new_invoice__creates_numbered_posted_invoice_in_the_current_batch(client, staff_user, ledger):
     client.force_login(staff_user)
     contact = ContactFactory()
+    current = BatchFactory(number="CUR-1")
+    current_batch_set(user=staff_user, batch=current)
+    before = Batch.objects.count()
+    page = client.get(reverse("finance:invoice_new")).content.decode()
+    assert "My current batch: CUR-1" in page
     data = {
         "bill_to": contact.party_id,
         "entity": ledger.entity.pk,
         "date": DAY.isoformat(),
         "due_date": "",
         "accounting_method": "accrual",
-        "batch": "new",
+        "batch": "",
         "description": "Spring order",
         "lines-TOTAL_FORMS": "2",
         "lines-INITIAL_FORMS": "0",
@@ -115,7 +121,7 @@ def test_new_invoice__creates_numbered_posted_invoice_in_new_batch(client, staff
     invoice = Invoice.objects.get()
     assert resp.status_code == 302 and resp["Location"] == reverse("finance:invoice_detail", args=[invoice.pk])
     assert invoice.total == Decimal("550.00") and invoice.description == "Spring order"
-    assert invoice.batch.status == Batch.Status.OPEN
+    assert invoice.batch == current and Batch.objects.count() == before
     assert list(invoice.lines.values_list("description", "amount")) == [
         ("Annual dues", Decimal("250.00")),
         ("Two seats", Decimal("300.00")),
@@ -131,7 +137,7 @@ def test_new_invoice__without_lines_refused_and_ready_batches_not_offered(client
         "entity": ledger.entity.pk,
         "date": DAY.isoformat(),
         "accounting_method": "accrual",
-        "batch": "new",
+        "batch": "",
         "lines-TOTAL_FORMS": "1",
         "lines-INITIAL_FORMS": "0",
         "lines-MIN_NUM_FORMS": "0",
@@ -141,6 +147,11 @@ def test_new_invoice__without_lines_refused_and_ready_batches_not_offered(client
         "lines-0-unit_price": "",
         "lines-0-description": "",
     }
+    resp = client.post(reverse("finance:invoice_new"), data)
+    # No batch picked and no current batch: refused, no batch opened for it.
+    assert "you have no current batch" in resp.content.decode()
+    assert Batch.objects.count() == 1
+    current_batch_set(user=staff_user, batch=BatchFactory())
     resp = client.post(reverse("finance:invoice_new"), data)
     assert "Add at least one line with a product." in resp.content.decode()
     # A batch that is not open is not offered at all.

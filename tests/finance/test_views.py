@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.models import Module
 from finance.models import Batch, BatchEvent, Contact, FinanceSettings, Invoice, Payment
 from finance.selectors import batch_list
-from finance.services.batches import batch_set_controls, batch_totals, batch_transition
+from finance.services.batches import batch_set_controls, batch_totals, batch_transition, current_batch_set
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import payment_receive
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
@@ -311,7 +311,7 @@ def text_of(html: str) -> str:
         ({"payer": "20002"}, "bob_payment", "alice_payment"),
         ({"method": "CASH"}, "bob_payment", "alice_payment"),
         ({"date_after": "2026-01-01", "date_before": "2026-01-31"}, "alice_payment", "bob_payment"),
-        ({"status": "posted"}, "alice_payment", "reversed"),
+        ({"status": "open"}, "alice_payment", "reversed"),
         ({"status": "reversed"}, "reversed", "alice_payment"),
         ({"batch": "260115-1"}, "alice_payment", "reversed"),
         ({"reference": "chk-10"}, "alice_payment", "bob_payment"),
@@ -332,6 +332,26 @@ def test_payment_list__filters(clerk_client, books, ledger, params, expected, no
     ids = re.findall(r'href="/payments/(\d+)/"', response.content.decode())
     assert str(payments[expected].pk) in ids
     assert str(payments[not_expected].pk) not in ids
+
+
+def test_payment_list__state_is_the_batchs(clerk_client, ledger):
+    payer = ContactFactory()
+    open_batch, posted = BatchFactory(number="OPEN-2"), BatchFactory(number="POSTED-2")
+    in_open = payment_receive(payer=payer, method=ledger.check_method, amount="10", date=JAN, batch=open_batch)
+    in_posted = payment_receive(payer=payer, method=ledger.check_method, amount="20", date=JAN, batch=posted)
+    Batch.objects.filter(pk=posted.pk).update(status=Batch.Status.POSTED, posted_at=timezone.now())
+    html = clerk_client.get(reverse("finance:payment_list")).content.decode()
+
+    def badge(payment):
+        row = html.split(f'href="/payments/{payment.pk}/"', 1)[1].split("</tr>", 1)[0]
+        return row.rsplit("<td", 1)[1]
+
+    assert ">Open</span>" in badge(in_open) and "Posted" not in badge(in_open)
+    assert ">Posted</span>" in badge(in_posted)
+    detail = clerk_client.get(reverse("finance:payment_detail", args=[in_open.pk])).content.decode()
+    assert "Batch OPEN-2 is open: not posted yet" in detail.split("</h1>", 1)[0]
+    posted_only = clerk_client.get(reverse("finance:payment_list"), {"status": "posted"}).content.decode()
+    assert f'href="/payments/{in_posted.pk}/"' in posted_only and f'href="/payments/{in_open.pk}/"' not in posted_only
 
 
 def test_payment_detail__header_applications_and_journal(clerk_client, books, ledger):
@@ -374,18 +394,46 @@ def test_payment_reverse__into_a_chosen_open_batch(manager_client, books):
     assert 'data-testid="reverse-form"' not in response.content.decode()
 
 
-def test_payment_reverse__into_a_new_batch(manager_client, books):
+def test_payment_reverse__into_the_users_current_batch(manager_client, manager_user, books):
     payment = books.bob_payment
+    current = BatchFactory(number="MY-1")
+    current_batch_set(user=manager_user, batch=current)
     before = Batch.objects.count()
-    manager_client.post(
+    page = manager_client.get(reverse("finance:payment_detail", args=[payment.pk])).content.decode()
+    assert "My current batch: MY-1" in page
+    response = manager_client.post(
         reverse("finance:payment_reverse", args=[payment.pk]),
         {"batch": "", "date": timezone.localdate().isoformat(), "reason": "Chargeback"},
+        follow=True,
     )
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REVERSED
-    assert Batch.objects.count() == before + 1
-    assert payment.reversal_batch.description == f"Reversal of payment {payment.pk}"
-    assert payment.reversal_batch.status == Batch.Status.OPEN
+    assert payment.reversal_batch == current
+    assert Batch.objects.count() == before  # no batch of its own
+    assert f"Payment {payment.pk} is reversed in batch MY-1." in text(response)
+
+
+def test_payment_reverse__without_a_batch_is_refused_and_opens_none(manager_client, manager_user, books):
+    payment = books.bob_payment
+    before = Batch.objects.count()
+    response = manager_client.post(
+        reverse("finance:payment_reverse", args=[payment.pk]),
+        {"batch": "", "date": timezone.localdate().isoformat(), "reason": "Chargeback"},
+    )
+    assert response.status_code == 200
+    assert "you have no current batch" in text(response)
+    # A current batch that was posted since is refused too, naming it.
+    posted = BatchFactory(number="OLD-1")
+    current_batch_set(user=manager_user, batch=posted)
+    Batch.objects.filter(pk=posted.pk).update(status=Batch.Status.POSTED, posted_at=timezone.now())
+    response = manager_client.post(
+        reverse("finance:payment_reverse", args=[payment.pk]),
+        {"batch": "", "date": timezone.localdate().isoformat(), "reason": "Chargeback"},
+    )
+    assert "Your current batch OLD-1 is posted" in text(response)
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.POSTED
+    assert Batch.objects.count() == before + 1  # OLD-1 only
 
 
 def test_payment_reverse__refused_by_the_service_shows_the_error_and_changes_nothing(manager_client, books):
@@ -393,14 +441,14 @@ def test_payment_reverse__refused_by_the_service_shows_the_error_and_changes_not
     before = Batch.objects.count()
     response = manager_client.post(
         reverse("finance:payment_reverse", args=[payment.pk]),
-        {"batch": "", "date": "2025-12-31", "reason": "Typo"},
+        {"batch": books.batch.pk, "date": "2025-12-31", "reason": "Typo"},
         follow=True,
     )
     assert "A reversal cannot be dated before the payment." in text(response)
     assert 'class="alert alert-danger' in response.content.decode()
     payment.refresh_from_db()
     assert payment.status == Payment.Status.POSTED
-    assert Batch.objects.count() == before  # the new batch was rolled back with the reversal
+    assert Batch.objects.count() == before
 
 
 def test_payment_reverse__invalid_form_is_shown_again(manager_client, books):
@@ -462,10 +510,12 @@ def test_batch_detail__figures_invoices_payments_and_actions(manager_client, boo
         assert inv.number in invoices
     payments = html.split('data-testid="batch-payments"', 1)[1].split("</table>", 1)[0]
     assert f"#{books.alice_payment.pk}" in payments and f"#{books.bob_payment.pk}" in payments
-    for action in ("batch_ready", "batch_delete", "batch_controls"):
+    for action in ("batch_ready", "batch_controls"):
         assert f'action="{reverse("finance:" + action, args=[books.batch.pk])}"' in html
-    for action in ("batch_reopen", "batch_post"):
+    for action in ("batch_reopen", "batch_post", "batch_delete"):
         assert f'action="{reverse("finance:" + action, args=[books.batch.pk])}"' not in html
+    # It holds transactions: Delete is shown disabled, saying why.
+    assert 'data-testid="batch-delete-refused"' in html and "reverse them instead" in html
     batch_transition(batch=books.batch, to_status=Batch.Status.READY)
     html = manager_client.get(reverse("finance:batch_detail", args=[books.batch.pk])).content.decode()
     for action in ("batch_reopen", "batch_post"):
@@ -666,9 +716,9 @@ def test_lists__query_count_does_not_grow_with_page_size(clerk_client, ledger, u
     clerk_client.get(url)  # warm up the session
     with CaptureQueriesContext(connection) as small:
         assert clerk_client.get(url).status_code == 200
-    # Session, user, levels, the page's own few queries (the batch figures: two grouped
-    # queries for the shown batches).
-    assert len(small.captured_queries) <= 12
+    # Session, user, levels, the header's current batch, the page's own few queries (the
+    # batch figures: three grouped queries for the shown batches).
+    assert len(small.captured_queries) <= 13
     _grow(ledger, batch, contact, 25)
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = clerk_client.get(url)

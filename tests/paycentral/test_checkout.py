@@ -26,6 +26,7 @@ from finance.models import (
     PaymentMethodSet,
     PaymentMethodSetEntry,
 )
+from finance.services.batches import current_batch_set
 from finance.services.credits import credit_apply
 from finance.services.payments import ApplicationSpec
 from sandboxes.processor.models import SandboxCharge, SandboxRefund
@@ -88,6 +89,22 @@ def test_card_pays_the_remainder_after_credit_once_with_the_saved_key(ledger, st
         cart.invoice.batch_id
     }
     assert cart.charge_token == ""  # the token is not kept once the outcome is known
+    assert_ledger_ok()
+
+
+def test_card_order_goes_into_the_batch_chosen_when_the_charge_started(ledger, staff_user, visa):
+    current = BatchFactory(number="CUR-CARD")
+    current_batch_set(user=staff_user, batch=current)
+    cart = cart_with(staff_user, ContactFactory(), ledger, "100.00")
+    cart = cart_pay_by_card(user=staff_user, cart=cart, method=visa, card_token="tok_visa")
+    assert cart.status == Cart.Status.SUBMITTED and cart.batch == current
+    assert Payment.objects.get(method=visa).batch == current and cart.invoice.batch == current
+    # A declined card leaves no batch on the cart.
+    other = cart_with(staff_user, ContactFactory(), ledger, "50.00")
+    with pytest.raises(CardDeclined):
+        cart_pay_by_card(user=staff_user, cart=other, method=visa, card_token="tok_visa_declined")
+    other.refresh_from_db()
+    assert other.status == Cart.Status.OPEN and other.batch_id is None
     assert_ledger_ok()
 
 

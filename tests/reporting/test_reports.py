@@ -327,7 +327,8 @@ def test_dashboard__query_count_does_not_grow(aged, ledger, client, manager_user
         )
     with CaptureQueriesContext(connection) as large:
         client.get(reverse("finance:dashboard"))
-    assert len(large.captured_queries) == len(small.captured_queries) <= 12
+    # (13: the header's current batch is one query of every staff page.)
+    assert len(large.captured_queries) == len(small.captured_queries) <= 13
 
 
 def test_report_pages__paged_by_contact_counts(ledger, client, reader):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0027_payment_methods_moved_in"),
+        ("finance", "0028_payment_methods_moved_in"),
         ("openwater", "0003_drop_run_lease"),
     ]
 

@@ -12,7 +12,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0026_finder_search_indexes"),
+        ("finance", "0027_current_batch"),
         ("paycentral", "0004_gateway_account_invoice_sync"),
     ]
 
