@@ -8,8 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY paycentral ./paycentral
+COPY core ./core
+COPY processors ./processors
 COPY finance ./finance
+COPY checkout ./checkout
+COPY api ./api
 COPY integrations ./integrations
+COPY audit ./audit
 RUN pip install .
 COPY . .
 # collectstatic needs a key at build time only; the real one comes from the environment.

@@ -24,7 +24,7 @@ seed: migrate
 # Web (http://127.0.0.1:8000) + Celery worker + beat. With no DATABASE_URL the embedded
 # PostgreSQL server (var/pgdata) runs with them and stops when they stop (Ctrl-C).
 run: seed
-	$(BIN)/python -m paycentral.embedded_db run -- $(BIN)/honcho -f Procfile.dev start
+	$(BIN)/python -m core.embedded_db run -- $(BIN)/honcho -f Procfile.dev start
 
 # The whole suite. Uses PostgreSQL/Redis on 127.0.0.1 when they answer;
 # REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip.
@@ -36,9 +36,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 # Removes the broker, cache and test folders; the embedded database (var/pgdata) is kept.
 clean:
-	-$(BIN)/python -m paycentral.embedded_db stop --data var/test/pgdata
+	-$(BIN)/python -m core.embedded_db stop --data var/test/pgdata
 	rm -rf var/broker var/cache var/test

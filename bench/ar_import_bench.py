@@ -121,10 +121,9 @@ def main():
     from django.core.management import call_command
     from django.db import connection
 
-    from finance.models import Batch, FinancialEntity, GLAccount, Product
+    from finance.ar_import.services import ar_import_post, ar_import_validate, problems
+    from finance.models import Batch, FinancialEntity, GLAccount, PaymentMethod, Product
     from finance.models_ar_import import ARImport
-    from finance.services.ar_import import ar_import_post, ar_import_validate, problems
-    from paycentral.models import PaymentMethod
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cur:
@@ -269,7 +268,7 @@ def main():
     if imp.status != ARImport.Status.VALIDATED:
         sys.exit("Validation failed:\n" + "\n".join(problems(imp)[:20]))
     # Where the post's time goes: the service reports its progress after each step.
-    import finance.services.ar_import as ar_import_service
+    import finance.ar_import.services as ar_import_service
 
     marks: list[tuple[int, float]] = []
     real_progress_writer = ar_import_service._progress_writer

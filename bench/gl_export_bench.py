@@ -197,11 +197,10 @@ def main():
     from django.test import Client
     from django.urls import reverse
 
-    from finance.models import Batch, FinancialEntity, GLAccount, JournalLine, Product
+    from finance.models import Batch, FinancialEntity, GLAccount, JournalLine, PaymentMethod, Product
     from finance.reporting.gl_csv import export_csv
     from finance.reporting.models import GLExport
     from finance.reporting.services import gl_export_create
-    from paycentral.models import PaymentMethod
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cur:

@@ -50,9 +50,8 @@ def main():
 
     from finance.membership.models import MemberType, MemberTypeProduct, RenewalRun
     from finance.membership.renewals import renewal_run_build, renewal_run_post, renewal_run_start
-    from finance.models import Batch, FinancialEntity, GLAccount, Invoice, Product
+    from finance.models import Batch, FinancialEntity, GLAccount, Invoice, PaymentMethod, Product
     from finance.services.payments import payment_receive
-    from paycentral.models import PaymentMethod
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cur:

@@ -75,15 +75,14 @@ def main():
     from django.db import transaction
     from django.utils import timezone
 
-    from finance.models import Contact, FinancialEntity, GLAccount, Product
+    from finance.models import Contact, FinancialEntity, GatewayAccount, GLAccount, PaymentMethod, Product
     from finance.services.batches import batch_create
     from finance.services.invoices import LineSpec, invoice_create
     from integrations import tasks
     from integrations.models import InvoiceSyncRecord
-    from integrations.processors import PaymentRequestSpec
-    from integrations.processors.sandbox import SandboxProcessor
     from paycentral.celery import app as celery_app
-    from paycentral.models import GatewayAccount, PaymentMethod
+    from processors import PaymentRequestSpec
+    from processors.sandbox import SandboxProcessor
     from sandboxes.processor.models import SandboxPaymentRequest
 
     call_command("migrate", verbosity=0)

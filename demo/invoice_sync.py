@@ -10,12 +10,11 @@ import uuid
 
 from django.utils import timezone
 
-from finance.models import Invoice
+from finance.models import GatewayAccount, Invoice
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import InvoiceSyncRecord, ProcessorStatus, SavedPaymentMethod, SyncAttempt, SyncRecordChange
 from integrations.services.sync.outcomes import record_success
 from integrations.services.sync.records import sync_account_enable
-from paycentral.models import GatewayAccount
-from paycentral.models import PaymentHandlingMode as Mode
 
 # (token, method, attempts as (outcome, failure code, message), final mode, status)
 SCENARIOS = [

@@ -2,8 +2,8 @@
 
 from django.contrib.auth import get_user_model
 
+from checkout.models import MemberAccount
 from finance.models import Invoice
-from paycentral.models import MemberAccount
 
 MEMBER_USERNAME = "member"
 MEMBER_PASSWORD = "member"

@@ -4,8 +4,7 @@ Two financial entities share one chart layout; payment methods name the Associat
 accounts and the services map them to the Foundation's accounts with the same code.
 """
 
-from finance.models import GLAccount, Product
-from paycentral.models import PaymentMethod
+from finance.models import GLAccount, PaymentMethod, Product
 
 ENTITIES = [
     ("ASSN", "Lakeshore Professional Association"),

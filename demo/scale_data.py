@@ -54,9 +54,11 @@ from finance.models import (
     NumberSequence,
     Payment,
     PaymentApplication,
+    PaymentMethod,
     Product,
     Refund,
 )
+from finance.reporting.services import gl_batch_counts_refresh
 
 ENTITY_CODE = "SCALE"
 DAYS = 730
@@ -215,8 +217,6 @@ def _lock(cursor, *models) -> None:
 
 def _setup(today: datetime.date) -> Setup:
     """The SCALE entity with its chart, products and payment methods (created once)."""
-    from paycentral.models import PaymentMethod
-
     entity, _ = FinancialEntity.objects.get_or_create(
         code=ENTITY_CODE, defaults={"name": "Scale test association", "currency": "USD"}
     )
@@ -808,8 +808,6 @@ def generate(*, invoices: int, seed: int = 7, today: datetime.date | None = None
             cursor.execute(f"ANALYZE {model._meta.db_table}")
     _post_old_batches(setup, today)
     # The GL export's count of what each posted batch holds for it (taken once per batch).
-    from finance.reporting.services import gl_batch_counts_refresh
-
     gl_batch_counts_refresh()
     # Then what autovacuum would do in a while: the visibility map (index-only scans)
     # and hint bits, so that the pages are timed as a settled database answers them.

@@ -13,8 +13,12 @@ use the planner's row estimate instead of ``COUNT(*)`` for an unfiltered changel
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.html import format_html
 
+from core.authorization import MANAGE_BATCH, POST_BATCH, has_level
+from core.crypto import mask_secret
+from core.models import Module
 from finance.errors import FinanceError
 from finance.models import (
     Batch,
@@ -22,6 +26,7 @@ from finance.models import (
     Contact,
     FinanceSettings,
     FinancialEntity,
+    GatewayAccount,
     GLAccount,
     Invoice,
     InvoiceLine,
@@ -30,14 +35,14 @@ from finance.models import (
     NumberSequence,
     Payment,
     PaymentApplication,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
     Product,
     Refund,
 )
 from finance.pagination import EstimatedCountPaginator
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
-from paycentral.audit.admin_mixins import AuditTrailAdminMixin
-from paycentral.authorization import MANAGE_BATCH, POST_BATCH, has_level
-from paycentral.models import Module
 
 # A search term that names rows of a related table (a contact's name, a batch number)
 # is resolved to at most this many of their ids first.
@@ -54,8 +59,6 @@ def indexed_search(model, search_fields, queryset, term: str):
     first resolved to the related rows' ids (a small table, or its own index), and the
     big table is filtered on its foreign key. The ORed lookups become one bitmap scan.
     """
-    from django.db.models import Q
-
     term = term.strip()
     if len(term) >= 2 and term[0] == term[-1] and term[0] in "\"'":
         term = term[1:-1].strip()  # a quoted phrase is one term
@@ -154,7 +157,7 @@ class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(FinanceSettings)
-class FinanceSettingsAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
+class FinanceSettingsAdmin(admin.ModelAdmin):
     """The single settings row (pk=1): it can be changed, never added twice or deleted."""
 
     list_display = ("__str__", "require_balanced_batches", "auto_apply_cash", "allow_prepayments")
@@ -183,13 +186,13 @@ class ContactAdmin(BigTableAdmin):
 
 
 @admin.register(FinancialEntity)
-class FinancialEntityAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
+class FinancialEntityAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "currency")
     search_fields = ("code", "name")
 
 
 @admin.register(GLAccount)
-class GLAccountAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
+class GLAccountAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "entity", "type", "role", "is_active")
     list_filter = ("entity", "type", "role", "is_active")
     search_fields = ("code", "name")
@@ -197,7 +200,7 @@ class GLAccountAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
+class ProductAdmin(admin.ModelAdmin):
     list_display = (
         "code",
         "name",
@@ -213,6 +216,59 @@ class ProductAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     search_fields = ("code", "name", "category")
     list_select_related = ("entity", "income_account__entity")
     autocomplete_fields = ("income_account", "deferred_income_account")
+
+
+@admin.register(GatewayAccount)
+class GatewayAccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "processor", "entity", "is_active", "invoice_sync", "default_handling_mode")
+    list_filter = ("processor", "entity", "is_active", "invoice_sync")
+    search_fields = ("name",)
+    list_select_related = ("entity",)
+    # Secrets are never shown in full: only their masked ends (set them from the shell).
+    exclude = ("secret_key", "webhook_secret")
+    readonly_fields = ("secret_key_masked", "webhook_secret_masked")
+
+    @admin.display(description="Secret key")
+    def secret_key_masked(self, obj):
+        return mask_secret(obj.secret_key) or "—"
+
+    @admin.display(description="Webhook secret")
+    def webhook_secret_masked(self, obj):
+        return mask_secret(obj.webhook_secret) or "—"
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "type", "cash_account", "gateway_account", "is_active")
+    list_filter = ("type", "is_active")
+    search_fields = ("code", "name")
+    list_select_related = ("cash_account__entity", "gateway_account")
+    autocomplete_fields = ("cash_account",)
+
+
+class PaymentMethodSetEntryInline(admin.TabularInline):
+    model = PaymentMethodSetEntry
+    fields = ("position", "method", "display_name")
+    extra = 0
+    ordering = ("position", "pk")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("method")
+
+
+@admin.register(PaymentMethodSet)
+class PaymentMethodSetAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "method_codes")
+    search_fields = ("name",)
+    inlines = (PaymentMethodSetEntryInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("entries__method")
+
+    @admin.display(description="Methods (in order)")
+    def method_codes(self, obj):
+        entries = sorted(obj.entries.all(), key=lambda e: (e.position, e.pk))
+        return ", ".join(e.method.code for e in entries)
 
 
 @admin.register(NumberSequence)

@@ -7,8 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from finance.forms import ContactField, EntryBatchMixin, entry_batch_field
-from finance.models import FinancialEntity, Invoice, Product
-from paycentral.models import PaymentMethod, PaymentMethodSet
+from finance.models import FinancialEntity, Invoice, PaymentMethod, PaymentMethodSet, Product
 
 
 def _bootstrap(form: forms.Form) -> None:

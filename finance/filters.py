@@ -4,8 +4,7 @@ import django_filters as filters
 from django import forms
 from django.db.models import Q
 
-from finance.models import Batch, Contact, Invoice, Payment
-from paycentral.models import PaymentMethod
+from finance.models import Batch, Contact, Invoice, Payment, PaymentMethod
 
 DATE_RANGE = filters.widgets.DateRangeWidget(attrs={"type": "date", "class": "form-control form-control-sm"})
 

@@ -41,8 +41,10 @@ What is checked (the invariants follow from how ``finance.services`` post):
 - When finance settings require balanced batches, every posted batch's actual count
   and amount equal its controls (count = non-credit invoices + payments; amount = the
   payments' total, as ``finance.services.batches`` counts them).
-- On PostgreSQL, the open balances kept by triggers for the reports, per contact and
-  currency and per currency and invoice date, = the sums over the open invoices.
+- The apps built on the ledger add checks of their own (an app config's
+  ``ledger_checks``, run after these): the reports' open balances kept by triggers, per
+  contact and currency and per currency and invoice date, = the sums over the open
+  invoices (``finance.reporting.checks``).
 - Every reference of a finance table names a row that exists (no orphan rows): the
   foreign keys refuse them, but a restore or a bulk load that ran with the keys'
   triggers off (``session_replication_role = replica``) does not go through them. One
@@ -59,6 +61,7 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.db import connection, models, transaction
+from django.utils.module_loading import import_string
 
 from finance.models import (
     Batch,
@@ -72,6 +75,7 @@ from finance.models import (
     JournalLine,
     Payment,
     PaymentApplication,
+    PaymentMethod,
 )
 from finance.models_ar_import import ARImportRow
 from finance.money import CENT, ZERO
@@ -88,7 +92,7 @@ T = {
     "gl": GLAccount._meta.db_table,
     "ent": FinancialEntity._meta.db_table,
     "batch": Batch._meta.db_table,
-    "method": "paycentral_paymentmethod",
+    "method": PaymentMethod._meta.db_table,
     "adj": InvoiceAdjustment._meta.db_table,
     "row": ARImportRow._meta.db_table,
 }
@@ -646,32 +650,6 @@ def check_batch_controls(cursor, limit: int) -> CheckResult:
     return result
 
 
-def check_contact_balances(cursor, limit: int) -> CheckResult:
-    """The open balances the reports read, kept by triggers on the invoices, against
-    the invoices themselves: per contact and currency
-    (``ContactBalance``), then per currency and invoice date (``OpenBalanceByDate``).
-    ``limit`` caps the listing of both together."""
-    from finance.reporting.selectors import contact_balance_mismatches, open_balance_by_date_mismatches
-
-    result = CheckResult(
-        "contact_balances", "Kept open balances (per contact, per currency and date) = the open invoices"
-    )
-    contacts, rows = contact_balance_mismatches(limit)
-    for contact_id, currency, *figures in rows:
-        result.mismatches.append(Mismatch(f"Contact id {contact_id} in {currency}", _kept_detail(*figures)))
-    dates, rows = open_balance_by_date_mismatches(max(limit - len(result.mismatches), 0))
-    for currency, day, *figures in rows:
-        result.mismatches.append(Mismatch(f"{currency} invoices dated {day.isoformat()}", _kept_detail(*figures)))
-    result.count = contacts + dates
-    return result
-
-
-def _kept_detail(kr, kn, kc, kcn, rr, rn, rc, rcn) -> str:
-    kept = "none" if kr is None else f"receivable {_money(kr)} ({kn}), credit {_money(kc)} ({kcn})"
-    real = "none" if rr is None else f"receivable {_money(rr)} ({rn}), credit {_money(rc)} ({rcn})"
-    return f"kept {kept}; invoices {real}"
-
-
 def ledger_references() -> list[models.ForeignKey]:
     """The foreign key fields (one-to-one included) of the finance models, in model and
     field order: the references the orphan check reads."""
@@ -726,8 +704,16 @@ CHECKS: list[Callable] = [
     check_ar_balance,
     check_unapplied_cash,
     check_batch_controls,
-    check_contact_balances,
 ]
+
+
+def installed_checks() -> list[Callable]:
+    """The ledger's checks, then those of the apps built on it, in INSTALLED_APPS order:
+    an app config's ``ledger_checks`` names functions of the same shape as the ledger's
+    (``check(cursor, limit) -> CheckResult``) by dotted path (the reports' kept open
+    balances, ``finance.reporting``)."""
+    extra = [import_string(path) for config in apps.get_app_configs() for path in getattr(config, "ledger_checks", ())]
+    return [*CHECKS, *extra]
 
 
 def _run(limit: int) -> LedgerReport:
@@ -736,7 +722,7 @@ def _run(limit: int) -> LedgerReport:
         for table in ("inv", "line", "pay", "je"):
             cursor.execute(f"SELECT COUNT(*) FROM {T[table]}")
             counts.append(cursor.fetchone()[0])
-        checks = [check(cursor, limit) for check in CHECKS]
+        checks = [check(cursor, limit) for check in installed_checks()]
     invoices, lines, payments, entries = counts
     return LedgerReport(invoices, lines, payments, entries, checks=checks)
 

@@ -6,6 +6,8 @@ still running (the lock is held) from one whose worker died (PostgreSQL drops a
 session's advisory locks when its connection closes, and rolls its transaction back).
 """
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from django.db import connection
@@ -31,19 +33,14 @@ def side_connection_writer(update, label: str):
     its own (a one-thread pool), so a job's progress is committed and shows while the
     job's own transaction is still open. Progress is informative only: a failure is
     logged as ``label`` and never stops the job. Shut ``pool`` down when done."""
-    import logging
-    from concurrent.futures import ThreadPoolExecutor
-
     pool = ThreadPoolExecutor(max_workers=1)
 
     def write(percent: int):
         def run():
-            from django.db import connection as conn
-
             try:
                 update(percent)
             finally:
-                conn.close()
+                connection.close()  # the pool thread's own connection
 
         try:
             pool.submit(run).result(timeout=10)

@@ -16,22 +16,22 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
 
+from core.db_triggers import Trigger
+from core.uploads import product_image_path, validate_image_upload
 from finance import triggers as trigger_sql
-from finance.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
-from paycentral.db_triggers import Trigger
-from paycentral.uploads import product_image_path, validate_image_upload
+from finance.fields import CurrencyField, MoneyField
 
-
-def MoneyField(**kwargs):  # noqa: N802 - reads like a field class
-    kwargs.setdefault("max_digits", MAX_DIGITS)
-    kwargs.setdefault("decimal_places", DECIMAL_PLACES)
-    return models.DecimalField(**kwargs)
-
-
-def CurrencyField(**kwargs):  # noqa: N802
-    kwargs.setdefault("max_length", 3)
-    kwargs.setdefault("default", "USD")
-    return models.CharField(**kwargs)
+# The ledger's models kept in modules of their own (registered with the app from here):
+# the AR import's records, and the payment methods, their sets and the gateway accounts.
+from finance.models_ar_import import ARImport, ARImportRow  # noqa: F401
+from finance.models_payment_methods import (  # noqa: F401
+    GatewayAccount,
+    PaymentHandlingMode,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+)
+from finance.money import ZERO
 
 
 def batch_open_trigger(name: str) -> Trigger:
@@ -543,7 +543,7 @@ class Payment(models.Model):
     # Foreign keys without an index of their own: covered by a composite index below
     # (payer) or never searched by (the others); each index is written by every payment.
     payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments", db_index=False)
-    method = models.ForeignKey("paycentral.PaymentMethod", on_delete=models.PROTECT, db_index=False)
+    method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, db_index=False)
     # The cash account and the entity have one key together, the composite foreign key
     # payment_cash_account_of_entity, (cash_account_id, entity_id) → the account's
     # (id, entity_id) (migration 0025): the account must exist and belong to the

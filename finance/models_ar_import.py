@@ -15,11 +15,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from finance.models import Batch, Contact, FinancialEntity, GLAccount, Invoice, MoneyField, Payment
+from finance.fields import MoneyField
 from finance.money import ZERO
 
 # The message of an import released after its posting's worker stopped (see
-# finance.services.ar_import.ar_import_recover): nothing was posted; it may be posted again.
+# finance.ar_import.services.ar_import_recover): nothing was posted; it may be posted again.
 INTERRUPTED_MESSAGE = "The posting was interrupted (the worker stopped) before it finished; nothing was posted."
 
 
@@ -51,10 +51,14 @@ class ARImport(models.Model):
     date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
     cash_account_code = models.CharField(max_length=40, blank=True)  # as written: CODE or ENTITY:CODE
-    cash_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    cash_account = models.ForeignKey(
+        "finance.GLAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     # The entity the import is for: chosen on upload (the cash account code is looked up
     # in it), then the cash account's.
-    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    entity = models.ForeignKey(
+        "finance.FinancialEntity", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     control_count = models.PositiveIntegerField(null=True, blank=True)
     control_amount = MoneyField(null=True, blank=True)
     # Figures of the rows (all rows, valid or not; amounts that parse). The total is null
@@ -74,7 +78,9 @@ class ARImport(models.Model):
     errors = models.JSONField(default=list, blank=True)
     message = models.TextField(blank=True)  # why posting failed
     progress = models.PositiveSmallIntegerField(default=0)  # percent of the posting done
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="ar_imports")
+    batch = models.ForeignKey(
+        "finance.Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="ar_imports"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -138,12 +144,12 @@ class ARImportRow(models.Model):
     batch_number = models.CharField(max_length=20, blank=True)
     customer_ref = models.CharField(max_length=60, blank=True)  # party id, or * + Major Key
     contact = models.ForeignKey(
-        Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "finance.Contact", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     date = models.DateField(null=True, blank=True)
     invoice_number = models.CharField(max_length=40, blank=True)
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "finance.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     amount = MoneyField(null=True, blank=True)  # null when the field does not parse
     check_number = models.CharField(max_length=40, blank=True)
@@ -156,7 +162,7 @@ class ARImportRow(models.Model):
     plan_text = models.TextField(blank=True)  # e.g. "1042/1 100.00, 1043/2 30.00"
     posted = models.BooleanField(default=False)
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "finance.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
 
     class Meta:

@@ -40,10 +40,8 @@ class EstimatedCountPaginator(Paginator):
         qs = _queryset(self.object_list)
         query = getattr(qs, "query", None)
         if query is not None and not query.where and not query.distinct and not query.combinator:
-            # Looked up through the module so that tests can stand in for the planner.
-            import finance.pagination as module
-
-            estimate = module.estimated_rows(qs.db, qs.model._meta.db_table)
+            # A module global, looked up at each call: tests stand in for the planner.
+            estimate = estimated_rows(qs.db, qs.model._meta.db_table)
             if estimate is not None and estimate > ESTIMATE_COUNT_ABOVE:
                 self._is_estimate = True
                 return estimate

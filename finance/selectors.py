@@ -2,8 +2,7 @@
 pulls its related rows with ``select_related`` so a page costs the same number of
 queries whatever its size."""
 
-from dataclasses import dataclass, field
-from datetime import date as Date
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
@@ -412,44 +411,6 @@ def open_batches() -> QuerySet[Batch]:
 # --- Dashboard --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CurrencyAmount:
-    currency: str
-    amount: Decimal
-
-
-@dataclass
-class DashboardFigures:
-    open_receivables: list[CurrencyAmount] = field(default_factory=list)
-    open_credits: list[CurrencyAmount] = field(default_factory=list)
-    receipts_today: list[CurrencyAmount] = field(default_factory=list)
-    receipts_today_count: int = 0
-    unposted_batches: int = 0
-
-
-def _per_currency(qs, column: str) -> list[CurrencyAmount]:
-    rows = qs.order_by().values("currency").annotate(total=Sum(column)).order_by("currency")
-    return [CurrencyAmount(r["currency"], r["total"]) for r in rows]
-
-
-def dashboard_figures(today: Date) -> DashboardFigures:
-    """Open receivables (positive invoice balances), open credits (negative balances,
-    shown as a positive amount held), today's receipts (posted payments dated today)
-    and the number of batches not yet posted. The open figures are those of the AR
-    position (``finance.reporting.selectors.ar_position``: kept sums on PostgreSQL)."""
-    from finance.reporting.selectors import ar_position
-
-    position = ar_position(today)
-    receipts = Payment.objects.filter(date=today, status=Payment.Status.POSTED)
-    return DashboardFigures(
-        open_receivables=[CurrencyAmount(r["currency"], r["total"]) for r in position if r["total"]],
-        open_credits=[CurrencyAmount(r["currency"], r["credit_held"]) for r in position if r["credit_held"]],
-        receipts_today=_per_currency(receipts, "amount"),
-        receipts_today_count=receipts.count(),
-        unposted_batches=Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).count(),
-    )
-
-
 def recent_unposted_batches(limit: int = 8) -> list[Batch]:
     return batch_with_figures(
         Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit],
@@ -459,10 +420,6 @@ def recent_unposted_batches(limit: int = 8) -> list[Batch]:
 
 def payment_credit_holdings(payment):
     """Credit invoices on which ``payment`` still holds open credit, with the amount."""
-    from django.db.models import Sum
-
-    from finance.models import Invoice, PaymentApplication
-
     rows = (
         PaymentApplication.objects.filter(payment=payment, invoice__type=Invoice.Type.CREDIT, invoice__balance__lt=0)
         .values("invoice_id")

@@ -4,7 +4,7 @@ The triggers themselves are declared in the ``Meta.triggers`` of the models whos
 they fire on (``finance.models``: ``Batch``, ``Invoice``, ``Payment``, ``JournalEntry``,
 ``JournalLine``, ``JournalCheckPending``); ``makemigrations`` writes the migration that
 installs a changed body. Each function runs with its own search_path (see
-``paycentral.db_triggers``), so the tables are named without a schema.
+``core.db_triggers``), so the tables are named without a schema.
 
 Errors use SQLSTATE class 23 (``check_violation``, ``integrity_constraint_violation``)
 so that Django raises ``IntegrityError``.

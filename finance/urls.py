@@ -1,15 +1,13 @@
-"""Staff UI routes of the finance app (mounted at the site root)."""
+"""Staff UI routes of the ledger (mounted by the project at the site root, in the
+``finance`` URL namespace it shares with the AR import's pages and the dashboard)."""
 
 from django.urls import path
 
+from core.authorization import MANAGE_BATCH, POST_BATCH
 from finance.models import Batch
-from finance.views import adjust, batches, contacts, dashboard, entry, invoices, payments, search
-from paycentral.authorization import MANAGE_BATCH, POST_BATCH
-
-app_name = "finance"
+from finance.views import adjust, batches, contacts, entry, invoices, payments, search
 
 urlpatterns = [
-    path("", dashboard.DashboardView.as_view(), name="dashboard"),
     path("search/", search.SearchView.as_view(), name="search"),
     path("search/suggest/", search.SearchSuggestView.as_view(), name="search_suggest"),
     path("contacts/", contacts.ContactListView.as_view(), name="contact_list"),
@@ -60,16 +58,4 @@ urlpatterns = [
         ),
         name="batch_delete",
     ),
-]
-
-from finance.views import ar_import  # noqa: E402 - AR import routes, appended
-
-urlpatterns += [
-    path("ar-import/", ar_import.ARImportListView.as_view(), name="ar_import_list"),
-    path("ar-import/upload/", ar_import.ARImportUploadView.as_view(), name="ar_import_upload"),
-    path("ar-import/<int:pk>/", ar_import.ARImportDetailView.as_view(), name="ar_import_detail"),
-    path("ar-import/<int:pk>/post/", ar_import.ARImportPostView.as_view(), name="ar_import_post"),
-    path("ar-import/<int:pk>/progress/", ar_import.ARImportProgressView.as_view(), name="ar_import_progress"),
-    path("ar-import/<int:pk>/recover/", ar_import.ARImportRecoverView.as_view(), name="ar_import_recover"),
-    path("ar-import/<int:pk>/discard/", ar_import.ARImportDiscardView.as_view(), name="ar_import_discard"),
 ]

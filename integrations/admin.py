@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
+from core.authorization import has_level
+from core.models import Module
 from integrations import selectors
 from integrations.forms import ResolveUnknownAttemptForm
 from integrations.models import (
@@ -21,8 +23,6 @@ from integrations.services.sync.attempts import RESOLVE_AFTER, attempt_resolve_u
 from integrations.services.sync.base import SyncError
 from integrations.services.sync.records import sync_record_update
 from integrations.views.sync import EDIT_SYNC, resolved_message
-from paycentral.authorization import has_level
-from paycentral.models import Module
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -1,18 +1,16 @@
 from django.apps import AppConfig
 
+from finance.signals import invoices_created
+
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = "Integrations"
+    # The dashboard's tile (title, module, function): see finance.reporting.dashboard.
+    health_tiles = (("Processor invoice sync", "integrations.selectors", "sync_health"),)
 
     def ready(self):
-        from finance.signals import invoices_created
+        # Imported once the app registry is ready: the receiver's service uses the models.
+        from integrations.services.sync.records import invoices_created_receiver
 
-        invoices_created.connect(_invoices_created, dispatch_uid="integrations.invoice_sync_records")
-
-
-def _invoices_created(sender, invoices, **kwargs):
-    """Sync records are made in the invoices' own transaction (see the signal)."""
-    from integrations.services.sync.records import sync_records_create
-
-    sync_records_create(list(invoices))
+        invoices_created.connect(invoices_created_receiver, dispatch_uid="integrations.invoice_sync_records")

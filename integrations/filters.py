@@ -2,9 +2,8 @@
 
 import django_filters as filters
 
-from finance.models import FinancialEntity
+from finance.models import FinancialEntity, PaymentHandlingMode
 from integrations.models import InvoiceSyncRecord, ProcessorStatus
-from paycentral.models import PaymentHandlingMode
 
 
 class SyncRecordFilter(filters.FilterSet):

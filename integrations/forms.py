@@ -1,7 +1,7 @@
 from django import forms
 
+from finance.models import PaymentHandlingMode
 from integrations.services.sync.attempts import RESOLUTIONS
-from paycentral.models import PaymentHandlingMode
 
 
 class SyncRecordForm(forms.Form):

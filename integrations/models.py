@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from paycentral.models import PaymentHandlingMode
+from finance.models import PaymentHandlingMode
 
 # "Never asked" for InvoiceSyncRecord.request_checked_at: before any real check.
 NEVER_CHECKED = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -42,7 +42,7 @@ class InvoiceSyncRecord(models.Model):
     entity = models.ForeignKey("finance.FinancialEntity", on_delete=models.PROTECT, related_name="+")
     # The invoice sync account of the entity when the record was made (None: none set up).
     gateway_account = models.ForeignKey(
-        "paycentral.GatewayAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="sync_records"
+        "finance.GatewayAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="sync_records"
     )
     currency = models.CharField(max_length=3)  # the invoice's (transaction) currency
     base_currency = models.CharField(max_length=3)  # the entity's base currency
@@ -207,7 +207,7 @@ class SavedPaymentMethod(models.Model):
     """A contact's card or bank account saved at a processor, charged by autopay."""
 
     contact = models.ForeignKey("finance.Contact", on_delete=models.PROTECT, related_name="saved_payment_methods")
-    gateway_account = models.ForeignKey("paycentral.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    gateway_account = models.ForeignKey("finance.GatewayAccount", on_delete=models.PROTECT, related_name="+")
     provider_customer_id = models.CharField(max_length=100, blank=True)
     # The processor's saved method id (pm_…) or sandbox test token; never a card number.
     token = models.CharField(max_length=100)
@@ -234,7 +234,7 @@ class SavedPaymentMethod(models.Model):
 class WebhookEvent(models.Model):
     """A processor event received at the webhook endpoint, kept once per event id."""
 
-    gateway_account = models.ForeignKey("paycentral.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    gateway_account = models.ForeignKey("finance.GatewayAccount", on_delete=models.PROTECT, related_name="+")
     event_id = models.CharField(max_length=100)
     type = models.CharField(max_length=100)
     payload = models.JSONField()

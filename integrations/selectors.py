@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from django.db.models import Case, Count, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from finance.models import GatewayAccount
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import (
     InvoiceSyncRecord,
     ProcessorStatus,
@@ -16,7 +18,6 @@ from integrations.models import (
     SyncRecordChange,
     SyncRun,
 )
-from integrations.processors import ChargeResult
 from integrations.services import policy
 from integrations.services.sync.base import (
     NOT_COUNTED,
@@ -26,8 +27,7 @@ from integrations.services.sync.base import (
     Outcome,
     autopay_horizon,
 )
-from paycentral.models import GatewayAccount
-from paycentral.models import PaymentHandlingMode as Mode
+from processors import ChargeResult
 
 
 def sync_health() -> dict:

@@ -2,7 +2,7 @@
 
 Everything that differs between machines comes from the environment (django-environ).
 With nothing set the app runs in its *embedded default* mode: an embedded PostgreSQL
-server with its data under ``var/pgdata`` (``paycentral/embedded_db.py``), Celery on
+server with its data under ``var/pgdata`` (``core/embedded_db.py``), Celery on
 kombu's filesystem transport under ``var/broker``, DEBUG on, the sandbox processor and
 the sandbox OpenWater. ``DATABASE_URL`` names a PostgreSQL server of your own and
 ``REDIS_URL`` a Redis for the broker and cache. ``paycentral.settings_production``
@@ -12,9 +12,11 @@ layers the hardening that ``manage.py check --deploy`` expects.
 import logging
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PAYCENTRAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -52,13 +54,20 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "pgtrigger",
-    "paycentral",
-    "paycentral.audit",
+    # The project's apps, lowest layer first (the layers are import-linter contracts in
+    # pyproject.toml): the core, the ledger, the apps built on the ledger, the checkout,
+    # then the API, the integrations and the audit trail (after the apps whose admin
+    # pages it adds the History section to).
+    "core",
     "finance",
     "finance.membership",
     "finance.reporting",
+    "finance.ar_import",
+    "checkout",
+    "api",
     "integrations",
     "integrations.openwater",
+    "audit",
 ]
 # Development tools, installed here and in the tests but not by production settings: the
 # sandbox payment processor and the sandbox OpenWater (sandboxes/, routed under /sandbox/
@@ -76,8 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "paycentral.audit.context.AuditActorMiddleware",
-    "paycentral.middleware.LoginRequiredMiddleware",
+    "audit.context.AuditActorMiddleware",
+    "core.middleware.LoginRequiredMiddleware",
     # Last: turns a locked-out login attempt into the lockout page (HTTP 429).
     "axes.middleware.AxesMiddleware",
 ]
@@ -94,7 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "paycentral.context_processors.navigation",
+                "core.context_processors.navigation",
             ],
         },
     },
@@ -106,16 +115,12 @@ WSGI_APPLICATION = "paycentral.wsgi.application"
 # --- Database -------------------------------------------------------------------
 # PostgreSQL is the only database. With no DATABASE_URL, the embedded server (a
 # PostgreSQL from a pip-installed wheel, data under var/pgdata, Unix socket only) is
-# started by the first process that needs it (paycentral/embedded_db.py).
+# started by the first process that needs it (core/embedded_db.py).
 def database_from_url(url: str) -> dict:
     """Django's DATABASES entry for a ``postgres://`` URL; a Unix socket folder may be
     given percent-encoded as the host (``postgres://user@%2Frun%2Fpostgresql/name``)."""
-    from urllib.parse import unquote
-
     config = environ.Env.db_url_config(url)
     if not config["ENGINE"].endswith("postgresql"):
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(
             f"{url.split(':', 1)[0]}: PostgreSQL (postgres://...) is the only database supported."
         )
@@ -126,10 +131,10 @@ def database_from_url(url: str) -> dict:
 EMBEDDED_DATABASE = "DATABASE_URL" not in env.ENVIRON
 EMBEDDED_DATABASE_DIR = VAR_DIR / "pgdata"
 if EMBEDDED_DATABASE:
-    # Started by the first connection (paycentral/embedded_backend), not here.
+    # Started by the first connection (core/embedded_backend), not here.
     DATABASES = {
         "default": {
-            "ENGINE": "paycentral.embedded_backend",
+            "ENGINE": "core.embedded_backend",
             "NAME": "paycentral",
             "USER": "postgres",
             "PASSWORD": "",
@@ -145,7 +150,7 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Database triggers are declared in the models' Meta.triggers (paycentral/db_triggers.py)
+# Database triggers are declared in the models' Meta.triggers (core/db_triggers.py)
 # and installed by the migrations makemigrations writes for them, like any schema change;
 # `migrate` does not reinstall them on its own, and `manage.py pgtrigger ls` shows whether
 # the database has what the code declares.
@@ -240,7 +245,7 @@ LOGOUT_REDIRECT_URL = "login"
 # The lockout check runs first and refuses a locked-out username + address before the
 # password is checked (django-axes); then the usual model backend.
 AUTHENTICATION_BACKENDS = [
-    "paycentral.auth_backends.LoginLockoutBackend",
+    "core.auth_backends.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed logins: after AXES_FAILURE_LIMIT failures for one username from one address,
@@ -255,7 +260,7 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Reverse proxies in front of the app (production: the TLS proxy). With 0 the client
 # address is REMOTE_ADDR; with n it is read from X-Forwarded-For, n entries from the right.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "paycentral.auth_backends.client_address"
+AXES_CLIENT_IP_CALLABLE = "core.auth_backends.client_address"
 # Sessions end after SESSION_IDLE_MINUTES without a request (every request renews the
 # cookie) and when the browser closes.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
@@ -289,12 +294,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("UPLOAD_MAX_FORM_MB", default=10) * 1024 *
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 # Uploaded files above this size go to a temporary file instead of memory. Each upload
-# form sets its own maximum file size (the AR import: finance.ar_import_parser.MAX_FILE_BYTES).
+# form sets its own maximum file size (the AR import: finance.ar_import.parser.MAX_FILE_BYTES).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # A multipart request larger than UPLOAD_MAX_REQUEST_MB is refused (400) before it is read.
 UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_MB", default=60) * 1024 * 1024
 FILE_UPLOAD_HANDLERS = [
-    "paycentral.uploads.RequestSizeLimitUploadHandler",
+    "core.uploads.RequestSizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]

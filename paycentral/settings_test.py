@@ -2,7 +2,7 @@
 
 ``TEST_DATABASE_URL`` (default: postgres://postgres@127.0.0.1:5432/paycentral) is used
 when a server answers there; otherwise the suite starts the embedded PostgreSQL server
-(paycentral/embedded_db.py, data under var/test/pgdata), so every test runs on every
+(core/embedded_db.py, data under var/test/pgdata), so every test runs on every
 machine. ``TEST_REDIS_URL`` (default: redis://127.0.0.1:6379/15) is probed once: without
 Redis the in-memory broker is used and the tests marked ``redis`` are skipped with a loud
 summary line, unless ``REQUIRE_SERVICES=1`` (set by .ci/run), which turns a missing Redis

@@ -4,8 +4,11 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
 
-from paycentral.api import api
-from paycentral.views import member as member_views
+from api.api import api
+from checkout.views import member as member_views
+from finance import urls as finance_urls
+from finance.ar_import import urls as ar_import_urls
+from finance.reporting import urls as reporting_urls
 
 
 def healthz(request):
@@ -19,6 +22,14 @@ if apps.is_installed("sandboxes.processor"):
 if apps.is_installed("sandboxes.openwater"):
     sandbox_urls.append(path("sandbox/openwater/", include("sandboxes.openwater.urls")))
 
+# The staff pages at the site root share the "finance" URL namespace: the dashboard
+# (reporting's), the ledger's pages and the AR import's.
+finance_pages = [
+    *reporting_urls.dashboard_urlpatterns,
+    *finance_urls.urlpatterns,
+    *ar_import_urls.urlpatterns,
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
@@ -27,12 +38,12 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     *sandbox_urls,
     path("webhooks/", include("integrations.webhook_urls")),
-    path("cart/", include("paycentral.cart_urls")),
-    path("member/", include("paycentral.member_urls")),
+    path("cart/", include("checkout.cart_urls")),
+    path("member/", include("checkout.member_urls")),
     path("start/", member_views.start, name="start"),
     path("membership/", include("finance.membership.urls")),
     path("reports/", include("finance.reporting.urls")),
     path("integrations/openwater/", include("integrations.openwater.urls")),
     path("invoice-sync/", include("integrations.sync_urls")),
-    path("", include("finance.urls")),
+    path("", include((finance_pages, "finance"))),
 ]

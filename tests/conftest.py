@@ -11,7 +11,7 @@ import shutil
 import pytest
 from django.conf import settings
 
-from paycentral.models import Module, ModuleAuthorization
+from core.models import Module, ModuleAuthorization
 
 CHROMIUM = shutil.which("chromium")
 

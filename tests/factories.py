@@ -6,8 +6,16 @@ from decimal import Decimal
 
 import factory
 
-from finance.models import Batch, Contact, FinancialEntity, GLAccount, Product
-from paycentral.models import PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
+from finance.models import (
+    Batch,
+    Contact,
+    FinancialEntity,
+    GLAccount,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+    Product,
+)
 
 
 class EntityFactory(factory.django.DjangoModelFactory):

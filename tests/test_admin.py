@@ -14,11 +14,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from api.models import ApiToken
+from checkout.models import MemberAccount
+from checkout.services.cart import cart_add_product, cart_start
+from core.models import Module, ModuleAuthorization
 from finance.models import (
     Batch,
     BatchEvent,
     Contact,
     FinanceSettings,
+    GatewayAccount,
     Invoice,
     InvoiceLine,
     JournalEntry,
@@ -30,8 +35,6 @@ from finance.models import (
 from finance.services.batches import batch_create, batch_transition
 from finance.services.credits import refund_record
 from finance.services.payments import payment_receive
-from paycentral.models import ApiToken, GatewayAccount, MemberAccount, Module, ModuleAuthorization
-from paycentral.services.cart import cart_add_product, cart_start
 from tests.factories import CompanyFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 

@@ -5,8 +5,8 @@ import pytest
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from core.models import Module
 from finance.services.payments import payment_receive
-from paycentral.models import Module
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 

@@ -40,7 +40,7 @@ def test_embedded_default__embedded_postgres_filesystem_broker_debug__data_kept_
         out = _run([sys.executable, "-c", PROBE], settings_env, tmp_path)
         assert out.returncode == 0, out.stderr
         engine, broker, debug, message = out.stdout.strip().splitlines()
-        assert engine == "paycentral.embedded_backend"  # Django's PostgreSQL backend, started on first use
+        assert engine == "core.embedded_backend"  # Django's PostgreSQL backend, started on first use
         assert broker == "filesystem://"
         assert debug == "True"
         assert message.startswith(f"Embedded default mode: embedded PostgreSQL (data in {var / 'pgdata'}")
@@ -50,16 +50,16 @@ def test_embedded_default__embedded_postgres_filesystem_broker_debug__data_kept_
         out = _run([sys.executable, "-c", write], settings_env, tmp_path)  # the first connection does
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("PostgreSQL ") and (var / "pgdata" / "PG_VERSION").is_file()
-        stopped = _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], settings_env, tmp_path)
+        stopped = _run([sys.executable, "-m", "core.embedded_db", "stop"], settings_env, tmp_path)
         assert stopped.stdout.strip() == "stopped", stopped.stderr
-        status = _run([sys.executable, "-m", "paycentral.embedded_db", "status"], settings_env, tmp_path)
+        status = _run([sys.executable, "-m", "core.embedded_db", "status"], settings_env, tmp_path)
         assert status.stdout.startswith("stopped")
 
         out = _run([sys.executable, "-c", read], settings_env, tmp_path)  # starts it again
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "42"
     finally:
-        _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], settings_env, tmp_path)
+        _run([sys.executable, "-m", "core.embedded_db", "stop"], settings_env, tmp_path)
 
 
 def test_a_database_url_that_is_not_postgresql_is_refused(tmp_path):
@@ -130,11 +130,11 @@ def test_embedded_default__every_migration_applies_on_a_new_embedded_server(tmp_
         check = _run([sys.executable, "manage.py", "migrate", "--check"], env, tmp_path)
         assert check.returncode == 0, check.stdout + check.stderr
     finally:
-        _run([sys.executable, "-m", "paycentral.embedded_db", "stop"], env, tmp_path)
+        _run([sys.executable, "-m", "core.embedded_db", "stop"], env, tmp_path)
 
 
 def test_embedded_db_command__data_folder_and_run_command(tmp_path, capsys):
-    from paycentral.embedded_db import main
+    from core.embedded_db import main
 
     assert main(["status", "--data", str(tmp_path / "elsewhere")]) == 0
     assert capsys.readouterr().out.strip() == f"stopped ({tmp_path / 'elsewhere'})"

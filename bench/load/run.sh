@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
 from finance.models import Batch, Contact, Invoice, Payment
-from paycentral.models import ApiToken
+from api.models import ApiToken
 user, _ = get_user_model().objects.get_or_create(username="load-superuser", defaults={"is_staff": True, "is_superuser": True})
 s = SessionStore()
 s[SESSION_KEY] = str(user.pk)

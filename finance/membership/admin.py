@@ -13,11 +13,10 @@ from finance.membership.models import (
     SubscriptionPackage,
     Term,
 )
-from paycentral.audit.admin_mixins import AuditTrailAdminMixin
 
 
 @admin.register(MembershipSettings)
-class MembershipSettingsAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
+class MembershipSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "accounting_method", "terms_days"]
 
     def has_add_permission(self, request):
@@ -34,7 +33,7 @@ class MemberTypeProductInline(admin.TabularInline):
 
 
 @admin.register(MemberType)
-class MemberTypeAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
+class MemberTypeAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "fee_product", "term_months", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["code", "name"]

@@ -20,11 +20,11 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import AuthorizationError
 from pydantic import BeforeValidator, WithJsonSchema
 
+from core.authorization import has_level
+from core.models import Module
 from finance.membership.models import SubscriptionPackage
 from finance.membership.packages import PackageConflict, PackageError, package_submit
 from finance.money import DECIMAL_PLACES, MAX_DIGITS
-from paycentral.authorization import has_level
-from paycentral.models import Module
 
 router = Router(tags=["subscriptions"])
 

@@ -29,11 +29,10 @@ from django.db import IntegrityError, transaction
 from finance.errors import FinanceError
 from finance.membership.models import DuesImport, DuesImportRow, MemberType, Subscription, Term
 from finance.membership.services import term_bill
-from finance.models import Contact, Payment
+from finance.models import Contact, Payment, PaymentMethod
 from finance.money import ZERO, quantize
 from finance.services.batches import batch_create, batch_set_controls, batch_totals
 from finance.services.payments import ApplicationSpec, payment_receive
-from paycentral.models import PaymentMethod
 
 REQUIRED = ["party_id", "member_type", "term_begin", "term_end", "amount"]
 OPTIONAL = ["payment_method", "payment_reference"]

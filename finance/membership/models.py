@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.db_triggers import Trigger
 from finance.membership import sql as trigger_sql
 from finance.models import Batch, Contact, Invoice, InvoiceLine, MoneyField, PaymentApplication, Product
 from finance.money import ZERO
-from paycentral.db_triggers import Trigger
 
 
 class MembershipSettings(models.Model):

@@ -20,11 +20,11 @@ import hashlib
 import json
 import logging
 from decimal import Decimal
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.task_queue import send_task_on_commit
 from finance.errors import FinanceError
 from finance.jobs import Job
 from finance.membership.dues_import import check_term_row, pay_invoice
@@ -141,9 +141,7 @@ STALE_AFTER = datetime.timedelta(minutes=15)
 
 
 def _queue_processing(package_id: int) -> None:
-    from finance.membership.tasks import process_subscription_package
-
-    transaction.on_commit(partial(process_subscription_package.delay, package_id))
+    send_task_on_commit("membership.process_subscription_package", package_id)
 
 
 def package_process(*, package_id: int, wait: float = LOCK_WAIT_SECONDS) -> SubscriptionPackage:

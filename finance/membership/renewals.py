@@ -33,12 +33,12 @@ import logging
 from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from core.task_queue import send_task_on_commit
 from finance.errors import FinanceError
 from finance.jobs import Job
 from finance.membership.models import (
@@ -204,8 +204,6 @@ def renewal_run_recover_build(*, run: RenewalRun, stale_after: timedelta = BUILD
 
 
 def _recover_stopped_build(run: RenewalRun) -> RenewalRun | None:
-    from finance.membership.tasks import build_renewal_run
-
     as_read = RenewalRun.objects.filter(
         pk=run.pk,
         status=RenewalRun.Status.CREATING,
@@ -217,7 +215,7 @@ def _recover_stopped_build(run: RenewalRun) -> RenewalRun | None:
         with transaction.atomic():
             if not as_read.update(message=INTERRUPTED_BUILD, build_queued_at=timezone.now(), build_started_at=None):
                 return None
-            transaction.on_commit(partial(build_renewal_run.delay, run.pk))
+            send_task_on_commit("membership.build_renewal_run", run.pk)
         logger.warning("Renewal run %s: a build that stopped is queued again", run.pk)
     else:
         if not as_read.update(status=RenewalRun.Status.FAILED, message=BUILD_FAILED_TWICE):
@@ -237,8 +235,6 @@ def renewal_runs_recover_builds(*, stale_after: timedelta = BUILD_STALE_AFTER) -
 def renewal_run_rebuild(*, run: RenewalRun, user=None) -> RenewalRun:
     """Build a failed run's preview again (its build wrote nothing: no batch, no
     items): the run is "creating" again and the build task is queued after commit."""
-    from finance.membership.tasks import build_renewal_run
-
     run = RenewalRun.objects.select_for_update().get(pk=run.pk)
     if run.status != RenewalRun.Status.FAILED or run.batch_id is not None:
         raise FinanceError(f"Renewal run {run.pk} is {run.get_status_display().lower()}; it cannot be built again.")
@@ -246,7 +242,7 @@ def renewal_run_rebuild(*, run: RenewalRun, user=None) -> RenewalRun:
     run.message = ""
     run.build_queued_at, run.build_started_at = timezone.now(), None
     run.save(update_fields=["status", "message", "build_queued_at", "build_started_at"])
-    transaction.on_commit(partial(build_renewal_run.delay, run.pk))
+    send_task_on_commit("membership.build_renewal_run", run.pk)
     logger.info("Renewal run %s: built again by %s", run.pk, user)
     return run
 

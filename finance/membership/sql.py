@@ -19,6 +19,8 @@ call too (``refresh_subscriptions``) after writing terms; its body is
 test checks that the database's function is this body).
 """
 
+from django.db import connection
+
 # The body of membership_refresh_subscriptions(ids bigint[]) RETURNS void (plpgsql).
 REFRESH_SUBSCRIPTIONS_BODY = """
 BEGIN
@@ -65,8 +67,6 @@ INVOICE_REVERSED = """
 
 def refresh_subscriptions(subscription_ids) -> None:
     """Recompute the dates of these subscriptions now (after terms were written)."""
-    from django.db import connection
-
     ids = [int(i) for i in subscription_ids]
     if not ids:
         return

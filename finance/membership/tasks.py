@@ -3,15 +3,17 @@
 import logging
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 
 from finance.errors import FinanceError
+from finance.membership.models import RenewalRun
+from finance.membership.packages import package_process, packages_recover
+from finance.membership.renewals import renewal_run_build, renewal_run_post, renewal_runs_recover_builds
 
 logger = logging.getLogger(__name__)
 
 
 def _user(user_id):
-    from django.contrib.auth import get_user_model
-
     return get_user_model().objects.filter(pk=user_id).first() if user_id else None
 
 
@@ -19,9 +21,6 @@ def _user(user_id):
 def build_renewal_run(run_id: int) -> dict:
     """Write a run's preview (a run past "creating", or being built by another worker,
     is left as it is)."""
-    from finance.membership.models import RenewalRun
-    from finance.membership.renewals import renewal_run_build
-
     run = RenewalRun.objects.get(pk=run_id)
     try:
         run = renewal_run_build(run=run)
@@ -35,8 +34,6 @@ def build_renewal_run(run_id: int) -> dict:
 def recover_renewal_builds() -> dict:
     """Runs left "creating" by a build that stopped: built again (queued once) or, the
     second time, marked failed. Safe to run twice and concurrently."""
-    from finance.membership.renewals import renewal_runs_recover_builds
-
     recovered = renewal_runs_recover_builds()
     return {"recovered": [{"id": run.pk, "status": run.status} for run in recovered]}
 
@@ -44,9 +41,6 @@ def recover_renewal_builds() -> dict:
 @shared_task(name="membership.post_renewal_run")
 def post_renewal_run(run_id: int, user_id: int | None = None) -> dict:
     """Post a ready run (a posted run is returned as it is)."""
-    from finance.membership.models import RenewalRun
-    from finance.membership.renewals import renewal_run_post
-
     run = RenewalRun.objects.get(pk=run_id)
     try:
         run = renewal_run_post(run=run, user=_user(user_id))
@@ -59,15 +53,11 @@ def post_renewal_run(run_id: int, user_id: int | None = None) -> dict:
 @shared_task(name="membership.recover_subscription_packages")
 def recover_subscription_packages() -> dict:
     """Subscription API packages left not done by a run that stopped: queued again."""
-    from finance.membership.packages import packages_recover
-
     return {"queued": packages_recover()}
 
 
 @shared_task(name="membership.process_subscription_package")
 def process_subscription_package(package_id: int) -> dict:
     """Bill the pending items of a Subscription API package (items done are skipped)."""
-    from finance.membership.packages import package_process
-
     package = package_process(package_id=package_id)
     return {"id": package.pk, "status": package.status, "created": package.created_count, "errors": package.error_count}

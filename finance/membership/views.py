@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from core.authorization import ModuleLevelRequiredMixin, has_level, require_level
+from core.models import Module
 from finance.errors import FinanceError
 from finance.membership.dues_import import dues_import_create, dues_import_validate
 from finance.membership.forms import BillTermForm, DuesUploadForm, RenewalRunForm
@@ -36,8 +38,6 @@ from finance.membership.renewals import (
 from finance.membership.services import next_term, term_bill
 from finance.membership.tasks import build_renewal_run, post_renewal_run
 from finance.models import Contact
-from paycentral.authorization import ModuleLevelRequiredMixin, has_level, require_level
-from paycentral.models import Module
 
 VIEW_MEMBERSHIP = (Module.MEMBERSHIP, 2)
 RUN_RENEWALS = (Module.MEMBERSHIP, 4)

@@ -4,18 +4,18 @@ The journal balance check (``journal_entry_balanced``, deferred, on the new stat
 model ``JournalCheckPending``: its table is the UNLOGGED one of migration 0008), the
 statement-level triggers that queue the touched entries, the immutable posted journal,
 the posted-batch guards and the frozen posted batch were SQL strings in migrations 0003
-and 0008 (search_path set by 0023). They are now ``paycentral.db_triggers.Trigger``
+and 0008 (search_path set by 0023). They are now ``core.db_triggers.Trigger``
 declarations on the models (bodies in ``finance.triggers``), installed below by
 pgtrigger's ``AddTrigger``: same names, same timing, events and bodies, each function
 with its own search_path. The hand-written functions go first.
 """
 
-import paycentral.db_triggers
+import core.db_triggers
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
 
-from paycentral.db_triggers import set_search_path
+from core.db_triggers import set_search_path
 
 # The hand-written triggers and functions this migration replaces, as migrations 0003, 0008 and 0023
 # left them: dropped on the way forward, written again on the way back (after the
@@ -235,7 +235,7 @@ class Migration(migrations.Migration):
             model_name="batch",
             trigger=pgtrigger.compiler.Trigger(
                 name="batch_posted_frozen",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    IF TG_OP = 'DELETE' THEN\n        IF OLD.status = 'posted' THEN\n            RAISE EXCEPTION 'batch % is posted and cannot be deleted', OLD.number\n                USING ERRCODE = 'integrity_constraint_violation';\n        END IF;\n        RETURN OLD;\n    END IF;\n    IF OLD.status = 'posted' AND (NEW.status, NEW.number, NEW.date, NEW.control_count, NEW.control_amount,\n                                  NEW.posted_at)\n        IS DISTINCT FROM (OLD.status, OLD.number, OLD.date, OLD.control_count, OLD.control_amount,\n                          OLD.posted_at) THEN\n        RAISE EXCEPTION 'batch % is posted and cannot be changed', OLD.number\n            USING ERRCODE = 'integrity_constraint_violation';\n    END IF;\n    RETURN NEW;\n",
                     hash="82c21d206bdd4b9444872ab73bbc68f7cb830582",
                     operation="UPDATE OR DELETE",
@@ -249,7 +249,7 @@ class Migration(migrations.Migration):
             model_name="invoice",
             trigger=pgtrigger.compiler.Trigger(
                 name="batch_open_for_invoice",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     declare="DECLARE bad record;",
                     func="\n    SELECT b.number, b.status INTO bad\n      FROM finance_batch b\n     WHERE b.id IN (SELECT DISTINCT batch_id FROM new_rows) AND b.status IN ('posted', 'deleted')\n     ORDER BY b.id\n     LIMIT 1;\n    IF FOUND THEN\n        RAISE EXCEPTION 'batch % is %; it takes no new transactions (%)', bad.number, bad.status, TG_TABLE_NAME\n            USING ERRCODE = 'integrity_constraint_violation';\n    END IF;\n    RETURN NULL;\n",
                     hash="78a59e0d3fc7dee89fb873b01f3d3e813543531c",
@@ -266,7 +266,7 @@ class Migration(migrations.Migration):
             model_name="journalentry",
             trigger=pgtrigger.compiler.Trigger(
                 name="journal_entry_immutable",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    IF TG_OP = 'DELETE' THEN\n        IF OLD.is_posted THEN\n            RAISE EXCEPTION 'journal entry % is posted and cannot be deleted; post a reversing entry', OLD.id\n                USING ERRCODE = 'integrity_constraint_violation';\n        END IF;\n        RETURN OLD;\n    END IF;\n    IF OLD.is_posted AND (NEW.is_posted, NEW.batch_id, NEW.date, NEW.kind, NEW.invoice_id, NEW.payment_id,\n                          NEW.reversal_of_id, NEW.exclude_from_gl_export)\n        IS DISTINCT FROM (OLD.is_posted, OLD.batch_id, OLD.date, OLD.kind, OLD.invoice_id, OLD.payment_id,\n                          OLD.reversal_of_id, OLD.exclude_from_gl_export) THEN\n        RAISE EXCEPTION 'journal entry % is posted and cannot be changed; post a reversing entry', OLD.id\n            USING ERRCODE = 'integrity_constraint_violation';\n    END IF;\n    RETURN NEW;\n",
                     hash="8350db4844d86037b0272bb5653b957f590d5ebd",
                     operation="UPDATE OR DELETE",
@@ -280,7 +280,7 @@ class Migration(migrations.Migration):
             model_name="journalentry",
             trigger=pgtrigger.compiler.Trigger(
                 name="batch_open_for_journal",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     declare="DECLARE bad record;",
                     func="\n    SELECT b.number, b.status INTO bad\n      FROM finance_batch b\n     WHERE b.id IN (SELECT DISTINCT batch_id FROM new_rows) AND b.status IN ('posted', 'deleted')\n     ORDER BY b.id\n     LIMIT 1;\n    IF FOUND THEN\n        RAISE EXCEPTION 'batch % is %; it takes no new transactions (%)', bad.number, bad.status, TG_TABLE_NAME\n            USING ERRCODE = 'integrity_constraint_violation';\n    END IF;\n    RETURN NULL;\n",
                     hash="60a21ad7fa09b384ff918b9a833731570e9a0d20",
@@ -297,7 +297,7 @@ class Migration(migrations.Migration):
             model_name="journalline",
             trigger=pgtrigger.compiler.Trigger(
                 name="journal_line_immutable",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    IF EXISTS (SELECT 1 FROM finance_journalentry e WHERE e.id = OLD.entry_id AND e.is_posted) THEN\n        RAISE EXCEPTION 'journal line % belongs to posted entry % and cannot be changed; post a reversing entry',\n            OLD.id, OLD.entry_id USING ERRCODE = 'integrity_constraint_violation';\n    END IF;\n    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;\n    RETURN NEW;\n",
                     hash="73f14f675927f7b7727ec6eb61b94f13ddfa685d",
                     operation="UPDATE OR DELETE",
@@ -311,7 +311,7 @@ class Migration(migrations.Migration):
             model_name="journalline",
             trigger=pgtrigger.compiler.Trigger(
                 name="journal_line_queue_insert",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     declare="DECLARE n bigint;",
                     func="\n    INSERT INTO finance_journal_check_queue (xact, entry_id)\n    SELECT DISTINCT txid_current(), entry_id FROM new_lines;\n    GET DIAGNOSTICS n = ROW_COUNT;\n\n    IF n > 0 THEN\n        INSERT INTO finance_journal_check_pending (xact) VALUES (txid_current()) ON CONFLICT DO NOTHING;\n    END IF;\n    RETURN NULL;\n",
                     hash="bc1554d140bac671bd663969698b9963b2037090",
@@ -328,7 +328,7 @@ class Migration(migrations.Migration):
             model_name="journalline",
             trigger=pgtrigger.compiler.Trigger(
                 name="journal_line_queue_update",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     declare="DECLARE n bigint;",
                     func="\n    INSERT INTO finance_journal_check_queue (xact, entry_id)\n    SELECT txid_current(), entry_id FROM new_lines UNION SELECT txid_current(), entry_id FROM old_lines;\n    GET DIAGNOSTICS n = ROW_COUNT;\n\n    IF n > 0 THEN\n        INSERT INTO finance_journal_check_pending (xact) VALUES (txid_current()) ON CONFLICT DO NOTHING;\n    END IF;\n    RETURN NULL;\n",
                     hash="516ecd95a6edba0e3b523ce68721fdce5be4dfa6",
@@ -345,7 +345,7 @@ class Migration(migrations.Migration):
             model_name="journalline",
             trigger=pgtrigger.compiler.Trigger(
                 name="journal_line_queue_delete",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     declare="DECLARE n bigint;",
                     func="\n    INSERT INTO finance_journal_check_queue (xact, entry_id)\n    SELECT DISTINCT txid_current(), entry_id FROM old_lines;\n    GET DIAGNOSTICS n = ROW_COUNT;\n\n    IF n > 0 THEN\n        INSERT INTO finance_journal_check_pending (xact) VALUES (txid_current()) ON CONFLICT DO NOTHING;\n    END IF;\n    RETURN NULL;\n",
                     hash="a1116bbc2db3f8940661afc66e104168aa08e2a4",
@@ -362,7 +362,7 @@ class Migration(migrations.Migration):
             model_name="payment",
             trigger=pgtrigger.compiler.Trigger(
                 name="batch_open_for_payment",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     declare="DECLARE bad record;",
                     func="\n    SELECT b.number, b.status INTO bad\n      FROM finance_batch b\n     WHERE b.id IN (SELECT DISTINCT batch_id FROM new_rows) AND b.status IN ('posted', 'deleted')\n     ORDER BY b.id\n     LIMIT 1;\n    IF FOUND THEN\n        RAISE EXCEPTION 'batch % is %; it takes no new transactions (%)', bad.number, bad.status, TG_TABLE_NAME\n            USING ERRCODE = 'integrity_constraint_violation';\n    END IF;\n    RETURN NULL;\n",
                     hash="331cf120789ce9e9830007374ac1d5253273334c",
@@ -379,7 +379,7 @@ class Migration(migrations.Migration):
             model_name="journalcheckpending",
             trigger=pgtrigger.compiler.Trigger(
                 name="journal_entry_balanced",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     constraint="CONSTRAINT",
                     declare="DECLARE bad record;",
                     func="\n    SELECT q.entry_id, l.currency, SUM(l.debit) AS d, SUM(l.credit) AS c INTO bad\n      FROM (SELECT DISTINCT entry_id FROM finance_journal_check_queue WHERE xact = NEW.xact) q\n      JOIN finance_journalline l ON l.entry_id = q.entry_id\n     GROUP BY q.entry_id, l.currency\n    HAVING SUM(l.debit) <> SUM(l.credit)\n     ORDER BY q.entry_id, l.currency\n     LIMIT 1;\n    IF FOUND THEN\n        RAISE EXCEPTION 'journal entry % does not balance in %: debits %, credits %',\n            bad.entry_id, bad.currency, bad.d, bad.c USING ERRCODE = 'check_violation';\n    END IF;\n    DELETE FROM finance_journal_check_queue WHERE xact = NEW.xact;\n    DELETE FROM finance_journal_check_pending WHERE xact = NEW.xact;\n    RETURN NULL;\n",

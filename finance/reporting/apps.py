@@ -5,3 +5,5 @@ class ReportingConfig(AppConfig):
     name = "finance.reporting"
     label = "reporting"
     verbose_name = "GL export and reports"
+    # Run by verify_ledger after the ledger's own checks (finance.ledger_check.installed_checks).
+    ledger_checks = ("finance.reporting.checks.check_contact_balances",)

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.db_triggers import Trigger
 from finance.models import Invoice, MoneyField
 from finance.money import ZERO
 from finance.reporting import triggers as trigger_sql
-from paycentral.db_triggers import Trigger
 
 
 class GLExport(models.Model):

@@ -79,6 +79,45 @@ def ar_position(as_of: Date) -> list[dict]:
         return _page_rows(cursor)
 
 
+# --- Dashboard --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrencyAmount:
+    currency: str
+    amount: Decimal
+
+
+@dataclass
+class DashboardFigures:
+    open_receivables: list[CurrencyAmount] = field(default_factory=list)
+    open_credits: list[CurrencyAmount] = field(default_factory=list)
+    receipts_today: list[CurrencyAmount] = field(default_factory=list)
+    receipts_today_count: int = 0
+    unposted_batches: int = 0
+
+
+def _per_currency(qs, column: str) -> list[CurrencyAmount]:
+    rows = qs.order_by().values("currency").annotate(total=Sum(column)).order_by("currency")
+    return [CurrencyAmount(r["currency"], r["total"]) for r in rows]
+
+
+def dashboard_figures(today: Date) -> DashboardFigures:
+    """Open receivables (positive invoice balances), open credits (negative balances,
+    shown as a positive amount held), today's receipts (posted payments dated today)
+    and the number of batches not yet posted. The open figures are those of the AR
+    position (``ar_position``: kept sums on PostgreSQL)."""
+    position = ar_position(today)
+    receipts = Payment.objects.filter(date=today, status=Payment.Status.POSTED)
+    return DashboardFigures(
+        open_receivables=[CurrencyAmount(r["currency"], r["total"]) for r in position if r["total"]],
+        open_credits=[CurrencyAmount(r["currency"], r["credit_held"]) for r in position if r["credit_held"]],
+        receipts_today=_per_currency(receipts, "amount"),
+        receipts_today_count=receipts.count(),
+        unposted_batches=Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).count(),
+    )
+
+
 def ar_aging_by_contact(as_of: Date, currency: str | None = None) -> QuerySet:
     """Open receivables (invoices with a positive balance) per bill-to contact and
     currency, split by age of the invoice; largest total first. Open credits

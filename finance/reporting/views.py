@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from core.authorization import ModuleLevelRequiredMixin, has_level, require_level
+from core.models import Module
 from finance.errors import FinanceError
 from finance.models import Batch
 from finance.money import quantize
@@ -23,8 +25,6 @@ from finance.reporting.forms import DateRangeForm, GLExportForm
 from finance.reporting.gl_csv import export_csv, safe_text
 from finance.reporting.models import GLExport
 from finance.reporting.services import gl_export_create, pending_entry_count
-from paycentral.authorization import ModuleLevelRequiredMixin, has_level, require_level
-from paycentral.models import Module
 
 VIEW_REPORTS = (Module.FINANCE, 2)
 RUN_GL_EXPORT = (Module.FINANCE, 4)

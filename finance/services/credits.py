@@ -44,6 +44,7 @@ from finance.models import (
     JournalEntry,
     Payment,
     PaymentApplication,
+    PaymentMethod,
     Refund,
 )
 from finance.money import ZERO, quantize
@@ -60,8 +61,6 @@ class InsufficientCredit(OverApplication):
 
 def open_credit_method():
     """The OPENCREDIT payment method (type "open credit"); refused when missing."""
-    from paycentral.models import PaymentMethod
-
     method = PaymentMethod.objects.filter(type=PaymentMethod.Type.OPEN_CREDIT, is_active=True).order_by("pk").first()
     if method is None:
         raise LedgerMisconfigured("There is no active payment method of type open credit (OPENCREDIT).")

@@ -5,10 +5,10 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
+from core.authorization import ENTER_TRANSACTIONS, MANAGE_BATCH, has_level
 from finance.models import Batch, Invoice, Payment
 from finance.money import quantize
 from finance.selectors import current_batch_of
-from paycentral.authorization import ENTER_TRANSACTIONS, MANAGE_BATCH, has_level
 
 register = template.Library()
 

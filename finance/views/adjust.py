@@ -12,13 +12,14 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 
+from core.models import Module
 from finance.adjust_forms import InvoiceReverseForm, PaymentUnapplyForm, RefundForm
 from finance.errors import FinanceError
 from finance.models import Invoice, Payment, Refund
+from finance.services import processor_refunds
 from finance.services.adjustments import invoice_reverse
 from finance.services.credits import payment_unapply, refund_record
 from finance.views.base import FinanceAccessMixin
-from paycentral.models import Module
 
 ADJUST = (Module.FINANCE, 4)
 
@@ -80,12 +81,10 @@ class PaymentRefundView(_AdjustView):
         return super().post(request, pk)
 
     def refund_through_processor(self, request, pk, data):
-        from integrations.refunds import refund_through_processor
-
         payment = get_object_or_404(Payment.objects.select_related("method__gateway_account"), pk=pk)
         credit = get_object_or_404(Invoice, pk=data["credit_invoice"], type=Invoice.Type.CREDIT)
         try:
-            refund = refund_through_processor(
+            refund = processor_refunds.refund_through_processor(
                 payment=payment,
                 credit_invoice=credit,
                 batch=data["batch"],

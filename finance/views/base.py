@@ -4,10 +4,10 @@ from django.urls import reverse
 from django_filters.views import FilterView
 from django_tables2.views import SingleTableMixin
 
+from core.authorization import VIEW_FINANCE, ModuleLevelRequiredMixin, has_level, require_level
 from finance.filters import style_filter_form
 from finance.pagination import EstimatedCountPaginator
 from finance.tables import PER_PAGE
-from paycentral.authorization import VIEW_FINANCE, ModuleLevelRequiredMixin, has_level, require_level
 
 
 class FinanceAccessMixin(ModuleLevelRequiredMixin):

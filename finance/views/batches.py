@@ -8,6 +8,7 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_tables2 import RequestConfig
 
+from core.authorization import ENTER_TRANSACTIONS, MANAGE_BATCH, POST_BATCH, has_level
 from finance import selectors
 from finance.errors import FinanceError
 from finance.filters import BatchFilter
@@ -32,7 +33,6 @@ from finance.tables import (
     RefundTable,
 )
 from finance.views.base import FilteredTableView, FinanceAccessMixin
-from paycentral.authorization import ENTER_TRANSACTIONS, MANAGE_BATCH, POST_BATCH, has_level
 
 
 class BatchListView(FilteredTableView):

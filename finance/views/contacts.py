@@ -2,13 +2,13 @@ from django.http import Http404
 from django.views.generic import TemplateView
 from django_tables2 import RequestConfig
 
+from core.authorization import has_level
+from core.models import Module
 from finance import selectors
 from finance.filters import ContactFilter
 from finance.models import Contact
 from finance.tables import PER_PAGE, ContactInvoiceTable, ContactPaymentTable, ContactTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
-from paycentral.authorization import has_level
-from paycentral.models import Module
 
 MEMBERS_SHOWN = 25
 

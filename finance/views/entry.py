@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from core.authorization import ENTER_TRANSACTIONS
 from finance.entry_forms import InvoiceEntryForm, InvoiceLineFormSet, PaymentEntryForm
 from finance.errors import FinanceError
 from finance.models import Batch, Contact, Invoice
@@ -16,7 +17,6 @@ from finance.search import contact_from_text
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, open_lines_oldest_first, payment_receive
 from finance.views.base import FinanceAccessMixin
-from paycentral.authorization import ENTER_TRANSACTIONS
 
 OPEN_LINES = "open-lines"  # the element of the payment page that lists the payer's open lines
 

@@ -1,14 +1,14 @@
 from django.http import Http404
 from django.views.generic import TemplateView
 
+from core.authorization import has_level
+from core.models import Module
 from finance import selectors
 from finance.adjust_forms import InvoiceReverseForm
 from finance.filters import InvoiceFilter
 from finance.models import Invoice
 from finance.tables import InvoiceTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
-from paycentral.authorization import has_level
-from paycentral.models import Module
 
 
 class InvoiceListView(FilteredTableView):

@@ -5,6 +5,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
+from core.authorization import has_level
+from core.models import Module
 from finance import selectors
 from finance.adjust_forms import PaymentUnapplyForm, RefundForm
 from finance.errors import FinanceError
@@ -14,8 +16,6 @@ from finance.models import Payment
 from finance.services.payments import payment_reverse
 from finance.tables import PaymentTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
-from paycentral.authorization import has_level
-from paycentral.models import Module
 
 REVERSE_PAYMENT = (Module.FINANCE, 4)
 

@@ -11,9 +11,9 @@
 from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
+from core.authorization import FIND_CONTACT, require_any_level
 from finance.search import contact_search, normalize, search_everything
 from finance.views.base import FinanceAccessMixin
-from paycentral.authorization import FIND_CONTACT, require_any_level
 
 FINDER_LIMIT = 10
 SUGGEST_CONTACTS = 6

@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import httpx
+from django.conf import settings
 
 
 class OpenWaterError(Exception):
@@ -99,8 +100,6 @@ class OpenWaterClient:
 
     @classmethod
     def for_integration(cls, integration, **kwargs) -> "OpenWaterClient":
-        from django.conf import settings
-
         kwargs.setdefault("timeout", getattr(settings, "OPENWATER_TIMEOUT", 15.0))
         return cls(
             integration.base_url,

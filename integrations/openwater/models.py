@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.crypto import EncryptedTextField, mask_secret
 from finance.models import MoneyField
 from finance.money import ZERO
-from paycentral.crypto import EncryptedTextField, mask_secret
 
 
 class Integration(models.Model):
@@ -37,7 +37,7 @@ class Integration(models.Model):
     initialized_at = models.DateTimeField(null=True, blank=True)
     entity = models.ForeignKey("finance.FinancialEntity", on_delete=models.PROTECT, null=True, blank=True)
     payment_method = models.ForeignKey(
-        "paycentral.PaymentMethod", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "finance.PaymentMethod", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     default_product_name = models.CharField(max_length=200, default="OpenWater application fee")
     default_product = models.ForeignKey(

@@ -8,6 +8,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
+from core.authorization import ModuleLevelRequiredMixin, has_level
+from core.models import Module
 from finance.errors import FinanceError
 from finance.models import FinancialEntity
 from integrations.openwater.client import OpenWaterClient, OpenWaterError, RetryPolicy
@@ -21,6 +23,7 @@ from integrations.openwater.forms import (
     SkipForm,
 )
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping
+from integrations.openwater.pushback import record_invoice
 from integrations.openwater.selectors import integration_counts, last_run
 from integrations.openwater.services.setup import (
     integration_create,
@@ -34,8 +37,7 @@ from integrations.openwater.services.setup import (
     programs_refresh,
 )
 from integrations.openwater.services.staff import sync_record_by_hand, sync_retry_requested, sync_skip
-from paycentral.authorization import ModuleLevelRequiredMixin, has_level
-from paycentral.models import Module
+from integrations.openwater.tasks import pushback_run
 
 VIEW = (Module.INTEGRATIONS, 2)
 MANAGE = (Module.INTEGRATIONS, 4)
@@ -173,8 +175,6 @@ class IntegrationActionView(ModuleLevelRequiredMixin, View):
                 integration_stop(integration=integration)
                 messages.success(request, "Stopped.")
             elif action == "run":
-                from integrations.openwater.tasks import pushback_run
-
                 if not integration.is_initialized:
                     raise PushbackError("Initialize the integration before running it.")
                 transaction.on_commit(lambda: pushback_run.delay(integration.pk))
@@ -297,8 +297,6 @@ class SyncActionView(ModuleLevelRequiredMixin, View):
         return self.back(sync)
 
     def retry(self, sync, label):
-        from integrations.openwater.pushback import record_invoice
-
         sync_retry_requested(sync=sync, user=self.request.user)
         # A person is waiting: two tries, short waits.
         policy = RetryPolicy(attempts=2, base_delay=0.2, max_delay=2.0)

@@ -23,7 +23,7 @@ import random
 
 from django.conf import settings
 
-from paycentral.models import PaymentHandlingMode as Mode
+from finance.models import PaymentHandlingMode as Mode
 
 STOPPED = (Mode.HOLD_FOR_DISPUTE, Mode.MANUAL_REVIEW)
 CARD = "card"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from finance.models import GatewayAccount
 from integrations.models import WebhookEvent
-from integrations.processors import WebhookSignatureError, get_processor
 from integrations.services.sync.outcomes import apply_processor_state
-from paycentral.models import GatewayAccount
+from processors import WebhookSignatureError, get_processor
 
 
 class WebhookRejected(Exception):

@@ -2,9 +2,9 @@
 
 from django import template
 
+from core.authorization import has_level
 from integrations import selectors
 from integrations.views.sync import VIEW_SYNC, sync_context
-from paycentral.authorization import has_level
 
 register = template.Library()
 

@@ -11,6 +11,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import TemplateView
 
+from core.authorization import ModuleLevelRequiredMixin, has_level
+from core.models import Module
 from finance.views.base import FilteredTableView
 from integrations import selectors
 from integrations.filters import SyncRecordFilter
@@ -20,8 +22,6 @@ from integrations.services.sync.attempts import CHARGED, RESOLVE_AFTER, attempt_
 from integrations.services.sync.base import SyncError
 from integrations.services.sync.records import sync_record_update
 from integrations.tables import SyncRecordTable
-from paycentral.authorization import ModuleLevelRequiredMixin, has_level
-from paycentral.models import Module
 
 VIEW_SYNC = (Module.AR_CASH, 2)
 EDIT_SYNC = (Module.AR_CASH, 4)

@@ -8,8 +8,8 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from finance.models import GatewayAccount
 from integrations.services.webhooks import WebhookRejected, webhook_receive
-from paycentral.models import GatewayAccount
 
 log = logging.getLogger(__name__)
 

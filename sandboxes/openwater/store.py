@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
+
 DATA_FILE = Path(__file__).with_name("data.json")
 CENT = Decimal("0.01")
 
@@ -351,8 +353,6 @@ def get_store() -> SandboxStore:
     global _loaded
     with store.lock:
         if not _loaded:
-            from django.conf import settings
-
             path = getattr(settings, "OPENWATER_SANDBOX_DATA", "") or DATA_FILE
             store.reset(load=True, path=Path(path))
             _loaded = True

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations.processors.money import currency_exponent, from_minor_units
+from processors.money import currency_exponent, from_minor_units
 from sandboxes.processor.models import SandboxCharge, SandboxIdempotencyRecord, SandboxPaymentRequest, SandboxRefund
 from sandboxes.processor.tokens import TOKENS
 

@@ -8,13 +8,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, transaction
 from django.urls import reverse
 
+from api.models import ApiToken
+from audit.context import Actor, acting_as
+from audit.models import AuditEvent
+from core.models import Module, ModuleAuthorization
 from finance.errors import FinanceError
-from finance.models import Batch, Payment
+from finance.models import Batch, Payment, PaymentMethod
 from finance.services.batches import batch_create, batch_set_controls, batch_transition
 from finance.services.payments import payment_receive, payment_reverse
-from paycentral.audit.context import Actor, acting_as
-from paycentral.audit.models import AuditEvent
-from paycentral.models import ApiToken, Module, ModuleAuthorization, PaymentMethod
 from tests.factories import ContactFactory
 from tests.finance.helpers import make_invoice
 
@@ -34,7 +35,7 @@ def test_admin_change_of_a_payment_method_records_who_before_and_after(client, l
     admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
     client.force_login(admin_user)
     method = ledger.check_method
-    url = reverse("admin:paycentral_paymentmethod_change", args=[method.pk])
+    url = reverse("admin:finance_paymentmethod_change", args=[method.pk])
     form = client.get(url).context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None}
     data.update(name="Paper check", code=method.code, type=method.type, cash_account=method.cash_account_id)
@@ -158,9 +159,9 @@ def test_integration_settings_and_program_mappings_are_audited_and_shown(client,
 
 def test_member_types_and_sync_record_edits_are_audited(ledger, django_user_model):
     from finance.membership.models import MemberType
+    from finance.models import GatewayAccount
     from integrations.models import InvoiceSyncRecord
     from integrations.services.sync.records import sync_record_update
-    from paycentral.models import GatewayAccount
 
     user = django_user_model.objects.create_user("fm", password="pw-fm-12345")
     with acting_as(Actor(user.pk, "fm")):
@@ -183,7 +184,7 @@ def test_member_types_and_sync_record_edits_are_audited(ledger, django_user_mode
 def test_gateway_credentials_are_encrypted_at_rest_and_masked_in_the_admin(client, ledger, django_user_model):
     from django.db import connection
 
-    from paycentral.models import GatewayAccount
+    from finance.models import GatewayAccount
 
     account = GatewayAccount.objects.create(
         name="Stripe live",
@@ -200,7 +201,7 @@ def test_gateway_credentials_are_encrypted_at_rest_and_masked_in_the_admin(clien
 
     admin_user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-123")
     client.force_login(admin_user)
-    page = client.get(reverse("admin:paycentral_gatewayaccount_change", args=[account.pk])).content.decode()
+    page = client.get(reverse("admin:finance_gatewayaccount_change", args=[account.pk])).content.decode()
     assert "WXYZ" in page and "QRST" in page  # the masked ends
     assert "0123456789abcdef" not in page
     (event,) = events_of(account)
@@ -217,14 +218,14 @@ def test_admin_change_pages_show_the_history_of_settings_methods_and_authorizati
         ModuleAuthorization.objects.create(user=clerk, module=Module.ORDERS, level=4)
     client.force_login(admin_user)
 
-    page = client.get(reverse("admin:paycentral_paymentmethod_change", args=[method.pk])).content.decode()
+    page = client.get(reverse("admin:finance_paymentmethod_change", args=[method.pk])).content.decode()
     assert 'data-testid="audit-trail"' in page and "Paper check" in page and "root" in page
 
     page = client.get(reverse("admin:auth_user_change", args=[clerk.pk])).content.decode()
     trail = page[page.index('data-testid="audit-trail"') :]
     assert "level" in trail and "4" in trail  # the authorization given to the clerk, on the clerk's page
 
-    for name in ("finance_product", "finance_glaccount", "paycentral_gatewayaccount"):
+    for name in ("finance_product", "finance_glaccount", "finance_gatewayaccount"):
         model_url = reverse(f"admin:{name}_changelist")
         assert client.get(model_url).status_code == 200
     product_page = client.get(reverse("admin:finance_product_change", args=[ledger.dues.pk])).content.decode()

@@ -14,14 +14,13 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from finance.models import Batch, Invoice, InvoiceAdjustment, Payment
+from audit.context import Actor, acting_as, current_actor
+from audit.models import AuditEvent
+from finance.ar_import.services import ar_import_post
+from finance.models import Batch, GatewayAccount, Invoice, InvoiceAdjustment, Payment, PaymentMethod
 from finance.models_ar_import import ARImport
-from finance.services.ar_import import ar_import_post
 from finance.services.batches import batch_create
 from finance.services.payments import payment_receive
-from paycentral.audit.context import Actor, acting_as, current_actor
-from paycentral.audit.models import AuditEvent
-from paycentral.models import GatewayAccount, PaymentMethod
 from tests.child_process import child_env
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice

@@ -11,12 +11,16 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.urls import reverse
 
+from checkout.models import MemberAccount
+from core.authorization import user_level
+from core.models import Module, ModuleAuthorization
 from finance.ledger_check import verify_ledger
 from finance.models import (
     Batch,
     BatchEvent,
     Contact,
     FinancialEntity,
+    GatewayAccount,
     GLAccount,
     Invoice,
     InvoiceLine,
@@ -24,20 +28,13 @@ from finance.models import (
     JournalLine,
     Payment,
     PaymentApplication,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
     Product,
 )
 from finance.services.batches import batch_totals
 from finance.services.credits import credit_holders_for
-from paycentral.authorization import user_level
-from paycentral.models import (
-    GatewayAccount,
-    MemberAccount,
-    Module,
-    ModuleAuthorization,
-    PaymentMethod,
-    PaymentMethodSet,
-    PaymentMethodSetEntry,
-)
 
 TODAY = datetime.date(2026, 3, 15)
 

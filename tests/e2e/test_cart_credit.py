@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from checkout.models import Cart
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, Payment
 from finance.services.adjustments import invoice_reverse
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import payment_receive
-from paycentral.models import Cart
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, ProductFactory
 from tests.paycentral.test_cart_services import add_opencredit
 

@@ -8,16 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from checkout.models import Cart, MemberAccount
 from finance.ledger_check import verify_ledger
-from finance.models import Payment
-from paycentral.models import (
-    Cart,
-    GatewayAccount,
-    MemberAccount,
-    PaymentMethod,
-    PaymentMethodSet,
-    PaymentMethodSetEntry,
-)
+from finance.models import GatewayAccount, Payment, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
 from sandboxes.processor.models import SandboxCharge
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import CompanyFactory, ContactFactory

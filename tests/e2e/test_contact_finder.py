@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from checkout.models import Cart
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, JournalLine, Payment
 from finance.services.batches import current_batch_set
 from finance.services.payments import payment_receive
-from paycentral.models import Cart
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
 from tests.finance.helpers import make_invoice

@@ -10,11 +10,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from checkout.models import Cart, CartCredit, MemberAccount
 from demo.management.commands.seed_demo import DemoBuilder
 from finance.ledger_check import verify_ledger
-from finance.models import Invoice, Payment
+from finance.models import Invoice, Payment, PaymentMethod
 from finance.services.payments import payment_receive
-from paycentral.models import Cart, CartCredit, MemberAccount, PaymentMethod
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
 from tests.paycentral.test_cart_services import add_opencredit, make_credit

@@ -8,10 +8,10 @@ import pytest
 from django.db import transaction
 from django.db.models import F, Sum
 
+from finance.ar_import.services import ARImportError, ar_import_post, ar_import_validate, problems
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, FinanceSettings, Invoice, InvoiceLine, JournalEntry, Payment
 from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import ARImportError, ar_import_post, ar_import_validate, problems
 from finance.services.payments import ApplicationSpec, payment_receive
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
@@ -243,7 +243,7 @@ def test_post__invalid_import_refused(books):
 
 def test_post__failure_in_the_middle_leaves_nothing(books, monkeypatch):
     imp = validate(imis(pay(105, "10.00", check="1"), pay(106, "20.00", check="2"), pay(105, "5.00", check="3")))
-    import finance.services.ar_import as svc
+    import finance.ar_import.services as svc
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -524,7 +524,7 @@ def _snapshot():
 def _post_one_row_at_a_time(imp) -> list[tuple]:
     """The rows of a validated import posted one at a time through payment_receive (the
     ledger's service), as a clerk would enter them; each row's (applied, credit, text)."""
-    import finance.services.ar_import as svc
+    import finance.ar_import.services as svc
 
     imp = ARImport.objects.select_related("cash_account", "entity").get(pk=imp.pk)
     batch = BatchFactory(number=imp.batch_number)

@@ -62,7 +62,7 @@ def test_ar_import_preview_and_history_pages(browser_page, screenshot, live_serv
     assert shot.exists()
 
     imp = ARImport.objects.get()
-    from finance.services.ar_import import ar_import_post
+    from finance.ar_import.services import ar_import_post
 
     ar_import_post(ar_import=imp, user=staff_user)  # what the worker does on "Post"
 
@@ -154,9 +154,9 @@ def test_repeated_checks_need_the_confirmation_and_a_bad_file_is_discarded(
     number: the preview marks each repeated row with the batch that posted it, and Post
     needs the confirmation box ticked (the posting runs in the request here). Then an
     invalid file is discarded from the list."""
+    from finance.ar_import.services import ar_import_post, ar_import_validate
     from finance.ledger_check import verify_ledger
     from finance.models import Payment
-    from finance.services.ar_import import ar_import_post, ar_import_validate
     from tests.factories import LedgerSetup
 
     page = browser_page

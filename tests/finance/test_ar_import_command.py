@@ -7,11 +7,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from finance.ar_import.services import ARImportError, ar_import_post
+from finance.ar_import.tasks import post_ar_import
 from finance.ledger_check import verify_ledger
 from finance.models import Payment
 from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import ARImportError, ar_import_post
-from finance.tasks import post_ar_import
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay, validate

@@ -10,10 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from finance.ar_import.services import ARImportError, ar_import_discard, ar_import_post
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, Invoice, JournalEntry, JournalLine, Payment, PaymentApplication
 from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import ARImportError, ar_import_discard, ar_import_post
 from tests.factories import BatchFactory, ContactFactory, GLAccountFactory, LedgerSetup
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay, validate
@@ -222,7 +222,7 @@ def test_discarded_import_cannot_be_posted(two, client, staff_user):
 
 
 def test_failed_import_can_be_discarded_a_posted_one_cannot(two, monkeypatch):
-    import finance.services.ar_import as svc
+    import finance.ar_import.services as svc
 
     failing = validate(imis(pay(105, "10.00", check="1")), entity=two["assn"].entity)
 

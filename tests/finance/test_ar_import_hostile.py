@@ -13,10 +13,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from finance.ar_import.services import ARImportError, ar_import_post
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, Invoice, JournalEntry, JournalLine, Payment, PaymentApplication
 from finance.models_ar_import import ARImport
-from finance.services.ar_import import ARImportError, ar_import_post
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import bh, imis, pay, validate

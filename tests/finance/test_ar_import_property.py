@@ -11,9 +11,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from finance.ar_import.services import ar_import_post
 from finance.models import Invoice
 from finance.models_ar_import import ARImport
-from finance.services.ar_import import ar_import_post
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import (

@@ -15,11 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-import finance.services.ar_import as svc
-from finance.ledger_check import verify_ledger
-from finance.models import Payment
-from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import (
+import finance.ar_import.services as svc
+from finance.ar_import.services import (
     LOCK_POST,
     ARImportError,
     ar_import_post,
@@ -27,7 +24,10 @@ from finance.services.ar_import import (
     ar_import_upload,
     ar_import_validate_stored,
 )
-from finance.tasks import post_ar_import, validate_ar_import
+from finance.ar_import.tasks import post_ar_import, validate_ar_import
+from finance.ledger_check import verify_ledger
+from finance.models import Payment
+from finance.models_ar_import import ARImport, ARImportRow
 from paycentral.celery import app as celery_app
 from tests.child_process import child_env
 from tests.db import advisory_lock_elsewhere, conninfo
@@ -77,7 +77,7 @@ KILLED_WORKER = """
 import os, sys, time
 import django
 django.setup()
-import finance.services.ar_import as svc
+import finance.ar_import.services as svc
 from finance.models_ar_import import ARImport
 write_all = svc._post_sql
 def stop_before_commit(*args, **kwargs):

@@ -10,13 +10,13 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
+from finance.ar_import.services import ar_import_post
 from finance.ledger_check import verify_ledger
 from finance.models import GLAccount, Invoice, JournalEntry, JournalLine, Payment
 from finance.models_ar_import import ARImport
 from finance.reporting.gl_csv import export_csv
 from finance.reporting.services import gl_export_create
 from finance.selectors import payment_journal
-from finance.services.ar_import import ar_import_post
 from finance.services.credits import payment_unapply
 from finance.services.payments import payment_reverse
 from tests.factories import BatchFactory, ContactFactory

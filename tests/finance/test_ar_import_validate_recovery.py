@@ -15,12 +15,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-import finance.services.ar_import as svc
+import finance.ar_import.services as svc
+from finance.ar_import.services import ar_import_upload, ar_import_validate
+from finance.ar_import.tasks import validate_ar_import
 from finance.ledger_check import verify_ledger
 from finance.models import Payment
 from finance.models_ar_import import ARImport, ARImportRow
-from finance.services.ar_import import ar_import_upload, ar_import_validate
-from finance.tasks import validate_ar_import
 from paycentral.celery import app as celery_app
 from tests.child_process import child_env
 from tests.factories import BatchFactory, ContactFactory
@@ -37,8 +37,8 @@ KILLED_WORKER = """
 import sys, time
 import django
 django.setup()
-import finance.services.ar_import as svc
-from finance.tasks import validate_ar_import
+import finance.ar_import.services as svc
+from finance.ar_import.tasks import validate_ar_import
 write_chunk = svc._RowWriter.flush
 def stop_after_first_chunk(self):
     write_chunk(self)

@@ -4,10 +4,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from core.models import Module
 from finance.models import Payment
 from finance.models_ar_import import ARImport
 from paycentral.celery import app as celery_app
-from paycentral.models import Module
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.finance.test_ar_import import imis, pay

@@ -9,13 +9,12 @@ import pytest
 from django.urls import reverse
 
 from finance.errors import InvalidTransition
-from finance.models import Batch, Invoice, Payment
+from finance.models import Batch, Invoice, Payment, PaymentMethod
 from finance.selectors import batch_contents, batch_with_figures
 from finance.services.adjustments import invoice_reverse
 from finance.services.batches import batch_holds_anything, batch_totals, batch_transition, current_batch_set
 from finance.services.credits import credit_apply, refund_record, refund_start
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
-from paycentral.models import PaymentMethod
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 

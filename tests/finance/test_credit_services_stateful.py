@@ -32,27 +32,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-import integrations.refunds as processor_refunds
-from finance.errors import AlreadyReversed, FinanceError
-from finance.ledger_check import verify_ledger
-from finance.models import Batch, Invoice, InvoiceLine, JournalLine, Payment, PaymentApplication, Refund
-from finance.services.credits import credit_apply, credit_available, payment_unapply, refund_record, refund_start
-from finance.services.invoices import LineSpec, invoice_create
-from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
-from integrations.processors import ChargeRequest, RefundRequest
-from integrations.processors.sandbox import SandboxProcessor
-from paycentral.models import (
-    Cart,
-    CartCredit,
-    CartLine,
-    GatewayAccount,
-    Module,
-    ModuleAuthorization,
-    PaymentMethod,
-    PaymentMethodSet,
-    PaymentMethodSetEntry,
-)
-from paycentral.services.cart import (
+import finance.services.processor_refunds as processor_refunds
+from checkout.models import Cart, CartCredit, CartLine
+from checkout.services.cart import (
     cart_add_product,
     cart_apply_other_credit,
     cart_apply_own_credit,
@@ -62,6 +44,27 @@ from paycentral.services.cart import (
     cart_submit,
     cart_totals,
 )
+from core.models import Module, ModuleAuthorization
+from finance.errors import AlreadyReversed, FinanceError
+from finance.ledger_check import verify_ledger
+from finance.models import (
+    Batch,
+    GatewayAccount,
+    Invoice,
+    InvoiceLine,
+    JournalLine,
+    Payment,
+    PaymentApplication,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+    Refund,
+)
+from finance.services.credits import credit_apply, credit_available, payment_unapply, refund_record, refund_start
+from finance.services.invoices import LineSpec, invoice_create
+from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
+from processors import ChargeRequest, RefundRequest
+from processors.sandbox import SandboxProcessor
 from sandboxes.processor.models import SandboxRefund
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, LedgerSetup, ProductFactory
 

@@ -9,7 +9,7 @@ from django.db.models import Sum
 
 from finance.errors import FinanceError, InvalidAmount, LedgerMisconfigured, OverApplication
 from finance.ledger_check import verify_ledger
-from finance.models import Invoice, JournalLine, Payment, Refund
+from finance.models import Invoice, JournalLine, Payment, PaymentMethod, Refund
 from finance.services.credits import (
     InsufficientCredit,
     credit_apply,
@@ -19,7 +19,6 @@ from finance.services.credits import (
     refund_start,
 )
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
-from paycentral.models import PaymentMethod
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 

@@ -12,13 +12,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import Module
 from finance.errors import BatchClosed, NoCurrentBatch
 from finance.models import Batch, CurrentBatch, Invoice, Payment, Refund
 from finance.selectors import current_batch_of
 from finance.services.batches import batch_transition, current_batch_set, entry_batch
 from finance.services.credits import refund_finish, refund_start
 from finance.services.payments import payment_receive
-from paycentral.models import Module
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 

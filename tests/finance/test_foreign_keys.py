@@ -225,10 +225,11 @@ def test_every_function_a_trigger_calls_sets_its_search_path():
 
 
 def _app_foreign_keys():
-    """Every foreign key field (one-to-one included) of the models of the finance,
-    integrations and paycentral apps, many-to-many tables included."""
+    """Every foreign key field (one-to-one included) of the models of the core, finance,
+    checkout, API, integrations and audit apps, many-to-many tables included."""
+    product_apps = {"core", "finance", "checkout", "api", "integrations", "audit"}
     for model in apps.get_models(include_auto_created=True):
-        if model._meta.app_config.name.split(".")[0] not in {"finance", "integrations", "paycentral"}:
+        if model._meta.app_config.name.split(".")[0] not in product_apps:
             continue
         if model._meta.proxy or not model._meta.managed:
             continue

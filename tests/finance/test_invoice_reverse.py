@@ -5,11 +5,10 @@ from django.db.models import Sum
 
 from finance.errors import AlreadyReversed, FinanceError
 from finance.ledger_check import verify_ledger
-from finance.models import Invoice, InvoiceAdjustment, JournalEntry, JournalLine
+from finance.models import Invoice, InvoiceAdjustment, JournalEntry, JournalLine, PaymentMethod
 from finance.services.adjustments import invoice_reverse
 from finance.services.credits import credit_apply, refund_record
 from finance.services.payments import ApplicationSpec, payment_receive
-from paycentral.models import PaymentMethod
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 

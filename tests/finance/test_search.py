@@ -10,11 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.models import Module
 from finance.forms import ContactField
 from finance.models import Contact
 from finance.search import contact_from_text, contact_search, invoices_by_number, payments_by_id_or_reference
 from finance.services.payments import payment_receive
-from paycentral.models import Module
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 

@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from pgtrigger import core, installation, registry
 
+from audit.models import AUDIT_TRIGGER_PROXIES, AuditEvent
+from audit.triggers import AUDIT_EVENT_WRITE_BODY
 from finance.membership.sql import REFRESH_SUBSCRIPTIONS_BODY
 from finance.models import JournalLine
-from paycentral.audit.models import AUDIT_TRIGGER_PROXIES, AuditEvent
-from paycentral.audit.triggers import AUDIT_EVENT_WRITE_BODY
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 
@@ -40,7 +40,7 @@ EXPECTED = {
     ("finance_invoice", "membership_invoice_reversed", "membership.InvoiceDateTriggers"),
 }
 # The audit trail's: create, update and delete triggers on each audited table
-# (paycentral.audit.triggers.AUDITED says which).
+# (audit.triggers.AUDITED says which).
 AUDIT_TRIGGERS = {
     (proxy._meta.db_table, trigger.name, proxy._meta.label)
     for proxy in AUDIT_TRIGGER_PROXIES

@@ -10,12 +10,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import Module
 from finance.models import Batch, BatchEvent, Contact, FinanceSettings, Invoice, Payment
 from finance.selectors import batch_list
 from finance.services.batches import batch_set_controls, batch_totals, batch_transition, current_batch_set
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import payment_receive
-from paycentral.models import Module
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 

@@ -3,7 +3,7 @@ sandbox served by pytest-django's live server."""
 
 import pytest
 
-from integrations.processors.sandbox import SandboxProcessor
+from processors.sandbox import SandboxProcessor
 
 API_KEY = "sk_sandbox_test"
 OTHER_API_KEY = "sk_sandbox_other_account"
@@ -54,8 +54,8 @@ def sync(ledger, sandbox_url, settings, monkeypatch):
     VISA and ACH methods, and payment-request tasks captured instead of queued."""
     from types import SimpleNamespace
 
+    from finance.models import GatewayAccount, PaymentMethod
     from integrations import tasks
-    from paycentral.models import GatewayAccount, PaymentMethod
     from tests.factories import PaymentMethodFactory
 
     settings.SANDBOX_PROCESSOR_URL = sandbox_url

@@ -7,7 +7,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from integrations.processors import (
+from finance.models import GatewayAccount
+from processors import (
     ChargeRequest,
     ProcessorAuthenticationError,
     ProcessorError,
@@ -15,8 +16,7 @@ from integrations.processors import (
     ProcessorUnavailable,
     get_processor,
 )
-from integrations.processors.sandbox import SandboxProcessor
-from paycentral.models import GatewayAccount
+from processors.sandbox import SandboxProcessor
 
 
 def _processor(handler) -> SandboxProcessor:
@@ -109,7 +109,7 @@ def test_get_processor__stripe_needs_a_secret_key():
 
 
 def test_get_processor__stripe_adapter_with_the_accounts_key_and_base():
-    from integrations.processors.stripe import StripeProcessor
+    from processors.stripe import StripeProcessor
 
     account = GatewayAccount(
         name="Card payments",

@@ -7,11 +7,10 @@ from django.urls import reverse
 
 from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
-from finance.models import Invoice, Refund
+from finance.models import GatewayAccount, Invoice, PaymentMethod, Refund
 from finance.services.payments import payment_receive
-from integrations.processors import ChargeRequest
-from integrations.refunds import refund_through_processor
-from paycentral.models import GatewayAccount, PaymentMethod
+from finance.services.processor_refunds import refund_through_processor
+from processors import ChargeRequest
 from sandboxes.processor.models import SandboxRefund
 from tests.factories import BatchFactory, ContactFactory
 from tests.integrations.conftest import API_KEY

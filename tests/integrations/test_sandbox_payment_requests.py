@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.processors import (
+from processors import (
     ChargeStatus,
     PaymentMethodType,
     PaymentRequestSpec,

@@ -12,7 +12,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from integrations.processors import (
+from processors import (
     ChargeRequest,
     ChargeStatus,
     ProcessorAuthenticationError,

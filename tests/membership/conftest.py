@@ -8,8 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 from finance.membership.models import MemberType, MemberTypeProduct, Subscription
-from finance.models import GLAccount, Product
-from paycentral.models import PaymentMethod
+from finance.models import GLAccount, PaymentMethod, Product
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - browser fixtures for the walk-through
 from tests.factories import BatchFactory, ContactFactory, GLAccountFactory, ProductFactory
 
@@ -93,7 +92,7 @@ def eager_celery():
 @pytest.fixture
 def membership_manager(db, django_user_model, grant):
     """Membership 4 (run and post renewals), AR/Cash 2."""
-    from paycentral.models import Module
+    from core.models import Module
 
     user = django_user_model.objects.create_user("mm", password="pw-mm-12345", is_staff=True)
     grant(user, Module.MEMBERSHIP, 4)

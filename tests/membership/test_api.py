@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from api.models import ApiToken
+from core.models import Module
 from finance.ledger_check import verify_ledger
 from finance.membership.models import SubscriptionPackage, SubscriptionPackageItem, Term
 from finance.models import Invoice, Payment
-from paycentral.models import ApiToken, Module
 from tests.membership.conftest import make_member
 
 D = Decimal

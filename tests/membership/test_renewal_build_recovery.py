@@ -22,7 +22,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-import finance.membership.tasks as tasks
+from core.models import Module
 from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
 from finance.membership.models import RenewalItem, RenewalLine, RenewalRun, Subscription, Term
@@ -40,7 +40,6 @@ from finance.membership.renewals import (
 )
 from finance.membership.tasks import build_renewal_run, recover_renewal_builds
 from finance.models import Batch, Invoice
-from paycentral.models import Module
 from tests.child_process import child_env
 from tests.db import advisory_lock_elsewhere
 from tests.membership.conftest import make_member
@@ -112,11 +111,7 @@ def queued(monkeypatch):
     """Build tasks sent by the recovery or the pages (after commit), by run id; none is
     delivered: the test delivers them by calling ``build_renewal_run``."""
     sent: list[int] = []
-
-    class Sent:
-        delay = staticmethod(sent.append)
-
-    monkeypatch.setattr(tasks, "build_renewal_run", Sent)
+    monkeypatch.setattr(build_renewal_run, "delay", sent.append)
     return sent
 
 

@@ -7,6 +7,8 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
+from audit.context import Actor, acting_as
+from audit.models import AuditEvent
 from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
 from finance.membership.models import RenewalItem, RenewalRun, Subscription, Term
@@ -15,8 +17,6 @@ from finance.membership.services import term_bill
 from finance.models import Batch, Invoice, InvoiceLine
 from finance.services.payments import payment_receive
 from finance.signals import invoices_created
-from paycentral.audit.context import Actor, acting_as
-from paycentral.audit.models import AuditEvent
 from tests.factories import BatchFactory
 from tests.membership.conftest import make_member
 

@@ -7,9 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from core.models import Module
 from finance.membership.models import DuesImport, RenewalRun, Subscription
 from finance.models import Batch, Invoice
-from paycentral.models import Module
 from tests.membership.conftest import make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]

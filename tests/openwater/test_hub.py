@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from finance.models import Invoice, Product
+from core.models import Module
+from finance.models import Invoice, PaymentMethodSetEntry, Product
 from integrations.openwater.models import Integration, ProgramMapping
-from paycentral.models import Module, PaymentMethodSetEntry
 from tests.openwater.conftest import AWARDS
 
 HEADERS = {"X-ClientKey": "ow_client_demo", "X-ApiKey": "ow_api_demo", "X-OrganizationCode": "DEMOORG"}

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from core.models import Module
 from integrations.openwater.models import Integration
 from integrations.openwater.pushback import run_pushback
-from paycentral.models import Module
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
 from tests.openwater.conftest import AWARDS, GRANTS
 

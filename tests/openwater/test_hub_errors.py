@@ -10,14 +10,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from core.models import Module
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice
 from integrations.openwater.errors import PushbackError
 from integrations.openwater.models import InvoiceSync
 from integrations.openwater.pushback import run_pushback
 from integrations.openwater.services.setup import integration_create, integration_initialize
-from paycentral.audit.models import AuditEvent
-from paycentral.models import Module
 from tests.openwater.conftest import AWARDS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -11,10 +11,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from api.models import ApiToken
+from core.models import Module
 from finance.models import Batch, Invoice
 from finance.services.batches import batch_create, batch_transition
 from finance.services.payments import payment_receive, payment_reverse
-from paycentral.models import ApiToken, Module
 from tests.factories import CompanyFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 

@@ -5,10 +5,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from checkout.services.cart import CART_BATCH_DESCRIPTION, cart_submit
 from finance.errors import BatchClosed
 from finance.models import Batch, Payment
 from finance.services.batches import current_batch_set
-from paycentral.services.cart import CART_BATCH_DESCRIPTION, cart_submit
 from tests.factories import BatchFactory, ContactFactory
 from tests.paycentral.test_cart_services import assert_ledger_ok, cart_with
 

@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
+from checkout.models import Cart
+from checkout.services.cart import StaleCart, cart_add_product, cart_apply_own_credit, cart_start, cart_submit
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, Invoice, PaymentApplication
-from paycentral.models import Cart
-from paycentral.services.cart import StaleCart, cart_add_product, cart_apply_own_credit, cart_start, cart_submit
 from tests.factories import CompanyFactory, ContactFactory
 from tests.paycentral.test_cart_services import add_opencredit, make_credit, make_product
 

@@ -7,12 +7,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
-from finance.ledger_check import verify_ledger
-from finance.models import Batch, Invoice, JournalEntry, Payment, PaymentApplication
-from finance.services.credits import credit_apply
-from finance.services.payments import ApplicationSpec, payment_receive
-from paycentral.models import Cart, CartCredit, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
-from paycentral.services.cart import (
+from checkout.models import Cart, CartCredit
+from checkout.services.cart import (
     CartError,
     CartTotalMet,
     CreditNotOffered,
@@ -27,6 +23,19 @@ from paycentral.services.cart import (
     cart_totals,
     credit_refusal,
 )
+from finance.ledger_check import verify_ledger
+from finance.models import (
+    Batch,
+    Invoice,
+    JournalEntry,
+    Payment,
+    PaymentApplication,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+)
+from finance.services.credits import credit_apply
+from finance.services.payments import ApplicationSpec, payment_receive
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, LedgerSetup, ProductFactory
 from tests.finance.helpers import make_invoice
 

@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from checkout.models import Cart
+from checkout.services.cart import cart_add_product, cart_apply_own_credit, cart_start
+from core.models import Module
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, Payment
-from paycentral.models import Cart, Module
-from paycentral.services.cart import cart_add_product, cart_apply_own_credit, cart_start
 from tests.factories import CompanyFactory, ContactFactory
 from tests.paycentral.test_cart_services import add_opencredit, make_credit, make_product
 

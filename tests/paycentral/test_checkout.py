@@ -6,19 +6,29 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from finance.models import Batch, FinanceSettings, Invoice, Payment, PaymentApplication
-from finance.services.batches import current_batch_set
-from finance.services.credits import credit_apply
-from finance.services.payments import ApplicationSpec
-from paycentral.models import Cart, GatewayAccount, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
-from paycentral.services.cart import CartError, cart_apply_own_credit, cart_set_prepayment, cart_start, cart_submit
-from paycentral.services.checkout import (
+from checkout.models import Cart
+from checkout.services.cart import CartError, cart_apply_own_credit, cart_set_prepayment, cart_start, cart_submit
+from checkout.services.checkout import (
     CardDeclined,
     ChargePending,
     cart_charge_resume,
     cart_charge_start,
     cart_pay_by_card,
 )
+from finance.models import (
+    Batch,
+    FinanceSettings,
+    GatewayAccount,
+    Invoice,
+    Payment,
+    PaymentApplication,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+)
+from finance.services.batches import current_batch_set
+from finance.services.credits import credit_apply
+from finance.services.payments import ApplicationSpec
 from sandboxes.processor.models import SandboxCharge, SandboxRefund
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from finance.models import Invoice
+from checkout.models import Cart, MemberAccount
+from checkout.services.cart import available_credit_rows, cart_add_product, cart_start, credit_totals
+from finance.models import Invoice, PaymentMethod
 from finance.services.payments import payment_receive
-from paycentral.models import Cart, MemberAccount, PaymentMethod
-from paycentral.services.cart import available_credit_rows, cart_add_product, cart_start, credit_totals
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, LedgerSetup, PaymentMethodFactory
 from tests.paycentral.test_cart_services import add_opencredit, make_credit, make_product
 

@@ -7,8 +7,8 @@ import pickle
 import pytest
 from django.db import connection
 
-from paycentral.crypto import Sealed
-from paycentral.models import GatewayAccount
+from core.crypto import Sealed
+from finance.models import GatewayAccount
 
 pytestmark = pytest.mark.django_db
 

@@ -6,16 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from finance.models import Invoice, Payment
-from paycentral.models import (
-    Cart,
-    CartCredit,
-    GatewayAccount,
-    MemberAccount,
-    PaymentMethod,
-    PaymentMethodSet,
-    PaymentMethodSetEntry,
-)
+from checkout.models import Cart, CartCredit, MemberAccount
+from finance.models import GatewayAccount, Invoice, Payment, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
 from tests.factories import CompanyFactory, ContactFactory
 from tests.paycentral.test_cart_services import add_opencredit, assert_ledger_ok, make_credit, make_product
 

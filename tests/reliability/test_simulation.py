@@ -42,6 +42,9 @@ import pytest
 from django.db import transaction
 from django.db.models import Count, Sum
 
+from checkout.models import Cart
+from checkout.services.cart import cart_add_product, cart_apply_own_credit, cart_start, cart_submit
+from finance.ar_import.services import ar_import_post, ar_import_validate
 from finance.errors import FinanceError
 from finance.ledger_check import verify_ledger
 from finance.membership.models import MembershipSettings, RenewalRun, Subscription, Term
@@ -49,7 +52,6 @@ from finance.membership.renewals import renewal_run_build, renewal_run_delete, r
 from finance.membership.services import membership_join, term_bill
 from finance.models import Batch, Invoice, InvoiceLine, Payment, PaymentApplication, Refund
 from finance.services.adjustments import invoice_reverse
-from finance.services.ar_import import ar_import_post, ar_import_validate
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
 from finance.services.contacts import next_party_id
 from finance.services.credits import credit_apply, credit_available, payment_unapply, refund_record, refundable
@@ -59,10 +61,8 @@ from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttem
 from integrations.openwater.models import InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.pushback import RunBusy, run_pushback
 from integrations.openwater.services.setup import program_initialize
-from integrations.processors import ProcessorError
 from integrations.services.sync.jobs import run_jobs
-from paycentral.models import Cart
-from paycentral.services.cart import cart_add_product, cart_apply_own_credit, cart_start, cart_submit
+from processors import ProcessorError
 from sandboxes.processor.models import SandboxCharge
 from tests.factories import CompanyFactory, ContactFactory, ProductFactory
 from tests.integrations.sync.helpers import charge_event, deliver_event

@@ -9,13 +9,13 @@ import pytest
 from django.db import connection, transaction
 from django.urls import reverse
 
-from finance.models import Invoice
+from core.models import Module
+from finance.models import Invoice, PaymentMethod
 from finance.reporting import selectors
 from finance.reporting.models import ContactBalance
 from finance.services.adjustments import invoice_reverse
 from finance.services.credits import credit_apply, payment_unapply, refund_record
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
-from paycentral.models import Module, PaymentMethod
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import D

@@ -11,11 +11,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from finance.models import Batch
+from core.models import Module
+from finance.models import Batch, PaymentMethod
 from finance.reporting import selectors
 from finance.reporting.models import GLExport
 from finance.services.payments import payment_receive
-from paycentral.models import Module, PaymentMethod
 from tests.factories import BatchFactory, ContactFactory, PaymentMethodFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import D, post
@@ -253,14 +253,14 @@ def test_gl_export_page__level_4_runs_level_2_downloads(ledger, client, reader, 
 
 
 def test_dashboard__health_tiles_not_set_up_then_figures(client, manager_user, monkeypatch):
-    from finance.views import dashboard
+    from finance.reporting import dashboard
 
     client.force_login(manager_user)
     client.get(reverse("finance:dashboard"))  # URLs loaded before the sources are swapped
     monkeypatch.setattr(
         dashboard,
-        "HEALTH_SOURCES",
-        [
+        "health_sources",
+        lambda: [
             ("OpenWater pushback", "tests.reporting.no_such_module", "pushback_health"),  # ImportError
             ("Processor invoice sync", "finance.reporting.selectors", "sync_health"),  # AttributeError
         ],
@@ -280,8 +280,8 @@ def test_dashboard__health_tiles_not_set_up_then_figures(client, manager_user, m
     monkeypatch.setitem(sys.modules, "fake_sync_selectors", sync)
     monkeypatch.setattr(
         dashboard,
-        "HEALTH_SOURCES",
-        [
+        "health_sources",
+        lambda: [
             ("OpenWater pushback", "fake_openwater_selectors", "pushback_health"),
             ("Processor invoice sync", "fake_sync_selectors", "sync_health"),
         ],
@@ -292,9 +292,10 @@ def test_dashboard__health_tiles_not_set_up_then_figures(client, manager_user, m
 
 
 def test_dashboard__real_health_sources_listed():
-    from finance.views.dashboard import HEALTH_SOURCES
+    """The integrations declare their tiles (their app configs' ``health_tiles``)."""
+    from finance.reporting.dashboard import health_sources
 
-    assert [(m, f) for _, m, f in HEALTH_SOURCES] == [
+    assert [(m, f) for _, m, f in health_sources()] == [
         ("integrations.openwater.selectors", "pushback_health"),
         ("integrations.selectors", "sync_health"),
     ]

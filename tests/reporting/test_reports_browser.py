@@ -11,11 +11,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from finance.models import Batch
+from finance.models import Batch, PaymentMethod
 from finance.reporting import selectors
 from finance.services.batches import batch_transition
 from finance.services.payments import payment_receive
-from paycentral.models import PaymentMethod
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - the browser fixtures
 from tests.factories import BatchFactory, ContactFactory, PaymentMethodFactory
 from tests.finance.helpers import make_invoice

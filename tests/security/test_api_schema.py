@@ -16,9 +16,10 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from api.models import ApiToken
+from core.models import Module
 from finance.services.batches import batch_create
 from finance.services.payments import payment_receive
-from paycentral.models import ApiToken, Module
 from paycentral.wsgi import application
 from tests.factories import CompanyFactory, ContactFactory
 from tests.finance.helpers import make_invoice

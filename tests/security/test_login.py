@@ -14,7 +14,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from paycentral.models import Module
+from core.models import Module
 
 pytestmark = pytest.mark.django_db
 

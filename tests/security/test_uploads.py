@@ -97,7 +97,7 @@ def test_ar_import__a_binary_file_is_refused_with_the_reason(clerk):
 
 def test_upload_handler__counts_nothing_itself():
     """The size check hands every byte on to the next handler unchanged."""
-    from paycentral.uploads import RequestSizeLimitUploadHandler
+    from core.uploads import RequestSizeLimitUploadHandler
 
     handler = RequestSizeLimitUploadHandler()
     assert handler.handle_raw_input(io.BytesIO(b""), {}, 10, b"b") is None

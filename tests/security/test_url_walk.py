@@ -1,7 +1,7 @@
 """Every URL pattern of the project, found from the resolver at run time, is closed:
 
 - anonymous visitors are sent to the login page, except under the public prefixes of
-  ``paycentral.middleware.PUBLIC_PREFIXES``, which answer 401/403/404/405 themselves
+  ``core.middleware.PUBLIC_PREFIXES``, which answer 401/403/404/405 themselves
   (never 200 with data, never 500; the login page, health check and API schema excepted);
 - a signed-in user with no module levels and no member account gets 403 (or 404);
 - a POST without a CSRF token is refused (403), and views that change state refuse GET (405).
@@ -15,7 +15,7 @@ import re
 import pytest
 from django.test import Client
 
-from paycentral.middleware import PUBLIC_PREFIXES
+from core.middleware import PUBLIC_PREFIXES
 from tests.security.urlwalk import UnknownKwarg, World, url_patterns
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +94,7 @@ def nobody(django_user_model):
 def root(django_user_model, world):
     """A superuser (with a member account too, for the member pages) whose client
     checks CSRF the way a browser's requests are checked."""
-    from paycentral.models import MemberAccount
+    from checkout.models import MemberAccount
     from tests.factories import ContactFactory
 
     user = django_user_model.objects.create_superuser("walk-root", "root@example.org", "pw-walk-root-1")

@@ -30,7 +30,7 @@ PLAIN_VALUES = {
 }
 # Route words that do not spell the model they list.
 ROUTE_ALIASES = {
-    "orders": "paycentral.Cart",
+    "orders": "checkout.Cart",
     "openwater": "openwater.Integration",
 }
 _counter = itertools.count(1)
@@ -254,11 +254,11 @@ class World:
         return self.objects[key]
 
     def build(self, model, **parent):
+        from checkout.models import Cart, CartLine
+        from checkout.services.cart import cart_add_product, cart_start
         from finance.models import Batch, Contact, Invoice, Payment
         from finance.services.payments import payment_receive
         from integrations.openwater.models import InvoiceSync
-        from paycentral.models import Cart, CartLine
-        from paycentral.services.cart import cart_add_product, cart_start
         from tests.factories import BatchFactory, ContactFactory
         from tests.finance.helpers import make_invoice
 

@@ -29,21 +29,26 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from core.models import Module, ModuleAuthorization
 from demo import gl_export, invoice_sync, member_checkout, membership, openwater, reference_data
 from finance.ledger_check import verify_ledger
-from finance.models import Batch, Contact, FinancialEntity, GLAccount, Invoice, Payment, Product
+from finance.models import (
+    Batch,
+    Contact,
+    FinancialEntity,
+    GatewayAccount,
+    GLAccount,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+    Product,
+)
 from finance.money import ZERO, quantize
 from finance.services.batches import batch_create, batch_set_controls, batch_totals, batch_transition
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
-from paycentral.models import (
-    GatewayAccount,
-    Module,
-    ModuleAuthorization,
-    PaymentMethod,
-    PaymentMethodSet,
-    PaymentMethodSetEntry,
-)
 
 MARKER_ENTITY = "ASSN"
 MARKER_PARTY_ID = "23456"  # the first demo company

@@ -1,7 +1,7 @@
 """The subscription dates' triggers as code: declared on proxies of the ledger's models.
 
 The triggers of migration 0002 (search_path set by finance 0023) are now
-``paycentral.db_triggers.Trigger`` declarations on ``PaymentApplicationDateTriggers``
+``core.db_triggers.Trigger`` declarations on ``PaymentApplicationDateTriggers``
 and ``InvoiceDateTriggers`` (bodies in ``finance.membership.sql``), installed below by
 pgtrigger's ``AddTrigger``: same names and bodies. The plain function
 ``membership_refresh_subscriptions(bigint[])`` that they and the services call stays a
@@ -9,12 +9,12 @@ SQL function: it is written again here, with its search_path, from the body of
 ``finance.membership.sql.REFRESH_SUBSCRIPTIONS_BODY`` as it is now (unchanged since 0002).
 """
 
-import paycentral.db_triggers
+import core.db_triggers
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations
 
-from paycentral.db_triggers import set_search_path
+from core.db_triggers import set_search_path
 
 # The hand-written triggers and functions this migration replaces, as migrations 0002 and finance 0020
 # left them: dropped on the way forward, written again on the way back (after the
@@ -122,7 +122,7 @@ class Migration(migrations.Migration):
             model_name="invoicedatetriggers",
             trigger=pgtrigger.compiler.Trigger(
                 name="membership_invoice_reversed",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     condition='WHEN (OLD."reversed_at" IS DISTINCT FROM (NEW."reversed_at"))',
                     func="\n    PERFORM membership_refresh_subscriptions(ARRAY(\n        SELECT t.subscription_id FROM membership_term t WHERE t.invoice_id = NEW.id));\n    RETURN NULL;\n",
                     hash="7d315d64ae42bf87363e92d8229f3b0b10eef82a",
@@ -137,7 +137,7 @@ class Migration(migrations.Migration):
             model_name="paymentapplicationdatetriggers",
             trigger=pgtrigger.compiler.Trigger(
                 name="membership_applications_written",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    PERFORM membership_refresh_subscriptions(ARRAY(\n        SELECT DISTINCT t.subscription_id FROM new_rows n JOIN membership_term t ON t.primary_line_id = n.line_id));\n    RETURN NULL;\n",
                     hash="c75871945fac22a641f4fb48afebe3af8bb0c6be",
                     level="STATEMENT",

@@ -2,19 +2,19 @@
 
 The three statement-level triggers on ``finance_invoice`` that keep ``ContactBalance``
 and ``OpenBalanceByDate`` were SQL strings in migrations 0003 and 0004 (search_path set
-by finance 0023). They are now ``paycentral.db_triggers.Trigger`` declarations on a
+by finance 0023). They are now ``core.db_triggers.Trigger`` declarations on a
 proxy of the invoice (bodies in ``finance.reporting.triggers``), installed below by
 pgtrigger's ``AddTrigger``: same names and bodies. The kept rows need no refill: the
 old triggers are dropped and the new ones created in this migration's transaction, and
 writers of invoices wait for its commit.
 """
 
-import paycentral.db_triggers
+import core.db_triggers
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations
 
-from paycentral.db_triggers import set_search_path
+from core.db_triggers import set_search_path
 
 # The hand-written triggers and functions this migration replaces, as migrations 0003, 0004 and finance 0020
 # left them: dropped on the way forward, written again on the way back (after the
@@ -201,7 +201,7 @@ class Migration(migrations.Migration):
             model_name="invoicebalancetriggers",
             trigger=pgtrigger.compiler.Trigger(
                 name="reporting_contact_balance_insert",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    INSERT INTO reporting_contactbalance AS s (contact_id, currency, receivable, receivable_count, credit, credit_count)\n    SELECT contact_id, currency, SUM(receivable), SUM(receivable_count), SUM(credit), SUM(credit_count)\n      FROM (\n    SELECT bill_to_id AS contact_id, currency,\n            GREATEST(balance, 0) AS receivable,  (balance > 0)::int AS receivable_count,\n            LEAST(balance, 0) AS credit,  (balance < 0)::int AS credit_count\n      FROM new_invoices\n) d\n     GROUP BY contact_id, currency\n    HAVING SUM(receivable) <> 0 OR SUM(receivable_count) <> 0 OR SUM(credit) <> 0 OR SUM(credit_count) <> 0\n     ORDER BY contact_id, currency\n    ON CONFLICT (contact_id, currency) DO UPDATE\n       SET receivable = s.receivable + EXCLUDED.receivable,\n           receivable_count = s.receivable_count + EXCLUDED.receivable_count,\n           credit = s.credit + EXCLUDED.credit,\n           credit_count = s.credit_count + EXCLUDED.credit_count;\n\n    INSERT INTO reporting_openbalancebydate AS s (currency, date, slot, receivable, receivable_count, credit, credit_count)\n    SELECT currency, date, slot, SUM(receivable), SUM(receivable_count), SUM(credit), SUM(credit_count)\n      FROM (\n    SELECT currency, date, (pg_backend_pid() % 16)::smallint AS slot,\n            GREATEST(balance, 0) AS receivable,  (balance > 0)::int AS receivable_count,\n            LEAST(balance, 0) AS credit,  (balance < 0)::int AS credit_count\n      FROM new_invoices\n) d\n     GROUP BY currency, date, slot\n    HAVING SUM(receivable) <> 0 OR SUM(receivable_count) <> 0 OR SUM(credit) <> 0 OR SUM(credit_count) <> 0\n     ORDER BY currency, date, slot\n    ON CONFLICT (currency, date, slot) DO UPDATE\n       SET receivable = s.receivable + EXCLUDED.receivable,\n           receivable_count = s.receivable_count + EXCLUDED.receivable_count,\n           credit = s.credit + EXCLUDED.credit,\n           credit_count = s.credit_count + EXCLUDED.credit_count;\n\n    RETURN NULL;\n",
                     hash="c70b0296a879c8d52515d41616d9b681afc65c98",
                     level="STATEMENT",
@@ -217,7 +217,7 @@ class Migration(migrations.Migration):
             model_name="invoicebalancetriggers",
             trigger=pgtrigger.compiler.Trigger(
                 name="reporting_contact_balance_update",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    INSERT INTO reporting_contactbalance AS s (contact_id, currency, receivable, receivable_count, credit, credit_count)\n    SELECT contact_id, currency, SUM(receivable), SUM(receivable_count), SUM(credit), SUM(credit_count)\n      FROM (\n    SELECT bill_to_id AS contact_id, currency,\n            GREATEST(balance, 0) AS receivable,  (balance > 0)::int AS receivable_count,\n            LEAST(balance, 0) AS credit,  (balance < 0)::int AS credit_count\n      FROM new_invoices\n UNION ALL \n    SELECT bill_to_id AS contact_id, currency,\n           - GREATEST(balance, 0) AS receivable, - (balance > 0)::int AS receivable_count,\n           - LEAST(balance, 0) AS credit, - (balance < 0)::int AS credit_count\n      FROM old_invoices\n) d\n     GROUP BY contact_id, currency\n    HAVING SUM(receivable) <> 0 OR SUM(receivable_count) <> 0 OR SUM(credit) <> 0 OR SUM(credit_count) <> 0\n     ORDER BY contact_id, currency\n    ON CONFLICT (contact_id, currency) DO UPDATE\n       SET receivable = s.receivable + EXCLUDED.receivable,\n           receivable_count = s.receivable_count + EXCLUDED.receivable_count,\n           credit = s.credit + EXCLUDED.credit,\n           credit_count = s.credit_count + EXCLUDED.credit_count;\n\n    INSERT INTO reporting_openbalancebydate AS s (currency, date, slot, receivable, receivable_count, credit, credit_count)\n    SELECT currency, date, slot, SUM(receivable), SUM(receivable_count), SUM(credit), SUM(credit_count)\n      FROM (\n    SELECT currency, date, (pg_backend_pid() % 16)::smallint AS slot,\n            GREATEST(balance, 0) AS receivable,  (balance > 0)::int AS receivable_count,\n            LEAST(balance, 0) AS credit,  (balance < 0)::int AS credit_count\n      FROM new_invoices\n UNION ALL \n    SELECT currency, date, (pg_backend_pid() % 16)::smallint AS slot,\n           - GREATEST(balance, 0) AS receivable, - (balance > 0)::int AS receivable_count,\n           - LEAST(balance, 0) AS credit, - (balance < 0)::int AS credit_count\n      FROM old_invoices\n) d\n     GROUP BY currency, date, slot\n    HAVING SUM(receivable) <> 0 OR SUM(receivable_count) <> 0 OR SUM(credit) <> 0 OR SUM(credit_count) <> 0\n     ORDER BY currency, date, slot\n    ON CONFLICT (currency, date, slot) DO UPDATE\n       SET receivable = s.receivable + EXCLUDED.receivable,\n           receivable_count = s.receivable_count + EXCLUDED.receivable_count,\n           credit = s.credit + EXCLUDED.credit,\n           credit_count = s.credit_count + EXCLUDED.credit_count;\n\n    RETURN NULL;\n",
                     hash="0ec359649a43c298b9173addbbd7d1532c1a5226",
                     level="STATEMENT",
@@ -233,7 +233,7 @@ class Migration(migrations.Migration):
             model_name="invoicebalancetriggers",
             trigger=pgtrigger.compiler.Trigger(
                 name="reporting_contact_balance_delete",
-                sql=paycentral.db_triggers.TriggerSql(
+                sql=core.db_triggers.TriggerSql(
                     func="\n    INSERT INTO reporting_contactbalance AS s (contact_id, currency, receivable, receivable_count, credit, credit_count)\n    SELECT contact_id, currency, SUM(receivable), SUM(receivable_count), SUM(credit), SUM(credit_count)\n      FROM (\n    SELECT bill_to_id AS contact_id, currency,\n           - GREATEST(balance, 0) AS receivable, - (balance > 0)::int AS receivable_count,\n           - LEAST(balance, 0) AS credit, - (balance < 0)::int AS credit_count\n      FROM old_invoices\n) d\n     GROUP BY contact_id, currency\n    HAVING SUM(receivable) <> 0 OR SUM(receivable_count) <> 0 OR SUM(credit) <> 0 OR SUM(credit_count) <> 0\n     ORDER BY contact_id, currency\n    ON CONFLICT (contact_id, currency) DO UPDATE\n       SET receivable = s.receivable + EXCLUDED.receivable,\n           receivable_count = s.receivable_count + EXCLUDED.receivable_count,\n           credit = s.credit + EXCLUDED.credit,\n           credit_count = s.credit_count + EXCLUDED.credit_count;\n\n    INSERT INTO reporting_openbalancebydate AS s (currency, date, slot, receivable, receivable_count, credit, credit_count)\n    SELECT currency, date, slot, SUM(receivable), SUM(receivable_count), SUM(credit), SUM(credit_count)\n      FROM (\n    SELECT currency, date, (pg_backend_pid() % 16)::smallint AS slot,\n           - GREATEST(balance, 0) AS receivable, - (balance > 0)::int AS receivable_count,\n           - LEAST(balance, 0) AS credit, - (balance < 0)::int AS credit_count\n      FROM old_invoices\n) d\n     GROUP BY currency, date, slot\n    HAVING SUM(receivable) <> 0 OR SUM(receivable_count) <> 0 OR SUM(credit) <> 0 OR SUM(credit_count) <> 0\n     ORDER BY currency, date, slot\n    ON CONFLICT (currency, date, slot) DO UPDATE\n       SET receivable = s.receivable + EXCLUDED.receivable,\n           receivable_count = s.receivable_count + EXCLUDED.receivable_count,\n           credit = s.credit + EXCLUDED.credit,\n           credit_count = s.credit_count + EXCLUDED.credit_count;\n\n    RETURN NULL;\n",
                     hash="566b0bf321f396b6dabdfe749452c8c3aefa8104",
                     level="STATEMENT",

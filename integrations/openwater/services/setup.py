@@ -17,13 +17,12 @@ from datetime import date as Date
 from django.db import transaction
 from django.utils import timezone
 
-from finance.models import Batch, FinancialEntity, GLAccount, Product
+from finance.models import Batch, FinancialEntity, GLAccount, PaymentMethod, Product
 from finance.services.accounts import account_for_role
 from finance.services.batches import batch_create
 from integrations.openwater.client import OpenWaterBadResponse
 from integrations.openwater.errors import PushbackError
 from integrations.openwater.models import Integration, ProgramMapping
-from paycentral.models import PaymentMethod
 
 # -- the integration -------------------------------------------------------------------
 

@@ -37,18 +37,6 @@ from django.utils import timezone
 
 from finance.models import Payment
 from integrations.models import InvoiceSyncRecord, SyncAttempt, SyncRecordChange
-from integrations.processors import (
-    ChargeRequest,
-    ChargeResult,
-    ChargeStatus,
-    ProcessorDeclined,
-    ProcessorError,
-    ProcessorIdempotencyConflict,
-    ProcessorInvalidRequest,
-    ProcessorNotFound,
-    ProcessorTimeout,
-    ProcessorUnavailable,
-)
 from integrations.selectors import attempts_counted, autopay_method
 from integrations.services import policy
 from integrations.services.sync.base import (
@@ -64,6 +52,18 @@ from integrations.services.sync.base import (
     processor_for,
 )
 from integrations.services.sync.outcomes import apply_result, attempt_unknown_to_review
+from processors import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    ProcessorDeclined,
+    ProcessorError,
+    ProcessorIdempotencyConflict,
+    ProcessorInvalidRequest,
+    ProcessorNotFound,
+    ProcessorTimeout,
+    ProcessorUnavailable,
+)
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from finance.models import GatewayAccount
 from integrations.models import InvoiceSyncRecord, SyncAttempt
-from integrations.processors import IDEMPOTENCY_WINDOW, get_processor
-from paycentral.models import GatewayAccount
+from processors import IDEMPOTENCY_WINDOW, get_processor
 
 Outcome = SyncAttempt.Outcome
 # A STARTED attempt older than this had its worker stop before the answer was written.

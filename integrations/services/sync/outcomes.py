@@ -29,11 +29,11 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from finance.models import Batch, Invoice, InvoiceLine, Payment
+from finance.models import Batch, GatewayAccount, Invoice, InvoiceLine, Payment, PaymentMethod
+from finance.models import PaymentHandlingMode as Mode
 from finance.services.batches import batch_create
 from finance.services.payments import ApplicationSpec, payment_receive
 from integrations.models import InvoiceSyncRecord, ProcessorStatus, SyncAttempt, SyncRecordChange
-from integrations.processors import ChargeResult, ChargeStatus, PaymentMethodType, ProcessorError
 from integrations.selectors import attempt_for_charge, attempts_counted, record_id_for_charge
 from integrations.services import policy
 from integrations.services.sync.base import (
@@ -44,8 +44,7 @@ from integrations.services.sync.base import (
     lock_record,
     processor_for,
 )
-from paycentral.models import GatewayAccount, PaymentMethod
-from paycentral.models import PaymentHandlingMode as Mode
+from processors import ChargeResult, ChargeStatus, PaymentMethodType, ProcessorError
 
 DISPUTE_NOTE = "Dispute opened at the processor"
 UNKNOWN_NOTE = "Charge outcome still unknown after the processor's idempotency window"

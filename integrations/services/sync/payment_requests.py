@@ -18,9 +18,9 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from integrations.models import InvoiceSyncRecord, ProcessorStatus
-from integrations.processors import PaymentRequestSpec, ProcessorError
 from integrations.selectors import records_needing_request
 from integrations.services.sync.base import processor_for
+from processors import PaymentRequestSpec, ProcessorError
 
 
 def payment_request_send(record_id: int, *, processors: dict | None = None) -> str:

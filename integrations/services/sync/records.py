@@ -16,16 +16,21 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from finance.models import FinancialEntity, Invoice
+from finance.models import FinancialEntity, GatewayAccount, Invoice
+from finance.models import PaymentHandlingMode as Mode
 from integrations import tasks
 from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncRecordChange
 from integrations.selectors import invoice_sync_accounts
 from integrations.services.sync.base import Outcome, SyncError, lock_record
-from paycentral.models import GatewayAccount
-from paycentral.models import PaymentHandlingMode as Mode
 
 # Record ids per payment-request task sent after an invoice transaction commits.
 REQUEST_CHUNK = 200
+
+
+def invoices_created_receiver(sender, invoices, **kwargs):
+    """The ``invoices_created`` receiver (connected by the app): sync records are made
+    in the invoices' own transaction (see the signal)."""
+    sync_records_create(list(invoices))
 
 
 def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:

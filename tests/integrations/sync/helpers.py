@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from finance.models import Payment
 from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
-from integrations.processors import signatures
-from integrations.processors.sandbox import SandboxProcessor
 from integrations.services.sync.jobs import run_jobs
+from processors import signatures
+from processors.sandbox import SandboxProcessor
 from sandboxes.processor.models import SandboxCharge
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice

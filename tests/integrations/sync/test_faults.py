@@ -7,11 +7,11 @@ import pytest
 
 from finance.ledger_check import verify_ledger
 from integrations.models import SyncAttempt, WebhookEvent
-from integrations.processors import signatures
 from integrations.services.sync.attempts import attempt_record, attempt_send, attempt_start
 from integrations.services.sync.base import NOT_AT_PROCESSOR, STALE_AFTER
 from integrations.services.sync.jobs import run_jobs
 from integrations.services.sync.outcomes import apply_processor_state
+from processors import signatures
 from sandboxes.processor.models import SandboxCharge
 from tests.integrations.conftest import WEBHOOK_SECRET
 from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
@@ -154,7 +154,7 @@ def test_worker_stopped_after_the_charge__reconciled_not_charged_again(sync, pro
     """Phase 1 committed, the charge went out, the worker died before writing the answer."""
     record = invoice_with_method(sync, "tok_visa", "99.00")
     attempt = attempt_start(record.pk)
-    from integrations.processors import ChargeRequest
+    from processors import ChargeRequest
 
     processor.charge(
         ChargeRequest(
@@ -213,7 +213,7 @@ def test_late_success_of_a_written_off_attempt__posted_once_or_flagged(sync, pro
     """The processor got an attempt after it was written off as never received (a
     delayed request). Before a retry paid the invoice, its success is posted; after, the record
     is flagged for finance and nothing is posted twice."""
-    from integrations.processors import ChargeRequest
+    from processors import ChargeRequest
 
     def written_off(record):
         # Recorded as never received, as earlier versions of the reconciler wrote off an
@@ -262,7 +262,7 @@ def test_payment_request_paid_after_autopay__flagged_not_posted_twice(sync, proc
     """Autopay took the balance; then the customer also paid the payment request. The
     second charge is not posted: the record keeps the charge that paid it and is flagged
     for finance. The same report again changes nothing more."""
-    from integrations.processors import ChargeResult, ChargeStatus
+    from processors import ChargeResult, ChargeStatus
 
     record = invoice_with_method(sync, "tok_visa", "45.00")
     run_jobs("requests")

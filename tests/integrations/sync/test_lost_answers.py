@@ -11,12 +11,12 @@ import pytest
 from django.utils import timezone
 
 from finance.ledger_check import verify_ledger
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import SyncAttempt, SyncRecordChange, WebhookEvent
 from integrations.services.sync.attempts import attempt_start
 from integrations.services.sync.base import GIVE_UP_AFTER, STALE_AFTER
 from integrations.services.sync.jobs import run_jobs
 from integrations.services.sync.records import sync_record_update
-from paycentral.models import PaymentHandlingMode as Mode
 from tests.integrations.sync.helpers import D, charges_of, hand_to_staff, invoice_with_method, payments_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

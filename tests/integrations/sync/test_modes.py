@@ -4,8 +4,8 @@ attempts made, the record's final state and the ledger effect."""
 import pytest
 
 from finance.ledger_check import verify_ledger
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import ProcessorStatus, SyncAttempt, SyncRecordChange
-from paycentral.models import PaymentHandlingMode as Mode
 from tests.integrations.sync.helpers import D, charges_of, drive, invoice_with_method, payments_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

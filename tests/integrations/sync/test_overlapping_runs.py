@@ -25,10 +25,10 @@ from django.db import connection
 from django.utils import timezone
 
 from finance.ledger_check import verify_ledger
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import InvoiceSyncRecord, SyncAttempt
 from integrations.services.sync.attempts import charge_invoice
 from integrations.services.sync.jobs import run_jobs
-from paycentral.models import PaymentHandlingMode as Mode
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import charges_of, invoice_with_method, payments_of
 

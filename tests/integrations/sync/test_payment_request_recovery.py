@@ -35,7 +35,7 @@ import json, sys, time
 import django
 django.setup()
 from integrations import tasks
-from integrations.processors.sandbox import SandboxProcessor
+from processors.sandbox import SandboxProcessor
 ids, marker, at = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 real = SandboxProcessor.create_payment_request
 calls = []

@@ -4,13 +4,13 @@ or the webhook posts it once, with the charge's method, in the processor account
 import pytest
 
 from finance.ledger_check import verify_ledger
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import NEVER_CHECKED, InvoiceSyncRecord, ProcessorStatus, WebhookEvent
-from integrations.processors import ProcessorError
 from integrations.selectors import payment_requests_to_poll
 from integrations.services.sync.jobs import run_jobs
 from integrations.services.sync.outcomes import poll_payment_request
 from integrations.services.sync.records import sync_record_update
-from paycentral.models import PaymentHandlingMode as Mode
+from processors import ProcessorError
 from tests.integrations.sync.helpers import (
     D,
     charge_event,

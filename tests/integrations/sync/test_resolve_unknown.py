@@ -14,13 +14,13 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from finance.ledger_check import verify_ledger
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import InvoiceSyncRecord, SyncAttempt, SyncRecordChange
-from integrations.processors import ChargeRequest
 from integrations.services.sync.attempts import CHARGED, NOT_CHARGED, RESOLVE_AFTER, attempt_resolve_unknown
 from integrations.services.sync.base import STAFF_NOT_CHARGED, SyncError
 from integrations.services.sync.jobs import run_jobs
 from integrations.services.sync.records import sync_record_update
-from paycentral.models import PaymentHandlingMode as Mode
+from processors import ChargeRequest
 from tests.integrations.sync.helpers import D, charges_of, hand_to_staff, invoice_with_method, payments_of
 from tests.integrations.sync.test_stripe import _record, fake, stripe_sync  # noqa: F401 - fixtures
 

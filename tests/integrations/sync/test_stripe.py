@@ -10,8 +10,11 @@ from decimal import Decimal
 import pytest
 
 from finance.ledger_check import verify_ledger
+from finance.models import GatewayAccount, PaymentMethod
+from finance.models import PaymentHandlingMode as Mode
 from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncAttempt
-from integrations.processors import (
+from integrations.services.sync.jobs import run_jobs
+from processors import (
     ChargeRequest,
     ChargeStatus,
     PaymentRequestSpec,
@@ -24,10 +27,7 @@ from integrations.processors import (
     WebhookSignatureError,
     signatures,
 )
-from integrations.processors.stripe import StripeProcessor
-from integrations.services.sync.jobs import run_jobs
-from paycentral.models import GatewayAccount, PaymentMethod
-from paycentral.models import PaymentHandlingMode as Mode
+from processors.stripe import StripeProcessor
 from tests.factories import BatchFactory, ContactFactory, PaymentMethodFactory
 from tests.finance.helpers import make_invoice
 from tests.integrations.fake_stripe import API_KEY, FakeStripe

@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
+from finance.models import PaymentHandlingMode as Mode
 from integrations.services.sync.jobs import run_jobs
-from paycentral.models import PaymentHandlingMode as Mode
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
 from tests.integrations.sync.helpers import charges_of, hand_to_staff, invoice_with_method, payments_of
 

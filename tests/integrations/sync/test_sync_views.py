@@ -5,12 +5,12 @@ import datetime
 import pytest
 from django.core.management import call_command
 
+from core.models import Module
 from finance.models import Invoice
+from finance.models import PaymentHandlingMode as Mode
 from finance.services.invoices import credit_invoice_create
 from integrations.models import InvoiceSyncRecord, SyncRecordChange
 from integrations.selectors import sync_health
-from paycentral.models import Module
-from paycentral.models import PaymentHandlingMode as Mode
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def account(ledger):
-    from paycentral.models import GatewayAccount
+    from finance.models import GatewayAccount
 
     return GatewayAccount.objects.create(
         name="Sandbox",

@@ -1,0 +1,31 @@
+"""The reports' part of ``verify_ledger``: the open balances kept by triggers for the
+reports, per contact and currency and per currency and invoice date, = the sums over
+the open invoices. Named in ``ReportingConfig.ledger_checks``; the ledger's checks run
+first (``finance.ledger_check.installed_checks``)."""
+
+from finance.ledger_check import CheckResult, Mismatch, _money
+from finance.reporting.selectors import contact_balance_mismatches, open_balance_by_date_mismatches
+
+
+def check_contact_balances(cursor, limit: int) -> CheckResult:
+    """The open balances the reports read, kept by triggers on the invoices, against
+    the invoices themselves: per contact and currency
+    (``ContactBalance``), then per currency and invoice date (``OpenBalanceByDate``).
+    ``limit`` caps the listing of both together."""
+    result = CheckResult(
+        "contact_balances", "Kept open balances (per contact, per currency and date) = the open invoices"
+    )
+    contacts, rows = contact_balance_mismatches(limit)
+    for contact_id, currency, *figures in rows:
+        result.mismatches.append(Mismatch(f"Contact id {contact_id} in {currency}", _kept_detail(*figures)))
+    dates, rows = open_balance_by_date_mismatches(max(limit - len(result.mismatches), 0))
+    for currency, day, *figures in rows:
+        result.mismatches.append(Mismatch(f"{currency} invoices dated {day.isoformat()}", _kept_detail(*figures)))
+    result.count = contacts + dates
+    return result
+
+
+def _kept_detail(kr, kn, kc, kcn, rr, rn, rc, rcn) -> str:
+    kept = "none" if kr is None else f"receivable {_money(kr)} ({kn}), credit {_money(kc)} ({kcn})"
+    real = "none" if rr is None else f"receivable {_money(rr)} ({rn}), credit {_money(rc)} ({rcn})"
+    return f"kept {kept}; invoices {real}"
