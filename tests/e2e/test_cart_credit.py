@@ -14,8 +14,8 @@ from finance.models import Invoice, Payment
 from finance.services.adjustments import invoice_reverse
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import payment_receive
+from tests.checkout.helpers import add_opencredit
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, ProductFactory
-from tests.paycentral.test_cart_services import add_opencredit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

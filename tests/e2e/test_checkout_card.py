@@ -12,9 +12,9 @@ from checkout.models import Cart, MemberAccount
 from finance.ledger_check import verify_ledger
 from finance.models import GatewayAccount, Payment, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
 from sandboxes.processor.models import SandboxCharge
+from tests.checkout.helpers import add_opencredit, make_credit
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import CompanyFactory, ContactFactory
-from tests.paycentral.test_cart_services import add_opencredit, make_credit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 API_KEY = "sk_sandbox_browser"

@@ -15,9 +15,9 @@ from demo.management.commands.seed_demo import DemoBuilder
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, Payment, PaymentMethod
 from finance.services.payments import payment_receive
+from tests.checkout.helpers import add_opencredit, make_credit
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
-from tests.paycentral.test_cart_services import add_opencredit, make_credit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 DAY = datetime.date(2026, 3, 10)

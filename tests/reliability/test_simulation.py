@@ -64,10 +64,10 @@ from integrations.openwater.services.setup import program_initialize
 from integrations.services.sync.jobs import run_jobs
 from processors import ProcessorError
 from sandboxes.processor.models import SandboxCharge
+from tests.checkout.helpers import add_opencredit
 from tests.factories import CompanyFactory, ContactFactory, ProductFactory
 from tests.integrations.sync.helpers import charge_event, deliver_event
 from tests.membership.conftest import make_member
-from tests.paycentral.test_cart_services import add_opencredit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,8 @@ from checkout.models import Cart
 from checkout.services.cart import StaleCart, cart_add_product, cart_apply_own_credit, cart_start, cart_submit
 from finance.ledger_check import verify_ledger
 from finance.models import Batch, Invoice, PaymentApplication
+from tests.checkout.helpers import add_opencredit, make_credit, make_product
 from tests.factories import CompanyFactory, ContactFactory
-from tests.paycentral.test_cart_services import add_opencredit, make_credit, make_product
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -12,8 +12,8 @@ from checkout.models import Cart, MemberAccount
 from checkout.services.cart import available_credit_rows, cart_add_product, cart_start, credit_totals
 from finance.models import Invoice, PaymentMethod
 from finance.services.payments import payment_receive
+from tests.checkout.helpers import add_opencredit, make_credit, make_product
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, LedgerSetup, PaymentMethodFactory
-from tests.paycentral.test_cart_services import add_opencredit, make_credit, make_product
 
 pytestmark = pytest.mark.django_db
 D = Decimal

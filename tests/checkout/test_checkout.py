@@ -30,9 +30,9 @@ from finance.services.batches import current_batch_set
 from finance.services.credits import credit_apply
 from finance.services.payments import ApplicationSpec
 from sandboxes.processor.models import SandboxCharge, SandboxRefund
+from tests.checkout.helpers import add_opencredit, assert_ledger_ok, cart_with, make_credit
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
-from tests.paycentral.test_cart_services import add_opencredit, assert_ledger_ok, cart_with, make_credit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from checkout.models import Cart, CartCredit, MemberAccount
 from finance.models import GatewayAccount, Invoice, Payment, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
+from tests.checkout.helpers import add_opencredit, assert_ledger_ok, make_credit, make_product
 from tests.factories import CompanyFactory, ContactFactory
-from tests.paycentral.test_cart_services import add_opencredit, assert_ledger_ok, make_credit, make_product
 
 D = Decimal
 API_KEY = "sk_sandbox_member"

@@ -9,8 +9,8 @@ from checkout.services.cart import CART_BATCH_DESCRIPTION, cart_submit
 from finance.errors import BatchClosed
 from finance.models import Batch, Payment
 from finance.services.batches import current_batch_set
+from tests.checkout.helpers import assert_ledger_ok, cart_with
 from tests.factories import BatchFactory, ContactFactory
-from tests.paycentral.test_cart_services import assert_ledger_ok, cart_with
 
 pytestmark = pytest.mark.django_db
 

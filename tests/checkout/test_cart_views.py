@@ -11,8 +11,8 @@ from checkout.services.cart import cart_add_product, cart_apply_own_credit, cart
 from core.models import Module
 from finance.ledger_check import verify_ledger
 from finance.models import Invoice, Payment
+from tests.checkout.helpers import add_opencredit, make_credit, make_product
 from tests.factories import CompanyFactory, ContactFactory
-from tests.paycentral.test_cart_services import add_opencredit, make_credit, make_product
 
 D = Decimal
 HTMX = {"HTTP_HX_REQUEST": "true"}
