@@ -103,7 +103,6 @@ def test_a_refused_action_leaves_no_event(ledger):
     assert not Payment.objects.exists()
 
 
-@pytest.mark.postgres
 def test_the_trail_cannot_be_edited_or_deleted(ledger):
     PaymentMethod.objects.filter(pk=ledger.cash_method.pk).get().save()  # no change: no event
     method = ledger.cash_method

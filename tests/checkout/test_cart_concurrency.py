@@ -14,7 +14,7 @@ from finance.models import Batch, Invoice, PaymentApplication
 from tests.checkout.helpers import add_opencredit, make_credit, make_product
 from tests.factories import CompanyFactory, ContactFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CARTS = 20
 

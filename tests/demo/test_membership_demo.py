@@ -9,7 +9,7 @@ from django.core.management import call_command
 from finance.ledger_check import verify_ledger
 from finance.membership.models import MemberType, RenewalRun, Subscription
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 
 def test_seed_demo__membership_types_subscriptions_and_runs():

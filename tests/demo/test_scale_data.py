@@ -19,7 +19,7 @@ from finance.models import (
     Refund,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 TODAY = datetime.date(2026, 11, 30)
 
 

@@ -117,7 +117,6 @@ def _race(imports):
     return results
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_of_the_same_rows__posted_once(payer):
     a = validate(imis(pay(105, "40.00", check="7"), pay(105, "5.00", check="8")))
@@ -131,7 +130,6 @@ def test_concurrent_posts_of_the_same_rows__posted_once(payer):
     assert verify_ledger().ok
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_of_the_same_file__posted_once(payer):
     data = imis(pay(105, "40.00", check="7"))
@@ -143,7 +141,6 @@ def test_concurrent_posts_of_the_same_file__posted_once(payer):
 
 
 @pytest.mark.redis
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_task__real_worker_posts_and_records_progress(payer, worker):  # noqa: F811
     imp = validate(imis(pay(105, "130.00", check="1"), pay(105, "20.00", check="2")))

@@ -89,7 +89,6 @@ svc.ar_import_post(ar_import=ARImport.objects.get(pk=int(sys.argv[1])))
 """
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_recover__worker_killed_while_posting__nothing_posted_then_posted_once(payer, tmp_path):
     imp = validate(imis(pay(105, "130.00", check="1"), pay(105, "20.00", check="2")))
@@ -130,7 +129,6 @@ def test_recover__worker_killed_while_posting__nothing_posted_then_posted_once(p
     assert verify_ledger().ok
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_recover__refused_while_another_session_posts(payer):
     imp = validate(imis(pay(105, "40.00", check="1")))
@@ -146,7 +144,6 @@ def test_recover__refused_while_another_session_posts(payer):
     assert ar_import_recover(ar_import=imp) is True  # the other posting let go of its lock
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_post_task__redelivered_after_the_worker_died_posts_once(payer):
     """acks_late: the broker hands the task to another worker; the import still says
@@ -167,7 +164,6 @@ def test_recover__only_imports_that_are_posting(payer):
     assert imp.status == ARImport.Status.VALIDATED
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_recover_view__releases_and_posts_again(client, staff_user, payer, eager, media):
     imp = validate(imis(pay(105, "40.00", check="1")))
@@ -216,7 +212,6 @@ def test_upload__bad_file_checked_in_the_worker_is_invalid_with_line_and_field(p
     assert not Payment.objects.exists()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_upload__progress_recorded_while_the_worker_reads(payer, media, monkeypatch, eager):
     seen = []
@@ -245,7 +240,6 @@ def test_upload__progress_recorded_while_the_worker_reads(payer, media, monkeypa
 
 
 @pytest.mark.redis
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_upload_view__big_file_checked_by_a_real_worker(client, staff_user, payer, media, worker):  # noqa: F811
     data = _many_rows(25_000)

@@ -11,7 +11,7 @@ from finance.services.payments import payment_receive
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_concurrent_auto_applied_payments__each_cent_applied_once(ledger):

@@ -68,7 +68,7 @@ from processors.sandbox import SandboxProcessor
 from sandboxes.processor.models import SandboxRefund
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory, LedgerSetup, ProductFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 EXAMPLES = int(os.environ.get("CREDIT_STATEFUL_EXAMPLES", "25"))
 STEPS = int(os.environ.get("CREDIT_STATEFUL_STEPS", "20"))

@@ -194,7 +194,6 @@ def test_refund_through_processor__failure_leaves_the_credit(ledger):
     assert refund_start(payment=payment, credit_invoice=credit, batch=batch, date=batch.date).pk != refund.pk
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_credit_use__20_carts_never_use_more_than_the_credit(ledger, opencredit):
     holder, batch = ContactFactory(), BatchFactory()

@@ -28,8 +28,6 @@ from finance.reporting.models import ContactBalance
 from tests.db import conninfo
 from tests.factories import BatchFactory, ContactFactory
 
-pytestmark = pytest.mark.postgres
-
 DAY = datetime.date(2026, 1, 10)
 
 LINE_OF_INVOICE = ("finance_paymentapplication", ("line_id", "invoice_id"), "finance_invoiceline", ("id", "invoice_id"))

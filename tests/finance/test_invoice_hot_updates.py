@@ -13,7 +13,7 @@ from finance.services.payments import ApplicationSpec, payment_receive
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import D, make_invoice
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 
 def invoice_updates() -> tuple[int, int]:

@@ -8,7 +8,7 @@ from finance.services.batches import batch_transition
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_unbalanced_entry_inserted_with_raw_sql_fails_at_commit(ledger):

@@ -18,7 +18,7 @@ from finance.models import JournalLine
 from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 # Every trigger the product keeps on its tables: (table, trigger name, declared on).
 EXPECTED = {

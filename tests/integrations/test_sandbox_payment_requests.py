@@ -157,7 +157,6 @@ def test_pay__server_error_records_nothing(processor):
     assert processor.get_payment_request(offered.processor_id).status == OPEN
 
 
-@pytest.mark.postgres
 def test_pay__concurrent_payments_of_one_request_make_one_charge(processor, make_processor):
     offered = _offer(processor)
     paid, refused, other = [], [], []

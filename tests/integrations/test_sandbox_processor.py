@@ -251,7 +251,6 @@ def test_idempotency__post_without_key_refused(sandbox_url):
     assert response.json()["error"]["code"] == "idempotency_key_missing"
 
 
-@pytest.mark.postgres
 def test_idempotency__concurrent_requests_with_one_key_make_one_charge(make_processor):
     request = charge_request("tok_visa")
     results, errors = [], []

@@ -17,7 +17,7 @@ from finance.membership.models import (
 from finance.membership.renewals import renewal_run_build, renewal_run_start
 from tests.membership.conftest import make_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 
 def test_membership_admin_pages_render(admin_client, member_types):

@@ -77,7 +77,6 @@ def api_members(member_types, ledger):
 
 
 @pytest.mark.redis
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_package__worker_bills_items_results_and_resubmission_bills_nothing_twice(client, token, api_members, worker):
     resp = post(client, token, package())
@@ -120,7 +119,6 @@ def test_package__worker_bills_items_results_and_resubmission_bills_nothing_twic
     assert verify_ledger().ok
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_malformed_packages__clear_errors_nothing_stored(client, token, api_members):
     bad = package("bad-1")
@@ -172,7 +170,6 @@ def test_malformed_packages__clear_errors_nothing_stored(client, token, api_memb
     assert not SubscriptionPackage.objects.exists() and not SubscriptionPackageItem.objects.exists()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_submitting_needs_membership_level_4_and_a_token(client, membership_manager, grant, api_members):
     grant(membership_manager, Module.MEMBERSHIP, 2)
@@ -183,7 +180,6 @@ def test_submitting_needs_membership_level_4_and_a_token(client, membership_mana
     assert not SubscriptionPackage.objects.exists()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_openapi_documents_the_subscription_endpoints(client, token):
     schema = client.get("/api/v1/openapi.json").json()

@@ -16,7 +16,7 @@ from finance.services.payments import payment_receive
 from tests.factories import BatchFactory
 from tests.membership.conftest import make_member
 
-pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 DEC31 = datetime.date(2025, 12, 31)
 
 

@@ -24,7 +24,7 @@ from tests.child_process import child_env
 from tests.db import advisory_lock_elsewhere
 from tests.membership.conftest import make_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 D = Decimal
 DEC31 = datetime.date(2025, 12, 31)

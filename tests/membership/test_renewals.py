@@ -20,7 +20,7 @@ from finance.signals import invoices_created
 from tests.factories import BatchFactory
 from tests.membership.conftest import make_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 D = Decimal
 DEC31 = datetime.date(2025, 12, 31)
 

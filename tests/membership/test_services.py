@@ -14,7 +14,7 @@ from finance.services.payments import ApplicationSpec, payment_receive, payment_
 from tests.factories import BatchFactory, ContactFactory
 from tests.membership.conftest import make_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 D = Decimal
 JAN1 = datetime.date(2026, 1, 1)
 

@@ -12,7 +12,7 @@ from finance.membership.models import DuesImport, RenewalRun, Subscription
 from finance.models import Batch, Invoice
 from tests.membership.conftest import make_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 D = Decimal
 DEC31 = datetime.date(2025, 12, 31)
 

@@ -17,7 +17,7 @@ from integrations.openwater.services.setup import integration_create
 from tests.factories import GLAccountFactory
 from tests.openwater.conftest import AWARDS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 COUPON = {"amount": "-20.00", "notes": "Coupon SPRING20", "targetType": "Coupon"}

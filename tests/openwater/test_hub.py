@@ -144,7 +144,6 @@ def test_hub__add_initialize_map_start(client, admin_user, ledger, sandbox):
     assert "Run every (minutes): Ensure this value is greater than or equal to 1." in response.content.decode()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_command_run_pushback(integration, sandbox):
     sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["19.99"])

@@ -13,7 +13,7 @@ from integrations.openwater.pushback import run_pushback
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
 from tests.openwater.conftest import AWARDS, GRANTS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e]
 
 
 @pytest.fixture

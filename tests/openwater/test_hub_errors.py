@@ -20,7 +20,7 @@ from integrations.openwater.pushback import run_pushback
 from integrations.openwater.services.setup import integration_create, integration_initialize
 from tests.openwater.conftest import AWARDS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 

@@ -20,7 +20,7 @@ from integrations.openwater.services.recording import invoice_record
 from tests.factories import CompanyFactory, ContactFactory
 from tests.openwater.conftest import AWARDS, GRANTS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 

@@ -21,7 +21,7 @@ from tests.db import advisory_lock_elsewhere
 from tests.factories import ContactFactory
 from tests.openwater.conftest import AWARDS, GRANTS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 

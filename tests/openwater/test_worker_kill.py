@@ -20,7 +20,7 @@ from paycentral.celery import app as celery_app
 from tests.child_process import child_env
 from tests.openwater.conftest import AWARDS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = 120

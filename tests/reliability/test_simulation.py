@@ -69,7 +69,7 @@ from tests.factories import CompanyFactory, ContactFactory, ProductFactory
 from tests.integrations.sync.helpers import charge_event, deliver_event
 from tests.membership.conftest import make_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 START = datetime.date(2026, 1, 5)

@@ -20,7 +20,6 @@ from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import D
 
-pytestmark = pytest.mark.postgres
 JAN = datetime.date(2026, 1, 10)
 
 

@@ -234,7 +234,6 @@ def test_export_gl_command__writes_file_and_reruns_write_nothing(books, tmp_path
     assert stdout.getvalue() == out.read_bytes().decode()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_exports_at_once__each_entry_exported_once(ledger):
     contacts = [ContactFactory() for _ in range(5)]

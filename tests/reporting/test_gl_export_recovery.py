@@ -26,7 +26,7 @@ from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import post, read_csv
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 D = Decimal
 

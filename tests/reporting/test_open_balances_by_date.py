@@ -21,7 +21,7 @@ from tests.factories import BatchFactory, ContactFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import D
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 JAN = datetime.date(2026, 1, 10)
 FEB = datetime.date(2026, 2, 3)
 MAR = datetime.date(2026, 3, 15)

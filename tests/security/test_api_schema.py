@@ -58,7 +58,7 @@ class BearerToken:
         case.headers["Authorization"] = f"Bearer {data}"
 
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sandboxes.processor.models import SandboxCharge
 from tests.integrations.conftest import WEBHOOK_SECRET
 from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 Outcome = SyncAttempt.Outcome
 
 

@@ -19,7 +19,7 @@ from integrations.services.sync.jobs import run_jobs
 from integrations.services.sync.records import sync_record_update
 from tests.integrations.sync.helpers import D, charges_of, hand_to_staff, invoice_with_method, payments_of
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 Outcome = SyncAttempt.Outcome
 # Nothing listens there: every request is refused before it is sent.
 UNREACHABLE = "http://127.0.0.1:9/sandbox/processor/v1"

@@ -8,7 +8,7 @@ from finance.models import PaymentHandlingMode as Mode
 from integrations.models import ProcessorStatus, SyncAttempt, SyncRecordChange
 from tests.integrations.sync.helpers import D, charges_of, drive, invoice_with_method, payments_of
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 S = ProcessorStatus
 # mode, saved token, attempts made, final processor status, paid in ledger, final mode

@@ -32,7 +32,7 @@ from integrations.services.sync.jobs import run_jobs
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import charges_of, invoice_with_method, payments_of
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[3]
 Outcome = SyncAttempt.Outcome
 INVOICES = 8

@@ -21,7 +21,7 @@ from sandboxes.processor.models import SandboxPaymentRequest
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import invoice_with_method
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[3]
 D = Decimal
 AMOUNTS = ["64.00", "120.50", "88.25", "19.99"]

@@ -20,7 +20,7 @@ from tests.integrations.sync.helpers import (
     payments_of,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 S = ProcessorStatus
 
 

@@ -24,7 +24,7 @@ from processors import ChargeRequest
 from tests.integrations.sync.helpers import D, charges_of, hand_to_staff, invoice_with_method, payments_of
 from tests.integrations.sync.test_stripe import _record, fake, stripe_sync  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 Outcome = SyncAttempt.Outcome
 # Nothing listens there: every request is refused before it is sent.
 UNREACHABLE = "http://127.0.0.1:9/sandbox/processor/v1"

@@ -183,7 +183,6 @@ def _record(ledger, account, pm):
     return InvoiceSyncRecord.objects.get(invoice=invoice)
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_stripe_sync__request_autopay_timeout_reconcile_dispute_webhook(ledger, stripe_sync, fake, client):
     ok = _record(ledger, stripe_sync, "pm_card_visa")
@@ -249,7 +248,6 @@ def test_stripe_get_payment_request__open_then_paid_with_the_intent_as_its_charg
     assert (charge.status, charge.amount) == (ChargeStatus.SUCCEEDED, Decimal("40.10"))
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_stripe_sync__customer_pays_the_request_poll_posts_once(ledger, stripe_sync, fake):
     invoice = make_invoice(ledger, ContactFactory(), BatchFactory(), "70.00")
@@ -333,7 +331,6 @@ def test_stripe_find_charge__matched_on_the_metadata_while_search_shows_nothing(
     )
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_stripe_sync__answer_lost_and_search_lagging__reconcile_pays_from_the_customers_intents(
     ledger, stripe_sync, fake
@@ -358,7 +355,6 @@ def test_stripe_sync__answer_lost_and_search_lagging__reconcile_pays_from_the_cu
     assert verify_ledger().ok
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_stripe_sync__charge_never_sent__reconciler_sends_the_same_key_once(ledger, stripe_sync, fake):
     from integrations.services.sync.attempts import attempt_start

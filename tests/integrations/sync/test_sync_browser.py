@@ -8,7 +8,7 @@ from integrations.services.sync.jobs import run_jobs
 from tests.e2e.conftest import browser_page, screenshot  # noqa: F401 - fixtures
 from tests.integrations.sync.helpers import charges_of, hand_to_staff, invoice_with_method, payments_of
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_sync_pages__list_filter_record_edit_and_invoice_panel(

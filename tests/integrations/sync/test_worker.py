@@ -21,7 +21,7 @@ from sandboxes.processor.models import SandboxCharge
 from tests.child_process import child_env
 from tests.integrations.sync.helpers import D, charges_of, invoice_with_method, payments_of
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[3]
 
 
