@@ -331,15 +331,28 @@ SANDBOX_PROCESSOR_API_KEYS = env.list("SANDBOX_PROCESSOR_API_KEYS", default=[SAN
 SANDBOX_PROCESSOR_SETTLE_SECONDS = env.float("SANDBOX_PROCESSOR_SETTLE_SECONDS", default=5.0)
 SANDBOX_PROCESSOR_TIMEOUT_DELAY = env.float("SANDBOX_PROCESSOR_TIMEOUT_DELAY", default=30.0)
 
+# The console of every process (web, worker, beat, commands): one line per request or
+# event, one format, the association's TIME_ZONE (core/logging.py). A 403 or 404 is one
+# line; a server error keeps its traceback. Celery uses this too (paycentral/celery.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"line": {"()": "core.logging.OneLineFormatter"}},
+    "filters": {"client_errors": {"()": "core.logging.ClientErrorWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["client_errors"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers (its console and the development server's format) are
+        # replaced by the one above, so that nothing is printed twice.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+        # Warnings (Django's configure_logging captures them) are log lines too.
+        "py.warnings": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }
-
 _log = logging.getLogger("paycentral.settings")
 _db = DATABASES["default"]
 _parts = [
