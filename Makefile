@@ -24,8 +24,9 @@ seed: migrate
 # Web (http://127.0.0.1:$(PORT)) + Celery worker + beat. With no DATABASE_URL the embedded
 # PostgreSQL server (var/pgdata) runs with them and stops when they stop: Ctrl-C stops
 # them all and make exits 0. `serve` starts them without installing, migrating or seeding.
+# The demo shows the product's 404 and 500 pages with DEBUG on (PRODUCT_ERROR_PAGES).
 PORT ?= 8000
-SERVE = $(BIN)/python -m core.embedded_db run -- $(BIN)/honcho -f Procfile.dev start --port $(PORT)
+SERVE = PRODUCT_ERROR_PAGES=$${PRODUCT_ERROR_PAGES:-True} $(BIN)/python -m core.embedded_db run -- $(BIN)/honcho -f Procfile.dev start --port $(PORT)
 
 run: seed
 	@$(SERVE)

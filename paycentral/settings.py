@@ -33,6 +33,9 @@ SECRET_KEY = env.str(
     default="django-insecure-embedded-default-key-change-me-in-production-0123456789",
 )
 DEBUG = env.bool("DEBUG")
+# With DEBUG on, show the product's 404 and 500 pages rather than Django's technical ones
+# (the demo, `make run`, turns it on); a server error's traceback is still logged.
+PRODUCT_ERROR_PAGES = env.bool("PRODUCT_ERROR_PAGES", default=False)
 # Fernet keys for credentials at rest (newest first); derived from SECRET_KEY when unset.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
@@ -89,6 +92,8 @@ MIDDLEWARE = [
     "core.middleware.LoginRequiredMiddleware",
     # Last: turns a locked-out login attempt into the lockout page (HTTP 429).
     "axes.middleware.AxesMiddleware",
+    # With DEBUG and PRODUCT_ERROR_PAGES: the product's 404 and 500 pages (otherwise unused).
+    "core.error_pages.ProductErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "paycentral.urls"
