@@ -78,5 +78,9 @@ class ModuleLevelsForm(BootstrapFormMixin, forms.Form):
         super().__init__(*args, **kwargs)
         for module in Module:
             self.fields[module.value] = forms.TypedChoiceField(
-                label=module.label, choices=LEVEL_CHOICES, coerce=int, initial=levels.get(module.value, 0)
+                label=module.label,
+                choices=LEVEL_CHOICES,
+                coerce=int,
+                initial=levels.get(module.value, 0),
+                widget=forms.Select(attrs={"class": "form-select"}),
             )

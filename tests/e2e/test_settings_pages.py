@@ -77,6 +77,7 @@ def test_manager_edits_a_payment_method_set_and_a_users_level(
     # The set's page shows its history.
     page.get_by_role("link", name=ledger.staff_set.name, exact=True).click()
     expect(page.get_by_test_id("audit-trail")).to_contain_text("manager")
+    page.get_by_role("navigation", name="breadcrumb").get_by_role("link", name="Settings").click()
 
     page.get_by_test_id("settings-nav").get_by_role("link", name="Users and levels").click()
     shoot(page, screenshot, "settings-users")
@@ -96,6 +97,7 @@ def test_manager_edits_a_payment_method_set_and_a_users_level(
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("alert").filter(has_text="you hold level 4")).to_be_visible()
     assert ModuleAuthorization.objects.get(user=staff_user, module=Module.FINANCE).level == 2
+    page.get_by_role("navigation", name="breadcrumb").get_by_role("link", name="Settings").click()
     page.get_by_test_id("settings-nav").get_by_role("link", name="GL accounts").click()
     shoot(page, screenshot, "settings-gl-accounts")
     assert visa.pk
