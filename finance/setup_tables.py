@@ -42,7 +42,7 @@ class PaymentMethodSetTable(tables.Table):
 
 
 class GLAccountTable(tables.Table):
-    entity = tables.Column(accessor="entity__code")
+    entity = tables.Column("Entity", accessor="entity__code")
     code = tables.Column(linkify=("settings:account_edit", {"pk": A("pk")}))
     name = tables.Column()
     type = tables.Column()

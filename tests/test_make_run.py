@@ -93,9 +93,9 @@ class Terminal:
         return self.returncode
 
 
-def _get(url: str) -> int:
+def _get(url: str, data: bytes | None = None) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, data=data, timeout=10) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -118,7 +118,9 @@ def test_make_serve__one_format_one_time_zone__ctrl_c_stops_everything_and_exits
         base = f"http://127.0.0.1:{port}"
         assert _get(base + "/healthz") == 200
         assert _get(base + "/static/no-such-file.css") == 404
+        assert _get(base + "/accounts/login/", data=b"username=x") == 403  # no CSRF cookie
         assert term.read_until(lambda text: "/static/no-such-file.css" in text, timeout=10), term.text()
+        assert term.read_until(lambda text: '"POST /accounts/login/ HTTP/1.1" 403' in text, timeout=10), term.text()
 
         os.write(term.fd, b"\x03")  # Ctrl-C, as typed in the terminal
         term.read_until(lambda text: False, timeout=12)
@@ -150,6 +152,8 @@ def test_make_serve__one_format_one_time_zone__ctrl_c_stops_everything_and_exits
             delta = abs(datetime.combine(shown.date(), clock) - shown).total_seconds()
             assert delta <= 5 or delta >= 86400 - 5, line
     assert "Traceback" not in text
+    # Each refusal is logged once: one "Forbidden" line (the security log) and its request line.
+    assert len([line for line in lines if "Forbidden (CSRF cookie not set.)" in line]) == 1, text
 
 
 def test_a_refused_page_is_one_line_without_traceback(client, staff_user):

@@ -100,7 +100,23 @@ def test_manager_edits_a_payment_method_set_and_a_users_level(
     page.get_by_role("navigation", name="breadcrumb").get_by_role("link", name="Settings").click()
     page.get_by_test_id("settings-nav").get_by_role("link", name="GL accounts").click()
     shoot(page, screenshot, "settings-gl-accounts")
-    assert visa.pk
+    page.get_by_role("link", name=ledger.cash.code, exact=True).click()
+    page.get_by_label("Name").fill("Operating cash – main bank")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert").filter(has_text="Operating cash – main bank saved")).to_be_visible()
+    page.get_by_role("link", name=ledger.cash.code, exact=True).click()
+    expect(page.get_by_test_id("audit-trail")).to_contain_text("Operating cash – main bank")
+    shoot(page, screenshot, "settings-gl-account-edit")
+
+    page.get_by_role("navigation", name="breadcrumb").get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="VISA", exact=True).click()
+    expect(page.get_by_label("Code")).to_have_count(0)  # a method's code stays
+    shoot(page, screenshot, "settings-payment-method-edit")
+    page.get_by_label("Active").uncheck()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert").filter(has_text="Payment method VISA saved")).to_be_visible()
+    visa.refresh_from_db()
+    assert not visa.is_active
 
 
 def test_clerk_sees_no_django_admin_nor_settings__403_and_404_are_the_products_pages(
