@@ -7,6 +7,7 @@ import os
 from celery import Celery, platforms
 from celery.exceptions import WorkerShutdown
 from celery.signals import celeryd_init, setup_logging, worker_ready
+from celery.utils.log import mlevel
 from celery.worker import state
 from django.conf import settings
 
@@ -27,13 +28,17 @@ def use_django_logging(**kwargs):
     worker's start, before Celery's check of the user it runs as, which may warn)."""
     logging.config.dictConfig(settings.LOGGING)
     logging.captureWarnings(True)
+    level = kwargs.get("loglevel") or (kwargs.get("options") or {}).get("loglevel")
+    if level:  # the command's --loglevel
+        logging.getLogger().setLevel(mlevel(level))
 
 
 def _waiting_for_messages(frame) -> bool:
     """The main thread is between two looks into the broker (kombu's polling sleep of a
     transport such as the filesystem one): nothing is being received or acknowledged."""
     code = frame.f_code if frame is not None else None
-    return code is not None and code.co_name == "drain_events" and "kombu" in code.co_filename
+    idle = code is not None and code.co_name == "drain_events" and "kombu" in code.co_filename
+    return idle and not state.active_requests
 
 
 def _warm_shutdown(signum, frame):
