@@ -358,6 +358,7 @@ LOGGING = {
         "py.warnings": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+
 _log = logging.getLogger("paycentral.settings")
 _db = DATABASES["default"]
 _parts = [
