@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test lint migrate seed web worker beat clean
+.PHONY: install run serve test lint migrate seed web worker beat clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,18 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py verify_ledger
 
-# Web (http://127.0.0.1:8000) + Celery worker + beat. With no DATABASE_URL the embedded
-# PostgreSQL server (var/pgdata) runs with them and stops when they stop (Ctrl-C).
+# Web (http://127.0.0.1:$(PORT)) + Celery worker + beat. With no DATABASE_URL the embedded
+# PostgreSQL server (var/pgdata) runs with them and stops when they stop: Ctrl-C stops
+# them all and make exits 0. `serve` starts them without installing, migrating or seeding.
+# The demo shows the product's 404 and 500 pages with DEBUG on (PRODUCT_ERROR_PAGES).
+PORT ?= 8000
+SERVE = PRODUCT_ERROR_PAGES=$${PRODUCT_ERROR_PAGES:-True} $(BIN)/python -m core.embedded_db run -- $(BIN)/honcho -f Procfile.dev start --port $(PORT)
+
 run: seed
-	$(BIN)/python -m core.embedded_db run -- $(BIN)/honcho -f Procfile.dev start
+	@$(SERVE)
+
+serve: install
+	@$(SERVE)
 
 # The whole suite. Uses PostgreSQL/Redis on 127.0.0.1 when they answer;
 # REQUIRE_SERVICES=1 makes a missing service a failure instead of a skip.

@@ -14,6 +14,9 @@ MANAGE_BATCH = (Module.AR_CASH, 2)
 ENTER_TRANSACTIONS = (Module.AR_CASH, 2)
 VIEW_FINANCE = (Module.AR_CASH, 1)
 USE_CART = (Module.ORDERS, 2)
+# The settings pages of the staff UI: payment methods and sets, GL accounts and the
+# users' module authorization levels.
+MANAGE_SETTINGS = (Module.FINANCE, 4)
 # The contact finder serves the finance entry forms and the cart: either level will do.
 FIND_CONTACT = (VIEW_FINANCE, USE_CART)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import os
 import signal
 import subprocess
@@ -35,6 +36,7 @@ from urllib.parse import quote
 
 import environ
 import psycopg
+from django.conf import settings
 
 # platformdirs warns at import when XDG_RUNTIME_DIR is unset (servers, containers); the
 # server's lock file then lives in the temporary folder, which is fine here.
@@ -106,26 +108,87 @@ def status(data_dir: Path) -> str:
 
 def _uses_own_database() -> bool:
     """True when DATABASE_URL (environment or .env) names a server of the user's own."""
-    environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
+    env_file = Path(__file__).resolve().parent.parent / ".env"
+    if env_file.exists():
+        environ.Env.read_env(env_file, overwrite=False)
     return "DATABASE_URL" in os.environ
 
 
-def _run(data_dir: Path, command: list[str]) -> int:
-    """Start the server, run ``command``, stop the server when the command ends. Ctrl-C
-    reaches the command (same process group); this process waits for it to finish. With
-    a DATABASE_URL of the user's own, it only runs the command."""
-    if _uses_own_database():
-        return subprocess.call(command)
-    ensure_running(data_dir)
-    child = subprocess.Popen(command)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+def _take_terminal() -> tuple[int, int] | None:
+    """Become the terminal's foreground process group when this process runs in it, as a
+    shell does for a job: Ctrl-C then reaches the app's processes (and this one), not the
+    ``make`` above them, which therefore ends with this process's exit code. Returns what
+    ``_give_terminal_back`` needs, or None without a terminal."""
     try:
-        return child.wait()
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+            return None
+        previous = os.getpgrp()
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        os.tcsetpgrp(fd, os.getpgrp())
+    except (OSError, ValueError):
+        return None
+    return fd, previous
+
+
+def _give_terminal_back(taken: tuple[int, int] | None) -> None:
+    if taken is not None:
+        fd, previous = taken
+        try:
+            os.tcsetpgrp(fd, previous)
+        except OSError:
+            pass
+
+
+def _use_project_settings() -> None:
+    """Log as the app's processes do, and give the command (the process manager) the
+    association's time zone, so that the times it prints agree with those of the
+    processes' log lines (Django sets ``TZ`` from ``TIME_ZONE`` when its settings load)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paycentral.settings")
+    logging.config.dictConfig(settings.LOGGING)
+    if settings.TIME_ZONE:
+        os.environ["TZ"] = settings.TIME_ZONE
+
+
+# Exit codes of a process manager stopped by SIGINT or SIGTERM (honcho: 130 and 143).
+STOPPED_BY_SIGNAL = {130, 143, -signal.SIGINT, -signal.SIGTERM}
+
+
+def _run(data_dir: Path, command: list[str]) -> int:
+    """Start the server (unless DATABASE_URL names one of the user's own), run ``command``,
+    stop the server when the command ends.
+
+    Ctrl-C (SIGINT) or SIGTERM is the way to stop: the command (``honcho``) receives it
+    too (this process leads its process group, in the terminal's foreground), stops its
+    processes, and this process then stops the server and exits 0: a stop asked for is a
+    clean end, not a failure. Any other exit code of the command is passed on."""
+    _use_project_settings()
+    own_database = _uses_own_database()
+    if not own_database:
+        ensure_running(data_dir)
+    taken = _take_terminal()
+    stop_asked = False
+    child: subprocess.Popen | None = None
+
+    def asked(signum, frame):
+        nonlocal stop_asked
+        stop_asked = True
+        if signum == signal.SIGTERM and child is not None:
+            child.terminate()
+
+    signal.signal(signal.SIGINT, asked)
+    signal.signal(signal.SIGTERM, asked)
+    try:
+        child = subprocess.Popen(command)
+        code = child.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
-        stop(data_dir)
-        print(f"Embedded PostgreSQL stopped ({data_dir}); its data is kept.", file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if not own_database:
+            stop(data_dir)
+            log.info("Embedded PostgreSQL stopped (%s); its data is kept.", data_dir)
+        _give_terminal_back(taken)
+    return 0 if stop_asked and code in STOPPED_BY_SIGNAL else code
 
 
 def default_data_dir() -> Path:

@@ -33,6 +33,9 @@ SECRET_KEY = env.str(
     default="django-insecure-embedded-default-key-change-me-in-production-0123456789",
 )
 DEBUG = env.bool("DEBUG")
+# With DEBUG on, show the product's 404 and 500 pages rather than Django's technical ones
+# (the demo, `make run`, turns it on); a server error's traceback is still logged.
+PRODUCT_ERROR_PAGES = env.bool("PRODUCT_ERROR_PAGES", default=False)
 # Fernet keys for credentials at rest (newest first); derived from SECRET_KEY when unset.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
@@ -89,6 +92,8 @@ MIDDLEWARE = [
     "core.middleware.LoginRequiredMiddleware",
     # Last: turns a locked-out login attempt into the lockout page (HTTP 429).
     "axes.middleware.AxesMiddleware",
+    # With DEBUG and PRODUCT_ERROR_PAGES: the product's 404 and 500 pages (otherwise unused).
+    "core.error_pages.ProductErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "paycentral.urls"
@@ -331,13 +336,27 @@ SANDBOX_PROCESSOR_API_KEYS = env.list("SANDBOX_PROCESSOR_API_KEYS", default=[SAN
 SANDBOX_PROCESSOR_SETTLE_SECONDS = env.float("SANDBOX_PROCESSOR_SETTLE_SECONDS", default=5.0)
 SANDBOX_PROCESSOR_TIMEOUT_DELAY = env.float("SANDBOX_PROCESSOR_TIMEOUT_DELAY", default=30.0)
 
+# The console of every process (web, worker, beat, commands): one line per request or
+# event, one format, the association's TIME_ZONE (core/logging.py). A 403 or 404 is one
+# line; a server error keeps its traceback. Celery uses this too (paycentral/celery.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"line": {"()": "core.logging.OneLineFormatter"}},
+    "filters": {"client_errors": {"()": "core.logging.ClientErrorWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["client_errors"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers (its console and the development server's format) are
+        # replaced by the one above, so that nothing is printed twice.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+        # Warnings (Django's configure_logging captures them) are log lines too.
+        "py.warnings": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }
 
 _log = logging.getLogger("paycentral.settings")

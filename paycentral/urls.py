@@ -45,5 +45,9 @@ urlpatterns = [
     path("reports/", include("finance.reporting.urls")),
     path("integrations/openwater/", include("integrations.openwater.urls")),
     path("invoice-sync/", include("integrations.sync_urls")),
+    path("settings/", include("finance.setup_urls")),
     path("", include((finance_pages, "finance"))),
 ]
+
+# The product's 500 page, rendered with the request (its header and a way back).
+handler500 = "core.error_pages.server_error"

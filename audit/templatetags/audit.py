@@ -1,6 +1,7 @@
 from django import template
 from django.contrib.contenttypes.models import ContentType
 
+from audit.admin_mixins import audit_events
 from audit.models import AuditEvent
 
 register = template.Library()
@@ -15,3 +16,10 @@ def audit_trail(obj, limit: int = 20):
         ).order_by("-at", "-pk")[:limit]
     )
     return {"events": events, "object": obj}
+
+
+@register.inclusion_tag("audit/_trail.html")
+def audit_trail_of(objects, limit: int = 30):
+    """The last ``limit`` audit events of several objects (a set and its entries, a
+    user's module authorization levels), newest first."""
+    return {"events": audit_events(objects, limit)}
