@@ -222,20 +222,23 @@ def safe_text_sql(expr: str) -> str:
 
 _DETAILED_COPY_SQL = """
 COPY (
-SELECT e.date, {batch}, {entity}, {account}, {description}, l.debit, l.credit, {currency},
-       'JE-' || e.id || CASE WHEN i.number <> '' THEN ' INV-' || i.number
-                             WHEN e.payment_id IS NOT NULL THEN ' PAY-' || e.payment_id
-                             WHEN e.ar_import_id IS NOT NULL THEN ' ARI-' || e.ar_import_id
-                             ELSE '' END
-  FROM {marks} x
-  JOIN {entries} e ON e.id = x.journal_entry_id
-  JOIN {lines} l ON l.entry_id = e.id
-  JOIN {batches} b ON b.id = e.batch_id
-  JOIN {accounts} a ON a.id = l.account_id
-  JOIN {entities} en ON en.id = a.entity_id
-  LEFT JOIN {invoices} i ON i.id = e.invoice_id
- WHERE x.export_id = {export_id}
- ORDER BY e.date, e.id, l.id
+SELECT date, {batch}, {entity}, {account}, {description}, debit, credit, {currency},
+       'JE-' || entry_id || CASE WHEN invoice_number <> '' THEN ' INV-' || invoice_number
+                                 WHEN payment_id IS NOT NULL THEN ' PAY-' || payment_id
+                                 WHEN ar_import_id IS NOT NULL THEN ' ARI-' || ar_import_id
+                                 ELSE '' END
+  FROM (SELECT e.date, b.number AS batch, en.code AS entity, a.code AS account,
+               COALESCE(NULLIF(l.description, ''), e.description) AS description, l.debit, l.credit, l.currency,
+               e.id AS entry_id, i.number AS invoice_number, e.payment_id, e.ar_import_id
+          FROM {marks} x
+          JOIN {entries} e ON e.id = x.journal_entry_id
+          JOIN {lines} l ON l.entry_id = e.id
+          JOIN {batches} b ON b.id = e.batch_id
+          JOIN {accounts} a ON a.id = l.account_id
+          JOIN {entities} en ON en.id = a.entity_id
+          LEFT JOIN {invoices} i ON i.id = e.invoice_id
+         WHERE x.export_id = {export_id}
+         ORDER BY e.date, e.id, l.id) s
 ) TO STDOUT (FORMAT csv)
 """
 
@@ -258,7 +261,8 @@ def _detailed_csv_copy(export: GLExport) -> Iterator[str]:
     quoted cell is data and stays. Dates are written in ISO form (``DateStyle``) in the
     association's time zone (``TIME_ZONE``); amounts are ``numeric(14, 2)`` columns and
     keep their two decimals. The reference never needs ``safe_text`` (it begins with
-    ``JE-``)."""
+    ``JE-``). The rows are sorted with their plain columns and formatted after the sort
+    (the sort moves narrower rows)."""
     tables = {
         "marks": GLExportedEntry._meta.db_table,
         "entries": JournalEntry._meta.db_table,
@@ -270,11 +274,11 @@ def _detailed_csv_copy(export: GLExport) -> Iterator[str]:
     }
     copy_sql = _DETAILED_COPY_SQL.format(
         **tables,
-        batch=safe_text_sql("b.number"),
-        entity=safe_text_sql("en.code"),
-        account=safe_text_sql("a.code"),
-        description=safe_text_sql("COALESCE(NULLIF(l.description, ''), e.description)"),
-        currency=safe_text_sql("l.currency"),
+        batch=safe_text_sql("batch"),
+        entity=safe_text_sql("entity"),
+        account=safe_text_sql("account"),
+        description=safe_text_sql("description"),
+        currency=safe_text_sql("currency"),
         export_id=int(export.pk),
     )
     writer = csv.writer(_Line())
