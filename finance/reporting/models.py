@@ -35,6 +35,10 @@ class GLExport(models.Model):
     # Sums over every line of the exported entries (equal: each entry balances).
     total_debit = MoneyField(default=ZERO)
     total_credit = MoneyField(default=ZERO)
+    # The sums of the file's totals rows, per line currency, taken when the export is made:
+    # [{"currency": "USD", "debit": "12.50", "credit": "12.50", "lines": 3}, …] in currency
+    # code order; empty for exports made before they were kept (the file sums them then).
+    currency_totals = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
