@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Renews a signed-in session's idle time, saving it at most once a SESSION_RENEW_SECONDS.
+    "core.middleware.SessionIdleRenewalMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -261,10 +263,13 @@ AXES_HTTP_RESPONSE_CODE = 429
 # address is REMOTE_ADDR; with n it is read from X-Forwarded-For, n entries from the right.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "core.auth_backends.client_address"
-# Sessions end after SESSION_IDLE_MINUTES without a request (every request renews the
-# cookie) and when the browser closes.
+# Sessions end after SESSION_IDLE_MINUTES without a request and when the browser closes.
+# A request renews the idle time by saving the session, at most once every
+# SESSION_RENEW_SECONDS (core.middleware.SessionIdleRenewalMiddleware), not on every
+# request: saving it each time cost every page an UPDATE and a commit.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_RENEW_SECONDS = env.int("SESSION_RENEW_SECONDS", default=60)
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

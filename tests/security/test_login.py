@@ -5,15 +5,19 @@ import datetime
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.middleware import SessionIdleRenewalMiddleware
 from core.models import Module
 
 pytestmark = pytest.mark.django_db
@@ -143,10 +147,18 @@ def test_session__expires_after_the_idle_time(staff_user, grant):
     assert response.headers["Location"].startswith("/accounts/login/?next=/contacts/")
 
 
-def test_session__each_request_renews_the_idle_time(staff_user, grant):
+def _renewed_long_ago(client) -> None:
+    """Make the session's last renewal older than SESSION_RENEW_SECONDS."""
+    session = client.session
+    session[SessionIdleRenewalMiddleware.KEY] = int(time.time()) - settings.SESSION_RENEW_SECONDS - 1
+    session.save()
+
+
+def test_session__a_request_renews_the_idle_time(staff_user, grant):
     grant(staff_user, Module.AR_CASH, 1)
     client = Client()
     assert _sign_in(client, PASSWORD).status_code == 302
+    _renewed_long_ago(client)
     soon = timezone.now() + datetime.timedelta(minutes=1)
     Session.objects.filter(pk=_session(client).pk).update(expire_date=soon)
 
@@ -155,19 +167,36 @@ def test_session__each_request_renews_the_idle_time(staff_user, grant):
     assert _session(client).expire_date > soon + datetime.timedelta(seconds=settings.SESSION_COOKIE_AGE - 120)
 
 
+def test_session__renewed_at_most_once_a_renewal_period(staff_user, grant):
+    """Pages read the session but write it only when its last renewal is older than
+    SESSION_RENEW_SECONDS: no UPDATE of the session row on every request."""
+    grant(staff_user, Module.AR_CASH, 1)
+    client = Client()
+    assert _sign_in(client, PASSWORD).status_code == 302
+    assert client.get("/contacts/").status_code == 200  # the first page renews
+    renewed = _session(client).expire_date
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/contacts/").status_code == 200
+
+    assert not [q["sql"] for q in queries.captured_queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+    assert _session(client).expire_date == renewed
+
+
 def test_session__settings_come_from_the_environment():
     out = subprocess.run(
         [
             sys.executable,
             "-c",
             "import django; django.setup(); from django.conf import settings as s; "
-            "print(s.SESSION_COOKIE_AGE, s.SESSION_SAVE_EVERY_REQUEST, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)",
+            "print(s.SESSION_COOKIE_AGE, s.SESSION_RENEW_SECONDS, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)",
         ],
         cwd=ROOT,
         env={
             **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
             "DJANGO_SETTINGS_MODULE": "paycentral.settings",
             "SESSION_IDLE_MINUTES": "10",
+            "SESSION_RENEW_SECONDS": "30",
             "AXES_FAILURE_LIMIT": "3",
             "AXES_COOLOFF_MINUTES": "60",
             "PAYCENTRAL_VAR_DIR": str(ROOT / "var" / "test"),
@@ -177,7 +206,7 @@ def test_session__settings_come_from_the_environment():
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["600", "True", "3", "1:00:00"]
+    assert out.stdout.split() == ["600", "30", "3", "1:00:00"]
 
 
 def test_production_settings__secure_http_only_host_cookies(tmp_path):
