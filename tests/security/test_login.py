@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, get_hasher, identify_hasher, make_password
 from django.contrib.sessions.models import Session
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.middleware import SessionIdleRenewalMiddleware
 from core.models import Module
+from paycentral import settings as product_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -120,6 +122,21 @@ def test_test_client_login__still_works_without_a_request(staff_user):
     client = Client()
     assert client.login(username="clerk", password=PASSWORD)
     assert not client.login(username="clerk", password="wrong-password")
+
+
+def test_passwords__argon2id_by_default_and_older_hashes_upgraded_at_sign_in(staff_user):
+    """The product's settings (the tests' own use a fast hasher) store passwords with
+    Argon2id; a password stored with PBKDF2 still signs in and is stored again with it."""
+    with override_settings(PASSWORD_HASHERS=product_settings.PASSWORD_HASHERS):
+        assert get_hasher().algorithm == "argon2"
+        staff_user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+        staff_user.save(update_fields=["password"])
+
+        assert _sign_in(Client(), PASSWORD).status_code == 302
+
+        staff_user.refresh_from_db()
+        assert identify_hasher(staff_user.password).algorithm == "argon2"
+        assert check_password(PASSWORD, staff_user.password)
 
 
 # --- Sessions -----------------------------------------------------------------------------
