@@ -276,10 +276,16 @@ def batch_adjustments(batch: Batch) -> QuerySet[InvoiceAdjustment]:
 
 def batch_journal_entries(batch: Batch) -> QuerySet[JournalEntry]:
     """The postings of the transactions in ``batch``, with their debit total."""
+    # The debit total of each shown entry only (a subquery per row of the page), not a
+    # grouping of every line of the batch before the page is taken; the count of the
+    # entries reads no line.
+    debits = (
+        JournalLine.objects.filter(entry=OuterRef("pk")).order_by().values("entry").annotate(s=Sum("debit")).values("s")
+    )
     return (
         JournalEntry.objects.filter(batch=batch)
         .select_related("invoice", "payment")
-        .annotate(total_debit=Sum("lines__debit"))
+        .annotate(total_debit=Subquery(debits, output_field=MONEY))
         .order_by("date", "pk")
     )
 
@@ -349,9 +355,24 @@ def batch_contents(batch: Batch) -> BatchContents:
             used=Sum("amount", filter=used),
         )
     )
-    reversals = Payment.objects.filter(reversal_batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
-    refunds = Refund.objects.filter(batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
-    adjustments = InvoiceAdjustment.objects.filter(batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
+    # One query: the count and sum of the three kinds, one row each, side by side.
+    kinds = [
+        model.objects.filter(**{column: batch})
+        .order_by()
+        .annotate(kind=Value(kind))
+        .values("kind")
+        .annotate(n=Count("pk"), total=Sum("amount"))
+        .values_list("kind", "n", "total")
+        for kind, model, column in (
+            ("reversals", Payment, "reversal_batch"),
+            ("refunds", Refund, "batch"),
+            ("adjustments", InvoiceAdjustment, "batch"),
+        )
+    ]
+    others = {kind: {"n": 0, "total": None} for kind in ("reversals", "refunds", "adjustments")}
+    for kind, n, total in kinds[0].union(*kinds[1:], all=True):
+        others[kind] = {"n": n, "total": total}
+    reversals, refunds, adjustments = others["reversals"], others["refunds"], others["adjustments"]
     return BatchContents(
         rows=[
             BatchContentRow("invoices", "Invoices", invoices["n"], invoices["charges"] or ZERO, "count", "charges"),
