@@ -53,7 +53,7 @@ export PC_SESSION PC_TOKEN PC_PATHS
 $PY manage.py collectstatic --noinput -v0 2>/dev/null
 .venv/bin/gunicorn paycentral.wsgi --workers "$WORKERS" --bind "127.0.0.1:$PORT" --log-level warning &
 GUNICORN=$!
-trap 'kill $GUNICORN 2>/dev/null || true' EXIT
+trap 'kill $GUNICORN 2>/dev/null; wait $GUNICORN 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 
 echo "Paths: $PC_PATHS"
