@@ -763,7 +763,8 @@ class JournalEntry(models.Model):
         INVOICE_REVERSAL = "invoice_reversal", "Invoice reversal"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries")
+    # Indexed by journal_entry_by_batch (below), in the batch page's order.
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries", db_index=False)
     date = models.DateField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     description = models.CharField(max_length=200, blank=True)
@@ -814,6 +815,8 @@ class JournalEntry(models.Model):
         ordering = ["date", "pk"]
         indexes = [
             models.Index(fields=["date", "id"]),
+            # A batch's entries in date order (the batch page pages them).
+            models.Index(fields=["batch", "date", "id"], name="journal_entry_by_batch"),
             models.Index(fields=["invoice"], condition=Q(invoice__isnull=False), name="journal_entry_by_invoice"),
             models.Index(fields=["payment"], condition=Q(payment__isnull=False), name="journal_entry_by_payment"),
             models.Index(
