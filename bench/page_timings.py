@@ -126,7 +126,6 @@ def main():
         c = Client() if anonymous else client
         c.get(url)  # warm up
         times, cpus, dbs = [], [], []
-        captured = None
         status = 0
         for _ in range(args.repeat):
             with CaptureQueriesContext(connection) as captured:
@@ -183,7 +182,10 @@ def main():
             print(f"    {float(q['time']) * 1000:8.1f} ms  {q['sql'][:300]}")
     print(f"\nLoad average after: {load_average()}")
     if over:
-        print(f"{len(over)} page(s) over the {args.budget:.0f} ms budget (p95 of {args.repeat}) or not 200: {', '.join(over)}")
+        print(
+            f"{len(over)} page(s) over the {args.budget:.0f} ms budget (p95 of {args.repeat}) or not 200: "
+            + ", ".join(over)
+        )
         sys.exit(1)
     print(f"Every page answered 200 under {args.budget:.0f} ms (p95 of {args.repeat}).")
 

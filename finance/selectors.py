@@ -369,9 +369,9 @@ def batch_contents(batch: Batch) -> BatchContents:
             ("adjustments", InvoiceAdjustment, "batch"),
         )
     ]
-    others = {kind: {"n": 0, "total": None} for kind in ("reversals", "refunds", "adjustments")}
+    others: dict[str, tuple[int, Decimal]] = {kind: (0, ZERO) for kind in ("reversals", "refunds", "adjustments")}
     for kind, n, total in kinds[0].union(*kinds[1:], all=True):
-        others[kind] = {"n": n, "total": total}
+        others[kind] = (n, total or ZERO)
     reversals, refunds, adjustments = others["reversals"], others["refunds"], others["adjustments"]
     return BatchContents(
         rows=[
@@ -396,15 +396,13 @@ def batch_contents(batch: Batch) -> BatchContents:
                 "count and amount",
                 section="payments",
             ),
-            BatchContentRow("reversals", "Payment reversals", reversals["n"], -(reversals["total"] or ZERO), ""),
-            BatchContentRow(
-                "refunds", "Refunds", refunds["n"], -(refunds["total"] or ZERO), "", "pending ones included"
-            ),
+            BatchContentRow("reversals", "Payment reversals", reversals[0], -reversals[1], ""),
+            BatchContentRow("refunds", "Refunds", refunds[0], -refunds[1], "", "pending ones included"),
             BatchContentRow(
                 "adjustments",
                 "Invoice adjustments",
-                adjustments["n"],
-                adjustments["total"] or ZERO,
+                adjustments[0],
+                adjustments[1],
                 "",
                 "charges taken off invoice lines",
             ),
