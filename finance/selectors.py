@@ -211,7 +211,7 @@ def batch_with_figures(batches, *, with_others: bool = True) -> list[Batch]:
         .order_by()
         .values("batch_id")
         .annotate(
-            # Counted on batch_id (never null), not the id: read from the index invoice_by_batch alone.
+            # Counted on batch_id (never null), not the id: read from the index invoice_by_batch_date alone.
             n=Count("batch", filter=~Q(type=Invoice.Type.CREDIT)),
             credit_n=Count("batch", filter=Q(type=Invoice.Type.CREDIT)),
             charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
@@ -222,7 +222,7 @@ def batch_with_figures(batches, *, with_others: bool = True) -> list[Batch]:
         for row in Payment.objects.filter(batch_id__in=ids)
         .order_by()
         .values("batch_id")
-        .annotate(n=Count("*"), amount=Sum("amount"))  # from the index payment_by_batch alone
+        .annotate(n=Count("*"), amount=Sum("amount"))  # from the index payment_by_batch_date alone
     }
     others: dict[int, int] = {}
     if with_others and ids:
@@ -336,7 +336,7 @@ def batch_contents(batch: Batch) -> BatchContents:
     invoices = (
         Invoice.objects.filter(batch=batch)
         .order_by()
-        .aggregate(  # counted on batch_id: from the index invoice_by_batch alone
+        .aggregate(  # counted on batch_id: from the index invoice_by_batch_date alone
             n=Count("batch", filter=~Q(type=Invoice.Type.CREDIT)),
             charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
             credit_n=Count("batch", filter=Q(type=Invoice.Type.CREDIT)),
