@@ -131,17 +131,32 @@ def main():
     base = f"http://127.0.0.1:{port}"
     print(f"Load average before: {load_average()}")
     server = start_server(args.server, port)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     rows: list[tuple[str, list[float], list[float], int]] = []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(30_000)
+            # Each sign-in starts in a new browser context (no cookies, no cache), as a
+            # visitor would; the pages are then opened in the last one, signed in.
+            current: dict = {}
+            answers: list[str] = []
+
+            def new_page():
+                if current:
+                    current["context"].close()
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                page = context.new_page()
+                page.set_default_timeout(30_000)
+                page.on("response", lambda r: answers.append(f"{r.status} {r.request.method} {r.url}"))
+                current.update(context=context, page=page)
+                return page
+
+            new_page()
 
             def visit(path: str) -> dict:
+                page = current["page"]
                 page.goto(base + path, wait_until="load")
                 return page.evaluate(NAV_TIMING)
 
@@ -159,16 +174,18 @@ def main():
             measure("baseline: static stylesheet", lambda: visit("/static/css/app.css"))
 
             def sign_in() -> dict:
-                context.clear_cookies()
+                page = new_page()
+                answers.clear()
                 page.goto(base + "/accounts/login/", wait_until="load")
                 page.fill("input[name=username]", args.user)
                 page.fill("input[name=password]", args.password or args.user)
-                with page.expect_navigation(wait_until="load"):
-                    page.click("button[type=submit], input[type=submit]")
-                timing = page.evaluate(NAV_TIMING)
-                if "/accounts/login/" in page.url:
-                    raise SystemExit(f"sign-in as {args.user} failed (still on the login page)")
-                return timing
+                page.click("button[type=submit], input[type=submit]")
+                try:
+                    page.wait_for_url(lambda url: "/accounts/login/" not in url, wait_until="load")
+                except PlaywrightTimeout as exc:
+                    body = page.inner_text("body")[:300]
+                    raise SystemExit(f"sign-in as {args.user} failed: still on {page.url} {answers} {body}") from exc
+                return page.evaluate(NAV_TIMING)
 
             measure(f"sign-in ({args.user}, to the first page)", sign_in)
             for label, path in urls:
