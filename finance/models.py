@@ -382,7 +382,8 @@ class Invoice(models.Model):
     type = models.CharField(max_length=12, choices=Type.choices, default=Type.REGULAR)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     currency = CurrencyField()
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices")
+    # Indexed by invoice_by_batch_date (below), with the columns the batch figures read.
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices", db_index=False)
     reversal_of = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
@@ -414,6 +415,11 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["bill_to", "date"]),
             models.Index(fields=["date", "id"]),
+            # A batch's invoices in the list order (newest first, the batch page pages
+            # them), and the figures of a page of batches (counts and charges per batch,
+            # credit invoices apart) from the index alone: a batch's invoices lie all
+            # over the table.
+            models.Index(fields=["batch", "date", "id"], include=["type", "total"], name="invoice_by_batch_date"),
         ]
         # No index names the balance, not even in an included column or a partial
         # index's condition, and the table keeps free room on each page (fillfactor,
@@ -612,7 +618,8 @@ class Payment(models.Model):
                 fields=["date", "id"], include=["method", "currency", "amount", "status"], name="payment_by_date"
             ),
             models.Index(fields=["payer", "date"]),
-            models.Index(fields=["batch"], include=["amount"], name="payment_by_batch"),
+            # A batch's payments in the list order, and its count and cash from the index alone.
+            models.Index(fields=["batch", "date", "id"], include=["amount"], name="payment_by_batch_date"),
             # The header search finds a payment by its check number or transaction id;
             # payments without a reference are not in the index.
             models.Index(fields=["reference"], condition=~Q(reference=""), name="payment_by_reference"),
@@ -758,7 +765,8 @@ class JournalEntry(models.Model):
         INVOICE_REVERSAL = "invoice_reversal", "Invoice reversal"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries")
+    # Indexed by journal_entry_by_batch (below), in the batch page's order.
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="journal_entries", db_index=False)
     date = models.DateField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     description = models.CharField(max_length=200, blank=True)
@@ -809,6 +817,8 @@ class JournalEntry(models.Model):
         ordering = ["date", "pk"]
         indexes = [
             models.Index(fields=["date", "id"]),
+            # A batch's entries in date order (the batch page pages them).
+            models.Index(fields=["batch", "date", "id"], name="journal_entry_by_batch"),
             models.Index(fields=["invoice"], condition=Q(invoice__isnull=False), name="journal_entry_by_invoice"),
             models.Index(fields=["payment"], condition=Q(payment__isnull=False), name="journal_entry_by_payment"),
             models.Index(

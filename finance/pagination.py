@@ -57,3 +57,16 @@ def _queryset(object_list):
             return obj
         obj = getattr(obj, "data", None)
     return None
+
+
+class KnownCountPaginator(Paginator):
+    """A paginator told its row count by the caller, which has it already (a page that
+    counted the same rows for its figures), instead of counting them again."""
+
+    def __init__(self, object_list, per_page, *args, count: int, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self._known_count = count
+
+    @cached_property
+    def count(self):
+        return self._known_count

@@ -211,8 +211,9 @@ def batch_with_figures(batches, *, with_others: bool = True) -> list[Batch]:
         .order_by()
         .values("batch_id")
         .annotate(
-            n=Count("pk", filter=~Q(type=Invoice.Type.CREDIT)),
-            credit_n=Count("pk", filter=Q(type=Invoice.Type.CREDIT)),
+            # Counted on batch_id (never null), not the id: read from the index invoice_by_batch_date alone.
+            n=Count("batch", filter=~Q(type=Invoice.Type.CREDIT)),
+            credit_n=Count("batch", filter=Q(type=Invoice.Type.CREDIT)),
             charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
         )
     }
@@ -221,7 +222,7 @@ def batch_with_figures(batches, *, with_others: bool = True) -> list[Batch]:
         for row in Payment.objects.filter(batch_id__in=ids)
         .order_by()
         .values("batch_id")
-        .annotate(n=Count("*"), amount=Sum("amount"))  # from the index payment_by_batch alone
+        .annotate(n=Count("*"), amount=Sum("amount"))  # from the index payment_by_batch_date alone
     }
     others: dict[int, int] = {}
     if with_others and ids:
@@ -276,10 +277,16 @@ def batch_adjustments(batch: Batch) -> QuerySet[InvoiceAdjustment]:
 
 def batch_journal_entries(batch: Batch) -> QuerySet[JournalEntry]:
     """The postings of the transactions in ``batch``, with their debit total."""
+    # The debit total of each shown entry only (a subquery per row of the page), not a
+    # grouping of every line of the batch before the page is taken; the count of the
+    # entries reads no line.
+    debits = (
+        JournalLine.objects.filter(entry=OuterRef("pk")).order_by().values("entry").annotate(s=Sum("debit")).values("s")
+    )
     return (
         JournalEntry.objects.filter(batch=batch)
         .select_related("invoice", "payment")
-        .annotate(total_debit=Sum("lines__debit"))
+        .annotate(total_debit=Subquery(debits, output_field=MONEY))
         .order_by("date", "pk")
     )
 
@@ -329,10 +336,10 @@ def batch_contents(batch: Batch) -> BatchContents:
     invoices = (
         Invoice.objects.filter(batch=batch)
         .order_by()
-        .aggregate(
-            n=Count("pk", filter=~Q(type=Invoice.Type.CREDIT)),
+        .aggregate(  # counted on batch_id: from the index invoice_by_batch_date alone
+            n=Count("batch", filter=~Q(type=Invoice.Type.CREDIT)),
             charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
-            credit_n=Count("pk", filter=Q(type=Invoice.Type.CREDIT)),
+            credit_n=Count("batch", filter=Q(type=Invoice.Type.CREDIT)),
         )
     )
     credit_held = PaymentApplication.objects.filter(
@@ -349,9 +356,24 @@ def batch_contents(batch: Batch) -> BatchContents:
             used=Sum("amount", filter=used),
         )
     )
-    reversals = Payment.objects.filter(reversal_batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
-    refunds = Refund.objects.filter(batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
-    adjustments = InvoiceAdjustment.objects.filter(batch=batch).aggregate(n=Count("pk"), total=Sum("amount"))
+    # One query: the count and sum of the three kinds, one row each, side by side.
+    kinds = [
+        model.objects.filter(**{column: batch})
+        .order_by()
+        .annotate(kind=Value(kind))
+        .values("kind")
+        .annotate(n=Count("pk"), total=Sum("amount"))
+        .values_list("kind", "n", "total")
+        for kind, model, column in (
+            ("reversals", Payment, "reversal_batch"),
+            ("refunds", Refund, "batch"),
+            ("adjustments", InvoiceAdjustment, "batch"),
+        )
+    ]
+    others: dict[str, tuple[int, Decimal]] = {kind: (0, ZERO) for kind in ("reversals", "refunds", "adjustments")}
+    for kind, n, total in kinds[0].union(*kinds[1:], all=True):
+        others[kind] = (n, total or ZERO)
+    reversals, refunds, adjustments = others["reversals"], others["refunds"], others["adjustments"]
     return BatchContents(
         rows=[
             BatchContentRow("invoices", "Invoices", invoices["n"], invoices["charges"] or ZERO, "count", "charges"),
@@ -375,15 +397,13 @@ def batch_contents(batch: Batch) -> BatchContents:
                 "count and amount",
                 section="payments",
             ),
-            BatchContentRow("reversals", "Payment reversals", reversals["n"], -(reversals["total"] or ZERO), ""),
-            BatchContentRow(
-                "refunds", "Refunds", refunds["n"], -(refunds["total"] or ZERO), "", "pending ones included"
-            ),
+            BatchContentRow("reversals", "Payment reversals", reversals[0], -reversals[1], ""),
+            BatchContentRow("refunds", "Refunds", refunds[0], -refunds[1], "", "pending ones included"),
             BatchContentRow(
                 "adjustments",
                 "Invoice adjustments",
-                adjustments["n"],
-                adjustments["total"] or ZERO,
+                adjustments[0],
+                adjustments[1],
                 "",
                 "charges taken off invoice lines",
             ),

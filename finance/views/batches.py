@@ -14,6 +14,7 @@ from finance.errors import FinanceError
 from finance.filters import BatchFilter
 from finance.forms import BatchControlsForm, BatchCreateForm
 from finance.models import Batch
+from finance.pagination import KnownCountPaginator
 from finance.services.batches import (
     batch_create,
     batch_holds_anything,
@@ -77,7 +78,17 @@ class BatchDetailView(FinanceAccessMixin, BatchMixin, TemplateView):
         allowed = Batch.TRANSITIONS[Batch.Status(batch.status)]
         can_manage = has_level(user, *MANAGE_BATCH)
         can_post = has_level(user, *POST_BATCH)
-        config = RequestConfig(self.request, paginate={"per_page": PER_PAGE})
+        contents = selectors.batch_contents(batch)
+        counts = {row.key: row.count for row in contents.rows}
+        # The contents counted the rows of every table but the journal's: the tables are
+        # paged with those counts instead of a COUNT(*) each (an empty one runs no query).
+        known = {
+            "invoices": counts["invoices"] + counts["credit_invoices"],
+            "payments": counts["payments"] + counts["credit_used"],
+            "reversals": counts["reversals"],
+            "refunds": counts["refunds"],
+            "adjustments": counts["adjustments"],
+        }
         tables = {
             "invoices": InvoiceTable(selectors.batch_invoices(batch), prefix="inv-", exclude=("batch",)),
             "payments": PaymentTable(selectors.batch_payments(batch), prefix="pay-", exclude=("batch",)),
@@ -86,9 +97,11 @@ class BatchDetailView(FinanceAccessMixin, BatchMixin, TemplateView):
             "adjustments": AdjustmentTable(selectors.batch_adjustments(batch), prefix="adj-"),
             "journal": BatchJournalTable(selectors.batch_journal_entries(batch), prefix="je-"),
         }
-        for table in tables.values():
-            config.configure(table)
-        contents = selectors.batch_contents(batch)
+        for key, table in tables.items():
+            paginate: dict = {"per_page": PER_PAGE}
+            if key in known:
+                paginate.update(paginator_class=KnownCountPaginator, count=known[key])
+            RequestConfig(self.request, paginate=paginate).configure(table)
         current = selectors.current_batch_of(user)
         deletable = Batch.Status.DELETED in allowed
         holds_anything = deletable and batch_holds_anything(batch)
@@ -96,7 +109,7 @@ class BatchDetailView(FinanceAccessMixin, BatchMixin, TemplateView):
             batch=batch,
             totals=batch_totals(batch),
             contents=contents,
-            counts={row.key: row.count for row in contents.rows},
+            counts=counts,
             events=selectors.batch_events(batch),
             tables=tables,
             invoice_table=tables["invoices"],

@@ -5,16 +5,22 @@ import datetime
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, get_hasher, identify_hasher, make_password
 from django.contrib.sessions.models import Session
-from django.test import Client
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.middleware import SessionIdleRenewalMiddleware
 from core.models import Module
+from paycentral import settings as product_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +124,21 @@ def test_test_client_login__still_works_without_a_request(staff_user):
     assert not client.login(username="clerk", password="wrong-password")
 
 
+def test_passwords__argon2id_by_default_and_older_hashes_upgraded_at_sign_in(staff_user):
+    """The product's settings (the tests' own use a fast hasher) store passwords with
+    Argon2id; a password stored with PBKDF2 still signs in and is stored again with it."""
+    with override_settings(PASSWORD_HASHERS=product_settings.PASSWORD_HASHERS):
+        assert get_hasher().algorithm == "argon2"
+        staff_user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+        staff_user.save(update_fields=["password"])
+
+        assert _sign_in(Client(), PASSWORD).status_code == 302
+
+        staff_user.refresh_from_db()
+        assert identify_hasher(staff_user.password).algorithm == "argon2"
+        assert check_password(PASSWORD, staff_user.password)
+
+
 # --- Sessions -----------------------------------------------------------------------------
 
 
@@ -143,10 +164,18 @@ def test_session__expires_after_the_idle_time(staff_user, grant):
     assert response.headers["Location"].startswith("/accounts/login/?next=/contacts/")
 
 
-def test_session__each_request_renews_the_idle_time(staff_user, grant):
+def _renewed_long_ago(client) -> None:
+    """Make the session's last renewal older than SESSION_RENEW_SECONDS."""
+    session = client.session
+    session[SessionIdleRenewalMiddleware.KEY] = int(time.time()) - settings.SESSION_RENEW_SECONDS - 1
+    session.save()
+
+
+def test_session__a_request_renews_the_idle_time(staff_user, grant):
     grant(staff_user, Module.AR_CASH, 1)
     client = Client()
     assert _sign_in(client, PASSWORD).status_code == 302
+    _renewed_long_ago(client)
     soon = timezone.now() + datetime.timedelta(minutes=1)
     Session.objects.filter(pk=_session(client).pk).update(expire_date=soon)
 
@@ -155,19 +184,36 @@ def test_session__each_request_renews_the_idle_time(staff_user, grant):
     assert _session(client).expire_date > soon + datetime.timedelta(seconds=settings.SESSION_COOKIE_AGE - 120)
 
 
+def test_session__renewed_at_most_once_a_renewal_period(staff_user, grant):
+    """Pages read the session but write it only when its last renewal is older than
+    SESSION_RENEW_SECONDS: no UPDATE of the session row on every request."""
+    grant(staff_user, Module.AR_CASH, 1)
+    client = Client()
+    assert _sign_in(client, PASSWORD).status_code == 302
+    assert client.get("/contacts/").status_code == 200  # the first page renews
+    renewed = _session(client).expire_date
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/contacts/").status_code == 200
+
+    assert not [q["sql"] for q in queries.captured_queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+    assert _session(client).expire_date == renewed
+
+
 def test_session__settings_come_from_the_environment():
     out = subprocess.run(
         [
             sys.executable,
             "-c",
             "import django; django.setup(); from django.conf import settings as s; "
-            "print(s.SESSION_COOKIE_AGE, s.SESSION_SAVE_EVERY_REQUEST, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)",
+            "print(s.SESSION_COOKIE_AGE, s.SESSION_RENEW_SECONDS, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)",
         ],
         cwd=ROOT,
         env={
             **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
             "DJANGO_SETTINGS_MODULE": "paycentral.settings",
             "SESSION_IDLE_MINUTES": "10",
+            "SESSION_RENEW_SECONDS": "30",
             "AXES_FAILURE_LIMIT": "3",
             "AXES_COOLOFF_MINUTES": "60",
             "PAYCENTRAL_VAR_DIR": str(ROOT / "var" / "test"),
@@ -177,7 +223,7 @@ def test_session__settings_come_from_the_environment():
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["600", "True", "3", "1:00:00"]
+    assert out.stdout.split() == ["600", "30", "3", "1:00:00"]
 
 
 def test_production_settings__secure_http_only_host_cookies(tmp_path):
