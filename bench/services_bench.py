@@ -93,9 +93,7 @@ def main():
 
     def pair(n: int):
         payer = payers[n % len(payers)]
-        inv = invoice_create(
-            bill_to=payer, entity=entity, batch=batch, lines=[LineSpec(product=product)], date=today
-        )
+        inv = invoice_create(bill_to=payer, entity=entity, batch=batch, lines=[LineSpec(product=product)], date=today)
         line = inv.lines.all()[0]
         payment_receive(
             payer=payer,
@@ -134,8 +132,9 @@ def main():
                 cursor.execute(
                     "INSERT INTO finance_payment (payer_id, method_id, entity_id, cash_account_id, amount,"
                     " amount_applied, refunded_amount, currency, date, reference, batch_id, status, source,"
-                    " processor_charge_id, reversal_reason, created_at) VALUES (%s, %s, %s, %s, %s, %s, 0, 'USD', %s, %s, %s,"
-                    " 'posted', 'staff', '', '', now()) RETURNING id",
+                    " processor_charge_id, reversal_reason, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, 0, 'USD', %s, %s, %s, 'posted', 'staff', '', '', now())"
+                    " RETURNING id",
                     [payer.pk, method.pk, entity.pk, accounts["cash"].pk, amt, amt, today, f"chk {n}", batch.pk],
                 )
                 ref = cursor.fetchone()[0]

@@ -114,7 +114,9 @@ def next_invoice_number() -> str:
     return reserve_invoice_numbers(1)[0]
 
 
-def _lock_for_invoice(batch: Batch, entity: FinancialEntity, *, number_needed: bool) -> tuple[Batch, int | None, int | None]:
+def _lock_for_invoice(
+    batch: Batch, entity: FinancialEntity, *, number_needed: bool
+) -> tuple[Batch, int | None, int | None]:
     """In one statement: the batch share-locked for writing (``lock_batch_for_writing``),
     the invoice number sequence locked when a number is to be taken (its next value),
     and the id of the entity's AR account (``account_for_role``'s rule, read in the
@@ -153,7 +155,12 @@ def _lock_for_invoice(batch: Batch, entity: FinancialEntity, *, number_needed: b
 
 
 def _ar_id(entity: FinancialEntity) -> int | None:
-    return GLAccount.objects.filter(entity=entity, role=GLAccount.Role.AR, is_active=True).order_by("code").values_list("id", flat=True).first()
+    return (
+        GLAccount.objects.filter(entity=entity, role=GLAccount.Role.AR, is_active=True)
+        .order_by("code")
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def _prepare_line(i: int, spec: LineSpec, *, entity: FinancialEntity, date: Date, type: str) -> tuple:
@@ -215,6 +222,84 @@ def invoice_create(
     if not lines:
         raise FinanceError("An invoice needs at least one line.")
     batch, locked_next, ar_id = _lock_for_invoice(batch, entity, number_needed=not number)
+    rows = invoice_rows(
+        bill_to=bill_to,
+        entity=entity,
+        batch=batch,
+        lines=lines,
+        date=date,
+        due_date=due_date,
+        sold_to=sold_to,
+        accounting_method=accounting_method,
+        type=type,
+        source=source,
+        description=description,
+        number=number or (lambda: reserve_invoice_numbers(1, locked_next=locked_next)[0]),
+        user=user,
+        ar_id=ar_id,
+        invoice_ref=Ref("(SELECT id FROM inv)"),
+        entry_ref=Ref("(SELECT id FROM je)"),
+    )
+    statement = Statement().insert("inv", [rows.invoice]).insert("ln", rows.lines, returning=("id", "line_number"))
+    if rows.entry is not None:
+        statement.insert("je", [rows.entry]).insert("jl", rows.entry_lines, returning=())
+    (row,) = statement.run("SELECT (SELECT id FROM inv), (SELECT array_agg(id ORDER BY line_number) FROM ln)")
+    rows.saved(row[0], row[1])
+    invoices_created.send(sender=Invoice, invoices=[rows.invoice])
+    return rows.invoice
+
+
+@dataclass
+class InvoiceRows:
+    """An invoice's rows, checked and not yet written: the invoice, its lines and (for
+    an accrual invoice with charges) its journal entry and the entry's lines."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+    entry: JournalEntry | None
+    entry_lines: list
+
+    def saved(self, invoice_id: int, line_ids: list[int]) -> None:
+        """Mark the rows written with these ids; the invoice holds its lines
+        (``invoice.lines.all()`` reads no rows until the invoice is refreshed)."""
+        invoice = self.invoice
+        invoice.pk = invoice_id
+        invoice._state.adding, invoice._state.db = False, connection.alias
+        for line, pk in zip(self.lines, line_ids, strict=True):
+            line.pk, line.invoice = pk, invoice
+            line._state.adding, line._state.db = False, connection.alias
+        written = InvoiceLine.objects.filter(invoice_id=invoice.pk)  # as prefetch_related leaves it
+        written._result_cache, written._prefetch_done = self.lines, True
+        invoice._prefetched_objects_cache = {"lines": written}
+
+
+def invoice_rows(
+    *,
+    bill_to: Contact,
+    entity: FinancialEntity,
+    batch: Batch,
+    lines: list[LineSpec],
+    date: Date,
+    due_date: Date | None,
+    sold_to: Contact | None,
+    accounting_method: str,
+    type: str,
+    source: str,
+    description: str,
+    number,
+    user,
+    ar_id: int | None,
+    invoice_ref,
+    entry_ref,
+) -> InvoiceRows:
+    """The rows of one invoice (the rules of the module doc), checked, not written.
+    ``number``: the invoice number, or a function that takes one (called once the
+    invoice has passed its checks); ``ar_id``: the entity's AR account id (None when it
+    has none: refused when the invoice needs it); ``invoice_ref``/``entry_ref``: what
+    the lines and the entry's lines name as their invoice and entry (an id given in
+    advance, or a ``Ref`` to the row written in the same statement)."""
+    if not lines:
+        raise FinanceError("An invoice needs at least one line.")
     prepared = [_prepare_line(i, spec, entity=entity, date=date, type=type) for i, spec in enumerate(lines, start=1)]
 
     total = sum((p[5] for p in prepared), ZERO)
@@ -234,7 +319,7 @@ def invoice_create(
     if posts and total > 0 and ar_id is None:
         account_for_role(entity, GLAccount.Role.AR)  # raises LedgerMisconfigured with its message
     invoice = Invoice(
-        number=number or reserve_invoice_numbers(1, locked_next=locked_next)[0],
+        number=number if isinstance(number, str) else number(),
         entity=entity,
         bill_to=bill_to,
         sold_to=sold_to or bill_to,
@@ -250,10 +335,9 @@ def invoice_create(
         balance=total,
         created_by=user,
     )
-    new_invoice = Ref("(SELECT id FROM inv)")
     line_rows = [
         InvoiceLine(
-            invoice_id=new_invoice,
+            invoice_id=invoice_ref,
             line_number=i,
             product=product,
             description=(spec.description or (product.name if product else ""))[:200],
@@ -268,49 +352,38 @@ def invoice_create(
         )
         for i, spec, product, quantity, unit_price, amount, account, credit_account in prepared
     ]
-    statement = Statement().insert("inv", [invoice]).insert("ln", line_rows, returning=("id", "line_number"))
-    if posts:
-        legs = []
-        if total > 0:
-            ar = GLAccount(pk=ar_id, entity_id=entity.pk, role=GLAccount.Role.AR)
-            legs.append(
-                Leg(ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency)
-            )
-        for p in prepared:
-            if p[5] == 0:
-                continue
-            side = {"credit": p[5]} if p[5] > 0 else {"debit": -p[5]}
-            legs.append(
-                Leg(
-                    p[7],
-                    contact=bill_to,
-                    description=p[1].description or (p[2].name if p[2] else ""),
-                    currency=invoice.currency,
-                    **side,
-                )
-            )
-        entry, entry_lines = journal_entry_rows(
-            batch=batch,
-            date=date,
-            kind=JournalEntry.Kind.INVOICE,
-            legs=legs,
-            description=f"Invoice {invoice.number} – {bill_to.name}",
-            invoice=new_invoice,
+    if not posts:
+        return InvoiceRows(invoice, line_rows, None, [])
+    legs = []
+    if total > 0:
+        ar = GLAccount(pk=ar_id, entity_id=entity.pk, role=GLAccount.Role.AR)
+        legs.append(
+            Leg(ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency)
         )
-        for jl in entry_lines:
-            jl.entry_id = Ref("(SELECT id FROM je)")
-        statement.insert("je", [entry]).insert("jl", entry_lines, returning=())
-    (row,) = statement.run("SELECT (SELECT id FROM inv), (SELECT array_agg(id ORDER BY line_number) FROM ln)")
-    invoice.pk = row[0]
-    invoice._state.adding, invoice._state.db = False, connection.alias
-    for line, pk in zip(line_rows, row[1], strict=True):
-        line.pk, line.invoice = pk, invoice
-        line._state.adding, line._state.db = False, connection.alias
-    written = InvoiceLine.objects.filter(invoice_id=invoice.pk)  # as prefetch_related leaves it
-    written._result_cache, written._prefetch_done = line_rows, True
-    invoice._prefetched_objects_cache = {"lines": written}
-    invoices_created.send(sender=Invoice, invoices=[invoice])
-    return invoice
+    for p in prepared:
+        if p[5] == 0:
+            continue
+        side = {"credit": p[5]} if p[5] > 0 else {"debit": -p[5]}
+        legs.append(
+            Leg(
+                p[7],
+                contact=bill_to,
+                description=p[1].description or (p[2].name if p[2] else ""),
+                currency=invoice.currency,
+                **side,
+            )
+        )
+    entry, entry_lines = journal_entry_rows(
+        batch=batch,
+        date=date,
+        kind=JournalEntry.Kind.INVOICE,
+        legs=legs,
+        description=f"Invoice {invoice.number} – {bill_to.name}",
+        invoice=invoice_ref,
+    )
+    for jl in entry_lines:
+        jl.entry_id = entry_ref
+    return InvoiceRows(invoice, line_rows, entry, entry_lines)
 
 
 def credit_invoice_create(

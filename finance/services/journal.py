@@ -80,11 +80,21 @@ def application_legs(
             continue
         total = sum((v for _, v in parts), ZERO)
         if taken_off:
-            legs = [Leg(acct, debit=v, contact=contact, currency=currency, description=line_description) for acct, v in parts]
-            legs.append(Leg(counter_account, credit=total, contact=contact, currency=currency, description=counter_description))
+            legs = [
+                Leg(acct, debit=v, contact=contact, currency=currency, description=line_description)
+                for acct, v in parts
+            ]
+            legs.append(
+                Leg(counter_account, credit=total, contact=contact, currency=currency, description=counter_description)
+            )
         else:
-            legs = [Leg(counter_account, debit=total, contact=contact, currency=currency, description=counter_description)]
-            legs += [Leg(acct, credit=v, contact=contact, currency=currency, description=line_description) for acct, v in parts]
+            legs = [
+                Leg(counter_account, debit=total, contact=contact, currency=currency, description=counter_description)
+            ]
+            legs += [
+                Leg(acct, credit=v, contact=contact, currency=currency, description=line_description)
+                for acct, v in parts
+            ]
         entries.append((excluded, legs))
     return entries
 
