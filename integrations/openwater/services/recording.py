@@ -89,7 +89,7 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
     payer = payer_of(parsed, user)
     integration = (
         Integration.objects.select_for_update(of=("self",))
-        .select_related("default_product", "discount_product", "entity")
+        .select_related("default_product", "discount_product", "entity", "payment_method__cash_account__entity")
         .get(pk=integration.pk)
     )
     sync = _lock_sync(integration, parsed.id)
@@ -168,7 +168,7 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
     payment = None
     if parsed.total_paid > 0:
         # The charge lines carry the payment: each is paid what it is owed, net of its discount.
-        open_lines = list(invoice.lines.filter(balance__gt=0).order_by("line_number"))
+        open_lines = [ln for ln in invoice.lines.all() if ln.balance > 0]  # as written, in line order
         references = ", ".join(f"{m} {r}".strip() for _, m, r in parsed.payments)
         payment = payment_receive(
             payer=contact,

@@ -68,7 +68,7 @@ def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:
                  WHERE s.contact_id = v.contact_id AND s.is_active AND s.autopay AND s.provider_customer_id <> ''
                  ORDER BY s.id DESC LIMIT 1) c ON true
          ORDER BY v.invoice_id
-        RETURNING id, invoice_id, gateway_account_id"""
+        RETURNING {", ".join(qn(f.column) for f in InvoiceSyncRecord._meta.concrete_fields)}"""
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
@@ -81,12 +81,12 @@ def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:
                 [inv.currency for inv in eligible],
             ],
         )
-        written = {invoice_id: (pk, account_id) for pk, invoice_id, account_id in cursor.fetchall()}
+        records = [InvoiceSyncRecord.from_db(connection.alias, None, row) for row in cursor.fetchall()]
+    written = {record.invoice_id: record for record in records}
     created = []
     for inv in eligible:
-        pk, account_id = written[inv.pk]
-        record = InvoiceSyncRecord(pk=pk, invoice=inv, entity_id=inv.entity_id, gateway_account_id=account_id)
-        record._state.adding = False
+        record = written[inv.pk]
+        record.invoice = inv
         created.append(record)
     ids = [r.pk for r in created if r.gateway_account_id]
     if ids:
