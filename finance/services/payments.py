@@ -232,7 +232,7 @@ def _lock_named(batch: Batch, applications: list[ApplicationSpec], entity: Finan
         lock_batch_for_writing(batch)  # no such batch, or not Open: its own error
         raise InvoiceLine.DoesNotExist(f"Invoice lines {line_ids} do not exist.")
     cuts = [0, len(columns[0]), len(columns[0]) + len(columns[1]), sum(map(len, columns))]
-    locked = Batch.from_db(connection.alias, None, rows[0][: cuts[1]])
+    locked = Batch.from_db(connection.alias, _attnames(Batch), rows[0][: cuts[1]])
     check_batch_open(locked)
     invoices: dict[int, Invoice] = {}
     lines: dict[int, InvoiceLine] = {}
@@ -240,14 +240,18 @@ def _lock_named(batch: Batch, applications: list[ApplicationSpec], entity: Finan
         inv_row = row[cuts[1] : cuts[2]]
         inv = invoices.get(inv_row[0])
         if inv is None:
-            inv = invoices[inv_row[0]] = Invoice.from_db(connection.alias, None, inv_row)
-        line = InvoiceLine.from_db(connection.alias, None, row[cuts[2] : cuts[3]])
+            inv = invoices[inv_row[0]] = Invoice.from_db(connection.alias, _attnames(Invoice), inv_row)
+        line = InvoiceLine.from_db(connection.alias, _attnames(InvoiceLine), row[cuts[2] : cuts[3]])
         line.invoice = inv
         lines[line.pk] = line
     missing = set(line_ids) - set(lines)
     if missing:
         raise InvoiceLine.DoesNotExist(f"Invoice lines {sorted(missing)} do not exist.")
     return locked, [(lines[spec.line.pk], spec.amount) for spec in applications], rows[0][-1]
+
+
+def _attnames(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
 
 
 def _check_named_plan(plan, entity: FinancialEntity, amount: Decimal, *, allow_line_overpayment: bool) -> None:
@@ -352,7 +356,7 @@ def applied_payment_rows(
         )
         if isinstance(payment_ref, Ref):  # the description names the id the statement gives
             named = "(SELECT left('Payment ' || id || ' from ' || %s, 200) FROM pay)"
-            entry.description = Ref(named, (payer.name,))
+            entry.description = Ref(named, (payer.name,))  # type: ignore[assignment]
         for jl in entry_lines:
             jl.entry_id = entry_ref
         entries.append((entry, entry_lines))

@@ -15,6 +15,7 @@ A value that is a ``Ref`` is written as its SQL expression instead (a row writte
 earlier in the same statement, or a lookup done in the database).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -33,12 +34,13 @@ def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def insert_sql(objs: list[Model], *, returning: tuple[str, ...] = ("id",)) -> tuple[str, list]:
+def insert_sql(objs: Sequence[Model], *, returning: tuple[str, ...] = ("id",)) -> tuple[str, list]:
     """``INSERT INTO <table> (<columns>) VALUES (…), … RETURNING <returning>`` for
     unsaved instances of one model (their concrete fields but the auto primary key)."""
     model = type(objs[0])
     fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
-    rows, params = [], []
+    rows: list[str] = []
+    params: list = []
     for obj in objs:
         values = []
         for f in fields:
@@ -73,7 +75,7 @@ class Statement:
         self.params.extend(params)
         return self
 
-    def insert(self, name: str, objs: list[Model], *, returning: tuple[str, ...] = ("id",)) -> "Statement":
+    def insert(self, name: str, objs: Sequence[Model], *, returning: tuple[str, ...] = ("id",)) -> "Statement":
         sql, params = insert_sql(objs, returning=returning)
         return self.add(name, sql, params)
 

@@ -55,7 +55,15 @@ from integrations.openwater.client import (
 )
 from integrations.openwater.errors import InvoiceDataError, PushbackError, UserNeeded
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
-from integrations.openwater.services.recording import SKIP_DISABLED, SKIP_UNMAPPED, invoice_error, invoice_record
+from integrations.openwater.services.mapping import parse_invoice
+from integrations.openwater.services.recording import (
+    SKIP_DISABLED,
+    SKIP_UNMAPPED,
+    STAFF_HANDLED,
+    invoice_error,
+    invoice_record,
+    outcome_for,
+)
 from integrations.openwater.services.setup import programs_refresh
 from integrations.openwater.services.staff import staff_handled_seen_again
 
@@ -253,25 +261,62 @@ class _Run:
         return {ow_id for ow_id, at in rows if at >= latest[ow_id][0]}
 
     def fetch_details(self, ow_ids: list[int]) -> dict:
-        """Each invoice's detail (or the OpenWaterError it met), and the users of those
-        that need one into the run's cache, fetched concurrently, no database work."""
+        """Each invoice's detail (or the OpenWaterError it met), fetched concurrently; then,
+        concurrently too, the users of those that will be recorded now and need their user
+        (``outcome_for``: not one skipped, nor one pushed already or taken in hand by
+        staff), into the run's cache. No database writes."""
 
-        def one(ow_id):
+        def detail(ow_id):
             try:
-                data = self.client.invoice(ow_id)
+                return ow_id, self.client.invoice(ow_id)
             except OpenWaterError as exc:
                 return ow_id, exc
-            user_id = data.get("userId") if isinstance(data, dict) else None
-            if user_id not in (None, "") and not str(data.get("email") or "").strip():
-                try:
-                    self.users.get(int(user_id))
-                except (OpenWaterError, TypeError, ValueError):
-                    pass  # met again, and recorded, when the invoice is recorded
-            return ow_id, data
+
+        def user(user_id):
+            try:
+                self.users.get(user_id)
+            except OpenWaterError:
+                pass  # met again, and recorded, when the invoice is recorded
 
         if len(ow_ids) <= 1:
-            return dict(one(ow_id) for ow_id in ow_ids)
-        return dict(self.pool().map(one, ow_ids))
+            fetched = dict(detail(ow_id) for ow_id in ow_ids)
+        else:
+            fetched = dict(self.pool().map(detail, ow_ids))
+        user_ids = self.users_to_fetch([d for d in fetched.values() if isinstance(d, dict)])
+        if len(user_ids) == 1:
+            user(user_ids[0])
+        elif user_ids:
+            list(self.pool().map(user, user_ids))
+        return fetched
+
+    def users_to_fetch(self, details: list[dict]) -> list[int]:
+        """The users the invoices of ``details`` that are to be recorded now need (two queries)."""
+        parsed = []
+        for data in details:
+            try:
+                p = parse_invoice(data)
+            except InvoiceDataError:
+                continue
+            if p.needs_user:
+                parsed.append(p)
+        if not parsed:
+            return []
+        settled = set(
+            InvoiceSync.objects.filter(integration=self.integration, ow_invoice_id__in=[p.id for p in parsed])
+            .filter(Q(status=InvoiceSync.Status.PUSHED) | STAFF_HANDLED)
+            .values_list("ow_invoice_id", flat=True)
+        )
+        programs = ProgramMapping.objects.filter(
+            integration=self.integration, program_id__in={p.program_id for p in parsed if p.program_id is not None}
+        ).select_related("product")
+        mapping = {m.program_id: m for m in programs}
+        wanted = []
+        for p in parsed:
+            if p.id in settled or p.user_id in wanted:
+                continue
+            if not outcome_for(self.integration, p, mapping.get(p.program_id))[1]:
+                wanted.append(p.user_id)
+        return wanted
 
     def pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

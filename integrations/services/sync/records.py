@@ -81,7 +81,8 @@ def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:
                 [inv.currency for inv in eligible],
             ],
         )
-        records = [InvoiceSyncRecord.from_db(connection.alias, None, row) for row in cursor.fetchall()]
+        names = [f.attname for f in InvoiceSyncRecord._meta.concrete_fields]
+        records = [InvoiceSyncRecord.from_db(connection.alias, names, row) for row in cursor.fetchall()]
     written = {record.invoice_id: record for record in records}
     created = []
     for inv in eligible:
