@@ -22,12 +22,14 @@
   transaction, each invoice under its own savepoint (``invoice_record``, or its error
   recorded), and the cursor moves in that same transaction: a worker killed mid-page
   leaves nothing of the page, and the next run records it again from the cursor.
-- The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), fetched
-  when the invoice is about to be recorded and has no email of its own
-  (``UserNeeded``), outside the invoice's transaction, once per distinct user
-  per run (``UserCache``, safe to share between threads). A user OpenWater does not
-  find (404) leaves the invoice in error, tried again at the next run; it does not count
-  towards the failures that end a run (OpenWater answered).
+- The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), needed
+  when the invoice has no email of its own (``UserNeeded``) and only for an invoice that
+  is recorded now (not one skipped, pushed already or taken in hand by staff:
+  ``outcome_for``). The users a page needs are fetched with its details, before its
+  transaction, once per distinct user per run (``UserCache``, safe to share between
+  threads); one whose fetch failed there is asked again when its invoice is recorded.
+  A user OpenWater does not find (404) leaves the invoice in error, tried again at the
+  next run; it does not count towards the failures that end a run (OpenWater answered).
 - What went wrong is recorded for finance staff in plain words (``last_error``), the
   technical detail beside it (``last_error_detail``); a run that stops says why the
   same way.
