@@ -405,7 +405,9 @@ def record_invoice(
     detail = ""
     try:
         try:
-            sync = invoice_record(integration=integration, data=data)
+            # A user fetched ahead with the page is given at once (no second attempt).
+            ahead = _user_ahead(data, users)
+            sync = invoice_record(integration=integration, data=data, user=ahead)
         except UserNeeded as need:  # nothing was written: fetch the user, then record again
             try:
                 user = (users or UserCache(client)).get(need.user_id)
@@ -438,6 +440,18 @@ def record_invoice(
         integration=integration, ow_invoice_id=ow_id, message=message, detail=detail, program_id=program_id
     )
     return Recorded(sync, error=True)
+
+
+def _user_ahead(data, users: UserCache | None) -> dict | None:
+    """The invoice's user when it needs one (a user id, no email of its own) and the run
+    has fetched it already; otherwise None."""
+    if users is None or not isinstance(data, dict) or str(data.get("email") or "").strip():
+        return None
+    user_id = data.get("userId")
+    try:
+        return users.peek(int(user_id)) if user_id not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def fetch_failure_message(exc: OpenWaterError) -> str:
