@@ -14,12 +14,14 @@ the same run:
   (``invoice_create`` + ``payment_receive``, one transaction each, same products,
   payment method and batch), with no HTTP, no sync records, no contact matching;
 - the pushback: one ``run_pushback`` of the integration: list pages and one detail
-  request per invoice over HTTP, contact matching/creation, the sync records, the
-  invoice and payment of each invoice in its own transaction, the cursor per page.
+  request per invoice over HTTP (fetched concurrently, keep-alive), contact
+  matching/creation, the sync records, the invoices and payments of a page recorded in
+  one transaction with the cursor.
 
 It prints invoices/second of each, the ratio of the pushback to the baseline, and the
 process's resident memory sampled during the run (first tenth vs the rest: flat means
-the run does not hold the invoices it has pushed). Options: --invoices N (10000),
+the run does not hold the invoices it has pushed) and the load average before and
+after. Options: --invoices N (10000),
 --baseline N (1000), --page-size N (100), --verify (verify_ledger after, timed apart).
 """
 
@@ -165,6 +167,7 @@ def main():
     base_s = time.perf_counter() - t0
     base_rate = args.baseline / base_s
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     sampler = Sampler()
     rss_before = rss_mb()
     sampler.start()
@@ -176,6 +179,7 @@ def main():
     rate = run.pushed / push_s
 
     pushed = InvoiceSync.objects.filter(integration=integration, status="pushed").count()
+    print(f"load average before the pushback: {load_before}; after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"sandbox: {args.invoices:,} paid invoices, {len(store.users)} applicants, page size {args.page_size}")
     print(f"baseline (services only, no HTTP): {args.baseline:,} invoices in {base_s:.1f} s = {base_rate:,.1f} inv/s")
     print(

@@ -131,9 +131,14 @@ def lock_batch_for_writing(batch: Batch) -> Batch:
     transaction lands in a batch after it was posted. Raises BatchClosed unless Open.
     """
     batch = Batch.objects.raw("SELECT * FROM finance_batch WHERE id = %s FOR SHARE", [batch.pk])[0]
+    check_batch_open(batch)
+    return batch
+
+
+def check_batch_open(batch: Batch) -> None:
+    """Raises BatchClosed unless ``batch`` (as just locked for writing) is Open."""
     if batch.status != Batch.Status.OPEN:
         raise BatchClosed(f"Batch {batch.number} is {batch.get_status_display()}; it takes no transactions.")
-    return batch
 
 
 @transaction.atomic

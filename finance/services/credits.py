@@ -51,7 +51,7 @@ from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import batch_create, lock_batch_for_writing
 from finance.services.invoices import credit_invoice_create
-from finance.services.journal import Leg, journal_entry_create, line_posting_account
+from finance.services.journal import Leg, application_legs, journal_entry_create
 from finance.services.payments import ApplicationSpec, _apply, lock_invoices
 
 
@@ -78,20 +78,6 @@ def credits_of(contacts) -> "QuerySet[Invoice]":
 
 def credit_available(invoice: Invoice) -> Decimal:
     return -invoice.balance if invoice.balance < 0 else ZERO
-
-
-def _credit_legs(groups, *, debit_account, payer, currency, description):
-    """Legs: one debit of the total on ``debit_account``, credits per (account, excluded)."""
-    entries = []
-    for excluded in (False, True):
-        credits = [(acct, v) for (acct, ex), v in groups.items() if ex == excluded and v > 0]
-        if not credits:
-            continue
-        total = sum((v for _, v in credits), ZERO)
-        legs = [Leg(debit_account, debit=total, contact=payer, currency=currency, description=description)]
-        legs += [Leg(acct, credit=v, contact=payer, currency=currency, description=description) for acct, v in credits]
-        entries.append((excluded, legs))
-    return entries
 
 
 @transaction.atomic
@@ -168,19 +154,16 @@ def credit_apply(
         remaining -= part
         if remaining == 0:
             break
-    ar = None
-    groups: dict[tuple[GLAccount, bool], Decimal] = defaultdict(lambda: ZERO)
     for line, part in plan:
         _apply(payment, line, part)
-        if line.invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
-            ar = ar or account_for_role(credit.entity, GLAccount.Role.AR)
-        groups[line_posting_account(line, ar)] += part
-    for excluded, legs in _credit_legs(
-        groups,
-        debit_account=unapplied,
-        payer=credit.bill_to,
+    for excluded, legs in application_legs(
+        plan,
+        entity=credit.entity,
+        counter_account=unapplied,
+        contact=credit.bill_to,
         currency=credit.currency,
-        description=f"Credit {credit.number} applied",
+        counter_description=f"Credit {credit.number} applied",
+        line_description=f"Credit {credit.number} applied",
     ):
         journal_entry_create(
             batch=batch,
@@ -242,22 +225,18 @@ def move_to_credit(*, payment: Payment, lines, amounts: dict, batch: Batch, date
         user=user,
     )
     lock_invoices([credit.pk])
-    ar = None
-    groups: dict[tuple[GLAccount, bool], Decimal] = defaultdict(lambda: ZERO)
     for line in lines:
         _apply(payment, line, -amounts[line.pk], kind=PaymentApplication.Kind.UNAPPLY)
-        if line.invoice.accounting_method == Invoice.AccountingMethod.ACCRUAL:
-            ar = ar or account_for_role(payment.entity, GLAccount.Role.AR)
-        groups[line_posting_account(line, ar)] += amounts[line.pk]
     _apply(payment, credit.lines.get(), total)
     unapplied = account_for_role(payment.entity, GLAccount.Role.UNAPPLIED_CASH)
-    for excluded in (False, True):
-        debits = [(acct, v) for (acct, ex), v in groups.items() if ex == excluded and v > 0]
-        if not debits:
-            continue
-        part = sum((v for _, v in debits), ZERO)
-        legs = [Leg(acct, debit=v, contact=payment.payer, currency=payment.currency) for acct, v in debits]
-        legs.append(Leg(unapplied, credit=part, contact=payment.payer, currency=payment.currency))
+    for excluded, legs in application_legs(
+        [(line, amounts[line.pk]) for line in lines],
+        entity=payment.entity,
+        counter_account=unapplied,
+        contact=payment.payer,
+        currency=payment.currency,
+        taken_off=True,
+    ):
         journal_entry_create(
             batch=batch,
             date=date,

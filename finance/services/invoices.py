@@ -44,8 +44,9 @@ from finance.models import (
 )
 from finance.money import ZERO, allocate, quantize
 from finance.services.accounts import account_for_role
-from finance.services.batches import lock_batch_for_writing
-from finance.services.journal import Leg, journal_entry_create
+from finance.services.batches import check_batch_open, lock_batch_for_writing
+from finance.services.journal import Leg, journal_entry_rows
+from finance.services.rows import Ref, Statement
 from finance.signals import invoices_created
 
 DEFAULT_TERMS_DAYS = 30
@@ -63,20 +64,38 @@ class LineSpec:
     discount: bool = False  # a discount line: unit price below zero (see module doc)
 
 
-def reserve_invoice_numbers(n: int) -> list[str]:
+def reserve_invoice_numbers(n: int, *, locked_next: int | None = None) -> list[str]:
     """Take ``n`` invoice numbers from the gap-free sequence, in order, under its row lock
     (held to the end of the caller's transaction: a rollback returns them), skipping
     numbers already used (an import may keep its own numbers). The one numbering rule:
-    staff entry, the AR import's credit invoices and renewal runs all take theirs here."""
+    staff entry, the AR import's credit invoices and renewal runs all take theirs here.
+    ``locked_next``: the caller has locked the sequence row already and read this value."""
     if n <= 0:
         return []
-    seq, _ = NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
     inv, table = Invoice._meta.db_table, NumberSequence._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT next_value FROM {table} WHERE id = %s FOR UPDATE", [seq.pk])
-        start = cursor.fetchone()[0]
-        numbers: list[str] = []
-        window = n + 100
+        if locked_next is None:
+            NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+            cursor.execute(f"SELECT next_value FROM {table} WHERE name = 'invoice' FOR UPDATE")
+            locked_next = cursor.fetchone()[0]
+        start, window = locked_next, n + 100
+        # The usual case, one statement: the first n free numbers of the window, and the
+        # counter moved past them (in a statement of its own after the lock, so it sees
+        # every invoice committed before the lock was granted).
+        cursor.execute(
+            f"""WITH free AS (SELECT g FROM generate_series(%s::bigint, %s::bigint) g
+                               WHERE NOT EXISTS (SELECT 1 FROM {inv} i WHERE i.number = g::text)
+                               ORDER BY g LIMIT %s),
+                     moved AS (UPDATE {table} SET next_value = (SELECT max(g) FROM free) + 1
+                                WHERE name = 'invoice' AND (SELECT count(*) FROM free) = %s)
+                SELECT g FROM free ORDER BY g""",
+            [start, start + window - 1, n, n],
+        )
+        numbers = [str(r[0]) for r in cursor.fetchall()]
+        if len(numbers) == n:
+            return numbers
+        start += window
+        window *= 2
         while len(numbers) < n:
             cursor.execute(
                 f"""SELECT g FROM generate_series(%s::bigint, %s::bigint) g
@@ -86,13 +105,62 @@ def reserve_invoice_numbers(n: int) -> list[str]:
             numbers += [str(r[0]) for r in cursor.fetchall()]
             start += window
             window *= 2
-        cursor.execute(f"UPDATE {table} SET next_value = %s WHERE id = %s", [int(numbers[-1]) + 1, seq.pk])
+        cursor.execute(f"UPDATE {table} SET next_value = %s WHERE name = 'invoice'", [int(numbers[-1]) + 1])
     return numbers
 
 
 def next_invoice_number() -> str:
     """Take the next invoice number (see ``reserve_invoice_numbers``)."""
     return reserve_invoice_numbers(1)[0]
+
+
+def _lock_for_invoice(
+    batch: Batch, entity: FinancialEntity, *, number_needed: bool
+) -> tuple[Batch, int | None, int | None]:
+    """In one statement: the batch share-locked for writing (``lock_batch_for_writing``),
+    the invoice number sequence locked when a number is to be taken (its next value),
+    and the id of the entity's AR account (``account_for_role``'s rule, read in the
+    same statement; None when it has none). The batch is locked before the sequence,
+    as when they were two statements."""
+    ar = (
+        "(SELECT a.id FROM finance_glaccount a WHERE a.entity_id = %s AND a.role = 'ar' AND a.is_active"
+        " ORDER BY a.code LIMIT 1)"
+    )
+    if number_needed:
+        rows = list(
+            Batch.objects.raw(
+                f"""SELECT b.*, s.next_value AS locked_next_number, {ar} AS ar_account_id
+                      FROM finance_batch b, {NumberSequence._meta.db_table} s
+                     WHERE b.id = %s AND s.name = 'invoice' FOR SHARE OF b FOR UPDATE OF s""",
+                [entity.pk, batch.pk],
+            )
+        )
+        if not rows:  # no sequence yet (or no batch): the plain way
+            NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+            locked = lock_batch_for_writing(batch)
+            return locked, None, _ar_id(entity)
+    else:
+        rows = list(
+            Batch.objects.raw(
+                f"SELECT b.*, NULL AS locked_next_number, {ar} AS ar_account_id FROM finance_batch b"
+                " WHERE b.id = %s FOR SHARE OF b",
+                [entity.pk, batch.pk],
+            )
+        )
+        if not rows:
+            raise Batch.DoesNotExist(f"Batch {batch.pk} does not exist.")
+    locked = rows[0]
+    check_batch_open(locked)
+    return locked, getattr(locked, "locked_next_number"), getattr(locked, "ar_account_id")  # noqa: B009
+
+
+def _ar_id(entity: FinancialEntity) -> int | None:
+    return (
+        GLAccount.objects.filter(entity=entity, role=GLAccount.Role.AR, is_active=True)
+        .order_by("code")
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def _prepare_line(i: int, spec: LineSpec, *, entity: FinancialEntity, date: Date, type: str) -> tuple:
@@ -144,10 +212,95 @@ def invoice_create(
     number: str | None = None,
     user=None,
 ) -> Invoice:
-    """Create and post an invoice with its lines (and its journal entry if accrual)."""
+    """Create and post an invoice with its lines (and its journal entry if accrual).
+
+    Locks the batch for writing and the number sequence (one statement), takes the
+    number (one more), then writes the invoice, its lines and its journal entry in one
+    statement (``finance.services.rows``); the ``invoices_created`` receivers follow in
+    the same transaction. The returned invoice holds its lines (``invoice.lines.all()``
+    reads no rows until the invoice is refreshed)."""
     if not lines:
         raise FinanceError("An invoice needs at least one line.")
-    batch = lock_batch_for_writing(batch)
+    batch, locked_next, ar_id = _lock_for_invoice(batch, entity, number_needed=not number)
+    rows = invoice_rows(
+        bill_to=bill_to,
+        entity=entity,
+        batch=batch,
+        lines=lines,
+        date=date,
+        due_date=due_date,
+        sold_to=sold_to,
+        accounting_method=accounting_method,
+        type=type,
+        source=source,
+        description=description,
+        number=number or (lambda: reserve_invoice_numbers(1, locked_next=locked_next)[0]),
+        user=user,
+        ar_id=ar_id,
+        invoice_ref=Ref("(SELECT id FROM inv)"),
+        entry_ref=Ref("(SELECT id FROM je)"),
+    )
+    statement = Statement().insert("inv", [rows.invoice]).insert("ln", rows.lines, returning=("id", "line_number"))
+    if rows.entry is not None:
+        statement.insert("je", [rows.entry]).insert("jl", rows.entry_lines, returning=())
+    (row,) = statement.run("SELECT (SELECT id FROM inv), (SELECT array_agg(id ORDER BY line_number) FROM ln)")
+    rows.saved(row[0], row[1])
+    invoices_created.send(sender=Invoice, invoices=[rows.invoice])
+    return rows.invoice
+
+
+@dataclass
+class InvoiceRows:
+    """An invoice's rows, checked and not yet written: the invoice, its lines and (for
+    an accrual invoice with charges) its journal entry and the entry's lines."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+    entry: JournalEntry | None
+    entry_lines: list
+
+    def saved(self, invoice_id: int, line_ids: list[int]) -> None:
+        """Mark the rows written with these ids; the invoice holds its lines
+        (``invoice.lines.all()`` reads no rows until the invoice is refreshed)."""
+        invoice = self.invoice
+        invoice.pk = invoice_id
+        invoice._state.adding, invoice._state.db = False, connection.alias
+        for line, pk in zip(self.lines, line_ids, strict=True):
+            line.pk, line.invoice = pk, invoice
+            line._state.adding, line._state.db = False, connection.alias
+        written = InvoiceLine.objects.filter(invoice_id=invoice.pk)  # as prefetch_related leaves it
+        written._result_cache = self.lines
+        setattr(written, "_prefetch_done", True)  # noqa: B010
+        setattr(invoice, "_prefetched_objects_cache", {"lines": written})  # noqa: B010
+
+
+def invoice_rows(
+    *,
+    bill_to: Contact,
+    entity: FinancialEntity,
+    batch: Batch,
+    lines: list[LineSpec],
+    date: Date,
+    due_date: Date | None,
+    sold_to: Contact | None,
+    accounting_method: str,
+    type: str,
+    source: str,
+    description: str,
+    number,
+    user,
+    ar_id: int | None,
+    invoice_ref,
+    entry_ref,
+) -> InvoiceRows:
+    """The rows of one invoice (the rules of the module doc), checked, not written.
+    ``number``: the invoice number, or a function that takes one (called once the
+    invoice has passed its checks); ``ar_id``: the entity's AR account id (None when it
+    has none: refused when the invoice needs it); ``invoice_ref``/``entry_ref``: what
+    the lines and the entry's lines name as their invoice and entry (an id given in
+    advance, or a ``Ref`` to the row written in the same statement)."""
+    if not lines:
+        raise FinanceError("An invoice needs at least one line.")
     prepared = [_prepare_line(i, spec, entity=entity, date=date, type=type) for i, spec in enumerate(lines, start=1)]
 
     total = sum((p[5] for p in prepared), ZERO)
@@ -163,8 +316,11 @@ def invoice_create(
     if discounts:
         shares = allocate(discounts, [p[5] for p in charges])
         line_discount.update({p[0]: -share for p, share in zip(charges, shares, strict=True)})
-    invoice = Invoice.objects.create(
-        number=number or next_invoice_number(),
+    posts = accounting_method == Invoice.AccountingMethod.ACCRUAL and gross > 0
+    if posts and total > 0 and ar_id is None:
+        account_for_role(entity, GLAccount.Role.AR)  # raises LedgerMisconfigured with its message
+    invoice = Invoice(
+        number=number if isinstance(number, str) else number(),
         entity=entity,
         bill_to=bill_to,
         sold_to=sold_to or bill_to,
@@ -180,9 +336,9 @@ def invoice_create(
         balance=total,
         created_by=user,
     )
-    InvoiceLine.objects.bulk_create(
+    line_rows = [
         InvoiceLine(
-            invoice=invoice,
+            invoice_id=invoice_ref,
             line_number=i,
             product=product,
             description=(spec.description or (product.name if product else ""))[:200],
@@ -196,39 +352,39 @@ def invoice_create(
             balance=amount + line_discount.get(i, ZERO),
         )
         for i, spec, product, quantity, unit_price, amount, account, credit_account in prepared
-    )
-    if accounting_method == Invoice.AccountingMethod.ACCRUAL and gross > 0:
-        legs = []
-        if total > 0:
-            ar = account_for_role(entity, GLAccount.Role.AR)
-            legs.append(
-                Leg(
-                    ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency
-                )
-            )
-        for p in prepared:
-            if p[5] == 0:
-                continue
-            side = {"credit": p[5]} if p[5] > 0 else {"debit": -p[5]}
-            legs.append(
-                Leg(
-                    p[7],
-                    contact=bill_to,
-                    description=p[1].description or (p[2].name if p[2] else ""),
-                    currency=invoice.currency,
-                    **side,
-                )
-            )
-        journal_entry_create(
-            batch=batch,
-            date=date,
-            kind=JournalEntry.Kind.INVOICE,
-            legs=legs,
-            description=f"Invoice {invoice.number} – {bill_to.name}",
-            invoice=invoice,
+    ]
+    if not posts:
+        return InvoiceRows(invoice, line_rows, None, [])
+    legs = []
+    if total > 0:
+        ar = GLAccount(pk=ar_id, entity_id=entity.pk, role=GLAccount.Role.AR)
+        legs.append(
+            Leg(ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency)
         )
-    invoices_created.send(sender=Invoice, invoices=[invoice])
-    return invoice
+    for p in prepared:
+        if p[5] == 0:
+            continue
+        side = {"credit": p[5]} if p[5] > 0 else {"debit": -p[5]}
+        legs.append(
+            Leg(
+                p[7],
+                contact=bill_to,
+                description=p[1].description or (p[2].name if p[2] else ""),
+                currency=invoice.currency,
+                **side,
+            )
+        )
+    entry, entry_lines = journal_entry_rows(
+        batch=batch,
+        date=date,
+        kind=JournalEntry.Kind.INVOICE,
+        legs=legs,
+        description=f"Invoice {invoice.number} – {bill_to.name}",
+        invoice=invoice_ref,
+    )
+    for jl in entry_lines:
+        jl.entry_id = entry_ref
+    return InvoiceRows(invoice, line_rows, entry, entry_lines)
 
 
 def credit_invoice_create(

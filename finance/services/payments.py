@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date as Date
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -42,10 +42,16 @@ from finance.models import (
 )
 from finance.models_ar_import import ARImport
 from finance.money import ZERO, quantize
-from finance.services.accounts import account_for_role, cash_account_for
-from finance.services.batches import lock_batch_for_writing
+from finance.services.accounts import cash_account_for
+from finance.services.batches import check_batch_open, lock_batch_for_writing
 from finance.services.invoices import credit_invoice_create
-from finance.services.journal import Leg, journal_entry_create, journal_entry_reverse, line_posting_account
+from finance.services.journal import (
+    application_legs,
+    journal_entry_create,
+    journal_entry_reverse,
+    journal_entry_rows,
+)
+from finance.services.rows import Ref, Statement
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,35 @@ def payment_receive(
     processor_charge_id: str = "",
     user=None,
 ) -> Payment:
-    """Record a payment, apply it, put the rest on an open credit, post the journal."""
+    """Record a payment, apply it, put the rest on an open credit, post the journal.
+
+    With named applications paying in full (no rest), the batch, invoices and lines are
+    locked in one statement and the payment, its applications, the balance updates and
+    its journal entry are written in one more (``finance.services.rows``)."""
     amount = _receivable_amount(amount, method)
-    batch = lock_batch_for_writing(batch)
     entity, cash_account = _payment_accounts(method, cash_account, entity)
+    if applications:
+        batch, plan, ar_id = _lock_named(batch, applications, entity)
+        _check_named_plan(plan, entity, amount, allow_line_overpayment=allow_line_overpayment)
+        if sum((p for _, p in plan), ZERO) == amount:
+            return _write_applied_payment(
+                plan,
+                ar_id=ar_id,
+                payer=payer,
+                method=method,
+                entity=entity,
+                cash_account=cash_account,
+                amount=amount,
+                date=date,
+                reference=reference,
+                batch=batch,
+                source=source,
+                processor_charge_id=processor_charge_id,
+                user=user,
+            )
+    else:
+        batch = lock_batch_for_writing(batch)
+        plan = []
     payment = Payment.objects.create(
         payer=payer,
         method=method,
@@ -128,10 +159,7 @@ def payment_receive(
         processor_charge_id=processor_charge_id[:100],
         created_by=user,
     )
-    plan: list[tuple[InvoiceLine, Decimal]] = []
-    if applications:
-        plan = _named_plan(applications, entity, amount, allow_line_overpayment=allow_line_overpayment)
-    elif auto_apply:
+    if not applications and auto_apply:
         plan = _auto_plan(payer, entity, amount)
     residual = amount - sum((p for _, p in plan), ZERO)
     if residual > 0:
@@ -150,18 +178,7 @@ def payment_receive(
         _apply(payment, line, part)
     Payment.objects.filter(pk=payment.pk).update(amount_applied=amount)
     payment.amount_applied = amount
-    for excluded, credits in _posting_groups(entity, plan):
-        cash_total = sum((v for _, v in credits), ZERO)
-        legs = [
-            Leg(
-                cash_account,
-                debit=cash_total,
-                contact=payer,
-                currency=payment.currency,
-                description=f"{method.code} {reference}".strip(),
-            )
-        ]
-        legs += [Leg(acct, credit=v, contact=payer, currency=payment.currency) for acct, v in credits]
+    for excluded, legs in _payment_legs(plan, entity, cash_account, payer, method, reference, payment.currency):
         journal_entry_create(
             batch=batch,
             date=date,
@@ -171,6 +188,211 @@ def payment_receive(
             payment=payment,
             exclude_from_gl_export=excluded,
         )
+    return payment
+
+
+def _payment_legs(plan, entity, cash_account, payer, method, reference, currency, ar=None):
+    """A payment's postings (``application_legs``): DR the cash account, CR where each line posts."""
+    return application_legs(
+        plan,
+        entity=entity,
+        counter_account=cash_account,
+        contact=payer,
+        currency=currency,
+        ar=ar,
+        counter_description=f"{method.code} {reference}".strip(),
+    )
+
+
+def _lock_named(batch: Batch, applications: list[ApplicationSpec], entity: FinancialEntity):
+    """In one statement: the batch share-locked for writing, then the named lines'
+    invoices and the lines, locked in invoice then line id order (an invoice before its
+    lines, as everywhere), and the entity's AR account id (``account_for_role``'s rule).
+    Returns the batch (refused unless Open), the plan (each line with its invoice, and
+    the amount asked), the AR account id (None when the entity has none)."""
+    line_ids = [spec.line.pk for spec in applications]
+    if len(set(line_ids)) != len(line_ids):
+        raise FinanceError("A line appears twice in the applications; give it once.")
+    models = (Batch, Invoice, InvoiceLine)
+    columns = [[f.column for f in m._meta.concrete_fields] for m in models]
+    select = ", ".join(f"{alias}.{c}" for alias, cols in zip("bil", columns, strict=True) for c in cols)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT {select},
+                       (SELECT a.id FROM finance_glaccount a WHERE a.entity_id = %s AND a.role = 'ar' AND a.is_active
+                         ORDER BY a.code LIMIT 1)
+                  FROM finance_batch b, finance_invoiceline l JOIN finance_invoice i ON i.id = l.invoice_id
+                 WHERE b.id = %s AND l.id = ANY(%s)
+                 ORDER BY i.id, l.id
+                   FOR SHARE OF b FOR UPDATE OF i, l""",
+            [entity.pk, batch.pk, line_ids],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        lock_batch_for_writing(batch)  # no such batch, or not Open: its own error
+        raise InvoiceLine.DoesNotExist(f"Invoice lines {line_ids} do not exist.")
+    cuts = [0, len(columns[0]), len(columns[0]) + len(columns[1]), sum(map(len, columns))]
+    locked = Batch.from_db(connection.alias, _attnames(Batch), rows[0][: cuts[1]])
+    check_batch_open(locked)
+    invoices: dict[int, Invoice] = {}
+    lines: dict[int, InvoiceLine] = {}
+    for row in rows:
+        inv_row = row[cuts[1] : cuts[2]]
+        inv = invoices.get(inv_row[0])
+        if inv is None:
+            inv = invoices[inv_row[0]] = Invoice.from_db(connection.alias, _attnames(Invoice), inv_row)
+        line = InvoiceLine.from_db(connection.alias, _attnames(InvoiceLine), row[cuts[2] : cuts[3]])
+        line.invoice = inv
+        lines[line.pk] = line
+    missing = set(line_ids) - set(lines)
+    if missing:
+        raise InvoiceLine.DoesNotExist(f"Invoice lines {sorted(missing)} do not exist.")
+    return locked, [(lines[spec.line.pk], spec.amount) for spec in applications], rows[0][-1]
+
+
+def _attnames(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+def _check_named_plan(plan, entity: FinancialEntity, amount: Decimal, *, allow_line_overpayment: bool) -> None:
+    """The named applications' rules (module doc), on the locked lines; the amounts in
+    ``plan`` are quantized in place."""
+    for n, (line, asked) in enumerate(plan):
+        inv = line.invoice
+        label = f"Invoice {inv.number} line {line.line_number}"
+        part = quantize(asked)
+        if part <= 0:
+            raise InvalidAmount(f"{label}: the amount applied must be greater than zero (got {part}).")
+        if inv.entity_id != entity.pk:
+            raise FinanceError(f"{label}: belongs to entity {inv.entity.code}, the payment to {entity.code}.")
+        if line.balance <= 0:
+            raise OverApplication(f"{label}: has no open balance (balance {line.balance}).")
+        if part > line.balance and not allow_line_overpayment:
+            raise OverApplication(f"{label}: {part} is more than its open balance {line.balance}.")
+        plan[n] = (line, part)
+    applied = sum((p for _, p in plan), ZERO)
+    if applied > amount:
+        raise OverApplication(f"The applications ({applied}) exceed the payment ({amount}).")
+
+
+@dataclass
+class PaymentRows:
+    """A payment's rows, checked and not yet written: the payment (its applied amount
+    is its amount), its applications, what they take off each line and invoice, and
+    its journal entries with their lines."""
+
+    payment: Payment
+    applications: list[PaymentApplication]
+    per_line: dict[int, Decimal]
+    per_invoice: dict[int, Decimal]
+    entries: list[tuple[JournalEntry, list]]
+
+
+def applied_payment_rows(
+    plan,
+    *,
+    ar_id,
+    payer,
+    method,
+    entity,
+    cash_account,
+    amount,
+    date,
+    batch,
+    reference,
+    source,
+    processor_charge_id,
+    user,
+    payment_ref,
+    entry_refs,
+) -> PaymentRows:
+    """The rows of a payment whose checked applications (``plan``: lines with their
+    invoices, amounts) use all of it (module doc). ``payment_ref``: the payment's id
+    given in advance, or a ``Ref`` to it in the statement that writes the rows;
+    ``entry_refs``: the same for each entry (one per GL-export flag)."""
+    payment = Payment(
+        payer=payer,
+        method=method,
+        entity=entity,
+        cash_account=cash_account,
+        amount=amount,
+        currency=entity.currency,
+        date=date,
+        reference=reference[:100],
+        batch=batch,
+        source=source,
+        processor_charge_id=processor_charge_id[:100],
+        amount_applied=amount,
+        created_by=user,
+    )
+    apps = [
+        PaymentApplication(
+            payment_id=payment_ref,
+            line=line,
+            invoice_id=line.invoice_id,
+            amount=part,
+            kind=PaymentApplication.Kind.APPLY,
+        )
+        for line, part in plan
+    ]
+    per_line: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    per_invoice: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for line, part in plan:
+        per_line[line.pk] += part
+        per_invoice[line.invoice_id] += part
+    ar = GLAccount(pk=ar_id, entity_id=entity.pk, role=GLAccount.Role.AR) if ar_id is not None else None
+    entries = []
+    for (excluded, legs), entry_ref in zip(  # noqa: B905 (one ref per entry, more refs than entries)
+        _payment_legs(plan, entity, cash_account, payer, method, reference, payment.currency, ar), entry_refs
+    ):
+        entry, entry_lines = journal_entry_rows(
+            batch=batch,
+            date=date,
+            kind=JournalEntry.Kind.PAYMENT,
+            legs=legs,
+            description=f"Payment {payment_ref} from {payer.name}",
+            payment=payment_ref,
+            exclude_from_gl_export=excluded,
+        )
+        if isinstance(payment_ref, Ref):  # the description names the id the statement gives
+            named = "(SELECT left('Payment ' || id || ' from ' || %s, 200) FROM pay)"
+            entry.description = Ref(named, (payer.name,))  # type: ignore[assignment]
+        for jl in entry_lines:
+            jl.entry_id = entry_ref
+        entries.append((entry, entry_lines))
+    return PaymentRows(payment, apps, per_line, per_invoice, entries)
+
+
+def _write_applied_payment(plan, **fields) -> Payment:
+    """Write ``applied_payment_rows`` in one statement: the payment, its applications,
+    the lines' and the invoices' balances moved by them (under the locks taken) and its
+    journal entry."""
+    rows = applied_payment_rows(
+        plan,
+        payment_ref=Ref("(SELECT id FROM pay)"),
+        entry_refs=[Ref("(SELECT id FROM je0)"), Ref("(SELECT id FROM je1)")],
+        **fields,
+    )
+    statement = Statement().insert("pay", [rows.payment]).insert("app", rows.applications, returning=())
+    statement.add(
+        "moved_lines",
+        "UPDATE finance_invoiceline l SET balance = l.balance - m.amount"
+        " FROM unnest(%s::bigint[], %s::numeric[]) AS m(id, amount) WHERE l.id = m.id",
+        [list(rows.per_line), list(rows.per_line.values())],
+    )
+    statement.add(
+        "moved_invoices",
+        "UPDATE finance_invoice i SET balance = i.balance - m.amount"
+        " FROM unnest(%s::bigint[], %s::numeric[]) AS m(id, amount) WHERE i.id = m.id",
+        [list(rows.per_invoice), list(rows.per_invoice.values())],
+    )
+    for n, (entry, entry_lines) in enumerate(rows.entries):
+        statement.insert(f"je{n}", [entry]).insert(f"jl{n}", entry_lines, returning=())
+    payment = rows.payment
+    ((payment.pk,),) = statement.run("SELECT id FROM pay")
+    payment._state.adding, payment._state.db = False, connection.alias
+    for line, part in plan:
+        line.balance -= part
     return payment
 
 
@@ -201,36 +423,6 @@ def _payment_accounts(method, cash_account: GLAccount | None, entity: FinancialE
     return entity, cash_account_for(method, entity)
 
 
-def _named_plan(
-    applications: list[ApplicationSpec], entity: FinancialEntity, amount: Decimal, *, allow_line_overpayment: bool
-) -> list[tuple[InvoiceLine, Decimal]]:
-    """The named applications, checked under the invoices' and lines' locks."""
-    invoices = lock_invoices(spec.line.invoice_id for spec in applications)
-    line_ids = [spec.line.pk for spec in applications]
-    if len(set(line_ids)) != len(line_ids):
-        raise FinanceError("A line appears twice in the applications; give it once.")
-    lines = {ln.pk: ln for ln in InvoiceLine.objects.select_for_update().filter(pk__in=line_ids).order_by("pk")}
-    plan = []
-    for spec in applications:
-        line = lines[spec.line.pk]
-        inv = invoices[line.invoice_id]
-        label = f"Invoice {inv.number} line {line.line_number}"
-        part = quantize(spec.amount)
-        if part <= 0:
-            raise InvalidAmount(f"{label}: the amount applied must be greater than zero (got {part}).")
-        if inv.entity_id != entity.pk:
-            raise FinanceError(f"{label}: belongs to entity {inv.entity.code}, the payment to {entity.code}.")
-        if line.balance <= 0:
-            raise OverApplication(f"{label}: has no open balance (balance {line.balance}).")
-        if part > line.balance and not allow_line_overpayment:
-            raise OverApplication(f"{label}: {part} is more than its open balance {line.balance}.")
-        plan.append((line, part))
-    applied = sum((p for _, p in plan), ZERO)
-    if applied > amount:
-        raise OverApplication(f"The applications ({applied}) exceed the payment ({amount}).")
-    return plan
-
-
 def _auto_plan(payer: Contact, entity: FinancialEntity, amount: Decimal) -> list[tuple[InvoiceLine, Decimal]]:
     """Auto apply (module doc): the payer's open lines oldest first, each closed before the next."""
     candidates = open_lines_oldest_first(payer, entity)
@@ -243,28 +435,6 @@ def _auto_plan(payer: Contact, entity: FinancialEntity, amount: Decimal) -> list
         plan.append((line, part))
         remaining -= part
     return plan
-
-
-def _posting_groups(entity: FinancialEntity, plan) -> list[tuple[bool, list[tuple[GLAccount, Decimal]]]]:
-    """The credit side of a payment's postings: for each GL-export flag (kept, then left
-    out), the accounts that ``line_posting_account`` gives the lines of ``plan`` (pairs
-    of line and amount) with their positive totals."""
-    ar = None
-    groups: dict[tuple[int, bool], Decimal] = defaultdict(lambda: ZERO)
-    accounts: dict[int, GLAccount] = {}
-    for line, part in plan:
-        inv = line.invoice
-        if ar is None and inv.type != Invoice.Type.CREDIT and inv.accounting_method == Invoice.AccountingMethod.ACCRUAL:
-            ar = account_for_role(entity, GLAccount.Role.AR)
-        acct, excluded = line_posting_account(line, ar)
-        accounts[acct.pk] = acct
-        groups[(acct.pk, excluded)] += part
-    out = []
-    for excluded in (False, True):
-        credits = [(accounts[a], v) for (a, ex), v in groups.items() if ex == excluded and v > 0]
-        if credits:
-            out.append((excluded, credits))
-    return out
 
 
 @transaction.atomic
@@ -340,16 +510,15 @@ def _reverse_summary_share(payment: Payment, ar_import, *, batch: Batch, date: D
         .select_related("line__account", "line__invoice")
         .order_by("pk")
     )
-    for excluded, debits in _posting_groups(payment.entity, [(app.line, app.amount) for app in apps]):
-        legs = [Leg(acct, debit=v, contact=payment.payer, currency=payment.currency) for acct, v in debits]
-        legs.append(
-            Leg(
-                payment.cash_account,
-                credit=sum((v for _, v in debits), ZERO),
-                contact=payment.payer,
-                currency=payment.currency,
-            )
-        )
+    plan = [(app.line, app.amount) for app in apps]
+    for excluded, legs in application_legs(
+        plan,
+        entity=payment.entity,
+        counter_account=payment.cash_account,
+        contact=payment.payer,
+        currency=payment.currency,
+        taken_off=True,
+    ):
         journal_entry_create(
             batch=batch,
             date=date,

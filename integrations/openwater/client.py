@@ -262,6 +262,14 @@ class UserCache:
             raise entry.error.with_traceback(None)
         return entry.user
 
+    def peek(self, user_id) -> dict | None:
+        """The user already fetched for this run, or None (nothing is fetched)."""
+        with self._lock:
+            entry = self._entries.get(int(user_id))
+        if entry is None or not entry.done.is_set() or entry.error is not None:
+            return None
+        return entry.user
+
 
 class _CachedUser:
     def __init__(self):

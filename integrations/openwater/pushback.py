@@ -13,26 +13,34 @@
 - Then the incremental pull: ``GET /v2/Invoices?isPaid=true&mostRecentTransactionSinceUtc=
   <cursor>``, a page at a time. Every page is asked for from the saved cursor (keyset
   paging: an invoice that gets a new transaction during the run moves forward in the
-  order and is met again, never missed). Each invoice on the page is recorded in its
-  own transaction (``invoice_record``) or recorded as an error; the cursor is saved
-  only after the whole page is recorded. An invoice already pushed whose most recent
-  transaction is not newer than what was recorded is not fetched again.
-- The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), fetched
-  when the invoice is about to be recorded and has no email of its own
-  (``UserNeeded``), outside the invoice's transaction, once per distinct user
-  per run (``UserCache``, safe to share between threads). A user OpenWater does not
-  find (404) leaves the invoice in error, tried again at the next run; it does not count
-  towards the failures that end a run (OpenWater answered).
+  order and is met again, never missed). An invoice listed twice (OpenWater replays,
+  or lists it again after a new transaction) is recorded once, with its latest
+  listing; one already pushed whose most recent transaction is not newer than what was
+  recorded is not fetched again (one query per page). The page's invoice details (and
+  the users they need) are fetched concurrently (``FETCHERS`` at a time, keep-alive
+  connections) before anything is written; then the whole page is recorded in one
+  transaction, each invoice under its own savepoint (``invoice_record``, or its error
+  recorded), and the cursor moves in that same transaction: a worker killed mid-page
+  leaves nothing of the page, and the next run records it again from the cursor.
+- The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), needed
+  when the invoice has no email of its own (``UserNeeded``) and only for an invoice that
+  is recorded now (not one skipped, pushed already or taken in hand by staff:
+  ``outcome_for``). The users a page needs are fetched with its details, before its
+  transaction, once per distinct user per run (``UserCache``, safe to share between
+  threads); one whose fetch failed there is asked again when its invoice is recorded.
+  A user OpenWater does not find (404) leaves the invoice in error, tried again at the
+  next run; it does not count towards the failures that end a run (OpenWater answered).
 - What went wrong is recorded for finance staff in plain words (``last_error``), the
   technical detail beside it (``last_error_detail``); a run that stops says why the
   same way.
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,7 +57,15 @@ from integrations.openwater.client import (
 )
 from integrations.openwater.errors import InvoiceDataError, PushbackError, UserNeeded
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
-from integrations.openwater.services.recording import SKIP_DISABLED, SKIP_UNMAPPED, invoice_error, invoice_record
+from integrations.openwater.services.mapping import parse_invoice
+from integrations.openwater.services.recording import (
+    SKIP_DISABLED,
+    SKIP_UNMAPPED,
+    STAFF_HANDLED,
+    invoice_error,
+    invoice_record,
+    outcome_for,
+)
 from integrations.openwater.services.setup import programs_refresh
 from integrations.openwater.services.staff import staff_handled_seen_again
 
@@ -62,6 +78,8 @@ PUSHBACK = Job("OpenWater pushback", LOCK_NAMESPACE, Integration, progress_field
 MAX_ATTEMPTS = 10
 # Consecutive fetch failures (after the client's own retries) that end a run.
 MAX_CONSECUTIVE_FAILURES = 5
+# Invoice details (and users) fetched at a time, on the client's keep-alive connections.
+FETCHERS = 8
 
 
 @dataclass
@@ -90,14 +108,17 @@ def _run_holding_lock(integration_id: int, client: OpenWaterClient | None) -> Pu
         )
         run = PushbackRun.objects.create(integration=integration)
         client = client or OpenWaterClient.for_integration(integration)
+        pushback = _Run(integration, client, run)
         try:
-            _Run(integration, client, run).execute()
+            pushback.execute()
         except Exception as exc:  # the run is recorded as failed, with its reason
             logger.exception("OpenWater pushback of %s failed", integration.name)
             run.status = PushbackRun.Status.FAILED
             run.message = run_failure_message(exc)[:2000]
         else:
             run.status = PushbackRun.Status.SUCCEEDED
+        finally:
+            pushback.close()
         run.finished_at = timezone.now()
         run.save()
         interval = Integration.objects.filter(pk=integration.pk).values_list("interval_minutes", flat=True)[0]
@@ -116,7 +137,9 @@ class _Run:
         self.client = client
         self.run = run
         self.failures = 0
+        self.last_failure = ""
         self.users = UserCache(client)  # this run's OpenWater users
+        self._pool: ThreadPoolExecutor | None = None
 
     def execute(self):
         programs_refresh(integration=self.integration, programs=self.client.programs())
@@ -157,6 +180,11 @@ class _Run:
         )
         for ow_id in ids.iterator():
             self.record(ow_id, program_id=None)
+            if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                self.save_counts()
+                raise OpenWaterError(
+                    f"{self.failures} invoices in a row could not be fetched; last: {self.last_failure}"
+                )
         self.save_counts()
 
     def pull(self):
@@ -165,31 +193,141 @@ class _Run:
         page_index = 0
         while True:
             page = self.client.paid_invoices_page(since=cursor, page_index=page_index, page_size=integration.page_size)
-            items = page["items"]
             self.run.pages += 1
-            newest = cursor
-            for item in items:
+            listed = []
+            for item in page["items"]:
                 self.run.seen += 1
                 ow_id, recent = self.item_fields(item)
-                if ow_id is None:
-                    continue
-                if self.up_to_date(ow_id, recent):
-                    continue
-                if staff_handled_seen_again(integration=integration, ow_invoice_id=ow_id, recent=recent):
-                    continue
-                self.record(ow_id, program_id=item.get("programId"))
-                if recent is not None and (newest is None or recent > newest):
-                    newest = recent
-            # The page is fully recorded: only now does the cursor move.
-            if newest != cursor:
-                Integration.objects.filter(pk=integration.pk).update(cursor=newest)
+                if ow_id is not None:
+                    listed.append((ow_id, recent, item.get("programId")))
+            newest = self.record_page(listed, cursor)
             self.save_counts()
+            if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                raise OpenWaterError(
+                    f"{self.failures} invoices in a row could not be fetched; last: {self.last_failure}"
+                )
             if not page["pagingInfo"].get("hasNextPage"):
                 return
             if newest is not None and newest != cursor:
                 cursor, page_index = newest, 0
             else:  # a whole page at the cursor's instant: move on by index
                 page_index += 1
+
+    def record_page(self, listed, cursor):
+        """Record one listed page in one transaction, the cursor moved with it; returns
+        the cursor after the page.
+
+        OpenWater may list an invoice twice (a replay, or a new transaction while the
+        run pages): each is recorded once, with its latest listing. Invoices already
+        recorded and not changed since are found in one query and not fetched; the
+        others' details (and users) are fetched before the transaction, ``FETCHERS`` at
+        a time on the client's keep-alive connections. A run that meets
+        ``MAX_CONSECUTIVE_FAILURES`` fetch failures in a row records the page up to
+        there, leaves the cursor and stops."""
+        latest: dict[int, tuple] = {}
+        for ow_id, recent, program_id in listed:
+            seen = latest.get(ow_id)
+            if seen is None or (recent is not None and (seen[0] is None or recent > seen[0])):
+                latest[ow_id] = (recent, program_id)
+        done = self.up_to_date_ids(latest)
+        todo = [(ow_id, recent, program_id) for ow_id, (recent, program_id) in latest.items() if ow_id not in done]
+        fetched = self.fetch_details([ow_id for ow_id, _, _ in todo])
+        newest = cursor
+        with transaction.atomic():
+            for ow_id, recent, program_id in todo:
+                if staff_handled_seen_again(integration=self.integration, ow_invoice_id=ow_id, recent=recent):
+                    continue
+                self.record(ow_id, program_id=program_id, fetched=fetched[ow_id])
+                if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                    return cursor  # what was recorded stays; the cursor does not move
+            for recent, _ in latest.values():
+                if recent is not None and (newest is None or recent > newest):
+                    newest = recent
+            # The page is fully recorded: the cursor moves in the same transaction.
+            if newest != cursor:
+                Integration.objects.filter(pk=self.integration.pk).update(cursor=newest)
+        return newest
+
+    def up_to_date_ids(self, latest: dict[int, tuple]) -> set[int]:
+        """Of the listed invoices, those already pushed (or skipped for their date) whose
+        most recent transaction is not newer than what was recorded (one query)."""
+        ids = [ow_id for ow_id, (recent, _) in latest.items() if recent is not None]
+        if not ids:
+            return set()
+        rows = (
+            InvoiceSync.objects.filter(integration=self.integration, ow_invoice_id__in=ids)
+            .filter(Q(status=InvoiceSync.Status.PUSHED) | Q(status=InvoiceSync.Status.SKIPPED, skip_code="before_date"))
+            .exclude(ow_most_recent_transaction_at__isnull=True)
+            .values_list("ow_invoice_id", "ow_most_recent_transaction_at")
+        )
+        return {ow_id for ow_id, at in rows if at >= latest[ow_id][0]}
+
+    def fetch_details(self, ow_ids: list[int]) -> dict:
+        """Each invoice's detail (or the OpenWaterError it met), fetched concurrently; then,
+        concurrently too, the users of those that will be recorded now and need their user
+        (``outcome_for``: not one skipped, nor one pushed already or taken in hand by
+        staff), into the run's cache. No database writes."""
+
+        def detail(ow_id):
+            try:
+                return ow_id, self.client.invoice(ow_id)
+            except OpenWaterError as exc:
+                return ow_id, exc
+
+        def user(user_id):
+            try:
+                self.users.get(user_id)
+            except OpenWaterError:
+                pass  # met again, and recorded, when the invoice is recorded
+
+        if len(ow_ids) <= 1:
+            fetched = dict(detail(ow_id) for ow_id in ow_ids)
+        else:
+            fetched = dict(self.pool().map(detail, ow_ids))
+        user_ids = self.users_to_fetch([d for d in fetched.values() if isinstance(d, dict)])
+        if len(user_ids) == 1:
+            user(user_ids[0])
+        elif user_ids:
+            list(self.pool().map(user, user_ids))
+        return fetched
+
+    def users_to_fetch(self, details: list[dict]) -> list[int]:
+        """The users the invoices of ``details`` that are to be recorded now need (two queries)."""
+        parsed = []
+        for data in details:
+            try:
+                p = parse_invoice(data)
+            except InvoiceDataError:
+                continue
+            if p.needs_user:
+                parsed.append(p)
+        if not parsed:
+            return []
+        settled = set(
+            InvoiceSync.objects.filter(integration=self.integration, ow_invoice_id__in=[p.id for p in parsed])
+            .filter(Q(status=InvoiceSync.Status.PUSHED) | STAFF_HANDLED)
+            .values_list("ow_invoice_id", flat=True)
+        )
+        programs = ProgramMapping.objects.filter(
+            integration=self.integration, program_id__in={p.program_id for p in parsed if p.program_id is not None}
+        ).select_related("product")
+        mapping = {m.program_id: m for m in programs}
+        wanted = []
+        for p in parsed:
+            if p.id in settled or p.user_id in wanted:
+                continue
+            if not outcome_for(self.integration, p, mapping.get(p.program_id))[1]:
+                wanted.append(p.user_id)
+        return wanted
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=FETCHERS, thread_name_prefix="openwater-fetch")
+        return self._pool
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def item_fields(self, item):
         try:
@@ -204,30 +342,15 @@ class _Run:
             recent = None
         return ow_id, recent
 
-    def up_to_date(self, ow_id, recent) -> bool:
-        """Already pushed (or skipped for its date) and nothing newer happened since."""
-        if recent is None:
-            return False
-        return (
-            InvoiceSync.objects.filter(
-                integration=self.integration,
-                ow_invoice_id=ow_id,
-                ow_most_recent_transaction_at__gte=recent,
-            )
-            .filter(Q(status=InvoiceSync.Status.PUSHED) | Q(status=InvoiceSync.Status.SKIPPED, skip_code="before_date"))
-            .exists()
+    def record(self, ow_id: int, *, program_id, fetched=None):
+        done = record_invoice(
+            self.integration, self.client, ow_id, program_id=program_id, users=self.users, fetched=fetched
         )
-
-    def record(self, ow_id: int, *, program_id):
-        done = record_invoice(self.integration, self.client, ow_id, program_id=program_id, users=self.users)
         sync = done.sync
         if done.fetch_failed:
             self.run.errors += 1
             self.failures += 1
-            if self.failures >= MAX_CONSECUTIVE_FAILURES:
-                raise OpenWaterError(
-                    f"{self.failures} invoices in a row could not be fetched; last: {sync.last_error_detail}"
-                )
+            self.last_failure = sync.last_error_detail
             return
         self.failures = 0
         if done.error:
@@ -258,13 +381,17 @@ def record_invoice(
     *,
     program_id=None,
     users: UserCache | None = None,
+    fetched=None,
 ) -> Recorded:
     """Fetch one OpenWater invoice and record it (``invoice_record``), or record why it
     could not be (``invoice_error``). The invoice's user is fetched through ``users``
     (the run's cache; a new one when not given) when the payer needs it. Used by the
-    runs and by "Try again now"."""
+    runs and by "Try again now". ``fetched``: the detail already fetched (or the
+    OpenWaterError that fetching it met)."""
     try:
-        data = client.invoice(ow_id)
+        if isinstance(fetched, OpenWaterError):
+            raise fetched
+        data = fetched if fetched is not None else client.invoice(ow_id)
     except OpenWaterError as exc:
         sync = invoice_error(
             integration=integration,
@@ -278,7 +405,9 @@ def record_invoice(
     detail = ""
     try:
         try:
-            sync = invoice_record(integration=integration, data=data)
+            # A user fetched ahead with the page is given at once (no second attempt).
+            ahead = _user_ahead(data, users)
+            sync = invoice_record(integration=integration, data=data, user=ahead)
         except UserNeeded as need:  # nothing was written: fetch the user, then record again
             try:
                 user = (users or UserCache(client)).get(need.user_id)
@@ -311,6 +440,18 @@ def record_invoice(
         integration=integration, ow_invoice_id=ow_id, message=message, detail=detail, program_id=program_id
     )
     return Recorded(sync, error=True)
+
+
+def _user_ahead(data, users: UserCache | None) -> dict | None:
+    """The invoice's user when it needs one (a user id, no email of its own) and the run
+    has fetched it already; otherwise None."""
+    if users is None or not isinstance(data, dict) or str(data.get("email") or "").strip():
+        return None
+    user_id = data.get("userId")
+    try:
+        return users.peek(int(user_id)) if user_id not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def fetch_failure_message(exc: OpenWaterError) -> str:

@@ -61,6 +61,18 @@ def product_for(integration: Integration, program: ProgramMapping | None) -> tup
     return None, SKIP_UNMAPPED
 
 
+def outcome_for(integration: Integration, parsed, program: ProgramMapping | None) -> tuple[Product | None, str]:
+    """The product a new OpenWater invoice is recorded with, or (None, why it is skipped):
+    dated before the skip date, its program disabled or not mapped, nothing billed."""
+    day = timezone.localtime(parsed.created_at).date()
+    if integration.skip_before and day < integration.skip_before:
+        return None, SKIP_BEFORE_DATE
+    product, skip = product_for(integration, program)
+    if not skip and parsed.charges <= 0:
+        return None, SKIP_NOTHING_PAID
+    return product, skip
+
+
 def _lock_sync(integration: Integration, ow_id: int) -> InvoiceSync:
     sync = InvoiceSync.objects.select_for_update().filter(integration=integration, ow_invoice_id=ow_id).first()
     if sync is None:
@@ -89,7 +101,7 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
     payer = payer_of(parsed, user)
     integration = (
         Integration.objects.select_for_update(of=("self",))
-        .select_related("default_product", "discount_product", "entity")
+        .select_related("default_product", "discount_product", "entity", "payment_method__cash_account__entity")
         .get(pk=integration.pk)
     )
     sync = _lock_sync(integration, parsed.id)
@@ -122,13 +134,7 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
             defaults={"code": parsed.program_code[:100]},
         )
     day = timezone.localtime(parsed.created_at).date()
-    product, skip = (
-        (None, SKIP_BEFORE_DATE) if integration.skip_before and day < integration.skip_before else (None, "")
-    )
-    if not skip:
-        product, skip = product_for(integration, program)
-    if not skip and parsed.charges <= 0:
-        skip = SKIP_NOTHING_PAID
+    product, skip = outcome_for(integration, parsed, program)
     if skip:
         sync.status = InvoiceSync.Status.SKIPPED
         sync.skip_reason = {
@@ -168,7 +174,7 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
     payment = None
     if parsed.total_paid > 0:
         # The charge lines carry the payment: each is paid what it is owed, net of its discount.
-        open_lines = list(invoice.lines.filter(balance__gt=0).order_by("line_number"))
+        open_lines = [ln for ln in invoice.lines.all() if ln.balance > 0]  # as written, in line order
         references = ", ".join(f"{m} {r}".strip() for _, m, r in parsed.payments)
         payment = payment_receive(
             payer=contact,

@@ -12,15 +12,14 @@ Invariants kept here:
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from finance.models import FinancialEntity, GatewayAccount, Invoice
+from finance.models import GatewayAccount, Invoice
 from finance.models import PaymentHandlingMode as Mode
 from integrations import tasks
-from integrations.models import InvoiceSyncRecord, SavedPaymentMethod, SyncRecordChange
-from integrations.selectors import invoice_sync_accounts
+from integrations.models import InvoiceSyncRecord, SyncRecordChange
 from integrations.services.sync.base import Outcome, SyncError, lock_record
 
 # Record ids per payment-request task sent after an invoice transaction commits.
@@ -34,40 +33,62 @@ def invoices_created_receiver(sender, invoices, **kwargs):
 
 
 def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:
-    """Create the sync records of new invoices (bulk, in the caller's transaction).
+    """Create the sync records of new invoices (in the caller's transaction), in one
+    statement whatever their number.
 
     Skips credit invoices, zero totals and invoices that already have one. The record
-    takes the entity's invoice sync account (None when the entity has none) and that
-    account's default handling mode. When any record has an account, the payment
-    requests are queued after commit.
+    takes the entity's invoice sync account (None when the entity has none; an entity
+    has at most one), that account's default handling mode, the entity's currency as
+    its base currency and the provider customer id of the bill-to contact's active
+    autopay saved method (the newest one that has an id). When any record has an
+    account, the payment requests are queued after commit.
     """
     eligible = [inv for inv in invoices if inv.type != Invoice.Type.CREDIT and inv.total > 0]
     if not eligible:
         return []
-    accounts = invoice_sync_accounts(inv.entity_id for inv in eligible)
-    entities = FinancialEntity.objects.in_bulk({inv.entity_id for inv in eligible})
-    customers = dict(
-        SavedPaymentMethod.objects.filter(
-            contact_id__in={inv.bill_to_id for inv in eligible}, is_active=True, autopay=True
+    template = InvoiceSyncRecord(handling_mode=Mode.DEFAULT)
+    given = {"invoice_id", "entity_id", "gateway_account_id", "currency", "base_currency", "handling_mode"}
+    given.add("provider_customer_id")
+    constant = [f for f in InvoiceSyncRecord._meta.concrete_fields if not f.primary_key and f.attname not in given]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in constant)
+    values = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in constant]
+    sql = f"""
+        INSERT INTO {qn(InvoiceSyncRecord._meta.db_table)}
+               (invoice_id, entity_id, gateway_account_id, currency, base_currency, handling_mode,
+                provider_customer_id, {columns})
+        SELECT v.invoice_id, v.entity_id, g.id, v.currency, e.currency, COALESCE(g.default_handling_mode, %s),
+               COALESCE(c.provider_customer_id, ''), {", ".join(["%s"] * len(constant))}
+          FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
+               AS v(invoice_id, entity_id, contact_id, currency)
+          JOIN finance_financialentity e ON e.id = v.entity_id
+          LEFT JOIN paycentral_gatewayaccount g ON g.entity_id = v.entity_id AND g.invoice_sync AND g.is_active
+          LEFT JOIN LATERAL (
+                SELECT s.provider_customer_id FROM integrations_savedpaymentmethod s
+                 WHERE s.contact_id = v.contact_id AND s.is_active AND s.autopay AND s.provider_customer_id <> ''
+                 ORDER BY s.id DESC LIMIT 1) c ON true
+         ORDER BY v.invoice_id
+        RETURNING {", ".join(qn(f.column) for f in InvoiceSyncRecord._meta.concrete_fields)}"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                Mode.DEFAULT,
+                *values,
+                [inv.pk for inv in eligible],
+                [inv.entity_id for inv in eligible],
+                [inv.bill_to_id for inv in eligible],
+                [inv.currency for inv in eligible],
+            ],
         )
-        .exclude(provider_customer_id="")
-        .values_list("contact_id", "provider_customer_id")
-    )
-    records = []
+        names = [f.attname for f in InvoiceSyncRecord._meta.concrete_fields]
+        records = [InvoiceSyncRecord.from_db(connection.alias, names, row) for row in cursor.fetchall()]
+    written = {record.invoice_id: record for record in records}
+    created = []
     for inv in eligible:
-        account = accounts.get(inv.entity_id)
-        records.append(
-            InvoiceSyncRecord(
-                invoice=inv,
-                entity_id=inv.entity_id,
-                gateway_account=account,
-                currency=inv.currency,
-                base_currency=entities[inv.entity_id].currency,
-                handling_mode=account.default_handling_mode if account else Mode.DEFAULT,
-                provider_customer_id=customers.get(inv.bill_to_id, ""),
-            )
-        )
-    created = InvoiceSyncRecord.objects.bulk_create(records, batch_size=2000)
+        record = written[inv.pk]
+        record.invoice = inv
+        created.append(record)
     ids = [r.pk for r in created if r.gateway_account_id]
     if ids:
         _queue_requests_on_commit(ids)

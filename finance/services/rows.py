@@ -1,0 +1,87 @@
+"""Writing several rows that name each other in one statement (one round trip).
+
+A service that writes an invoice, its lines and its journal entry, or a payment, its
+applications and its entry, needs the ids PostgreSQL gives the first rows in the later
+ones. Instead of a statement per table (each a round trip, each waiting for the
+previous one's id), the writes are chained as data-modifying common table expressions
+of one statement: ``WITH inv AS (INSERT … RETURNING id), line AS (INSERT … VALUES
+((SELECT id FROM inv), …)) …``. The rows are the same: every column is taken from the
+model instance exactly as ``save()``/``bulk_create`` would write it (Python defaults,
+``auto_now_add``, each field's own conversion), and every constraint, foreign key and
+trigger of the tables applies as for any other INSERT or UPDATE (statement-level
+triggers fire once per part of the statement; deferred checks run at commit).
+
+A value that is a ``Ref`` is written as its SQL expression instead (a row written
+earlier in the same statement, or a lookup done in the database).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Model
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An SQL expression (with its parameters) standing for a column's value."""
+
+    sql: str
+    params: tuple = field(default_factory=tuple)
+
+
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def insert_sql(objs: Sequence[Model], *, returning: tuple[str, ...] = ("id",)) -> tuple[str, list]:
+    """``INSERT INTO <table> (<columns>) VALUES (…), … RETURNING <returning>`` for
+    unsaved instances of one model (their concrete fields but the auto primary key)."""
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
+    rows: list[str] = []
+    params: list = []
+    for obj in objs:
+        values = []
+        for f in fields:
+            raw = getattr(obj, f.attname)
+            if isinstance(raw, Ref):
+                values.append(raw.sql)
+                params.extend(raw.params)
+                continue
+            value = f.pre_save(obj, add=True)
+            if hasattr(value, "resolve_expression"):  # a database default
+                values.append("DEFAULT")
+                continue
+            values.append("%s")
+            params.append(f.get_db_prep_save(value, connection))
+        rows.append("(" + ", ".join(values) + ")")
+    columns = ", ".join(_qn(f.column) for f in fields)
+    sql = f"INSERT INTO {_qn(model._meta.db_table)} ({columns}) VALUES {', '.join(rows)}"
+    if returning:
+        sql += " RETURNING " + ", ".join(returning)
+    return sql, params
+
+
+class Statement:
+    """Parts (named CTEs) of one statement and the final SELECT that reads their results."""
+
+    def __init__(self):
+        self.parts: list[tuple[str, str]] = []
+        self.params: list = []
+
+    def add(self, name: str, sql: str, params=()) -> "Statement":
+        self.parts.append((name, sql))
+        self.params.extend(params)
+        return self
+
+    def insert(self, name: str, objs: Sequence[Model], *, returning: tuple[str, ...] = ("id",)) -> "Statement":
+        sql, params = insert_sql(objs, returning=returning)
+        return self.add(name, sql, params)
+
+    def run(self, select: str, params=()) -> list[tuple]:
+        """Send the statement; return the rows of ``select`` (which reads the parts)."""
+        ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in self.parts)
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {ctes}\n{select}", [*self.params, *params])
+            return cursor.fetchall()

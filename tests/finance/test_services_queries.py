@@ -1,0 +1,81 @@
+"""The everyday services path in few statements: an invoice and the payment of it,
+each its own transaction (savepoints here, inside the test's transaction)."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from finance.ledger_check import verify_ledger
+from finance.models import JournalEntry, PaymentApplication
+from finance.services.invoices import LineSpec, invoice_create
+from finance.services.payments import ApplicationSpec, payment_receive
+from tests.factories import BatchFactory, ContactFactory
+from tests.finance.helpers import D
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.date(2026, 1, 15)
+
+
+def _pair(ledger, batch, payer, n):
+    invoice = invoice_create(
+        bill_to=payer, entity=ledger.entity, batch=batch, lines=[LineSpec(product=ledger.event)], date=DAY
+    )
+    line = invoice.lines.all()[0]
+    payment = payment_receive(
+        payer=payer,
+        method=ledger.check_method,
+        amount=line.balance,
+        date=DAY,
+        batch=batch,
+        applications=[ApplicationSpec(line=line, amount=line.balance)],
+        reference=f"chk {n}",
+    )
+    return invoice, payment
+
+
+def test_invoice_create_and_payment_receive__twelve_statements_at_most(ledger):
+    batch, payer = BatchFactory(), ContactFactory()
+    _pair(ledger, batch, payer, 0)  # the number sequence's first row
+
+    with CaptureQueriesContext(connection) as ctx:
+        invoice, payment = _pair(ledger, batch, payer, 1)
+
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert len(statements) <= 12, "\n".join(statements)
+    # Savepoints and their releases included: 4 of them, 8 statements of work.
+    assert sum(s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) for s in statements) == 4
+    invoice.refresh_from_db()
+    assert invoice.balance == D("0.00")
+    assert [ln.balance for ln in invoice.lines.all()] == [D("0.00")]
+    assert PaymentApplication.objects.get(payment=payment).amount == D("400.00")
+    entry = JournalEntry.objects.get(payment=payment)
+    assert entry.description == f"Payment {payment.pk} from {payer.name}"
+    assert sorted((jl.account.code, jl.debit, jl.credit) for jl in entry.lines.all()) == [
+        ("1000-00", D("400.00"), D("0.00")),
+        ("1200-00", D("0.00"), D("400.00")),
+    ]
+    assert invoice.sync_record.invoice_id == invoice.pk
+    assert verify_ledger().ok
+
+
+def test_invoice_create__returns_its_lines_without_reading_them(ledger):
+    batch, payer = BatchFactory(), ContactFactory()
+    invoice = invoice_create(
+        bill_to=payer,
+        entity=ledger.entity,
+        batch=batch,
+        lines=[LineSpec(product=ledger.dues), LineSpec(product=ledger.event, quantity=D("2"))],
+        date=DAY,
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        lines = list(invoice.lines.all())
+    assert ctx.captured_queries == []
+    assert [(ln.line_number, ln.amount, ln.balance) for ln in lines] == [
+        (1, D("250.00"), D("250.00")),
+        (2, D("800.00"), D("800.00")),
+    ]
+    invoice.refresh_from_db()
+    assert [ln.pk for ln in invoice.lines.all()] == [ln.pk for ln in lines]
