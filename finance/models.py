@@ -383,8 +383,11 @@ class Invoice(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     currency = CurrencyField()
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices")
-    reversal_of = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    # On a credit invoice created by reversing an invoice: that invoice (the reversal
+    # puts each payment's money on the reversed invoice into a credit invoice of its
+    # payer, so one reversed invoice may have several). Indexed below where set.
+    reversal_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversal_credits", db_index=False
     )
     description = models.CharField(max_length=200, blank=True)
     # Set when the invoice is cancelled (its charges reversed by adjustments).
@@ -414,6 +417,10 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["bill_to", "date"]),
             models.Index(fields=["date", "id"]),
+            # The credit invoices a reversal created; other invoices are not in the index.
+            models.Index(
+                fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="invoice_by_reversal_of"
+            ),
         ]
         # No index names the balance, not even in an included column or a partial
         # index's condition, and the table keeps free room on each page (fillfactor,
@@ -733,12 +740,11 @@ class Refund(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
-            models.UniqueConstraint(
-                fields=["payment", "credit_invoice"],
-                condition=Q(status__in=["pending", "succeeded"]),
-                name="one_live_refund_per_payment_credit",
-            ),
         ]
+        # A payment may be refunded in several parts. Their total never exceeds it: the
+        # refund services check it under the payment's row lock, and the database keeps
+        # Payment.refunded_amount within Payment.amount (payment_refund_within_amount)
+        # and a credit line's balance at or below zero (line_balance_le_charge).
 
     def __str__(self):
         return f"Refund {self.pk} of payment {self.payment_id}: {self.amount}"

@@ -11,6 +11,7 @@ from finance.tables import PER_PAGE, ContactInvoiceTable, ContactPaymentTable, C
 from finance.views.base import FilteredTableView, FinanceAccessMixin
 
 MEMBERS_SHOWN = 25
+REFUNDS_SHOWN = 50
 
 
 class ContactListView(FilteredTableView):
@@ -67,5 +68,10 @@ class ContactDetailView(FinanceAccessMixin, TemplateView):
             )
             for table in (invoices, payments, credits):
                 config.configure(table)
-            context.update(invoice_table=invoices, payment_table=payments, credit_table=credits)
+            context.update(
+                invoice_table=invoices,
+                payment_table=payments,
+                credit_table=credits,
+                refunds=selectors.contact_refunds(contact)[:REFUNDS_SHOWN],
+            )
         return context
