@@ -939,3 +939,35 @@ class JournalCheckPending(models.Model):
 
     def __str__(self):
         return f"journal check of transaction {self.xact}"
+
+
+class SavedCard(models.Model):
+    """A card saved on a contact for later payments, per processor customer: only what
+    the processor gives back for it (its payment method id, brand, last four digits and
+    expiry), never a card number."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="saved_cards")
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT, related_name="saved_cards")
+    # The processor's customer the card belongs to (Stripe: cus_…; the sandbox: our party id).
+    customer_ref = models.CharField(max_length=200, blank=True)
+    # The processor's payment method id (pm_…): what a charge with this card sends.
+    processor_id = models.CharField(max_length=100)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway_account", "processor_id"], name="saved_card_once_per_gateway"),
+            models.CheckConstraint(condition=Q(last4__regex=r"^[0-9]{4}$"), name="saved_card_last4_digits"),
+            models.CheckConstraint(condition=Q(exp_month__gte=1, exp_month__lte=12), name="saved_card_exp_month"),
+        ]
+
+    def __str__(self):
+        return f"{self.brand.title()} •••• {self.last4} (exp {self.exp_month:02d}/{self.exp_year % 100:02d})"

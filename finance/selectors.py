@@ -21,6 +21,7 @@ from finance.models import (
     Payment,
     PaymentApplication,
     Refund,
+    SavedCard,
 )
 from finance.models_ar_import import ARImportRow
 from finance.money import ZERO
@@ -423,6 +424,10 @@ def recent_unposted_batches(limit: int = 8) -> list[Batch]:
         Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit],
         with_others=False,
     )
+
+
+def contact_saved_cards(contact: Contact) -> QuerySet[SavedCard]:
+    return SavedCard.objects.filter(contact=contact).select_related("gateway_account").order_by("-created_at", "-pk")
 
 
 def payment_refunds(payment: Payment) -> QuerySet[Refund]:

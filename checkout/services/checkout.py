@@ -21,14 +21,17 @@ import logging
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from checkout.models import Cart
 from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_order, order_batch
 from finance.errors import BatchClosed
-from finance.models import Batch, PaymentMethod
+from finance.models import Batch, PaymentMethod, SavedCard
 from finance.services.batches import lock_batch_for_writing
+from finance.services.saved_cards import saved_card_save
 from processors import (
+    STRIPE,
     ChargeRequest,
     ChargeStatus,
     ProcessorDeclined,
@@ -39,6 +42,7 @@ from processors import (
     RefundStatus,
     get_processor,
 )
+from processors.money import to_minor_units
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +157,20 @@ def _note(cart: Cart, message: str) -> None:
 
 
 def cart_pay_by_card(
-    *, user, cart: Cart, method: PaymentMethod, card_token: str, date=None, batch: Batch | None = None
+    *,
+    user,
+    cart: Cart,
+    method: PaymentMethod,
+    card_token: str,
+    date=None,
+    batch: Batch | None = None,
+    save_card: bool = False,
 ) -> Cart:
     """Submit a cart whose remainder is paid by card. Must run outside a transaction.
+
+    ``card_token`` is the payment method id the processor's card form made (or that of
+    a saved card). With ``save_card``, a card entered in the form is saved on the
+    bill-to once the charge succeeded (``save_card_after_charge``).
 
     Returns the submitted cart; raises ``CardDeclined`` (cart open again),
     ``ChargePending`` (cart frozen until ``cart_charge_resume`` learns the outcome) or
@@ -164,7 +179,64 @@ def cart_pay_by_card(
     if connection.in_atomic_block:
         raise RuntimeError("A card charge cannot run inside a database transaction.")
     cart = cart_charge_start(user=user, cart=cart, method=method, card_token=card_token, date=date, batch=batch)
-    return cart_charge_resume(user=user, cart=cart, date=date)
+    submitted = cart_charge_resume(user=user, cart=cart, date=date)
+    if save_card:
+        save_card_after_charge(user=user, contact=submitted.contact, method=method, payment_method_id=card_token)
+    return submitted
+
+
+def save_card_after_charge(*, user, contact, method: PaymentMethod, payment_method_id: str) -> SavedCard | None:
+    """Save the card a succeeded charge used on ``contact``, as the processor describes
+    it (brand, last four, expiry: ``get_payment_method``). Only payment method ids
+    (``pm_…``) are saved; a processor that cannot describe the card saves nothing (the
+    order is paid either way)."""
+    gateway = method.gateway_account
+    if gateway is None or not payment_method_id.startswith("pm_"):
+        return None
+    processor = get_processor(gateway)
+    try:
+        details = processor.get_payment_method(payment_method_id)
+    except ProcessorError as exc:
+        log.warning("card %s not saved for contact %s: %s", payment_method_id, contact.pk, exc)
+        return None
+    finally:
+        processor.close()
+    return saved_card_save(
+        contact=contact,
+        gateway_account=gateway,
+        processor_id=details.processor_id,
+        brand=details.brand,
+        last4=details.last4,
+        exp_month=details.exp_month,
+        exp_year=details.exp_year,
+        customer_ref=details.customer_ref or contact.party_id,
+        user=user,
+    )
+
+
+def card_element(entries, *, amount: Decimal | None = None, currency: str = "") -> dict | None:
+    """What a page needs to mount the processor's card form for the card methods among
+    ``entries`` (a payment method set's entries), or None when there are none: the
+    processor, its publishable key and the script that draws the form (the sandbox's
+    ``elements.js``; Stripe.js, which Stripe serves itself), and for Stripe's Payment
+    Element the amount in minor units and the currency."""
+    gateway = next(
+        (e.method.gateway_account for e in entries if e.method.type in CARD_TYPES and e.method.gateway_account_id),
+        None,
+    )
+    if gateway is None:
+        return None
+    config = {"processor": gateway.processor, "gateway_id": gateway.pk, "amount": "", "currency": currency.lower()}
+    if amount is not None and currency:
+        config["amount"] = str(to_minor_units(amount, currency))
+    if gateway.processor == STRIPE:
+        config.update(key=gateway.publishable_key, script="https://js.stripe.com/v3/")
+    else:
+        key = getattr(settings, "SANDBOX_PROCESSOR_PUBLISHABLE_KEY", "") or (
+            "pk_" + settings.SANDBOX_PROCESSOR_API_KEY.removeprefix("sk_")
+        )
+        config.update(key=key, script=settings.SANDBOX_PROCESSOR_URL.rstrip("/") + "/elements.js")
+    return config
 
 
 def cart_charge_resume(*, user, cart: Cart, date=None) -> Cart:

@@ -1,5 +1,7 @@
-"""Card payments in a real browser: a staff order paid by card after a decline, and a
-member's own checkout with the Public set (own credit applied, the rest by card)."""
+"""Card payments in a real browser, the card entered in the processor's card form (the
+sandbox's elements.js), never typed as a token: a staff order paid by card after a
+decline, and a member's own checkout with the Public set (own credit applied, the rest
+by card)."""
 
 import re
 from decimal import Decimal
@@ -37,6 +39,15 @@ def card_method(ledger, live_server, settings, set_name: str, label: str) -> Pay
     return method
 
 
+def enter_card(scope, number: str, exp: str = "12 / 34", cvc: str = "123") -> None:
+    """Type a card into the processor's card form (the sandbox's elements.js)."""
+    form = scope.get_by_test_id("sandbox-card-form")
+    expect(form).to_be_visible()
+    form.get_by_label("Card number").fill(number)
+    form.get_by_label("MM / YY").fill(exp)
+    form.get_by_label("CVC").fill(cvc)
+
+
 def test_staff_order_paid_by_card_after_a_decline(browser_page, screenshot, live_server, ledger, staff_user, settings):
     page = browser_page
     visa = card_method(ledger, live_server, settings, "Staff", "Visa (card)")
@@ -51,11 +62,11 @@ def test_staff_order_paid_by_card_after_a_decline(browser_page, screenshot, live
     expect(page.get_by_test_id("cart-balance")).to_have_text("400.00")
 
     submit = page.get_by_test_id("cart-submit")
-    expect(submit.get_by_label("Card token")).to_be_hidden()
+    expect(submit.get_by_test_id("card-field")).to_be_hidden()
     submit.get_by_label("Pay the balance of 400.00 by").select_option(str(visa.pk))
-    expect(submit.get_by_label("Card token")).to_be_visible()
+    expect(submit.get_by_test_id("card-field")).to_be_visible()
     expect(submit.get_by_label("Reference")).to_be_hidden()
-    submit.get_by_label("Card token").fill("tok_visa_declined")
+    enter_card(submit, "4000 0000 0000 0002")
     submit.get_by_role("button", name="Submit order").click()
     expect(page.get_by_test_id("cart-error")).to_contain_text("The card was declined")
     expect(page.get_by_test_id("cart-last-charge")).to_contain_text("Declined")
@@ -64,7 +75,7 @@ def test_staff_order_paid_by_card_after_a_decline(browser_page, screenshot, live
 
     submit = page.get_by_test_id("cart-submit")
     submit.get_by_label("Pay the balance of 400.00 by").select_option(str(visa.pk))
-    submit.get_by_label("Card token").fill("tok_visa")
+    enter_card(submit, "4242 4242 4242 4242")
     submit.get_by_role("button", name="Submit order").click()
     expect(page).to_have_url(re.compile(r"/invoices/\d+/$"))
     cart = Cart.objects.get(contact=dana)
@@ -104,7 +115,7 @@ def test_member_checkout_applies_own_credit_and_pays_by_card(browser_page, scree
     expect(page.get_by_test_id("cart-balance")).to_have_text("250.00")
     pay = page.get_by_test_id("member-pay")
     pay.get_by_label("Pay 250.00 by").select_option(str(card.pk))
-    pay.get_by_label("Card").fill("tok_visa")
+    enter_card(pay, "4242 4242 4242 4242")
     screenshot("card-3-member-checkout")
     pay.get_by_role("button", name="Pay now").click()
     expect(page).to_have_url(re.compile(r"/member/orders/\d+/receipt/$"))
