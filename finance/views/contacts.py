@@ -53,6 +53,7 @@ class ContactDetailView(FinanceAccessMixin, TemplateView):
                 members=members[:MEMBERS_SHOWN],
                 member_count=members.count(),
                 members_shown=MEMBERS_SHOWN,
+                saved_cards=selectors.contact_saved_cards(contact),
             )
         else:
             paginate = {"per_page": PER_PAGE}

@@ -12,7 +12,14 @@ from playwright.sync_api import expect
 
 from checkout.models import Cart, MemberAccount
 from finance.ledger_check import verify_ledger
-from finance.models import GatewayAccount, Payment, PaymentMethod, PaymentMethodSet, PaymentMethodSetEntry
+from finance.models import (
+    GatewayAccount,
+    Payment,
+    PaymentMethod,
+    PaymentMethodSet,
+    PaymentMethodSetEntry,
+    SavedCard,
+)
 from sandboxes.processor.models import SandboxCharge
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import CompanyFactory, ContactFactory
@@ -130,3 +137,44 @@ def test_member_checkout_applies_own_credit_and_pays_by_card(browser_page, scree
     assert response.status == 403
     report = verify_ledger()
     assert report.ok, report.format()
+
+
+def test_saved_card_picked_for_the_next_order(browser_page, screenshot, live_server, ledger, staff_user, settings):
+    """The first order's card is saved on the contact (brand and last four only); the
+    second order is paid by picking it from the list, with no card form."""
+    page = browser_page
+    visa = card_method(ledger, live_server, settings, "Staff", "Visa (card)")
+    sam = ContactFactory(name="Sam Saved", sort_name="Saved, Sam", party_id="30401")
+
+    sign_in(page, live_server, "clerk", "pw-clerk-123")
+    for order in (1, 2):
+        page.goto(f"{live_server.url}/cart/?contact=30401")
+        page.get_by_role("button", name="Start order for Sam Saved").click()
+        page.get_by_label("Product").select_option(str(ledger.event.pk))
+        page.get_by_role("button", name="Add product").click()
+        submit = page.get_by_test_id("cart-submit")
+        submit.get_by_label("Pay the balance of 400.00 by").select_option(str(visa.pk))
+        if order == 1:
+            expect(submit.get_by_label("Card", exact=True)).to_have_count(0)  # nothing saved yet
+            enter_card(submit, "5555 5555 5555 4444")
+            expect(submit.get_by_label("Save this card for Sam Saved")).to_be_checked()
+        else:
+            saved = submit.get_by_label("Card", exact=True)
+            expect(saved.locator("option")).to_have_text(["A new card", "Mastercard •••• 4444 (exp 12/34)"])
+            saved.select_option(label="Mastercard •••• 4444 (exp 12/34)")
+            expect(submit.get_by_test_id("card-element")).to_be_hidden()
+            for width in (1400, 1024):
+                page.set_viewport_size({"width": width, "height": 900})
+                screenshot(f"card-5-saved-card-{width}")
+        submit.get_by_role("button", name="Submit order").click()
+        expect(page).to_have_url(re.compile(r"/invoices/\d+/$"))
+
+    card = SavedCard.objects.get(contact=sam)
+    assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("mastercard", "4444", 12, 2034)
+    assert card.processor_id.startswith("pm_")
+    charges = list(SandboxCharge.objects.order_by("created_at"))
+    assert [c.status for c in charges] == ["succeeded", "succeeded"]
+    assert all(c.source == "tok_mastercard" for c in charges)
+    assert Payment.objects.filter(method=visa).count() == 2
+    page.goto(f"{live_server.url}/contacts/{sam.pk}/")
+    expect(page.get_by_test_id("saved-cards")).to_contain_text("Mastercard •••• 4444")
