@@ -971,3 +971,51 @@ class SavedCard(models.Model):
 
     def __str__(self):
         return f"{self.brand.title()} •••• {self.last4} (exp {self.exp_month:02d}/{self.exp_year % 100:02d})"
+
+
+class CardPayment(models.Model):
+    """A payment received by card on the Receive payment page, charged in two phases:
+    the attempt (amount, card's payment method id, idempotency key) is committed before
+    the processor is called; the answer is recorded after, and a succeeded charge
+    records the ledger's payment (``payment``) once. An attempt whose answer never came
+    stays CHARGING and is asked about again with the same key, never charged anew."""
+
+    class Status(models.TextChoices):
+        CHARGING = "charging", "Charging"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Declined or refused"
+
+    payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="+")
+    method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+")
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, related_name="+")
+    amount = MoneyField()
+    currency = CurrencyField()
+    date = models.DateField()
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+")
+    # The processor's payment method id (pm_…) the card form made; never a card number.
+    card_token = models.CharField(max_length=100)
+    save_card = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHARGING)
+    charge_id = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="card_payment"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | (Q(payment__isnull=False) & ~Q(charge_id="")),
+                name="card_payment_paid_has_payment",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Card payment {self.pk} {self.amount} {self.currency} ({self.status})"

@@ -21,17 +21,15 @@ import logging
 import uuid
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from checkout.models import Cart
 from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_order, order_batch
 from finance.errors import BatchClosed
-from finance.models import Batch, PaymentMethod, SavedCard
+from finance.models import Batch, PaymentMethod
 from finance.services.batches import lock_batch_for_writing
-from finance.services.saved_cards import saved_card_save
+from finance.services.cards import save_card_after_charge
 from processors import (
-    STRIPE,
     ChargeRequest,
     ChargeStatus,
     ProcessorDeclined,
@@ -42,7 +40,6 @@ from processors import (
     RefundStatus,
     get_processor,
 )
-from processors.money import to_minor_units
 
 log = logging.getLogger(__name__)
 
@@ -183,60 +180,6 @@ def cart_pay_by_card(
     if save_card:
         save_card_after_charge(user=user, contact=submitted.contact, method=method, payment_method_id=card_token)
     return submitted
-
-
-def save_card_after_charge(*, user, contact, method: PaymentMethod, payment_method_id: str) -> SavedCard | None:
-    """Save the card a succeeded charge used on ``contact``, as the processor describes
-    it (brand, last four, expiry: ``get_payment_method``). Only payment method ids
-    (``pm_…``) are saved; a processor that cannot describe the card saves nothing (the
-    order is paid either way)."""
-    gateway = method.gateway_account
-    if gateway is None or not payment_method_id.startswith("pm_"):
-        return None
-    processor = get_processor(gateway)
-    try:
-        details = processor.get_payment_method(payment_method_id)
-    except ProcessorError as exc:
-        log.warning("card %s not saved for contact %s: %s", payment_method_id, contact.pk, exc)
-        return None
-    finally:
-        processor.close()
-    return saved_card_save(
-        contact=contact,
-        gateway_account=gateway,
-        processor_id=details.processor_id,
-        brand=details.brand,
-        last4=details.last4,
-        exp_month=details.exp_month,
-        exp_year=details.exp_year,
-        customer_ref=details.customer_ref or contact.party_id,
-        user=user,
-    )
-
-
-def card_element(entries, *, amount: Decimal | None = None, currency: str = "") -> dict | None:
-    """What a page needs to mount the processor's card form for the card methods among
-    ``entries`` (a payment method set's entries), or None when there are none: the
-    processor, its publishable key and the script that draws the form (the sandbox's
-    ``elements.js``; Stripe.js, which Stripe serves itself), and for Stripe's Payment
-    Element the amount in minor units and the currency."""
-    gateway = next(
-        (e.method.gateway_account for e in entries if e.method.type in CARD_TYPES and e.method.gateway_account_id),
-        None,
-    )
-    if gateway is None:
-        return None
-    config = {"processor": gateway.processor, "gateway_id": gateway.pk, "amount": "", "currency": currency.lower()}
-    if amount is not None and currency:
-        config["amount"] = str(to_minor_units(amount, currency))
-    if gateway.processor == STRIPE:
-        config.update(key=gateway.publishable_key, script="https://js.stripe.com/v3/")
-    else:
-        key = getattr(settings, "SANDBOX_PROCESSOR_PUBLISHABLE_KEY", "") or (
-            "pk_" + settings.SANDBOX_PROCESSOR_API_KEY.removeprefix("sk_")
-        )
-        config.update(key=key, script=settings.SANDBOX_PROCESSOR_URL.rstrip("/") + "/elements.js")
-    return config
 
 
 def cart_charge_resume(*, user, cart: Cart, date=None) -> Cart:

@@ -22,7 +22,7 @@ from finance.errors import FinanceError
 from finance.models import FinanceSettings, FinancialEntity, Invoice, SavedCard
 from finance.money import ZERO
 from finance.services.credits import credit_available
-from finance.services.saved_cards import saved_card_for
+from finance.services.cards import card_element, saved_card_for
 
 SEARCH_LIMIT = 50
 
@@ -57,7 +57,7 @@ def card_context(cart: Cart, entries, amount) -> tuple[dict | None, list[SavedCa
     """The card form's settings for the set's card methods, and the bill-to's cards
     saved through their gateway."""
     currency = cart.entity.currency if cart.entity_id else ""
-    element = checkout.card_element(entries, amount=amount or None, currency=currency)
+    element = card_element([e.method for e in entries], amount=amount or None, currency=currency)
     if element is None:
         return None, []
     saved = list(SavedCard.objects.filter(contact=cart.contact, gateway_account_id=element["gateway_id"]))

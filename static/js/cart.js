@@ -27,7 +27,10 @@
         // Stripe.js: a Payment Element that creates the PaymentMethod in the browser;
         // the server confirms the PaymentIntent with it ("finalize payments on the server").
         var stripe = window.Stripe(field.dataset.key);
-        var options = { mode: "payment", currency: field.dataset.currency, paymentMethodCreation: "manual" };
+        // With an amount: a payment; without one (Receive payment: typed later), the
+        // element only collects the card ("setup" mode).
+        var options = { mode: field.dataset.amount ? "payment" : "setup", paymentMethodCreation: "manual" };
+        if (field.dataset.currency) options.currency = field.dataset.currency;
         if (field.dataset.amount) options.amount = parseInt(field.dataset.amount, 10);
         var elements = stripe.elements(options);
         elements.create("payment").mount(target);
@@ -72,18 +75,21 @@
   document.addEventListener("DOMContentLoaded", function () { sync(); });
   document.addEventListener("htmx:afterSwap", function () { sync(); });
 
-  // htmx asks before it sends the form: get the payment method id first.
-  document.addEventListener("htmx:confirm", function (event) {
-    var form = event.detail.elt;
-    if (!form.matches || !form.matches("form[data-cart-submit]")) return;
+  // A plain form (the Receive payment page): get the payment method id, then submit.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("form[data-cart-submit]") || form.hasAttribute("hx-post")) return;
     var field = form.querySelector("[data-card-field]");
     if (!field || field.hidden) return;
-    var saved = field.querySelector("[data-saved-card]");
-    if (saved && saved.value) return;
     var token = field.querySelector("input[name=card_token]");
     if (token.value) return;
     event.preventDefault();
+    tokenize(field, function () { form.submit(); });
+  });
+
+  function tokenize(field, then) {
     var errors = field.querySelector("[data-card-errors]");
+    var token = field.querySelector("input[name=card_token]");
     errors.textContent = "";
     if (!field._tokenize) {
       errors.textContent = "The card form is still loading; try again in a moment.";
@@ -95,7 +101,21 @@
         return;
       }
       token.value = result.paymentMethod.id;
-      event.detail.issueRequest(true);
+      then();
     });
+  }
+
+  // htmx asks before it sends the form: get the payment method id first.
+  document.addEventListener("htmx:confirm", function (event) {
+    var form = event.detail.elt;
+    if (!form.matches || !form.matches("form[data-cart-submit]")) return;
+    var field = form.querySelector("[data-card-field]");
+    if (!field || field.hidden) return;
+    var saved = field.querySelector("[data-saved-card]");
+    if (saved && saved.value) return;
+    var token = field.querySelector("input[name=card_token]");
+    if (token.value) return;
+    event.preventDefault();
+    tokenize(field, function () { event.detail.issueRequest(true); });
   });
 })();

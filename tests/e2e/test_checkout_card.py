@@ -22,7 +22,8 @@ from finance.models import (
 )
 from sandboxes.processor.models import SandboxCharge
 from tests.e2e.test_cart_credit import sign_in
-from tests.factories import CompanyFactory, ContactFactory
+from finance.services.batches import current_batch_set
+from tests.factories import BatchFactory, CompanyFactory, ContactFactory
 from tests.paycentral.test_cart_services import add_opencredit, make_credit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -178,3 +179,43 @@ def test_saved_card_picked_for_the_next_order(browser_page, screenshot, live_ser
     assert Payment.objects.filter(method=visa).count() == 2
     page.goto(f"{live_server.url}/contacts/{sam.pk}/")
     expect(page.get_by_test_id("saved-cards")).to_contain_text("Mastercard •••• 4444")
+
+
+def test_staff_receive_payment_by_card_in_the_card_form(
+    browser_page, screenshot, live_server, ledger, staff_user, settings
+):
+    """Receive payment with a card method: the card goes into the sandbox's card form,
+    is charged through the processor, and the payment records the charge."""
+    page = browser_page
+    visa = card_method(ledger, live_server, settings, "Staff", "Visa (card)")
+    ledger.staff_set.refresh_from_db()
+    PaymentMethodSetEntry.objects.get_or_create(method_set=ledger.staff_set, method=visa, defaults={"position": 9})
+    rita = ContactFactory(name="Rita Receipt", sort_name="Receipt, Rita", party_id="30501")
+    current_batch_set(user=staff_user, batch=BatchFactory(number="CARDS-1"))
+
+    sign_in(page, live_server, "clerk", "pw-clerk-123")
+    page.goto(f"{live_server.url}/payments/new/?contact=30501")
+    expect(page.get_by_test_id("card-field")).to_be_hidden()
+    page.get_by_label("Payment method").select_option(str(visa.pk))
+    expect(page.get_by_test_id("card-field")).to_be_visible()
+    expect(page.get_by_label("Reference")).to_be_hidden()
+    page.get_by_role("spinbutton", name="Amount").fill("75.00")
+    enter_card(page, "4000 0000 0000 0002")
+    page.get_by_role("button", name="Record payment").click()
+    expect(page.get_by_test_id("entry-error")).to_contain_text("The card was declined")
+    assert not Payment.objects.filter(method=visa).exists()
+
+    page.get_by_label("Payment method").select_option(str(visa.pk))
+    enter_card(page, "4242 4242 4242 4242")
+    for width in (1400, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        screenshot(f"card-6-receive-payment-{width}")
+    page.get_by_role("button", name="Record payment").click()
+    expect(page.locator(".alert-success")).to_contain_text("Payment of 75.00 from Rita Receipt recorded")
+    payment = Payment.objects.get(method=visa)
+    expect(page.locator(".alert-success")).to_contain_text(f"Card charge {payment.processor_charge_id}")
+    assert payment.amount == Decimal("75.00") and payment.processor_charge_id.startswith("ch_")
+    assert SandboxCharge.objects.get(status="succeeded").amount == 7500
+    assert SavedCard.objects.get(contact=rita).last4 == "4242"
+    report = verify_ledger()
+    assert report.ok, report.format()
