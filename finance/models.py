@@ -418,9 +418,7 @@ class Invoice(models.Model):
             models.Index(fields=["bill_to", "date"]),
             models.Index(fields=["date", "id"]),
             # The credit invoices a reversal created; other invoices are not in the index.
-            models.Index(
-                fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="invoice_by_reversal_of"
-            ),
+            models.Index(fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="invoice_by_reversal_of"),
         ]
         # No index names the balance, not even in an included column or a partial
         # index's condition, and the table keeps free room on each page (fillfactor,

@@ -94,9 +94,9 @@ def invoice_list() -> QuerySet[Invoice]:
 
 
 def invoice_get(pk: int) -> Invoice:
-    return Invoice.objects.select_related(
-        "bill_to", "sold_to", "batch", "entity", "reversal_of", "created_by"
-    ).get(pk=pk)
+    return Invoice.objects.select_related("bill_to", "sold_to", "batch", "entity", "reversal_of", "created_by").get(
+        pk=pk
+    )
 
 
 def invoice_reversal_credits(invoice: Invoice) -> QuerySet[Invoice]:

@@ -7,35 +7,64 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0006_moved_models_triggers_added'),
-        ('finance', '0030_saved_cards'),
+        ("audit", "0006_moved_models_triggers_added"),
+        ("finance", "0030_saved_cards"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SavedCardAuditTriggers',
-            fields=[
-            ],
+            name="SavedCardAuditTriggers",
+            fields=[],
             options={
-                'proxy': True,
-                'default_permissions': (),
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "default_permissions": (),
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('finance.savedcard',),
+            bases=("finance.savedcard",),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='savedcardaudittriggers',
-            trigger=pgtrigger.compiler.Trigger(name='audit_savedcard_insert', sql=core.db_triggers.TriggerSql(func='\n    PERFORM audit_event_write(\n        \'create\', \'finance\', \'savedcard\',\n        NEW."id"::text,\n        concat(NEW."brand"::text, \' •••• \', NEW."last4"::text, \' of \', (SELECT r."name"::text FROM "finance_contact" r WHERE r."id" = NEW."contact_id")),\n        jsonb_build_object(\n            \'contact\', to_jsonb(\'#\' || NEW."contact_id"),\n            \'gateway_account\', to_jsonb(\'#\' || NEW."gateway_account_id"),\n            \'brand\', to_jsonb(NEW."brand"),\n            \'last4\', to_jsonb(NEW."last4"),\n            \'exp_month\', to_jsonb(NEW."exp_month"),\n            \'exp_year\', to_jsonb(NEW."exp_year")));\n    RETURN NULL;\n', hash='260f0dc5fe02d6ad96a23bfec4f6a11f9eb5e2e8', operation='INSERT', pgid='audit_savedcard_insert', table='finance_savedcard', when='AFTER')),
+            model_name="savedcardaudittriggers",
+            trigger=pgtrigger.compiler.Trigger(
+                name="audit_savedcard_insert",
+                sql=core.db_triggers.TriggerSql(
+                    func="\n    PERFORM audit_event_write(\n        'create', 'finance', 'savedcard',\n        NEW.\"id\"::text,\n        concat(NEW.\"brand\"::text, ' •••• ', NEW.\"last4\"::text, ' of ', (SELECT r.\"name\"::text FROM \"finance_contact\" r WHERE r.\"id\" = NEW.\"contact_id\")),\n        jsonb_build_object(\n            'contact', to_jsonb('#' || NEW.\"contact_id\"),\n            'gateway_account', to_jsonb('#' || NEW.\"gateway_account_id\"),\n            'brand', to_jsonb(NEW.\"brand\"),\n            'last4', to_jsonb(NEW.\"last4\"),\n            'exp_month', to_jsonb(NEW.\"exp_month\"),\n            'exp_year', to_jsonb(NEW.\"exp_year\")));\n    RETURN NULL;\n",
+                    hash="260f0dc5fe02d6ad96a23bfec4f6a11f9eb5e2e8",
+                    operation="INSERT",
+                    pgid="audit_savedcard_insert",
+                    table="finance_savedcard",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='savedcardaudittriggers',
-            trigger=pgtrigger.compiler.Trigger(name='audit_savedcard_update', sql=core.db_triggers.TriggerSql(condition='WHEN (OLD."brand" IS DISTINCT FROM (NEW."brand") OR OLD."contact_id" IS DISTINCT FROM (NEW."contact_id") OR OLD."exp_month" IS DISTINCT FROM (NEW."exp_month") OR OLD."exp_year" IS DISTINCT FROM (NEW."exp_year") OR OLD."gateway_account_id" IS DISTINCT FROM (NEW."gateway_account_id") OR OLD."last4" IS DISTINCT FROM (NEW."last4"))', func='\n    PERFORM audit_event_write(\n        \'update\', \'finance\', \'savedcard\',\n        NEW."id"::text,\n        concat(NEW."brand"::text, \' •••• \', NEW."last4"::text, \' of \', (SELECT r."name"::text FROM "finance_contact" r WHERE r."id" = NEW."contact_id")),\n        (SELECT COALESCE(jsonb_object_agg(c.key, c.value), \'{}\'::jsonb) FROM jsonb_each(jsonb_build_object(\n            \'contact\', CASE WHEN OLD."contact_id" IS DISTINCT FROM NEW."contact_id" THEN jsonb_build_array(to_jsonb(\'#\' || OLD."contact_id"), to_jsonb(\'#\' || NEW."contact_id")) END,\n            \'gateway_account\', CASE WHEN OLD."gateway_account_id" IS DISTINCT FROM NEW."gateway_account_id" THEN jsonb_build_array(to_jsonb(\'#\' || OLD."gateway_account_id"), to_jsonb(\'#\' || NEW."gateway_account_id")) END,\n            \'brand\', CASE WHEN OLD."brand" IS DISTINCT FROM NEW."brand" THEN jsonb_build_array(to_jsonb(OLD."brand"), to_jsonb(NEW."brand")) END,\n            \'last4\', CASE WHEN OLD."last4" IS DISTINCT FROM NEW."last4" THEN jsonb_build_array(to_jsonb(OLD."last4"), to_jsonb(NEW."last4")) END,\n            \'exp_month\', CASE WHEN OLD."exp_month" IS DISTINCT FROM NEW."exp_month" THEN jsonb_build_array(to_jsonb(OLD."exp_month"), to_jsonb(NEW."exp_month")) END,\n            \'exp_year\', CASE WHEN OLD."exp_year" IS DISTINCT FROM NEW."exp_year" THEN jsonb_build_array(to_jsonb(OLD."exp_year"), to_jsonb(NEW."exp_year")) END)) c WHERE c.value <> \'null\'::jsonb));\n    RETURN NULL;\n', hash='8e8f254403e0f271ebc1b34ccd000cfe16cc31c6', operation='UPDATE OF "contact_id", "gateway_account_id", "brand", "last4", "exp_month", "exp_year"', pgid='audit_savedcard_update', table='finance_savedcard', when='AFTER')),
+            model_name="savedcardaudittriggers",
+            trigger=pgtrigger.compiler.Trigger(
+                name="audit_savedcard_update",
+                sql=core.db_triggers.TriggerSql(
+                    condition='WHEN (OLD."brand" IS DISTINCT FROM (NEW."brand") OR OLD."contact_id" IS DISTINCT FROM (NEW."contact_id") OR OLD."exp_month" IS DISTINCT FROM (NEW."exp_month") OR OLD."exp_year" IS DISTINCT FROM (NEW."exp_year") OR OLD."gateway_account_id" IS DISTINCT FROM (NEW."gateway_account_id") OR OLD."last4" IS DISTINCT FROM (NEW."last4"))',
+                    func='\n    PERFORM audit_event_write(\n        \'update\', \'finance\', \'savedcard\',\n        NEW."id"::text,\n        concat(NEW."brand"::text, \' •••• \', NEW."last4"::text, \' of \', (SELECT r."name"::text FROM "finance_contact" r WHERE r."id" = NEW."contact_id")),\n        (SELECT COALESCE(jsonb_object_agg(c.key, c.value), \'{}\'::jsonb) FROM jsonb_each(jsonb_build_object(\n            \'contact\', CASE WHEN OLD."contact_id" IS DISTINCT FROM NEW."contact_id" THEN jsonb_build_array(to_jsonb(\'#\' || OLD."contact_id"), to_jsonb(\'#\' || NEW."contact_id")) END,\n            \'gateway_account\', CASE WHEN OLD."gateway_account_id" IS DISTINCT FROM NEW."gateway_account_id" THEN jsonb_build_array(to_jsonb(\'#\' || OLD."gateway_account_id"), to_jsonb(\'#\' || NEW."gateway_account_id")) END,\n            \'brand\', CASE WHEN OLD."brand" IS DISTINCT FROM NEW."brand" THEN jsonb_build_array(to_jsonb(OLD."brand"), to_jsonb(NEW."brand")) END,\n            \'last4\', CASE WHEN OLD."last4" IS DISTINCT FROM NEW."last4" THEN jsonb_build_array(to_jsonb(OLD."last4"), to_jsonb(NEW."last4")) END,\n            \'exp_month\', CASE WHEN OLD."exp_month" IS DISTINCT FROM NEW."exp_month" THEN jsonb_build_array(to_jsonb(OLD."exp_month"), to_jsonb(NEW."exp_month")) END,\n            \'exp_year\', CASE WHEN OLD."exp_year" IS DISTINCT FROM NEW."exp_year" THEN jsonb_build_array(to_jsonb(OLD."exp_year"), to_jsonb(NEW."exp_year")) END)) c WHERE c.value <> \'null\'::jsonb));\n    RETURN NULL;\n',
+                    hash="8e8f254403e0f271ebc1b34ccd000cfe16cc31c6",
+                    operation='UPDATE OF "contact_id", "gateway_account_id", "brand", "last4", "exp_month", "exp_year"',
+                    pgid="audit_savedcard_update",
+                    table="finance_savedcard",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='savedcardaudittriggers',
-            trigger=pgtrigger.compiler.Trigger(name='audit_savedcard_delete', sql=core.db_triggers.TriggerSql(func='\n    PERFORM audit_event_write(\n        \'delete\', \'finance\', \'savedcard\',\n        OLD."id"::text,\n        concat(OLD."brand"::text, \' •••• \', OLD."last4"::text, \' of \', (SELECT r."name"::text FROM "finance_contact" r WHERE r."id" = OLD."contact_id")),\n        jsonb_build_object(\n            \'contact\', to_jsonb(\'#\' || OLD."contact_id"),\n            \'gateway_account\', to_jsonb(\'#\' || OLD."gateway_account_id"),\n            \'brand\', to_jsonb(OLD."brand"),\n            \'last4\', to_jsonb(OLD."last4"),\n            \'exp_month\', to_jsonb(OLD."exp_month"),\n            \'exp_year\', to_jsonb(OLD."exp_year")));\n    RETURN NULL;\n', hash='509cb3c0bdb8ae0141e48b73a2db4bac6ed971b7', operation='DELETE', pgid='audit_savedcard_delete', table='finance_savedcard', when='AFTER')),
+            model_name="savedcardaudittriggers",
+            trigger=pgtrigger.compiler.Trigger(
+                name="audit_savedcard_delete",
+                sql=core.db_triggers.TriggerSql(
+                    func="\n    PERFORM audit_event_write(\n        'delete', 'finance', 'savedcard',\n        OLD.\"id\"::text,\n        concat(OLD.\"brand\"::text, ' •••• ', OLD.\"last4\"::text, ' of ', (SELECT r.\"name\"::text FROM \"finance_contact\" r WHERE r.\"id\" = OLD.\"contact_id\")),\n        jsonb_build_object(\n            'contact', to_jsonb('#' || OLD.\"contact_id\"),\n            'gateway_account', to_jsonb('#' || OLD.\"gateway_account_id\"),\n            'brand', to_jsonb(OLD.\"brand\"),\n            'last4', to_jsonb(OLD.\"last4\"),\n            'exp_month', to_jsonb(OLD.\"exp_month\"),\n            'exp_year', to_jsonb(OLD.\"exp_year\")));\n    RETURN NULL;\n",
+                    hash="509cb3c0bdb8ae0141e48b73a2db4bac6ed971b7",
+                    operation="DELETE",
+                    pgid="audit_savedcard_delete",
+                    table="finance_savedcard",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

@@ -21,8 +21,8 @@ from core.authorization import APPLY_OTHER_CREDIT, USE_CART, ModuleLevelRequired
 from finance.errors import FinanceError
 from finance.models import FinanceSettings, FinancialEntity, Invoice, SavedCard
 from finance.money import ZERO
-from finance.services.credits import credit_available
 from finance.services.cards import card_element, saved_card_for
+from finance.services.credits import credit_available
 
 SEARCH_LIMIT = 50
 

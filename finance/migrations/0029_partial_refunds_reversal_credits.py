@@ -6,24 +6,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finance', '0028_payment_methods_moved_in'),
+        ("finance", "0028_payment_methods_moved_in"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='refund',
-            name='one_live_refund_per_payment_credit',
+            model_name="refund",
+            name="one_live_refund_per_payment_credit",
         ),
         migrations.AlterField(
-            model_name='invoice',
-            name='reversal_of',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reversal_credits', to='finance.invoice'),
+            model_name="invoice",
+            name="reversal_of",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reversal_credits",
+                to="finance.invoice",
+            ),
         ),
         migrations.AddIndex(
-            model_name='invoice',
-            index=models.Index(condition=models.Q(('reversal_of__isnull', False)), fields=['reversal_of'], name='invoice_by_reversal_of'),
+            model_name="invoice",
+            index=models.Index(
+                condition=models.Q(("reversal_of__isnull", False)),
+                fields=["reversal_of"],
+                name="invoice_by_reversal_of",
+            ),
         ),
     ]

@@ -6,31 +6,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finance', '0029_partial_refunds_reversal_credits'),
+        ("finance", "0029_partial_refunds_reversal_credits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SavedCard',
+            name="SavedCard",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('customer_ref', models.CharField(blank=True, max_length=200)),
-                ('processor_id', models.CharField(max_length=100)),
-                ('brand', models.CharField(max_length=20)),
-                ('last4', models.CharField(max_length=4)),
-                ('exp_month', models.PositiveSmallIntegerField()),
-                ('exp_year', models.PositiveSmallIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='saved_cards', to='finance.contact')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('gateway_account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='saved_cards', to='finance.gatewayaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("customer_ref", models.CharField(blank=True, max_length=200)),
+                ("processor_id", models.CharField(max_length=100)),
+                ("brand", models.CharField(max_length=20)),
+                ("last4", models.CharField(max_length=4)),
+                ("exp_month", models.PositiveSmallIntegerField()),
+                ("exp_year", models.PositiveSmallIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="saved_cards", to="finance.contact"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "gateway_account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="saved_cards",
+                        to="finance.gatewayaccount",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'constraints': [models.UniqueConstraint(fields=('gateway_account', 'processor_id'), name='saved_card_once_per_gateway'), models.CheckConstraint(condition=models.Q(('last4__regex', '^[0-9]{4}$')), name='saved_card_last4_digits'), models.CheckConstraint(condition=models.Q(('exp_month__gte', 1), ('exp_month__lte', 12)), name='saved_card_exp_month')],
+                "ordering": ["-created_at", "-pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("gateway_account", "processor_id"), name="saved_card_once_per_gateway"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("last4__regex", "^[0-9]{4}$")), name="saved_card_last4_digits"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("exp_month__gte", 1), ("exp_month__lte", 12)), name="saved_card_exp_month"
+                    ),
+                ],
             },
         ),
     ]

@@ -6,37 +6,91 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finance', '0030_saved_cards'),
+        ("finance", "0030_saved_cards"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CardPayment',
+            name="CardPayment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('date', models.DateField()),
-                ('card_token', models.CharField(max_length=100)),
-                ('save_card', models.BooleanField(default=False)),
-                ('idempotency_key', models.CharField(max_length=80, unique=True)),
-                ('status', models.CharField(choices=[('charging', 'Charging'), ('succeeded', 'Paid'), ('failed', 'Declined or refused')], default='charging', max_length=10)),
-                ('charge_id', models.CharField(blank=True, max_length=100)),
-                ('failure_message', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finance.batch')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('entity', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finance.financialentity')),
-                ('method', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finance.paymentmethod')),
-                ('payer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finance.contact')),
-                ('payment', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='card_payment', to='finance.payment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                ("date", models.DateField()),
+                ("card_token", models.CharField(max_length=100)),
+                ("save_card", models.BooleanField(default=False)),
+                ("idempotency_key", models.CharField(max_length=80, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("charging", "Charging"), ("succeeded", "Paid"), ("failed", "Declined or refused")],
+                        default="charging",
+                        max_length=10,
+                    ),
+                ),
+                ("charge_id", models.CharField(blank=True, max_length=100)),
+                ("failure_message", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="finance.batch"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "entity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="finance.financialentity"
+                    ),
+                ),
+                (
+                    "method",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="finance.paymentmethod"
+                    ),
+                ),
+                (
+                    "payer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="finance.contact"
+                    ),
+                ),
+                (
+                    "payment",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="card_payment",
+                        to="finance.payment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='card_payment_amount_positive'), models.CheckConstraint(condition=models.Q(models.Q(('status', 'succeeded'), _negated=True), models.Q(('payment__isnull', False), models.Q(('charge_id', ''), _negated=True)), _connector='OR'), name='card_payment_paid_has_payment')],
+                "ordering": ["-created_at", "-pk"],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="card_payment_amount_positive"),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("status", "succeeded"), _negated=True),
+                            models.Q(("payment__isnull", False), models.Q(("charge_id", ""), _negated=True)),
+                            _connector="OR",
+                        ),
+                        name="card_payment_paid_has_payment",
+                    ),
+                ],
             },
         ),
     ]

@@ -62,7 +62,10 @@ def card_payment_start(
     if amount <= 0:
         raise FinanceError(f"A payment amount must be greater than zero (got {amount:,.2f}).")
     batch = lock_batch_for_writing(batch)
-    entity = entity or method.cash_account.entity
+    if entity is None:
+        if method.cash_account is None:
+            raise FinanceError(f"Payment method {method.code} has no cash account.")
+        entity = method.cash_account.entity
     return CardPayment.objects.create(
         payer=payer,
         method=method,

@@ -36,9 +36,9 @@ def saved_card_save(
     """Save (or refresh) the card ``processor_id`` on ``contact``."""
     if not processor_id or not last4.isdigit() or len(last4) != 4:
         raise FinanceError("The processor did not describe the card; it was not saved.")
-    existing = SavedCard.objects.select_for_update().filter(
-        gateway_account=gateway_account, processor_id=processor_id
-    ).first()
+    existing = (
+        SavedCard.objects.select_for_update().filter(gateway_account=gateway_account, processor_id=processor_id).first()
+    )
     if existing is not None and existing.contact_id != contact.pk:
         raise FinanceError("That card is saved on another contact.")
     card, _ = SavedCard.objects.update_or_create(
@@ -73,7 +73,9 @@ def saved_card_for(*, contact: Contact, gateway_account: GatewayAccount, card_id
     return card
 
 
-def save_card_after_charge(*, user, contact: Contact, method: PaymentMethod, payment_method_id: str) -> SavedCard | None:
+def save_card_after_charge(
+    *, user, contact: Contact, method: PaymentMethod, payment_method_id: str
+) -> SavedCard | None:
     """Save the card a succeeded charge used on ``contact``, as the processor describes
     it (brand, last four, expiry: ``get_payment_method``). Only payment method ids
     (``pm_…``) are saved; a processor that cannot describe the card saves nothing (the

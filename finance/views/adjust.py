@@ -140,7 +140,10 @@ class PaymentRefundView(_AdjustView):
             if left > 0
             else "nothing of this payment's credit is left to refund."
         )
-        return f"Refund of {_money(refund.amount)} recorded in batch {refund.batch.number} (credit invoice {credit.number}); {rest}"
+        return (
+            f"Refund of {_money(refund.amount)} recorded in batch {refund.batch.number} "
+            f"(credit invoice {credit.number}); {rest}"
+        )
 
     def done(self, pk):
         return redirect("finance:payment_detail", pk=pk)

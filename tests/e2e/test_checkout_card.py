@@ -20,9 +20,9 @@ from finance.models import (
     PaymentMethodSetEntry,
     SavedCard,
 )
+from finance.services.batches import current_batch_set
 from sandboxes.processor.models import SandboxCharge
 from tests.e2e.test_cart_credit import sign_in
-from finance.services.batches import current_batch_set
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
 from tests.paycentral.test_cart_services import add_opencredit, make_credit
 

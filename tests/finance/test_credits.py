@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from finance.errors import FinanceError, InvalidAmount, LedgerMisconfigured, OverApplication
+from finance.errors import FinanceError, LedgerMisconfigured, OverApplication
 from finance.ledger_check import verify_ledger
 from finance.models import GatewayAccount, Invoice, JournalLine, Payment, PaymentMethod, Refund
 from finance.services.credits import (

@@ -182,9 +182,7 @@ def test_payment_page__partial_refund_then_the_rest(client, manager_user, ledger
     assert 'data-testid="reverse-form"' in page and 'data-testid="refund-form"' in page
     assert 'value="processor"' not in page  # a check is refunded by recording it only
     form = {"credit_invoice": credit.pk, "date": DAY.isoformat(), "batch": str(batch.pk)}
-    resp = client.post(
-        reverse("finance:payment_refund", args=[payment.pk]), {**form, "mode": "processor"}, follow=True
-    )
+    resp = client.post(reverse("finance:payment_refund", args=[payment.pk]), {**form, "mode": "processor"}, follow=True)
     assert "not a card payment taken through a processor" in resp.content.decode() and not Refund.objects.exists()
     resp = client.post(
         reverse("finance:payment_refund", args=[payment.pk]),

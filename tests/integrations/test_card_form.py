@@ -99,7 +99,9 @@ def test_stripe__payment_element_method_read_and_charge_refunded_in_parts():
         )
         assert charge.status == ChargeStatus.SUCCEEDED
         first = stripe.refund(
-            RefundRequest(charge_id=charge.processor_id, amount=Decimal("100.00"), currency="USD", idempotency_key="r-1")
+            RefundRequest(
+                charge_id=charge.processor_id, amount=Decimal("100.00"), currency="USD", idempotency_key="r-1"
+            )
         )
         rest = stripe.refund(
             RefundRequest(charge_id=charge.processor_id, amount=Decimal("25.00"), currency="USD", idempotency_key="r-2")
@@ -110,5 +112,7 @@ def test_stripe__payment_element_method_read_and_charge_refunded_in_parts():
         assert all(p["payment_intent"] == charge.processor_id for p in posted)
         with pytest.raises(ProcessorInvalidRequest):
             stripe.refund(
-                RefundRequest(charge_id=charge.processor_id, amount=Decimal("0.01"), currency="USD", idempotency_key="r-3")
+                RefundRequest(
+                    charge_id=charge.processor_id, amount=Decimal("0.01"), currency="USD", idempotency_key="r-3"
+                )
             )

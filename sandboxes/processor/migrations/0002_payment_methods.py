@@ -4,28 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sandbox_processor', '0001_initial'),
+        ("sandbox_processor", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SandboxPaymentMethod',
+            name="SandboxPaymentMethod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(max_length=40, unique=True)),
-                ('account', models.CharField(db_index=True, max_length=64)),
-                ('token', models.CharField(max_length=40)),
-                ('brand', models.CharField(max_length=20)),
-                ('last4', models.CharField(max_length=4)),
-                ('exp_month', models.PositiveSmallIntegerField()),
-                ('exp_year', models.PositiveSmallIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("public_id", models.CharField(max_length=40, unique=True)),
+                ("account", models.CharField(db_index=True, max_length=64)),
+                ("token", models.CharField(max_length=40)),
+                ("brand", models.CharField(max_length=20)),
+                ("last4", models.CharField(max_length=4)),
+                ("exp_month", models.PositiveSmallIntegerField()),
+                ("exp_year", models.PositiveSmallIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('exp_month__gte', 1), ('exp_month__lte', 12)), name='sandbox_pm_exp_month'), models.CheckConstraint(condition=models.Q(('last4__regex', '^[0-9]{4}$')), name='sandbox_pm_last4_digits')],
+                "ordering": ["-created_at", "-pk"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("exp_month__gte", 1), ("exp_month__lte", 12)), name="sandbox_pm_exp_month"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("last4__regex", "^[0-9]{4}$")), name="sandbox_pm_last4_digits"
+                    ),
+                ],
             },
         ),
     ]
