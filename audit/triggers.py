@@ -114,6 +114,11 @@ AUDITED: dict[str, Audited] = {
         fields=("payment", "credit_invoice", "amount", "mode", "status", "date", "batch", "reason"),
         delete=False,
     ),
+    # Cards saved on contacts (never a number: brand, last four, expiry) and their removal.
+    "finance.SavedCard": Audited(
+        "{brand} •••• {last4} of {contact.name}",
+        fields=("contact", "gateway_account", "brand", "last4", "exp_month", "exp_year"),
+    ),
     "finance.InvoiceAdjustment": Audited(
         "{amount} on {invoice.number}/{line.line_number} {line.description}",
         fields=("invoice", "line", "amount", "date", "batch", "reason"),

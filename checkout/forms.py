@@ -66,20 +66,21 @@ class MethodSelect(forms.Select):
 
 
 class CartSubmitForm(forms.Form):
+    """``saved_cards``: the bill-to's cards saved through the card methods' gateway,
+    offered instead of entering a card in the processor's card form."""
+
     method = forms.ModelChoiceField(
         queryset=PaymentMethod.objects.none(), required=False, empty_label=None, widget=MethodSelect
     )
     reference = forms.CharField(max_length=100, required=False, help_text="Check number.")
-    card_token = forms.CharField(
-        label="Card",
-        max_length=100,
-        required=False,
-        help_text="The card token from the processor's card form (sandbox: tok_visa, tok_visa_declined, …).",
-    )
+    # Filled in by the processor's card form (a payment method id, pm_…), never typed.
+    card_token = forms.CharField(label="Card", max_length=100, required=False, widget=forms.HiddenInput)
+    saved_card = forms.TypedChoiceField(label="Card", required=False, coerce=int, empty_value=None)
+    save_card = forms.BooleanField(label="Save this card", required=False, initial=True)
     # Blank: the user's current batch when it is open, else the day's "Cart orders" batch.
     batch = entry_batch_field()
 
-    def __init__(self, *args, entries=(), user=None, **kwargs):
+    def __init__(self, *args, entries=(), user=None, saved_cards=(), **kwargs):
         super().__init__(*args, **kwargs)
         batch = self.fields["batch"]
         batch.queryset = open_batches()
@@ -92,19 +93,20 @@ class CartSubmitForm(forms.Form):
         self.fields["method"].queryset = PaymentMethod.objects.filter(pk__in=[e.method_id for e in entries])
         names = {e.method_id: str(e) for e in entries}
         self.fields["method"].label_from_instance = lambda m: names.get(m.pk, m.name)
+        self.fields["saved_card"].choices = [("", "A new card")] + [(c.pk, str(c)) for c in saved_cards]
         _bootstrap(self, "form-select-sm")
         self.fields["reference"].widget.attrs.update(
             {"class": "form-control form-control-sm", "placeholder": "Check number"}
         )
-        self.fields["card_token"].widget.attrs.update(
-            {"class": "form-control form-control-sm", "placeholder": "tok_visa", "autocomplete": "off"}
-        )
+        self.fields["saved_card"].widget.attrs["data-saved-card"] = ""
+        self.fields["save_card"].widget.attrs["class"] = "form-check-input"
 
     def clean(self):
         data = super().clean()
         method = data.get("method")
-        if method is not None and method.type == PaymentMethod.Type.CREDIT_CARD and not data.get("card_token"):
-            self.add_error("card_token", "Enter the card to charge.")
+        card = data.get("card_token") or data.get("saved_card")
+        if method is not None and method.type == PaymentMethod.Type.CREDIT_CARD and not card:
+            self.add_error("card_token", "Enter the card in the card form, or pick a saved card.")
         return data
 
 

@@ -1,5 +1,7 @@
 """Forms for adjusting payments and invoices (input parsing only)."""
 
+from decimal import Decimal
+
 from django import forms
 from django.utils import timezone
 
@@ -20,9 +22,30 @@ class PaymentUnapplyForm(_BatchDateForm):
 
 
 class RefundForm(_BatchDateForm):
+    """``modes`` (keyword): the refund modes the payment allows
+    (``finance.services.credits.refund_modes``); only those are offered and accepted."""
+
     credit_invoice = forms.IntegerField(widget=forms.HiddenInput)
+    amount = forms.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text="Blank: all that can still be refunded.",
+    )
     mode = forms.ChoiceField(choices=Refund.Mode.choices, initial=Refund.Mode.RECORD_ONLY, label="Refund")
     reason = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, modes=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if modes is not None:
+            field = self.fields["mode"]
+            field.choices = [(value, label) for value, label in Refund.Mode.choices if value in modes]
+            field.initial = field.choices[0][0]
+            if Refund.Mode.PROCESSOR not in modes:
+                field.error_messages["invalid_choice"] = (
+                    "this payment was not a card payment taken through a processor; record the refund instead."
+                )
 
 
 class InvoiceReverseForm(_BatchDateForm):

@@ -21,6 +21,17 @@ def _bootstrap(form: forms.Form) -> None:
             widget.attrs.setdefault("class", "form-control")
 
 
+class MethodSelect(forms.Select):
+    """A method choice whose options carry the method type (the card form shows for cards)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-method-type"] = instance.type
+        return option
+
+
 class PaymentEntryForm(EntryBatchMixin, forms.Form):
     payer = ContactField(label="Payer")
     entity = forms.ModelChoiceField(
@@ -28,7 +39,7 @@ class PaymentEntryForm(EntryBatchMixin, forms.Form):
         label="Financial entity",
         help_text="The payment applies to this entity's invoices and is deposited in its cash account.",
     )
-    method = forms.ModelChoiceField(queryset=PaymentMethod.objects.none(), label="Payment method")
+    method = forms.ModelChoiceField(queryset=PaymentMethod.objects.none(), label="Payment method", widget=MethodSelect)
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     reference = forms.CharField(max_length=100, required=False, help_text="Check number or transaction id.")
@@ -39,6 +50,9 @@ class PaymentEntryForm(EntryBatchMixin, forms.Form):
         widget=forms.RadioSelect,
         label="Apply to",
     )
+    # A card method: the payment method id the processor's card form made (never typed).
+    card_token = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
+    save_card = forms.BooleanField(label="Save this card", required=False, initial=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,6 +69,17 @@ class PaymentEntryForm(EntryBatchMixin, forms.Form):
         self.fields["method"].queryset = methods
         _bootstrap(self)
         self.fields["apply_to"].widget.attrs["class"] = "form-check-input"
+        self.fields["save_card"].widget.attrs["class"] = "form-check-input"
+
+    def clean(self):
+        data = super().clean()
+        method = data.get("method")
+        if method is not None and method.type == PaymentMethod.Type.CREDIT_CARD and method.gateway_account_id:
+            if not data.get("card_token"):
+                self.add_error(None, "Enter the card in the card form.")
+            if data.get("apply_to") == "lines":
+                self.add_error("apply_to", "A card payment is applied oldest first; choose that.")
+        return data
 
 
 class InvoiceEntryForm(EntryBatchMixin, forms.Form):

@@ -384,8 +384,11 @@ class Invoice(models.Model):
     currency = CurrencyField()
     # Indexed by invoice_by_batch_date (below), with the columns the batch figures read.
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="invoices", db_index=False)
-    reversal_of = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    # On a credit invoice created by reversing an invoice: that invoice (the reversal
+    # puts each payment's money on the reversed invoice into a credit invoice of its
+    # payer, so one reversed invoice may have several). Indexed below where set.
+    reversal_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversal_credits", db_index=False
     )
     description = models.CharField(max_length=200, blank=True)
     # Set when the invoice is cancelled (its charges reversed by adjustments).
@@ -420,6 +423,8 @@ class Invoice(models.Model):
             # credit invoices apart) from the index alone: a batch's invoices lie all
             # over the table.
             models.Index(fields=["batch", "date", "id"], include=["type", "total"], name="invoice_by_batch_date"),
+            # The credit invoices a reversal created; other invoices are not in the index.
+            models.Index(fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="invoice_by_reversal_of"),
         ]
         # No index names the balance, not even in an included column or a partial
         # index's condition, and the table keeps free room on each page (fillfactor,
@@ -740,12 +745,11 @@ class Refund(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
-            models.UniqueConstraint(
-                fields=["payment", "credit_invoice"],
-                condition=Q(status__in=["pending", "succeeded"]),
-                name="one_live_refund_per_payment_credit",
-            ),
         ]
+        # A payment may be refunded in several parts. Their total never exceeds it: the
+        # refund services check it under the payment's row lock, and the database keeps
+        # Payment.refunded_amount within Payment.amount (payment_refund_within_amount)
+        # and a credit line's balance at or below zero (line_balance_le_charge).
 
     def __str__(self):
         return f"Refund {self.pk} of payment {self.payment_id}: {self.amount}"
@@ -943,3 +947,83 @@ class JournalCheckPending(models.Model):
 
     def __str__(self):
         return f"journal check of transaction {self.xact}"
+
+
+class SavedCard(models.Model):
+    """A card saved on a contact for later payments, per processor customer: only what
+    the processor gives back for it (its payment method id, brand, last four digits and
+    expiry), never a card number."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="saved_cards")
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT, related_name="saved_cards")
+    # The processor's customer the card belongs to (Stripe: cus_…; the sandbox: our party id).
+    customer_ref = models.CharField(max_length=200, blank=True)
+    # The processor's payment method id (pm_…): what a charge with this card sends.
+    processor_id = models.CharField(max_length=100)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway_account", "processor_id"], name="saved_card_once_per_gateway"),
+            models.CheckConstraint(condition=Q(last4__regex=r"^[0-9]{4}$"), name="saved_card_last4_digits"),
+            models.CheckConstraint(condition=Q(exp_month__gte=1, exp_month__lte=12), name="saved_card_exp_month"),
+        ]
+
+    def __str__(self):
+        return f"{self.brand.title()} •••• {self.last4} (exp {self.exp_month:02d}/{self.exp_year % 100:02d})"
+
+
+class CardPayment(models.Model):
+    """A payment received by card on the Receive payment page, charged in two phases:
+    the attempt (amount, card's payment method id, idempotency key) is committed before
+    the processor is called; the answer is recorded after, and a succeeded charge
+    records the ledger's payment (``payment``) once. An attempt whose answer never came
+    stays CHARGING and is asked about again with the same key, never charged anew."""
+
+    class Status(models.TextChoices):
+        CHARGING = "charging", "Charging"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Declined or refused"
+
+    payer = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="+")
+    method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+")
+    entity = models.ForeignKey(FinancialEntity, on_delete=models.PROTECT, related_name="+")
+    amount = MoneyField()
+    currency = CurrencyField()
+    date = models.DateField()
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+")
+    # The processor's payment method id (pm_…) the card form made; never a card number.
+    card_token = models.CharField(max_length=100)
+    save_card = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHARGING)
+    charge_id = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="card_payment"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | (Q(payment__isnull=False) & ~Q(charge_id="")),
+                name="card_payment_paid_has_payment",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Card payment {self.pk} {self.amount} {self.currency} ({self.status})"

@@ -21,6 +21,7 @@ from finance.models import (
     Payment,
     PaymentApplication,
     Refund,
+    SavedCard,
 )
 from finance.models_ar_import import ARImportRow
 from finance.money import ZERO
@@ -93,9 +94,16 @@ def invoice_list() -> QuerySet[Invoice]:
 
 
 def invoice_get(pk: int) -> Invoice:
-    return Invoice.objects.select_related(
-        "bill_to", "sold_to", "batch", "entity", "reversal_of", "reversed_by", "created_by"
-    ).get(pk=pk)
+    return Invoice.objects.select_related("bill_to", "sold_to", "batch", "entity", "reversal_of", "created_by").get(
+        pk=pk
+    )
+
+
+def invoice_reversal_credits(invoice: Invoice) -> QuerySet[Invoice]:
+    """The credit invoices the reversal of ``invoice`` created (none unless reversed)."""
+    if invoice.reversed_at is None:
+        return Invoice.objects.none()
+    return Invoice.objects.filter(reversal_of=invoice).select_related("bill_to").order_by("pk")
 
 
 def invoice_lines(invoice: Invoice) -> QuerySet[InvoiceLine]:
@@ -435,6 +443,24 @@ def recent_unposted_batches(limit: int = 8) -> list[Batch]:
     return batch_with_figures(
         Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).order_by("-date", "-pk")[:limit],
         with_others=False,
+    )
+
+
+def contact_saved_cards(contact: Contact) -> QuerySet[SavedCard]:
+    return SavedCard.objects.filter(contact=contact).select_related("gateway_account").order_by("-created_at", "-pk")
+
+
+def payment_refunds(payment: Payment) -> QuerySet[Refund]:
+    """The payment's refunds (pending, succeeded, failed), newest first."""
+    return payment.refunds.select_related("credit_invoice", "batch", "created_by").order_by("-created_at", "-pk")
+
+
+def contact_refunds(contact: Contact) -> QuerySet[Refund]:
+    """Refunds of the payments the contact made, newest first."""
+    return (
+        Refund.objects.filter(payment__payer=contact)
+        .select_related("payment", "payment__method", "credit_invoice", "batch")
+        .order_by("-created_at", "-pk")
     )
 
 

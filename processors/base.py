@@ -171,6 +171,19 @@ class PaymentRequestResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PaymentMethodDetails:
+    """A card the processor tokenized (its card form, Stripe's Payment Element): what
+    may be kept of it. Never a card number."""
+
+    processor_id: str  # e.g. "pm_…"
+    brand: str  # "visa", "mastercard", …
+    last4: str
+    exp_month: int
+    exp_year: int
+    customer_ref: str = ""  # the processor's customer it is attached to, if any
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProcessorEvent:
     """A verified webhook event, reduced to what invoice sync needs."""
 
@@ -311,6 +324,11 @@ class PaymentProcessor(abc.ABC):
     def get_payment_request(self, request_id: str) -> PaymentRequestResult:
         """The payment request's current state, with the charge the customer paid it
         with (``charge_id``; fetch it with ``get_charge``). Used by the poller."""
+
+    def get_payment_method(self, payment_method_id: str) -> PaymentMethodDetails:
+        """The card behind a payment method id (brand, last four digits, expiry), to
+        save it on a contact. Adapters without card forms refuse."""
+        raise ProcessorInvalidRequest(f"{type(self).__name__} cannot read payment methods.")
 
     @abc.abstractmethod
     def parse_webhook(self, payload: bytes, headers, secret: str) -> ProcessorEvent:

@@ -30,6 +30,7 @@ from processors.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    PaymentMethodDetails,
     PaymentMethodType,
     PaymentProcessor,
     PaymentRequestResult,
@@ -146,6 +147,11 @@ class SandboxProcessor(PaymentProcessor):
 
     def get_payment_request(self, request_id: str) -> PaymentRequestResult:
         return _payment_request_result(self._request("GET", f"/payment_requests/{_path_id(request_id)}"))
+
+    def get_payment_method(self, payment_method_id: str) -> PaymentMethodDetails:
+        """``GET payment_methods/{id}``: a card tokenized by the sandbox's card form."""
+        data = self._request("GET", f"/payment_methods/{_path_id(payment_method_id)}")
+        return _payment_method_details(data)
 
     def parse_webhook(self, payload: bytes, headers, secret: str) -> ProcessorEvent:
         """Sandbox events: ``{"id": "evt_…", "type": "charge.updated" | "charge.disputed",
@@ -310,3 +316,18 @@ def _refund_result(data: dict) -> RefundResult:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProcessorError(f"Unexpected refund object from the sandbox processor: {exc!r}", raw=data) from exc
+
+
+def _payment_method_details(data: dict) -> PaymentMethodDetails:
+    try:
+        card = data["card"]
+        return PaymentMethodDetails(
+            processor_id=data["id"],
+            brand=str(card["brand"]),
+            last4=str(card["last4"]),
+            exp_month=int(card["exp_month"]),
+            exp_year=int(card["exp_year"]),
+            customer_ref=str(data.get("customer") or ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProcessorError(f"Unexpected payment method from the processor: {exc!r}", raw=data) from exc

@@ -40,6 +40,7 @@ from processors.base import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    PaymentMethodDetails,
     PaymentMethodType,
     PaymentProcessor,
     PaymentRequestResult,
@@ -284,6 +285,25 @@ class StripeProcessor(PaymentProcessor):
                 raw=_to_dict(event),
             )
         return ProcessorEvent(id=event["id"], type=kind, raw=_to_dict(event))
+
+    def get_payment_method(self, payment_method_id: str) -> PaymentMethodDetails:
+        """``GET /v1/payment_methods/{id}``: the card a Payment Element made
+        (``stripe.createPaymentMethod({elements})``): brand, last4, expiry."""
+        pm = self._call(
+            lambda params, options=None: self._v1.payment_methods.retrieve(payment_method_id, params, options), {}
+        )
+        card = _get(pm, "card")
+        if card is None:
+            raise ProcessorInvalidRequest(f"Payment method {payment_method_id} is not a card.")
+        customer = _get(pm, "customer", "")
+        return PaymentMethodDetails(
+            processor_id=str(_get(pm, "id", "")),
+            brand=str(_get(card, "brand", "")),
+            last4=str(_get(card, "last4", "")),
+            exp_month=int(_get(card, "exp_month", 0)),
+            exp_year=int(_get(card, "exp_year", 0)),
+            customer_ref=customer if isinstance(customer, str) else str(_get(customer, "id", "")),
+        )
 
     # --- Stripe only --------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_o
 from finance.errors import BatchClosed
 from finance.models import Batch, PaymentMethod
 from finance.services.batches import lock_batch_for_writing
+from finance.services.cards import save_card_after_charge
 from processors import (
     ChargeRequest,
     ChargeStatus,
@@ -153,9 +154,20 @@ def _note(cart: Cart, message: str) -> None:
 
 
 def cart_pay_by_card(
-    *, user, cart: Cart, method: PaymentMethod, card_token: str, date=None, batch: Batch | None = None
+    *,
+    user,
+    cart: Cart,
+    method: PaymentMethod,
+    card_token: str,
+    date=None,
+    batch: Batch | None = None,
+    save_card: bool = False,
 ) -> Cart:
     """Submit a cart whose remainder is paid by card. Must run outside a transaction.
+
+    ``card_token`` is the payment method id the processor's card form made (or that of
+    a saved card). With ``save_card``, a card entered in the form is saved on the
+    bill-to once the charge succeeded (``save_card_after_charge``).
 
     Returns the submitted cart; raises ``CardDeclined`` (cart open again),
     ``ChargePending`` (cart frozen until ``cart_charge_resume`` learns the outcome) or
@@ -164,7 +176,10 @@ def cart_pay_by_card(
     if connection.in_atomic_block:
         raise RuntimeError("A card charge cannot run inside a database transaction.")
     cart = cart_charge_start(user=user, cart=cart, method=method, card_token=card_token, date=date, batch=batch)
-    return cart_charge_resume(user=user, cart=cart, date=date)
+    submitted = cart_charge_resume(user=user, cart=cart, date=date)
+    if save_card:
+        save_card_after_charge(user=user, contact=submitted.contact, method=method, payment_method_id=card_token)
+    return submitted
 
 
 def cart_charge_resume(*, user, cart: Cart, date=None) -> Cart:

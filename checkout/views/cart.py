@@ -19,8 +19,9 @@ from checkout.services import cart as services
 from checkout.services import checkout
 from core.authorization import APPLY_OTHER_CREDIT, USE_CART, ModuleLevelRequiredMixin, has_level, require_level
 from finance.errors import FinanceError
-from finance.models import FinanceSettings, FinancialEntity, Invoice
+from finance.models import FinanceSettings, FinancialEntity, Invoice, SavedCard
 from finance.money import ZERO
+from finance.services.cards import card_element, saved_card_for
 from finance.services.credits import credit_available
 
 SEARCH_LIMIT = 50
@@ -52,6 +53,26 @@ def _search(cart: Cart, form: CreditSearchForm):
     return [(inv, credit_available(inv), inv.pk in applied) for inv in rows]
 
 
+def card_context(cart: Cart, entries, amount) -> tuple[dict | None, list[SavedCard]]:
+    """The card form's settings for the set's card methods, and the bill-to's cards
+    saved through their gateway."""
+    currency = cart.entity.currency if cart.entity_id else ""
+    element = card_element([e.method for e in entries], amount=amount or None, currency=currency)
+    if element is None:
+        return None, []
+    saved = list(SavedCard.objects.filter(contact=cart.contact, gateway_account_id=element["gateway_id"]))
+    return element, saved
+
+
+def card_to_charge(cart: Cart, method, data) -> tuple[str, bool]:
+    """(payment method id to charge, whether to save it): a saved card of the bill-to
+    picked in the form, or the one the card form made."""
+    if data.get("saved_card"):
+        card = saved_card_for(contact=cart.contact, gateway_account=method.gateway_account, card_id=data["saved_card"])
+        return card.processor_id, False
+    return data["card_token"], bool(data.get("save_card"))
+
+
 def panel_context(request, cart: Cart, **extra) -> dict:
     """Everything the cart panel shows."""
     totals = services.cart_totals(cart)
@@ -63,6 +84,7 @@ def panel_context(request, cart: Cart, **extra) -> dict:
     available = services.available_credit_rows(cart)
     unapplied_available = sum((amt for _, amt, used in available if not used), ZERO)
     entries = services.remainder_methods(cart.method_set)
+    element, saved = card_context(cart, entries, totals.balance if totals.balance > 0 else cart.prepayment)
     context = {
         "cart": cart,
         "lines": CartLine.objects.filter(cart=cart).select_related("product"),
@@ -75,7 +97,9 @@ def panel_context(request, cart: Cart, **extra) -> dict:
         "can_apply_own": refusal is None and unapplied_available > 0 and totals.balance > 0,
         "can_apply_other": has_level(request.user, *APPLY_OTHER_CREDIT),
         "add_form": AddProductForm(cart=cart),
-        "submit_form": CartSubmitForm(entries=entries, user=request.user),
+        "submit_form": CartSubmitForm(entries=entries, user=request.user, saved_cards=saved),
+        "card_element": element,
+        "saved_cards": saved,
         "has_remainder_methods": bool(entries),
         "has_card_methods": any(e.method.type in services.CARD_TYPES for e in entries),
         "is_open": cart.status == Cart.Status.OPEN,
@@ -290,7 +314,9 @@ def _submitted_message(cart: Cart) -> str:
 
 class SubmitView(CartActionView):
     def act(self, request, cart):
-        form = CartSubmitForm(request.POST, entries=services.remainder_methods(cart.method_set), user=request.user)
+        entries = services.remainder_methods(cart.method_set)
+        _element, saved = card_context(cart, entries, None)
+        form = CartSubmitForm(request.POST, entries=entries, user=request.user, saved_cards=saved)
         if not form.is_valid():
             errors = "; ".join(e for errs in form.errors.values() for e in errs)
             raise services.CartError(errors or "Choose a payment method from the list.")
@@ -298,12 +324,14 @@ class SubmitView(CartActionView):
         totals = services.cart_totals(cart)
         pays_by_card = method is not None and method.type in services.CARD_TYPES
         if pays_by_card and (totals.balance > 0 or cart.prepayment):
+            card_token, save_card = card_to_charge(cart, method, form.cleaned_data)
             self.submitted = checkout.cart_pay_by_card(
                 user=request.user,
                 cart=cart,
                 method=method,
-                card_token=form.cleaned_data["card_token"],
+                card_token=card_token,
                 batch=form.cleaned_data["batch"],
+                save_card=save_card,
             )
         else:
             self.submitted = services.cart_submit(

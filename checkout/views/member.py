@@ -19,6 +19,7 @@ from checkout.forms import AddProductForm, CartSubmitForm
 from checkout.models import Cart, CartCredit, CartLine, MemberAccount
 from checkout.services import cart as services
 from checkout.services import checkout
+from checkout.views.cart import card_context, card_to_charge
 from core.authorization import user_level
 from core.models import Module
 from finance.errors import FinanceError
@@ -72,6 +73,7 @@ def member_panel_context(cart: Cart, **extra) -> dict:
     available = services.available_credit_rows(cart) if offered else []
     unapplied = sum((amt for _, amt, used in available if not used), ZERO)
     entries = services.remainder_methods(cart.method_set)
+    element, saved = card_context(cart, entries, totals.balance if totals.balance > 0 else None)
     context = {
         "cart": cart,
         "lines": CartLine.objects.filter(cart=cart).select_related("product"),
@@ -83,7 +85,9 @@ def member_panel_context(cart: Cart, **extra) -> dict:
         "can_apply": offered and refusal is None and unapplied > 0 and totals.balance > 0,
         "credit_refusal": refusal if offered else None,
         "add_form": AddProductForm(cart=cart),
-        "submit_form": CartSubmitForm(entries=entries),
+        "submit_form": CartSubmitForm(entries=entries, saved_cards=saved),
+        "card_element": element,
+        "saved_cards": saved,
         "has_card_methods": any(e.method.type in services.CARD_TYPES for e in entries),
         "is_open": cart.status == Cart.Status.OPEN,
         "is_charging": cart.status == Cart.Status.CHARGING,
@@ -186,15 +190,18 @@ class MemberPayView(MemberActionView):
         if totals.balance <= 0:
             submitted = services.cart_submit(user=request.user, cart=cart)
         else:
-            form = CartSubmitForm(request.POST, entries=services.remainder_methods(cart.method_set))
+            entries = services.remainder_methods(cart.method_set)
+            _element, saved = card_context(cart, entries, None)
+            form = CartSubmitForm(request.POST, entries=entries, saved_cards=saved)
             if not form.is_valid():
                 errors = "; ".join(e for errs in form.errors.values() for e in errs)
                 raise services.CartError(errors or "Choose how to pay.")
             method = form.cleaned_data["method"]
             if method is None or method.type not in services.CARD_TYPES:
                 raise services.CartError("Pay by card.")
+            card_token, save_card = card_to_charge(cart, method, form.cleaned_data)
             submitted = checkout.cart_pay_by_card(
-                user=request.user, cart=cart, method=method, card_token=form.cleaned_data["card_token"]
+                user=request.user, cart=cart, method=method, card_token=card_token, save_card=save_card
             )
         return f"Thank you: order {submitted.invoice.number} is paid."
 

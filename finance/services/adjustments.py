@@ -9,7 +9,8 @@ Rules kept here:
   invoiced). Never more than a line's open balance, never on a discount line.
 - What was paid on the invoice becomes open credit of whoever paid it: each payment's
   net part on the invoice's lines moves to a new credit invoice of that payer (DR AR /
-  CR unapplied cash), so a refund of it returns exactly that payment's money. Credit
+  CR unapplied cash), so a refund of it returns exactly that payment's money; each such
+  credit invoice names the reversed invoice (``Invoice.reversal_of``). Credit
   used on the invoice (an OPENCREDIT payment) is given back to the credit it came
   from by reversing that use.
 - Then every line's open balance is written down (``invoice_lines_write_down``): the
@@ -100,6 +101,7 @@ def invoice_reverse(
             date=date,
             description=f"Invoice {invoice.number} reversed: payment {payment.pk}",
             user=user,
+            reversal_of=invoice,
         )
 
     # 2. Take every line's open balance off its charge.

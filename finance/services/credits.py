@@ -14,14 +14,21 @@ An open credit is an invoice with a negative balance (DESIGN §4). Rules kept he
   lines (``unapply`` rows) and puts it on a new credit invoice for the payer
   (DR accounts receivable / CR unapplied cash): the lines reopen, the money stays.
 - Refunding (``refund_record`` and the two-phase ``refund_start``/``refund_finish``)
-  returns the credit a payment holds on one credit invoice. The amount is all of it:
-  what that payment holds there (for a prepayment, the original payment total); after
-  it the credit invoice's balance from that payment is zero. Postings:
-  DR unapplied cash / CR the payment's cash account (through the processor) or the
-  refund clearing account (record only: a check is cut outside). Needs a refund
-  clearing account for record-only refunds. A processor refund whose batch was closed
-  while the processor answered is posted into the current batch of the user who
-  started it, or else into the day's "Processor refunds" batch (one a day).
+  returns credit a payment holds on one credit invoice, in full or in part: any amount
+  above zero up to what is refundable (``refundable_now``: what the payment holds
+  there, less its refunds still pending at the processor, and never more than the
+  credit invoice's open credit). Several partial refunds are allowed; together they
+  never exceed what the payment put there, so never the payment. The payment and the
+  credit invoice are locked (payment first, then the invoice) while this is checked,
+  so concurrent refunds cannot pass it twice; the database keeps ``refunded_amount``
+  within the payment's amount and the credit line's balance at or below zero.
+  Postings: DR unapplied cash / CR the payment's cash account (through the processor)
+  or the refund clearing account (record only: a check is cut outside). A refund goes
+  through the processor only for a card payment taken through one (``refund_modes``);
+  any other payment's refund is recorded only. Needs a refund clearing account for
+  record-only refunds. A processor refund whose batch was closed while the processor
+  answered is posted into the current batch of the user who started it, or else into
+  the day's "Processor refunds" batch (one a day).
 """
 
 import uuid
@@ -177,14 +184,34 @@ def credit_apply(
     return payment
 
 
+def unapply_refusal(payment: Payment) -> str:
+    """Why ``payment`` cannot be unapplied ("" when it can): it is reversed, it is a use
+    of open credit (reversing it restores the credit), or it pays no invoice line (all
+    of it is open credit already, or refunded). Its applications change only under its
+    row lock, which ``payment_unapply`` holds when it asks."""
+    if payment.status != Payment.Status.POSTED:
+        return f"Payment {payment.pk} is reversed; there is nothing to unapply."
+    if payment.method.type == PaymentMethod.Type.OPEN_CREDIT:
+        return "An open-credit payment is removed by reversing it, which restores the credit."
+    paid = (
+        PaymentApplication.objects.filter(payment=payment)
+        .exclude(invoice__type=Invoice.Type.CREDIT)
+        .values("line_id")
+        .annotate(net=Sum("amount"))
+        .filter(net__gt=0)
+    )
+    if not paid.exists():
+        return f"Payment {payment.pk} is not applied to any invoice; it is already open credit."
+    return ""
+
+
 @transaction.atomic
 def payment_unapply(*, payment: Payment, batch: Batch, date: Date, user=None) -> Invoice:
     """Move everything ``payment`` paid on invoice lines to a new open credit invoice."""
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    if payment.status != Payment.Status.POSTED:
-        raise FinanceError(f"Payment {payment.pk} is reversed; there is nothing to unapply.")
-    if payment.method.type == payment.method.Type.OPEN_CREDIT:
-        raise FinanceError("An open-credit payment is removed by reversing it, which restores the credit.")
+    refusal = unapply_refusal(payment)
+    if refusal:
+        raise FinanceError(refusal)
     batch = lock_batch_for_writing(batch)
     net: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for line_id, amt in payment.applications.values_list("line_id", "amount"):
@@ -209,11 +236,22 @@ def payment_unapply(*, payment: Payment, batch: Batch, date: Date, user=None) ->
     )
 
 
-def move_to_credit(*, payment: Payment, lines, amounts: dict, batch: Batch, date: Date, description: str, user=None):
+def move_to_credit(
+    *,
+    payment: Payment,
+    lines,
+    amounts: dict,
+    batch: Batch,
+    date: Date,
+    description: str,
+    user=None,
+    reversal_of: Invoice | None = None,
+):
     """Take ``amounts[line.pk]`` of ``payment`` off each line (``unapply`` rows) and
     hold the total on a new credit invoice for the payer. Posts DR AR (or the line's
     own account for cash-basis lines) / CR unapplied cash. The caller holds the locks
-    on the payment, the batch and the lines' invoices."""
+    on the payment, the batch and the lines' invoices. ``reversal_of``: the invoice
+    being reversed, which the credit invoice names (``Invoice.reversal_of``)."""
     total = sum((amounts[ln.pk] for ln in lines), ZERO)
     credit = credit_invoice_create(
         contact=payment.payer,
@@ -225,6 +263,8 @@ def move_to_credit(*, payment: Payment, lines, amounts: dict, batch: Batch, date
         user=user,
     )
     lock_invoices([credit.pk])
+    if reversal_of is not None:
+        Invoice.objects.filter(pk=credit.pk).update(reversal_of=reversal_of)
     for line in lines:
         _apply(payment, line, -amounts[line.pk], kind=PaymentApplication.Kind.UNAPPLY)
     _apply(payment, credit.lines.get(), total)
@@ -256,23 +296,70 @@ def refundable(payment: Payment, credit_invoice: Invoice) -> Decimal:
     return held or ZERO
 
 
+def _pending(**filters) -> Decimal:
+    total = Refund.objects.filter(status=Refund.Status.PENDING, **filters).aggregate(s=Sum("amount"))["s"]
+    return total or ZERO
+
+
+def refundable_now(payment: Payment, credit_invoice: Invoice) -> Decimal:
+    """What may still be refunded of ``payment``'s credit on ``credit_invoice``: what
+    it holds there less its refunds pending at the processor, and no more than the
+    credit invoice's open credit less every refund pending on it. Zero for a reversed
+    payment. Read under the refund locks by the services; read as is by the pages."""
+    if payment.status != Payment.Status.POSTED or credit_invoice.type != Invoice.Type.CREDIT:
+        return ZERO
+    held = refundable(payment, credit_invoice) - _pending(payment=payment, credit_invoice=credit_invoice)
+    left_on_credit = credit_available(credit_invoice) - _pending(credit_invoice=credit_invoice)
+    return max(min(held, left_on_credit), ZERO)
+
+
+def refund_modes(payment: Payment) -> list[str]:
+    """How a refund of ``payment`` may be made: through the processor only for a card
+    payment that was taken through one (it has the processor's charge id and its method
+    a gateway account); every refund may be recorded only (a check cut outside)."""
+    method = payment.method
+    through_processor = (
+        bool(payment.processor_charge_id)
+        and method.type == PaymentMethod.Type.CREDIT_CARD
+        and method.gateway_account_id is not None
+    )
+    if through_processor:
+        return [Refund.Mode.PROCESSOR, Refund.Mode.RECORD_ONLY]
+    return [Refund.Mode.RECORD_ONLY]
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
 def _check_refund(payment: Payment, credit: Invoice, amount) -> Decimal:
+    """The amount of a refund of ``payment``'s credit on ``credit``: ``amount`` when
+    given (above zero, at most what is refundable), else all that is refundable. The
+    caller holds the locks on the payment and the credit invoice."""
     if credit.type != Invoice.Type.CREDIT or credit.balance >= 0:
         raise FinanceError(f"Invoice {credit.number} holds no open credit.")
     if payment.status != Payment.Status.POSTED:
         raise FinanceError(f"Payment {payment.pk} is reversed; it cannot be refunded.")
-    held = refundable(payment, credit)
-    if held <= 0:
+    if refundable(payment, credit) <= 0:
         raise FinanceError(f"Payment {payment.pk} holds no credit on invoice {credit.number}.")
-    held = min(held, credit_available(credit))
-    amount = held if amount in (None, "") else quantize(amount)
+    left = refundable_now(payment, credit)
+    if left <= 0:
+        raise FinanceError(
+            f"Payment {payment.pk}'s credit on invoice {credit.number} is being refunded already; "
+            "wait for the processor's answer."
+        )
+    if amount in (None, ""):
+        return left
+    try:
+        amount = quantize(amount)
+    except ValueError as exc:
+        raise InvalidAmount(str(exc)) from exc
     if amount <= 0:
-        raise InvalidAmount(f"A refund must be greater than zero (got {amount}).")
-    if amount > held:
-        raise OverApplication(f"Refund of {amount} is more than the {held} that payment {payment.pk} holds as credit.")
-    if amount != held:
-        raise InvalidAmount(
-            f"A refund of open credit returns all of it: {held} (payment {payment.pk} on invoice {credit.number})."
+        raise InvalidAmount(f"A refund must be greater than zero (got {_money(amount)}).")
+    if amount > left:
+        raise OverApplication(
+            f"A refund of {_money(amount)} is more than the {_money(left)} that can still be refunded of "
+            f"payment {payment.pk} (credit invoice {credit.number})."
         )
     return amount
 
@@ -305,7 +392,8 @@ def _post_refund(refund: Refund, payment: Payment, credit: Invoice) -> None:
 
 
 def _lock_for_refund(payment: Payment, credit_invoice: Invoice):
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    """Lock the payment, then the credit invoice (the order every refund takes)."""
+    payment = Payment.objects.select_for_update(of=("self",)).select_related("method").get(pk=payment.pk)
     credit = lock_invoices([credit_invoice.pk])[credit_invoice.pk]
     return payment, credit
 
@@ -356,18 +444,16 @@ def refund_start(
 ) -> Refund:
     """Phase one of a processor refund: save it PENDING with its idempotency key.
 
-    Commit before calling the processor; a second pending or succeeded refund of the
-    same payment and credit invoice is refused by a unique constraint.
+    Commit before calling the processor. A pending refund holds its amount: later
+    refunds of the same credit see only what is left (``refundable_now``).
     """
-    if not payment.processor_charge_id:
-        raise FinanceError(f"Payment {payment.pk} was not taken through a processor; record the refund instead.")
     lock_batch_for_writing(batch)
     payment, credit = _lock_for_refund(payment, credit_invoice)
+    if Refund.Mode.PROCESSOR not in refund_modes(payment):
+        raise FinanceError(
+            f"Payment {payment.pk} was not a card payment taken through a processor; record the refund instead."
+        )
     amount = _check_refund(payment, credit, amount)
-    if Refund.objects.filter(
-        payment=payment, credit_invoice=credit, status__in=[Refund.Status.PENDING, Refund.Status.SUCCEEDED]
-    ).exists():
-        raise FinanceError(f"A refund of payment {payment.pk} on invoice {credit.number} is already under way.")
     return Refund.objects.create(
         payment=payment,
         credit_invoice=credit,

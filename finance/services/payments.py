@@ -15,7 +15,8 @@ Rules kept here:
   (those of cash membership invoices are flagged to stay out of the GL export).
 - Reversal (bounced check, chargeback) adds opposite application rows, reopens the
   lines, reverses every journal entry of the payment in the given Open batch, and is
-  refused when the credit the payment created has since been used.
+  refused when the credit the payment created has since been used, or when the payment
+  has refunds (``reverse_refusal``).
 - Balances change only under row locks, taken on invoices in primary-key order.
 """
 
@@ -437,6 +438,16 @@ def _auto_plan(payer: Contact, entity: FinancialEntity, amount: Decimal) -> list
     return plan
 
 
+def reverse_refusal(payment: Payment) -> str:
+    """Why ``payment`` cannot be reversed ("" when it can): a reversed payment, or one
+    with refunds (made or pending at the processor), whose money has left already."""
+    if payment.status == Payment.Status.REVERSED:
+        return f"Payment {payment.pk} is already reversed."
+    if payment.refunded_amount > 0 or payment.refunds.filter(status="pending").exists():
+        return f"Payment {payment.pk} has refunds ({payment.refunded_amount:,.2f}); it cannot be reversed as well."
+    return ""
+
+
 @transaction.atomic
 def payment_reverse(
     *, payment: Payment, batch: Batch, date: Date | None = None, reason: str = "", user=None
@@ -454,10 +465,9 @@ def payment_reverse(
         net[line_id] += amt
     lines = InvoiceLine.objects.filter(pk__in=list(net)).select_related("invoice")
     lock_invoices(lines.values_list("invoice_id", flat=True))
-    if payment.refunded_amount > 0:
-        raise FinanceError(
-            f"Payment {payment.pk} has refunds ({payment.refunded_amount}); it cannot be reversed as well."
-        )
+    refusal = reverse_refusal(payment)
+    if refusal:
+        raise FinanceError(refusal)
     for line in lines.select_for_update(of=("self",)).order_by("pk"):
         back = net[line.pk]
         if back == 0:

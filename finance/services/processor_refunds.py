@@ -60,14 +60,15 @@ def _call(refund: Refund) -> Refund:
     return refund  # pending at the processor: reconciled later
 
 
-def refund_through_processor(*, payment, credit_invoice, batch, date, reason: str = "", user=None) -> Refund:
-    """Refund the credit ``payment`` holds on ``credit_invoice`` through its processor."""
-    if not payment.processor_charge_id:
-        raise FinanceError(f"Payment {payment.pk} was not taken through a processor; record the refund instead.")
+def refund_through_processor(
+    *, payment, credit_invoice, batch, date, amount=None, reason: str = "", user=None
+) -> Refund:
+    """Refund ``amount`` (None: all that is refundable) of the credit ``payment`` holds
+    on ``credit_invoice`` through its processor, as a partial refund of its charge."""
     if connection.in_atomic_block:
         raise RuntimeError("refund_through_processor must not run inside a transaction")
     refund = refund_start(
-        payment=payment, credit_invoice=credit_invoice, batch=batch, date=date, reason=reason, user=user
+        payment=payment, credit_invoice=credit_invoice, batch=batch, date=date, amount=amount, reason=reason, user=user
     )
     return _call(Refund.objects.select_related("payment__method__gateway_account").get(pk=refund.pk))
 

@@ -18,10 +18,15 @@ from finance.errors import FinanceError
 from finance.models import Invoice, Payment, Refund
 from finance.services import processor_refunds
 from finance.services.adjustments import invoice_reverse
-from finance.services.credits import payment_unapply, refund_record
+from finance.services.credits import payment_unapply, refund_modes, refund_record, refundable_now
 from finance.views.base import FinanceAccessMixin
 
 ADJUST = (Module.FINANCE, 4)
+
+
+def _money(value) -> str:
+    """An amount in a message: thousands separated, always two decimals."""
+    return f"{value:,.2f}"
 
 
 def _form_errors(form) -> str:
@@ -35,8 +40,11 @@ class _AdjustView(FinanceAccessMixin, View):
     action_level = ADJUST
     form_class = None
 
+    def make_form(self, request, pk):
+        return self.form_class(request.POST, user=request.user)
+
     def post(self, request, pk):
-        form = self.form_class(request.POST, user=request.user)
+        form = self.make_form(request, pk)
         if not form.is_valid():
             messages.error(request, _form_errors(form))
             return self.done(pk)
@@ -61,7 +69,7 @@ class PaymentUnapplyView(_AdjustView):
         credit = payment_unapply(payment=payment, batch=batch, date=data["date"], user=self.request.user)
         return (
             f"Payment {payment.pk} is unapplied in batch {batch.number}: "
-            f"{-credit.balance} is open credit on invoice {credit.number}."
+            f"{_money(-credit.balance)} is open credit on invoice {credit.number}."
         )
 
     def done(self, pk):
@@ -74,8 +82,12 @@ class PaymentRefundView(_AdjustView):
 
     form_class = RefundForm
 
+    def make_form(self, request, pk):
+        payment = get_object_or_404(Payment.objects.select_related("method"), pk=pk)
+        return self.form_class(request.POST, user=request.user, modes=refund_modes(payment))
+
     def post(self, request, pk):
-        form = self.form_class(request.POST, user=request.user)
+        form = self.make_form(request, pk)
         if form.is_valid() and form.cleaned_data["mode"] == Refund.Mode.PROCESSOR:
             return self.refund_through_processor(request, pk, form.cleaned_data)
         return super().post(request, pk)
@@ -89,6 +101,7 @@ class PaymentRefundView(_AdjustView):
                 credit_invoice=credit,
                 batch=data["batch"],
                 date=data["date"],
+                amount=data["amount"],
                 reason=data["reason"],
                 user=request.user,
             )
@@ -97,7 +110,8 @@ class PaymentRefundView(_AdjustView):
             return self.done(pk)
         if refund.status == Refund.Status.SUCCEEDED:
             messages.success(
-                request, f"Refund of {refund.amount} issued through the processor ({refund.processor_refund_id})."
+                request,
+                f"Refund of {_money(refund.amount)} issued through the processor ({refund.processor_refund_id}).",
             )
         elif refund.status == Refund.Status.FAILED:
             messages.error(request, f"The processor refused the refund: {refund.failure_message}")
@@ -116,12 +130,19 @@ class PaymentRefundView(_AdjustView):
             credit_invoice=credit,
             batch=data["batch"],
             date=data["date"],
+            amount=data["amount"],
             reason=data["reason"],
             user=self.request.user,
         )
+        left = refundable_now(payment, credit)
+        rest = (
+            f"{_money(left)} of it can still be refunded."
+            if left > 0
+            else "nothing of this payment's credit is left to refund."
+        )
         return (
-            f"Refund of {refund.amount} recorded in batch {refund.batch.number}; "
-            f"credit invoice {credit.number} holds nothing from this payment."
+            f"Refund of {_money(refund.amount)} recorded in batch {refund.batch.number} "
+            f"(credit invoice {credit.number}); {rest}"
         )
 
     def done(self, pk):
@@ -137,7 +158,13 @@ class InvoiceReverseView(_AdjustView):
         invoice = invoice_reverse(
             invoice=invoice, batch=batch, date=data["date"], reason=data["reason"], user=self.request.user
         )
-        return f"Invoice {invoice.number} is reversed in batch {batch.number}; what was paid on it is now open credit."
+        credits = ", ".join(c.number for c in invoice.reversal_credits.order_by("pk"))
+        if credits:
+            return (
+                f"Invoice {invoice.number} is reversed in batch {batch.number}; what was paid on it is now open "
+                f"credit on invoice{'s' if ',' in credits else ''} {credits}."
+            )
+        return f"Invoice {invoice.number} is reversed in batch {batch.number}."
 
     def done(self, pk):
         return redirect("finance:invoice_detail", pk=pk)

@@ -11,6 +11,7 @@ from finance.tables import PER_PAGE, ContactInvoiceTable, ContactPaymentTable, C
 from finance.views.base import FilteredTableView, FinanceAccessMixin
 
 MEMBERS_SHOWN = 25
+REFUNDS_SHOWN = 50
 
 
 class ContactListView(FilteredTableView):
@@ -52,6 +53,7 @@ class ContactDetailView(FinanceAccessMixin, TemplateView):
                 members=members[:MEMBERS_SHOWN],
                 member_count=members.count(),
                 members_shown=MEMBERS_SHOWN,
+                saved_cards=selectors.contact_saved_cards(contact),
             )
         else:
             paginate = {"per_page": PER_PAGE}
@@ -67,5 +69,10 @@ class ContactDetailView(FinanceAccessMixin, TemplateView):
             )
             for table in (invoices, payments, credits):
                 config.configure(table)
-            context.update(invoice_table=invoices, payment_table=payments, credit_table=credits)
+            context.update(
+                invoice_table=invoices,
+                payment_table=payments,
+                credit_table=credits,
+                refunds=selectors.contact_refunds(contact)[:REFUNDS_SHOWN],
+            )
         return context

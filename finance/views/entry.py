@@ -11,9 +11,11 @@ from django.views.generic import TemplateView
 from core.authorization import ENTER_TRANSACTIONS
 from finance.entry_forms import InvoiceEntryForm, InvoiceLineFormSet, PaymentEntryForm
 from finance.errors import FinanceError
-from finance.models import Batch, Contact, Invoice
+from finance.models import Batch, Contact, Invoice, PaymentMethod
 from finance.money import quantize
 from finance.search import contact_from_text
+from finance.services.card_payments import payment_receive_by_card
+from finance.services.cards import card_element
 from finance.services.invoices import LineSpec, invoice_create
 from finance.services.payments import ApplicationSpec, open_lines_oldest_first, payment_receive
 from finance.views.base import FinanceAccessMixin
@@ -61,7 +63,14 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
             entered = kwargs.get("entered", {})
             for line in open_lines_oldest_first(contact, None)[:200]:
                 lines.append((line, entered.get(line.pk, "")))
-        context.update(form=form, contact=contact, open_lines=lines, error=kwargs.get("error"))
+        methods = list(form.fields["method"].queryset.select_related("gateway_account"))
+        context.update(
+            form=form,
+            contact=contact,
+            open_lines=lines,
+            error=kwargs.get("error"),
+            card_element=card_element(methods),
+        )
         return context
 
     def post(self, request, *args, **kwargs):
@@ -78,6 +87,9 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
         if not valid:
             return self.render_to_response(self.get_context_data(form=form, contact=contact, entered=entered))
         data = form.cleaned_data
+        method = data["method"]
+        if method.type == PaymentMethod.Type.CREDIT_CARD and method.gateway_account_id:
+            return self.receive_by_card(form, contact, entered)
         try:
             with transaction.atomic():
                 applications = None
@@ -113,13 +125,40 @@ class PaymentEntryView(FinanceAccessMixin, TemplateView):
             return self.render_to_response(
                 self.get_context_data(form=form, contact=contact, entered=entered, error=str(exc))
             )
+        return self.recorded(payment)
+
+    def recorded(self, payment, note: str = ""):
         credit = payment.applications.filter(invoice__type=Invoice.Type.CREDIT).first()
-        note = f" {credit.amount} was left as open credit on invoice {credit.invoice.number}." if credit else ""
+        if credit:
+            note += f" {credit.amount:,.2f} was left as open credit on invoice {credit.invoice.number}."
         messages.success(
-            request,
-            f"Payment of {payment.amount} from {payment.payer.name} recorded in batch {payment.batch.number}.{note}",
+            self.request,
+            f"Payment of {payment.amount:,.2f} from {payment.payer.name} recorded in batch "
+            f"{payment.batch.number}.{note}",
         )
         return redirect(reverse("finance:payment_detail", args=[payment.pk]))
+
+    def receive_by_card(self, form, contact, entered):
+        """Charge the card through the method's processor, then record the payment
+        (``finance.services.card_payments``; outside any transaction)."""
+        data = form.cleaned_data
+        try:
+            attempt = payment_receive_by_card(
+                payer=data["payer"],
+                method=data["method"],
+                amount=data["amount"],
+                date=data["date"],
+                batch=data["batch"],
+                entity=data["entity"],
+                card_token=data["card_token"],
+                save_card=data["save_card"],
+                user=self.request.user,
+            )
+        except FinanceError as exc:
+            return self.render_to_response(
+                self.get_context_data(form=form, contact=contact, entered=entered, error=str(exc))
+            )
+        return self.recorded(attempt.payment, note=f" Card charge {attempt.charge_id}.")
 
 
 class InvoiceEntryView(FinanceAccessMixin, TemplateView):

@@ -37,6 +37,7 @@ class InvoiceDetailView(FinanceAccessMixin, TemplateView):
             lines=selectors.invoice_lines(invoice),
             applications=selectors.invoice_applications(invoice),
             journal=selectors.invoice_journal(invoice),
+            reversal_credits=list(selectors.invoice_reversal_credits(invoice)),
         )
         if (
             invoice.type != Invoice.Type.CREDIT

@@ -13,7 +13,8 @@ from finance.errors import FinanceError
 from finance.filters import PaymentFilter
 from finance.forms import PaymentReverseForm
 from finance.models import Payment
-from finance.services.payments import payment_reverse
+from finance.services.credits import refund_modes, refundable_now, unapply_refusal
+from finance.services.payments import payment_reverse, reverse_refusal
 from finance.tables import PaymentTable
 from finance.views.base import FilteredTableView, FinanceAccessMixin
 
@@ -52,18 +53,25 @@ class PaymentDetailView(FinanceAccessMixin, TemplateView):
             can_reverse=can_reverse,
             reverse_level=REVERSE_PAYMENT,
         )
+        context["refunds"] = selectors.payment_refunds(payment)
+        context["reverse_refusal"] = reverse_refusal(payment)
+        context["unapply_refusal"] = unapply_refusal(payment)
         if can_reverse and payment.status == Payment.Status.POSTED:
             user = self.request.user
-            context["reverse_form"] = kwargs.get("reverse_form") or PaymentReverseForm(user=user)
-            context["unapply_form"] = PaymentUnapplyForm(auto_id="unapply_%s", user=user)
-            context["refund_options"] = [
-                (
-                    credit,
-                    held,
-                    RefundForm(initial={"credit_invoice": credit.pk}, auto_id=f"refund{credit.pk}_%s", user=user),
-                )
-                for credit, held in selectors.payment_credit_holdings(payment)
-            ]
+            if not context["reverse_refusal"]:
+                context["reverse_form"] = kwargs.get("reverse_form") or PaymentReverseForm(user=user)
+            if not context["unapply_refusal"]:
+                context["unapply_form"] = PaymentUnapplyForm(auto_id="unapply_%s", user=user)
+            modes = refund_modes(payment)
+            options = []
+            for credit, _held in selectors.payment_credit_holdings(payment):
+                left = refundable_now(payment, credit)
+                if left > 0:
+                    form = RefundForm(
+                        initial={"credit_invoice": credit.pk}, auto_id=f"refund{credit.pk}_%s", user=user, modes=modes
+                    )
+                    options.append((credit, left, form))
+            context["refund_options"] = options
         return context
 
 

@@ -142,3 +142,30 @@ class SandboxPaymentRequest(models.Model):
 
     def __str__(self):
         return f"{self.public_id} {self.amount} {self.currency}"
+
+
+class SandboxPaymentMethod(models.Model):
+    """A card entered in the sandbox's card form (``elements.js``), tokenized into a
+    payment method id (``pm_…``) that charges use as their ``source``. The card number
+    is never stored: only the test token it stands for, its brand, last four digits and
+    expiry."""
+
+    public_id = models.CharField(max_length=40, unique=True)  # e.g. "pm_…"
+    account = models.CharField(max_length=64, db_index=True)
+    # The test token whose behaviour charges with this method get (tok_visa, …).
+    token = models.CharField(max_length=40)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(exp_month__gte=1, exp_month__lte=12), name="sandbox_pm_exp_month"),
+            models.CheckConstraint(condition=Q(last4__regex=r"^[0-9]{4}$"), name="sandbox_pm_last4_digits"),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id} {self.brand} •••• {self.last4}"

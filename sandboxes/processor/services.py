@@ -18,7 +18,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from processors.money import currency_exponent, from_minor_units
-from sandboxes.processor.models import SandboxCharge, SandboxIdempotencyRecord, SandboxPaymentRequest, SandboxRefund
+from sandboxes.processor.models import (
+    SandboxCharge,
+    SandboxIdempotencyRecord,
+    SandboxPaymentMethod,
+    SandboxPaymentRequest,
+    SandboxRefund,
+)
 from sandboxes.processor.tokens import TOKENS
 
 MAX_AMOUNT = 99_999_999  # minor units, as real processors cap a single charge
@@ -213,7 +219,7 @@ def charge_create(*, account: str, idempotency_key: str, payload: dict) -> ApiRe
     """Create a charge; its outcome is decided by the test token in ``source``."""
     amount = _amount(payload)
     currency = _currency(payload)
-    source = _source(payload)
+    source = _source(payload, account=account)
     return _charge(
         account=account,
         amount=amount,
@@ -226,10 +232,17 @@ def charge_create(*, account: str, idempotency_key: str, payload: dict) -> ApiRe
     )[1]
 
 
-def _source(payload: dict) -> str:
+def _source(payload: dict, account: str = "") -> str:
+    """The test token of the charge: ``source`` itself, or the token a payment method
+    (``pm_…``, made by the card form in this account) stands for."""
     source = payload.get("source")
     if not isinstance(source, str) or not source:
         raise invalid("parameter_missing", "Missing required param: source.", "source")
+    if source.startswith("pm_") and account:
+        method = SandboxPaymentMethod.objects.filter(account=account, public_id=source).first()
+        if method is None:
+            raise invalid("no_such_payment_method", f"No such payment method: {source!r}.", "source")
+        source = method.token
     behaviour = TOKENS.get(source)
     if behaviour is None:
         raise invalid("no_such_token", f"No such token: {source!r}; see the sandbox's test tokens.", "source")
@@ -613,3 +626,87 @@ def payment_request_pay(*, account: str, request_id: str, payload: dict) -> ApiR
     if result.status != 200:
         return result  # declined: the 402 with the failed charge; the request stays open
     return ApiResult(200, payment_request_body(pr), delay_seconds=result.delay_seconds)
+
+
+# --- payment methods (the card form) ----------------------------------------------------
+
+# The card numbers the card form accepts (Stripe's test numbers) → (test token, brand).
+TEST_CARDS = {
+    "4242424242424242": ("tok_visa", "visa"),
+    "5555555555554444": ("tok_mastercard", "mastercard"),
+    "4000000000000002": ("tok_visa_declined", "visa"),
+    "4000000000009995": ("tok_insufficient_funds", "visa"),
+}
+
+
+def _luhn_ok(number: str) -> bool:
+    digits = [int(d) for d in reversed(number)]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(digits))
+    return total % 10 == 0
+
+
+def payment_method_body(method: SandboxPaymentMethod) -> dict:
+    return {
+        "id": method.public_id,
+        "object": "payment_method",
+        "type": "card",
+        "card": {
+            "brand": method.brand,
+            "last4": method.last4,
+            "exp_month": method.exp_month,
+            "exp_year": method.exp_year,
+        },
+        "created": int(method.created_at.timestamp()),
+    }
+
+
+@transaction.atomic
+def payment_method_create(*, account: str, payload: dict) -> SandboxPaymentMethod:
+    """Tokenize a card entered in the card form: ``{"card": {"number", "exp_month",
+    "exp_year", "cvc"}}``. Only the sandbox's test card numbers are accepted; the number
+    itself is not kept (the method keeps its test token, brand, last four and expiry)."""
+    card = payload.get("card")
+    if not isinstance(card, dict):
+        raise invalid("parameter_missing", "Missing required param: card.", "card")
+    number = "".join(ch for ch in str(card.get("number") or "") if not ch.isspace())
+    if not number.isdigit() or not 12 <= len(number) <= 19 or not _luhn_ok(number):
+        raise SandboxApiError(402, "card_error", "incorrect_number", "Your card number is incorrect.", param="number")
+    if number not in TEST_CARDS:
+        raise SandboxApiError(
+            402,
+            "card_error",
+            "card_not_supported",
+            "The sandbox takes its test cards only (4242 4242 4242 4242, 5555 5555 5555 4444, …).",
+            param="number",
+        )
+    try:
+        exp_month, exp_year = int(card.get("exp_month")), int(card.get("exp_year"))
+    except (TypeError, ValueError):
+        raise SandboxApiError(402, "card_error", "invalid_expiry", "Your card's expiry date is incomplete.") from None
+    if exp_year < 100:
+        exp_year += 2000
+    today = timezone.localdate()
+    if not 1 <= exp_month <= 12 or (exp_year, exp_month) < (today.year, today.month) or exp_year > today.year + 50:
+        raise SandboxApiError(402, "card_error", "invalid_expiry", "Your card's expiry date is in the past or invalid.")
+    cvc = str(card.get("cvc") or "")
+    if not cvc.isdigit() or len(cvc) not in (3, 4):
+        raise SandboxApiError(402, "card_error", "incorrect_cvc", "Your card's security code is incomplete.")
+    token, brand = TEST_CARDS[number]
+    return SandboxPaymentMethod.objects.create(
+        public_id=_new_id("pm"),
+        account=account,
+        token=token,
+        brand=brand,
+        last4=number[-4:],
+        exp_month=exp_month,
+        exp_year=exp_year,
+    )
+
+
+def payment_method_retrieve(*, account: str, method_id: str) -> SandboxPaymentMethod:
+    method = SandboxPaymentMethod.objects.filter(account=account, public_id=method_id).first()
+    if method is None:
+        raise SandboxApiError(
+            404, "invalid_request_error", "resource_missing", f"No such payment method: {method_id!r}."
+        )
+    return method

@@ -9,7 +9,8 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 
 from sandboxes.processor import services
@@ -176,3 +177,68 @@ def payment_request_detail(request, account, payload, request_id):
 def payment_request_pay(request, account, payload, request_id):
     """Test helper: the customer pays the request with ``{"source": "tok_visa"}``."""
     return services.payment_request_pay(account=account, request_id=request_id, payload=payload)
+
+
+# --- the card form: a script the checkout pages load, and the endpoint it posts to ---------
+
+
+def _publishable_account(key: str) -> str | None:
+    """The account of a publishable key ``pk_sandbox_…``: that of the secret key with
+    the same rest (``sk_sandbox_…``), when the server accepts that secret key."""
+    if not key.startswith("pk_"):
+        return None
+    secret = "sk_" + key[3:]
+    if not any(secrets.compare_digest(secret.encode(), k.encode()) for k in _accepted_keys()):
+        return None
+    return services.account_for_key(secret)
+
+
+def _cors(response: HttpResponse) -> HttpResponse:
+    # The card form runs on the checkout's pages, which may be served from another origin.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def elements_js(request: HttpRequest):
+    """``elements.js``: the sandbox's card form (``SandboxElements``), which a checkout
+    page mounts; it sends the card to ``payment_methods`` with the publishable key and
+    hands back a payment method id. The page never sees where the number goes."""
+    if not settings.SANDBOX_PROCESSOR_ENABLED:
+        return HttpResponse(status=404)
+    script = render_to_string("sandbox_processor/elements.js", {})
+    response = HttpResponse(script, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return _cors(response)
+
+
+@csrf_exempt
+def payment_methods(request: HttpRequest):
+    """POST (from the card form, a plain-text JSON body so no preflight is needed):
+    ``{"key": "pk_sandbox_…", "card": {"number", "exp_month", "exp_year", "cvc"}}`` →
+    a payment method (``pm_…``, brand, last4, expiry)."""
+    if not settings.SANDBOX_PROCESSOR_ENABLED:
+        return _error(404, "invalid_request_error", "not_found", "The sandbox processor is disabled.")
+    if request.method != "POST":
+        return _error(405, "invalid_request_error", "method_not_allowed", f"{request.method} is not allowed here.")
+    try:
+        payload = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    if not isinstance(payload, dict):
+        return _cors(_error(400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."))
+    account = _publishable_account(str(payload.get("key") or ""))
+    if account is None:
+        return _cors(
+            _error(401, "authentication_error", "api_key_invalid", "Send the sandbox's publishable key (pk_…).")
+        )
+    try:
+        method = services.payment_method_create(account=account, payload=payload)
+    except SandboxApiError as exc:
+        return _cors(_respond(ApiResult(exc.status, exc.body)))
+    return _cors(_respond(ApiResult(200, services.payment_method_body(method))))
+
+
+@sandbox_api("GET")
+def payment_method_detail(request, account, payload, method_id):
+    method = services.payment_method_retrieve(account=account, method_id=method_id)
+    return ApiResult(200, services.payment_method_body(method))

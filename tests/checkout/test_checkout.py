@@ -229,7 +229,7 @@ def test_submit_page_charges_the_card_and_shows_a_decline(client, ledger, staff_
     assert declined.status_code == 200
     assert "declined" in declined.content.decode() and "Last card attempt" in declined.content.decode()
     missing = client.post(url, {"method": visa.pk, "card_token": ""}, headers={"HX-Request": "true"})
-    assert "Enter the card to charge" in missing.content.decode()
+    assert "Enter the card in the card form" in missing.content.decode()
 
     response = client.post(url, {"method": visa.pk, "card_token": "tok_visa"})
     cart.refresh_from_db()

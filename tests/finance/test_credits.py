@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from finance.errors import FinanceError, InvalidAmount, LedgerMisconfigured, OverApplication
+from finance.errors import FinanceError, LedgerMisconfigured, OverApplication
 from finance.ledger_check import verify_ledger
-from finance.models import Invoice, JournalLine, Payment, PaymentMethod, Refund
+from finance.models import GatewayAccount, Invoice, JournalLine, Payment, PaymentMethod, Refund
 from finance.services.credits import (
     InsufficientCredit,
     credit_apply,
@@ -138,17 +138,19 @@ def test_payment_unapply__reopens_lines_and_holds_the_money_as_credit(ledger):
 
 
 @pytest.mark.django_db
-def test_refund_record__must_equal_the_payment_total_and_zeroes_the_credit(ledger):
+def test_refund_record__in_parts_up_to_the_payment_then_zeroes_the_credit(ledger):
     payer, batch = ContactFactory(), BatchFactory()
     payment, credit = prepay(ledger, payer, batch, "75")
     with pytest.raises(OverApplication, match="more than the 75.00"):
         refund_record(payment=payment, credit_invoice=credit, batch=batch, date=batch.date, amount="80")
-    with pytest.raises(InvalidAmount, match="returns all of it: 75.00"):
-        refund_record(payment=payment, credit_invoice=credit, batch=batch, date=batch.date, amount="70")
+    first = refund_record(payment=payment, credit_invoice=credit, batch=batch, date=batch.date, amount="70")
+    assert first.amount == D("70.00")
+    with pytest.raises(OverApplication, match="more than the 5.00"):
+        refund_record(payment=payment, credit_invoice=credit, batch=batch, date=batch.date, amount="5.01")
     refund = refund_record(payment=payment, credit_invoice=credit, batch=batch, date=batch.date, reason="moved")
     credit.refresh_from_db()
     payment.refresh_from_db()
-    assert refund.amount == D("75.00") and credit.balance == D("0.00")
+    assert refund.amount == D("5.00") and credit.balance == D("0.00")
     assert payment.refunded_amount == D("75.00") and payment.amount_applied == D("0.00")
     assert gl(ledger.unapplied) == D("0.00") and gl(ledger.refund_clearing) == D("-75.00")
     with pytest.raises(FinanceError, match="holds no open credit"):
@@ -158,34 +160,52 @@ def test_refund_record__must_equal_the_payment_total_and_zeroes_the_credit(ledge
     assert_ledger_ok()
 
 
+def card_prepay(ledger, contact, batch, amount, charge_id):
+    """A card prepayment taken through a processor (its charge id recorded)."""
+    gateway = GatewayAccount.objects.create(
+        name=f"Sandbox {charge_id}", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity
+    )
+    visa = PaymentMethod.objects.create(
+        code=f"V{charge_id[-6:]}",
+        name="Visa",
+        type=PaymentMethod.Type.CREDIT_CARD,
+        cash_account=ledger.cash,
+        gateway_account=gateway,
+    )
+    payment = payment_receive(
+        payer=contact, method=visa, amount=amount, date=batch.date, batch=batch, processor_charge_id=charge_id
+    )
+    return payment, Invoice.objects.get(type=Invoice.Type.CREDIT, applications__payment=payment)
+
+
 @pytest.mark.django_db
 def test_refund_through_processor__two_phase_posts_once(ledger):
     payer, batch = ContactFactory(), BatchFactory()
-    payment, credit = prepay(ledger, payer, batch, "40")
-    with pytest.raises(FinanceError, match="not taken through a processor"):
-        refund_start(payment=payment, credit_invoice=credit, batch=batch, date=batch.date)
-    Payment.objects.filter(pk=payment.pk).update(processor_charge_id="ch_123")
-    payment.refresh_from_db()
+    check, check_credit = prepay(ledger, payer, batch, "40")
+    Payment.objects.filter(pk=check.pk).update(processor_charge_id="ch_123")
+    with pytest.raises(FinanceError, match="not a card payment taken through a processor"):
+        refund_start(payment=check, credit_invoice=check_credit, batch=batch, date=batch.date)
+    payment, credit = card_prepay(ledger, ContactFactory(), batch, "40", "ch_000123")
     refund = refund_start(payment=payment, credit_invoice=credit, batch=batch, date=batch.date)
-    assert refund.status == Refund.Status.PENDING and refund.idempotency_key
+    assert refund.status == Refund.Status.PENDING and refund.idempotency_key and refund.amount == D("40.00")
     credit.refresh_from_db()
     assert credit.balance == D("-40.00")  # nothing moves until the processor answers
-    with pytest.raises(FinanceError, match="already under way"):
+    with pytest.raises(FinanceError, match="being refunded already"):
         refund_start(payment=payment, credit_invoice=credit, batch=batch, date=batch.date)
+    with pytest.raises(FinanceError, match="being refunded already"):
+        refund_record(payment=payment, credit_invoice=credit, batch=batch, date=batch.date, amount="1")
     refund_finish(refund=refund, succeeded=True, processor_refund_id="re_1")
     refund_finish(refund=refund, succeeded=True, processor_refund_id="re_1")  # a retry changes nothing
     credit.refresh_from_db()
     assert credit.balance == D("0.00")
-    assert gl(ledger.cash) == D("0.00")  # the money went back out of the bank account
+    assert gl(ledger.cash) == D("40.00")  # the check's 40 stays; the card's 40 went back out
     assert_ledger_ok()
 
 
 @pytest.mark.django_db
 def test_refund_through_processor__failure_leaves_the_credit(ledger):
     payer, batch = ContactFactory(), BatchFactory()
-    payment, credit = prepay(ledger, payer, batch, "40")
-    Payment.objects.filter(pk=payment.pk).update(processor_charge_id="ch_9")
-    payment.refresh_from_db()
+    payment, credit = card_prepay(ledger, payer, batch, "40", "ch_000009")
     refund = refund_start(payment=payment, credit_invoice=credit, batch=batch, date=batch.date)
     refund = refund_finish(refund=refund, succeeded=False, failure="card closed")
     credit.refresh_from_db()

@@ -18,7 +18,8 @@ JAN = datetime.date(2026, 1, 10)
 
 # The most queries each page may run, for a clerk (AR/Cash 2) with a current batch: the
 # session, the user, the user's levels, the header's current batch and whether the user
-# menu offers the Django admin (5) are in every figure. The invoice and payment lists keep one query in hand for a totals row.
+# menu offers the Django admin (5) are in every figure. The invoice and payment lists
+# keep one query in hand for a totals row.
 BUDGETS = {
     "invoice list": 9,
     "payment list": 10,

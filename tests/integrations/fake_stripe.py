@@ -14,6 +14,8 @@ Reading PaymentIntents back, as Stripe documents it:
   consistent: an intent shows up only ``search_lag`` seconds after it was created
   (Stripe: "less than a minute" normally, longer during incidents).
 
+``GET /v1/payment_methods/{id}`` describes the test cards (brand, last4, expiry).
+
 Saved payment methods decide the outcome:
 
 ===========================  =====================================================
@@ -104,6 +106,21 @@ class FakeStripe:
             elif pi.get("payment_method") == "pm_card_dispute":
                 pi["_disputed"] = True
             return self._view(pi)
+
+    # The cards behind the test payment methods (what a Payment Element would make).
+    CARDS = {
+        "pm_card_visa": ("visa", "4242"),
+        "pm_card_mastercard": ("mastercard", "4444"),
+        "pm_card_chargeDeclined": ("visa", "0002"),
+    }
+
+    def payment_method(self, pm_id: str) -> dict | None:
+        """``GET /v1/payment_methods/{id}``: a card payment method, as Stripe shows it."""
+        if pm_id not in self.CARDS:
+            return None
+        brand, last4 = self.CARDS[pm_id]
+        card = {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034, "funding": "credit"}
+        return {"id": pm_id, "object": "payment_method", "type": "card", "card": card, "customer": None}
 
     def intent_by_key(self, key: str) -> list[dict]:
         return [pi for pi in self.intents.values() if pi["metadata"].get("idempotency_key") == key]
@@ -255,6 +272,11 @@ class FakeStripe:
                         if pi is None:
                             return self._send(404, {"error": {"type": "invalid_request_error", "message": "No such"}})
                         return self._send(200, fake._view(pi))
+                    if parts[:2] == ["v1", "payment_methods"] and len(parts) == 3:
+                        pm = fake.payment_method(unquote(parts[2]))
+                        if pm is None:
+                            return self._send(404, {"error": {"type": "invalid_request_error", "message": "No such"}})
+                        return self._send(200, pm)
                     if parts[:2] == ["v1", "refunds"] and len(parts) == 3 and parts[2] in fake.refunds:
                         return self._send(200, fake.refunds[parts[2]])
                 self._send(404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}})

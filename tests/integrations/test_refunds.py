@@ -68,3 +68,19 @@ def test_refund_through_processor__from_the_payment_page(card_prepayment, client
     assert "Refund of 50.00 issued through the processor" in resp.content.decode()
     credit.refresh_from_db()
     assert credit.balance == Decimal("0.00") and SandboxRefund.objects.count() == 1
+
+
+def test_refund_through_processor__in_parts_each_a_partial_refund_of_the_charge(card_prepayment):
+    payment, credit, batch = card_prepayment
+    first = refund_through_processor(
+        payment=payment, credit_invoice=credit, batch=batch, date=batch.date, amount=Decimal("20.00")
+    )
+    rest = refund_through_processor(payment=payment, credit_invoice=credit, batch=batch, date=batch.date)
+    assert (first.status, rest.status) == (Refund.Status.SUCCEEDED, Refund.Status.SUCCEEDED)
+    assert (first.amount, rest.amount) == (Decimal("20.00"), Decimal("30.00"))
+    assert sorted(SandboxRefund.objects.values_list("amount", flat=True)) == [2000, 3000]
+    credit.refresh_from_db()
+    payment.refresh_from_db()
+    assert credit.balance == Decimal("0.00") and payment.refunded_amount == Decimal("50.00")
+    report = verify_ledger()
+    assert report.ok, report.format()

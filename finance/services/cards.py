@@ -1,0 +1,133 @@
+"""Cards: the processor's card form on the pages, and cards saved on contacts.
+
+Rules kept here: a saved card holds only what the processor returned for a tokenized
+card (payment method id, brand, last four digits, expiry) and the processor customer
+it was charged for; one row per (gateway account, payment method id); a card is used
+only for the contact it was saved on, with the gateway it was saved through.
+"""
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from finance.errors import FinanceError
+from finance.models import Contact, GatewayAccount, PaymentMethod, SavedCard
+from processors import STRIPE, ProcessorError, get_processor
+from processors.money import to_minor_units
+
+log = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def saved_card_save(
+    *,
+    contact: Contact,
+    gateway_account: GatewayAccount,
+    processor_id: str,
+    brand: str,
+    last4: str,
+    exp_month: int,
+    exp_year: int,
+    customer_ref: str = "",
+    user=None,
+) -> SavedCard:
+    """Save (or refresh) the card ``processor_id`` on ``contact``."""
+    if not processor_id or not last4.isdigit() or len(last4) != 4:
+        raise FinanceError("The processor did not describe the card; it was not saved.")
+    existing = (
+        SavedCard.objects.select_for_update().filter(gateway_account=gateway_account, processor_id=processor_id).first()
+    )
+    if existing is not None and existing.contact_id != contact.pk:
+        raise FinanceError("That card is saved on another contact.")
+    card, _ = SavedCard.objects.update_or_create(
+        gateway_account=gateway_account,
+        processor_id=processor_id,
+        defaults={
+            "contact": contact,
+            "customer_ref": customer_ref[:200],
+            "brand": brand[:20],
+            "last4": last4,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+        },
+        create_defaults={
+            "contact": contact,
+            "customer_ref": customer_ref[:200],
+            "brand": brand[:20],
+            "last4": last4,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "created_by": user,
+        },
+    )
+    return card
+
+
+def saved_card_for(*, contact: Contact, gateway_account: GatewayAccount, card_id) -> SavedCard:
+    """The saved card ``card_id`` of ``contact`` through ``gateway_account``, else refused."""
+    card = SavedCard.objects.filter(pk=card_id, contact=contact, gateway_account=gateway_account).first()
+    if card is None:
+        raise FinanceError("That saved card is not one of this contact's cards for this payment method.")
+    return card
+
+
+def save_card_after_charge(
+    *, user, contact: Contact, method: PaymentMethod, payment_method_id: str
+) -> SavedCard | None:
+    """Save the card a succeeded charge used on ``contact``, as the processor describes
+    it (brand, last four, expiry: ``get_payment_method``). Only payment method ids
+    (``pm_…``) are saved; a processor that cannot describe the card saves nothing (the
+    payment stands either way). Runs outside a transaction (it asks the processor)."""
+    gateway = method.gateway_account
+    if gateway is None or not payment_method_id.startswith("pm_"):
+        return None
+    processor = get_processor(gateway)
+    try:
+        details = processor.get_payment_method(payment_method_id)
+    except ProcessorError as exc:
+        log.warning("card %s not saved for contact %s: %s", payment_method_id, contact.pk, exc)
+        return None
+    finally:
+        processor.close()
+    return saved_card_save(
+        contact=contact,
+        gateway_account=gateway,
+        processor_id=details.processor_id,
+        brand=details.brand,
+        last4=details.last4,
+        exp_month=details.exp_month,
+        exp_year=details.exp_year,
+        customer_ref=details.customer_ref or contact.party_id,
+        user=user,
+    )
+
+
+def card_element(methods, *, amount: Decimal | None = None, currency: str = "") -> dict | None:
+    """What a page needs to mount the processor's card form for the card methods among
+    ``methods``, or None when there are none: the processor, its publishable key and
+    the script that draws the form (the sandbox's ``elements.js``; Stripe.js, which
+    Stripe serves itself), and for Stripe's Payment Element the amount in minor units
+    and the currency (no amount: the element only collects the card)."""
+    gateway = next(
+        (
+            m.gateway_account
+            for m in methods
+            if m.type == PaymentMethod.Type.CREDIT_CARD and m.gateway_account_id and m.gateway_account.is_active
+        ),
+        None,
+    )
+    if gateway is None:
+        return None
+    config = {"processor": gateway.processor, "gateway_id": gateway.pk, "amount": "", "currency": currency.lower()}
+    if amount is not None and currency:
+        config["amount"] = str(to_minor_units(amount, currency))
+    if gateway.processor == STRIPE:
+        config.update(key=gateway.publishable_key, script="https://js.stripe.com/v3/")
+    else:
+        key = getattr(settings, "SANDBOX_PROCESSOR_PUBLISHABLE_KEY", "") or (
+            "pk_" + settings.SANDBOX_PROCESSOR_API_KEY.removeprefix("sk_")
+        )
+        config.update(key=key, script=settings.SANDBOX_PROCESSOR_URL.rstrip("/") + "/elements.js")
+    return config
