@@ -372,6 +372,8 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # The sign-in lockout's start banner is noise in every command; its lockouts are warnings.
+        "axes": {"level": "WARNING"},
         # Warnings (Django's configure_logging captures them) are log lines too.
         "py.warnings": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
