@@ -123,7 +123,6 @@ def test_payment_refunds_above_the_amount__refused_by_the_database(ledger):
         Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("amount") + D("0.01"))
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_partial_refunds__never_exceed_the_payment(ledger):
     payer, batch = ContactFactory(), BatchFactory()
