@@ -12,7 +12,7 @@ from finance.templatetags.finance_ui import batch_badge, invoice_badge, money, p
 
 TABLE_ATTRS = {"class": "table table-sm table-hover align-middle mb-0", "thead": {"class": "table-light"}}
 PER_PAGE = 25
-DATE_FORMAT = "Y-m-d"
+DATE_FORMAT = "DATE_FORMAT"  # the configured format (core/formats)
 
 
 def _is_negative(value) -> bool:

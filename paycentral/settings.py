@@ -274,6 +274,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="America/New_York")
 USE_I18N = True
 USE_TZ = True
+# One way to write dates and times on every page and in every CSV: core/formats/en.
+FORMAT_MODULE_PATH = ["core.formats"]
 
 # --- Static and media --------------------------------------------------------------
 STATIC_URL = "static/"
