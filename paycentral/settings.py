@@ -308,7 +308,7 @@ FILE_UPLOAD_HANDLERS = [
 FILE_UPLOAD_PERMISSIONS = 0o640
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
-DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+DJANGO_TABLES2_TEMPLATE = "finance/_table.html"  # bootstrap5, with sort marks and totals rows
 DJANGO_TABLES2_PAGE_RANGE = 8
 
 # --- Pay Central -------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_dashboard_reports_and_gl_export_in_the_browser(browser_page, screenshot
     lockbox = summary.locator("tr", has_text="260302-1")
     expect(lockbox).to_contain_text("-1 ✗")  # control count 2, one payment in it
     expect(lockbox).to_contain_text("0.00 ✓")
-    expect(summary.locator("tr", has_text="260301-1")).to_contain_text("no control")
+    expect(summary.locator("tr", has_text="260301-1")).to_contain_text("none")
     screenshot("reporting-batch-summary")
 
     # GL export: only the posted batch is waiting; export it per month and download it.
