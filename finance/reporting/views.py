@@ -76,7 +76,11 @@ class ReportsHomeView(ReportView):
                 "AR aging",
                 "Open receivables per contact: current, 31–60, 61–90, 91–120, over 120 days.",
             ),
-            (reverse("reporting:report_cash_receipts"), "Cash receipts", "Posted payments per day and payment method."),
+            (
+                reverse("reporting:report_cash_receipts"),
+                "Cash receipts",
+                "Money in less money out per day and payment method, posted batches only or all.",
+            ),
             (reverse("reporting:report_open_credits"), "Open credits", "Who holds credit, how much and since when."),
             (
                 reverse("reporting:report_batches"),
