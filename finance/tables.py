@@ -15,6 +15,7 @@ PER_PAGE = 25
 DATE_FORMAT = "DATE_FORMAT"  # the configured format (core/formats)
 # Dates, numbers and badges stay on one line; names and descriptions wrap.
 NOWRAP = {"td": {"class": "text-nowrap"}}
+BREAK_ANYWHERE = {"td": {"class": "text-break"}}  # e-mail addresses, references
 
 
 def _is_negative(value) -> bool:
@@ -56,7 +57,7 @@ class ContactTable(tables.Table):
         order_by=("company__sort_name", "company__name"),
     )
     major_key = tables.Column("Major key")
-    email = tables.EmailColumn()
+    email = tables.EmailColumn(attrs=BREAK_ANYWHERE)
     status = tables.Column()
 
     class Meta:
@@ -111,7 +112,7 @@ class PaymentTable(tables.Table):
         order_by=("payer__sort_name", "payer__name"),
     )
     method = tables.Column("Method", accessor="method__code", order_by=("method__code",))
-    reference = tables.Column()
+    reference = tables.Column(attrs=BREAK_ANYWHERE)
     batch = tables.Column(
         "Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number", attrs=NOWRAP
     )
