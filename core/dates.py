@@ -23,3 +23,9 @@ def format_moment(value: datetime.datetime | None) -> str:
     if timezone.is_aware(value):
         value = timezone.localtime(value)
     return formats.date_format(value, "DATETIME_FORMAT")
+
+
+# DATE_FORMAT as PostgreSQL's to_char() writes it, for text composed in SQL (the
+# membership renewal run's line descriptions and skip reasons); a test keeps the two
+# the same.
+SQL_DAY_FORMAT = "YYYY-MM-DD"

@@ -150,3 +150,12 @@ def test_pages_and_csv__one_format_in_the_local_time_zone(
     rows = csv_rows(client.get(reverse("reporting:report_batches"), {"format": "csv"}))
     (row,) = [r for r in rows if r["batch"] == "TZ-1"]
     assert (row["date"], row["posted_at"]) == ("2026-01-15", shown)  # not UTC, not ISO "T…+00:00"
+
+
+def test_sql_day_format__writes_days_as_the_pages_do():
+    from core.dates import SQL_DAY_FORMAT, format_day
+
+    day = datetime.date(2026, 3, 7)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_char(%s::date, %s)", [day, SQL_DAY_FORMAT])
+        assert cursor.fetchone()[0] == format_day(day) == "2026-03-07"

@@ -97,8 +97,9 @@ def test_dashboard_reports_and_gl_export_in_the_browser(browser_page, screenshot
     screenshot("reporting-ar-aging")
     with page.expect_download() as download_info:
         page.get_by_test_id("csv-download").click()
-    aging_rows = list(csv.DictReader(io.StringIO(open(download_info.value.path()).read())))
+    *aging_rows, totals = csv.DictReader(io.StringIO(open(download_info.value.path()).read()))
     assert len(aging_rows) == owing and "over_120" in aging_rows[0]
+    assert totals["party_id"] == "TOTAL" and Decimal(totals["total"]) == sum(Decimal(r["total"]) for r in aging_rows)
 
     page.get_by_role("link", name="Cash receipts").last.click()
     expect(page.get_by_role("heading", name="Cash receipts")).to_be_visible()
