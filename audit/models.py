@@ -18,6 +18,7 @@ from django.db import models
 from django.utils import timezone
 
 from audit.triggers import AUDITED, audit_triggers, load_model
+from core.dates import format_moment
 from core.db_triggers import Trigger
 
 
@@ -59,7 +60,7 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.get_action_display().lower()} {self.object_repr}"
+        return f"{format_moment(self.at)} {self.actor_name} {self.get_action_display().lower()} {self.object_repr}"
 
     @property
     def actor_label(self) -> str:

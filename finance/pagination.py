@@ -25,9 +25,16 @@ def estimated_rows(alias: str, table: str) -> int | None:
 
 
 class EstimatedCountPaginator(Paginator):
-    """A paginator that trusts the row estimate for big unfiltered tables."""
+    """A paginator that trusts the row estimate for big unfiltered tables. A list that
+    counted its rows already (in its totals' query) gives the count (``known_count``)
+    and nothing is counted again."""
 
     _is_estimate = False
+
+    def __init__(self, *args, known_count: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if known_count is not None:
+            self.__dict__["count"] = known_count  # the cached_property's value
 
     @property
     def is_estimate(self) -> bool:
@@ -46,6 +53,16 @@ class EstimatedCountPaginator(Paginator):
                 self._is_estimate = True
                 return estimate
         return super().count
+
+
+def is_big_unfiltered(queryset) -> bool:
+    """True when ``queryset`` reads a whole table the planner estimates above
+    ``ESTIMATE_COUNT_ABOVE`` rows: a list shows the estimate and adds nothing up."""
+    query = getattr(queryset, "query", None)
+    if query is None or query.where or query.distinct or query.combinator:
+        return False
+    estimate = estimated_rows(queryset.db, queryset.model._meta.db_table)
+    return estimate is not None and estimate > ESTIMATE_COUNT_ABOVE
 
 
 def _queryset(object_list):

@@ -12,7 +12,10 @@ from finance.templatetags.finance_ui import batch_badge, invoice_badge, money, p
 
 TABLE_ATTRS = {"class": "table table-sm table-hover align-middle mb-0", "thead": {"class": "table-light"}}
 PER_PAGE = 25
-DATE_FORMAT = "Y-m-d"
+DATE_FORMAT = "DATE_FORMAT"  # the configured format (core/formats)
+# Dates, numbers and badges stay on one line; names and descriptions wrap.
+NOWRAP = {"td": {"class": "text-nowrap"}}
+BREAK_ANYWHERE = {"td": {"class": "text-break"}}  # e-mail addresses, references
 
 
 def _is_negative(value) -> bool:
@@ -44,7 +47,7 @@ class NumberColumn(tables.Column):
 
 
 class ContactTable(tables.Table):
-    party_id = tables.Column("Party ID", linkify=("finance:contact_detail", {"pk": A("pk")}))
+    party_id = tables.Column("Party ID", linkify=("finance:contact_detail", {"pk": A("pk")}), attrs=NOWRAP)
     name = tables.Column(linkify=("finance:contact_detail", {"pk": A("pk")}), order_by=("sort_name", "name"))
     kind = tables.Column()
     company = tables.Column(
@@ -54,7 +57,7 @@ class ContactTable(tables.Table):
         order_by=("company__sort_name", "company__name"),
     )
     major_key = tables.Column("Major key")
-    email = tables.EmailColumn()
+    email = tables.EmailColumn(attrs=BREAK_ANYWHERE)
     status = tables.Column()
 
     class Meta:
@@ -66,8 +69,8 @@ class ContactTable(tables.Table):
 
 
 class InvoiceTable(tables.Table):
-    number = tables.Column("Invoice", linkify=("finance:invoice_detail", {"pk": A("pk")}))
-    date = tables.DateColumn(format=DATE_FORMAT)
+    number = tables.Column("Invoice", linkify=("finance:invoice_detail", {"pk": A("pk")}), attrs=NOWRAP)
+    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
     bill_to = tables.Column(
         "Bill to",
         linkify=("finance:contact_detail", {"pk": A("bill_to_id")}),
@@ -75,10 +78,12 @@ class InvoiceTable(tables.Table):
         order_by=("bill_to__sort_name", "bill_to__name"),
     )
     type = tables.Column()
-    batch = tables.Column("Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number")
+    batch = tables.Column(
+        "Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number", attrs=NOWRAP
+    )
     total = MoneyColumn()
     balance = MoneyColumn()
-    state = tables.Column("Status", empty_values=(), orderable=False)
+    state = tables.Column("Status", empty_values=(), orderable=False, attrs=NOWRAP)
 
     class Meta:
         model = Invoice
@@ -99,7 +104,7 @@ class ContactInvoiceTable(InvoiceTable):
 
 class PaymentTable(tables.Table):
     id = tables.Column("Payment", linkify=("finance:payment_detail", {"pk": A("pk")}))
-    date = tables.DateColumn(format=DATE_FORMAT)
+    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
     payer = tables.Column(
         "Payer",
         linkify=("finance:contact_detail", {"pk": A("payer_id")}),
@@ -107,11 +112,13 @@ class PaymentTable(tables.Table):
         order_by=("payer__sort_name", "payer__name"),
     )
     method = tables.Column("Method", accessor="method__code", order_by=("method__code",))
-    reference = tables.Column()
-    batch = tables.Column("Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number")
+    reference = tables.Column(attrs=BREAK_ANYWHERE)
+    batch = tables.Column(
+        "Batch", linkify=("finance:batch_detail", {"pk": A("batch_id")}), accessor="batch__number", attrs=NOWRAP
+    )
     amount = MoneyColumn()
     # The batch's state (Open, Ready, Posted), and Reversed once reversed.
-    status = tables.Column("Status", order_by=("batch__status", "status"))
+    status = tables.Column("Status", order_by=("batch__status", "status"), attrs=NOWRAP)
 
     class Meta:
         model = Payment
@@ -132,8 +139,8 @@ class ContactPaymentTable(PaymentTable):
 
 
 class BatchTable(tables.Table):
-    number = tables.Column(linkify=("finance:batch_detail", {"pk": A("pk")}))
-    date = tables.DateColumn(format=DATE_FORMAT)
+    number = tables.Column(linkify=("finance:batch_detail", {"pk": A("pk")}), attrs=NOWRAP)
+    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
     description = tables.Column()
     status = tables.Column()
     control_count = NumberColumn("Control count")
@@ -174,7 +181,7 @@ class BatchReversalTable(tables.Table):
     """Payments reversed in a batch: the money leaves the books there."""
 
     id = tables.Column("Payment", linkify=("finance:payment_detail", {"pk": A("pk")}))
-    reversed_at = tables.DateColumn(format=DATE_FORMAT, verbose_name="Reversed")
+    reversed_at = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP, verbose_name="Reversed")
     payer = tables.Column(
         "Payer",
         linkify=("finance:contact_detail", {"pk": A("payer_id")}),
@@ -204,7 +211,7 @@ class BatchReversalTable(tables.Table):
 
 class RefundTable(tables.Table):
     id = tables.Column("Refund")
-    date = tables.DateColumn(format=DATE_FORMAT)
+    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
     payer = tables.Column(
         "Payer",
         linkify=("finance:contact_detail", {"pk": A("payment__payer_id")}),
@@ -244,7 +251,7 @@ class RefundTable(tables.Table):
 class AdjustmentTable(tables.Table):
     """Charges taken off invoice lines (write-downs, invoice reversals)."""
 
-    date = tables.DateColumn(format=DATE_FORMAT)
+    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
     invoice = tables.Column(
         "Invoice", linkify=("finance:invoice_detail", {"pk": A("invoice_id")}), accessor="invoice__number"
     )
@@ -270,7 +277,7 @@ class BatchJournalTable(tables.Table):
     """The postings of a batch's transactions, one row per journal entry."""
 
     id = tables.Column("Entry")
-    date = tables.DateColumn(format=DATE_FORMAT)
+    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
     kind = tables.Column()
     description = tables.Column()
     source = tables.Column("For", empty_values=(), orderable=False)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.dates import format_moment
 from finance.models import PaymentHandlingMode
 
 # "Never asked" for InvoiceSyncRecord.request_checked_at: before any real check.
@@ -265,4 +266,4 @@ class SyncRun(models.Model):
         indexes = [models.Index(fields=["kind", "-started_at"], name="sync_run_kind_idx")]
 
     def __str__(self):
-        return f"{self.kind} at {self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.kind} at {format_moment(self.started_at)}"

@@ -297,6 +297,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="America/New_York")
 USE_I18N = True
 USE_TZ = True
+# One way to write dates and times on every page and in every CSV: core/formats/en.
+FORMAT_MODULE_PATH = ["core.formats"]
 
 # --- Static and media --------------------------------------------------------------
 STATIC_URL = "static/"
@@ -329,7 +331,7 @@ FILE_UPLOAD_HANDLERS = [
 FILE_UPLOAD_PERMISSIONS = 0o640
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
-DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+DJANGO_TABLES2_TEMPLATE = "finance/_table.html"  # bootstrap5, with sort marks and totals rows
 DJANGO_TABLES2_PAGE_RANGE = 8
 
 # --- Pay Central -------------------------------------------------------------------

@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from core.dates import SQL_DAY_FORMAT
 from core.task_queue import send_task_on_commit
 from finance.errors import FinanceError
 from finance.jobs import Job
@@ -271,7 +272,7 @@ SKIP_REASON_SQL = f"""
       WHEN c.status <> 'active' THEN 'Contact is inactive'
       WHEN COALESCE(n.n_active, 0) > 1 THEN n.n_active || ' active subscriptions; expected exactly one'
       WHEN GREATEST(s.paid_through, s.renewed_through) >= %(effective)s
-        THEN 'Already renewed through ' || to_char(GREATEST(s.paid_through, s.renewed_through), 'MM/DD/YYYY')
+        THEN 'Already renewed through ' || to_char(GREATEST(s.paid_through, s.renewed_through), '{SQL_DAY_FORMAT}')
       WHEN EXISTS (SELECT 1 FROM {T["item"]} oi JOIN {T["run"]} o ON o.id = oi.run_id
                     WHERE oi.subscription_id = s.id AND NOT oi.skipped AND o.id <> %(run)s
                       AND o.status IN ('creating', 'ready', 'posting'))
@@ -326,8 +327,8 @@ def _build_sql(run: RenewalRun):
             f"""
             INSERT INTO {T["rline"]} (item_id, line_number, product_id, description, amount, account_id)
             SELECT i.id, 1, p.id,
-                   LEFT(p.name || ' ' || to_char(i.term_begin, 'MM/DD/YYYY') || '–'
-                        || to_char(i.term_end, 'MM/DD/YYYY'), 200),
+                   LEFT(p.name || ' ' || to_char(i.term_begin, '{SQL_DAY_FORMAT}') || '–'
+                        || to_char(i.term_end, '{SQL_DAY_FORMAT}'), 200),
                    p.price, {account}
               FROM {T["item"]} i
               JOIN {T["mt"]} mt ON mt.id = i.member_type_id
@@ -553,8 +554,8 @@ def _post_sql(run: RenewalRun, batch: Batch, user, progress) -> Decimal:
             SELECT m.invoice_id, n.number, m.entity_id, m.contact_id, m.contact_id, %(date)s,
                    GREATEST(%(due)s::date, %(date)s::date), %(method)s, %(type)s, %(source)s, m.currency,
                    %(batch)s,
-                   LEFT(m.type_name || ' ' || to_char(m.term_begin, 'MM/DD/YYYY') || '–'
-                        || to_char(m.term_end, 'MM/DD/YYYY'), 200),
+                   LEFT(m.type_name || ' ' || to_char(m.term_begin, '{SQL_DAY_FORMAT}') || '–'
+                        || to_char(m.term_end, '{SQL_DAY_FORMAT}'), 200),
                    m.amount, m.amount, now(), %(user)s
               FROM mr_inv m JOIN mr_numbers n ON n.pos = m.pos
             """,

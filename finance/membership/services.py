@@ -28,6 +28,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.db import transaction
 
+from core.dates import format_day
 from finance.errors import FinanceError
 from finance.membership.models import MembershipSettings, MemberType, Subscription, Term
 from finance.membership.sql import refresh_subscriptions
@@ -66,7 +67,7 @@ def term_lines(member_type: MemberType, begin: Date, end: Date, fee_amount: Deci
         LineSpec(
             product=fee,
             unit_price=fee.price if fee_amount is None else quantize(fee_amount),
-            description=f"{fee.name} {begin:%m/%d/%Y}–{end:%m/%d/%Y}",
+            description=f"{fee.name} {format_day(begin)}–{format_day(end)}",
             billing_begin=begin,
             billing_end=end,
         )
@@ -191,7 +192,7 @@ def term_bill(
         accounting_method=settings.accounting_method,
         type=Invoice.Type.MEMBERSHIP,
         source=Invoice.Source.MEMBERSHIP_BILLING,
-        description=f"{member_type.name} {term_begin:%m/%d/%Y}–{term_end:%m/%d/%Y}",
+        description=f"{member_type.name} {format_day(term_begin)}–{format_day(term_end)}",
         user=user,
     )
     term = Term.objects.create(

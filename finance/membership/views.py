@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from core.authorization import ModuleLevelRequiredMixin, has_level, require_level
+from core.dates import format_day
 from core.models import Module
 from finance.errors import FinanceError
 from finance.membership.dues_import import dues_import_create, dues_import_validate
@@ -136,8 +137,8 @@ class BillNextTermView(MembershipMixin, TemplateView):
             note = f"; {billed.credit_applied} of open credit applied" if billed.credit_applied else ""
             messages.success(
                 request,
-                f"Invoice {billed.invoice.number} for {billed.term.term_begin:%m/%d/%Y}–"
-                f"{billed.term.term_end:%m/%d/%Y}{note}.",
+                f"Invoice {billed.invoice.number} for {format_day(billed.term.term_begin)}–"
+                f"{format_day(billed.term.term_end)}{note}.",
             )
         return redirect(reverse("membership:member_detail", args=[sub.contact_id]))
 

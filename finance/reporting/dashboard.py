@@ -63,11 +63,7 @@ def morning_figures(today, receipts, position) -> report_selectors.DashboardFigu
         open_credits=[
             report_selectors.CurrencyAmount(r["currency"], r["credit_held"]) for r in position if r["credit_held"]
         ],
-        receipts_today=[
-            report_selectors.CurrencyAmount(cur, receipts.day_currency_total(today, cur))
-            for cur in receipts.currencies
-            if receipts.day_currency_total(today, cur)
-        ],
+        receipts_today=report_selectors.receipts_of_day(receipts, today),
         receipts_today_count=receipts.day_count(today),
         unposted_batches=Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).count(),
     )
@@ -83,16 +79,7 @@ class DashboardView(FinanceAccessMixin, TemplateView):
         position = report_selectors.ar_position(today)
         aging = [row for row in position if row["total"]]
         keys = [(key, label) for key, label, *_ in report_selectors.AGING_BUCKETS]
-        receipts_chart = {
-            "labels": [d.strftime("%b %d") for d in receipts.days],
-            "series": [
-                {
-                    "label": f"Receipts {currency}",
-                    "data": [f"{receipts.day_currency_total(d, currency):.2f}" for d in receipts.days],
-                }
-                for currency in receipts.currencies
-            ],
-        }
+        receipts_chart = receipts.chart()
         aging_chart = {
             "labels": [label for _, label in keys],
             "series": [{"label": row["currency"], "data": [f"{row[k]:.2f}" for k, _ in keys]} for row in aging],

@@ -2,6 +2,7 @@ from django import forms
 
 from finance.models import FinancialEntity
 from finance.reporting.models import GLExport
+from finance.reporting.selectors import BATCH_CHOICES
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date", "class": "form-control form-control-sm"}, format="%Y-%m-%d")
 
@@ -43,3 +44,12 @@ class DateRangeForm(forms.Form):
             elif (end - start).days >= self.max_days:
                 self.add_error("date_to", f"Choose a range of at most {self.max_days} days.")
         return data
+
+
+class CashReceiptsForm(DateRangeForm):
+    batches = forms.ChoiceField(
+        choices=BATCH_CHOICES,
+        required=False,
+        label="Batches",
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+    )

@@ -50,22 +50,14 @@ from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import TruncMonth
 
+from finance.csv_stream import FORMULA_STARTS, safe_text  # noqa: F401 - the GL file escapes text the same way
 from finance.models import Batch, FinancialEntity, GLAccount, Invoice, JournalEntry, JournalLine
 from finance.money import ZERO, quantize
 from finance.reporting.models import GLExport, GLExportedEntry
 
 COLUMNS = ["date", "batch", "entity", "gl_account", "description", "debit", "credit", "currency", "reference"]
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 2000
 FETCH_ROWS = 5000
-
-
-def safe_text(value) -> str:
-    """A text cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 class _Line:

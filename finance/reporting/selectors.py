@@ -13,9 +13,11 @@ from django.db import connection
 from django.db.models import Count, DecimalField, F, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.dates import format_day
 from finance import selectors as finance_selectors
-from finance.models import Batch, Contact, Invoice, Payment
+from finance.models import Batch, Contact, Invoice, Payment, PaymentMethod, Refund
 from finance.money import ZERO
+from finance.reporting.colours import method_style
 from finance.reporting.models import ContactBalance, OpenBalanceByDate
 
 # The kept open balances per currency and invoice date: a day's slots added up.
@@ -97,23 +99,29 @@ class DashboardFigures:
     unposted_batches: int = 0
 
 
-def _per_currency(qs, column: str) -> list[CurrencyAmount]:
-    rows = qs.order_by().values("currency").annotate(total=Sum(column)).order_by("currency")
-    return [CurrencyAmount(r["currency"], r["total"]) for r in rows]
+def receipts_of_day(receipts: "ReceiptsGrid", day: Date) -> list[CurrencyAmount]:
+    """The cash received on ``day`` per currency, from a receipts grid that holds it:
+    what the dashboard shows as "Receipts today", the day's row of the report."""
+    return [
+        CurrencyAmount(cur, receipts.day_currency_total(day, cur))
+        for cur in receipts.currencies
+        if receipts.day_currency_total(day, cur)
+    ]
 
 
 def dashboard_figures(today: Date) -> DashboardFigures:
     """Open receivables (positive invoice balances), open credits (negative balances,
-    shown as a positive amount held), today's receipts (posted payments dated today)
-    and the number of batches not yet posted. The open figures are those of the AR
-    position (``ar_position``: kept sums on PostgreSQL)."""
+    shown as a positive amount held), today's cash receipts (``cash_receipts`` of
+    today, every batch: money in less money out, open credit used left out) and the
+    number of batches not yet posted. The open figures are those of the AR position
+    (``ar_position``: kept sums on PostgreSQL)."""
     position = ar_position(today)
-    receipts = Payment.objects.filter(date=today, status=Payment.Status.POSTED)
+    receipts = cash_receipts(today, today)
     return DashboardFigures(
         open_receivables=[CurrencyAmount(r["currency"], r["total"]) for r in position if r["total"]],
         open_credits=[CurrencyAmount(r["currency"], r["credit_held"]) for r in position if r["credit_held"]],
-        receipts_today=_per_currency(receipts, "amount"),
-        receipts_today_count=receipts.count(),
+        receipts_today=receipts_of_day(receipts, today),
+        receipts_today_count=receipts.day_count(today),
         unposted_batches=Batch.objects.filter(status__in=[Batch.Status.OPEN, Batch.Status.READY]).count(),
     )
 
@@ -251,15 +259,29 @@ def ar_aging_totals(as_of: Date) -> list[dict]:
 
 @dataclass
 class ReceiptsGrid:
-    """Posted receipts per day (rows) and payment method (columns)."""
+    """Cash receipts per day (rows) and payment method (columns): money in less money
+    out. A cash method's cell is what its payments brought in less what refunds of its
+    payments paid back that day (``cells``; ``received`` and ``refunded`` hold the two
+    sides). Open credit used to pay (methods of type open credit) moves no money: it is
+    kept apart (``credit_methods``, ``credit_cells``) and is in no total."""
 
     days: list[Date] = field(default_factory=list)
     methods: list[tuple[str, str, str]] = field(default_factory=list)  # (code, name, currency)
     cells: dict[tuple[Date, str, str], Decimal] = field(default_factory=dict)
     counts: dict[tuple[Date, str, str], int] = field(default_factory=dict)
+    received: dict[tuple[Date, str, str], Decimal] = field(default_factory=dict)
+    refunded: dict[tuple[Date, str, str], Decimal] = field(default_factory=dict)
+    refund_counts: dict[tuple[Date, str, str], int] = field(default_factory=dict)
+    credit_methods: list[tuple[str, str, str]] = field(default_factory=list)
+    credit_cells: dict[tuple[Date, str, str], Decimal] = field(default_factory=dict)
+    credit_counts: dict[tuple[Date, str, str], int] = field(default_factory=dict)
+    styles: dict[str, dict] = field(default_factory=dict)  # method code → chart colour and pattern
 
     def row(self, day: Date) -> list[Decimal]:
         return [self.cells.get((day, code, cur), ZERO) for code, _, cur in self.methods]
+
+    def credit_row(self, day: Date) -> list[Decimal]:
+        return [self.credit_cells.get((day, code, cur), ZERO) for code, _, cur in self.credit_methods]
 
     def day_total(self, day: Date) -> Decimal:
         return sum(self.row(day), ZERO)
@@ -270,8 +292,17 @@ class ReceiptsGrid:
     def day_count(self, day: Date) -> int:
         return sum(self.counts.get((day, code, cur), 0) for code, _, cur in self.methods)
 
+    def day_refunded(self, day: Date) -> Decimal:
+        return sum((v for (d, _, _), v in self.refunded.items() if d == day), ZERO)
+
+    def day_refund_count(self, day: Date) -> int:
+        return sum(n for (d, _, _), n in self.refund_counts.items() if d == day)
+
     def method_total(self, code: str, currency: str) -> Decimal:
         return sum((v for (d, c, cur), v in self.cells.items() if c == code and cur == currency), ZERO)
+
+    def credit_method_total(self, code: str, currency: str) -> Decimal:
+        return sum((v for (d, c, cur), v in self.credit_cells.items() if c == code and cur == currency), ZERO)
 
     @property
     def currencies(self) -> list[str]:
@@ -281,39 +312,140 @@ class ReceiptsGrid:
         return sum((v for (d, c, cur), v in self.cells.items() if cur == currency), ZERO)
 
     @property
+    def refunded_total(self) -> Decimal:
+        return sum(self.refunded.values(), ZERO)
+
+    @property
+    def payment_count(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def refund_count(self) -> int:
+        return sum(self.refund_counts.values())
+
+    @property
     def rows(self) -> list[dict]:
         return [
-            {"day": d, "amounts": self.row(d), "total": self.day_total(d), "count": self.day_count(d)}
+            {
+                "day": d,
+                "amounts": self.row(d),
+                "total": self.day_total(d),
+                "count": self.day_count(d),
+                "refunded": self.day_refunded(d),
+                "refund_count": self.day_refund_count(d),
+                "credits": self.credit_row(d),
+            }
             for d in self.days
+        ]
+
+    def chart(self) -> dict:
+        """The chart of the grid (``pcChart``): a stacked bar per day, a series per cash
+        method in the method's own colour and pattern (net of refunds)."""
+        several = len(self.currencies) > 1
+        return {
+            "labels": [format_day(d) for d in self.days],
+            "series": [
+                {
+                    "label": f"{name} ({cur})" if several else name,
+                    "data": [f"{self.cells.get((d, code, cur), ZERO):.2f}" for d in self.days],
+                    **self.styles[code],
+                }
+                for code, name, cur in self.methods
+            ],
+        }
+
+    @property
+    def method_columns(self) -> list[dict]:
+        """The cash methods' columns: code, name, currency and chart colour."""
+        return [
+            {"code": code, "name": name, "currency": cur, "colour": self.styles[code]["colour"]}
+            for code, name, cur in self.methods
         ]
 
     @property
     def method_totals(self) -> list[Decimal]:
         return [self.method_total(code, cur) for code, _, cur in self.methods]
 
+    @property
+    def credit_totals(self) -> list[Decimal]:
+        return [self.credit_method_total(code, cur) for code, _, cur in self.credit_methods]
 
-def cash_receipts(date_from: Date, date_to: Date, *, include_empty_days: bool = True) -> ReceiptsGrid:
-    """Posted payments dated ``date_from``..``date_to`` summed per day and payment
-    method (and currency). Reversed payments are left out: their money went back."""
-    rows = (
-        Payment.objects.filter(date__gte=date_from, date__lte=date_to, status=Payment.Status.POSTED)
-        .order_by()
-        .values("date", "method__code", "method__name", "currency")
-        .annotate(amount=Sum("amount"), n=Count("pk"))
-        .order_by("date", "method__code", "currency")
-    )
+
+# Which batches a report counts: those posted only, or every batch not deleted (open,
+# ready and posted).
+BATCHES_POSTED = "posted"
+BATCHES_ALL = "all"
+BATCH_CHOICES = [(BATCHES_ALL, "All batches (open, ready, posted)"), (BATCHES_POSTED, "Posted batches only")]
+
+
+def batch_states(batches: str) -> list[str]:
+    """The batch states a report counts for the choice ``batches`` (posted or all)."""
+    if batches == BATCHES_POSTED:
+        return [Batch.Status.POSTED]
+    return [Batch.Status.OPEN, Batch.Status.READY, Batch.Status.POSTED]
+
+
+def cash_receipts(
+    date_from: Date, date_to: Date, *, batches: str = BATCHES_ALL, include_empty_days: bool = True
+) -> ReceiptsGrid:
+    """Cash received ``date_from``..``date_to`` per day and payment method (and
+    currency), in one statement: money in (payments standing, by their date) less
+    money out (refunds that succeeded, by their date, counted against the method of the
+    payment they return). Reversed payments are left out: their money went back. Open
+    credit used to pay (a method of type open credit) is no cash: it comes back apart,
+    in no total. ``batches`` chooses the transactions of posted batches only or of
+    every open, ready and posted batch (a refund by its own batch)."""
+    payment, refund = Payment._meta.db_table, Refund._meta.db_table
+    sql = f"""
+        WITH moves AS (
+            SELECT p.date, p.method_id, p.currency, p.batch_id,
+                   SUM(p.amount) AS received, 0 AS refunded, COUNT(*) AS n, 0 AS refunds
+              FROM {payment} p
+             WHERE p.date BETWEEN %s AND %s AND p.status = %s
+             GROUP BY p.date, p.method_id, p.currency, p.batch_id
+            UNION ALL
+            SELECT r.date, p.method_id, r.currency, r.batch_id, 0, SUM(r.amount), 0, COUNT(*)
+              FROM {refund} r JOIN {payment} p ON p.id = r.payment_id
+             WHERE r.date BETWEEN %s AND %s AND r.status = %s
+             GROUP BY r.date, p.method_id, r.currency, r.batch_id)
+        SELECT m.date, pm.id, pm.code, pm.name, pm.type, m.currency,
+               SUM(m.received), SUM(m.refunded), SUM(m.n)::int, SUM(m.refunds)::int
+          FROM moves m
+          JOIN {Batch._meta.db_table} b ON b.id = m.batch_id
+          JOIN {PaymentMethod._meta.db_table} pm ON pm.id = m.method_id
+         WHERE b.status = ANY(%s)
+         GROUP BY m.date, pm.id, pm.code, pm.name, pm.type, m.currency"""
+    params = [
+        date_from, date_to, Payment.Status.POSTED,
+        date_from, date_to, Refund.Status.SUCCEEDED,
+        batch_states(batches),
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     grid = ReceiptsGrid()
-    methods, days = set(), set()
-    for r in rows:
-        key = (r["date"], r["method__code"], r["currency"])
-        grid.cells[key] = r["amount"]
-        grid.counts[key] = r["n"]
-        methods.add((r["method__code"], r["method__name"], r["currency"]))
-        days.add(r["date"])
+    methods, credit_methods, days = set(), set(), set()
+    for day, method_id, code, name, type_, currency, received, refunded, n, refunds in rows:
+        key = (day, code, currency)
+        grid.styles[code] = method_style(method_id)
+        days.add(day)
+        if type_ == PaymentMethod.Type.OPEN_CREDIT:
+            grid.credit_cells[key] = received
+            grid.credit_counts[key] = n
+            credit_methods.add((code, name, currency))
+            continue
+        grid.received[key] = received
+        grid.cells[key] = received - refunded
+        grid.counts[key] = n
+        if refunds:
+            grid.refunded[key] = refunded
+            grid.refund_counts[key] = refunds
+        methods.add((code, name, currency))
     if include_empty_days:
         days = {date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)}
     grid.days = sorted(days)
     grid.methods = sorted(methods, key=lambda m: (m[2], m[0]))
+    grid.credit_methods = sorted(credit_methods, key=lambda m: (m[2], m[0]))
     return grid
 
 

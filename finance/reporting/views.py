@@ -1,11 +1,6 @@
 """Staff pages of the reports and the GL export. Views parse input, call a selector
 or the export service, and render; every report also downloads as CSV."""
 
-import csv
-import datetime
-from collections.abc import Iterable, Iterator
-from decimal import Decimal
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
@@ -17,12 +12,13 @@ from django.views.generic import TemplateView
 
 from core.authorization import ModuleLevelRequiredMixin, has_level, require_level
 from core.models import Module
+from finance.csv_stream import ColumnSums, csv_response
 from finance.errors import FinanceError
 from finance.models import Batch
-from finance.money import quantize
+from finance.money import ZERO
 from finance.reporting import selectors
-from finance.reporting.forms import DateRangeForm, GLExportForm
-from finance.reporting.gl_csv import export_csv, safe_text
+from finance.reporting.forms import CashReceiptsForm, DateRangeForm, GLExportForm
+from finance.reporting.gl_csv import export_csv
 from finance.reporting.models import GLExport
 from finance.reporting.services import gl_export_create, pending_entry_count
 
@@ -30,37 +26,6 @@ VIEW_REPORTS = (Module.FINANCE, 2)
 RUN_GL_EXPORT = (Module.FINANCE, 4)
 PER_PAGE = 50
 CHART_CONTACTS = 10
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
-    """Stream ``rows`` as CSV; text cells are escaped against formula injection, numbers
-    (Decimal, int) and dates are written as they are."""
-    writer = csv.writer(_Echo())
-
-    def cell(value):
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return safe_text(value)
-        if isinstance(value, datetime.date):
-            return value.isoformat()
-        if isinstance(value, Decimal):
-            return quantize(value)  # always two places in the file
-        return value
-
-    def stream() -> Iterator[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([cell(v) for v in row])
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 def _money_str(value) -> str:
@@ -111,7 +76,11 @@ class ReportsHomeView(ReportView):
                 "AR aging",
                 "Open receivables per contact: current, 31–60, 61–90, 91–120, over 120 days.",
             ),
-            (reverse("reporting:report_cash_receipts"), "Cash receipts", "Posted payments per day and payment method."),
+            (
+                reverse("reporting:report_cash_receipts"),
+                "Cash receipts",
+                "Money in less money out per day and payment method, posted batches only or all.",
+            ),
             (reverse("reporting:report_open_credits"), "Open credits", "Who holds credit, how much and since when."),
             (
                 reverse("reporting:report_batches"),
@@ -145,7 +114,8 @@ class ARAgingView(ReportView):
             for r in selectors.ar_aging_by_contact(as_of).iterator(chunk_size=2000)
         )
         header = ["party_id", "contact", "currency", "open_invoices", "oldest_invoice"] + keys + ["total"]
-        return csv_response(f"ar-aging-{as_of.isoformat()}.csv", header, rows)
+        sums = ColumnSums(len(header), sum_at=[3, *range(5, len(header))], currency_at=2)
+        return csv_response(f"ar-aging-{as_of.isoformat()}.csv", header, sums.pass_through(rows), totals=sums.lines)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -189,48 +159,61 @@ class ARAgingView(ReportView):
 class CashReceiptsView(ReportView):
     template_name = "reporting/cash_receipts.html"
 
-    def date_range(self):
-        form = DateRangeForm(self.request.GET or None)
+    def filters(self):
+        """(form, first day, last day, batches: posted or all)."""
+        form = CashReceiptsForm(self.request.GET or None)
         start, end = selectors.default_range(timezone.localdate())
+        batches = selectors.BATCHES_ALL
         if form.is_bound and form.is_valid():
             start = form.cleaned_data["date_from"] or start
             end = form.cleaned_data["date_to"] or end
+            batches = form.cleaned_data["batches"] or batches
             if end < start:
                 start = end
         elif not form.is_bound:
-            form = DateRangeForm(initial={"date_from": start, "date_to": end})
-        return form, start, end
+            form = CashReceiptsForm(initial={"date_from": start, "date_to": end, "batches": batches})
+        return form, start, end, batches
 
     def get_csv(self):
-        _, start, end = self.date_range()
-        grid = selectors.cash_receipts(start, end, include_empty_days=False)
-        header = ["date"] + [f"{code} {cur}" for code, _, cur in grid.methods] + ["total", "payments"]
-        rows = ([r["day"]] + r["amounts"] + [r["total"], r["count"]] for r in grid.rows)
-        return csv_response(f"cash-receipts-{start.isoformat()}-{end.isoformat()}.csv", header, rows)
+        _, start, end, batches = self.filters()
+        grid = selectors.cash_receipts(start, end, batches=batches, include_empty_days=False)
+        header = (
+            ["date"]
+            + [f"{code} {cur}" for code, _, cur in grid.methods]
+            + ["total", "payments", "refunded", "refunds"]
+            + [f"credit_used {code} {cur}" for code, _, cur in grid.credit_methods]
+        )
+        rows = [
+            [r["day"], *r["amounts"], r["total"], r["count"], r["refunded"], r["refund_count"], *r["credits"]]
+            for r in grid.rows
+        ]
+        totals = [
+            "TOTAL",
+            *grid.method_totals,
+            sum((r["total"] for r in grid.rows), ZERO),
+            grid.payment_count,
+            grid.refunded_total,
+            grid.refund_count,
+            *grid.credit_totals,
+        ]
+        filename = f"cash-receipts-{batches}-{start.isoformat()}-{end.isoformat()}.csv"
+        return csv_response(filename, header, rows, totals=totals)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        form, start, end = self.date_range()
-        grid = selectors.cash_receipts(start, end)
-        chart = {
-            "labels": [d.strftime("%b %d") for d in grid.days],
-            "series": [
-                {
-                    "label": f"{name} ({cur})" if len(grid.currencies) > 1 else name,
-                    "data": [_money_str(grid.cells.get((d, code, cur), 0)) for d in grid.days],
-                }
-                for code, name, cur in grid.methods
-            ],
-        }
+        form, start, end, batches = self.filters()
+        grid = selectors.cash_receipts(start, end, batches=batches)
         context.update(
             form=form,
             date_from=start,
             date_to=end,
+            batches=batches,
+            batches_label=dict(selectors.BATCH_CHOICES)[batches],
             grid=grid,
-            rows=[r for r in grid.rows if r["count"]],
+            rows=[r for r in grid.rows if r["count"] or r["refund_count"] or any(r["credits"])],
             currency_totals=[(cur, grid.currency_total(cur)) for cur in grid.currencies],
-            payment_count=sum(grid.counts.values()),
-            chart_json=chart,
+            payment_count=grid.payment_count,
+            chart_json=grid.chart(),
         )
         return context
 
@@ -247,7 +230,9 @@ class OpenCreditsView(ReportView):
             for r in selectors.open_credits_by_contact().iterator(chunk_size=2000)
         )
         header = ["party_id", "contact", "currency", "credit_held", "credit_invoices", "held_since"]
-        return csv_response(f"open-credits-{timezone.localdate().isoformat()}.csv", header, rows)
+        sums = ColumnSums(len(header), sum_at=[3, 4], currency_at=2)
+        filename = f"open-credits-{timezone.localdate().isoformat()}.csv"
+        return csv_response(filename, header, sums.pass_through(rows), totals=sums.lines)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -310,11 +295,13 @@ class BatchSummaryView(ReportView):
                 b.control_amount,
                 b.cash_total,
                 b.amount_difference,
-                b.posted_at.isoformat() if b.posted_at else "",
+                b.posted_at,
             ]
             for b in self.batches().iterator(chunk_size=2000)
         )
-        return csv_response("batch-summary.csv", header, rows)
+        # Control and actual counts and amounts added up over the batches of the file.
+        sums = ColumnSums(len(header), sum_at=[4, 5, 7, 8])
+        return csv_response("batch-summary.csv", header, sums.pass_through(rows), totals=sums.lines)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -98,9 +98,11 @@ def invoice_badge(invoice: Invoice) -> str:
 
 @register.simple_tag(takes_context=True)
 def nav_active(context, *prefixes: str) -> str:
-    """ "active" when the current URL name starts with one of ``prefixes``."""
+    """ "active" when the current URL's namespaced name ("finance:invoice_list") starts
+    with one of ``prefixes`` ("finance:invoice", "cart:"): one navigation item lights
+    for a page, whatever its URL name is in another app."""
     match = getattr(context.get("request"), "resolver_match", None)
-    name = getattr(match, "url_name", "") or ""
+    name = getattr(match, "view_name", "") or ""
     return "active" if any(name.startswith(p) for p in prefixes) else ""
 
 

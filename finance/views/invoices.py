@@ -18,6 +18,23 @@ class InvoiceListView(FilteredTableView):
     filterset_class = InvoiceFilter
     table_class = InvoiceTable
     page_title = "Invoices"
+    totals_fields = ("total", "balance")
+    totals_noun = "invoices"
+    csv_name = "invoices"
+    csv_columns = (
+        ("invoice", "number"),
+        ("date", "date"),
+        ("due_date", "due_date"),
+        ("party_id", "bill_to__party_id"),
+        ("bill_to", "bill_to__name"),
+        ("type", "type"),
+        ("batch", "batch__number"),
+        ("batch_status", "batch__status"),
+        ("currency", "currency"),
+        ("total", "total"),
+        ("balance", "balance"),
+        ("reversed_at", "reversed_at"),
+    )
 
     def get_queryset(self):
         return selectors.invoice_list()

@@ -28,6 +28,23 @@ class PaymentListView(FilteredTableView):
     filterset_class = PaymentFilter
     table_class = PaymentTable
     page_title = "Payments"
+    totals_fields = ("amount",)
+    totals_noun = "payments"
+    csv_name = "payments"
+    csv_columns = (
+        ("payment", "id"),
+        ("date", "date"),
+        ("party_id", "payer__party_id"),
+        ("payer", "payer__name"),
+        ("method", "method__code"),
+        ("reference", "reference"),
+        ("batch", "batch__number"),
+        ("batch_status", "batch__status"),
+        ("status", "status"),
+        ("currency", "currency"),
+        ("amount", "amount"),
+        ("refunded", "refunded_amount"),
+    )
 
     def get_queryset(self):
         return selectors.payment_list()

@@ -67,7 +67,7 @@ def test_build__billed_and_skipped_with_reasons(members):
     assert skipped == {
         "Lee Lapsed": "Subscription is lapsed",
         "Tia Two": "2 active subscriptions; expected exactly one",  # listed once per subscription
-        "Ray Renewed": "Already renewed through 12/31/2026",
+        "Ray Renewed": "Already renewed through 2026-12-31",
     }
     assert run.items.filter(contact__name="Tia Two").count() == 2
     assert (run.member_count, run.skipped_count, run.line_count, run.total) == (2, 4, 4, D("350.00"))
@@ -145,9 +145,9 @@ def test_post__writes_exactly_these_invoices(members):
             D("300.00"),
             "membership",
             "cash",
-            "Regular member 01/01/2026–12/31/2026",
+            "Regular member 2026-01-01–2026-12-31",
             (
-                (1, "ASSN-DUES", D("250.00"), "2400-00", jan1, dec31, "Annual dues 01/01/2026–12/31/2026"),
+                (1, "ASSN-DUES", D("250.00"), "2400-00", jan1, dec31, "Annual dues 2026-01-01–2026-12-31"),
                 (2, "CHAPTER", D("30.00"), "4010-10", jan1, dec31, "Chapter dues"),
                 (3, "JOURNAL", D("20.00"), "4000-10", jan1, dec31, "Journal subscription"),
             ),
@@ -158,8 +158,8 @@ def test_post__writes_exactly_these_invoices(members):
             D("50.00"),
             "membership",
             "cash",
-            "Student member 12/01/2025–05/31/2026",
-            ((1, "STU-DUES", D("50.00"), "4000-10", dec1, may31, "Student dues 12/01/2025–05/31/2026"),),
+            "Student member 2025-12-01–2026-05-31",
+            ((1, "STU-DUES", D("50.00"), "4000-10", dec1, may31, "Student dues 2025-12-01–2026-05-31"),),
         ),
     ]
 

@@ -53,7 +53,7 @@ def test_renewal_wizard__choose_preview_post(
     assert run.status == "creating" or "Ready for review" in preview
     run.refresh_from_db()
     assert run.status == RenewalRun.Status.READY and run.member_count == 1
-    assert "Annual dues 01/01/2026–12/31/2026" in preview, preview[preview.find("run-items") :][:3000]
+    assert "Annual dues 2026-01-01–2026-12-31" in preview, preview[preview.find("run-items") :][:3000]
     assert "300.00" in preview
     skipped = client.get(resp.url + "?show=skipped").content.decode()
     assert "Subscription is lapsed" in skipped
@@ -66,7 +66,7 @@ def test_renewal_wizard__choose_preview_post(
     inv = Invoice.objects.get(bill_to=ann)
     assert inv.number in client.get(reverse("membership:run_detail", args=[run.pk])).content.decode()
     contact_page = client.get(reverse("membership:member_detail", args=[ann.pk])).content.decode()
-    assert inv.number in contact_page and "12/31/2026" in contact_page
+    assert inv.number in contact_page and "2026-12-31" in contact_page
 
 
 def test_delete_run_from_the_page(client, membership_manager, member_types):
@@ -94,7 +94,7 @@ def test_bill_next_term_from_the_contact_page(client, membership_manager, member
     inv = Invoice.objects.get(bill_to=person)
     assert inv.total == D("50.00")
     page = client.get(reverse("membership:member_detail", args=[person.pk])).content.decode()
-    assert f"Invoice {inv.number} for 01/01/2026–12/31/2026" in page
+    assert f"Invoice {inv.number} for 2026-01-01–2026-12-31" in page
 
 
 def _csv(text: str):

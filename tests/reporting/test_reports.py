@@ -103,11 +103,14 @@ def test_ar_aging_page_and_csv(client, reader, aged):
     assert response.status_code == 200
     html = response.content.decode()
     assert "Alice Adams" in html and "710.00" in html and 'id="aging-data"' in html
-    rows = csv_rows(client.get(reverse("reporting:report_ar_aging"), {"format": "csv"}))
+    *rows, totals = csv_rows(client.get(reverse("reporting:report_ar_aging"), {"format": "csv"}))
     assert [(r["contact"], r["total"], r["over_120"]) for r in rows] == [
         ("Alice Adams", "600.00", "300.00"),
         ("Bob Brown", "110.00", "0.00"),
     ]
+    assert (totals["party_id"], totals["currency"], totals["total"], totals["over_120"]) == (
+        "TOTAL", "USD", "710.00", "300.00"
+    )  # fmt: skip
 
 
 def test_cash_receipts__per_day_and_method_reversed_left_out(ledger, client, reader):
@@ -137,9 +140,11 @@ def test_cash_receipts__per_day_and_method_reversed_left_out(ledger, client, rea
     rows = csv_rows(client.get(reverse("reporting:report_cash_receipts"), {**query, "format": "csv"}))
     assert rows == [
         {"date": days_ago(1).isoformat(), "CASH USD": "10.00", "CHECK USD": "20.00", "VISA USD": "30.00",
-         "total": "60.00", "payments": "3"},
+         "total": "60.00", "payments": "3", "refunded": "0.00", "refunds": "0"},
         {"date": today().isoformat(), "CASH USD": "0.00", "CHECK USD": "5.00", "VISA USD": "0.00",
-         "total": "5.00", "payments": "1"},
+         "total": "5.00", "payments": "1", "refunded": "0.00", "refunds": "0"},
+        {"date": "TOTAL", "CASH USD": "10.00", "CHECK USD": "25.00", "VISA USD": "30.00",
+         "total": "65.00", "payments": "4", "refunded": "0.00", "refunds": "0"},
     ]  # fmt: skip
 
 
@@ -168,7 +173,15 @@ def test_open_credits__who_how_much_since_when(aged, client, reader):
             "credit_held": "40.00",
             "credit_invoices": "1",
             "held_since": days_ago(2).isoformat(),
-        }
+        },
+        {
+            "party_id": "TOTAL",
+            "contact": "",
+            "currency": "USD",
+            "credit_held": "40.00",
+            "credit_invoices": "1",
+            "held_since": "",
+        },
     ]
 
 
@@ -201,7 +214,7 @@ def test_report_csv__text_cells_escaped(ledger, client, reader):
     evil = ContactFactory(name='=HYPERLINK("http://evil")')
     make_invoice(ledger, evil, BatchFactory(), "12.50", date=days_ago(3))
     client.force_login(reader)
-    (row,) = csv_rows(client.get(reverse("reporting:report_ar_aging"), {"format": "csv"}))
+    row, _totals = csv_rows(client.get(reverse("reporting:report_ar_aging"), {"format": "csv"}))
     assert row["contact"] == '\'=HYPERLINK("http://evil")'
     assert row["total"] == "12.50"
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from core.dates import format_moment
 from integrations.openwater.errors import PushbackError
 from integrations.openwater.models import Integration, InvoiceSync
 from integrations.openwater.services.recording import SKIP_BY_STAFF, STAFF_HANDLED
@@ -88,7 +89,7 @@ def staff_handled_seen_again(*, integration: Integration, ow_invoice_id: int, re
     if recent is not None and recent > seen:
         sync.ow_most_recent_transaction_at = recent
         sync.last_error = (
-            f"OpenWater shows a newer transaction on this invoice ({timezone.localtime(recent):%Y-%m-%d %H:%M}) "
+            f"OpenWater shows a newer transaction on this invoice ({format_moment(recent)}) "
             f"than when it was {'skipped' if sync.status == InvoiceSync.Status.SKIPPED else 'recorded by hand'}; "
             "check it in OpenWater and record any change by hand."
         )

@@ -35,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.dates import format_moment
 from finance.models import Payment
 from integrations.models import InvoiceSyncRecord, SyncAttempt, SyncRecordChange
 from integrations.selectors import attempts_counted, autopay_method
@@ -98,7 +99,7 @@ def _still_due(record: InvoiceSyncRecord, trigger: str) -> str:
         if record.next_attempt_at is None:
             return "no retry scheduled"
         if record.next_attempt_at > timezone.now():
-            return f"next attempt not due until {record.next_attempt_at:%Y-%m-%d %H:%M}"
+            return f"next attempt not due until {format_moment(record.next_attempt_at)}"
         return ""
     raise ValueError(f"unknown charge trigger {trigger!r}")
 
@@ -361,7 +362,7 @@ def _resolvable(record: InvoiceSyncRecord, attempt: SyncAttempt) -> str:
         minutes = int(RESOLVE_AFTER.total_seconds() // 60)
         return (
             f"attempt {attempt.number} started less than {minutes} minutes ago and its answer may still come; "
-            f"it can be resolved from {timezone.localtime(ready):%Y-%m-%d %H:%M}"
+            f"it can be resolved from {format_moment(ready)}"
         )
     return ""
 

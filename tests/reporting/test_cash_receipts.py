@@ -1,0 +1,149 @@
+"""Cash receipts are money in less money out, by method: open credit used to pay is no
+cash (shown apart, in no total), a refund is taken off the method of the payment it
+returns on the refund's day; the report counts posted batches only or every batch; the
+dashboard's "Receipts today" is the report's today; a method has one chart colour."""
+
+import csv
+import datetime
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from core.models import Module
+from finance.models import Invoice, PaymentMethod
+from finance.reporting import selectors
+from finance.reporting.colours import method_style
+from finance.services.credits import credit_apply, refund_record
+from finance.services.payments import ApplicationSpec, payment_receive
+from tests.factories import BatchFactory, ContactFactory, PaymentMethodFactory
+from tests.finance.helpers import make_invoice
+from tests.reporting.helpers import D, post
+
+pytestmark = pytest.mark.django_db
+
+
+def today():
+    return timezone.localdate()
+
+
+def yesterday():
+    return today() - datetime.timedelta(days=1)
+
+
+def csv_rows(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+@pytest.fixture
+def reader(django_user_model, grant):
+    user = django_user_model.objects.create_user("reader", password="pw-reader-123")
+    grant(user, Module.AR_CASH, 1)
+    grant(user, Module.FINANCE, 2)
+    return user
+
+
+@pytest.fixture
+def books(ledger):
+    """Yesterday, in a batch now posted: CASH 100 from Alice, CHECK 250 from Bob (150 of
+    it overpaid, held as open credit). Today, in an open batch: VISA 40 from Alice;
+    Bob uses 60 of his credit on a new invoice (OPENCREDIT) and is refunded the other
+    90 by check (record only): money out of CHECK today."""
+    opencredit = PaymentMethod.objects.create(
+        code="OPENCREDIT", name="Open credit", type=PaymentMethod.Type.OPEN_CREDIT
+    )
+    visa = PaymentMethodFactory(code="VISA", name="Visa", type=PaymentMethod.Type.CREDIT_CARD, cash_account=ledger.cash)
+    alice, bob = ContactFactory(name="Alice"), ContactFactory(name="Bob")
+    old = BatchFactory(number="OLD", date=yesterday())
+    make_invoice(ledger, alice, old, "100.00", date=yesterday())
+    make_invoice(ledger, bob, old, "100.00", date=yesterday())
+    payment_receive(payer=alice, method=ledger.cash_method, amount="100.00", date=yesterday(), batch=old)
+    overpaid = payment_receive(payer=bob, method=ledger.check_method, amount="250.00", date=yesterday(), batch=old)
+    post(old)
+    new = BatchFactory(number="NEW", date=today())
+    payment_receive(payer=alice, method=visa, amount="40.00", date=today(), batch=new)
+    second = make_invoice(ledger, bob, new, "60.00", date=today())
+    (credit,) = Invoice.objects.filter(bill_to=bob, balance__lt=0)
+    credit_apply(
+        credit_invoice=credit, applications=[ApplicationSpec(line=second.lines.get(), amount=D("60.00"))],
+        batch=new, date=today(),
+    )  # fmt: skip
+    refund_record(payment=overpaid, credit_invoice=credit, batch=new, date=today())
+    return {"opencredit": opencredit, "visa": visa, "ledger": ledger}
+
+
+def test_cash_receipts__open_credit_apart_and_refunds_taken_off(books):
+    grid = selectors.cash_receipts(yesterday(), today())
+    assert [code for code, _, _ in grid.methods] == ["CASH", "CHECK", "VISA"]
+    # Yesterday: 100 cash + 250 check came in. Today: 40 by card, 90 paid back by check.
+    assert grid.row(yesterday()) == [D("100.00"), D("250.00"), D("0")]
+    assert grid.row(today()) == [D("0"), D("-90.00"), D("40.00")]
+    assert grid.day_refunded(today()) == D("90.00") and grid.day_refund_count(today()) == 1
+    assert grid.day_count(today()) == 1  # the card payment; the credit used is no receipt
+    assert grid.currency_total("USD") == D("300.00")  # 100 + 250 + 40 - 90
+    # The 60 of credit used is shown apart, in no total.
+    assert [code for code, _, _ in grid.credit_methods] == ["OPENCREDIT"]
+    assert grid.credit_row(today()) == [D("60.00")]
+    assert grid.credit_totals == [D("60.00")]
+
+
+def test_cash_receipts__posted_batches_only_or_all(books):
+    posted = selectors.cash_receipts(yesterday(), today(), batches=selectors.BATCHES_POSTED)
+    assert posted.currency_total("USD") == D("350.00")  # only yesterday's batch is posted
+    assert posted.row(today()) == [D("0"), D("0")]
+    assert posted.credit_methods == []
+    every = selectors.cash_receipts(yesterday(), today(), batches=selectors.BATCHES_ALL)
+    assert every.currency_total("USD") == D("300.00")
+
+
+def test_cash_receipts_page__batches_choice_and_csv_totals(books, client, reader):
+    client.force_login(reader)
+    query = {"date_from": yesterday().isoformat(), "date_to": today().isoformat()}
+    html = client.get(reverse("reporting:report_cash_receipts"), {**query, "batches": "posted"}).content.decode()
+    assert "posted batches only" in html and "350.00" in html
+    html = client.get(reverse("reporting:report_cash_receipts"), {**query, "batches": "all"}).content.decode()
+    assert "all batches (open, ready, posted)" in html and "300.00" in html and "Credit used" in html
+
+    *rows, totals = csv_rows(
+        client.get(reverse("reporting:report_cash_receipts"), {**query, "batches": "all", "format": "csv"})
+    )
+    assert [r["date"] for r in rows] == [yesterday().isoformat(), today().isoformat()]
+    assert rows[1] == {
+        "date": today().isoformat(), "CASH USD": "0.00", "CHECK USD": "-90.00", "VISA USD": "40.00",
+        "total": "-50.00", "payments": "1", "refunded": "90.00", "refunds": "1",
+        "credit_used OPENCREDIT USD": "60.00",
+    }  # fmt: skip
+    # The totals line is the sum of the rows, column by column.
+    assert totals["date"] == "TOTAL"
+    for column in ("CASH USD", "CHECK USD", "VISA USD", "total", "refunded", "credit_used OPENCREDIT USD"):
+        assert D(totals[column]) == sum(D(r[column]) for r in rows), column
+    assert int(totals["payments"]) == sum(int(r["payments"]) for r in rows) == 3
+
+
+def test_dashboard_receipts_today__agree_with_the_report(books, client, manager_user):
+    client.force_login(manager_user)
+    response = client.get(reverse("finance:dashboard"))
+    figures = response.context["figures"]
+    assert [(r.currency, r.amount) for r in figures.receipts_today] == [("USD", D("-50.00"))]
+    report = selectors.cash_receipts(today(), today(), batches=selectors.BATCHES_ALL)
+    assert report.day_currency_total(today(), "USD") == D("-50.00")
+    assert selectors.dashboard_figures(today()).receipts_today == figures.receipts_today
+    # The dashboard links to the report of today, every batch.
+    html = response.content.decode()
+    assert f"date_from={today().isoformat()}&amp;date_to={today().isoformat()}&amp;batches=all" in html
+
+
+def test_method_colours__one_rule_the_same_on_every_chart(books, client, manager_user):
+    client.force_login(manager_user)
+    dashboard = client.get(reverse("finance:dashboard")).context["receipts_chart"]
+    report = client.get(reverse("reporting:report_cash_receipts")).context["chart_json"]
+    visa = books["visa"]
+    expected = method_style(visa.pk)
+    for chart in (dashboard, report):
+        (series,) = [s for s in chart["series"] if s["label"] == "Visa"]
+        assert (series["colour"], series["pattern"]) == (expected["colour"], expected["pattern"])
+    # Different methods, different colours; open credit is on no chart.
+    colours = [s["colour"] for s in report["series"]]
+    assert len(set(colours)) == len(colours) == 3
+    assert not any(s["label"] == "Open credit" for s in report["series"])
