@@ -24,8 +24,8 @@ BUDGETS = {
     "invoice list": 9,
     "payment list": 10,
     "batch page": 20,
-    "contact page": 8,
-    "contact transactions": 13,
+    "contact page": 9,  # with its saved cards
+    "contact transactions": 14,  # with its refunds
     "dashboard": 11,
 }
 
