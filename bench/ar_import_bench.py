@@ -268,10 +268,10 @@ def main():
     if imp.status != ARImport.Status.VALIDATED:
         sys.exit("Validation failed:\n" + "\n".join(problems(imp)[:20]))
     # Where the post's time goes: the service reports its progress after each step.
-    import finance.ar_import.services as ar_import_service
+    from finance.ar_import.services import posting as ar_import_posting
 
     marks: list[tuple[int, float]] = []
-    real_progress_writer = ar_import_service._progress_writer
+    real_progress_writer = ar_import_posting._progress_writer
 
     def timed_progress_writer(imp_id, status=ARImport.Status.POSTING):
         write, pool = real_progress_writer(imp_id, status)
@@ -282,7 +282,7 @@ def main():
 
         return mark, pool
 
-    ar_import_service._progress_writer = timed_progress_writer
+    ar_import_posting._progress_writer = timed_progress_writer
     t = time.perf_counter()
     imp = ar_import_post(ar_import=imp)
     post_end = time.perf_counter()

@@ -248,7 +248,7 @@ def test_post__failure_in_the_middle_leaves_nothing(books, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(svc, "_post_journal_sql", boom)
+    monkeypatch.setattr(svc.posting, "_post_journal_sql", boom)
     with pytest.raises(RuntimeError):
         ar_import_post(ar_import=imp)
     imp.refresh_from_db()
@@ -528,7 +528,7 @@ def _post_one_row_at_a_time(imp) -> list[tuple]:
 
     imp = ARImport.objects.select_related("cash_account", "entity").get(pk=imp.pk)
     batch = BatchFactory(number=imp.batch_number)
-    method = svc._import_method(imp.cash_account)
+    method = svc.validation._import_method(imp.cash_account)
     plans = []
     for row in imp.rows.select_related("contact").order_by("line_number"):
         applications = None

@@ -229,7 +229,7 @@ def test_failed_import_can_be_discarded_a_posted_one_cannot(two, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(svc, "_post_journal_sql", boom)
+    monkeypatch.setattr(svc.posting, "_post_journal_sql", boom)
     with pytest.raises(RuntimeError):
         ar_import_post(ar_import=failing)
     monkeypatch.undo()

@@ -79,12 +79,12 @@ import django
 django.setup()
 import finance.ar_import.services as svc
 from finance.models_ar_import import ARImport
-write_all = svc._post_sql
+write_all = svc.posting._post_sql
 def stop_before_commit(*args, **kwargs):
     write_all(*args, **kwargs)
     open(sys.argv[2], "w").write("written")
     time.sleep(300)
-svc._post_sql = stop_before_commit
+svc.posting._post_sql = stop_before_commit
 svc.ar_import_post(ar_import=ARImport.objects.get(pk=int(sys.argv[1])))
 """
 
@@ -215,7 +215,7 @@ def test_upload__bad_file_checked_in_the_worker_is_invalid_with_line_and_field(p
 @pytest.mark.django_db(transaction=True)
 def test_upload__progress_recorded_while_the_worker_reads(payer, media, monkeypatch, eager):
     seen = []
-    real_writer = svc._progress_writer
+    real_writer = svc.validation._progress_writer
 
     def spying_writer(imp_id, status=ARImport.Status.POSTING):
         write, pool = real_writer(imp_id, status)
@@ -229,7 +229,7 @@ def test_upload__progress_recorded_while_the_worker_reads(payer, media, monkeypa
 
         return spy, pool
 
-    monkeypatch.setattr(svc, "_progress_writer", spying_writer)
+    monkeypatch.setattr(svc.validation, "_progress_writer", spying_writer)
     imp = ar_import_upload(fileobj=SimpleUploadedFile("big.txt", _many_rows(12_000)), file_name="big.txt")
     imp = ar_import_validate_stored(ar_import=imp)
     assert imp.status == ARImport.Status.VALIDATED, svc.problems(imp)[:5]

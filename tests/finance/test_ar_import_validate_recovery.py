@@ -29,7 +29,7 @@ from tests.finance.test_ar_import import imis, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = 12_000  # three chunks of svc.CHUNK rows: the kill comes after the first is staged
+ROWS = 12_000  # three chunks of validation.CHUNK rows: the kill comes after the first is staged
 
 # The worker: runs the task and stops (sleeps) once the first chunk of rows is written
 # (in the check's transaction, not committed), so that the test can kill it there.
@@ -39,12 +39,12 @@ import django
 django.setup()
 import finance.ar_import.services as svc
 from finance.ar_import.tasks import validate_ar_import
-write_chunk = svc._RowWriter.flush
+write_chunk = svc.validation._RowWriter.flush
 def stop_after_first_chunk(self):
     write_chunk(self)
     open(sys.argv[2], "w").write("staged")
     time.sleep(300)
-svc._RowWriter.flush = stop_after_first_chunk
+svc.validation._RowWriter.flush = stop_after_first_chunk
 validate_ar_import(int(sys.argv[1]))
 """
 
