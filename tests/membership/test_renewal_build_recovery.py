@@ -59,12 +59,12 @@ import finance.membership.renewals as renewals
 from finance.membership.models import RenewalItem, RenewalRun
 run_id, marker = int(sys.argv[1]), sys.argv[2]
 
-write_all = renewals._build_sql
+write_all = renewals.build._build_sql
 def build_sql(run):
     write_all(run)
     open(marker, "w").write(str(RenewalItem.objects.filter(run=run).count()))
     time.sleep(300)
-renewals._build_sql = build_sql
+renewals.build._build_sql = build_sql
 renewals.renewal_run_build(run=RenewalRun.objects.get(pk=run_id))
 """
 

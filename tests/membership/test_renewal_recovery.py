@@ -36,13 +36,13 @@ import django
 django.setup()
 import finance.membership.renewals as renewals
 from finance.membership.models import RenewalRun
-write_all = renewals._post_sql
+write_all = renewals.posting._post_sql
 def stop_before_commit(*args, **kwargs):
     credit = write_all(*args, **kwargs)
     open(sys.argv[2], "w").write("written")
     time.sleep(300)
     return credit
-renewals._post_sql = stop_before_commit
+renewals.posting._post_sql = stop_before_commit
 renewals.renewal_run_post(run=RenewalRun.objects.get(pk=int(sys.argv[1])))
 """
 
