@@ -16,7 +16,7 @@ from finance.services.batches import batch_holds_anything, batch_totals, batch_t
 from finance.services.credits import credit_apply, refund_record, refund_start
 from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
 from tests.factories import BatchFactory, ContactFactory
-from tests.finance.helpers import D, make_invoice
+from tests.finance.helpers import D, card_method, make_invoice
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.date(2026, 1, 15)
@@ -98,7 +98,7 @@ def test_batch_holds_anything__a_refund_or_a_reversal_alone_keeps_a_batch(ledger
     with pytest.raises(InvalidTransition, match="holds transactions"):
         batch_transition(batch=refunds_only, to_status=Batch.Status.DELETED)
     # A pending processor refund posts nothing yet, but it is held by its batch.
-    second = payment_receive(payer=payer, method=ledger.check_method, amount="20", date=DAY, batch=other)
+    second = payment_receive(payer=payer, method=card_method(ledger), amount="20", date=DAY, batch=other)
     Payment.objects.filter(pk=second.pk).update(processor_charge_id="ch_1")
     second.refresh_from_db()
     pending_only = BatchFactory()

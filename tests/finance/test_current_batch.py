@@ -20,7 +20,7 @@ from finance.services.batches import batch_transition, current_batch_set, entry_
 from finance.services.credits import refund_finish, refund_start
 from finance.services.payments import payment_receive
 from tests.factories import BatchFactory, ContactFactory
-from tests.finance.helpers import make_invoice
+from tests.finance.helpers import card_method, make_invoice
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.date(2026, 1, 15)
@@ -65,7 +65,7 @@ def test_entry_batch__picked_then_current_else_refused(staff_user):
 
 def test_refund_finish__a_closed_batch_posts_into_the_starters_current_batch(ledger, manager_user):
     payer, batch = ContactFactory(), BatchFactory()
-    payment = payment_receive(payer=payer, method=ledger.check_method, amount="40", date=DAY, batch=batch)
+    payment = payment_receive(payer=payer, method=card_method(ledger), amount="40", date=DAY, batch=batch)
     Payment.objects.filter(pk=payment.pk).update(processor_charge_id="ch_2")
     payment.refresh_from_db()
     credit = Invoice.objects.get(type=Invoice.Type.CREDIT)
@@ -84,7 +84,7 @@ def test_refund_finish__without_a_current_batch_late_refunds_share_one_batch_a_d
     payer, batch = ContactFactory(), BatchFactory()
     refunds = []
     for charge in ("ch_a", "ch_b"):
-        payment = payment_receive(payer=payer, method=ledger.check_method, amount="10", date=DAY, batch=batch)
+        payment = payment_receive(payer=payer, method=card_method(ledger), amount="10", date=DAY, batch=batch)
         Payment.objects.filter(pk=payment.pk).update(processor_charge_id=charge)
         payment.refresh_from_db()
         credit = Invoice.objects.get(type=Invoice.Type.CREDIT, applications__payment=payment)

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from finance.errors import FinanceError, OverApplication
 from finance.ledger_check import verify_ledger
-from finance.models import GatewayAccount, Invoice, Payment, PaymentMethod, Refund
+from finance.models import Invoice, Payment, Refund
 from finance.services.adjustments import invoice_reverse
 from finance.services.credits import (
     refund_modes,
@@ -22,7 +22,7 @@ from finance.services.credits import (
 )
 from finance.services.payments import payment_receive, reverse_refusal
 from tests.factories import BatchFactory, ContactFactory
-from tests.finance.helpers import D, make_invoice
+from tests.finance.helpers import D, card_method, make_invoice
 
 DAY = datetime.date(2026, 1, 10)
 
@@ -39,15 +39,6 @@ def overpay(ledger, amount="100", invoice="60"):
     payment = payment_receive(payer=payer, method=ledger.check_method, amount=amount, date=DAY, batch=batch)
     credit = Invoice.objects.get(type=Invoice.Type.CREDIT, applications__payment=payment)
     return payment, credit, batch
-
-
-def card_method(ledger):
-    gateway = GatewayAccount.objects.create(
-        name="Sandbox", processor=GatewayAccount.Processor.SANDBOX, entity=ledger.entity
-    )
-    return PaymentMethod.objects.create(
-        code="VISA", name="Visa", type=PaymentMethod.Type.CREDIT_CARD, cash_account=ledger.cash, gateway_account=gateway
-    )
 
 
 @pytest.mark.django_db
