@@ -12,6 +12,7 @@ from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
 
 from sandboxes.processor import services
 from sandboxes.processor.services import ApiResult, SandboxApiError
@@ -199,6 +200,7 @@ def _cors(response: HttpResponse) -> HttpResponse:
     return response
 
 
+@require_GET
 def elements_js(request: HttpRequest):
     """``elements.js``: the sandbox's card form (``SandboxElements``), which a checkout
     page mounts; it sends the card to ``payment_methods`` with the publishable key and

@@ -29,6 +29,7 @@ PUBLIC_OK = {
     "api-v1:openapi-json",  # the API's schema: shapes, no rows
     "api-v1:openapi-view",  # its documentation page
     "admin:login",
+    "sandbox_processor:elements-js",  # the sandbox's card form script, as a processor serves its own
 }
 # Open to any signed-in user: where a sign-in lands, and signing out.
 SIGNED_IN_OK = {
