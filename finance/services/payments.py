@@ -146,20 +146,20 @@ def payment_receive(
     else:
         batch = lock_batch_for_writing(batch)
         plan = []
-    payment = Payment.objects.create(
+    payment = new_payment(
         payer=payer,
         method=method,
         entity=entity,
         cash_account=cash_account,
         amount=amount,
-        currency=entity.currency,
         date=date,
-        reference=reference[:100],
+        reference=reference,
         batch=batch,
         source=source,
-        processor_charge_id=processor_charge_id[:100],
-        created_by=user,
+        processor_charge_id=processor_charge_id,
+        user=user,
     )
+    payment.save(force_insert=True)
     if not applications and auto_apply:
         plan = _auto_plan(payer, entity, amount)
     residual = amount - sum((p for _, p in plan), ZERO)
@@ -289,6 +289,27 @@ class PaymentRows:
     entries: list[tuple[JournalEntry, list]]
 
 
+def new_payment(
+    *, payer, method, entity, cash_account, amount, date, reference, batch, source, processor_charge_id, user
+) -> Payment:
+    """A payment not yet saved, as both ways of writing one store it: in the entity's
+    currency, its reference and processor charge id cut to their columns."""
+    return Payment(
+        payer=payer,
+        method=method,
+        entity=entity,
+        cash_account=cash_account,
+        amount=amount,
+        currency=entity.currency,
+        date=date,
+        reference=reference[:100],
+        batch=batch,
+        source=source,
+        processor_charge_id=processor_charge_id[:100],
+        created_by=user,
+    )
+
+
 def applied_payment_rows(
     plan,
     *,
@@ -311,21 +332,20 @@ def applied_payment_rows(
     invoices, amounts) use all of it (module doc). ``payment_ref``: the payment's id
     given in advance, or a ``Ref`` to it in the statement that writes the rows;
     ``entry_refs``: the same for each entry (one per GL-export flag)."""
-    payment = Payment(
+    payment = new_payment(
         payer=payer,
         method=method,
         entity=entity,
         cash_account=cash_account,
         amount=amount,
-        currency=entity.currency,
         date=date,
-        reference=reference[:100],
+        reference=reference,
         batch=batch,
         source=source,
-        processor_charge_id=processor_charge_id[:100],
-        amount_applied=amount,
-        created_by=user,
+        processor_charge_id=processor_charge_id,
+        user=user,
     )
+    payment.amount_applied = amount
     apps = [
         PaymentApplication(
             payment_id=payment_ref,
