@@ -13,6 +13,7 @@ PUBLIC_PREFIXES = (
     "/accounts/login/",
     "/static/",
     "/healthz",
+    "/favicon.ico",
     "/api/",
     "/admin/",
     "/sandbox/processor/",

@@ -1,8 +1,10 @@
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.decorators.http import require_GET
 
 from api.api import api
 from checkout.views import member as member_views
@@ -13,6 +15,11 @@ from finance.reporting import urls as reporting_urls
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def favicon(request):
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
 # The sandboxes are routed only where their apps are installed (not in production settings).
@@ -33,9 +40,11 @@ finance_pages = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", member_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    # For the pages that do not name their icon (the admin's) and clients that ask anyway.
+    path("favicon.ico", favicon, name="favicon"),
     *sandbox_urls,
     path("webhooks/", include("integrations.webhook_urls")),
     path("cart/", include("checkout.cart_urls")),

@@ -8,6 +8,7 @@ card. There is no "apply other credit" and no prepayment here.
 """
 
 from django.contrib import messages
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,11 +34,25 @@ def member_account_of(user) -> MemberAccount | None:
     return MemberAccount.objects.filter(user=user, is_active=True).select_related("contact__company").first()
 
 
+def landing_url(user) -> str:
+    """Where a signed-in user starts: a member (with no staff level) at their checkout,
+    staff at the dashboard."""
+    if member_account_of(user) is not None and not any(user_level(user, m) for m in Module.values):
+        return reverse("member:home")
+    return reverse("finance:dashboard")
+
+
 def start(request):
-    """Where a sign-in lands: members at their checkout, staff at the dashboard."""
-    if member_account_of(request.user) is not None and not any(user_level(request.user, m) for m in Module.values):
-        return redirect("member:home")
-    return redirect("finance:dashboard")
+    """The start page (the 404 page's way back, older bookmarks): to ``landing_url``."""
+    return redirect(landing_url(request.user))
+
+
+class SignInView(LoginView):
+    """Django's sign-in, landing straight on the user's start page (one redirect, not
+    two); a ``next`` that is safe still wins."""
+
+    def get_default_redirect_url(self):
+        return landing_url(self.request.user)
 
 
 class MemberMixin:

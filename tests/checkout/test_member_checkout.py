@@ -141,11 +141,27 @@ def test_member_pages_need_a_member_and_staff_pages_refuse_members(client, ledge
 @pytest.mark.django_db
 def test_sign_in_lands_members_at_their_checkout_and_staff_at_the_dashboard(client, member, staff_user):
     PaymentMethodSet.objects.get_or_create(name="Public")
+    # One redirect: the sign-in itself sends each to their start page.
     response = client.post(reverse("login"), {"username": "member1", "password": "pw-member-1"})
-    assert response.status_code == 302
-    assert client.get(response.url).url == reverse("member:home")
+    assert response.status_code == 302 and response.url == reverse("member:home")
+    # The start page (the 404 page's way back) agrees.
+    assert client.get(reverse("start")).url == reverse("member:home")
     client.logout()
     staff_user.set_password("pw-staff-1")
     staff_user.save()
     response = client.post(reverse("login"), {"username": staff_user.username, "password": "pw-staff-1"})
-    assert client.get(response.url).url == reverse("finance:dashboard")
+    assert response.status_code == 302 and response.url == reverse("finance:dashboard")
+    assert client.get(reverse("start")).url == reverse("finance:dashboard")
+
+
+@pytest.mark.django_db
+def test_sign_in_keeps_a_safe_next_and_refuses_another_site(client, staff_user):
+    staff_user.set_password("pw-staff-1")
+    staff_user.save()
+    credentials = {"username": staff_user.username, "password": "pw-staff-1"}
+    wanted = reverse("finance:invoice_list")
+    response = client.post(reverse("login") + f"?next={wanted}", credentials)
+    assert response.url == wanted
+    client.logout()
+    response = client.post(reverse("login") + "?next=https://elsewhere.example/", credentials)
+    assert response.url == reverse("finance:dashboard")

@@ -133,11 +133,9 @@ def test_dashboard__shows_open_ar_credits_receipts_today_and_unposted_batches(cl
 def test_login_redirects_to_the_dashboard(client, staff_user):
     response = client.post(reverse("login"), {"username": "clerk", "password": "pw-clerk-123"})
     assert response.status_code == 302
-    # The login lands on /start/, which sends staff to the dashboard (and members to their checkout).
-    assert response["Location"] == reverse("start")
-    landing = client.get(response["Location"])
-    assert landing.status_code == 302 and landing["Location"] == reverse("finance:dashboard")
-    page = client.get(landing["Location"])
+    # Straight to the dashboard, with no stop on the way (members go to their checkout).
+    assert response["Location"] == reverse("finance:dashboard")
+    page = client.get(response["Location"])
     assert "Signed in as" in text(page) and "clerk" in text(page)
     assert 'action="/accounts/logout/"' in page.content.decode()
 
