@@ -22,6 +22,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Pay Central"
 
     def ready(self):
+        from core import tables2
+
+        tables2.install()
         # One clear line at startup saying which runtime mode is in force.
         if "pytest" not in sys.modules:
             logging.getLogger("paycentral").info(settings.SETTINGS_MODE_MESSAGE)

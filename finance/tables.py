@@ -4,7 +4,9 @@ from decimal import Decimal
 
 import django_tables2 as tables
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import template_localtime
 from django_tables2.utils import A
 
 from finance.models import Batch, Contact, Invoice, InvoiceAdjustment, JournalEntry, Payment, Refund
@@ -39,6 +41,20 @@ class MoneyColumn(tables.Column):
         return money(value)
 
 
+class DayColumn(tables.Column):
+    """A date, or a time's date in the association's time zone, in the one date format.
+
+    What ``tables.DateColumn`` shows, formatted in Python: that column compiles and
+    renders a template (``{{ value|date:... }}``) for every cell."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("attrs", NOWRAP)
+        super().__init__(*args, **kwargs)
+
+    def render(self, value):
+        return date_format(template_localtime(value), DATE_FORMAT)
+
+
 class NumberColumn(tables.Column):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("attrs", {"th": {"class": "num"}, "td": {"class": "num"}})
@@ -70,7 +86,7 @@ class ContactTable(tables.Table):
 
 class InvoiceTable(tables.Table):
     number = tables.Column("Invoice", linkify=("finance:invoice_detail", {"pk": A("pk")}), attrs=NOWRAP)
-    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
+    date = DayColumn()
     bill_to = tables.Column(
         "Bill to",
         linkify=("finance:contact_detail", {"pk": A("bill_to_id")}),
@@ -104,7 +120,7 @@ class ContactInvoiceTable(InvoiceTable):
 
 class PaymentTable(tables.Table):
     id = tables.Column("Payment", linkify=("finance:payment_detail", {"pk": A("pk")}))
-    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
+    date = DayColumn()
     payer = tables.Column(
         "Payer",
         linkify=("finance:contact_detail", {"pk": A("payer_id")}),
@@ -140,7 +156,7 @@ class ContactPaymentTable(PaymentTable):
 
 class BatchTable(tables.Table):
     number = tables.Column(linkify=("finance:batch_detail", {"pk": A("pk")}), attrs=NOWRAP)
-    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
+    date = DayColumn()
     description = tables.Column()
     status = tables.Column()
     control_count = NumberColumn("Control count")
@@ -181,7 +197,7 @@ class BatchReversalTable(tables.Table):
     """Payments reversed in a batch: the money leaves the books there."""
 
     id = tables.Column("Payment", linkify=("finance:payment_detail", {"pk": A("pk")}))
-    reversed_at = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP, verbose_name="Reversed")
+    reversed_at = DayColumn(verbose_name="Reversed")
     payer = tables.Column(
         "Payer",
         linkify=("finance:contact_detail", {"pk": A("payer_id")}),
@@ -211,7 +227,7 @@ class BatchReversalTable(tables.Table):
 
 class RefundTable(tables.Table):
     id = tables.Column("Refund")
-    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
+    date = DayColumn()
     payer = tables.Column(
         "Payer",
         linkify=("finance:contact_detail", {"pk": A("payment__payer_id")}),
@@ -251,7 +267,7 @@ class RefundTable(tables.Table):
 class AdjustmentTable(tables.Table):
     """Charges taken off invoice lines (write-downs, invoice reversals)."""
 
-    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
+    date = DayColumn()
     invoice = tables.Column(
         "Invoice", linkify=("finance:invoice_detail", {"pk": A("invoice_id")}), accessor="invoice__number"
     )
@@ -277,7 +293,7 @@ class BatchJournalTable(tables.Table):
     """The postings of a batch's transactions, one row per journal entry."""
 
     id = tables.Column("Entry")
-    date = tables.DateColumn(format=DATE_FORMAT, attrs=NOWRAP)
+    date = DayColumn()
     kind = tables.Column()
     description = tables.Column()
     source = tables.Column("For", empty_values=(), orderable=False)

@@ -4,7 +4,7 @@ import django_tables2 as tables
 from django.utils.html import format_html
 from django_tables2.utils import A
 
-from finance.tables import BREAK_ANYWHERE, DATE_FORMAT, NOWRAP, TABLE_ATTRS, MoneyColumn
+from finance.tables import BREAK_ANYWHERE, TABLE_ATTRS, DayColumn, MoneyColumn
 from integrations.models import InvoiceSyncRecord, ProcessorStatus
 
 STATUS_CLASS = {
@@ -35,7 +35,7 @@ class SyncRecordTable(tables.Table):
     )
     bill_to = tables.Column("Bill to", accessor="invoice__bill_to__name", order_by="invoice__bill_to__name")
     entity = tables.Column("Entity", accessor="entity__code")
-    created_at = tables.DateColumn(verbose_name="Created", format=DATE_FORMAT, attrs=NOWRAP)
+    created_at = DayColumn(verbose_name="Created")
     total = MoneyColumn(accessor="invoice__total", verbose_name="Total")
     balance = MoneyColumn(accessor="invoice__balance", verbose_name="Balance")
     processor_status = tables.Column("Processor status")
