@@ -115,7 +115,7 @@ def _wrapped(function):
         lambda: Holder().render,  # bound: self is dropped
         lambda: Holder.render,  # plain: self is an argument
         lambda: Holder().with_kwargs,
-        lambda: (lambda record, table=None: record),
+        lambda: lambda record, table=None: record,
         lambda: _wrapped(lambda value, bound_row: value),  # a wrapper: its wrapped function's names
         lambda: functools.partial(lambda a, b: a, 1),  # no code object of its own
         lambda: str.upper,  # a builtin
