@@ -45,7 +45,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	@# The check reads the migration history, which starts the embedded server when no
+	@# DATABASE_URL is set: stop it again unless it was running before.
+	@before=$$($(BIN)/python -m core.embedded_db status); \
+	$(BIN)/python manage.py makemigrations --check --dry-run; code=$$?; \
+	case "$$before" in stopped*) $(BIN)/python -m core.embedded_db stop >/dev/null;; esac; \
+	exit $$code
 
 # Removes the broker, cache and test folders; the embedded database (var/pgdata) is kept.
 clean:
