@@ -394,7 +394,7 @@ class _ChunkWriter:
                     "id", "amount", "currency", "date", "reference", "status", "source", "amount_applied",
                     "reversed_at", "reversal_batch_id", "reversal_reason", "created_at", "batch_id",
                     "cash_account_id", "created_by_id", "entity_id", "method_id", "payer_id", "processor_charge_id",
-                    "refunded_amount",
+                    "refunded_amount", "reversal_date",
                 ],
             ),
             PaymentApplication: Copier(
@@ -462,7 +462,7 @@ class _ChunkWriter:
         return self._add(
             Payment, amount, self.currency, day.isoformat(), reference, "reversed" if reversed_on else "posted",
             "staff", applied, reversed_at, reversal_batch, reason, self.now, batch, self.setup.cash.pk, self.user_id,
-            self.entity_id, method, contact, "", refunded,
+            self.entity_id, method, contact, "", refunded, reversed_on.isoformat() if reversed_on else None,
         )  # fmt: skip
 
     def application(self, *, payment, invoice, line, amount, kind="apply") -> None:

@@ -580,6 +580,9 @@ class Payment(models.Model):
     # The processor's charge id for card/ACH payments taken through a gateway.
     processor_charge_id = models.CharField(max_length=100, blank=True)
     reversed_at = models.DateTimeField(null=True, blank=True)
+    # The reversal's accounting date (its journal entries' date): the day the money is
+    # taken off in the cash receipts.
+    reversal_date = models.DateField(null=True, blank=True)
     reversal_batch = models.ForeignKey(
         Batch,
         on_delete=models.PROTECT,
@@ -612,8 +615,8 @@ class Payment(models.Model):
                 name="payment_refund_within_amount",
             ),
             models.CheckConstraint(
-                condition=Q(status="posted", reversed_at__isnull=True)
-                | Q(status="reversed", reversed_at__isnull=False),
+                condition=Q(status="posted", reversed_at__isnull=True, reversal_date__isnull=True)
+                | Q(status="reversed", reversed_at__isnull=False, reversal_date__isnull=False),
                 name="payment_reversal_consistent",
             ),
         ]
@@ -631,6 +634,13 @@ class Payment(models.Model):
             # Only reversed payments have a reversal batch: the others are not in the index.
             models.Index(
                 fields=["reversal_batch"], condition=Q(reversal_batch__isnull=False), name="payment_by_reversal_batch"
+            ),
+            # Reversals by day and method (cash receipts), from the index alone.
+            models.Index(
+                fields=["reversal_date"],
+                include=["method", "currency", "amount", "reversal_batch"],
+                condition=Q(reversal_date__isnull=False),
+                name="payment_by_reversal_date",
             ),
         ]
         triggers = [batch_open_trigger("batch_open_for_payment")]

@@ -260,9 +260,9 @@ def ar_aging_totals(as_of: Date) -> list[dict]:
 @dataclass
 class ReceiptsGrid:
     """Cash receipts per day (rows) and payment method (columns): money in less money
-    out. A cash method's cell is what its payments brought in less what refunds of its
-    payments paid back that day (``cells``; ``received`` and ``refunded`` hold the two
-    sides). Open credit used to pay (methods of type open credit) moves no money: it is
+    out. A cash method's cell is what its payments brought in less what refunds and
+    reversals of its payments took back that day (``cells``; ``received`` and
+    ``refunded`` hold the two sides). Open credit used to pay (methods of type open credit) moves no money: it is
     kept apart (``credit_methods``, ``credit_cells``) and is in no total."""
 
     days: list[Date] = field(default_factory=list)
@@ -272,6 +272,7 @@ class ReceiptsGrid:
     received: dict[tuple[Date, str, str], Decimal] = field(default_factory=dict)
     refunded: dict[tuple[Date, str, str], Decimal] = field(default_factory=dict)
     refund_counts: dict[tuple[Date, str, str], int] = field(default_factory=dict)
+    reversal_counts: dict[tuple[Date, str, str], int] = field(default_factory=dict)
     credit_methods: list[tuple[str, str, str]] = field(default_factory=list)
     credit_cells: dict[tuple[Date, str, str], Decimal] = field(default_factory=dict)
     credit_counts: dict[tuple[Date, str, str], int] = field(default_factory=dict)
@@ -297,6 +298,9 @@ class ReceiptsGrid:
 
     def day_refund_count(self, day: Date) -> int:
         return sum(n for (d, _, _), n in self.refund_counts.items() if d == day)
+
+    def day_reversal_count(self, day: Date) -> int:
+        return sum(n for (d, _, _), n in self.reversal_counts.items() if d == day)
 
     def method_total(self, code: str, currency: str) -> Decimal:
         return sum((v for (d, c, cur), v in self.cells.items() if c == code and cur == currency), ZERO)
@@ -324,6 +328,10 @@ class ReceiptsGrid:
         return sum(self.refund_counts.values())
 
     @property
+    def reversal_count(self) -> int:
+        return sum(self.reversal_counts.values())
+
+    @property
     def rows(self) -> list[dict]:
         return [
             {
@@ -333,6 +341,7 @@ class ReceiptsGrid:
                 "count": self.day_count(d),
                 "refunded": self.day_refunded(d),
                 "refund_count": self.day_refund_count(d),
+                "reversal_count": self.day_reversal_count(d),
                 "credits": self.credit_row(d),
             }
             for d in self.days
@@ -389,35 +398,42 @@ def cash_receipts(
     date_from: Date, date_to: Date, *, batches: str = BATCHES_ALL, include_empty_days: bool = True
 ) -> ReceiptsGrid:
     """Cash received ``date_from``..``date_to`` per day and payment method (and
-    currency), in one statement: money in (payments standing, by their date) less
-    money out (refunds that succeeded, by their date, counted against the method of the
-    payment they return). Reversed payments are left out: their money went back. Open
-    credit used to pay (a method of type open credit) is no cash: it comes back apart,
-    in no total. ``batches`` chooses the transactions of posted batches only or of
-    every open, ready and posted batch (a refund by its own batch)."""
+    currency), in one statement: money in (every payment, by its date and batch) less
+    money out (refunds that succeeded, by their date and batch, and reversed payments,
+    by the reversal's date and batch, each against the method of the payment it takes
+    back). A day's figures therefore never change when a later day reverses or refunds.
+    Open credit used to pay (a method of type open credit) is no cash: it comes back
+    apart, in no total. ``batches`` chooses the transactions of posted batches only or
+    of every open, ready and posted batch."""
     payment, refund = Payment._meta.db_table, Refund._meta.db_table
     sql = f"""
         WITH moves AS (
             SELECT p.date, p.method_id, p.currency, p.batch_id,
-                   SUM(p.amount) AS received, 0 AS refunded, COUNT(*) AS n, 0 AS refunds
+                   SUM(p.amount) AS received, 0 AS refunded, COUNT(*) AS n, 0 AS refunds, 0 AS reversals
               FROM {payment} p
-             WHERE p.date BETWEEN %s AND %s AND p.status = %s
+             WHERE p.date BETWEEN %s AND %s
              GROUP BY p.date, p.method_id, p.currency, p.batch_id
             UNION ALL
-            SELECT r.date, p.method_id, r.currency, r.batch_id, 0, SUM(r.amount), 0, COUNT(*)
+            SELECT r.date, p.method_id, r.currency, r.batch_id, 0, SUM(r.amount), 0, COUNT(*), 0
               FROM {refund} r JOIN {payment} p ON p.id = r.payment_id
              WHERE r.date BETWEEN %s AND %s AND r.status = %s
-             GROUP BY r.date, p.method_id, r.currency, r.batch_id)
+             GROUP BY r.date, p.method_id, r.currency, r.batch_id
+            UNION ALL
+            SELECT p.reversal_date, p.method_id, p.currency, p.reversal_batch_id, 0, SUM(p.amount), 0, 0, COUNT(*)
+              FROM {payment} p
+             WHERE p.reversal_date BETWEEN %s AND %s
+             GROUP BY p.reversal_date, p.method_id, p.currency, p.reversal_batch_id)
         SELECT m.date, pm.id, pm.code, pm.name, pm.type, m.currency,
-               SUM(m.received), SUM(m.refunded), SUM(m.n)::int, SUM(m.refunds)::int
+               SUM(m.received), SUM(m.refunded), SUM(m.n)::int, SUM(m.refunds)::int, SUM(m.reversals)::int
           FROM moves m
           JOIN {Batch._meta.db_table} b ON b.id = m.batch_id
           JOIN {PaymentMethod._meta.db_table} pm ON pm.id = m.method_id
          WHERE b.status = ANY(%s)
          GROUP BY m.date, pm.id, pm.code, pm.name, pm.type, m.currency"""
     params = [
-        date_from, date_to, Payment.Status.POSTED,
+        date_from, date_to,
         date_from, date_to, Refund.Status.SUCCEEDED,
+        date_from, date_to,
         batch_states(batches),
     ]  # fmt: skip
     with connection.cursor() as cursor:
@@ -425,21 +441,23 @@ def cash_receipts(
         rows = cursor.fetchall()
     grid = ReceiptsGrid()
     methods, credit_methods, days = set(), set(), set()
-    for day, method_id, code, name, type_, currency, received, refunded, n, refunds in rows:
+    for day, method_id, code, name, type_, currency, received, refunded, n, refunds, reversals in rows:
         key = (day, code, currency)
         grid.styles[code] = method_style(method_id)
         days.add(day)
         if type_ == PaymentMethod.Type.OPEN_CREDIT:
-            grid.credit_cells[key] = received
+            # Credit used less credit uses reversed that day.
+            grid.credit_cells[key] = received - refunded
             grid.credit_counts[key] = n
             credit_methods.add((code, name, currency))
             continue
         grid.received[key] = received
         grid.cells[key] = received - refunded
         grid.counts[key] = n
-        if refunds:
+        if refunds or reversals:
             grid.refunded[key] = refunded
             grid.refund_counts[key] = refunds
+            grid.reversal_counts[key] = reversals
         methods.add((code, name, currency))
     if include_empty_days:
         days = {date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)}

@@ -180,11 +180,20 @@ class CashReceiptsView(ReportView):
         header = (
             ["date"]
             + [f"{code} {cur}" for code, _, cur in grid.methods]
-            + ["total", "payments", "refunded", "refunds"]
+            + ["total", "payments", "refunded", "refunds", "reversals"]
             + [f"credit_used {code} {cur}" for code, _, cur in grid.credit_methods]
         )
         rows = [
-            [r["day"], *r["amounts"], r["total"], r["count"], r["refunded"], r["refund_count"], *r["credits"]]
+            [
+                r["day"],
+                *r["amounts"],
+                r["total"],
+                r["count"],
+                r["refunded"],
+                r["refund_count"],
+                r["reversal_count"],
+                *r["credits"],
+            ]  # fmt: skip
             for r in grid.rows
         ]
         totals = [
@@ -194,6 +203,7 @@ class CashReceiptsView(ReportView):
             grid.payment_count,
             grid.refunded_total,
             grid.refund_count,
+            grid.reversal_count,
             *grid.credit_totals,
         ]
         filename = f"cash-receipts-{batches}-{start.isoformat()}-{end.isoformat()}.csv"
@@ -210,7 +220,7 @@ class CashReceiptsView(ReportView):
             batches=batches,
             batches_label=dict(selectors.BATCH_CHOICES)[batches],
             grid=grid,
-            rows=[r for r in grid.rows if r["count"] or r["refund_count"] or any(r["credits"])],
+            rows=[r for r in grid.rows if r["count"] or r["refund_count"] or r["reversal_count"] or any(r["credits"])],
             currency_totals=[(cur, grid.currency_total(cur)) for cur in grid.currencies],
             payment_count=grid.payment_count,
             chart_json=grid.chart(),

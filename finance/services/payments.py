@@ -509,10 +509,13 @@ def payment_reverse(
         _reverse_summary_share(payment, summary, batch=batch, date=date, description=description)
     payment.status = Payment.Status.REVERSED
     payment.reversed_at = timezone.now()
+    payment.reversal_date = date
     payment.reversal_batch = batch
     payment.reversal_reason = reason[:200]
     payment.amount_applied = ZERO
-    payment.save(update_fields=["status", "reversed_at", "reversal_batch", "reversal_reason", "amount_applied"])
+    payment.save(
+        update_fields=["status", "reversed_at", "reversal_date", "reversal_batch", "reversal_reason", "amount_applied"]
+    )
     return payment
 
 

@@ -170,7 +170,7 @@ def test_verify_ledger__posted_payment_not_fully_applied_is_reported(books):
 
 def test_verify_ledger__reversed_payment_must_net_to_zero(books):
     bounced = books["bounced"]
-    Payment.objects.filter(pk=bounced.pk).update(status=Payment.Status.POSTED, reversed_at=None)
+    Payment.objects.filter(pk=bounced.pk).update(status=Payment.Status.POSTED, reversed_at=None, reversal_date=None)
     report = verify_ledger()
     assert "payments" in failed(report)
     assert failed(report)["payments"].mismatches[0].subject == f"Payment {bounced.pk} (posted, 500.00)"

@@ -1,7 +1,8 @@
 """Cash receipts are money in less money out, by method: open credit used to pay is no
 cash (shown apart, in no total), a refund is taken off the method of the payment it
-returns on the refund's day; the report counts posted batches only or every batch; the
-dashboard's "Receipts today" is the report's today; a method has one chart colour."""
+returns on the refund's day, a reversed payment on the reversal's day; the report
+counts posted batches only or every batch; the dashboard's "Receipts today" is the
+report's today; a method has one chart colour."""
 
 import csv
 import datetime
@@ -16,7 +17,7 @@ from finance.models import Invoice, PaymentMethod
 from finance.reporting import selectors
 from finance.reporting.colours import method_style
 from finance.services.credits import credit_apply, refund_record
-from finance.services.payments import ApplicationSpec, payment_receive
+from finance.services.payments import ApplicationSpec, payment_receive, payment_reverse
 from tests.factories import BatchFactory, ContactFactory, PaymentMethodFactory
 from tests.finance.helpers import make_invoice
 from tests.reporting.helpers import D, post
@@ -111,7 +112,7 @@ def test_cash_receipts_page__batches_choice_and_csv_totals(books, client, reader
     assert [r["date"] for r in rows] == [yesterday().isoformat(), today().isoformat()]
     assert rows[1] == {
         "date": today().isoformat(), "CASH USD": "0.00", "CHECK USD": "-90.00", "VISA USD": "40.00",
-        "total": "-50.00", "payments": "1", "refunded": "90.00", "refunds": "1",
+        "total": "-50.00", "payments": "1", "refunded": "90.00", "refunds": "1", "reversals": "0",
         "credit_used OPENCREDIT USD": "60.00",
     }  # fmt: skip
     # The totals line is the sum of the rows, column by column.
@@ -147,3 +148,42 @@ def test_method_colours__one_rule_the_same_on_every_chart(books, client, manager
     colours = [s["colour"] for s in report["series"]]
     assert len(set(colours)) == len(colours) == 3
     assert not any(s["label"] == "Open credit" for s in report["series"])
+
+
+def test_a_reversed_payment_is_taken_off_on_the_reversal_day_not_its_own(ledger, client, reader):
+    """A check received yesterday (batch posted) bounces today: yesterday still shows it
+    received, today takes it off, in the reversal's batch."""
+    payer = ContactFactory(name="Carol")
+    old = BatchFactory(number="OLD", date=yesterday())
+    make_invoice(ledger, payer, old, "75.00", date=yesterday())
+    check = payment_receive(payer=payer, method=ledger.check_method, amount="75.00", date=yesterday(), batch=old)
+    post(old)
+    before = selectors.cash_receipts(yesterday(), yesterday())
+    returned = BatchFactory(number="NSF", date=today())
+    payment_reverse(payment=check, batch=returned, date=today(), reason="Returned check")
+    check.refresh_from_db()
+    assert check.reversal_date == today()
+
+    every = selectors.cash_receipts(yesterday(), today())
+    assert every.row(yesterday()) == before.row(yesterday()) == [D("75.00")]
+    assert every.row(today()) == [D("-75.00")]
+    assert every.day_reversal_count(today()) == 1 and every.day_refunded(today()) == D("75.00")
+    assert every.currency_total("USD") == D("0.00")
+    assert selectors.dashboard_figures(today()).receipts_today[0].amount == D("-75.00")
+    # Posted batches only: the reversal counts once its own batch is posted.
+    posted = selectors.cash_receipts(yesterday(), today(), batches=selectors.BATCHES_POSTED)
+    assert posted.currency_total("USD") == D("75.00")
+    post(returned)
+    posted = selectors.cash_receipts(yesterday(), today(), batches=selectors.BATCHES_POSTED)
+    assert posted.currency_total("USD") == D("0.00")
+
+    client.force_login(reader)
+    query = {"date_from": yesterday().isoformat(), "date_to": today().isoformat(), "batches": "all"}
+    html = client.get(reverse("reporting:report_cash_receipts"), query).content.decode()
+    assert "1 reversal" in html and "-75.00" in html
+    *rows, totals = csv_rows(client.get(reverse("reporting:report_cash_receipts"), {**query, "format": "csv"}))
+    assert [(r["date"], r["CHECK USD"], r["reversals"]) for r in rows] == [
+        (yesterday().isoformat(), "75.00", "0"),
+        (today().isoformat(), "-75.00", "1"),
+    ]
+    assert (totals["CHECK USD"], totals["reversals"]) == ("0.00", "1")

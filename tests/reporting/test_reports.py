@@ -113,7 +113,7 @@ def test_ar_aging_page_and_csv(client, reader, aged):
     )  # fmt: skip
 
 
-def test_cash_receipts__per_day_and_method_reversed_left_out(ledger, client, reader):
+def test_cash_receipts__per_day_and_method_a_reversal_taken_off_on_its_day(ledger, client, reader):
     from finance.services.payments import payment_reverse
 
     visa = PaymentMethodFactory(code="VISA", name="Visa", type=PaymentMethod.Type.CREDIT_CARD, cash_account=ledger.cash)
@@ -130,7 +130,9 @@ def test_cash_receipts__per_day_and_method_reversed_left_out(ledger, client, rea
     assert len(grid.days) == 7
     assert [code for code, _, _ in grid.methods] == ["CASH", "CHECK", "VISA"]
     assert grid.row(days_ago(1)) == [D("10"), D("20"), D("30")]
+    # Today: 5 + 99 by check came in, and the 99 went back the same day (bounced).
     assert grid.row(today()) == [D("0"), D("5"), D("0")]
+    assert grid.day_count(today()) == 2 and grid.day_reversal_count(today()) == 1
     assert grid.currency_total("USD") == D("65")
 
     client.force_login(reader)
@@ -140,11 +142,11 @@ def test_cash_receipts__per_day_and_method_reversed_left_out(ledger, client, rea
     rows = csv_rows(client.get(reverse("reporting:report_cash_receipts"), {**query, "format": "csv"}))
     assert rows == [
         {"date": days_ago(1).isoformat(), "CASH USD": "10.00", "CHECK USD": "20.00", "VISA USD": "30.00",
-         "total": "60.00", "payments": "3", "refunded": "0.00", "refunds": "0"},
+         "total": "60.00", "payments": "3", "refunded": "0.00", "refunds": "0", "reversals": "0"},
         {"date": today().isoformat(), "CASH USD": "0.00", "CHECK USD": "5.00", "VISA USD": "0.00",
-         "total": "5.00", "payments": "1", "refunded": "0.00", "refunds": "0"},
+         "total": "5.00", "payments": "2", "refunded": "99.00", "refunds": "0", "reversals": "1"},
         {"date": "TOTAL", "CASH USD": "10.00", "CHECK USD": "25.00", "VISA USD": "30.00",
-         "total": "65.00", "payments": "4", "refunded": "0.00", "refunds": "0"},
+         "total": "65.00", "payments": "5", "refunded": "99.00", "refunds": "0", "reversals": "1"},
     ]  # fmt: skip
 
 
