@@ -243,6 +243,7 @@ class PaymentOut(Schema):
     reference: str
     batch: str
     reversed_at: datetime.datetime | None
+    reversal_date: datetime.date | None  # the reversal's accounting date
     reversal_reason: str
     created_at: datetime.datetime
 

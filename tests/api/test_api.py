@@ -10,6 +10,7 @@ from django.contrib.staticfiles import finders
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from api.models import ApiToken
 from core.models import Module
@@ -309,6 +310,7 @@ def test_payments__list_and_filters(api, books, ledger):
     assert ids(status="reversed") == [b["pay_alice"].pk]
     reversed_one = api(f"/payments/{b['pay_alice'].pk}").json()
     assert reversed_one["reversal_reason"] == "NSF" and reversed_one["reversed_at"]
+    assert reversed_one["reversal_date"] == timezone.localdate().isoformat()
 
 
 def test_payment_detail__applications(api, books):

@@ -389,6 +389,7 @@ def test_payment_reverse__into_a_chosen_open_batch(manager_client, books):
     assert books.alice_invoice.balance == D("250.00")
     assert f"Payment {payment.pk} is reversed in batch REV-1." in text(response)
     assert 'data-testid="reversal-info"' in response.content.decode()
+    assert f"Reversed as of {timezone.localdate().isoformat()}" in text(response)
     assert 'data-testid="reverse-form"' not in response.content.decode()
 
 
