@@ -966,7 +966,8 @@ class SavedCard(models.Model):
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="saved_cards")
     gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT, related_name="saved_cards")
-    # The processor's customer the card belongs to (Stripe: cus_…; the sandbox: our party id).
+    # The processor's customer the card is attached to (Stripe: cus_…), blank when none:
+    # a charge with the card names this customer.
     customer_ref = models.CharField(max_length=200, blank=True)
     # The processor's payment method id (pm_…): what a charge with this card sends.
     processor_id = models.CharField(max_length=100)

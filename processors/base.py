@@ -16,8 +16,9 @@ Rules the interface keeps:
   request sent again with the key within it gets that answer (or, when the processor
   never received the first, is done now, once). After the window the key may be
   forgotten and a resend could charge again, so callers stop resending before it ends.
-- The charge a request made is found by reading, strongly consistent, the customer's
-  recent charges (``list_charges``) and matching the metadata the caller attached
+- The charge a request made is found by reading, strongly consistent, the recent charges
+  (``list_charges``: the customer's when the request named one, else every charge since
+  the attempt) and matching the metadata the caller attached
   (``idempotency_key``). A search by key (``find_charge_by_idempotency_key``) may lag
   behind writes (Stripe's Search API: a minute or more, and not on every account): a last
   resort, never proof that a charge does not exist.
@@ -84,7 +85,10 @@ class ChargeRequest:
     currency: str  # ISO 4217, e.g. "USD"
     payment_method_token: str  # a card/bank token or a saved payment method id
     idempotency_key: str  # stored by the caller before the call, reused on every retry
-    customer_ref: str = ""  # the processor's customer id, or our party id when there is none
+    # The processor's customer id (Stripe: cus_…), only when the contact has one there
+    # (a saved card belongs to its customer); "" sends none. Never our party id: Stripe
+    # refuses a customer it does not know ("No such customer"). Our ids go in metadata.
+    customer_ref: str = ""
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -111,7 +115,7 @@ class ChargeResult:
     # idempotency key…), as the processor reports it.
     metadata: dict[str, str] = field(default_factory=dict)
     # The customer the charge was made for (``ChargeRequest.customer_ref``: the
-    # processor's customer id, or our party id), "" when the processor names none.
+    # processor's customer id), "" when the processor names none.
     customer_ref: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

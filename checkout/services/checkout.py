@@ -28,7 +28,7 @@ from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_o
 from finance.errors import BatchClosed
 from finance.models import Batch, PaymentMethod
 from finance.services.batches import lock_batch_for_writing
-from finance.services.cards import save_card_after_charge
+from finance.services.cards import card_customer_ref, save_card_after_charge
 from processors import (
     ChargeRequest,
     ChargeStatus,
@@ -197,7 +197,7 @@ def cart_charge_resume(*, user, cart: Cart, date=None) -> Cart:
         currency=cart.entity.currency,
         payment_method_token=cart.charge_token,
         idempotency_key=cart.charge_key,
-        customer_ref=cart.contact.party_id,
+        customer_ref=card_customer_ref(gateway, cart.charge_token),
         description=f"Cart {cart.pk} – {cart.contact.name}"[:200],
         metadata={"cart": str(cart.pk), "party_id": cart.contact.party_id},
     )

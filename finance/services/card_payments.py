@@ -22,7 +22,7 @@ from finance.errors import FinanceError
 from finance.models import Batch, CardPayment, Contact, FinancialEntity, PaymentMethod
 from finance.money import quantize
 from finance.services.batches import lock_batch_for_writing
-from finance.services.cards import save_card_after_charge
+from finance.services.cards import card_customer_ref, save_card_after_charge
 from finance.services.payments import payment_receive
 from processors import (
     ChargeRequest,
@@ -124,7 +124,7 @@ def card_payment_resume(attempt: CardPayment) -> CardPayment:
         currency=attempt.currency,
         payment_method_token=attempt.card_token,
         idempotency_key=attempt.idempotency_key,
-        customer_ref=attempt.payer.party_id,
+        customer_ref=card_customer_ref(attempt.method.gateway_account, attempt.card_token),
         description=f"Payment from {attempt.payer.name}"[:200],
         metadata={"card_payment": str(attempt.pk), "party_id": attempt.payer.party_id},
     )

@@ -73,6 +73,20 @@ def saved_card_for(*, contact: Contact, gateway_account: GatewayAccount, card_id
     return card
 
 
+def card_customer_ref(gateway: GatewayAccount | None, payment_method_id: str) -> str:
+    """The processor customer a charge with ``payment_method_id`` names: the customer
+    its saved card is attached to, "" for a card that is not saved (or saved with
+    none). A processor refuses a customer it does not know, so nothing else is sent."""
+    if gateway is None or not payment_method_id:
+        return ""
+    return (
+        SavedCard.objects.filter(gateway_account=gateway, processor_id=payment_method_id)
+        .values_list("customer_ref", flat=True)
+        .first()
+        or ""
+    )
+
+
 def save_card_after_charge(
     *, user, contact: Contact, method: PaymentMethod, payment_method_id: str
 ) -> SavedCard | None:
@@ -99,7 +113,7 @@ def save_card_after_charge(
         last4=details.last4,
         exp_month=details.exp_month,
         exp_year=details.exp_year,
-        customer_ref=details.customer_ref or contact.party_id,
+        customer_ref=details.customer_ref,
         user=user,
     )
 

@@ -16,6 +16,9 @@ Reading PaymentIntents back, as Stripe documents it:
 
 ``GET /v1/payment_methods/{id}`` describes the test cards (brand, last4, expiry).
 
+A PaymentIntent naming a ``customer`` that is not a Stripe customer id (``cus_…``) is
+refused, 400 ``resource_missing`` on ``customer``, as Stripe refuses one it does not know.
+
 Saved payment methods decide the outcome:
 
 ===========================  =====================================================
@@ -171,6 +174,13 @@ class FakeStripe:
     # --- endpoints ------------------------------------------------------------------
 
     def create_intent(self, params: dict) -> tuple[int, dict, float]:
+        customer = params.get("customer")
+        if customer and not customer.startswith("cus_"):
+            # Stripe knows only its own customers (cus_…): anything else is refused.
+            message = f"No such customer: '{customer}'"
+            error = {"type": "invalid_request_error", "code": "resource_missing", "param": "customer"}
+            error["message"] = message
+            return 400, {"error": error}, 0
         pi_id = "pi_" + secrets.token_hex(12)
         pm = params.get("payment_method")
         pi = {

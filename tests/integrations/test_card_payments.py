@@ -78,3 +78,20 @@ def test_saved_card__one_contact_per_card(ledger, visa):
     assert saved.pk == again.pk and str(saved) == "Visa •••• 4242 (exp 12/34)"
     with pytest.raises(FinanceError, match="another contact"):
         saved_card_save(contact=second, gateway_account=visa.gateway_account, processor_id="pm_x", **details)
+
+
+def test_a_charge_names_the_processor_customer_of_a_saved_card_and_never_our_party_id(ledger, visa, sandbox_url):
+    payer, batch = ContactFactory(), BatchFactory()
+    kwargs = {"payer": payer, "method": visa, "date": batch.date, "batch": batch}
+    # A card entered now: no processor customer, so the charge names none.
+    first = payment_receive_by_card(card_token=card(sandbox_url, "4242424242424242"), amount="10", **kwargs)
+    assert SandboxCharge.objects.get(public_id=first.charge_id).customer == ""
+    # A saved card attached to a processor customer: the charge names that customer.
+    token = card(sandbox_url, "4242424242424242")
+    details = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
+    saved_card_save(
+        contact=payer, gateway_account=visa.gateway_account, processor_id=token, customer_ref="cus_saved", **details
+    )
+    second = payment_receive_by_card(card_token=token, amount="20", **kwargs)
+    assert SandboxCharge.objects.get(public_id=second.charge_id).customer == "cus_saved"
+    assert payer.party_id not in SandboxCharge.objects.values_list("customer", flat=True)

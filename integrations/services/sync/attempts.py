@@ -174,7 +174,7 @@ def _charge_request(record: InvoiceSyncRecord, attempt: SyncAttempt) -> ChargeRe
         currency=attempt.currency,
         payment_method_token=attempt.payment_method_token,
         idempotency_key=attempt.idempotency_key,
-        customer_ref=record.provider_customer_id or record.invoice.bill_to.party_id,
+        customer_ref=record.provider_customer_id,  # the processor's customer, if the contact has one
         description=f"Invoice {record.invoice.number}",
         metadata={
             "invoice": record.invoice.number,

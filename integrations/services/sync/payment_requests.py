@@ -62,7 +62,7 @@ def _spec(record: InvoiceSyncRecord) -> PaymentRequestSpec:
         amount=invoice.balance,
         currency=record.currency,
         idempotency_key=record.request_key,
-        customer_ref=record.provider_customer_id or invoice.bill_to.party_id,
+        customer_ref=record.provider_customer_id,  # the processor's customer, if the contact has one
         description=f"Invoice {invoice.number}",
         metadata={"invoice": invoice.number, "sync_record": str(record.pk)},
     )

@@ -255,6 +255,10 @@ def test_stripe_sync__customer_pays_the_request_poll_posts_once(ledger, stripe_s
     run_jobs("requests")
     assert run_jobs("poll") == {"poll_request_open": 1}
     record.refresh_from_db()
+    # A contact with no Stripe customer: the intent names none (never our party id,
+    # which Stripe would refuse); the invoice and sync record travel in its metadata.
+    (sent,) = [p for m, path, p, _ in fake.requests if (m, path) == ("POST", "/v1/payment_intents")]
+    assert "customer" not in sent and sent["metadata"]["invoice"] == invoice.number
 
     _customer_pays(fake, record.payment_request_id)
     assert run_jobs("poll") == {"poll_request_succeeded": 1}
