@@ -71,6 +71,9 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
     _drop_temp(cursor)
     # Room for the window sorts over every open line of the payers (this transaction only).
     cursor.execute("SET LOCAL work_mem = '128MB'")
+    # The temporary tables are analysed for their sizes and the spread of their keys, which
+    # a sample of 3,000 rows tells as well as the default 30,000 at a tenth of the cost.
+    cursor.execute("SET LOCAL default_statistics_target = 10")
     key = "contact_id" if imp.auto_apply else "invoice_id"
     cursor.execute(
         f"""
