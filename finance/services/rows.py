@@ -22,6 +22,14 @@ from django.db import connection
 from django.db.models import Model
 
 
+def id_sequence(cursor, table: str) -> str:
+    """The id sequence of ``table`` as a constant for ``nextval`` in set-based writes,
+    looked up once: written as ``nextval(pg_get_serial_sequence(...))`` the name is
+    resolved again for every row (a third of a second per 100,000 ids)."""
+    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')::regclass::oid", [table])
+    return f"{int(cursor.fetchone()[0])}::regclass"
+
+
 @dataclass(frozen=True)
 class Ref:
     """An SQL expression (with its parameters) standing for a column's value."""

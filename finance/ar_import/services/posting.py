@@ -35,6 +35,7 @@ from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import batch_create, lock_batch_for_writing
 from finance.services.invoices import reserve_invoice_numbers
+from finance.services.rows import id_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -219,14 +220,6 @@ def _insert(cursor, model, cols: dict[str, str], source: str, params: dict | Non
     )
 
 
-def _seq(cursor, table: str) -> str:
-    """The id sequence of ``table`` as a constant for ``nextval``, looked up once: written
-    as ``nextval(pg_get_serial_sequence(...))`` the name is resolved again for every row
-    (a third of a second per 100,000 ids)."""
-    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')::regclass::oid", [table])
-    return f"{int(cursor.fetchone()[0])}::regclass"
-
-
 def _post_sql(imp: ARImport, batch: Batch, user, progress):
     """Set-based posting on PostgreSQL (see the module docstring)."""
     assert imp.cash_account is not None and imp.entity is not None  # a validated import has both
@@ -241,7 +234,7 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
         cursor.execute(
             f"""
             CREATE TEMP TABLE ar_pay ON COMMIT DROP AS
-            SELECT s.*, nextval({_seq(cursor, T["pay"])}) AS payment_id
+            SELECT s.*, nextval({id_sequence(cursor, T["pay"])}) AS payment_id
               FROM (SELECT ar.row_id, ar.line_number, ar.contact_id, ar.amount, ar.date, ar.check_number,
                            ar.amount - COALESCE(a.applied, 0) AS residual
                       FROM ar_rows ar
@@ -260,7 +253,7 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
             with cursor.copy("COPY ar_numbers (pos, number) FROM STDIN") as copy:
                 for pos, number in enumerate(numbers, start=1):
                     copy.write_row((pos, number))
-        invoice_seq, line_seq = _seq(cursor, T["inv"]), _seq(cursor, T["line"])
+        invoice_seq, line_seq = id_sequence(cursor, T["inv"]), id_sequence(cursor, T["line"])
         cursor.execute(
             f"""
             CREATE TEMP TABLE ar_credit ON COMMIT DROP AS
@@ -487,7 +480,7 @@ def _post_journal_sql(cursor, imp, batch, method, entity, unapplied_id):
     cursor.execute(
         f"""
         CREATE TEMP TABLE ar_entries ON COMMIT DROP AS
-        SELECT s.*, nextval({_seq(cursor, T["je"])}) AS entry_id
+        SELECT s.*, nextval({id_sequence(cursor, T["je"])}) AS entry_id
           FROM (SELECT g.date, g.excluded, SUM(g.amount) AS amount,
                        (SELECT COUNT(*) FROM ar_pay p WHERE p.date = g.date) AS payments
                   FROM ar_legs g

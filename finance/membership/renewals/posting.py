@@ -23,6 +23,7 @@ from finance.money import ZERO
 from finance.services.accounts import account_for_role
 from finance.services.batches import batch_set_controls, batch_totals, batch_transition, lock_batch
 from finance.services.invoices import reserve_invoice_numbers
+from finance.services.rows import id_sequence
 from finance.signals import invoices_created
 
 logger = logging.getLogger(__name__)
@@ -111,10 +112,6 @@ def _post_holding_lock(run: RenewalRun, user) -> RenewalRun:
     return run
 
 
-def _seq(table: str) -> str:
-    return f"pg_get_serial_sequence('{table}', 'id')"
-
-
 def _post_sql(run: RenewalRun, batch: Batch, user, progress) -> Decimal:
     settings = MembershipSettings.load()
     user_id = user.pk if user is not None else None
@@ -185,7 +182,7 @@ def _post_sql(run: RenewalRun, batch: Batch, user, progress) -> Decimal:
             CREATE TEMP TABLE mr_inv ON COMMIT DROP AS
             SELECT i.id AS item_id, i.contact_id, i.subscription_id, i.term_begin, i.term_end, i.amount,
                    mt.name AS type_name, p.entity_id, e.currency,
-                   ROW_NUMBER() OVER (ORDER BY i.id) AS pos, nextval({_seq(T["inv"])}) AS invoice_id
+                   ROW_NUMBER() OVER (ORDER BY i.id) AS pos, nextval({id_sequence(cursor, T["inv"])}) AS invoice_id
               FROM {T["item"]} i
               JOIN {T["mt"]} mt ON mt.id = i.member_type_id
               JOIN {T["product"]} p ON p.id = mt.fee_product_id
@@ -224,7 +221,7 @@ def _post_sql(run: RenewalRun, batch: Batch, user, progress) -> Decimal:
             CREATE TEMP TABLE mr_line ON COMMIT DROP AS
             SELECT m.invoice_id, m.contact_id, m.currency, m.term_begin, m.term_end, rl.line_number,
                    rl.product_id, rl.description, rl.amount, rl.account_id,
-                   nextval({_seq(T["line"])}) AS line_id
+                   nextval({id_sequence(cursor, T["line"])}) AS line_id
               FROM mr_inv m JOIN {T["rline"]} rl ON rl.item_id = m.item_id
             """
         )
@@ -282,7 +279,8 @@ def _post_accrual_journal(cursor, params, batch):
         cursor.execute(
             f"""
             CREATE TEMP TABLE mr_je ON COMMIT DROP AS
-            SELECT m.invoice_id, m.contact_id, m.amount, m.currency, n.number, nextval({_seq(T["je"])}) AS je_id
+            SELECT m.invoice_id, m.contact_id, m.amount, m.currency, n.number,
+                   nextval({id_sequence(cursor, T["je"])}) AS je_id
               FROM mr_inv m JOIN mr_numbers n ON n.pos = m.pos WHERE m.entity_id = %(entity)s
             """,
             p,
