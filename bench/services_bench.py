@@ -203,12 +203,17 @@ def main():  # noqa: C901 (a script read top to bottom)
             print(q["sql"][:300])
 
     load_before = load()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    base_server0 = backend_cpu(backend)
     t0, c0 = time.perf_counter(), time.process_time()
     with connection.cursor() as cursor:
         for n in range(args.baseline):
             with transaction.atomic():
                 plain_pair(n, cursor)
     base_s, base_cpu = time.perf_counter() - t0, time.process_time() - c0
+    base_server1 = backend_cpu(backend)
     base_rate = args.baseline / base_s
 
     with CaptureQueriesContext(connection) as ctx:
@@ -217,8 +222,6 @@ def main():  # noqa: C901 (a script read top to bottom)
     queries = len(ctx.captured_queries) / 20
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
         stats = server_statements(cursor)
         if stats is not None:
             cursor.execute(
@@ -232,14 +235,15 @@ def main():  # noqa: C901 (a script read top to bottom)
 
         profiler = cProfile.Profile()
         profiler.enable()
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, times0 = time.perf_counter(), time.process_time(), os.times()
     for n in range(args.pairs):
         pair(30_000_000 + n)
-    svc_s, svc_cpu = time.perf_counter() - t0, time.process_time() - c0
+    svc_s, svc_cpu, times1 = time.perf_counter() - t0, time.process_time() - c0, os.times()
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
     rate = args.pairs / svc_s
+    user, system = times1.user - times0.user, times1.system - times0.system
     server1 = backend_cpu(backend)
     with connection.cursor() as cursor:
         stats = server_statements(cursor) if stats is not None else None
@@ -252,10 +256,14 @@ def main():  # noqa: C901 (a script read top to bottom)
     print(
         f"services (invoice_create + payment_receive): {args.pairs:,} pairs in {svc_s:.2f} s = {rate:,.1f} pairs/s "
         f"({rate / base_rate:.2f} × the baseline); {queries:.1f} queries per pair; "
-        f"{svc_cpu / args.pairs * 1000:.2f} ms CPU per pair"
+        f"{svc_cpu / args.pairs * 1000:.2f} ms CPU per pair (user {user / args.pairs * 1000:.2f}, "
+        f"system {system / args.pairs * 1000:.2f})"
     )
-    if server0 is not None and server1 is not None:
-        print(f"server process CPU per pair (services): {(server1 - server0) / args.pairs * 1000:.2f} ms")
+    if server0 is not None and server1 is not None and base_server0 is not None and base_server1 is not None:
+        print(
+            f"server process CPU per pair: baseline {(base_server1 - base_server0) / args.baseline * 1000:.2f} ms, "
+            f"services {(server1 - server0) / args.pairs * 1000:.2f} ms"
+        )
     if stats is not None:
         top = sum(t for level, _, t, _ in stats if level)
         print(

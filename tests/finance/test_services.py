@@ -55,6 +55,15 @@ def test_invoice_create__number_skips_numbers_already_used(ledger):
     assert make_invoice(ledger, contact, batch, "10").number == str(start + 150)
 
 
+def test_invoice_create__entry_description_names_the_number_cut_to_its_column(ledger):
+    contact, batch = ContactFactory(name="N" * 190, sort_name="N"), BatchFactory()
+    make_invoice(ledger, contact, batch, "10")  # the number sequence's first row
+    inv = make_invoice(ledger, contact, batch, "10")
+    entry = JournalEntry.objects.get(invoice=inv)
+    assert entry.description == f"Invoice {inv.number} – {contact.name}"[:200]
+    assert entry.lines.get(debit__gt=0).description == f"Invoice {inv.number}"
+
+
 def test_invoice_create__line_billed_ahead_credits_deferred_income(ledger):
     contact, batch = ContactFactory(), BatchFactory()
     invoice_create(
