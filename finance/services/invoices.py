@@ -23,6 +23,7 @@ Rules kept here:
 - All lines belong to the invoice's financial entity; the batch must be Open.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import timedelta
@@ -227,9 +228,10 @@ def invoice_create(
         raise FinanceError("An invoice needs at least one line.")
     batch, locked_next, ar_id = _lock_for_invoice(batch, entity, number_needed=not number)
     statement = Statement()
+    numbering: str | Ref | Callable[[], str] = number or (lambda: reserve_invoice_numbers(1)[0])
     if not number and locked_next is not None:  # taken in the statement that writes the invoice
         add_free_numbers(statement, 1, locked_next)
-        number = Ref("(SELECT g::text FROM free_numbers)")
+        numbering = Ref("(SELECT g::text FROM free_numbers)")
     rows = invoice_rows(
         bill_to=bill_to,
         entity=entity,
@@ -242,7 +244,7 @@ def invoice_create(
         type=type,
         source=source,
         description=description,
-        number=number or (lambda: reserve_invoice_numbers(1)[0]),
+        number=numbering,
         user=user,
         ar_id=ar_id,
         invoice_ref=Ref("(SELECT id FROM inv)"),
@@ -252,10 +254,10 @@ def invoice_create(
     statement.insert("ln", rows.lines, returning=("id", "line_number"))
     if rows.entry is not None:
         statement.insert("je", [rows.entry]).insert("jl", rows.entry_lines, returning=())
-    ((invoice_id, number, line_ids),) = statement.run(
+    ((invoice_id, taken, line_ids),) = statement.run(
         "SELECT id, number, (SELECT array_agg(id ORDER BY line_number) FROM ln) FROM inv"
     )
-    rows.invoice.number = number
+    rows.invoice.number = taken
     rows.saved(invoice_id, line_ids)
     invoices_created.send(sender=Invoice, invoices=[rows.invoice])
     return rows.invoice
@@ -334,7 +336,7 @@ def invoice_rows(
     if posts and total > 0 and ar_id is None:
         account_for_role(entity, GLAccount.Role.AR)  # raises LedgerMisconfigured with its message
     invoice = Invoice(
-        number=number if isinstance(number, str | Ref) else number(),
+        number=number if isinstance(number, str | Ref) else number(),  # type: ignore[misc]  # a Ref: its SQL
         entity=entity,
         bill_to=bill_to,
         sold_to=sold_to or bill_to,
