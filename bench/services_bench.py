@@ -23,7 +23,11 @@ It prints pairs/second of both, the ratio, the queries per pair (every statement
 counted on a sample of pairs), the process's CPU time per pair (``time.process_time``:
 Python and the driver, not the server) and the load average before and after.
 ``--profile FILE`` writes a cProfile of the timed services loop; ``--show-queries``
-prints the statements of one pair.
+prints the statements of one pair. When the server runs on this machine it prints the
+server process's CPU time per pair; when the database has ``pg_stat_statements`` (and
+``pg_stat_statements.track = 'all'``, ``track_planning = on`` for the whole picture),
+the server's planning and execution time per pair, and with ``--server-top N`` the N
+statements, trigger statements included, that took most of it.
 """
 
 import argparse
@@ -42,12 +46,41 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def backend_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of the server process ``pid`` when it runs on this
+    machine and its /proc entry is readable, else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_statements(cursor):
+    """pg_stat_statements of this database (None when the extension is not there):
+    the rows, as (toplevel, calls, total ms, query)."""
+    cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+    if cursor.fetchone() is None:
+        return None
+    cursor.execute(
+        "SELECT toplevel, calls, total_exec_time + total_plan_time, query FROM pg_stat_statements"
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    return cursor.fetchall()
+
+
 def main():  # noqa: C901 (a script read top to bottom)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--baseline", type=int, default=2000)
     parser.add_argument("--profile", default="")
     parser.add_argument("--show-queries", action="store_true")
+    parser.add_argument(
+        "--server-top",
+        type=int,
+        default=0,
+        help="print the N statements (nested trigger statements included) with the most server time per pair",
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (it is migrated and filled).")
@@ -170,12 +203,17 @@ def main():  # noqa: C901 (a script read top to bottom)
             print(q["sql"][:300])
 
     load_before = load()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    base_server0 = backend_cpu(backend)
     t0, c0 = time.perf_counter(), time.process_time()
     with connection.cursor() as cursor:
         for n in range(args.baseline):
             with transaction.atomic():
                 plain_pair(n, cursor)
     base_s, base_cpu = time.perf_counter() - t0, time.process_time() - c0
+    base_server1 = backend_cpu(backend)
     base_rate = args.baseline / base_s
 
     with CaptureQueriesContext(connection) as ctx:
@@ -183,20 +221,32 @@ def main():  # noqa: C901 (a script read top to bottom)
             pair(20_000_000 + n)
     queries = len(ctx.captured_queries) / 20
 
+    with connection.cursor() as cursor:
+        stats = server_statements(cursor)
+        if stats is not None:
+            cursor.execute(
+                "SELECT pg_stat_statements_reset(0, oid, 0) FROM pg_database WHERE datname = current_database()"
+            )
+    server0 = backend_cpu(backend)
+
     profiler = None
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
         profiler.enable()
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, times0 = time.perf_counter(), time.process_time(), os.times()
     for n in range(args.pairs):
         pair(30_000_000 + n)
-    svc_s, svc_cpu = time.perf_counter() - t0, time.process_time() - c0
+    svc_s, svc_cpu, times1 = time.perf_counter() - t0, time.process_time() - c0, os.times()
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
     rate = args.pairs / svc_s
+    user, system = times1.user - times0.user, times1.system - times0.system
+    server1 = backend_cpu(backend)
+    with connection.cursor() as cursor:
+        stats = server_statements(cursor) if stats is not None else None
 
     print(f"load average before: {load_before}; after: {load()}")
     print(
@@ -206,8 +256,25 @@ def main():  # noqa: C901 (a script read top to bottom)
     print(
         f"services (invoice_create + payment_receive): {args.pairs:,} pairs in {svc_s:.2f} s = {rate:,.1f} pairs/s "
         f"({rate / base_rate:.2f} × the baseline); {queries:.1f} queries per pair; "
-        f"{svc_cpu / args.pairs * 1000:.2f} ms CPU per pair"
+        f"{svc_cpu / args.pairs * 1000:.2f} ms CPU per pair (user {user / args.pairs * 1000:.2f}, "
+        f"system {system / args.pairs * 1000:.2f})"
     )
+    if server0 is not None and server1 is not None and base_server0 is not None and base_server1 is not None:
+        print(
+            f"server process CPU per pair: baseline {(base_server1 - base_server0) / args.baseline * 1000:.2f} ms, "
+            f"services {(server1 - server0) / args.pairs * 1000:.2f} ms"
+        )
+    if stats is not None:
+        top = sum(t for level, _, t, _ in stats if level)
+        print(
+            f"server planning + execution time per pair (pg_stat_statements: the statements sent, with the "
+            f"trigger statements they ran, and the checks deferred to commit): {top / args.pairs:.3f} ms"
+        )
+        for level, calls, t, query in sorted(stats, key=lambda r: -r[2])[: args.server_top]:
+            print(
+                f"  {t / args.pairs:7.3f} ms/pair {calls / args.pairs:5.2f} calls/pair "
+                f"{'top   ' if level else 'nested'} {' '.join(query.split())[:150]}"
+            )
 
 
 if __name__ == "__main__":

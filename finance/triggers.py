@@ -59,20 +59,27 @@ QUEUE_DELETED_LINES = (
 )
 
 # The deferred constraint trigger on the transaction's pending row: the first entry (by
-# id, then currency) whose debits and credits differ fails the commit, by name.
+# id, then currency) whose debits and credits differ fails the commit, by name. Each
+# queued entry's lines are summed by their own lookup (LATERAL: a nested loop over the
+# queued entries, the lines found through their entry index), whatever the statistics:
+# a plain join let the function's cached plan read the whole journal at every commit
+# when it was made while the tables looked small.
 CHECK_QUEUED_ENTRIES_BALANCED = """
-    SELECT q.entry_id, l.currency, SUM(l.debit) AS d, SUM(l.credit) AS c INTO bad
+    SELECT q.entry_id, s.currency, s.d, s.c INTO bad
       FROM (SELECT DISTINCT entry_id FROM finance_journal_check_queue WHERE xact = NEW.xact) q
-      JOIN finance_journalline l ON l.entry_id = q.entry_id
-     GROUP BY q.entry_id, l.currency
-    HAVING SUM(l.debit) <> SUM(l.credit)
-     ORDER BY q.entry_id, l.currency
+     CROSS JOIN LATERAL (
+           SELECT l.currency, SUM(l.debit) AS d, SUM(l.credit) AS c
+             FROM finance_journalline l
+            WHERE l.entry_id = q.entry_id
+            GROUP BY l.currency
+           HAVING SUM(l.debit) <> SUM(l.credit)) s
+     ORDER BY q.entry_id, s.currency
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'journal entry % does not balance in %: debits %, credits %',
             bad.entry_id, bad.currency, bad.d, bad.c USING ERRCODE = 'check_violation';
     END IF;
-    DELETE FROM finance_journal_check_queue WHERE xact = NEW.xact;
+    WITH queued AS (DELETE FROM finance_journal_check_queue WHERE xact = NEW.xact)
     DELETE FROM finance_journal_check_pending WHERE xact = NEW.xact;
     RETURN NULL;
 """

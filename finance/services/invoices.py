@@ -23,6 +23,7 @@ Rules kept here:
 - All lines belong to the invoice's financial entity; the batch must be Open.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import timedelta
@@ -67,46 +68,50 @@ class LineSpec:
 def reserve_invoice_numbers(n: int, *, locked_next: int | None = None) -> list[str]:
     """Take ``n`` invoice numbers from the gap-free sequence, in order, under its row lock
     (held to the end of the caller's transaction: a rollback returns them), skipping
-    numbers already used (an import may keep its own numbers). The one numbering rule:
-    staff entry, the AR import's credit invoices and renewal runs all take theirs here.
+    numbers already used (an import may keep its own numbers). The one numbering rule
+    (``add_free_numbers``): staff entry, the AR import's credit invoices and renewal
+    runs all take theirs here or in the statement that writes the invoice.
     ``locked_next``: the caller has locked the sequence row already and read this value."""
     if n <= 0:
         return []
-    inv, table = Invoice._meta.db_table, NumberSequence._meta.db_table
-    with connection.cursor() as cursor:
-        if locked_next is None:
-            NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
-            cursor.execute(f"SELECT next_value FROM {table} WHERE name = 'invoice' FOR UPDATE")
+    if locked_next is None:
+        NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT next_value FROM {NumberSequence._meta.db_table} WHERE name = 'invoice' FOR UPDATE")
             locked_next = cursor.fetchone()[0]
-        start, window = locked_next, n + 100
-        # The usual case, one statement: the first n free numbers of the window, and the
-        # counter moved past them (in a statement of its own after the lock, so it sees
-        # every invoice committed before the lock was granted).
-        cursor.execute(
-            f"""WITH free AS (SELECT g FROM generate_series(%s::bigint, %s::bigint) g
-                               WHERE NOT EXISTS (SELECT 1 FROM {inv} i WHERE i.number = g::text)
-                               ORDER BY g LIMIT %s),
-                     moved AS (UPDATE {table} SET next_value = (SELECT max(g) FROM free) + 1
-                                WHERE name = 'invoice' AND (SELECT count(*) FROM free) = %s)
-                SELECT g FROM free ORDER BY g""",
-            [start, start + window - 1, n, n],
-        )
-        numbers = [str(r[0]) for r in cursor.fetchall()]
-        if len(numbers) == n:
-            return numbers
-        start += window
-        window *= 2
-        while len(numbers) < n:
-            cursor.execute(
-                f"""SELECT g FROM generate_series(%s::bigint, %s::bigint) g
-                     WHERE NOT EXISTS (SELECT 1 FROM {inv} i WHERE i.number = g::text) ORDER BY g LIMIT %s""",
-                [start, start + window - 1, n - len(numbers)],
-            )
-            numbers += [str(r[0]) for r in cursor.fetchall()]
-            start += window
-            window *= 2
-        cursor.execute(f"UPDATE {table} SET next_value = %s WHERE name = 'invoice'", [int(numbers[-1]) + 1])
-    return numbers
+    statement = add_free_numbers(Statement(), n, locked_next)
+    return [str(g) for (g,) in statement.run("SELECT g FROM free_numbers ORDER BY g")]
+
+
+def add_free_numbers(statement: Statement, n: int, locked_next: int) -> Statement:
+    """The numbering rule as parts of one statement (``finance.services.rows``):
+    ``free_numbers`` (column ``g``) holds the first ``n`` numbers from
+    ``locked_next`` (the sequence's value, read under its row lock) on that no invoice
+    uses, and the sequence is moved past the last of them. To be run in a statement of
+    its own after the lock's, so that it sees every invoice committed before the lock was
+    granted.
+
+    The candidates are tried one after the other, each by one lookup in the number
+    index (a scalar subquery, which the planner keeps as such), until ``n`` are free:
+    usually the first ``n`` are."""
+    taken = f"(SELECT i.id FROM {Invoice._meta.db_table} i WHERE i.number = (c.g + 1)::text LIMIT 1)"
+    statement.add(
+        "number_candidates(g, free, found)",
+        f"""SELECT %s::bigint - 1, false, 0
+             UNION ALL
+            SELECT s.g, s.free, s.found + s.free::int
+              FROM (SELECT c.g + 1 AS g, {taken} IS NULL AS free, c.found
+                      FROM number_candidates c WHERE c.found < %s) s""",
+        [locked_next, n],
+        recursive=True,
+    )
+    statement.add("free_numbers", "SELECT g FROM number_candidates WHERE free")
+    statement.add(
+        "numbers_moved",
+        f"UPDATE {NumberSequence._meta.db_table} SET next_value = (SELECT max(g) FROM free_numbers) + 1"
+        " WHERE name = 'invoice'",
+    )
+    return statement
 
 
 def next_invoice_number() -> str:
@@ -126,32 +131,32 @@ def _lock_for_invoice(
         "(SELECT a.id FROM finance_glaccount a WHERE a.entity_id = %s AND a.role = 'ar' AND a.is_active"
         " ORDER BY a.code LIMIT 1)"
     )
-    if number_needed:
-        rows = list(
-            Batch.objects.raw(
-                f"""SELECT b.*, s.next_value AS locked_next_number, {ar} AS ar_account_id
+    names = [f.attname for f in Batch._meta.concrete_fields]
+    columns = ", ".join(f"b.{f.column}" for f in Batch._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        if number_needed:
+            cursor.execute(
+                f"""SELECT {columns}, s.next_value, {ar}
                       FROM finance_batch b, {NumberSequence._meta.db_table} s
                      WHERE b.id = %s AND s.name = 'invoice' FOR SHARE OF b FOR UPDATE OF s""",
                 [entity.pk, batch.pk],
             )
-        )
-        if not rows:  # no sequence yet (or no batch): the plain way
-            NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
-            locked = lock_batch_for_writing(batch)
-            return locked, None, _ar_id(entity)
-    else:
-        rows = list(
-            Batch.objects.raw(
-                f"SELECT b.*, NULL AS locked_next_number, {ar} AS ar_account_id FROM finance_batch b"
-                " WHERE b.id = %s FOR SHARE OF b",
+        else:
+            cursor.execute(
+                f"SELECT {columns}, NULL, {ar} FROM finance_batch b WHERE b.id = %s FOR SHARE OF b",
                 [entity.pk, batch.pk],
             )
-        )
-        if not rows:
+        row = cursor.fetchone()
+    if row is None:
+        if not number_needed:
             raise Batch.DoesNotExist(f"Batch {batch.pk} does not exist.")
-    locked = rows[0]
+        # No sequence yet (or no batch): the plain way.
+        NumberSequence.objects.get_or_create(name="invoice", defaults={"next_value": 1000})
+        locked = lock_batch_for_writing(batch)
+        return locked, None, _ar_id(entity)
+    locked = Batch.from_db(connection.alias, names, row[: len(names)])
     check_batch_open(locked)
-    return locked, getattr(locked, "locked_next_number"), getattr(locked, "ar_account_id")  # noqa: B009
+    return locked, row[-2], row[-1]
 
 
 def _ar_id(entity: FinancialEntity) -> int | None:
@@ -214,14 +219,19 @@ def invoice_create(
 ) -> Invoice:
     """Create and post an invoice with its lines (and its journal entry if accrual).
 
-    Locks the batch for writing and the number sequence (one statement), takes the
-    number (one more), then writes the invoice, its lines and its journal entry in one
-    statement (``finance.services.rows``); the ``invoices_created`` receivers follow in
-    the same transaction. The returned invoice holds its lines (``invoice.lines.all()``
-    reads no rows until the invoice is refreshed)."""
+    Locks the batch for writing and the number sequence (one statement), then takes the
+    number (``add_free_numbers``) and writes the invoice, its lines and its journal
+    entry in one more (``finance.services.rows``); the ``invoices_created`` receivers
+    follow in the same transaction. The returned invoice holds its lines
+    (``invoice.lines.all()`` reads no rows until the invoice is refreshed)."""
     if not lines:
         raise FinanceError("An invoice needs at least one line.")
     batch, locked_next, ar_id = _lock_for_invoice(batch, entity, number_needed=not number)
+    statement = Statement()
+    numbering: str | Ref | Callable[[], str] = number or (lambda: reserve_invoice_numbers(1)[0])
+    if not number and locked_next is not None:  # taken in the statement that writes the invoice
+        add_free_numbers(statement, 1, locked_next)
+        numbering = Ref("(SELECT g::text FROM free_numbers)")
     rows = invoice_rows(
         bill_to=bill_to,
         entity=entity,
@@ -234,17 +244,21 @@ def invoice_create(
         type=type,
         source=source,
         description=description,
-        number=number or (lambda: reserve_invoice_numbers(1, locked_next=locked_next)[0]),
+        number=numbering,
         user=user,
         ar_id=ar_id,
         invoice_ref=Ref("(SELECT id FROM inv)"),
         entry_ref=Ref("(SELECT id FROM je)"),
     )
-    statement = Statement().insert("inv", [rows.invoice]).insert("ln", rows.lines, returning=("id", "line_number"))
+    statement.insert("inv", [rows.invoice], returning=("id", "number"))
+    statement.insert("ln", rows.lines, returning=("id", "line_number"))
     if rows.entry is not None:
         statement.insert("je", [rows.entry]).insert("jl", rows.entry_lines, returning=())
-    (row,) = statement.run("SELECT (SELECT id FROM inv), (SELECT array_agg(id ORDER BY line_number) FROM ln)")
-    rows.saved(row[0], row[1])
+    ((invoice_id, taken, line_ids),) = statement.run(
+        "SELECT id, number, (SELECT array_agg(id ORDER BY line_number) FROM ln) FROM inv"
+    )
+    rows.invoice.number = taken
+    rows.saved(invoice_id, line_ids)
     invoices_created.send(sender=Invoice, invoices=[rows.invoice])
     return rows.invoice
 
@@ -294,9 +308,11 @@ def invoice_rows(
     entry_ref,
 ) -> InvoiceRows:
     """The rows of one invoice (the rules of the module doc), checked, not written.
-    ``number``: the invoice number, or a function that takes one (called once the
-    invoice has passed its checks); ``ar_id``: the entity's AR account id (None when it
-    has none: refused when the invoice needs it); ``invoice_ref``/``entry_ref``: what
+    ``number``: the invoice number, a function that takes one (called once the invoice
+    has passed its checks), or a ``Ref`` to the number taken in the statement that
+    writes the rows (the descriptions that name it are then computed there too);
+    ``ar_id``: the entity's AR account id (None when it has none: refused when the
+    invoice needs it); ``invoice_ref``/``entry_ref``: what
     the lines and the entry's lines name as their invoice and entry (an id given in
     advance, or a ``Ref`` to the row written in the same statement)."""
     if not lines:
@@ -320,7 +336,7 @@ def invoice_rows(
     if posts and total > 0 and ar_id is None:
         account_for_role(entity, GLAccount.Role.AR)  # raises LedgerMisconfigured with its message
     invoice = Invoice(
-        number=number if isinstance(number, str) else number(),
+        number=number if isinstance(number, str | Ref) else number(),  # type: ignore[misc]  # a Ref: its SQL
         entity=entity,
         bill_to=bill_to,
         sold_to=sold_to or bill_to,
@@ -359,7 +375,13 @@ def invoice_rows(
     if total > 0:
         ar = GLAccount(pk=ar_id, entity_id=entity.pk, role=GLAccount.Role.AR)
         legs.append(
-            Leg(ar, debit=total, contact=bill_to, description=f"Invoice {invoice.number}", currency=invoice.currency)
+            Leg(
+                ar,
+                debit=total,
+                contact=bill_to,
+                description=_naming_number("Invoice ", invoice.number),
+                currency=invoice.currency,
+            )
         )
     for p in prepared:
         if p[5] == 0:
@@ -379,12 +401,20 @@ def invoice_rows(
         date=date,
         kind=JournalEntry.Kind.INVOICE,
         legs=legs,
-        description=f"Invoice {invoice.number} – {bill_to.name}",
+        description=_naming_number("Invoice ", invoice.number, f" – {bill_to.name}"),
         invoice=invoice_ref,
     )
     for jl in entry_lines:
         jl.entry_id = entry_ref
     return InvoiceRows(invoice, line_rows, entry, entry_lines)
+
+
+def _naming_number(before: str, number, after: str = ""):
+    """``before`` + the invoice number + ``after``, cut to a description's 200 characters;
+    a ``Ref`` computing the same when the number is one (taken in the statement)."""
+    if isinstance(number, Ref):
+        return Ref(f"left(%s || {number.sql} || %s, 200)", (before, *number.params, after))
+    return f"{before}{number}{after}"[:200]
 
 
 def credit_invoice_create(

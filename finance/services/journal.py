@@ -10,6 +10,7 @@ from finance.errors import BatchClosed, FinanceError
 from finance.models import Batch, Contact, GLAccount, Invoice, InvoiceLine, JournalEntry, JournalLine
 from finance.money import ZERO, quantize
 from finance.services.accounts import account_for_role
+from finance.services.rows import Ref
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def journal_entry_rows(
         batch_id=batch.pk,
         date=date,
         kind=kind,
-        description=description[:200],
+        description=_cut(description),
         reversal_of=reversal_of,
         exclude_from_gl_export=exclude_from_gl_export,
     )
@@ -153,11 +154,16 @@ def journal_entry_rows(
             credit=leg.credit,
             currency=leg.currency,
             contact_id=leg.contact.pk if leg.contact is not None else None,
-            description=leg.description[:200],
+            description=_cut(leg.description),
         )
         for leg in clean
     ]
     return entry, lines
+
+
+def _cut(description):
+    """A description cut to its column's 200 characters (a ``Ref`` cuts its own)."""
+    return description if isinstance(description, Ref) else description[:200]
 
 
 def journal_entry_create(

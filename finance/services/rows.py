@@ -17,8 +17,9 @@ earlier in the same statement, or a lookup done in the database).
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 
@@ -42,11 +43,20 @@ def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+@cache
+def _insert_head(model: type[Model]) -> tuple[list, str]:
+    """The fields an INSERT of ``model`` writes (its concrete fields but the auto primary
+    key) and ``INSERT INTO <table> (<columns>)`` (the same for every call: made once)."""
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
+    columns = ", ".join(_qn(f.column) for f in fields)
+    return fields, f"INSERT INTO {_qn(model._meta.db_table)} ({columns})"
+
+
 def insert_sql(objs: Sequence[Model], *, returning: tuple[str, ...] = ("id",)) -> tuple[str, list]:
     """``INSERT INTO <table> (<columns>) VALUES (…), … RETURNING <returning>`` for
     unsaved instances of one model (their concrete fields but the auto primary key)."""
-    model = type(objs[0])
-    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
+    fields, head = _insert_head(type(objs[0]))
+    conn = connections[DEFAULT_DB_ALIAS]  # the connection itself (``connection`` is a proxy to it)
     rows: list[str] = []
     params: list = []
     for obj in objs:
@@ -62,10 +72,9 @@ def insert_sql(objs: Sequence[Model], *, returning: tuple[str, ...] = ("id",)) -
                 values.append("DEFAULT")
                 continue
             values.append("%s")
-            params.append(f.get_db_prep_save(value, connection))
+            params.append(f.get_db_prep_save(value, conn))
         rows.append("(" + ", ".join(values) + ")")
-    columns = ", ".join(_qn(f.column) for f in fields)
-    sql = f"INSERT INTO {_qn(model._meta.db_table)} ({columns}) VALUES {', '.join(rows)}"
+    sql = f"{head} VALUES {', '.join(rows)}"
     if returning:
         sql += " RETURNING " + ", ".join(returning)
     return sql, params
@@ -77,10 +86,14 @@ class Statement:
     def __init__(self):
         self.parts: list[tuple[str, str]] = []
         self.params: list = []
+        self.recursive = False
 
-    def add(self, name: str, sql: str, params=()) -> "Statement":
+    def add(self, name: str, sql: str, params=(), *, recursive: bool = False) -> "Statement":
+        """Add a part; ``recursive``: it names itself (``WITH RECURSIVE``, which lets any
+        part do so and changes nothing for the others)."""
         self.parts.append((name, sql))
         self.params.extend(params)
+        self.recursive = self.recursive or recursive
         return self
 
     def insert(self, name: str, objs: Sequence[Model], *, returning: tuple[str, ...] = ("id",)) -> "Statement":
@@ -91,5 +104,5 @@ class Statement:
         """Send the statement; return the rows of ``select`` (which reads the parts)."""
         ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in self.parts)
         with connection.cursor() as cursor:
-            cursor.execute(f"WITH {ctes}\n{select}", [*self.params, *params])
+            cursor.execute(f"WITH {'RECURSIVE ' if self.recursive else ''}{ctes}\n{select}", [*self.params, *params])
             return cursor.fetchall()

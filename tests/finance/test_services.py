@@ -39,6 +39,31 @@ def test_invoice_create__numbers_lines_and_posts_ar_against_income(ledger):
     assert int(second.number) == int(inv.number) + 1
 
 
+def test_invoice_create__number_skips_numbers_already_used(ledger):
+    contact, batch = ContactFactory(), BatchFactory()
+    first = make_invoice(ledger, contact, batch, "10")
+    # Numbers kept by another writer (an import keeping its own): the next free one is taken.
+    taken = [str(int(first.number) + k) for k in (1, 2, 4)]
+    for number in taken:
+        make_invoice(ledger, contact, batch, "10", number=number)
+    assert make_invoice(ledger, contact, batch, "10").number == str(int(first.number) + 3)
+    assert make_invoice(ledger, contact, batch, "10").number == str(int(first.number) + 5)
+    # More than the window searched in one statement: the search goes on past it.
+    start = int(first.number) + 6
+    for k in range(150):
+        make_invoice(ledger, contact, batch, "10", number=str(start + k))
+    assert make_invoice(ledger, contact, batch, "10").number == str(start + 150)
+
+
+def test_invoice_create__entry_description_names_the_number_cut_to_its_column(ledger):
+    contact, batch = ContactFactory(name="N" * 190, sort_name="N"), BatchFactory()
+    make_invoice(ledger, contact, batch, "10")  # the number sequence's first row
+    inv = make_invoice(ledger, contact, batch, "10")
+    entry = JournalEntry.objects.get(invoice=inv)
+    assert entry.description == f"Invoice {inv.number} – {contact.name}"[:200]
+    assert entry.lines.get(debit__gt=0).description == f"Invoice {inv.number}"
+
+
 def test_invoice_create__line_billed_ahead_credits_deferred_income(ledger):
     contact, batch = ContactFactory(), BatchFactory()
     invoice_create(
