@@ -58,6 +58,7 @@ from integrations.openwater.client import (
 from integrations.openwater.errors import InvoiceDataError, PushbackError, UserNeeded
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.services.mapping import parse_invoice
+from integrations.openwater.services.pages import page_record
 from integrations.openwater.services.recording import (
     SKIP_DISABLED,
     SKIP_UNMAPPED,
@@ -234,12 +235,39 @@ class _Run:
         fetched = self.fetch_details([ow_id for ow_id, _, _ in todo])
         newest = cursor
         with transaction.atomic():
+            handled = set(
+                InvoiceSync.objects.filter(
+                    STAFF_HANDLED, integration=self.integration, ow_invoice_id__in=[ow_id for ow_id, _, _ in todo]
+                ).values_list("ow_invoice_id", flat=True)
+            )
+            together, stopped = [], False
             for ow_id, recent, program_id in todo:
-                if staff_handled_seen_again(integration=self.integration, ow_invoice_id=ow_id, recent=recent):
+                if ow_id in handled:
+                    staff_handled_seen_again(integration=self.integration, ow_invoice_id=ow_id, recent=recent)
                     continue
-                self.record(ow_id, program_id=program_id, fetched=fetched[ow_id])
+                detail = fetched[ow_id]
+                if isinstance(detail, dict):
+                    together.append((ow_id, program_id, detail))
+                    self.failures = 0  # fetched: the failures in a row end here
+                    continue
+                self.record(ow_id, program_id=program_id, fetched=detail)
                 if self.failures >= MAX_CONSECUTIVE_FAILURES:
-                    return cursor  # what was recorded stays; the cursor does not move
+                    stopped = True  # what was recorded stays; the rest waits for the next run
+                    break
+            recorded = page_record(
+                integration=self.integration, invoices=[(ow_id, d) for ow_id, _, d in together], users=self.users
+            )
+            for ow_id, program_id, detail in together:
+                sync = recorded.get(ow_id)
+                if sync is not None:
+                    self.count(Recorded(sync))
+                    continue
+                self.record(ow_id, program_id=program_id, fetched=detail)
+                if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                    stopped = True
+                    break
+            if stopped:
+                return cursor  # the cursor does not move
             for recent, _ in latest.values():
                 if recent is not None and (newest is None or recent > newest):
                     newest = recent
@@ -343,9 +371,13 @@ class _Run:
         return ow_id, recent
 
     def record(self, ow_id: int, *, program_id, fetched=None):
-        done = record_invoice(
-            self.integration, self.client, ow_id, program_id=program_id, users=self.users, fetched=fetched
+        self.count(
+            record_invoice(
+                self.integration, self.client, ow_id, program_id=program_id, users=self.users, fetched=fetched
+            )
         )
+
+    def count(self, done: "Recorded"):
         sync = done.sync
         if done.fetch_failed:
             self.run.errors += 1
