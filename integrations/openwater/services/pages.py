@@ -25,7 +25,7 @@ Rules kept here:
 import logging
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from finance.errors import FinanceError, LedgerMisconfigured
@@ -96,40 +96,37 @@ def page_record(
     *, integration: Integration, invoices: list[tuple[int, dict]], users: UserCache | None
 ) -> dict[int, InvoiceSync]:
     """Record the OpenWater invoices of a page (``invoices``: their ids as listed and
-    their details, in page order; ``users``: the run's OpenWater users, only those at hand are used) as one
-    step (module doc), in the
-    caller's transaction. Returns the sync record of each invoice recorded (pushed or
-    skipped) by OpenWater id; the others are the caller's to record one by one."""
+    their details, in page order; ``users``: the run's OpenWater users, those fetched
+    already are used) as one step (module doc), in the caller's transaction. Returns
+    the sync record of each invoice recorded (pushed or skipped) by OpenWater id; the
+    others are the caller's to record one by one."""
     if not invoices:
         return {}
-    integration = lock_integration(integration)
-    planned = _plan(integration, invoices, users)
     refused: set[int] = set()
-    while planned:
+    while True:
         try:
             with transaction.atomic():
-                return _write(integration, planned)
+                locked = lock_integration(integration)
+                planned = [p for p in _plan(locked, invoices, users) if p.parsed.id not in refused]
+                return _write(locked, planned) if planned else {}
         except _Refused as exc:  # written again without them; they are recorded one by one
             refused |= exc.ow_ids
-            planned = [p for p in planned if p.parsed.id not in refused]
-        except (DatabaseError, FinanceError):
-            logger.exception("OpenWater page of %s: written invoice by invoice", integration.name)
+        except Exception:  # nothing of the step stays: the page is recorded invoice by invoice
+            logger.exception("OpenWater page of %s: recorded invoice by invoice", integration.name)
             return {}
-    return {}
 
 
 def _plan(integration: Integration, invoices: list[tuple[int, dict]], users: UserCache | None) -> list[_Planned]:
     """The invoices this step records, with their outcome (module doc): three queries."""
-    parsed: list[tuple[dict, ParsedInvoice, Payer]] = []
+    parsed: list[tuple[dict, ParsedInvoice, Payer, bool]] = []
     for ow_id, data in invoices:
         try:
             p = parse_invoice(data)
             if p.refunds or p.id != ow_id:
                 continue
+            # The user fetched ahead with the page, as the per-invoice recording is given it.
             user = users.peek(p.user_id) if p.needs_user and users is not None else None
-            if p.needs_user and user is None:
-                continue  # its user is not at hand: fetched when it is recorded by itself
-            parsed.append((data, p, payer_of(p, user)))
+            parsed.append((data, p, payer_of(p, user), user is not None))
         except InvoiceDataError:
             continue
     if not parsed:
@@ -137,13 +134,13 @@ def _plan(integration: Integration, invoices: list[tuple[int, dict]], users: Use
     syncs = {
         s.ow_invoice_id: s
         for s in InvoiceSync.objects.select_for_update()
-        .filter(integration=integration, ow_invoice_id__in=[p.id for _, p, _ in parsed])
+        .filter(integration=integration, ow_invoice_id__in=[p.id for _, p, _, _ in parsed])
         .order_by("ow_invoice_id")
     }
     programs = {
         m.program_id: m
         for m in ProgramMapping.objects.filter(
-            integration=integration, program_id__in={p.program_id for _, p, _ in parsed if p.program_id is not None}
+            integration=integration, program_id__in={p.program_id for _, p, _, _ in parsed if p.program_id is not None}
         )
     }
     product_ids = {m.product_id for m in programs.values() if m.product_id}
@@ -151,8 +148,13 @@ def _plan(integration: Integration, invoices: list[tuple[int, dict]], users: Use
     products = Product.objects.select_related("entity", "income_account", "deferred_income_account").in_bulk(
         product_ids
     )
+    for m in programs.values():  # the products read once, with their entity and accounts
+        if m.product_id:
+            m.product = products[m.product_id]
+    if integration.default_product_id:
+        integration.default_product = products[integration.default_product_id]
     planned = []
-    for data, p, payer in parsed:
+    for data, p, payer, user_at_hand in parsed:
         sync = syncs.get(p.id)
         if sync is not None and (_is_staff_handled(sync) or sync.status == InvoiceSync.Status.PUSHED):
             continue
@@ -162,7 +164,9 @@ def _plan(integration: Integration, invoices: list[tuple[int, dict]], users: Use
         if skip:
             planned.append(_Planned(data, p, payer, sync, skip=skip))
             continue
-        planned.append(_Planned(data, p, payer, sync, product=products.get(product.pk, product)))
+        if p.needs_user and not user_at_hand:
+            continue  # its user is not at hand: fetched when it is recorded by itself
+        planned.append(_Planned(data, p, payer, sync, product=product))
     return planned
 
 
