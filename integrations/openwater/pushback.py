@@ -19,9 +19,14 @@
   recorded is not fetched again (one query per page). The page's invoice details (and
   the users they need) are fetched concurrently (``FETCHERS`` at a time, keep-alive
   connections) before anything is written; then the whole page is recorded in one
-  transaction, each invoice under its own savepoint (``invoice_record``, or its error
-  recorded), and the cursor moves in that same transaction: a worker killed mid-page
-  leaves nothing of the page, and the next run records it again from the cursor.
+  transaction and the cursor moves in that same transaction: a worker killed mid-page
+  leaves nothing of the page, and the next run records it again from the cursor. In
+  that transaction the page's invoices are recorded as one set-based step
+  (``services.pages.page_record``: a query per thing the page needs, a multi-row
+  statement per table); what that step does not take on (an error of OpenWater's data,
+  a refund, an invoice pushed already or taken in hand by staff, a user not at hand, an
+  invoice the ledger refuses) is recorded one by one under its own savepoint
+  (``invoice_record``, or its error recorded), as before.
 - The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), needed
   when the invoice has no email of its own (``UserNeeded``) and only for an invoice that
   is recorded now (not one skipped, pushed already or taken in hand by staff:
