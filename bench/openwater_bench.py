@@ -29,7 +29,9 @@ per invoice pushed (counted on the run's own connection), the CPU time of this p
 and of the run's PostgreSQL backend per invoice. Options: --invoices N (10000),
 --baseline N (1000), --page-size N (100), --verify (verify_ledger after, timed apart),
 --profile FILE (a cProfile of the pushback run), --top N (the N statements of the run
-with the most server time, from ``pg_stat_statements`` when the server has it loaded).
+with the most server time, from ``pg_stat_statements`` when the server has it loaded),
+--sandbox-process (the sandbox served by a process of its own, as OpenWater is: the
+process CPU is then the pushback's and its HTTP client's only).
 """
 
 import argparse
@@ -76,8 +78,9 @@ def backend_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def serve():
-    """Django on 127.0.0.1:<free port> in a thread; returns the base URL."""
+def serve(on_reset=None):
+    """Django on 127.0.0.1:<free port> in a thread; returns the base URL. ``on_reset``:
+    called by a POST to /__reset__ (the sandbox process's request count)."""
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
@@ -88,9 +91,71 @@ def serve():
             pass
 
     server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet, allow_reuse_address=True)
-    server.set_app(WSGIHandler())
+    django_app = WSGIHandler()
+
+    def app(environ, start_response):
+        if on_reset is not None and environ.get("PATH_INFO") == "/__reset__":
+            on_reset()
+            start_response("204 No Content", [])
+            return [b""]
+        return django_app(environ, start_response)
+
+    server.set_app(app)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def serve_sandbox(args):
+    """The child of --sandbox-process: the sandbox with the same invoices, served on a free
+    port written to the file named by --serve-sandbox; SIGTERM writes the number of
+    requests served there and ends it."""
+    import signal
+    from datetime import datetime
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from sandboxes.openwater.store import use_empty_store
+
+    settings.OPENWATER_SANDBOX_ENABLED = True
+    store = use_empty_store()
+    store.generate(args.invoices, seed=7, programs=3, users=500, paid_from=datetime.fromisoformat(args.paid_from))
+    base_url = serve(on_reset=lambda: setattr(store, "requests", 0))
+    out = Path(args.serve_sandbox)
+
+    def stop(*_):
+        out.write_text(str(store.requests))
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    out.write_text(base_url)
+    while True:
+        time.sleep(3600)
+
+
+def start_sandbox_process(args, paid_from):
+    import subprocess
+    import tempfile
+
+    out = Path(tempfile.mkdtemp()) / "sandbox"
+    cmd = [sys.executable, __file__, "--serve-sandbox", str(out), "--invoices", str(args.invoices)]
+    child = subprocess.Popen([*cmd, "--paid-from", paid_from.isoformat()])
+    for _ in range(600):
+        if out.exists() and out.read_text().startswith("http"):
+            return (child, out), out.read_text()
+        time.sleep(0.1)
+    child.kill()
+    sys.exit("The sandbox process did not start.")
+
+
+def stop_sandbox_process(child) -> int:
+    process, out = child
+    out.write_text("")
+    process.terminate()
+    process.wait(timeout=30)
+    return int(out.read_text() or 0)
 
 
 def main():  # noqa: C901 (a script read top to bottom)
@@ -101,7 +166,12 @@ def main():  # noqa: C901 (a script read top to bottom)
     parser.add_argument("--verify", action="store_true")
     parser.add_argument("--profile", default="")
     parser.add_argument("--top", type=int, default=0)
+    parser.add_argument("--sandbox-process", action="store_true")
+    parser.add_argument("--serve-sandbox", default="", help=argparse.SUPPRESS)  # the child of --sandbox-process
+    parser.add_argument("--paid-from", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_sandbox:
+        return serve_sandbox(args)
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (it is migrated and filled).")
 
@@ -145,9 +215,14 @@ def main():  # noqa: C901 (a script read top to bottom)
     ]:
         GLAccount.objects.create(entity=entity, code=code, name=name, type=type_, role=role)
 
-    base_url = serve()
+    paid_from = timezone.now() - timedelta(days=1)
     store = use_empty_store()
-    store.generate(args.invoices, seed=7, programs=3, users=500, paid_from=timezone.now() - timedelta(days=1))
+    store.generate(args.invoices, seed=7, programs=3, users=500, paid_from=paid_from)
+    child = None
+    if args.sandbox_process:  # the same sandbox, served by a process of its own
+        child, base_url = start_sandbox_process(args, paid_from)
+    else:
+        base_url = serve()
 
     integration = integration_create(name="Bench", base_url=f"{base_url}/sandbox/openwater", **sandbox_credentials())
     integration = integration_initialize(
@@ -162,6 +237,8 @@ def main():  # noqa: C901 (a script read top to bottom)
     # stand-in for OpenWater, not the pushback's work): made here, before anything is timed.
     with OpenWaterClient.for_integration(integration) as warm:
         warm.programs()
+        if child is not None:
+            warm.http.post(f"{base_url}/__reset__")  # its request count starts again
     store.requests = 0
     store.paths.clear()
 
@@ -233,6 +310,8 @@ def main():  # noqa: C901 (a script read top to bottom)
     sampler.stop.set()
     sampler.join()
     rate = run.pushed / push_s
+    if child is not None:
+        store.requests = stop_sandbox_process(child)
     if profiler is not None:
         profiler.dump_stats(args.profile)
 
