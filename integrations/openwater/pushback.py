@@ -6,8 +6,9 @@
   killed mid-run loses its connection, and with it the lock.
 - First the records left as errors (fewer than ``MAX_ATTEMPTS`` tries) and those
   skipped because their program was not mapped or disabled (once it is mapped) are
-  tried again, each fetched anew. Staff may also try one again at once from the Hub
-  (``record_invoice``, the same recording), or take it out of the runs' hands (skip it
+  tried again, each fetched anew (a page's worth at a time, concurrently) and recorded
+  as a page is, in one transaction each. Staff may also try one again at once from the
+  Hub (``record_invoice``, the same recording), or take it out of the runs' hands (skip it
   with a reason, or mark it recorded by hand): a run then never records it, and only
   notes an OpenWater transaction newer than what staff saw.
 - Then the incremental pull: ``GET /v2/Invoices?isPaid=true&mostRecentTransactionSinceUtc=
@@ -184,8 +185,13 @@ class _Run:
             .order_by("pk")
             .values_list("ow_invoice_id", flat=True)
         )
-        for ow_id in ids.iterator():
-            self.record(ow_id, program_id=None)
+        ids = list(ids)
+        size = self.integration.page_size
+        for start in range(0, len(ids), size):  # a page's worth at a time, as the pull records a page
+            chunk = ids[start : start + size]
+            fetched = self.fetch_details(chunk)
+            with transaction.atomic():
+                self.record_fetched([(ow_id, None, None) for ow_id in chunk], fetched)
             if self.failures >= MAX_CONSECUTIVE_FAILURES:
                 self.save_counts()
                 raise OpenWaterError(
@@ -240,39 +246,8 @@ class _Run:
         fetched = self.fetch_details([ow_id for ow_id, _, _ in todo])
         newest = cursor
         with transaction.atomic():
-            handled = set(
-                InvoiceSync.objects.filter(
-                    STAFF_HANDLED, integration=self.integration, ow_invoice_id__in=[ow_id for ow_id, _, _ in todo]
-                ).values_list("ow_invoice_id", flat=True)
-            )
-            together, stopped = [], False
-            for ow_id, recent, program_id in todo:
-                if ow_id in handled:
-                    staff_handled_seen_again(integration=self.integration, ow_invoice_id=ow_id, recent=recent)
-                    continue
-                detail = fetched[ow_id]
-                if isinstance(detail, dict):
-                    together.append((ow_id, program_id, detail))
-                    self.failures = 0  # fetched: the failures in a row end here
-                    continue
-                self.record(ow_id, program_id=program_id, fetched=detail)
-                if self.failures >= MAX_CONSECUTIVE_FAILURES:
-                    stopped = True  # what was recorded stays; the rest waits for the next run
-                    break
-            recorded = page_record(
-                integration=self.integration, invoices=[(ow_id, d) for ow_id, _, d in together], users=self.users
-            )
-            for ow_id, program_id, detail in together:
-                sync = recorded.get(ow_id)
-                if sync is not None:
-                    self.count(Recorded(sync))
-                    continue
-                self.record(ow_id, program_id=program_id, fetched=detail)
-                if self.failures >= MAX_CONSECUTIVE_FAILURES:
-                    stopped = True
-                    break
-            if stopped:
-                return cursor  # the cursor does not move
+            if not self.record_fetched(todo, fetched):
+                return cursor  # what was recorded stays; the cursor does not move
             for recent, _ in latest.values():
                 if recent is not None and (newest is None or recent > newest):
                     newest = recent
@@ -280,6 +255,43 @@ class _Run:
             if newest != cursor:
                 Integration.objects.filter(pk=self.integration.pk).update(cursor=newest)
         return newest
+
+    def record_fetched(self, todo, fetched) -> bool:
+        """Record invoices whose details were fetched (``todo``: OpenWater id, most recent
+        transaction as listed, program id), in the caller's transaction: those staff took
+        in hand only noted, those fetched as one set-based step (``page_record``), the
+        others one by one (``record_invoice``). Returns False when ``MAX_CONSECUTIVE_FAILURES``
+        fetch failures in a row stopped it: what was recorded stays, the rest waits."""
+        handled = set(
+            InvoiceSync.objects.filter(
+                STAFF_HANDLED, integration=self.integration, ow_invoice_id__in=[ow_id for ow_id, _, _ in todo]
+            ).values_list("ow_invoice_id", flat=True)
+        )
+        together = []
+        for ow_id, recent, program_id in todo:
+            if ow_id in handled:
+                staff_handled_seen_again(integration=self.integration, ow_invoice_id=ow_id, recent=recent)
+                continue
+            detail = fetched[ow_id]
+            if isinstance(detail, dict):
+                together.append((ow_id, program_id, detail))
+                self.failures = 0  # fetched: the failures in a row end here
+                continue
+            self.record(ow_id, program_id=program_id, fetched=detail)
+            if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                return False
+        recorded = page_record(
+            integration=self.integration, invoices=[(ow_id, d) for ow_id, _, d in together], users=self.users
+        )
+        for ow_id, program_id, detail in together:
+            sync = recorded.get(ow_id)
+            if sync is not None:
+                self.count(Recorded(sync))
+                continue
+            self.record(ow_id, program_id=program_id, fetched=detail)
+            if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                return False
+        return True
 
     def up_to_date_ids(self, latest: dict[int, tuple]) -> set[int]:
         """Of the listed invoices, those already pushed (or skipped for their date) whose

@@ -394,3 +394,25 @@ def test_page__a_step_that_fails_unexpectedly_leaves_nothing_and_each_invoice_is
     assert {s.contact_id for s in syncs if s.email == "ada@example.org"} == {known.pk}
     assert ow_invoices().count() == 4
     assert verify_ledger().ok
+
+
+def test_retries__skipped_invoices_of_a_program_mapped_later_are_recorded_a_page_at_a_time(
+    integration, sandbox, make_client
+):
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(30):
+        sandbox.add_invoice(program_id=GRANTS, user_id=1 + n % 2, lines=[f"{5 + n}.00"])
+    first = run(integration, make_client)
+    assert (first.pushed, first.skipped) == (0, 30)
+    program_set_default(program=ProgramMapping.objects.get(integration=integration, program_id=GRANTS))
+
+    with CaptureQueriesContext(connection) as ctx:
+        second = run(integration, make_client)
+
+    assert (second.pushed, second.skipped, second.errors) == (30, 0, 0)
+    assert len(ctx.captured_queries) < 100  # one by one, about 34 each
+    syncs = InvoiceSync.objects.filter(integration=integration)
+    assert {s.status for s in syncs} == {"pushed"} and {s.attempts for s in syncs} == {2}
+    assert {s.skip_code for s in syncs} == {""} and ow_invoices().count() == 30
+    assert verify_ledger().ok
