@@ -6,8 +6,9 @@
   killed mid-run loses its connection, and with it the lock.
 - First the records left as errors (fewer than ``MAX_ATTEMPTS`` tries) and those
   skipped because their program was not mapped or disabled (once it is mapped) are
-  tried again, each fetched anew. Staff may also try one again at once from the Hub
-  (``record_invoice``, the same recording), or take it out of the runs' hands (skip it
+  tried again, each fetched anew (a page's worth at a time, concurrently) and recorded
+  as a page is, in one transaction each. Staff may also try one again at once from the
+  Hub (``record_invoice``, the same recording), or take it out of the runs' hands (skip it
   with a reason, or mark it recorded by hand): a run then never records it, and only
   notes an OpenWater transaction newer than what staff saw.
 - Then the incremental pull: ``GET /v2/Invoices?isPaid=true&mostRecentTransactionSinceUtc=
@@ -19,9 +20,14 @@
   recorded is not fetched again (one query per page). The page's invoice details (and
   the users they need) are fetched concurrently (``FETCHERS`` at a time, keep-alive
   connections) before anything is written; then the whole page is recorded in one
-  transaction, each invoice under its own savepoint (``invoice_record``, or its error
-  recorded), and the cursor moves in that same transaction: a worker killed mid-page
-  leaves nothing of the page, and the next run records it again from the cursor.
+  transaction and the cursor moves in that same transaction: a worker killed mid-page
+  leaves nothing of the page, and the next run records it again from the cursor. In
+  that transaction the page's invoices are recorded as one set-based step
+  (``services.pages.page_record``: a query per thing the page needs, a multi-row
+  statement per table); what that step does not take on (an error of OpenWater's data,
+  a refund, an invoice pushed already or taken in hand by staff, a user not at hand, an
+  invoice the ledger refuses) is recorded one by one under its own savepoint
+  (``invoice_record``, or its error recorded), as before.
 - The payer of an invoice is its OpenWater user (``GET /v2/Users/{userId}``), needed
   when the invoice has no email of its own (``UserNeeded``) and only for an invoice that
   is recorded now (not one skipped, pushed already or taken in hand by staff:
@@ -58,6 +64,7 @@ from integrations.openwater.client import (
 from integrations.openwater.errors import InvoiceDataError, PushbackError, UserNeeded
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping, PushbackRun, RefundSync
 from integrations.openwater.services.mapping import parse_invoice
+from integrations.openwater.services.pages import page_record
 from integrations.openwater.services.recording import (
     SKIP_DISABLED,
     SKIP_UNMAPPED,
@@ -178,8 +185,13 @@ class _Run:
             .order_by("pk")
             .values_list("ow_invoice_id", flat=True)
         )
-        for ow_id in ids.iterator():
-            self.record(ow_id, program_id=None)
+        ids = list(ids)
+        size = self.integration.page_size
+        for start in range(0, len(ids), size):  # a page's worth at a time, as the pull records a page
+            chunk = ids[start : start + size]
+            fetched = self.fetch_details(chunk)
+            with transaction.atomic():
+                self.record_fetched([(ow_id, None, None) for ow_id in chunk], fetched)
             if self.failures >= MAX_CONSECUTIVE_FAILURES:
                 self.save_counts()
                 raise OpenWaterError(
@@ -234,12 +246,8 @@ class _Run:
         fetched = self.fetch_details([ow_id for ow_id, _, _ in todo])
         newest = cursor
         with transaction.atomic():
-            for ow_id, recent, program_id in todo:
-                if staff_handled_seen_again(integration=self.integration, ow_invoice_id=ow_id, recent=recent):
-                    continue
-                self.record(ow_id, program_id=program_id, fetched=fetched[ow_id])
-                if self.failures >= MAX_CONSECUTIVE_FAILURES:
-                    return cursor  # what was recorded stays; the cursor does not move
+            if not self.record_fetched(todo, fetched):
+                return cursor  # what was recorded stays; the cursor does not move
             for recent, _ in latest.values():
                 if recent is not None and (newest is None or recent > newest):
                     newest = recent
@@ -247,6 +255,43 @@ class _Run:
             if newest != cursor:
                 Integration.objects.filter(pk=self.integration.pk).update(cursor=newest)
         return newest
+
+    def record_fetched(self, todo, fetched) -> bool:
+        """Record invoices whose details were fetched (``todo``: OpenWater id, most recent
+        transaction as listed, program id), in the caller's transaction: those staff took
+        in hand only noted, those fetched as one set-based step (``page_record``), the
+        others one by one (``record_invoice``). Returns False when ``MAX_CONSECUTIVE_FAILURES``
+        fetch failures in a row stopped it: what was recorded stays, the rest waits."""
+        handled = set(
+            InvoiceSync.objects.filter(
+                STAFF_HANDLED, integration=self.integration, ow_invoice_id__in=[ow_id for ow_id, _, _ in todo]
+            ).values_list("ow_invoice_id", flat=True)
+        )
+        together = []
+        for ow_id, recent, program_id in todo:
+            if ow_id in handled:
+                staff_handled_seen_again(integration=self.integration, ow_invoice_id=ow_id, recent=recent)
+                continue
+            detail = fetched[ow_id]
+            if isinstance(detail, dict):
+                together.append((ow_id, program_id, detail))
+                self.failures = 0  # fetched: the failures in a row end here
+                continue
+            self.record(ow_id, program_id=program_id, fetched=detail)
+            if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                return False
+        recorded = page_record(
+            integration=self.integration, invoices=[(ow_id, d) for ow_id, _, d in together], users=self.users
+        )
+        for ow_id, program_id, detail in together:
+            sync = recorded.get(ow_id)
+            if sync is not None:
+                self.count(Recorded(sync))
+                continue
+            self.record(ow_id, program_id=program_id, fetched=detail)
+            if self.failures >= MAX_CONSECUTIVE_FAILURES:
+                return False
+        return True
 
     def up_to_date_ids(self, latest: dict[int, tuple]) -> set[int]:
         """Of the listed invoices, those already pushed (or skipped for their date) whose
@@ -343,9 +388,13 @@ class _Run:
         return ow_id, recent
 
     def record(self, ow_id: int, *, program_id, fetched=None):
-        done = record_invoice(
-            self.integration, self.client, ow_id, program_id=program_id, users=self.users, fetched=fetched
+        self.count(
+            record_invoice(
+                self.integration, self.client, ow_id, program_id=program_id, users=self.users, fetched=fetched
+            )
         )
+
+    def count(self, done: "Recorded"):
         sync = done.sync
         if done.fetch_failed:
             self.run.errors += 1

@@ -5,7 +5,6 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from finance.models import Contact
 from integrations.openwater.models import Integration, InvoiceSync, PushbackRun, RefundSync
 
 
@@ -44,19 +43,6 @@ def integration_counts(integration: Integration) -> dict:
 
 def last_run(integration: Integration) -> PushbackRun | None:
     return integration.runs.order_by("-started_at", "-pk").first()
-
-
-def contact_by_third_party_id(value: str) -> Contact | None:
-    """The contact whose party id, then major key, is ``value`` (an OpenWater
-    ``thirdPartyUniqueId`` or ``thirdPartyCorporateId``); None for a blank one."""
-    if not value:
-        return None
-    return Contact.objects.filter(party_id=value).first() or Contact.objects.filter(major_key=value).first()
-
-
-def contact_by_email(email: str) -> Contact | None:
-    """The oldest contact with ``email`` (case-insensitive)."""
-    return Contact.objects.filter(email__iexact=email).order_by("pk").first()
 
 
 def refund_ids_recorded(sync: InvoiceSync) -> set[int]:

@@ -210,10 +210,11 @@ def test_messages_for_staff__invoice_gone_from_openwater(integration, sandbox, m
 def test_unexpected_failure__plain_words_and_the_detail_for_support(integration, sandbox, make_client, monkeypatch):
     ow = sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["42.00"])
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("integrations.openwater.pushback.invoice_record", broken)
+    monkeypatch.setattr("integrations.openwater.services.pages._write", broken)  # the page's step fails,
+    monkeypatch.setattr("integrations.openwater.pushback.invoice_record", broken)  # and so does each invoice
     assert run(integration, make_client).errors == 1
     sync = InvoiceSync.objects.get(ow_invoice_id=ow.id)
     assert sync.last_error.startswith("Pay Central could not record it because of an unexpected problem")

@@ -321,3 +321,98 @@ def test_run__a_full_refund_of_a_payment_staff_moved_off_the_invoice_is_an_error
     assert not Refund.objects.exists() and sync.total_refunded == D("0.00")
     assert Invoice.objects.filter(type=Invoice.Type.CREDIT).count() == credits_before
     assert verify_ledger().ok
+
+
+def test_page__recorded_as_one_step_in_a_few_statements(integration, sandbox, make_client):
+    """A page of new invoices is written as one set-based step: the statements of a run
+    do not grow with the invoices (a statement per table, not per invoice)."""
+    from django.test.utils import CaptureQueriesContext
+
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    for n in range(40):
+        sandbox.add_invoice(
+            program_id=AWARDS, user_id=1 + n % 2, lines=[f"{10 + n}.25"], paid_at=start + timedelta(seconds=n)
+        )
+    Integration.objects.filter(pk=integration.pk).update(page_size=50)
+    integration.refresh_from_db()
+    with CaptureQueriesContext(connection) as ctx:
+        result = run(integration, make_client)
+    assert (result.pushed, result.errors) == (40, 0)
+    # The whole run, its set-up (sequences, the batch) included; one invoice at a time took about 34 each.
+    assert len(ctx.captured_queries) < 100
+    assert ow_invoices().count() == 40 and Payment.objects.filter(source="openwater").count() == 40
+    assert len(set(InvoiceSync.objects.values_list("invoice_id", flat=True))) == 40
+    numbers = sorted(int(n) for n in ow_invoices().values_list("number", flat=True))
+    assert numbers == list(range(numbers[0], numbers[0] + 40))  # gap-free
+    assert verify_ledger().ok
+
+
+def test_page__an_invoice_the_ledger_refuses_is_an_error_the_others_are_pushed(
+    integration, sandbox, make_client, ledger
+):
+    """The ledger's checks refuse the invoices of a program whose product posts to another
+    entity's account: those are recorded one by one (an error for staff, nothing
+    written), the rest of the page as one step."""
+    from tests.factories import EntityFactory, GLAccountFactory
+
+    other = GLAccountFactory(entity=EntityFactory(code="OTHER"), code="4000-99", type="income", role="income")
+    grants = ProgramMapping.objects.get(integration=integration, program_id=GRANTS)
+    program_set_default(program=grants)
+    awards = ProgramMapping.objects.get(integration=integration, program_id=AWARDS)
+    awards.product.income_account = other
+    awards.product.save()
+    refused = sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["30.00"])
+    pushed = [sandbox.add_invoice(program_id=GRANTS, user_id=1 + n % 2, lines=["20.00"]) for n in range(3)]
+
+    result = run(integration, make_client)
+
+    assert (result.pushed, result.errors) == (3, 1)
+    sync = InvoiceSync.objects.get(ow_invoice_id=refused.id)
+    assert sync.status == "error" and sync.last_error.startswith("Pay Central's ledger refused it: ")
+    assert "belongs to another financial entity" in sync.last_error
+    assert {s.status for s in InvoiceSync.objects.filter(ow_invoice_id__in=[p.id for p in pushed])} == {"pushed"}
+    assert ow_invoices().count() == 3 and Payment.objects.filter(source="openwater").count() == 3
+    assert verify_ledger().ok
+
+
+def test_page__a_step_that_fails_unexpectedly_leaves_nothing_and_each_invoice_is_recorded(
+    integration, sandbox, make_client, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("integrations.openwater.services.pages._Rows.insert", broken)
+    known = ContactFactory(email="ada@example.org")
+    paid = [sandbox.add_invoice(program_id=AWARDS, user_id=1 + n % 2, lines=["12.50"]) for n in range(4)]
+
+    result = run(integration, make_client)
+
+    assert (result.pushed, result.errors) == (4, 0)
+    syncs = InvoiceSync.objects.filter(ow_invoice_id__in=[p.id for p in paid])
+    assert {s.status for s in syncs} == {"pushed"} and {s.attempts for s in syncs} == {1}
+    assert Contact.objects.filter(email="grace@example.org").count() == 1  # made once, not by the failed step
+    assert {s.contact_id for s in syncs if s.email == "ada@example.org"} == {known.pk}
+    assert ow_invoices().count() == 4
+    assert verify_ledger().ok
+
+
+def test_retries__skipped_invoices_of_a_program_mapped_later_are_recorded_a_page_at_a_time(
+    integration, sandbox, make_client
+):
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(30):
+        sandbox.add_invoice(program_id=GRANTS, user_id=1 + n % 2, lines=[f"{5 + n}.00"])
+    first = run(integration, make_client)
+    assert (first.pushed, first.skipped) == (0, 30)
+    program_set_default(program=ProgramMapping.objects.get(integration=integration, program_id=GRANTS))
+
+    with CaptureQueriesContext(connection) as ctx:
+        second = run(integration, make_client)
+
+    assert (second.pushed, second.skipped, second.errors) == (30, 0, 0)
+    assert len(ctx.captured_queries) < 100  # one by one, about 34 each
+    syncs = InvoiceSync.objects.filter(integration=integration)
+    assert {s.status for s in syncs} == {"pushed"} and {s.attempts for s in syncs} == {2}
+    assert {s.skip_code for s in syncs} == {""} and ow_invoices().count() == 30
+    assert verify_ledger().ok

@@ -33,7 +33,7 @@ from finance.services.payments import ApplicationSpec, payment_receive
 from integrations.openwater.errors import InvoiceDataError, UserNeeded
 from integrations.openwater.models import Integration, InvoiceSync, ProgramMapping
 from integrations.openwater.services.contacts import contact_for
-from integrations.openwater.services.mapping import parse_invoice, payer_of
+from integrations.openwater.services.mapping import Payer, parse_invoice, payer_of
 from integrations.openwater.services.refunds import record_refunds
 from integrations.openwater.services.setup import discount_product_for, open_batch_for
 
@@ -90,6 +90,87 @@ def _is_staff_handled(sync: InvoiceSync) -> bool:
     )
 
 
+def lock_integration(integration: Integration) -> Integration:
+    """The integration row-locked (one recording at a time, see module doc), with what
+    a recording reads of it."""
+    return (
+        Integration.objects.select_for_update(of=("self",))
+        .select_related("default_product", "discount_product", "entity", "payment_method__cash_account__entity")
+        .get(pk=integration.pk)
+    )
+
+
+def note_seen(sync: InvoiceSync, parsed, payer: Payer) -> list[str]:
+    """Record on ``sync`` one more attempt and what OpenWater says of the invoice now;
+    returns the fields set."""
+    sync.attempts += 1
+    sync.program_id = parsed.program_id
+    sync.program_code = parsed.program_code[:100]
+    sync.ow_created_at = parsed.created_at
+    sync.ow_most_recent_transaction_at = parsed.most_recent
+    sync.email = payer.email[:254] or sync.email  # a refund check does not fetch the user
+    return ["attempts", "program_id", "program_code", "ow_created_at", "ow_most_recent_transaction_at", "email"]
+
+
+def mark_skipped(integration: Integration, sync: InvoiceSync, parsed, skip: str) -> list[str]:
+    """Mark ``sync`` skipped for ``skip`` (a skip code of ``outcome_for``), with the
+    reason in plain words; returns the fields set."""
+    day = timezone.localtime(parsed.created_at).date()
+    sync.status = InvoiceSync.Status.SKIPPED
+    sync.skip_reason = {
+        SKIP_BEFORE_DATE: f"Dated {day}, before the skip date {integration.skip_before}",
+        SKIP_DISABLED: f"Program {parsed.program_code or parsed.program_id} is disabled",
+        SKIP_UNMAPPED: f"Program {parsed.program_code or parsed.program_id} is not mapped yet",
+        SKIP_NOTHING_PAID: "Nothing was billed or paid",
+    }[skip]
+    sync.skip_code = skip
+    sync.last_error = sync.last_error_detail = ""
+    return ["status", "skip_reason", "skip_code", "last_error", "last_error_detail", "updated_at"]
+
+
+def mark_pushed(sync: InvoiceSync, parsed, *, contact, created: bool, invoice, payment) -> None:
+    """Mark ``sync`` pushed with what was written for it."""
+    sync.status = InvoiceSync.Status.PUSHED
+    sync.skip_reason = sync.skip_code = sync.last_error = sync.last_error_detail = ""
+    sync.contact = contact
+    sync.contact_created = created
+    sync.invoice = invoice
+    sync.payment = payment
+    sync.total_paid = parsed.total_paid
+    sync.pushed_at = timezone.now()
+
+
+def invoice_date(parsed):
+    """The Pay Central date of an OpenWater invoice (and of its payment): its creation day."""
+    return timezone.localtime(parsed.created_at).date()
+
+
+def invoice_description(parsed) -> str:
+    return f"OpenWater invoice {parsed.id} ({parsed.program_code or parsed.program_id})"[:200]
+
+
+def line_specs(parsed, product: Product, discount: Product | None) -> list[LineSpec]:
+    """The invoice's lines: a charge on the program's product per line of zero or more, a
+    discount line on the discount product per line below zero (module doc)."""
+    return [
+        LineSpec(product=product, unit_price=amount, description=notes or product.name)
+        if amount >= 0
+        else LineSpec(product=discount, unit_price=amount, description=notes or discount.name, discount=True)
+        for amount, notes in parsed.lines
+    ]
+
+
+def paying_plan(lines) -> list[tuple]:
+    """What the payment pays: each charge line what it is owed, net of its discount (the
+    lines as written, in line order)."""
+    return [(ln, ln.balance) for ln in lines if ln.balance > 0]
+
+
+def payment_reference(parsed) -> str:
+    references = ", ".join(f"{m} {r}".strip() for _, m, r in parsed.payments)
+    return f"OW {parsed.id}: {references}"[:100]
+
+
 @transaction.atomic
 def invoice_record(*, integration: Integration, data: dict, user: dict | None = None) -> InvoiceSync:
     """Record one OpenWater invoice (see module doc). ``user``: the invoice's OpenWater
@@ -99,21 +180,11 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
     staff skipped or recorded by hand is left as it is."""
     parsed = parse_invoice(data)
     payer = payer_of(parsed, user)
-    integration = (
-        Integration.objects.select_for_update(of=("self",))
-        .select_related("default_product", "discount_product", "entity", "payment_method__cash_account__entity")
-        .get(pk=integration.pk)
-    )
+    integration = lock_integration(integration)
     sync = _lock_sync(integration, parsed.id)
     if _is_staff_handled(sync):
         return sync
-    sync.attempts += 1
-    sync.program_id = parsed.program_id
-    sync.program_code = parsed.program_code[:100]
-    sync.ow_created_at = parsed.created_at
-    sync.ow_most_recent_transaction_at = parsed.most_recent
-    sync.email = payer.email[:254] or sync.email  # a refund check does not fetch the user
-    fields = ["attempts", "program_id", "program_code", "ow_created_at", "ow_most_recent_transaction_at", "email"]
+    fields = note_seen(sync, parsed, payer)
     if sync.status == InvoiceSync.Status.PUSHED:
         if parsed.total_paid != sync.total_paid:
             raise InvoiceDataError(
@@ -133,20 +204,9 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
             program_id=parsed.program_id,
             defaults={"code": parsed.program_code[:100]},
         )
-    day = timezone.localtime(parsed.created_at).date()
     product, skip = outcome_for(integration, parsed, program)
     if skip:
-        sync.status = InvoiceSync.Status.SKIPPED
-        sync.skip_reason = {
-            SKIP_BEFORE_DATE: f"Dated {day}, before the skip date {integration.skip_before}",
-            SKIP_DISABLED: f"Program {parsed.program_code or parsed.program_id} is disabled",
-            SKIP_UNMAPPED: f"Program {parsed.program_code or parsed.program_id} is not mapped yet",
-            SKIP_NOTHING_PAID: "Nothing was billed or paid",
-        }[skip]
-        sync.skip_code = skip
-        sync.last_error = sync.last_error_detail = ""
-        fields += ["status", "skip_reason", "skip_code", "last_error", "last_error_detail", "updated_at"]
-        sync.save(update_fields=fields)
+        sync.save(update_fields=fields + mark_skipped(integration, sync, parsed, skip))
         return sync
 
     if parsed.needs_user and user is None:
@@ -154,47 +214,33 @@ def invoice_record(*, integration: Integration, data: dict, user: dict | None = 
     contact, created = contact_for(payer)
     batch = open_batch_for(integration)
     entity = product.entity
+    day = invoice_date(parsed)
     discount = discount_product_for(integration) if parsed.discounts else None
-    specs = [
-        LineSpec(product=product, unit_price=amount, description=notes or product.name)
-        if amount >= 0
-        else LineSpec(product=discount, unit_price=amount, description=notes or discount.name, discount=True)
-        for amount, notes in parsed.lines
-    ]
     invoice = invoice_create(
         bill_to=contact,
         entity=entity,
         batch=batch,
-        lines=specs,
+        lines=line_specs(parsed, product, discount),
         date=day,
         due_date=day,
         source=Invoice.Source.OPENWATER,
-        description=f"OpenWater invoice {parsed.id} ({parsed.program_code or parsed.program_id})"[:200],
+        description=invoice_description(parsed),
     )
     payment = None
     if parsed.total_paid > 0:
-        # The charge lines carry the payment: each is paid what it is owed, net of its discount.
-        open_lines = [ln for ln in invoice.lines.all() if ln.balance > 0]  # as written, in line order
-        references = ", ".join(f"{m} {r}".strip() for _, m, r in parsed.payments)
+        plan = paying_plan(invoice.lines.all())
         payment = payment_receive(
             payer=contact,
             method=integration.payment_method,
             amount=parsed.total_paid,
             date=day,
             batch=batch,
-            applications=[ApplicationSpec(line=ln, amount=ln.balance) for ln in open_lines],
+            applications=[ApplicationSpec(line=ln, amount=part) for ln, part in plan],
             entity=entity,
-            reference=f"OW {parsed.id}: {references}"[:100],
+            reference=payment_reference(parsed),
             source=Payment.Source.OPENWATER,
         )
-    sync.status = InvoiceSync.Status.PUSHED
-    sync.skip_reason = sync.skip_code = sync.last_error = sync.last_error_detail = ""
-    sync.contact = contact
-    sync.contact_created = created
-    sync.invoice = invoice
-    sync.payment = payment
-    sync.total_paid = parsed.total_paid
-    sync.pushed_at = timezone.now()
+    mark_pushed(sync, parsed, contact=contact, created=created, invoice=invoice, payment=payment)
     sync.save()
     record_refunds(integration, sync, parsed)
     return sync
