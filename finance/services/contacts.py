@@ -38,7 +38,8 @@ def reserve_party_ids(n: int) -> list[str]:
         )
         seq, _ = NumberSequence.objects.get_or_create(name="party_id", defaults={"next_value": (top or 10000) + 1})
     seq = NumberSequence.objects.select_for_update().get(pk=seq.pk)
-    value, ids = seq.next_value, []
+    value = seq.next_value
+    ids: list[str] = []
     while len(ids) < n:
         window = [str(v) for v in range(value, value + n - len(ids) + 100)]
         taken = set(Contact.objects.filter(party_id__in=window).values_list("party_id", flat=True))
