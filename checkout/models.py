@@ -65,6 +65,11 @@ class Cart(models.Model):
     # charge's outcome is known so that a retry repeats the identical request.
     charge_token = models.CharField(max_length=100, blank=True)
     charge_key = models.CharField(max_length=64, blank=True)
+    # The processor customer the charge names (the bill-to's, when the card is to be
+    # kept; a saved card's own), and whether the processor keeps the card for it: fixed
+    # when the charge starts, so that every resend is the identical request.
+    charge_customer = models.CharField(max_length=200, blank=True)
+    charge_save_card = models.BooleanField(default=False)
     charge_id = models.CharField(max_length=100, blank=True)
     charge_error = models.CharField(max_length=300, blank=True)
 
@@ -88,6 +93,9 @@ class Cart(models.Model):
                 condition=Q(prepayment__isnull=True) | Q(prepayment__gt=0), name="cart_prepayment_positive"
             ),
             models.UniqueConstraint(fields=["charge_key"], condition=~Q(charge_key=""), name="cart_charge_key_unique"),
+            models.CheckConstraint(
+                condition=Q(charge_save_card=False) | ~Q(charge_customer=""), name="cart_saved_card_has_customer"
+            ),
         ]
 
     def __str__(self):

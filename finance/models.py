@@ -992,6 +992,28 @@ class SavedCard(models.Model):
         return f"{self.brand.title()} •••• {self.last4} (exp {self.exp_month:02d}/{self.exp_year % 100:02d})"
 
 
+class ProcessorCustomer(models.Model):
+    """A contact's customer at a gateway account's processor (Stripe: cus_…): cards are
+    kept for later on it, and a charge that keeps a card names it. One per contact and
+    gateway account; created once (an idempotency key per gateway account and contact)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="processor_customers")
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT, related_name="processor_customers")
+    customer_id = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "gateway_account"], name="processor_customer_once_per_gateway"),
+            models.UniqueConstraint(fields=["gateway_account", "customer_id"], name="processor_customer_id_unique"),
+            models.CheckConstraint(condition=~Q(customer_id=""), name="processor_customer_id_set"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} ({self.contact})"
+
+
 class CardPayment(models.Model):
     """A payment received by card on the Receive payment page, charged in two phases:
     the attempt (amount, card's payment method id, idempotency key) is committed before
@@ -1013,7 +1035,12 @@ class CardPayment(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+")
     # The processor's payment method id (pm_…) the card form made; never a card number.
     card_token = models.CharField(max_length=100)
+    # Keep the card on the payer: the charge names ``customer_ref`` and asks the processor
+    # to keep the card for it (decided before the first send, so every resend is the same).
     save_card = models.BooleanField(default=False)
+    # The processor customer the charge names (the payer's, when the card is kept; a
+    # saved card's own), blank for none. Stored with the attempt before the first send.
+    customer_ref = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=80, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHARGING)
     charge_id = models.CharField(max_length=100, blank=True)
@@ -1033,6 +1060,9 @@ class CardPayment(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="succeeded") | (Q(payment__isnull=False) & ~Q(charge_id="")),
                 name="card_payment_paid_has_payment",
+            ),
+            models.CheckConstraint(
+                condition=Q(save_card=False) | ~Q(customer_ref=""), name="card_payment_saved_card_has_customer"
             ),
         ]
 

@@ -89,8 +89,17 @@ class ChargeRequest:
     # (a saved card belongs to its customer); "" sends none. Never our party id: Stripe
     # refuses a customer it does not know ("No such customer"). Our ids go in metadata.
     customer_ref: str = ""
+    # Keep the payment method for later charges (Stripe: ``setup_future_usage`` =
+    # off_session, which attaches it to ``customer_ref`` once the charge succeeds). Only
+    # with a ``customer_ref``: a payment method used without a customer can never be
+    # used again (Stripe refuses it), so a card to be saved is charged with its customer.
+    save_payment_method: bool = False
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.save_payment_method and not self.customer_ref:
+            raise ValueError("a payment method is kept for later only on a customer (customer_ref)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -328,6 +337,13 @@ class PaymentProcessor(abc.ABC):
     def get_payment_request(self, request_id: str) -> PaymentRequestResult:
         """The payment request's current state, with the charge the customer paid it
         with (``charge_id``; fetch it with ``get_charge``). Used by the poller."""
+
+    def create_customer(self, *, name: str, email: str = "", reference: str = "", idempotency_key: str) -> str:
+        """Create the processor's customer for one of our contacts (``reference``: our
+        party id, kept in its metadata) and return its id (Stripe: cus_…), idempotent on
+        ``idempotency_key``. Cards are kept for later on a customer. Adapters without
+        customers refuse."""
+        raise ProcessorInvalidRequest(f"{type(self).__name__} cannot create customers.")
 
     def get_payment_method(self, payment_method_id: str) -> PaymentMethodDetails:
         """The card behind a payment method id (brand, last four digits, expiry), to

@@ -89,6 +89,8 @@ class SandboxProcessor(PaymentProcessor):
             "description": request.description,
             "metadata": dict(request.metadata),
         }
+        if request.save_payment_method:
+            body["setup_future_usage"] = "off_session"
         data = self._request("POST", "/charges", json=body, idempotency_key=request.idempotency_key)
         return _charge_result(data)
 
@@ -147,6 +149,15 @@ class SandboxProcessor(PaymentProcessor):
 
     def get_payment_request(self, request_id: str) -> PaymentRequestResult:
         return _payment_request_result(self._request("GET", f"/payment_requests/{_path_id(request_id)}"))
+
+    def create_customer(self, *, name: str, email: str = "", reference: str = "", idempotency_key: str) -> str:
+        """``POST customers``: a customer to keep cards for; returns its id (cus_…)."""
+        body = {"name": name, "email": email, "metadata": {"party_id": reference} if reference else {}}
+        data = self._request("POST", "/customers", json=body, idempotency_key=idempotency_key)
+        customer_id = data.get("id")
+        if not isinstance(customer_id, str) or not customer_id:
+            raise ProcessorError("The sandbox processor answered a customer without an id.", raw=data)
+        return customer_id
 
     def get_payment_method(self, payment_method_id: str) -> PaymentMethodDetails:
         """``GET payment_methods/{id}``: a card tokenized by the sandbox's card form."""

@@ -1,7 +1,10 @@
 """The Stripe adapter, on the official ``stripe`` library (``StripeClient``).
 
 A charge is a PaymentIntent created and confirmed off-session with a saved payment
-method; a payment request is a PaymentIntent without one (``requires_payment_method``)
+method (attached to the customer it names), or, when the card is to be kept,
+confirmed with ``setup_future_usage=off_session`` for its customer, which attaches the
+payment method to that customer on success (a payment method used without a customer
+can never be used again); a payment request is a PaymentIntent without one (``requires_payment_method``)
 that the customer pays (``get_payment_request`` reads it back; the intent is then both
 the request and its charge). The interface's ``processor_id`` is the PaymentIntent id.
 Every POST carries the caller's idempotency key, which is also written into the
@@ -164,6 +167,13 @@ class StripeProcessor(PaymentProcessor):
         }
         if request.customer_ref:
             params["customer"] = request.customer_ref
+        if request.save_payment_method:
+            # Attach the payment method to the customer when the charge succeeds, so it
+            # can be charged again later. Stripe refuses ``off_session`` with it ("you
+            # cannot set up future usages when processing payments off-session"): the
+            # card is being entered now, so this charge is on session.
+            params["setup_future_usage"] = "off_session"
+            del params["off_session"]
         pi = self._call(self._v1.payment_intents.create, params, key=request.idempotency_key, post=True, declines=True)
         return _intent_result(pi)
 
@@ -308,7 +318,8 @@ class StripeProcessor(PaymentProcessor):
     # --- Stripe only --------------------------------------------------------------
 
     def create_customer(self, *, name: str, email: str = "", reference: str = "", idempotency_key: str) -> str:
-        """A Stripe customer for a contact (``reference`` = our party id); returns cus_…"""
+        """``POST /v1/customers``: a Stripe customer for a contact (``reference``, our
+        party id, in its metadata); returns cus_…. Idempotent on the key for 24 hours."""
         params = {"name": name, "metadata": {"party_id": reference}}
         if email:
             params["email"] = email

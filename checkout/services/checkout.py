@@ -4,7 +4,8 @@ A card charge cannot share the ledger's transaction, so it runs in three steps:
 
 1. ``cart_charge_start`` (one transaction): checks everything a submit needs, freezes
    the cart (status "charging": nothing on it can change) and commits the amount, the
-   card token and a fresh idempotency key.
+   card token, a fresh idempotency key, the processor customer the charge names and
+   whether the processor keeps the card for it (so every resend is identical).
 2. The processor is called with that key, outside any transaction.
 3. ``cart_charge_finish`` (one transaction): writes the order exactly as a cash submit
    does, with the processor's charge id on the card payment.
@@ -25,10 +26,10 @@ from django.db import connection, transaction
 
 from checkout.models import Cart
 from checkout.services.cart import CARD_TYPES, CartError, _plan_submit, _write_order, order_batch
-from finance.errors import BatchClosed
+from finance.errors import BatchClosed, FinanceError
 from finance.models import Batch, PaymentMethod
 from finance.services.batches import lock_batch_for_writing
-from finance.services.cards import card_customer_ref, save_card_after_charge
+from finance.services.cards import card_customer_ref, charge_customer, save_card_after_charge
 from processors import (
     ChargeRequest,
     ChargeStatus,
@@ -67,10 +68,20 @@ def _lock(cart: Cart, status: str) -> Cart:
 
 @transaction.atomic
 def cart_charge_start(
-    *, user, cart: Cart, method: PaymentMethod, card_token: str, date=None, batch: Batch | None = None
+    *,
+    user,
+    cart: Cart,
+    method: PaymentMethod,
+    card_token: str,
+    date=None,
+    batch: Batch | None = None,
+    customer_ref: str = "",
+    save_card: bool = False,
 ) -> Cart:
     """Check the order, freeze the cart and commit the charge's key, amount and token,
-    and the batch the order is to go into (``cart_submit`` chooses it the same way)."""
+    the customer it names and whether the card is kept for it (``charge_customer``
+    decides them; a saved card's customer when none is given), and the batch the order
+    is to go into (``cart_submit`` chooses it the same way)."""
     cart = _lock(cart, Cart.Status.OPEN)
     batch = order_batch(user, batch)
     if batch is not None and not batch.accepts_transactions:
@@ -82,6 +93,10 @@ def cart_charge_start(
         raise CartError("Enter the card (a card token from the processor's card form).")
     if len(card_token) > 100 or not card_token.replace("_", "").isalnum():
         raise CartError("The card token is not valid; enter the card again.")
+    if save_card and not customer_ref:
+        raise CartError("A card is saved only for the bill-to's customer at the processor.")
+    if not customer_ref:
+        customer_ref = card_customer_ref(method.gateway_account, card_token)
     plan = _plan_submit(cart, method, date)
     if plan.remainder <= 0:
         raise CartError("Nothing is left to pay by card: the credit applied covers the order. Submit it without one.")
@@ -90,6 +105,8 @@ def cart_charge_start(
     cart.charge_amount = plan.remainder
     cart.charge_token = card_token
     cart.charge_key = f"cart-{cart.pk}-{uuid.uuid4().hex}"
+    cart.charge_customer = customer_ref
+    cart.charge_save_card = save_card
     cart.charge_id = ""
     cart.charge_error = ""
     cart.batch = batch
@@ -101,6 +118,8 @@ def cart_charge_start(
             "charge_amount",
             "charge_token",
             "charge_key",
+            "charge_customer",
+            "charge_save_card",
             "charge_id",
             "charge_error",
         ]
@@ -144,8 +163,20 @@ def _reopen(cart: Cart, reason: str) -> Cart:
     cart.charge_error = reason[:300]
     cart.charge_token = ""
     cart.charge_key = ""
+    cart.charge_customer = ""
+    cart.charge_save_card = False
     cart.batch = None
-    cart.save(update_fields=["status", "charge_error", "charge_token", "charge_key", "batch"])
+    cart.save(
+        update_fields=[
+            "status",
+            "charge_error",
+            "charge_token",
+            "charge_key",
+            "charge_customer",
+            "charge_save_card",
+            "batch",
+        ]
+    )
     return cart
 
 
@@ -166,8 +197,10 @@ def cart_pay_by_card(
     """Submit a cart whose remainder is paid by card. Must run outside a transaction.
 
     ``card_token`` is the payment method id the processor's card form made (or that of
-    a saved card). With ``save_card``, a card entered in the form is saved on the
-    bill-to once the charge succeeded (``save_card_after_charge``).
+    a saved card, charged for the customer it is kept for). With ``save_card``, a card
+    entered in the form is charged for the bill-to's customer at the processor (made
+    first when there is none), the processor keeps it for that customer, and it is saved
+    on the bill-to once the charge succeeded (``save_card_after_charge``).
 
     Returns the submitted cart; raises ``CardDeclined`` (cart open again),
     ``ChargePending`` (cart frozen until ``cart_charge_resume`` learns the outcome) or
@@ -175,10 +208,36 @@ def cart_pay_by_card(
     """
     if connection.in_atomic_block:
         raise RuntimeError("A card charge cannot run inside a database transaction.")
-    cart = cart_charge_start(user=user, cart=cart, method=method, card_token=card_token, date=date, batch=batch)
+    if method.type not in CARD_TYPES:
+        raise CartError(f"{method.name} is not a card method.")
+    try:
+        customer_ref, keep = charge_customer(
+            contact=cart.contact,
+            gateway_account=method.gateway_account,
+            payment_method_id=(card_token or "").strip(),
+            save_card=save_card,
+        )
+    except FinanceError as exc:
+        raise CartError(f"{exc} Nothing was charged.") from exc
+    cart = cart_charge_start(
+        user=user,
+        cart=cart,
+        method=method,
+        card_token=card_token,
+        date=date,
+        batch=batch,
+        customer_ref=customer_ref,
+        save_card=keep,
+    )
     submitted = cart_charge_resume(user=user, cart=cart, date=date)
-    if save_card:
-        save_card_after_charge(user=user, contact=submitted.contact, method=method, payment_method_id=card_token)
+    if keep:
+        save_card_after_charge(
+            user=user,
+            contact=submitted.contact,
+            method=method,
+            payment_method_id=card_token.strip(),
+            customer_ref=customer_ref,
+        )
     return submitted
 
 
@@ -197,7 +256,8 @@ def cart_charge_resume(*, user, cart: Cart, date=None) -> Cart:
         currency=cart.entity.currency,
         payment_method_token=cart.charge_token,
         idempotency_key=cart.charge_key,
-        customer_ref=card_customer_ref(gateway, cart.charge_token),
+        customer_ref=cart.charge_customer,
+        save_payment_method=cart.charge_save_card,
         description=f"Cart {cart.pk} – {cart.contact.name}"[:200],
         metadata={"cart": str(cart.pk), "party_id": cart.contact.party_id},
     )

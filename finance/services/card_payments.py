@@ -2,8 +2,9 @@
 
 - ``card_payment_start`` (one transaction) checks the payment as ``payment_receive``
   would need it (a card method with a gateway account, an amount above zero, an open
-  batch) and commits the attempt with a fresh idempotency key and the card's payment
-  method id.
+  batch) and commits the attempt with a fresh idempotency key, the card's payment
+  method id, the processor customer the charge names and whether the processor keeps
+  the card for it (``charge_customer``: decided once, so every resend is identical).
 - The processor is called with that key, outside any transaction.
 - ``card_payment_finish`` (one transaction) records the succeeded charge as the
   ledger's payment (``payment_receive``, auto-applied oldest first, the rest open
@@ -22,7 +23,7 @@ from finance.errors import FinanceError
 from finance.models import Batch, CardPayment, Contact, FinancialEntity, PaymentMethod
 from finance.money import quantize
 from finance.services.batches import lock_batch_for_writing
-from finance.services.cards import card_customer_ref, save_card_after_charge
+from finance.services.cards import card_customer_ref, charge_customer, save_card_after_charge
 from finance.services.payments import payment_receive
 from processors import (
     ChargeRequest,
@@ -50,9 +51,12 @@ def card_payment_start(
     card_token: str,
     entity: FinancialEntity | None = None,
     save_card: bool = False,
+    customer_ref: str = "",
     user=None,
 ) -> CardPayment:
-    """Phase one: check and commit the attempt (see module doc)."""
+    """Phase one: check and commit the attempt (see module doc). ``customer_ref`` and
+    ``save_card`` are what ``charge_customer`` decided: a card is kept only for a
+    customer."""
     if method.type != PaymentMethod.Type.CREDIT_CARD or method.gateway_account_id is None:
         raise FinanceError(f"{method.name} is not a card method with a processor; record the payment instead.")
     card_token = (card_token or "").strip()
@@ -61,6 +65,10 @@ def card_payment_start(
     amount = quantize(amount)
     if amount <= 0:
         raise FinanceError(f"A payment amount must be greater than zero (got {amount:,.2f}).")
+    if save_card and not customer_ref:
+        raise FinanceError("A card is saved only for the payer's customer at the processor.")
+    if not customer_ref:
+        customer_ref = card_customer_ref(method.gateway_account, card_token)
     batch = lock_batch_for_writing(batch)
     if entity is None:
         if method.cash_account is None:
@@ -76,6 +84,7 @@ def card_payment_start(
         batch=batch,
         card_token=card_token,
         save_card=save_card,
+        customer_ref=customer_ref,
         idempotency_key=f"cardpay-{uuid.uuid4().hex}",
         created_by=user,
     )
@@ -124,7 +133,8 @@ def card_payment_resume(attempt: CardPayment) -> CardPayment:
         currency=attempt.currency,
         payment_method_token=attempt.card_token,
         idempotency_key=attempt.idempotency_key,
-        customer_ref=card_customer_ref(attempt.method.gateway_account, attempt.card_token),
+        customer_ref=attempt.customer_ref,
+        save_payment_method=attempt.save_card,
         description=f"Payment from {attempt.payer.name}"[:200],
         metadata={"card_payment": str(attempt.pk), "party_id": attempt.payer.party_id},
     )
@@ -154,14 +164,38 @@ def card_payment_resume(attempt: CardPayment) -> CardPayment:
     return card_payment_finish(attempt=attempt, charge_id=result.processor_id)
 
 
-def payment_receive_by_card(*, user=None, **kwargs) -> CardPayment:
-    """Receive a payment by card: start, charge, record; then save the card on the payer
-    when asked to. Returns the succeeded attempt (its ``payment``); raises FinanceError
-    when declined and ``CardPaymentPending`` when the answer is not known yet."""
-    attempt = card_payment_start(user=user, **kwargs)
+def payment_receive_by_card(
+    *, payer: Contact, method: PaymentMethod, card_token: str, save_card: bool = False, user=None, **kwargs
+) -> CardPayment:
+    """Receive a payment by card: decide the charge's customer (with ``save_card``, the
+    payer's customer at the processor, made when it has none), start, charge, record;
+    then save the card on the payer when the processor kept it. Returns the succeeded
+    attempt (its ``payment``); raises FinanceError when declined and
+    ``CardPaymentPending`` when the answer is not known yet."""
+    if method.type != PaymentMethod.Type.CREDIT_CARD or method.gateway_account_id is None:
+        raise FinanceError(f"{method.name} is not a card method with a processor; record the payment instead.")
+    customer_ref, keep = charge_customer(
+        contact=payer,
+        gateway_account=method.gateway_account,
+        payment_method_id=(card_token or "").strip(),
+        save_card=save_card,
+    )
+    attempt = card_payment_start(
+        payer=payer,
+        method=method,
+        card_token=card_token,
+        save_card=keep,
+        customer_ref=customer_ref,
+        user=user,
+        **kwargs,
+    )
     attempt = card_payment_resume(attempt)
     if attempt.save_card:
         save_card_after_charge(
-            user=user, contact=attempt.payer, method=attempt.method, payment_method_id=attempt.card_token
+            user=user,
+            contact=attempt.payer,
+            method=attempt.method,
+            payment_method_id=attempt.card_token,
+            customer_ref=attempt.customer_ref,
         )
     return attempt

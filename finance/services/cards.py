@@ -4,16 +4,23 @@ Rules kept here: a saved card holds only what the processor returned for a token
 card (payment method id, brand, last four digits, expiry) and the processor customer
 it was charged for; one row per (gateway account, payment method id); a card is used
 only for the contact it was saved on, with the gateway it was saved through.
+
+A card can be charged again only when the processor keeps it for a customer (Stripe: a
+PaymentMethod used without a customer can never be used again). So a contact has one
+processor customer per gateway account (``ProcessorCustomer``, made once by
+``processor_customer_for``), and a charge whose card is to be saved names that customer
+and asks the processor to keep the card (``ChargeRequest.save_payment_method``); the
+saved card records that customer, and later charges with it name it.
 """
 
 import logging
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
 from finance.errors import FinanceError
-from finance.models import Contact, GatewayAccount, PaymentMethod, SavedCard
+from finance.models import Contact, GatewayAccount, PaymentMethod, ProcessorCustomer, SavedCard
 from processors import STRIPE, ProcessorError, get_processor
 from processors.money import to_minor_units
 
@@ -87,13 +94,76 @@ def card_customer_ref(gateway: GatewayAccount | None, payment_method_id: str) ->
     )
 
 
+def processor_customer_key(*, contact: Contact, gateway_account: GatewayAccount) -> str:
+    """The idempotency key of the request that creates ``contact``'s customer at
+    ``gateway_account``: the same for every try, so a retry or a race makes one."""
+    return f"customer-{gateway_account.pk}-{contact.pk}-{contact.party_id}"[:255]
+
+
+def processor_customer_for(*, contact: Contact, gateway_account: GatewayAccount) -> ProcessorCustomer:
+    """``contact``'s customer at ``gateway_account``'s processor, made when it has none.
+
+    Runs outside a transaction (it calls the processor): ``create_customer`` with a key
+    derived from the gateway account and the contact (``processor_customer_key``), so a
+    retry after a lost answer, or two requests at once, get the processor's one customer;
+    then the row is inserted under its unique constraint, and when a concurrent insert
+    won, that row is read back. Raises ``FinanceError`` when the processor refuses or does
+    not answer (nothing is charged then)."""
+    existing = ProcessorCustomer.objects.filter(contact=contact, gateway_account=gateway_account).first()
+    if existing is not None:
+        return existing
+    if connection.in_atomic_block:
+        raise RuntimeError("A processor customer cannot be created inside a database transaction.")
+    processor = get_processor(gateway_account)
+    try:
+        customer_id = processor.create_customer(
+            name=contact.name,
+            email=contact.email or "",
+            reference=contact.party_id,
+            idempotency_key=processor_customer_key(contact=contact, gateway_account=gateway_account),
+        )
+    except ProcessorError as exc:
+        raise FinanceError(f"The processor could not make a customer to keep the card for ({exc}).") from exc
+    finally:
+        processor.close()
+    try:
+        with transaction.atomic():
+            return ProcessorCustomer.objects.create(
+                contact=contact, gateway_account=gateway_account, customer_id=customer_id
+            )
+    except IntegrityError:
+        # A concurrent request inserted it first (with the same customer: same key).
+        return ProcessorCustomer.objects.get(contact=contact, gateway_account=gateway_account)
+
+
+def charge_customer(
+    *, contact: Contact, gateway_account: GatewayAccount | None, payment_method_id: str, save_card: bool
+) -> tuple[str, bool]:
+    """(the processor customer a charge names, whether it asks the processor to keep the
+    card), decided once before the charge is first sent and stored with the attempt.
+
+    A saved card is charged for the customer it is kept for, and not saved again; a card
+    to be saved is charged for the contact's customer (made now when it has none: call
+    outside a transaction) and kept for it; any other card names no customer."""
+    if gateway_account is None:
+        return "", False
+    saved = card_customer_ref(gateway_account, payment_method_id)
+    if saved:
+        return saved, False
+    if not save_card or not payment_method_id.startswith("pm_"):
+        return "", False
+    return processor_customer_for(contact=contact, gateway_account=gateway_account).customer_id, True
+
+
 def save_card_after_charge(
-    *, user, contact: Contact, method: PaymentMethod, payment_method_id: str
+    *, user, contact: Contact, method: PaymentMethod, payment_method_id: str, customer_ref: str = ""
 ) -> SavedCard | None:
     """Save the card a succeeded charge used on ``contact``, as the processor describes
-    it (brand, last four, expiry: ``get_payment_method``). Only payment method ids
-    (``pm_…``) are saved; a processor that cannot describe the card saves nothing (the
-    payment stands either way). Runs outside a transaction (it asks the processor)."""
+    it (brand, last four, expiry: ``get_payment_method``), with the customer the charge
+    kept it for (``customer_ref``; else the one the processor says it is attached to).
+    Only payment method ids (``pm_…``) are saved; a processor that cannot describe the
+    card saves nothing (the payment stands either way). Runs outside a transaction (it
+    asks the processor)."""
     gateway = method.gateway_account
     if gateway is None or not payment_method_id.startswith("pm_"):
         return None
@@ -113,7 +183,7 @@ def save_card_after_charge(
         last4=details.last4,
         exp_month=details.exp_month,
         exp_year=details.exp_year,
-        customer_ref=details.customer_ref,
+        customer_ref=customer_ref or details.customer_ref,
         user=user,
     )
 

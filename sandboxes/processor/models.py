@@ -158,6 +158,9 @@ class SandboxPaymentMethod(models.Model):
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
+    # The customer it is kept for (a charge with ``setup_future_usage`` attached it on
+    # success), blank while it is not kept.
+    customer = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -169,3 +172,25 @@ class SandboxPaymentMethod(models.Model):
 
     def __str__(self):
         return f"{self.public_id} {self.brand} •••• {self.last4}"
+
+
+class SandboxCustomer(models.Model):
+    """A customer of the sandbox processor (Stripe's Customer): what payment methods are
+    kept for. Created once per idempotency key."""
+
+    public_id = models.CharField(max_length=40, unique=True)  # e.g. "cus_…"
+    account = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "idempotency_key"], name="sandbox_customer_one_per_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id} {self.name}"

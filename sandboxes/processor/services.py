@@ -20,6 +20,7 @@ from django.utils import timezone
 from processors.money import currency_exponent, from_minor_units
 from sandboxes.processor.models import (
     SandboxCharge,
+    SandboxCustomer,
     SandboxIdempotencyRecord,
     SandboxPaymentMethod,
     SandboxPaymentRequest,
@@ -216,20 +217,70 @@ def idempotent(
 
 
 def charge_create(*, account: str, idempotency_key: str, payload: dict) -> ApiResult:
-    """Create a charge; its outcome is decided by the test token in ``source``."""
+    """Create a charge; its outcome is decided by the test token in ``source``.
+
+    With ``setup_future_usage`` (``off_session`` or ``on_session``), a ``customer`` and a
+    payment method (``pm_…``) as ``source``, a charge that succeeds keeps the method for
+    that customer (as Stripe attaches it). The customer is not checked against the
+    account's customers (the sandbox is lenient there)."""
     amount = _amount(payload)
     currency = _currency(payload)
     source = _source(payload, account=account)
-    return _charge(
+    customer = _string(payload, "customer", 200)
+    future_usage = _string(payload, "setup_future_usage", 20)
+    if future_usage not in ("", "off_session", "on_session"):
+        raise invalid(
+            "invalid_setup_future_usage", "setup_future_usage is off_session or on_session.", "setup_future_usage"
+        )
+    if future_usage and not payload["source"].startswith("pm_"):
+        raise invalid(
+            "setup_future_usage_needs_payment_method",
+            "Only a payment method (pm_…) can be kept for later, not a token.",
+            "setup_future_usage",
+        )
+    charge, result = _charge(
         account=account,
         amount=amount,
         currency=currency,
         source=source,
-        customer=_string(payload, "customer", 200),
+        customer=customer,
         description=_string(payload, "description", 500),
         metadata=_metadata(payload),
         idempotency_key=idempotency_key,
-    )[1]
+    )
+    if future_usage and customer and charge is not None and charge.status == SandboxCharge.Status.SUCCEEDED:
+        SandboxPaymentMethod.objects.filter(account=account, public_id=payload["source"], customer="").update(
+            customer=customer
+        )
+    return result
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+def customer_body(customer: SandboxCustomer) -> dict:
+    return {
+        "id": customer.public_id,
+        "object": "customer",
+        "name": customer.name,
+        "email": customer.email or None,
+        "metadata": customer.metadata,
+        "created": int(customer.created_at.timestamp()),
+    }
+
+
+def customer_create(*, account: str, idempotency_key: str, payload: dict) -> ApiResult:
+    """A customer (``cus_…``) to keep payment methods for: ``{"name", "email",
+    "metadata"}``, all optional; idempotent like charges."""
+    customer = SandboxCustomer.objects.create(
+        public_id=_new_id("cus"),
+        account=account,
+        name=_string(payload, "name", 200),
+        email=_string(payload, "email", 254),
+        metadata=_metadata(payload),
+        idempotency_key=idempotency_key,
+    )
+    return ApiResult(200, customer_body(customer))
 
 
 def _source(payload: dict, account: str = "") -> str:
@@ -656,6 +707,7 @@ def payment_method_body(method: SandboxPaymentMethod) -> dict:
             "exp_month": method.exp_month,
             "exp_year": method.exp_year,
         },
+        "customer": method.customer or None,
         "created": int(method.created_at.timestamp()),
     }
 

@@ -13,6 +13,7 @@ urlpatterns = (
         path("charges/search", views.charge_search, name="charge-search"),
         path("charges/<str:charge_id>", views.charge_detail, name="charge-detail"),
         path("refunds", views.refunds, name="refunds"),
+        path("customers", views.customers, name="customers"),
         path("elements.js", views.elements_js, name="elements-js"),
         path("payment_methods", views.payment_methods, name="payment-methods"),
         path("payment_methods/<str:method_id>", views.payment_method_detail, name="payment-method-detail"),

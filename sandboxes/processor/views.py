@@ -150,6 +150,19 @@ def refunds(request, account, payload):
     )
 
 
+@sandbox_api("POST")
+def customers(request, account, payload):
+    key = _idempotency_key(request)
+    return services.idempotent(
+        account=account,
+        key=key,
+        method="POST",
+        path=request.path,
+        payload=payload,
+        handler=lambda: services.customer_create(account=account, idempotency_key=key, payload=payload),
+    )
+
+
 @sandbox_api("GET")
 def refund_detail(request, account, payload, refund_id):
     return ApiResult(200, services.refund_body(services.refund_retrieve(account=account, refund_id=refund_id)))

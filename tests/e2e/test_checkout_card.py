@@ -18,10 +18,11 @@ from finance.models import (
     PaymentMethod,
     PaymentMethodSet,
     PaymentMethodSetEntry,
+    ProcessorCustomer,
     SavedCard,
 )
 from finance.services.batches import current_batch_set
-from sandboxes.processor.models import SandboxCharge
+from sandboxes.processor.models import SandboxCharge, SandboxCustomer, SandboxPaymentMethod
 from tests.checkout.helpers import add_opencredit, make_credit
 from tests.e2e.test_cart_credit import sign_in
 from tests.factories import BatchFactory, CompanyFactory, ContactFactory
@@ -133,6 +134,29 @@ def test_member_checkout_applies_own_credit_and_pays_by_card(browser_page, scree
     cart = Cart.objects.get(contact=maya)
     assert cart.method_set.name == "Public" and cart.status == Cart.Status.SUBMITTED
     assert Payment.objects.get(method=card).amount == Decimal("250.00")
+    # The card was saved (the box is ticked by default): charged for Maya's customer at
+    # the processor, which keeps it for that customer.
+    customer = ProcessorCustomer.objects.get(contact=maya).customer_id
+    saved = SavedCard.objects.get(contact=maya)
+    assert saved.customer_ref == customer and SandboxCharge.objects.get().customer == customer
+    assert SandboxPaymentMethod.objects.get(public_id=saved.processor_id).customer == customer
+
+    # The next order is paid with the saved card, picked from the list.
+    page.goto(f"{live_server.url}/member/")
+    page.get_by_label("Item").select_option(str(ledger.event.pk))
+    page.get_by_role("button", name="Add to order").click()
+    expect(page.get_by_test_id("cart-balance")).to_have_text("400.00")
+    pay = page.get_by_test_id("member-pay")
+    pay.get_by_label("Pay 400.00 by").select_option(str(card.pk))
+    picked = pay.get_by_label("Card", exact=True)
+    expect(picked.locator("option")).to_have_text(["A new card", "Visa •••• 4242 (exp 12/34)"])
+    picked.select_option(label="Visa •••• 4242 (exp 12/34)")
+    expect(pay.get_by_test_id("card-element")).to_be_hidden()
+    pay.get_by_role("button", name="Pay now").click()
+    expect(page).to_have_url(re.compile(r"/member/orders/\d+/receipt/$"))
+    second = SandboxCharge.objects.latest("created_at")
+    assert (second.status, second.amount, second.customer) == ("succeeded", 40000, customer)
+    assert SandboxCharge.objects.count() == 2 and SandboxCustomer.objects.count() == 1
     # A member cannot open the staff pages.
     response = page.goto(f"{live_server.url}/invoices/")
     assert response.status == 403
@@ -176,6 +200,12 @@ def test_saved_card_picked_for_the_next_order(browser_page, screenshot, live_ser
     charges = list(SandboxCharge.objects.order_by("created_at"))
     assert [c.status for c in charges] == ["succeeded", "succeeded"]
     assert all(c.source == "tok_mastercard" for c in charges)
+    # Saved as the processor keeps cards: charged for Sam's processor customer, which
+    # keeps the card; the picked card is charged for that customer again.
+    customer = ProcessorCustomer.objects.get(contact=sam, gateway_account=visa.gateway_account).customer_id
+    assert SandboxCustomer.objects.get().public_id == customer
+    assert card.customer_ref == customer and [c.customer for c in charges] == [customer, customer]
+    assert SandboxPaymentMethod.objects.get(public_id=card.processor_id).customer == customer
     assert Payment.objects.filter(method=visa).count() == 2
     page.goto(f"{live_server.url}/contacts/{sam.pk}/")
     expect(page.get_by_test_id("saved-cards")).to_contain_text("Mastercard •••• 4444")
@@ -216,6 +246,9 @@ def test_staff_receive_payment_by_card_in_the_card_form(
     expect(page.locator(".alert-success")).to_contain_text(f"Card charge {payment.processor_charge_id}")
     assert payment.amount == Decimal("75.00") and payment.processor_charge_id.startswith("ch_")
     assert SandboxCharge.objects.get(status="succeeded").amount == 7500
-    assert SavedCard.objects.get(contact=rita).last4 == "4242"
+    saved = SavedCard.objects.get(contact=rita)
+    customer = ProcessorCustomer.objects.get(contact=rita).customer_id
+    assert saved.last4 == "4242" and saved.customer_ref == customer
+    assert SandboxCharge.objects.get(status="succeeded").customer == customer
     report = verify_ledger()
     assert report.ok, report.format()

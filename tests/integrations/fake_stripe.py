@@ -18,6 +18,18 @@ Reading PaymentIntents back, as Stripe documents it:
 
 A PaymentIntent naming a ``customer`` that is not a Stripe customer id (``cus_…``) is
 refused, 400 ``resource_missing`` on ``customer``, as Stripe refuses one it does not know.
+``POST /v1/customers`` makes one (idempotent on the key, like every POST).
+
+Reusing a card, as Stripe documents it: a PaymentMethod made by a card form
+(``new_payment_method``, ``pm_…`` ids of their own, behaving as the test card they stand
+for) can be used again only when it is attached to a Customer. A PaymentIntent confirmed
+with one that is not attached and was used before is refused (400, "This PaymentMethod
+was previously used without being attached to a Customer…"), as is one naming another
+customer than the one it is attached to, or none. ``setup_future_usage`` with a
+``customer`` attaches it when the intent succeeds; with ``off_session=true`` it is
+refused, as Stripe refuses it. ``POST /v1/payment_methods/{id}/attach`` attaches one that
+was not used without a customer. The ``pm_card_…`` ids below are Stripe's test shortcuts
+(each use is a fresh PaymentMethod), so they are never "used" and never attached.
 
 Saved payment methods decide the outcome:
 
@@ -66,6 +78,9 @@ class FakeStripe:
         self.intents: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.customers: dict[str, dict] = {}
+        # Card-form PaymentMethods: id → {"card": the test pm it behaves as, "customer": id
+        # or None, "used": used in an intent without being attached}.
+        self.methods: dict[str, dict] = {}
         self.idempotency: dict[str, tuple[str, int, dict]] = {}
         self.requests: list[tuple[str, str, dict, str]] = []  # method, path, params, idempotency key
         self.lock = threading.Lock()
@@ -117,13 +132,61 @@ class FakeStripe:
         "pm_card_chargeDeclined": ("visa", "0002"),
     }
 
+    def new_payment_method(self, card: str = "pm_card_visa") -> str:
+        """Test helper: the PaymentMethod a Payment Element makes for the test card
+        ``card`` (``pm_card_visa``, ``pm_card_chargeDeclined``…): single-use until it is
+        attached to a customer."""
+        pm_id = "pm_" + secrets.token_hex(12)
+        with self.lock:
+            self.methods[pm_id] = {"card": card, "customer": None, "used": False}
+        return pm_id
+
     def payment_method(self, pm_id: str) -> dict | None:
         """``GET /v1/payment_methods/{id}``: a card payment method, as Stripe shows it."""
-        if pm_id not in self.CARDS:
+        method = self.methods.get(pm_id)
+        card_id = method["card"] if method else pm_id
+        if card_id not in self.CARDS:
             return None
-        brand, last4 = self.CARDS[pm_id]
+        brand, last4 = self.CARDS[card_id]
         card = {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034, "funding": "credit"}
-        return {"id": pm_id, "object": "payment_method", "type": "card", "card": card, "customer": None}
+        customer = method["customer"] if method else None
+        return {"id": pm_id, "object": "payment_method", "type": "card", "card": card, "customer": customer}
+
+    def _reuse_refused(self, pm_id: str, customer: str | None) -> tuple[int, dict, float] | None:
+        """Stripe's refusal of a card-form PaymentMethod that cannot be used here, or None."""
+        method = self.methods.get(pm_id)
+        if method is None:
+            return None
+        error = {"type": "invalid_request_error", "param": "payment_method"}
+        if method["customer"] is None and method["used"]:
+            error["code"] = "payment_method_unexpected_state"
+            error["message"] = (
+                "This PaymentMethod was previously used without being attached to a Customer or was detached "
+                "from a Customer, and may not be used again."
+            )
+            return 400, {"error": error}, 0
+        if method["customer"] is not None and method["customer"] != customer:
+            error["code"] = "payment_method_customer_mismatch" if customer else "parameter_missing"
+            error["message"] = (
+                f"The provided PaymentMethod belongs to a different Customer than {customer!r}."
+                if customer
+                else "The provided PaymentMethod is attached to a Customer: name that customer."
+            )
+            return 400, {"error": error}, 0
+        return None
+
+    def attach(self, pm_id: str, customer: str) -> tuple[int, dict]:
+        """``POST /v1/payment_methods/{id}/attach``."""
+        method = self.methods.get(pm_id)
+        if method is None:
+            if pm_id in self.CARDS:  # a test shortcut: a fresh PaymentMethod each time
+                return 200, {"id": pm_id, "object": "payment_method", "customer": customer}
+            return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such"}}
+        refused = self._reuse_refused(pm_id, None if method["customer"] is None else customer)
+        if refused is not None:
+            return refused[0], refused[1]
+        method["customer"] = customer
+        return 200, self.payment_method(pm_id)
 
     def intent_by_key(self, key: str) -> list[dict]:
         return [pi for pi in self.intents.values() if pi["metadata"].get("idempotency_key") == key]
@@ -181,8 +244,22 @@ class FakeStripe:
             error = {"type": "invalid_request_error", "code": "resource_missing", "param": "customer"}
             error["message"] = message
             return 400, {"error": error}, 0
-        pi_id = "pi_" + secrets.token_hex(12)
         pm = params.get("payment_method")
+        future_usage = params.get("setup_future_usage")
+        if future_usage and params.get("off_session") == "true" and params.get("confirm") == "true":
+            error = {"type": "invalid_request_error", "param": "off_session"}
+            error["message"] = (
+                "You cannot confirm with the `off_session` parameter when `setup_future_usage` is also set on the "
+                "PaymentIntent because you cannot set up future usages when processing payments off-session."
+            )
+            return 400, {"error": error}, 0
+        if pm and params.get("confirm") == "true":
+            refused = self._reuse_refused(pm, customer)
+            if refused is not None:
+                return refused
+        method = self.methods.get(pm) if pm else None
+        card = method["card"] if method else pm
+        pi_id = "pi_" + secrets.token_hex(12)
         pi = {
             "id": pi_id,
             "object": "payment_intent",
@@ -192,6 +269,7 @@ class FakeStripe:
             "description": params.get("description") or None,
             "metadata": params.get("metadata", {}),
             "payment_method": pm,
+            "setup_future_usage": future_usage,
             "status": "requires_payment_method",
             "last_payment_error": None,
             "created": int(time.time()),
@@ -201,7 +279,13 @@ class FakeStripe:
         if params.get("confirm") != "true" or not pm:
             return 200, self._view(pi), 0
         pi["_charged"] = True
-        if pm == "pm_card_chargeDeclined":
+        if method is not None and method["customer"] is None:
+            # Used now: reusable later only when this intent attaches it to its customer.
+            if future_usage and customer and card in ("pm_card_visa", "pm_card_mastercard"):
+                method["customer"] = customer
+            else:
+                method["used"] = True
+        if card == "pm_card_chargeDeclined":
             pi["last_payment_error"] = {
                 "type": "card_error",
                 "code": "card_declined",
@@ -210,12 +294,12 @@ class FakeStripe:
             }
             error = {**pi["last_payment_error"], "payment_intent": self._view(pi)}
             return 402, {"error": error}, 0
-        if pm == "pm_card_processing":
+        if card == "pm_card_processing":
             pi["status"] = "processing"
             return 200, self._view(pi), 0
-        if pm in ("pm_card_visa", "pm_card_timeout", "pm_card_dispute"):
+        if card in ("pm_card_visa", "pm_card_mastercard", "pm_card_timeout", "pm_card_dispute"):
             pi["status"] = "succeeded"
-            return 200, self._view(pi), self.hold_seconds if pm == "pm_card_timeout" else 0
+            return 200, self._view(pi), self.hold_seconds if card == "pm_card_timeout" else 0
         return 400, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such PM"}}, 0
 
     def create_refund(self, params: dict) -> tuple[int, dict, float]:
@@ -320,7 +404,7 @@ class FakeStripe:
                         fake.customers[cus["id"]] = cus
                         status, body = 200, cus
                     elif len(parts) == 4 and parts[:2] == ["v1", "payment_methods"] and parts[3] == "attach":
-                        status, body = 200, {"id": parts[2], "object": "payment_method", "customer": params["customer"]}
+                        status, body = fake.attach(unquote(parts[2]), params.get("customer", ""))
                     else:
                         status, body = 404, {"error": {"type": "invalid_request_error", "message": "Unrecognized"}}
                     if key and status in (200, 402):
