@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("checkout", "0001_initial"),
-        ("finance", "0035_processor_customers"),
+        ("finance", "0036_processor_customers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

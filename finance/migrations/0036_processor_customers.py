@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finance", "0034_payment_reversal_date"),
+        ("finance", "0035_journal_check_by_entry"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
