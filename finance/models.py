@@ -621,9 +621,12 @@ class Payment(models.Model):
             ),
         ]
         indexes = [
-            # Receipts by day and method (cash receipts, the dashboard) from the index alone.
+            # Receipts by day, method and batch (cash receipts, the dashboard) from the
+            # index alone: the batch says whether a receipt counts (posted only, or all).
             models.Index(
-                fields=["date", "id"], include=["method", "currency", "amount", "status"], name="payment_by_date"
+                fields=["date", "id"],
+                include=["method", "currency", "amount", "status", "batch"],
+                name="payment_by_date",
             ),
             models.Index(fields=["payer", "date"]),
             # A batch's payments in the list order, and its count and cash from the index alone.
