@@ -12,7 +12,9 @@
   with a reason, or mark it recorded by hand): a run then never records it, and only
   notes an OpenWater transaction newer than what staff saw.
 - Then the incremental pull: ``GET /v2/Invoices?isPaid=true&mostRecentTransactionSinceUtc=
-  <cursor>``, a page at a time. Every page is asked for from the saved cursor (keyset
+  <cursor>``, a page at a time; a run's first pages ask from ``INDEX_LAG`` before the
+  saved cursor, since OpenWater's search index may list an invoice later than one paid
+  after it. Every page is asked for from the saved cursor (keyset
   paging: an invoice that gets a new transaction during the run moves forward in the
   order and is met again, never missed). An invoice listed twice (OpenWater replays,
   or lists it again after a new transaction) is recorded once, with its latest
@@ -87,6 +89,11 @@ MAX_ATTEMPTS = 10
 MAX_CONSECUTIVE_FAILURES = 5
 # Invoice details (and users) fetched at a time, on the client's keep-alive connections.
 FETCHERS = 8
+# OpenWater lists invoices from a search index that lags behind its writes: an invoice
+# paid a little before the newest one listed may be listed only later, with a time
+# before the cursor. Each run asks again from this long before the saved cursor (the
+# invoices recorded and unchanged since are not fetched again: one query per page).
+INDEX_LAG = timedelta(minutes=10)
 
 
 @dataclass
@@ -147,6 +154,9 @@ class _Run:
         self.last_failure = ""
         self.users = UserCache(client)  # this run's OpenWater users
         self._pool: ThreadPoolExecutor | None = None
+        # The saved cursor the pull started from: what is listed at or before it is
+        # listed again only because the pull reads back over the index's lag.
+        self.read_back_until = integration.cursor
 
     def execute(self):
         programs_refresh(integration=self.integration, programs=self.client.programs())
@@ -202,9 +212,12 @@ class _Run:
     def pull(self):
         integration = self.integration
         cursor = integration.cursor
+        # The run's first pages read back over ``INDEX_LAG`` before the cursor; the saved
+        # cursor itself never moves back.
+        since = cursor - INDEX_LAG if cursor is not None else None
         page_index = 0
         while True:
-            page = self.client.paid_invoices_page(since=cursor, page_index=page_index, page_size=integration.page_size)
+            page = self.client.paid_invoices_page(since=since, page_index=page_index, page_size=integration.page_size)
             self.run.pages += 1
             listed = []
             for item in page["items"]:
@@ -222,7 +235,8 @@ class _Run:
                 return
             if newest is not None and newest != cursor:
                 cursor, page_index = newest, 0
-            else:  # a whole page at the cursor's instant: move on by index
+                since = cursor
+            else:  # a whole page at or before the cursor's instant: move on by index
                 page_index += 1
 
     def record_page(self, listed, cursor):
@@ -294,18 +308,30 @@ class _Run:
         return True
 
     def up_to_date_ids(self, latest: dict[int, tuple]) -> set[int]:
-        """Of the listed invoices, those already pushed (or skipped for their date) whose
-        most recent transaction is not newer than what was recorded (one query)."""
+        """Of the listed invoices, those not to record again (one query): those already
+        pushed (or skipped for their date) whose most recent transaction is not newer
+        than what was recorded; and, among those listed only because the run reads back
+        over the index's lag (at or before the run's starting cursor), the ones in error
+        or skipped: trying them again is the retries' (``retry_earlier``), under their
+        limit, not every run's while the cursor stands still."""
         ids = [ow_id for ow_id, (recent, _) in latest.items() if recent is not None]
         if not ids:
             return set()
-        rows = (
-            InvoiceSync.objects.filter(integration=self.integration, ow_invoice_id__in=ids)
-            .filter(Q(status=InvoiceSync.Status.PUSHED) | Q(status=InvoiceSync.Status.SKIPPED, skip_code="before_date"))
-            .exclude(ow_most_recent_transaction_at__isnull=True)
-            .values_list("ow_invoice_id", "ow_most_recent_transaction_at")
+        rows = InvoiceSync.objects.filter(integration=self.integration, ow_invoice_id__in=ids).values_list(
+            "ow_invoice_id", "status", "skip_code", "ow_most_recent_transaction_at"
         )
-        return {ow_id for ow_id, at in rows if at >= latest[ow_id][0]}
+        read_back_until = self.read_back_until
+        done = set()
+        for ow_id, status, skip_code, at in rows:
+            recent = latest[ow_id][0]
+            recorded = status == InvoiceSync.Status.PUSHED or (
+                status == InvoiceSync.Status.SKIPPED and skip_code == "before_date"
+            )
+            if recorded and at is not None and at >= recent:
+                done.add(ow_id)
+            elif not recorded and read_back_until is not None and recent <= read_back_until:
+                done.add(ow_id)
+        return done
 
     def fetch_details(self, ow_ids: list[int]) -> dict:
         """Each invoice's detail (or the OpenWaterError it met), fetched concurrently; then,

@@ -236,6 +236,25 @@ def test_cursor_moves_page_by_page(integration, sandbox, make_client):
     assert integration.cursor == start + timedelta(seconds=6)
 
 
+def test_an_invoice_the_index_lists_late_is_recorded_by_the_next_run(integration, sandbox, make_client):
+    """OpenWater's search index lags: an invoice paid before the newest one listed may
+    first be listed after the cursor has passed its time. The next run reads back over
+    the index's lag and records it; what was recorded is not fetched again."""
+    now = datetime.now(UTC)
+    sandbox.add_invoice(program_id=AWARDS, user_id=1, lines=["10.00"], paid_at=now - timedelta(minutes=1))
+    assert run(integration, make_client).pushed == 1
+    integration.refresh_from_db()
+    cursor = integration.cursor
+    late = sandbox.add_invoice(program_id=AWARDS, user_id=2, lines=["20.00"], paid_at=now - timedelta(minutes=4))
+    second = run(integration, make_client)
+    assert (second.pushed, second.errors) == (1, 0)
+    assert InvoiceSync.objects.get(integration=integration, ow_invoice_id=late.id).status == "pushed"
+    integration.refresh_from_db()
+    assert integration.cursor == cursor  # never moved back
+    assert ow_invoices().count() == 2
+    assert run(integration, make_client).pushed == 0  # read back again, recorded once
+
+
 def test_one_run_at_a_time__advisory_lock(integration, make_client):
     with advisory_lock_elsewhere(LOCK_NAMESPACE, integration.pk):
         with make_client(integration) as client:
