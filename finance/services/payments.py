@@ -122,11 +122,11 @@ def payment_receive(
     With named applications paying in full (no rest), the batch, invoices and lines are
     locked in one statement and the payment, its applications, the balance updates and
     its journal entry are written in one more (``finance.services.rows``)."""
-    amount = _receivable_amount(amount, method)
-    entity, cash_account = _payment_accounts(method, cash_account, entity)
+    amount = receivable_amount(amount, method)
+    entity, cash_account = payment_accounts(method, cash_account, entity)
     if applications:
         batch, plan, ar_id = _lock_named(batch, applications, entity)
-        _check_named_plan(plan, entity, amount, allow_line_overpayment=allow_line_overpayment)
+        check_named_plan(plan, entity, amount, allow_line_overpayment=allow_line_overpayment)
         if sum((p for _, p in plan), ZERO) == amount:
             return _write_applied_payment(
                 plan,
@@ -255,7 +255,7 @@ def _attnames(model) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
-def _check_named_plan(plan, entity: FinancialEntity, amount: Decimal, *, allow_line_overpayment: bool) -> None:
+def check_named_plan(plan, entity: FinancialEntity, amount: Decimal, *, allow_line_overpayment: bool) -> None:
     """The named applications' rules (module doc), on the locked lines; the amounts in
     ``plan`` are quantized in place."""
     for n, (line, asked) in enumerate(plan):
@@ -417,7 +417,7 @@ def _write_applied_payment(plan, **fields) -> Payment:
     return payment
 
 
-def _receivable_amount(amount, method) -> Decimal:
+def receivable_amount(amount, method) -> Decimal:
     """The payment's amount, checked: above zero, by an active method that takes money in."""
     try:
         amount = quantize(amount)
@@ -432,7 +432,7 @@ def _receivable_amount(amount, method) -> Decimal:
     return amount
 
 
-def _payment_accounts(method, cash_account: GLAccount | None, entity: FinancialEntity | None):
+def payment_accounts(method, cash_account: GLAccount | None, entity: FinancialEntity | None):
     """(entity, cash account) of a payment: the cash account's entity when one is given,
     else the given entity or the method's account's, and the method's cash account there."""
     if cash_account is not None:

@@ -45,10 +45,10 @@ from finance.services.batches import lock_batch_for_writing
 from finance.services.contacts import reserve_party_ids
 from finance.services.invoices import invoice_rows, reserve_invoice_numbers
 from finance.services.payments import (
-    _check_named_plan,
-    _payment_accounts,
-    _receivable_amount,
     applied_payment_rows,
+    check_named_plan,
+    payment_accounts,
+    receivable_amount,
 )
 from finance.signals import invoices_created
 from integrations.openwater.client import UserCache
@@ -275,7 +275,7 @@ class _Rows:
 
     def _accounts(self, entity) -> tuple:
         if entity.pk not in self.accounts:
-            cash = _payment_accounts(self.method, None, entity)[1] if self.paying else None
+            cash = payment_accounts(self.method, None, entity)[1] if self.paying else None
             self.accounts[entity.pk] = (_ar_id(entity), cash)
         return self.accounts[entity.pk]
 
@@ -312,9 +312,9 @@ class _Rows:
             entries.append((rows.entry, rows.entry_lines))
         applications = []
         if p.parsed.total_paid > 0:
-            amount = _receivable_amount(p.parsed.total_paid, self.method)
+            amount = receivable_amount(p.parsed.total_paid, self.method)
             plan = paying_plan(rows.lines)
-            _check_named_plan(plan, entity, amount, allow_line_overpayment=False)
+            check_named_plan(plan, entity, amount, allow_line_overpayment=False)
             if sum(part for _, part in plan) != amount:
                 raise FinanceError(f"OpenWater invoice {p.parsed.id}: its payment does not pay its lines exactly.")
             payment_id = next(self.payment_ids)
