@@ -99,12 +99,9 @@ def _idempotency_key(request: HttpRequest) -> str:
     return key
 
 
-@sandbox_api("POST", "GET")
-def charges(request, account, payload):
-    """POST: create a charge. GET: the account's charges, newest first, filtered by
-    ``customer`` and ``created[gte|gt|lte|lt]``, paged by ``limit`` and ``starting_after``."""
-    if request.method == "GET":
-        return ApiResult(200, services.charge_list(account=account, params=request.GET, path=request.path))
+def _create_once(request, account, payload, create) -> ApiResult:
+    """A POST that creates something, answered once per ``Idempotency-Key``: the same
+    key again gets the first answer (``services.idempotent``)."""
     key = _idempotency_key(request)
     return services.idempotent(
         account=account,
@@ -112,8 +109,17 @@ def charges(request, account, payload):
         method="POST",
         path=request.path,
         payload=payload,
-        handler=lambda: services.charge_create(account=account, idempotency_key=key, payload=payload),
+        handler=lambda: create(account=account, idempotency_key=key, payload=payload),
     )
+
+
+@sandbox_api("POST", "GET")
+def charges(request, account, payload):
+    """POST: create a charge. GET: the account's charges, newest first, filtered by
+    ``customer`` and ``created[gte|gt|lte|lt]``, paged by ``limit`` and ``starting_after``."""
+    if request.method == "GET":
+        return ApiResult(200, services.charge_list(account=account, params=request.GET, path=request.path))
+    return _create_once(request, account, payload, services.charge_create)
 
 
 @sandbox_api("GET")
@@ -139,28 +145,12 @@ def charge_advance(request, account, payload, charge_id):
 
 @sandbox_api("POST")
 def refunds(request, account, payload):
-    key = _idempotency_key(request)
-    return services.idempotent(
-        account=account,
-        key=key,
-        method="POST",
-        path=request.path,
-        payload=payload,
-        handler=lambda: services.refund_create(account=account, idempotency_key=key, payload=payload),
-    )
+    return _create_once(request, account, payload, services.refund_create)
 
 
 @sandbox_api("POST")
 def customers(request, account, payload):
-    key = _idempotency_key(request)
-    return services.idempotent(
-        account=account,
-        key=key,
-        method="POST",
-        path=request.path,
-        payload=payload,
-        handler=lambda: services.customer_create(account=account, idempotency_key=key, payload=payload),
-    )
+    return _create_once(request, account, payload, services.customer_create)
 
 
 @sandbox_api("GET")
@@ -170,15 +160,7 @@ def refund_detail(request, account, payload, refund_id):
 
 @sandbox_api("POST")
 def payment_requests(request, account, payload):
-    key = _idempotency_key(request)
-    return services.idempotent(
-        account=account,
-        key=key,
-        method="POST",
-        path=request.path,
-        payload=payload,
-        handler=lambda: services.payment_request_create(account=account, idempotency_key=key, payload=payload),
-    )
+    return _create_once(request, account, payload, services.payment_request_create)
 
 
 @sandbox_api("GET")
