@@ -11,6 +11,7 @@
 """
 
 from datetime import timedelta
+from typing import Any
 
 from django.db import DataError
 from django.db.models import Count, Prefetch, Q, Sum
@@ -41,6 +42,7 @@ from core.authorization import VIEW_FINANCE, has_level
 from finance.membership.api import router as subscriptions_router
 from finance.models import Batch, Contact, Invoice, InvoiceLine, Payment, PaymentApplication
 from finance.money import ZERO, quantize
+from finance.pagination import row_count
 from finance.services.batches import batch_totals
 
 # last_used_at is written at most this often per token (one UPDATE, not one per call).
@@ -52,11 +54,37 @@ MAX_OFFSET = 1_000_000_000
 
 class Page(LimitOffsetPagination):
     """limit/offset paging with both bounded: ``limit`` 1..500 (default 100), ``offset``
-    0..1,000,000,000; outside them the answer is 422 naming the parameter."""
+    0..1,000,000,000; outside them the answer is 422 naming the parameter.
+
+    ``count`` follows the staff lists' rule (``finance.pagination.row_count``): a
+    filtered list is counted exactly; an unfiltered list of a table of more than
+    100,000 rows gives the database's row estimate instead of counting every row on
+    each call, and says so (``count_is_estimate``)."""
 
     class Input(Schema):
         limit: int = Field(100, ge=1, le=MAX_PAGE, description="Rows per page (at most 500).")
         offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip.")
+
+    class Output(Schema):
+        items: list[Any]
+        count: int = Field(
+            description="Rows of the list: exact when filtered; for an unfiltered list of more than"
+            " 100,000 rows, the database's estimate (see count_is_estimate)."
+        )
+        count_is_estimate: bool = Field(
+            description="True when count is the database's estimate of a large unfiltered list"
+            " (page with offset until a page has fewer than limit items)."
+        )
+
+    def paginate_queryset(self, queryset, pagination: Input, request, **params):
+        offset = pagination.offset
+        limit = min(pagination.limit, self.max_limit)
+        count, is_estimate = row_count(queryset)
+        return {
+            self.items_attribute: queryset[offset : offset + limit],
+            "count": count,
+            "count_is_estimate": is_estimate,
+        }
 
 
 class ApiTokenAuth(HttpBearer):

@@ -45,24 +45,38 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self):
         qs = _queryset(self.object_list)
-        query = getattr(qs, "query", None)
-        if query is not None and not query.where and not query.distinct and not query.combinator:
-            # A module global, looked up at each call: tests stand in for the planner.
-            estimate = estimated_rows(qs.db, qs.model._meta.db_table)
-            if estimate is not None and estimate > ESTIMATE_COUNT_ABOVE:
-                self._is_estimate = True
-                return estimate
+        estimate = None if qs is None else _big_table_estimate(qs)
+        if estimate is not None:
+            self._is_estimate = True
+            return estimate
         return super().count
+
+
+def _big_table_estimate(queryset) -> int | None:
+    """The planner's estimate of the rows of ``queryset`` when it reads a whole table
+    (no filter, no DISTINCT, no UNION) estimated above ``ESTIMATE_COUNT_ABOVE`` rows;
+    None otherwise."""
+    query = getattr(queryset, "query", None)
+    if query is None or query.where or query.distinct or query.combinator:
+        return None
+    # A module global, looked up at each call: tests stand in for the planner.
+    estimate = estimated_rows(queryset.db, queryset.model._meta.db_table)
+    return estimate if estimate is not None and estimate > ESTIMATE_COUNT_ABOVE else None
+
+
+def row_count(queryset) -> tuple[int, bool]:
+    """The rule of every list, on a page or in the API: ``(count, is_estimate)``, the
+    planner's estimate for a big unfiltered table, else ``COUNT(*)``."""
+    estimate = _big_table_estimate(queryset)
+    if estimate is not None:
+        return estimate, True
+    return queryset.count(), False
 
 
 def is_big_unfiltered(queryset) -> bool:
     """True when ``queryset`` reads a whole table the planner estimates above
     ``ESTIMATE_COUNT_ABOVE`` rows: a list shows the estimate and adds nothing up."""
-    query = getattr(queryset, "query", None)
-    if query is None or query.where or query.distinct or query.combinator:
-        return False
-    estimate = estimated_rows(queryset.db, queryset.model._meta.db_table)
-    return estimate is not None and estimate > ESTIMATE_COUNT_ABOVE
+    return _big_table_estimate(queryset) is not None
 
 
 def _queryset(object_list):

@@ -380,6 +380,25 @@ def test_every_amount_is_a_two_decimal_string(api, books):
         assert isinstance(value, str) and MONEY_RE.match(value), (key, value)
 
 
+def test_lists__a_big_unfiltered_list_gives_the_estimate_and_counts_nothing(api, books, monkeypatch):
+    """The staff lists' rule (``finance.pagination.row_count``): an unfiltered list of a
+    big table answers the planner's estimate, says so and runs no COUNT(*); a filtered
+    list is counted exactly."""
+    table = "finance_contact"
+    monkeypatch.setattr("finance.pagination.estimated_rows", lambda alias, t: 2_500_000 if t == table else None)
+    api("/contacts")  # the token's first use writes last_used_at; measure after it
+    with CaptureQueriesContext(connection) as captured:
+        body = api("/contacts", {"limit": 2}).json()
+    assert body["count"] == 2_500_000 and body["count_is_estimate"] is True
+    assert len(body["items"]) == 2
+    assert not [q for q in captured if "COUNT(" in q["sql"].upper()]
+
+    filtered = api("/contacts", {"kind": "organization"}).json()
+    assert filtered["count"] == 1 and filtered["count_is_estimate"] is False
+    other_table = api("/batches").json()  # not a big table: counted
+    assert other_table["count"] == Batch.objects.count() and other_table["count_is_estimate"] is False
+
+
 # --- Query counts ---------------------------------------------------------------------
 
 
