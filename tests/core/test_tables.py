@@ -131,3 +131,112 @@ def test_a_bound_and_a_plain_use_of_one_function_are_kept_apart():
     assert fast.signature(Holder().render) == (("value", "record"), None)
     assert fast.signature(Holder.render) == (("self", "value", "record"), None)
     assert fast.signature(Holder().render) == (("value", "record"), None)
+
+
+# --- The project's own tables, with rows of the ledger -----------------------------------
+
+
+@pytest.fixture
+def busy_batch(ledger):
+    """A batch holding every kind of row: invoices (one of a company's member), a credit
+    invoice, payments by check (one reversed in it, with a reason with markup), a record-only
+    refund, a write-down; another batch the reversed payment was received in."""
+    from finance import selectors
+    from finance.models import Invoice
+    from finance.services.adjustments import invoice_lines_write_down
+    from finance.services.batches import batch_create
+    from finance.services.credits import refund_record
+    from finance.services.payments import payment_receive, payment_reverse
+    from tests.factories import CompanyFactory, ContactFactory
+    from tests.finance.helpers import make_invoice
+
+    day = dt.date(2026, 1, 10)
+    earlier = batch_create(date=dt.date(2026, 1, 5), description="Earlier")
+    batch = batch_create(date=day, description="Lockbox <1>")
+    acme = CompanyFactory(name="Acme & Sons")
+    ann = ContactFactory(name="Ann <b>O'Hara</b>", company=acme)
+    bob = ContactFactory(name="Bob", email="bob@example.org")
+    first = make_invoice(ledger, ann, batch, "120.00", "30.50", date=day)
+    make_invoice(ledger, bob, batch, "99.99", date=day)
+    received_before = payment_receive(
+        payer=bob, method=ledger.check_method, amount=D("10.00"), date=day, batch=earlier, reference="CHK-1"
+    )
+    payment_reverse(payment=received_before, batch=batch, date=day, reason="Bounced <NSF>")
+    over = payment_receive(payer=ann, method=ledger.check_method, amount=D("200.00"), date=day, batch=batch)
+    credit = Invoice.objects.filter(bill_to=ann, type=Invoice.Type.CREDIT).get()
+    refund_record(payment=over, credit_invoice=credit, batch=batch, date=day, amount=D("20.00"), reason="Asked")
+    second = make_invoice(ledger, bob, batch, "50.00", date=day)
+    line = second.lines.get()
+    invoice_lines_write_down(invoice=second, amounts={line.pk: D("5.00")}, batch=batch, date=day, reason="Goodwill")
+    assert first.balance  # (unused otherwise)
+    return selectors, batch
+
+
+D = Decimal
+
+
+def _both(table_class, data, **kwargs):
+    ours = _bodies(table_class(data, template_name="finance/_table.html", **kwargs).as_html(RequestFactory().get("/")))
+    library = _bodies(
+        table_class(data, template_name="django_tables2/bootstrap5.html", **kwargs).as_html(RequestFactory().get("/"))
+    )
+    return ours, library
+
+
+def test_every_table_of_a_batch_is_the_librarys_cell_for_cell(busy_batch):
+    from finance.tables import (
+        AdjustmentTable,
+        BatchJournalTable,
+        BatchReversalTable,
+        InvoiceTable,
+        PaymentTable,
+        RefundTable,
+    )
+
+    selectors, batch = busy_batch
+    tables_and_rows = [
+        (InvoiceTable, selectors.batch_invoices(batch), 4),
+        (PaymentTable, selectors.batch_payments(batch), 1),
+        (BatchReversalTable, selectors.batch_reversed_payments(batch), 1),
+        (RefundTable, selectors.batch_refunds(batch), 1),
+        (AdjustmentTable, selectors.batch_adjustments(batch), 1),
+        (BatchJournalTable, selectors.batch_journal_entries(batch), 6),
+    ]
+    for table_class, rows, at_least in tables_and_rows:
+        ours, library = _both(table_class, rows)
+        assert ours == library, table_class.__name__
+        assert ours.count("<tr ") >= at_least, (table_class.__name__, ours)
+    invoices, _ = _both(InvoiceTable, selectors.batch_invoices(batch))
+    assert "Ann &lt;b&gt;O&#x27;Hara&lt;/b&gt;" in invoices  # a name with markup is escaped
+    assert 'href="/contacts/' in invoices and 'href="/batches/' in invoices  # links by id
+    reversals, _ = _both(BatchReversalTable, selectors.batch_reversed_payments(batch))
+    assert "Bounced &lt;NSF&gt;" in reversals and 'class="money negative"' in reversals
+
+
+def test_the_contact_and_batch_lists_are_the_librarys_cell_for_cell(busy_batch):
+    from finance.models import Batch, Contact
+    from finance.tables import BatchTable, ContactTable
+
+    selectors, _ = busy_batch
+    ours, library = _both(ContactTable, Contact.objects.select_related("company").order_by("name"))
+    assert ours == library
+    assert 'href="/contacts/' in ours and "bob@example.org" in ours and "Acme &amp; Sons" in ours
+    batches = selectors.batch_with_figures(Batch.objects.order_by("-pk"))  # a list of rows, not a queryset
+    ours, library = _both(BatchTable, batches)
+    assert ours == library and ours.count("<tr ") == 2
+
+
+def test_links_by_id_are_what_reverse_gives(client):
+    from django.urls import reverse
+
+    from core.fast_reverse import reverse_ids
+
+    for pk in (0, 7, 12345678901234):
+        assert reverse_ids("finance:invoice_detail", pk=pk) == reverse("finance:invoice_detail", kwargs={"pk": pk})
+    # Not an id: reverse decides (and refuses what it refuses).
+    from django.urls import NoReverseMatch
+
+    with pytest.raises(NoReverseMatch):
+        reverse_ids("finance:invoice_detail", pk="x")
+    with pytest.raises(NoReverseMatch):
+        reverse_ids("finance:invoice_detail", pk=-1)
