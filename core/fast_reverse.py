@@ -43,6 +43,31 @@ def _fill(marked: str, marks: tuple[str, ...], values) -> str:
     return url
 
 
+def _found(viewname: str, names: tuple[str, ...]):
+    key = (get_resolver(get_urlconf()), get_script_prefix(), viewname, names)
+    try:
+        return _templates[key]
+    except KeyError:
+        found = _template(viewname, names)
+        if len(_templates) < _MAX_ENTRIES:
+            _templates[key] = found
+        return found
+
+
+def ids_url(viewname: str, names: tuple[str, ...]):
+    """A function of the ids (in the order of ``names``) giving
+    ``reverse(viewname, kwargs=dict(zip(names, ids)))``: for the many links of one
+    list, the URL resolver and script prefix of now are looked up once."""
+    found = _found(viewname, names)
+
+    def url(*values) -> str:
+        if found is None or not all(type(v) is int and v >= 0 for v in values):
+            return reverse(viewname, kwargs=dict(zip(names, values, strict=True)))
+        return _fill(found[0], found[1], values)
+
+    return url
+
+
 def reverse_ids(viewname: str, **kwargs) -> str:
     """``reverse(viewname, kwargs=kwargs)`` for keyword arguments that are ids (ints of
     zero or more); any other argument, or a pattern that does not take any id alike,
@@ -50,13 +75,7 @@ def reverse_ids(viewname: str, **kwargs) -> str:
     values = tuple(kwargs.values())
     if not all(type(v) is int and v >= 0 for v in values):
         return reverse(viewname, kwargs=kwargs)
-    key = (get_resolver(get_urlconf()), get_script_prefix(), viewname, tuple(kwargs))
-    try:
-        found = _templates[key]
-    except KeyError:
-        found = _template(viewname, tuple(kwargs))
-        if len(_templates) < _MAX_ENTRIES:
-            _templates[key] = found
+    found = _found(viewname, tuple(kwargs))
     if found is None:
         return reverse(viewname, kwargs=kwargs)
     return _fill(found[0], found[1], values)

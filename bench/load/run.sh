@@ -4,7 +4,8 @@
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/pc_scale bench/load/run.sh
 #
-# Needs wrk (Debian: apt-get install wrk). Prints requests/second and p50/p95/p99, and the
+# Needs wrk (Debian: apt-get install wrk). Prints requests/second and p50/p95/p99, the CPU
+# time per request of the gunicorn workers and the PostgreSQL backends (bench/load/cpu.py), and the
 # load average of the machine before and after (the server and wrk share its cores).
 #
 # PROFILE=FILE also records the gunicorn workers with py-spy during the pages run
@@ -53,7 +54,8 @@ export PC_SESSION PC_TOKEN PC_PATHS
 $PY manage.py collectstatic --noinput -v0 2>/dev/null
 .venv/bin/gunicorn paycentral.wsgi --workers "$WORKERS" --bind "127.0.0.1:$PORT" --log-level warning &
 GUNICORN=$!
-trap 'kill $GUNICORN 2>/dev/null; wait $GUNICORN 2>/dev/null || true' EXIT
+OUT=$(mktemp)
+trap 'kill $GUNICORN 2>/dev/null; wait $GUNICORN 2>/dev/null || true; rm -f "$OUT"' EXIT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 
 echo "Paths: $PC_PATHS"
@@ -71,6 +73,17 @@ if [ -n "${PROFILE:-}" ]; then
     --duration "$((SECONDS_RUN - 2))" --output "$PROFILE" >/dev/null 2>&1 &
   PYSPY=$!
 fi
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/load/pages.lua "http://127.0.0.1:$PORT" | tail -2
+read -r WEB0 DB0 < <($PY bench/load/cpu.py "$GUNICORN")
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/load/pages.lua "http://127.0.0.1:$PORT" | tail -2 | tee "$OUT"
+read -r WEB1 DB1 < <($PY bench/load/cpu.py "$GUNICORN")
+# CPU per request of the server side: it moves much less with other jobs than req/s does.
+$PY - "$OUT" "$WEB0" "$WEB1" "$DB0" "$DB1" <<'PYEOF'
+import re, sys
+out, web0, web1, db0, db1 = sys.argv[1:]
+n = int(re.search(r"requests: (\d+)", open(out).read()).group(1))
+web = (float(web1) - float(web0)) * 1000 / n
+db = "-" if "-" in (db0, db1) else f"{(float(db1) - float(db0)) * 1000 / n:.1f}"
+print(f"CPU per request: web {web:.1f} ms + database {db} ms (gunicorn workers; PostgreSQL backends)")
+PYEOF
 if [ -n "${PYSPY:-}" ]; then wait "$PYSPY" || true; echo "py-spy profile: $PROFILE"; fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

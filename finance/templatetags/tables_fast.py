@@ -22,17 +22,20 @@ sign) has them computed once per key. ``tests/core/test_tables.py`` holds the re
 the library's own template, table by table.
 """
 
+import html
+
 from django import template
 from django.db import models
 from django.utils.formats import localize
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django_tables2 import utils
+from django_tables2.columns.base import Column
 from django_tables2.columns.linkcolumn import BaseLinkColumn
 from django_tables2.columns.manytomanycolumn import ManyToManyColumn
 from django_tables2.utils import Accessor
 
-from core.fast_reverse import reverse_ids
+from core.fast_reverse import ids_url
 
 register = template.Library()
 
@@ -84,16 +87,31 @@ def _model_step(current, bit):
     return current
 
 
+_plain_model: dict[type, bool] = {}
+
+
+def _is_plain_model(kind: type) -> bool:
+    """A model class that takes no key lookup (no ``__getitem__``): worked out once."""
+    found = _plain_model.get(kind)
+    if found is None:
+        found = _plain_model[kind] = issubclass(kind, models.Model) and not hasattr(kind, "__getitem__")
+    return found
+
+
 def _walk(current, bits):
     for bit in bits:
-        current = (
-            _model_step(current, bit)
-            if isinstance(current, models.Model) and not hasattr(current, "__getitem__")
-            else _step(current, bit)
-        )
+        current = _model_step(current, bit) if _is_plain_model(type(current)) else _step(current, bit)
         if current is None:
             break
     return current
+
+
+def _escape(value) -> str:
+    """``conditional_escape``, without its lazy-string wrapper: safe text as it is,
+    anything else as ``django.utils.html.escape`` gives it."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
 
 
 def _reversed_link(link):
@@ -140,8 +158,14 @@ class _Column:
         self.render = bound_column.render
         wanted, catch_all = utils.signature(self.render)
         self.wanted = None if catch_all else wanted
+        # The library's own ``Column.render`` gives the value back: no call needed.
+        self.identity = getattr(self.render, "__func__", None) is Column.render
         self.link = bound_column.link
         self.reversed = _reversed_link(self.link) if self.link else None
+        if self.reversed is not None:
+            viewname, params = self.reversed
+            self.url = ids_url(viewname, tuple(params))
+            self.url_params = tuple(params.values())
 
     def value(self, record):
         """``BoundRow._get_and_render_with``'s value: None when it cannot be read."""
@@ -164,27 +188,32 @@ class _Column:
         value = self.value(record)
         if value in self.empty_values:
             return self.default
-        arguments = {
-            "value": value,
-            "record": record,
-            "column": self.bound.column,
-            "bound_column": self.bound,
-            "bound_row": row,
-            "table": row._table,
-        }
-        if self.wanted is None:
-            content = self.render(**arguments)
-        elif all(name in arguments for name in self.wanted):
-            content = self.render(**{name: arguments[name] for name in self.wanted})
+        if self.identity and self.reversed is not None:
+            content = value
         else:
-            content = None
-        if not self.link:
-            return content
-        if self.reversed is None:
-            return self.link(content, **arguments)
-        viewname, params = self.reversed
-        kwargs = {key: (_walk(record, v.bits) if isinstance(v, Accessor) else v) for key, v in params.items()}
-        return format_html('<a href="{}">{}</a>', reverse_ids(viewname, **kwargs), content)
+            arguments = {
+                "value": value,
+                "record": record,
+                "column": self.bound.column,
+                "bound_column": self.bound,
+                "bound_row": row,
+                "table": row._table,
+            }
+            if self.identity:
+                content = value
+            elif self.wanted is None:
+                content = self.render(**arguments)
+            elif all(name in arguments for name in self.wanted):
+                content = self.render(**{name: arguments[name] for name in self.wanted})
+            else:
+                content = None
+            if not self.link:
+                return content
+            if self.reversed is None:
+                return self.link(content, **arguments)
+        url = self.url(*(_walk(record, v.bits) if isinstance(v, Accessor) else v for v in self.url_params))
+        # format_html('<a href="{}">{}</a>', url, content), as LinkTransform writes it.
+        return mark_safe(f'<a href="{_escape(url)}">{_escape(content)}</a>')
 
     def td_html(self, record, cell) -> str:
         if self.td is not None:
@@ -204,8 +233,8 @@ class _Column:
 
     def html(self, cell) -> str:
         if self.localize is None:
-            return conditional_escape(cell)
-        return conditional_escape(localize(cell, use_l10n=self.localize))
+            return _escape(cell)
+        return _escape(localize(cell, use_l10n=self.localize))
 
 
 def _record_model(table):

@@ -229,10 +229,12 @@ def test_the_contact_and_batch_lists_are_the_librarys_cell_for_cell(busy_batch):
 def test_links_by_id_are_what_reverse_gives(client):
     from django.urls import reverse
 
-    from core.fast_reverse import reverse_ids
+    from core.fast_reverse import ids_url, reverse_ids
 
+    invoice_url = ids_url("finance:invoice_detail", ("pk",))
     for pk in (0, 7, 12345678901234):
         assert reverse_ids("finance:invoice_detail", pk=pk) == reverse("finance:invoice_detail", kwargs={"pk": pk})
+        assert invoice_url(pk) == reverse("finance:invoice_detail", kwargs={"pk": pk})
     # Not an id: reverse decides (and refuses what it refuses).
     from django.urls import NoReverseMatch
 
