@@ -629,8 +629,12 @@ class Payment(models.Model):
                 name="payment_by_date",
             ),
             models.Index(fields=["payer", "date"]),
-            # A batch's payments in the list order, and its count and cash from the index alone.
-            models.Index(fields=["batch", "date", "id"], include=["amount"], name="payment_by_batch_date"),
+            # A batch's payments in the list order, its count and cash, and (the cash
+            # receipts of open and ready batches) its receipts by day and method, from the
+            # index alone.
+            models.Index(
+                fields=["batch", "date", "id"], include=["amount", "method", "currency"], name="payment_by_batch_date"
+            ),
             # The header search finds a payment by its check number or transaction id;
             # payments without a reference are not in the index.
             models.Index(fields=["reference"], condition=~Q(reference=""), name="payment_by_reference"),

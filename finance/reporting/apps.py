@@ -6,4 +6,7 @@ class ReportingConfig(AppConfig):
     label = "reporting"
     verbose_name = "GL export and reports"
     # Run by verify_ledger after the ledger's own checks (finance.ledger_check.installed_checks).
-    ledger_checks = ("finance.reporting.checks.check_contact_balances",)
+    ledger_checks = (
+        "finance.reporting.checks.check_contact_balances",
+        "finance.reporting.checks.check_posted_receipts",
+    )

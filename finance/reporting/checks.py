@@ -4,7 +4,11 @@ the open invoices. Named in ``ReportingConfig.ledger_checks``; the ledger's chec
 first (``finance.ledger_check.installed_checks``)."""
 
 from finance.ledger_check import CheckResult, Mismatch, _money
-from finance.reporting.selectors import contact_balance_mismatches, open_balance_by_date_mismatches
+from finance.reporting.selectors import (
+    contact_balance_mismatches,
+    open_balance_by_date_mismatches,
+    posted_receipts_mismatches,
+)
 
 
 def check_contact_balances(cursor, limit: int) -> CheckResult:
@@ -29,3 +33,26 @@ def _kept_detail(kr, kn, kc, kcn, rr, rn, rc, rcn) -> str:
     kept = "none" if kr is None else f"receivable {_money(kr)} ({kn}), credit {_money(kc)} ({kcn})"
     real = "none" if rr is None else f"receivable {_money(rr)} ({rn}), credit {_money(rc)} ({rcn})"
     return f"kept {kept}; invoices {real}"
+
+
+def check_posted_receipts(cursor, limit: int) -> CheckResult:
+    """What each posted batch received and took back, written when it was posted
+    (``PostedReceipts``, read by the cash receipts report), against its payments."""
+    result = CheckResult("posted_receipts", "Receipts written at posting = the posted batches' payments and reversals")
+    count, rows = posted_receipts_mismatches(limit)
+    for batch_id, day, method_id, currency, *figures in rows:
+        kept, real = figures[:4], figures[4:]
+        result.mismatches.append(
+            Mismatch(
+                f"Batch id {batch_id}, {day.isoformat()}, method id {method_id}, {currency}",
+                f"kept {_receipts(*kept)}; payments {_receipts(*real)}",
+            )
+        )
+    result.count = count
+    return result
+
+
+def _receipts(received, n, reversed_, reversals) -> str:
+    if received is None:
+        return "none"
+    return f"received {_money(received)} ({n}), reversed {_money(reversed_)} ({reversals})"

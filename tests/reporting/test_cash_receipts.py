@@ -187,3 +187,53 @@ def test_a_reversed_payment_is_taken_off_on_the_reversal_day_not_its_own(ledger,
         (today().isoformat(), "-75.00", "1"),
     ]
     assert (totals["CHECK USD"], totals["reversals"]) == ("0.00", "1")
+
+
+def test_a_posted_batch_keeps_what_it_received_and_the_report_reads_it(ledger):
+    """Posting a batch writes what it received and took back per day, method and
+    currency (``PostedReceipts``); the report reads those rows for posted batches and
+    adds up the payments of open ones; verify_ledger holds the rows to the payments."""
+    from django.db import connection
+
+    from finance.ledger_check import verify_ledger
+    from finance.reporting.models import PostedReceipts
+
+    payer = ContactFactory(name="Dana")
+    old = BatchFactory(number="OLD", date=yesterday())
+    make_invoice(ledger, payer, old, "300.00", date=yesterday())
+    first = payment_receive(payer=payer, method=ledger.check_method, amount="75.00", date=yesterday(), batch=old)
+    payment_receive(payer=payer, method=ledger.check_method, amount="25.00", date=yesterday(), batch=old)
+    payment_receive(payer=payer, method=ledger.cash_method, amount="10.00", date=yesterday(), batch=old)
+    assert not PostedReceipts.objects.exists()  # nothing is written before posting
+    post(old)
+    kept = {
+        (r.batch_id, r.date, r.method.code, r.currency): (r.received, r.received_count, r.reversed, r.reversal_count)
+        for r in PostedReceipts.objects.select_related("method")
+    }
+    assert kept == {
+        (old.pk, yesterday(), "CHECK", "USD"): (D("100.00"), 2, D("0.00"), 0),
+        (old.pk, yesterday(), "CASH", "USD"): (D("10.00"), 1, D("0.00"), 0),
+    }
+    # A reversal in an open batch: added up live until its batch is posted, then kept there.
+    returned = BatchFactory(number="NSF", date=today())
+    payment_reverse(payment=first, batch=returned, date=today(), reason="Returned check")
+    assert PostedReceipts.objects.filter(batch=returned).count() == 0
+    assert selectors.cash_receipts(yesterday(), today()).row(today()) == [D("0"), D("-75.00")]
+    post(returned)
+    (back,) = PostedReceipts.objects.filter(batch=returned)
+    assert (back.date, back.received, back.reversed, back.reversal_count) == (today(), D("0.00"), D("75.00"), 1)
+    assert PostedReceipts.objects.filter(batch=old).count() == 2  # the first batch's rows are unchanged
+    posted = selectors.cash_receipts(yesterday(), today(), batches=selectors.BATCHES_POSTED)
+    assert posted.row(yesterday()) == [D("10.00"), D("100.00")] and posted.row(today()) == [D("0"), D("-75.00")]
+    assert selectors.posted_receipts_mismatches() == (0, [])
+    assert verify_ledger().ok
+
+    # The report reads the kept rows of posted batches: a changed row shows in the report
+    # (and verify_ledger reports it), where adding up the payments again would not.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE reporting_postedreceipts SET received = received + 1 WHERE batch_id = %s", [old.pk])
+    assert selectors.cash_receipts(yesterday(), yesterday()).row(yesterday()) == [D("11.00"), D("101.00")]
+    count, rows = selectors.posted_receipts_mismatches()
+    assert count == 2 and rows[0][0] == old.pk
+    report = verify_ledger()
+    assert not report.ok and "posted_receipts" in {c.name for c in report.checks if c.count}
