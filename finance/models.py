@@ -298,6 +298,15 @@ class Batch(models.Model):
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 func=trigger_sql.BATCH_POSTED_FROZEN,
             ),
+            # What the batch received and took back is written when it is posted (PostedReceipts).
+            Trigger(
+                name="batch_posted_receipts",
+                level=pgtrigger.Row,
+                when=pgtrigger.After,
+                operation=pgtrigger.UpdateOf("status"),
+                condition=pgtrigger.Condition("NEW.status = 'posted' AND OLD.status IS DISTINCT FROM 'posted'"),
+                func=trigger_sql.KEEP_POSTED_RECEIPTS,
+            ),
         ]
 
     def __str__(self):
@@ -658,6 +667,41 @@ class Payment(models.Model):
     @property
     def unapplied(self):
         return self.amount - self.amount_applied
+
+
+class PostedReceipts(models.Model):
+    """What a posted batch took in and took back, per day, payment method and currency:
+    the payments received in it (by their date) and the payments reversed in it (by the
+    reversal's date), added up by ``finance.triggers.PAYMENT_MOVES``.
+
+    Written once, when the batch is posted, by a trigger on the batch table
+    (``batch_posted_receipts``), in the posting's transaction: a posted batch takes no
+    new rows and its payments' amounts, dates, methods and batches are fixed, so these
+    figures never change afterwards. The cash receipts report and the batch list read
+    them for posted batches instead of adding up their payments again, and add up the
+    payments of open and ready batches as before; ``verify_ledger`` checks them against
+    the payments (``finance.reporting.selectors.posted_receipts_mismatches``).
+    """
+
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+")
+    date = models.DateField()
+    method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    received = MoneyField(default=ZERO)
+    received_count = models.IntegerField(default=0)
+    reversed = MoneyField(default=ZERO)
+    reversal_count = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "posted batch receipts"
+        verbose_name_plural = "posted batch receipts"
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "date", "method", "currency"], name="posted_receipts_unique"),
+        ]
+        indexes = [models.Index(fields=["date"], name="posted_receipts_by_date")]
+
+    def __str__(self):
+        return f"Batch {self.batch_id} {self.date} {self.currency}: in {self.received}, back {self.reversed}"
 
 
 class PaymentApplication(models.Model):

@@ -152,3 +152,49 @@ BATCH_POSTED_FROZEN = """
     END IF;
     RETURN NEW;
 """
+
+
+# --- What a batch received and took back (cash receipts) ------------------------------
+
+# The payments received in the batches that ``{batches}`` selects (an SQL condition on
+# a batch id), by their date, and the payments reversed in them, by the reversal's
+# date, each against the payment's method and currency, between ``{date_from}`` and
+# ``{date_to}``: the cash receipts report's money in and its reversals
+# (``finance.reporting.selectors.cash_receipts``, which adds the refunds; and
+# ``finance.selectors.batch_with_figures``). Columns:
+# date, method_id, currency, batch_id, received, received_count, reversed,
+# reversal_count.
+PAYMENT_MOVES = """
+    SELECT p.date, p.method_id, p.currency, p.batch_id,
+           SUM(p.amount) AS received, COUNT(*) AS received_count, 0 AS reversed, 0 AS reversal_count
+      FROM finance_payment p
+     WHERE p.batch_id {batches} AND p.date BETWEEN {date_from} AND {date_to}
+     GROUP BY p.date, p.method_id, p.currency, p.batch_id
+    UNION ALL
+    SELECT p.reversal_date, p.method_id, p.currency, p.reversal_batch_id, 0, 0, SUM(p.amount), COUNT(*)
+      FROM finance_payment p
+     WHERE p.reversal_batch_id {batches} AND p.reversal_date BETWEEN {date_from} AND {date_to}
+     GROUP BY p.reversal_date, p.method_id, p.currency, p.reversal_batch_id
+"""
+
+
+def posted_receipts_rows(batches: str) -> str:
+    """An ``INSERT`` of the ``PostedReceipts`` rows of the batches ``batches`` selects:
+    what each took in and back per day, method and currency (``PAYMENT_MOVES`` of every
+    date, one row per key)."""
+    moves = PAYMENT_MOVES.format(batches=batches, date_from="'-infinity'::date", date_to="'infinity'::date")
+    return f"""
+    INSERT INTO finance_postedreceipts
+           (batch_id, date, method_id, currency, received, received_count, reversed, reversal_count)
+    SELECT batch_id, date, method_id, currency,
+           SUM(received), SUM(received_count), SUM(reversed), SUM(reversal_count)
+      FROM ({moves}) m
+     GROUP BY batch_id, date, method_id, currency
+     ORDER BY batch_id, date, method_id, currency;
+"""
+
+
+# When a batch is posted its payments and reversals can no longer change (the batch
+# takes no new rows, and a posted payment's amount, date, method and batch are fixed):
+# what it received and took back is written once, in the posting's transaction.
+KEEP_POSTED_RECEIPTS = posted_receipts_rows("= NEW.id") + "\n    RETURN NULL;\n"

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.db_triggers import Trigger
-from finance.models import Batch, Invoice, MoneyField, PaymentMethod
+from finance.models import Invoice, MoneyField
 from finance.money import ZERO
 from finance.reporting import triggers as trigger_sql
 
@@ -211,61 +211,5 @@ class InvoiceBalanceTriggers(Invoice):
                 operation=pgtrigger.Delete,
                 referencing=pgtrigger.Referencing(old="old_invoices"),
                 func=trigger_sql.KEEP_DELETED_BALANCES,
-            ),
-        ]
-
-
-class PostedReceipts(models.Model):
-    """What a posted batch took in and took back, per day, payment method and currency:
-    the payments received in it (by their date) and the payments reversed in it (by the
-    reversal's date), as the cash receipts report counts them
-    (``finance.reporting.triggers.PAYMENT_MOVES``).
-
-    Written once, when the batch is posted, by a trigger on the batch table
-    (``BatchPostingTriggers``), in the posting's transaction: a posted batch takes no
-    new rows and its payments' amounts, dates, methods and batches are fixed, so these
-    figures never change afterwards. The cash receipts report reads them for posted
-    batches instead of adding up their payments again, and adds up the payments of the
-    open and ready batches as before; ``verify_ledger`` checks them against the
-    payments (``finance.reporting.selectors.posted_receipts_mismatches``).
-    """
-
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+")
-    date = models.DateField()
-    method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+")
-    currency = models.CharField(max_length=3)
-    received = MoneyField(default=ZERO)
-    received_count = models.IntegerField(default=0)
-    reversed = MoneyField(default=ZERO)
-    reversal_count = models.IntegerField(default=0)
-
-    class Meta:
-        verbose_name = "posted batch receipts"
-        verbose_name_plural = "posted batch receipts"
-        constraints = [
-            models.UniqueConstraint(fields=["batch", "date", "method", "currency"], name="posted_receipts_unique"),
-        ]
-        indexes = [models.Index(fields=["date"], name="posted_receipts_by_date")]
-
-    def __str__(self):
-        return f"Batch {self.batch_id} {self.date} {self.currency}: in {self.received}, back {self.reversed}"
-
-
-class BatchPostingTriggers(Batch):
-    """The batch table, with the trigger that writes ``PostedReceipts`` when a batch is
-    posted (body in ``finance.reporting.triggers``). A proxy, as ``InvoiceBalanceTriggers``:
-    the trigger keeps this app's figures, so it is declared here."""
-
-    class Meta:
-        proxy = True
-        default_permissions = ()
-        triggers = [
-            Trigger(
-                name="reporting_posted_receipts",
-                level=pgtrigger.Row,
-                when=pgtrigger.After,
-                operation=pgtrigger.UpdateOf("status"),
-                condition=pgtrigger.Condition("NEW.status = 'posted' AND OLD.status IS DISTINCT FROM 'posted'"),
-                func=trigger_sql.KEEP_POSTED_RECEIPTS,
             ),
         ]

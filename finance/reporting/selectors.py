@@ -15,11 +15,11 @@ from django.db.models.functions import Coalesce
 
 from core.dates import format_day
 from finance import selectors as finance_selectors
-from finance.models import Batch, Contact, Invoice, Payment, PaymentMethod, Refund
+from finance.models import Batch, Contact, Invoice, Payment, PaymentMethod, PostedReceipts, Refund
 from finance.money import ZERO
 from finance.reporting.colours import method_style
-from finance.reporting.models import ContactBalance, OpenBalanceByDate, PostedReceipts
-from finance.reporting.triggers import PAYMENT_MOVES
+from finance.reporting.models import ContactBalance, OpenBalanceByDate
+from finance.triggers import PAYMENT_MOVES
 
 # The kept open balances per currency and invoice date: a day's slots added up.
 BY_DATE = f"""(SELECT currency, date, SUM(receivable) AS receivable, SUM(receivable_count) AS receivable_count,

@@ -36,7 +36,7 @@ EXPECTED = {
     ("finance_invoice", "reporting_contact_balance_insert", "reporting.InvoiceBalanceTriggers"),
     ("finance_invoice", "reporting_contact_balance_update", "reporting.InvoiceBalanceTriggers"),
     ("finance_invoice", "reporting_contact_balance_delete", "reporting.InvoiceBalanceTriggers"),
-    ("finance_batch", "reporting_posted_receipts", "reporting.BatchPostingTriggers"),
+    ("finance_batch", "batch_posted_receipts", "finance.Batch"),
     ("finance_paymentapplication", "membership_applications_written", "membership.PaymentApplicationDateTriggers"),
     ("finance_invoice", "membership_invoice_reversed", "membership.InvoiceDateTriggers"),
 }

@@ -196,7 +196,7 @@ def test_a_posted_batch_keeps_what_it_received_and_the_report_reads_it(ledger):
     from django.db import connection
 
     from finance.ledger_check import verify_ledger
-    from finance.reporting.models import PostedReceipts
+    from finance.models import PostedReceipts
 
     payer = ContactFactory(name="Dana")
     old = BatchFactory(number="OLD", date=yesterday())
@@ -231,8 +231,14 @@ def test_a_posted_batch_keeps_what_it_received_and_the_report_reads_it(ledger):
     # The report reads the kept rows of posted batches: a changed row shows in the report
     # (and verify_ledger reports it), where adding up the payments again would not.
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE reporting_postedreceipts SET received = received + 1 WHERE batch_id = %s", [old.pk])
+        cursor.execute("UPDATE finance_postedreceipts SET received = received + 1 WHERE batch_id = %s", [old.pk])
     assert selectors.cash_receipts(yesterday(), yesterday()).row(yesterday()) == [D("11.00"), D("101.00")]
+    # The batch list reads them too (a posted batch's payments and cash).
+    from finance.models import Batch
+    from finance.selectors import batch_with_figures
+
+    (listed,) = batch_with_figures([Batch.objects.get(pk=old.pk)])
+    assert (listed.payment_count, listed.cash_total) == (3, D("112.00"))
     count, rows = selectors.posted_receipts_mismatches()
     assert count == 2 and rows[0][0] == old.pk
     report = verify_ledger()
