@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import django_tables2 as tables
 import pytest
+from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django_tables2 import utils
 
 from core import tables2 as fast
@@ -183,6 +185,13 @@ def _both(table_class, data, **kwargs):
     return ours, library
 
 
+def _queries_of(table_class, rows) -> list[str]:
+    """The statements rendering ``table_class`` on a fresh copy of ``rows`` runs."""
+    with CaptureQueriesContext(connection) as queries:
+        table_class(rows.all(), template_name="finance/_table.html").as_html(RequestFactory().get("/"))
+    return [q["sql"] for q in queries]
+
+
 def test_every_table_of_a_batch_is_the_librarys_cell_for_cell(busy_batch):
     from finance.tables import (
         AdjustmentTable,
@@ -206,6 +215,8 @@ def test_every_table_of_a_batch_is_the_librarys_cell_for_cell(busy_batch):
         ours, library = _both(table_class, rows)
         assert ours == library, table_class.__name__
         assert ours.count("<tr ") >= at_least, (table_class.__name__, ours)
+        # The rows are read in one query: no column a cell reads was left out of it.
+        assert len(_queries_of(table_class, rows)) == 1, table_class.__name__
     invoices, _ = _both(InvoiceTable, selectors.batch_invoices(batch))
     assert "Ann &lt;b&gt;O&#x27;Hara&lt;/b&gt;" in invoices  # a name with markup is escaped
     assert 'href="/contacts/' in invoices and 'href="/batches/' in invoices  # links by id
@@ -221,6 +232,22 @@ def test_the_contact_and_batch_lists_are_the_librarys_cell_for_cell(busy_batch):
     ours, library = _both(ContactTable, Contact.objects.select_related("company").order_by("name"))
     assert ours == library
     assert 'href="/contacts/' in ours and "bob@example.org" in ours and "Acme &amp; Sons" in ours
+    (query,) = _queries_of(ContactTable, Contact.objects.select_related("company").order_by("name"))
+    assert '"finance_contact"."created_at"' not in query  # only the columns the cells read
+    # The lists of a contact's page and the staff lists, on the selectors they use.
+    from finance.tables import ContactInvoiceTable, ContactPaymentTable, InvoiceTable, PaymentTable
+
+    ann = Contact.objects.get(name__startswith="Ann")
+    for table_class, rows in [
+        (ContactInvoiceTable, selectors.contact_invoices(ann)),
+        (ContactInvoiceTable, selectors.contact_open_credits(ann)),
+        (ContactPaymentTable, selectors.contact_payments(ann)),
+        (InvoiceTable, selectors.invoice_list()),
+        (PaymentTable, selectors.payment_list()),
+    ]:
+        ours, library = _both(table_class, rows)
+        assert ours == library and "<tr " in ours, table_class.__name__
+        assert len(_queries_of(table_class, rows)) == 1, table_class.__name__
     batches = selectors.batch_with_figures(Batch.objects.order_by("-pk"))  # a list of rows, not a queryset
     ours, library = _both(BatchTable, batches)
     assert ours == library and ours.count("<tr ") == 2
