@@ -111,6 +111,8 @@ class ParsedRow:
 def parse_amount(raw: str) -> tuple[Decimal | None, str]:
     """(amount, "") or (None, why not)."""
     s = raw.strip()
+    if AMOUNT_RE.match(s):  # the usual case, checked first: none of the refusals below but the range
+        return _amount_in_range(s)
     if not s:
         return None, "is required"
     if s.startswith("-") or (s.startswith("(") and s.endswith(")")):
@@ -121,8 +123,11 @@ def parse_amount(raw: str) -> tuple[Decimal | None, str]:
         return None, f"'{s}' has a thousands separator or decimal comma{hint}"
     if re.fullmatch(r"\d+\.\d{3,}", s):
         return None, f"'{s}' has more than two decimal places"
-    if not AMOUNT_RE.match(s):
-        return None, f"'{s}' is not an amount (digits with an optional point and two decimals)"
+    return None, f"'{s}' is not an amount (digits with an optional point and two decimals)"
+
+
+def _amount_in_range(s: str) -> tuple[Decimal | None, str]:
+    """An amount written as ``AMOUNT_RE`` says, if it is greater than zero and fits."""
     value = Decimal(s)
     if value <= 0:
         return None, f"'{s}' must be greater than zero"
