@@ -87,7 +87,8 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool, rows: str = ""):
         """,
         [] if rows else [imp.pk],
     )
-    cursor.execute("CREATE INDEX ON ar_rows (k); CREATE INDEX ON ar_rows (row_id); ANALYZE ar_rows")
+    # Joined by key with hashes (no index on it); by row id with merges, through its index.
+    cursor.execute("CREATE INDEX ON ar_rows (row_id); ANALYZE ar_rows")
     if imp.auto_apply:
         candidates = f"""
             SELECT {INVOICE_COLUMNS} FROM {T["inv"]} i
@@ -140,7 +141,7 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool, rows: str = ""):
         """,
         params,
     )
-    cursor.execute("CREATE INDEX ON ar_open (k); ANALYZE ar_open")
+    cursor.execute("ANALYZE ar_open")
     overflow = (
         ""
         if imp.auto_apply
