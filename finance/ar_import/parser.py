@@ -51,6 +51,8 @@ AMOUNT_RE = re.compile(r"^\d+(\.\d{1,2})?$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CONTROL_NOT_TAB_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 CONTROL_NAMES = {0x00: "NUL", 0x09: "a tab", 0x0A: "a line feed", 0x0D: "a carriage return", 0x1B: "ESC", 0x7F: "DEL"}
+# What the csv module reads otherwise than a plain split on the delimiter.
+_CSV_SPECIAL = re.compile(r'["\r\n\x00]')
 CR_STANDIN = "\ue000"  # a carriage return while a line is split (the csv module refuses a bare one)
 BATCH_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,9}$")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -293,6 +295,8 @@ class ARFileParser:
     def _split(self, text: str) -> list[str]:
         """The line's fields as written (not stripped; control characters kept, to be
         reported by the caller)."""
+        if not _CSV_SPECIAL.search(text):  # no quote, CR, LF nor NUL: csv would split it as str.split does
+            return text.split(self.delimiter)
         cr = "\r" in text
         if cr:
             text = text.replace("\r", CR_STANDIN)
