@@ -51,6 +51,8 @@ AMOUNT_RE = re.compile(r"^\d+(\.\d{1,2})?$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CONTROL_NOT_TAB_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 CONTROL_NAMES = {0x00: "NUL", 0x09: "a tab", 0x0A: "a line feed", 0x0D: "a carriage return", 0x1B: "ESC", 0x7F: "DEL"}
+# What the csv module reads otherwise than a plain split on the delimiter.
+_CSV_SPECIAL = re.compile(r'["\r\n\x00]')
 CR_STANDIN = "\ue000"  # a carriage return while a line is split (the csv module refuses a bare one)
 BATCH_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,9}$")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -111,6 +113,8 @@ class ParsedRow:
 def parse_amount(raw: str) -> tuple[Decimal | None, str]:
     """(amount, "") or (None, why not)."""
     s = raw.strip()
+    if AMOUNT_RE.match(s):  # the usual case, checked first: none of the refusals below but the range
+        return _amount_in_range(s)
     if not s:
         return None, "is required"
     if s.startswith("-") or (s.startswith("(") and s.endswith(")")):
@@ -121,8 +125,11 @@ def parse_amount(raw: str) -> tuple[Decimal | None, str]:
         return None, f"'{s}' has a thousands separator or decimal comma{hint}"
     if re.fullmatch(r"\d+\.\d{3,}", s):
         return None, f"'{s}' has more than two decimal places"
-    if not AMOUNT_RE.match(s):
-        return None, f"'{s}' is not an amount (digits with an optional point and two decimals)"
+    return None, f"'{s}' is not an amount (digits with an optional point and two decimals)"
+
+
+def _amount_in_range(s: str) -> tuple[Decimal | None, str]:
+    """An amount written as ``AMOUNT_RE`` says, if it is greater than zero and fits."""
     value = Decimal(s)
     if value <= 0:
         return None, f"'{s}' must be greater than zero"
@@ -288,6 +295,8 @@ class ARFileParser:
     def _split(self, text: str) -> list[str]:
         """The line's fields as written (not stripped; control characters kept, to be
         reported by the caller)."""
+        if not _CSV_SPECIAL.search(text):  # no quote, CR, LF nor NUL: csv would split it as str.split does
+            return text.split(self.delimiter)
         cr = "\r" in text
         if cr:
             text = text.replace("\r", CR_STANDIN)

@@ -1,11 +1,12 @@
 """AR payment import ("lockbox"): validate a file into a preview, then post it whole.
 
 Rules kept here:
-- ``ar_import_validate`` reads the file streaming (``finance.ar_import.parser``), writes
-  every row to ``ARImportRow`` (COPY on PostgreSQL) and checks every row before anything
-  is posted: the customer matches a contact by party id or ``*`` + Major Key; a row
-  repeating an earlier row of the file, or a row already posted by another import (same
-  batch, customer, check number and amount) is refused; the header's cash account is an
+- ``ar_import_validate`` reads the file streaming (``finance.ar_import.parser``) into a
+  temporary table (COPY), checks every row there before anything is posted and writes
+  each row to ``ARImportRow`` once, with its problems and plan (one INSERT … SELECT):
+  the customer matches a contact by party id or ``*`` + Major Key; a row repeating an
+  earlier row of the file, or a row already posted by another import (same batch,
+  customer, check number and amount) is refused; the header's cash account is an
   active cash account; the header's control count and amount equal the rows'; the file
   (by content hash) was not posted before. With auto apply off the invoice number is
   required; an invoice in another entity is refused. No field holds a control character

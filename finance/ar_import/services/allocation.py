@@ -1,8 +1,6 @@
 """Allocation: which open lines each row pays, oldest first, as set-based SQL (the
 preview's plan and the posting's)."""
 
-from django.db import connection
-
 from finance.ar_import.services.common import PLAN_TEXT_MAX
 from finance.models import (
     Batch,
@@ -19,23 +17,24 @@ from finance.models_ar_import import ARImport, ARImportRow
 # --- planning (the preview) ---------------------------------------------------------------
 
 
-def _plan(imp: ARImport, *, lock: bool):
-    with connection.cursor() as cursor:
-        _sql_allocate(cursor, imp, lock=lock)
-        cursor.execute(
-            f"""
-            UPDATE {ARImportRow._meta.db_table} r
-               SET plan_applied = s.applied, plan_credit = s.amount - s.applied, plan_text = s.text
-              FROM (SELECT ar.row_id, ar.amount, COALESCE(SUM(a.amount), 0) AS applied,
-                           COALESCE(LEFT(STRING_AGG(a.inv_number || '/' || a.line_no || ' ' || a.amount, ', '
-                                                    ORDER BY a.ord), {PLAN_TEXT_MAX}), '') AS text
-                      FROM ar_rows ar
-                      LEFT JOIN ar_app a ON a.row_id = ar.row_id
-                     GROUP BY ar.row_id, ar.amount) s
-             WHERE r.id = s.row_id
-            """
-        )
-        _drop_temp(cursor)
+def _plan(cursor, imp: ARImport, *, rows: str):
+    """The preview: each row's plan in the temporary table ``ar_plan`` (row_id, amount,
+    applied, text), for the rows of the table ``rows`` (the rows being checked, known by
+    line number), as the posting would apply them now."""
+    _sql_allocate(cursor, imp, lock=False, rows=rows)
+    cursor.execute(
+        f"""
+        DROP TABLE IF EXISTS ar_plan;
+        CREATE TEMP TABLE ar_plan ON COMMIT DROP AS
+        SELECT ar.row_id, ar.amount, COALESCE(SUM(a.amount), 0) AS applied,
+               COALESCE(LEFT(STRING_AGG(a.inv_number || '/' || a.line_no || ' ' || a.amount, ', '
+                                        ORDER BY a.ord), {PLAN_TEXT_MAX}), '') AS text
+          FROM ar_rows ar
+          LEFT JOIN ar_app a ON a.row_id = ar.row_id
+         GROUP BY ar.row_id, ar.amount
+        """
+    )
+    _drop_temp(cursor)
 
 
 # --- set-based allocation -----------------------------------------------------------------
@@ -61,13 +60,14 @@ def _drop_temp(cursor):
     cursor.execute("DROP TABLE IF EXISTS ar_rows, ar_open, ar_app, ar_locked, ar_credit, ar_legs, ar_entries")
 
 
-def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
+def _sql_allocate(cursor, imp: ARImport, *, lock: bool, rows: str = ""):
     """Temp tables ``ar_rows`` (one per import row, with its running interval per payer
     or invoice) and ``ar_app`` (row → line, amount), the same plan as payment_receive
     row by row: a row covers [lo, hi) of its key's running total, a line covers
     [lo, hi) of the open balances in apply order, and a row pays each line the overlap.
     With auto apply off the named invoice's last positive line also takes what runs
-    past the invoice's open total (overpayment), for the row that crosses it."""
+    past the invoice's open total (overpayment), for the row that crosses it. ``rows``:
+    a table of rows being checked (known by line number) instead of the import's rows."""
     _drop_temp(cursor)
     # Room for the window sorts over every open line of the payers (this transaction only).
     cursor.execute("SET LOCAL work_mem = '128MB'")
@@ -78,16 +78,17 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
     cursor.execute(
         f"""
         CREATE TEMP TABLE ar_rows ON COMMIT DROP AS
-        SELECT r.id AS row_id, r.line_number, r.contact_id, r.invoice_id, r.amount, r.date, r.check_number,
-               r.{key} AS k,
+        SELECT r.{"line_number" if rows else "id"} AS row_id, r.line_number, r.contact_id, r.invoice_id, r.amount,
+               r.date, r.check_number, r.{key} AS k,
                SUM(r.amount) OVER w - r.amount AS lo, SUM(r.amount) OVER w AS hi
-          FROM {T["row"]} r
-         WHERE r.ar_import_id = %s
+          FROM {rows or T["row"]} r
+         WHERE {"true" if rows else "r.ar_import_id = %s"}
         WINDOW w AS (PARTITION BY r.{key} ORDER BY r.line_number ROWS UNBOUNDED PRECEDING)
         """,
-        [imp.pk],
+        [] if rows else [imp.pk],
     )
-    cursor.execute("CREATE INDEX ON ar_rows (k); CREATE INDEX ON ar_rows (row_id); ANALYZE ar_rows")
+    # Joined by key with hashes (no index on it); by row id with merges, through its index.
+    cursor.execute("CREATE INDEX ON ar_rows (row_id); ANALYZE ar_rows")
     if imp.auto_apply:
         candidates = f"""
             SELECT {INVOICE_COLUMNS} FROM {T["inv"]} i
@@ -140,7 +141,7 @@ def _sql_allocate(cursor, imp: ARImport, *, lock: bool):
         """,
         params,
     )
-    cursor.execute("CREATE INDEX ON ar_open (k); ANALYZE ar_open")
+    cursor.execute("ANALYZE ar_open")
     overflow = (
         ""
         if imp.auto_apply

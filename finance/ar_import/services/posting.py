@@ -236,14 +236,17 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
             CREATE TEMP TABLE ar_pay ON COMMIT DROP AS
             SELECT s.*, nextval({id_sequence(cursor, T["pay"])}) AS payment_id
               FROM (SELECT ar.row_id, ar.line_number, ar.contact_id, ar.amount, ar.date, ar.check_number,
-                           ar.amount - COALESCE(a.applied, 0) AS residual
+                           ar.amount - COALESCE(a.applied, 0) AS residual, COALESCE(a.text, '') AS plan_text
                       FROM ar_rows ar
-                      LEFT JOIN (SELECT row_id, SUM(amount) AS applied FROM ar_app GROUP BY row_id) a
+                      LEFT JOIN (SELECT row_id, SUM(amount) AS applied,
+                                        LEFT(STRING_AGG(inv_number || '/' || line_no || ' ' || amount, ', '
+                                                        ORDER BY ord), {PLAN_TEXT_MAX}) AS text
+                                   FROM ar_app GROUP BY row_id) a
                              ON a.row_id = ar.row_id
                      ORDER BY ar.line_number) s
             """
         )
-        cursor.execute("CREATE INDEX ON ar_pay (row_id); CREATE INDEX ON ar_pay (payment_id); ANALYZE ar_pay")
+        cursor.execute("ANALYZE ar_pay")  # joined with hashes: no index
         cursor.execute("SELECT COUNT(*) FROM ar_pay WHERE residual > 0")
         n_credits = cursor.fetchone()[0]
         numbers = reserve_invoice_numbers(n_credits)
@@ -304,13 +307,8 @@ def _post_sql(imp: ARImport, batch: Batch, user, progress):
                     f"""
                     UPDATE {T["row"]} r
                        SET posted = true, payment_id = p.payment_id, plan_applied = p.amount - p.residual,
-                           plan_credit = p.residual, plan_text = COALESCE(s.text, '')
+                           plan_credit = p.residual, plan_text = p.plan_text
                       FROM ar_pay p
-                      LEFT JOIN (SELECT a.row_id,
-                                        LEFT(STRING_AGG(a.inv_number || '/' || a.line_no || ' ' || a.amount, ', '
-                                                        ORDER BY a.ord), {PLAN_TEXT_MAX}) AS text
-                                   FROM ar_app a
-                                  GROUP BY a.row_id) s ON s.row_id = p.row_id
                      WHERE r.id = p.row_id
                     """
                 )

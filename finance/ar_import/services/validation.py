@@ -5,8 +5,7 @@ import logging
 
 from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
-from django.db.models.functions import Concat, Substr
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from core.task_queue import send_task_on_commit
@@ -23,7 +22,7 @@ from finance.models import (
     Payment,
     PaymentMethod,
 )
-from finance.models_ar_import import ARImport, ARImportRow
+from finance.models_ar_import import ARImport
 from finance.money import ZERO, quantize
 from finance.services.batches import next_batch_number
 
@@ -44,8 +43,25 @@ def _lookup(model, column: str, values: list[str]) -> list[tuple[str, int]]:
         return cursor.fetchall()
 
 
+# The file's rows are read into this temporary table first (no keys, no indexes, no
+# WAL), checked and planned there, and written to ``ARImportRow`` once, by one INSERT …
+# SELECT with their errors, warnings and plan: the staged rows are never updated.
+STAGE = "ar_stage"
+STAGE_COLUMNS = [*ROW_FIELDS, "contact_id", "invoice_id"]
+
+
+def _create_stage(cursor) -> None:
+    """The temporary table of the rows being checked (dropped at commit), with the column
+    types of ``ARImportRow``."""
+    cursor.execute(
+        f"DROP TABLE IF EXISTS {STAGE}; CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS"
+        f" SELECT {', '.join(STAGE_COLUMNS)} FROM {T['row']} WITH NO DATA"
+    )
+
+
 class _RowWriter:
-    """Write parsed rows to ARImportRow in chunks, with COPY."""
+    """Write parsed rows to the stage table in chunks, with COPY, their customers (and,
+    with auto apply off, invoices) matched per chunk."""
 
     def __init__(self, ar_import: ARImport, parser: ARFileParser | None = None, progress=None):
         self.ar_import = ar_import
@@ -77,14 +93,11 @@ class _RowWriter:
         if not self.buffer:
             return
         contacts, invoices = self._match()
-        table = ARImportRow._meta.db_table
-        extra = ["plan_applied", "plan_credit", "plan_text", "posted", "contact_id", "invoice_id"]
-        cols = ", ".join(["ar_import_id", *ROW_FIELDS, *extra])
-        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        copy_sql = f"COPY {STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
             for r in self.buffer:
                 copy.write_row(
                     (
-                        self.ar_import.pk,
                         r.line,
                         r.batch_number,
                         r.customer_ref,
@@ -96,10 +109,6 @@ class _RowWriter:
                         r.description,
                         "".join(e + "\n" for e in r.errors),
                         "".join(w + "\n" for w in r.warnings),
-                        ZERO,
-                        ZERO,
-                        "",
-                        False,
                         contacts.get(r.customer_ref),
                         invoices.get(r.invoice_number),
                     )
@@ -110,10 +119,14 @@ class _RowWriter:
             self.progress(min(90, int(90 * self.parser.size / self.file_size)))
 
 
-def _append(qs, column: str, *parts):
-    """Append a message (parts: str or expressions) and a newline to ``column`` of ``qs``."""
-    pieces = [Value(p) if isinstance(p, str) else p for p in parts]
-    return qs.update(**{column: Concat(F(column), *pieces, Value("\n"))})
+def _append(cursor, column: str, message: str, where: str, params=(), *, source: str = "") -> None:
+    """Append ``message`` (an SQL expression of the stage row ``s`` and ``source``'s
+    columns) and a newline to ``column`` of the stage rows matching ``where``."""
+    cursor.execute(
+        f"UPDATE {STAGE} s SET {column} = s.{column} || {message} || E'\\n'"
+        f"{f' FROM {source}' if source else ''} WHERE {where}",
+        list(params),
+    )
 
 
 def _import_method(cash_account: GLAccount):
@@ -332,6 +345,8 @@ def _validate(
         require_invoice_number=not auto,
         max_bytes=max_bytes,
     )
+    with connection.cursor() as cursor:
+        _create_stage(cursor)
     writer = _RowWriter(imp, parser, progress)
     count, total, amounts_read = 0, ZERO, 0
     for row in parser.rows():
@@ -357,7 +372,8 @@ def _validate(
             }
         )
     if parser.too_big:
-        ARImportRow.objects.filter(ar_import=imp).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {STAGE}")
         imp.row_count, imp.total_amount = 0, ZERO
         return _finish(imp, errors, warnings, file_error_total=parser.error_total - len(parser.errors))
 
@@ -449,127 +465,117 @@ def _check_controls(imp: ARImport, parser: ARFileParser, *, count, total, amount
 
 
 def _check_rows(imp: ARImport):
-    """Row checks that need the database (contacts and invoices were matched when the
-    rows were written): unknown customers, repeats, rows posted before, invoices."""
-    rows = ARImportRow.objects.filter(ar_import=imp)
-    unmatched = rows.filter(contact__isnull=True).exclude(errors__contains="customer:")
-    _append(
-        unmatched.exclude(customer_ref__startswith="*"),
-        "errors",
-        "customer: no contact has party id ",
-        F("customer_ref"),
-    )
-    _append(
-        unmatched.filter(customer_ref__startswith="*"),
-        "errors",
-        "customer: no contact has Major Key ",
-        Substr(F("customer_ref"), 2),
-    )
-    keyed = rows.filter(contact__isnull=False, amount__isnull=False)
-    # The same row twice in the file.
-    dupes = (
-        keyed.annotate(
-            first=Window(
-                Min("line_number"), partition_by=[F("batch_number"), F("contact_id"), F("check_number"), F("amount")]
+    """Row checks that need the database, on the stage table (contacts and invoices were
+    matched when the rows were read): unknown customers, repeats, rows posted before,
+    invoices. Each check is one statement over the rows and writes only the rows it
+    finds."""
+    keyed = "s.contact_id IS NOT NULL AND s.amount IS NOT NULL"
+    unmatched = "s.contact_id IS NULL AND strpos(s.errors, 'customer:') = 0"
+    with connection.cursor() as cursor:
+        _append(
+            cursor,
+            "errors",
+            "'customer: no contact has party id ' || s.customer_ref",
+            f"{unmatched} AND left(s.customer_ref, 1) <> '*'",
+        )
+        _append(
+            cursor,
+            "errors",
+            "'customer: no contact has Major Key ' || substr(s.customer_ref, 2)",
+            f"{unmatched} AND left(s.customer_ref, 1) = '*'",
+        )
+        # The same row twice in the file: each but the first of a (batch, customer, check
+        # number, amount) names the first.
+        _append(
+            cursor,
+            "errors",
+            "'row: repeats line ' || d.first || ' (same batch, customer, check number and amount)'",
+            "s.line_number > d.first AND s.batch_number = d.batch_number AND s.contact_id = d.contact_id"
+            " AND s.check_number = d.check_number AND s.amount = d.amount",
+            source=f"""(SELECT s.batch_number, s.contact_id, s.check_number, s.amount, MIN(s.line_number) AS first
+                          FROM {STAGE} s WHERE {keyed}
+                         GROUP BY s.batch_number, s.contact_id, s.check_number, s.amount
+                        HAVING COUNT(*) > 1) d""",
+        )
+        # Already posted by another import (the unique index of posted rows finds them).
+        _append(
+            cursor,
+            "errors",
+            "'row: already posted by AR import ' || p.ar_import_id"
+            " || ' (same batch, customer, check number and amount)'",
+            f"{keyed} AND p.posted AND p.batch_number = s.batch_number AND p.contact_id = s.contact_id"
+            " AND p.check_number = s.check_number AND p.amount = s.amount",
+            source=f"{T['row']} p",
+        )
+        imp.repeat_count = _flag_repeats(cursor, imp)
+        named = "s.invoice_number <> ''"
+        if imp.auto_apply:
+            _append(cursor, "warnings", "'invoice number: ignored; auto apply pays the oldest open lines first'", named)
+            return
+        _append(
+            cursor,
+            "warnings",
+            "'invoice number: invoice ' || s.invoice_number || ' does not exist; the amount becomes an open credit'",
+            f"{named} AND s.invoice_id IS NULL",
+        )
+        if imp.entity_id:
+            _append(
+                cursor,
+                "errors",
+                "'invoice number: invoice ' || s.invoice_number"
+                " || ' belongs to another financial entity than the cash account'",
+                f"{named} AND i.id = s.invoice_id AND i.entity_id <> %s",
+                [imp.entity_id],
+                source=f"{T['inv']} i",
             )
-        )
-        .filter(line_number__gt=F("first"))
-        .values_list("pk", "first")
-    )
-    by_first: dict[int, list[int]] = {}
-    for pk, first in dupes:
-        by_first.setdefault(first, []).append(pk)
-    for first, pks in by_first.items():
         _append(
-            ARImportRow.objects.filter(pk__in=pks),
-            "errors",
-            f"row: repeats line {first} (same batch, customer, check number and amount)",
+            cursor,
+            "warnings",
+            "'invoice number: invoice ' || s.invoice_number || ' is billed to another contact'",
+            f"{named} AND s.contact_id IS NOT NULL AND i.id = s.invoice_id AND i.bill_to_id <> s.contact_id",
+            source=f"{T['inv']} i",
         )
-    # Already posted by another import.
-    posted = ARImportRow.objects.filter(
-        posted=True,
-        batch_number=OuterRef("batch_number"),
-        contact_id=OuterRef("contact_id"),
-        check_number=OuterRef("check_number"),
-        amount=OuterRef("amount"),
-    ).values("ar_import_id")[:1]
-    seen = keyed.annotate(prev=Subquery(posted)).filter(prev__isnull=False).values_list("pk", "prev")
-    by_prev: dict[int, list[int]] = {}
-    for pk, prev in seen:
-        by_prev.setdefault(prev, []).append(pk)
-    for prev, pks in by_prev.items():
-        _append(
-            ARImportRow.objects.filter(pk__in=pks),
-            "errors",
-            f"row: already posted by AR import {prev} (same batch, customer, check number and amount)",
-        )
-    imp.repeat_count = _flag_repeats(imp)
-    named = rows.exclude(invoice_number="")
-    if imp.auto_apply:
-        _append(named, "warnings", "invoice number: ignored; auto apply pays the oldest open lines first")
-        return
-    _append(
-        named.filter(invoice__isnull=True),
-        "warnings",
-        "invoice number: invoice ",
-        F("invoice_number"),
-        " does not exist; the amount becomes an open credit",
-    )
-    if imp.entity_id:
-        _append(
-            named.filter(invoice__isnull=False).exclude(invoice__entity_id=imp.entity_id),
-            "errors",
-            "invoice number: invoice ",
-            F("invoice_number"),
-            " belongs to another financial entity than the cash account",
-        )
-    _append(
-        named.filter(invoice__isnull=False, contact__isnull=False).exclude(invoice__bill_to_id=F("contact_id")),
-        "warnings",
-        "invoice number: invoice ",
-        F("invoice_number"),
-        " is billed to another contact",
-    )
 
 
 REPEAT_WARNING = "row: the same payer, check number and amount were posted before, in batch "
 
 
-def _repeats_query(imp: ARImport) -> tuple[str, list]:
+def _repeats_query(imp: ARImport, *, staged: bool = False) -> tuple[str, list]:
     """SQL of the import's rows that repeat a posted payment: (row_id, line_number,
-    batch_number, payment_id), the earliest such payment per row. One join of the staged
-    rows with the payments on (payer, reference, amount): set-based, not a lookup per row.
+    batch_number, payment_id), the earliest such payment per row. One join of the rows
+    with the payments on (payer, reference, amount): set-based, not a lookup per row.
     Rows without a check number are left out (nothing identifies the check), and so are
-    reversed payments (their money left the books)."""
+    reversed payments (their money left the books). ``staged``: the rows being checked
+    (the stage table, whose rows are known by line number), else the import's rows."""
+    rows, key, params = (f"{STAGE} r", "r.line_number", []) if staged else (f"{T['row']} r", "r.id", [imp.pk])
     sql = f"""
         SELECT m.row_id, m.line_number, b.number AS batch_number, m.payment_id
-          FROM (SELECT r.id AS row_id, r.line_number, MIN(p.id) AS payment_id
-                  FROM {T["row"]} r
+          FROM (SELECT {key} AS row_id, r.line_number, MIN(p.id) AS payment_id
+                  FROM {rows}
                   JOIN {T["pay"]} p
                     ON p.payer_id = r.contact_id AND p.reference = r.check_number AND p.amount = r.amount
-                 WHERE r.ar_import_id = %s AND r.check_number <> '' AND p.status = %s
-                 GROUP BY r.id, r.line_number) m
+                 WHERE {"true" if staged else "r.ar_import_id = %s"} AND r.check_number <> '' AND p.status = %s
+                 GROUP BY {key}, r.line_number) m
           JOIN {T["pay"]} fp ON fp.id = m.payment_id
           JOIN {T["batch"]} b ON b.id = fp.batch_id
     """
-    return sql, [imp.pk, Payment.Status.POSTED]
+    return sql, [*params, Payment.Status.POSTED]
 
 
-def _flag_repeats(imp: ARImport) -> int:
-    """Warn on each row that repeats a posted payment, naming its batch (one statement);
-    the number of such rows."""
-    sql, params = _repeats_query(imp)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {T["row"]}
-               SET warnings = warnings || %s || m.batch_number || ' (payment ' || m.payment_id || ')' || %s
-              FROM ({sql}) m
-             WHERE {T["row"]}.id = m.row_id
-            """,
-            [REPEAT_WARNING, "\n", *params],
-        )
-        return cursor.rowcount
+def _flag_repeats(cursor, imp: ARImport) -> int:
+    """Warn on each staged row that repeats a posted payment, naming its batch (one
+    statement); the number of such rows."""
+    sql, params = _repeats_query(imp, staged=True)
+    cursor.execute(
+        f"""
+        UPDATE {STAGE} s
+           SET warnings = s.warnings || %s || m.batch_number || ' (payment ' || m.payment_id || ')' || %s
+          FROM ({sql}) m
+         WHERE s.line_number = m.row_id
+        """,
+        [REPEAT_WARNING, "\n", *params],
+    )
+    return cursor.rowcount
 
 
 def _repeats_now(cursor, imp: ARImport) -> tuple[int, int | None, str | None]:
@@ -582,42 +588,71 @@ def _repeats_now(cursor, imp: ARImport) -> tuple[int, int | None, str | None]:
     return found if found is not None else (0, None, None)
 
 
+def _problems_of_rows(cursor, column: str, level: str, room: int, out: list[dict]) -> int:
+    """Add the first ``room`` staged rows' problems of ``column`` (in line order) to
+    ``out``; the number of rows that have any."""
+    cursor.execute(f"SELECT COUNT(*) FROM {STAGE} WHERE {column} <> ''")
+    count = cursor.fetchone()[0]
+    if count and room > 0:
+        cursor.execute(
+            f"SELECT line_number, {column} FROM {STAGE} WHERE {column} <> '' ORDER BY line_number LIMIT %s", [room]
+        )
+        for line, text in cursor.fetchall():
+            for part in text.split("\n"):
+                if part:
+                    field_name, _, message = part.partition(": ")
+                    out.append({"line": line, "field": field_name, "message": message, "level": level, "row": True})
+    return count
+
+
 def _finish(imp: ARImport, errors: list[dict], warnings: list[dict], *, file_error_total: int) -> ARImport:
     """Store the problems and counts (``file_error_total``: the parser's errors not kept
-    in ``errors``), then the preview when nothing is wrong."""
-    rows = ARImportRow.objects.filter(ar_import=imp)
-    n_file_errors = len(errors)
-    row_errors = rows.exclude(errors="")
-    n_row_errors = row_errors.count()
-    room = MAX_ERRORS_KEPT - len(errors)
-    for line, text in row_errors.order_by("line_number").values_list("line_number", "errors")[: max(room, 0)]:
-        for part in text.split("\n"):
-            if part:
-                field_name, _, message = part.partition(": ")
-                errors.append({"line": line, "field": field_name, "message": message, "level": "error", "row": True})
-    imp.error_count = n_file_errors + file_error_total + n_row_errors
-    row_warnings = rows.exclude(warnings="")
-    imp.warning_count = len(warnings) + row_warnings.count()
-    room = WARNINGS_KEPT - len(warnings)
-    for line, text in row_warnings.order_by("line_number").values_list("line_number", "warnings")[: max(room, 0)]:
-        for part in text.split("\n"):
-            if part:
-                field_name, _, message = part.partition(": ")
-                warnings.append(
-                    {"line": line, "field": field_name, "message": message, "level": "warning", "row": True}
-                )
-    imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:WARNINGS_KEPT]
-    imp.validated_at = timezone.now()
-    if imp.error_count == 0:
-        imp.status = ARImport.Status.VALIDATED
-        _plan(imp, lock=False)
-        agg = rows.aggregate(a=Sum("plan_applied"), c=Sum("plan_credit"), n=Count("pk", filter=Q(plan_credit__gt=0)))
-        imp.applied_amount, imp.credit_amount = quantize(agg["a"] or ZERO), quantize(agg["c"] or ZERO)
-        imp.credit_count = agg["n"]
-    else:
-        imp.status = ARImport.Status.INVALID
+    in ``errors``), then, when nothing is wrong, the preview (each row's plan); write the
+    staged rows to ``ARImportRow`` with their problems and plans (one INSERT … SELECT)."""
+    with connection.cursor() as cursor:
+        n_file_errors = len(errors)
+        n_row_errors = _problems_of_rows(cursor, "errors", "error", MAX_ERRORS_KEPT - len(errors), errors)
+        imp.error_count = n_file_errors + file_error_total + n_row_errors
+        n_warnings = len(warnings)
+        imp.warning_count = n_warnings + _problems_of_rows(
+            cursor, "warnings", "warning", WARNINGS_KEPT - n_warnings, warnings
+        )
+        imp.errors = errors[:MAX_ERRORS_KEPT] + warnings[:WARNINGS_KEPT]
+        imp.validated_at = timezone.now()
+        planned = imp.error_count == 0
+        if planned:
+            imp.status = ARImport.Status.VALIDATED
+            _plan(cursor, imp, rows=STAGE)
+            cursor.execute(
+                "SELECT COALESCE(SUM(applied), 0), COALESCE(SUM(amount - applied), 0),"
+                " COUNT(*) FILTER (WHERE amount > applied) FROM ar_plan"
+            )
+            applied, credit, imp.credit_count = cursor.fetchone()
+            imp.applied_amount, imp.credit_amount = quantize(applied), quantize(credit)
+        else:
+            imp.status = ARImport.Status.INVALID
+        _write_rows(cursor, imp, planned=planned)
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}, ar_plan")
     imp.save()
     return imp
+
+
+def _write_rows(cursor, imp: ARImport, *, planned: bool) -> None:
+    """The staged rows into ``ARImportRow``, in line order, with their plans (none when
+    the import is invalid)."""
+    columns = ", ".join(STAGE_COLUMNS)
+    staged = ", ".join(f"s.{c}" for c in STAGE_COLUMNS)
+    plan = "COALESCE(p.applied, 0), COALESCE(p.amount - p.applied, 0), COALESCE(p.text, '')" if planned else "0, 0, ''"
+    join = "LEFT JOIN ar_plan p ON p.row_id = s.line_number" if planned else ""
+    cursor.execute(
+        f"""
+        INSERT INTO {T["row"]} (ar_import_id, {columns}, plan_applied, plan_credit, plan_text, posted)
+        SELECT %s, {staged}, {plan}, false
+          FROM {STAGE} s {join}
+         ORDER BY s.line_number
+        """,
+        [imp.pk],
+    )
 
 
 def problems(imp: ARImport, level: str = "error") -> list[str]:
