@@ -269,3 +269,45 @@ def test_links_by_id_are_what_reverse_gives(client):
         reverse_ids("finance:invoice_detail", pk="x")
     with pytest.raises(NoReverseMatch):
         reverse_ids("finance:invoice_detail", pk=-1)
+
+
+# The header cells as the template wrote them before ``table_head_cells``.
+HEAD_TEMPLATE = """{% load django_tables2 %}<tr>
+{% for column in table.columns %}
+  <th {{ column.attrs.th.as_html }} scope="col"{% if column.orderable %} aria-sort="{% if column.is_ordered %}{% if column.order_by_alias.is_descending %}descending{% else %}ascending{% endif %}{% else %}none{% endif %}"{% endif %}>
+    {% if column.orderable %}
+    <a href="{% querystring_replace table.prefixed_order_by_field=column.order_by_alias.next %}" title="Sort by {{ column.header|lower }}{% if column.is_ordered %} ({% if column.order_by_alias.is_descending %}now descending{% else %}now ascending{% endif %}){% endif %}">{{ column.header }}<span class="sort-mark" aria-hidden="true"></span></a>
+    {% else %}
+    {{ column.header }}
+    {% endif %}
+  </th>
+{% endfor %}
+</tr>"""  # noqa: E501
+
+
+@pytest.mark.parametrize("query", ["", "?inv-sort=-date&status=open&q=A%26B", "?inv-sort=total&page=2"])
+def test_the_header_is_the_templates_cell_for_cell(query):
+    from django.template import Context, Template
+    from django_tables2 import RequestConfig
+
+    from finance.templatetags.tables_fast import table_head_cells
+
+    class Head(tables.Table):
+        number = tables.Column("Invoice <no.>")
+        date = DayColumn()
+        total = MoneyColumn()
+        state = tables.Column("Status", orderable=False)
+
+    request = RequestFactory().get("/invoices/" + query)
+    table = Head([], prefix="inv-")
+    RequestConfig(request).configure(table)
+    old = Template(HEAD_TEMPLATE).render(Context({"table": table, "request": request}))
+    new = "<tr>" + table_head_cells({"request": request}, table) + "</tr>"
+
+    def squeeze(html):
+        return re.sub(r"\s*(<|>)\s*", r"\1", re.sub(r"\s+", " ", html)).replace(" >", ">")
+
+    assert squeeze(new) == squeeze(old)
+    assert "Invoice &lt;no.&gt;" in new and 'aria-sort="none"' in new
+    if "sort=-date" in query:
+        assert 'aria-sort="descending"' in new and "status=open" in new and "q=A%26B" in new
