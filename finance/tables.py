@@ -4,12 +4,12 @@ from decimal import Decimal
 
 import django_tables2 as tables
 from django.db.models.query import ModelIterable
-from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import template_localtime
 from django_tables2.utils import A
 
+from core.fast_reverse import reverse_ids
 from finance.models import Batch, Contact, Invoice, InvoiceAdjustment, JournalEntry, Payment, Refund
 from finance.templatetags.finance_ui import batch_badge, invoice_badge, money, payment_badge
 
@@ -347,12 +347,12 @@ class BatchJournalTable(tables.Table):
 
     def render_source(self, record):
         if record.invoice_id:
-            url = reverse("finance:invoice_detail", args=[record.invoice_id])
+            url = reverse_ids("finance:invoice_detail", pk=record.invoice_id)
             return format_html('<a href="{}">Invoice {}</a>', url, record.invoice.number)
         if record.payment_id:
-            url = reverse("finance:payment_detail", args=[record.payment_id])
+            url = reverse_ids("finance:payment_detail", pk=record.payment_id)
             return format_html('<a href="{}">Payment #{}</a>', url, record.payment_id)
         if record.ar_import_id:
-            url = reverse("finance:ar_import_detail", args=[record.ar_import_id])
+            url = reverse_ids("finance:ar_import_detail", pk=record.ar_import_id)
             return format_html('<a href="{}">AR import {}</a>', url, record.ar_import_id)
         return "—"
