@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from finance.signals import invoices_created
+from finance.signals import invoices_created, invoices_writing
 
 
 class IntegrationsConfig(AppConfig):
@@ -11,6 +11,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         # Imported once the app registry is ready: the receiver's service uses the models.
-        from integrations.services.sync.records import invoices_created_receiver
+        from integrations.services.sync.records import invoices_created_receiver, invoices_writing_receiver
 
         invoices_created.connect(invoices_created_receiver, dispatch_uid="integrations.invoice_sync_records")
+        invoices_writing.connect(invoices_writing_receiver, dispatch_uid="integrations.invoice_sync_records_written")

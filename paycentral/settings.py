@@ -155,6 +155,9 @@ else:
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# The ledger services' statements are prepared once per connection (finance/services/rows.py).
+# Turn off behind a pooler that shares one server session between transactions.
+LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Database triggers are declared in the models' Meta.triggers (core/db_triggers.py)

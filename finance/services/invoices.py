@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date as Date
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
 
 from django.db import connection, transaction
 
@@ -47,8 +48,8 @@ from finance.money import ZERO, allocate, quantize
 from finance.services.accounts import account_for_role
 from finance.services.batches import check_batch_open, lock_batch_for_writing
 from finance.services.journal import Leg, journal_entry_rows
-from finance.services.rows import Ref, Statement
-from finance.signals import invoices_created
+from finance.services.rows import Ref, Statement, prepared_cursor
+from finance.signals import invoices_created, invoices_writing
 
 DEFAULT_TERMS_DAYS = 30
 
@@ -131,9 +132,8 @@ def _lock_for_invoice(
         "(SELECT a.id FROM finance_glaccount a WHERE a.entity_id = %s AND a.role = 'ar' AND a.is_active"
         " ORDER BY a.code LIMIT 1)"
     )
-    names = [f.attname for f in Batch._meta.concrete_fields]
-    columns = ", ".join(f"b.{f.column}" for f in Batch._meta.concrete_fields)
-    with connection.cursor() as cursor:
+    names, columns = _batch_columns()
+    with prepared_cursor() as cursor:
         if number_needed:
             cursor.execute(
                 f"""SELECT {columns}, s.next_value, {ar}
@@ -157,6 +157,14 @@ def _lock_for_invoice(
     locked = Batch.from_db(connection.alias, names, row[: len(names)])
     check_batch_open(locked)
     return locked, row[-2], row[-1]
+
+
+@cache
+def _batch_columns() -> tuple[list[str], str]:
+    """The batch's attribute names and its columns (``b.<column>, …``), made once."""
+    return [f.attname for f in Batch._meta.concrete_fields], ", ".join(
+        f"b.{f.column}" for f in Batch._meta.concrete_fields
+    )
 
 
 def _ar_id(entity: FinancialEntity) -> int | None:
@@ -232,6 +240,7 @@ def invoice_create(
     if not number and locked_next is not None:  # taken in the statement that writes the invoice
         add_free_numbers(statement, 1, locked_next)
         numbering = Ref("(SELECT g::text FROM free_numbers)")
+    invoice_ref = Ref("(SELECT id FROM inv)")
     rows = invoice_rows(
         bill_to=bill_to,
         entity=entity,
@@ -247,19 +256,20 @@ def invoice_create(
         number=numbering,
         user=user,
         ar_id=ar_id,
-        invoice_ref=Ref("(SELECT id FROM inv)"),
+        invoice_ref=invoice_ref,
         entry_ref=Ref("(SELECT id FROM je)"),
     )
     statement.insert("inv", [rows.invoice], returning=("id", "number"))
     statement.insert("ln", rows.lines, returning=("id", "line_number"))
     if rows.entry is not None:
         statement.insert("je", [rows.entry]).insert("jl", rows.entry_lines, returning=())
-    ((invoice_id, taken, line_ids),) = statement.run(
-        "SELECT id, number, (SELECT array_agg(id ORDER BY line_number) FROM ln) FROM inv"
+    invoices_writing.send(sender=Invoice, statement=statement, invoices=[(rows.invoice, invoice_ref)])
+    invoice_id, taken, line_ids = statement.run_reading(
+        ["(SELECT id FROM inv)", "(SELECT number FROM inv)", "(SELECT array_agg(id ORDER BY line_number) FROM ln)"]
     )
     rows.invoice.number = taken
     rows.saved(invoice_id, line_ids)
-    invoices_created.send(sender=Invoice, invoices=[rows.invoice])
+    invoices_created.send(sender=Invoice, invoices=[rows.invoice], written=statement.done)
     return rows.invoice
 
 
@@ -282,7 +292,7 @@ class InvoiceRows:
         for line, pk in zip(self.lines, line_ids, strict=True):
             line.pk, line.invoice = pk, invoice
             line._state.adding, line._state.db = False, connection.alias
-        written = InvoiceLine.objects.filter(invoice_id=invoice.pk)  # as prefetch_related leaves it
+        written = invoice.lines.get_queryset()  # as prefetch_related leaves it
         written._result_cache = self.lines
         setattr(written, "_prefetch_done", True)  # noqa: B010
         setattr(invoice, "_prefetched_objects_cache", {"lines": written})  # noqa: B010

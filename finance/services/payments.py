@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date as Date
 from decimal import Decimal
+from functools import cache
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -52,7 +53,7 @@ from finance.services.journal import (
     journal_entry_reverse,
     journal_entry_rows,
 )
-from finance.services.rows import Ref, Statement
+from finance.services.rows import Ref, Statement, prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -214,19 +215,17 @@ def _lock_named(batch: Batch, applications: list[ApplicationSpec], entity: Finan
     line_ids = [spec.line.pk for spec in applications]
     if len(set(line_ids)) != len(line_ids):
         raise FinanceError("A line appears twice in the applications; give it once.")
-    models = (Batch, Invoice, InvoiceLine)
-    columns = [[f.column for f in m._meta.concrete_fields] for m in models]
-    select = ", ".join(f"{alias}.{c}" for alias, cols in zip("bil", columns, strict=True) for c in cols)
-    with connection.cursor() as cursor:
+    columns, select = _lock_columns()
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"""SELECT {select},
                        (SELECT a.id FROM finance_glaccount a WHERE a.entity_id = %s AND a.role = 'ar' AND a.is_active
                          ORDER BY a.code LIMIT 1)
                   FROM finance_batch b, finance_invoiceline l JOIN finance_invoice i ON i.id = l.invoice_id
-                 WHERE b.id = %s AND l.id = ANY(%s)
+                 WHERE b.id = %s AND l.id IN ({", ".join(["%s"] * len(line_ids))})
                  ORDER BY i.id, l.id
                    FOR SHARE OF b FOR UPDATE OF i, l""",
-            [entity.pk, batch.pk, line_ids],
+            [entity.pk, batch.pk, *line_ids],
         )
         rows = cursor.fetchall()
     if not rows:
@@ -251,6 +250,15 @@ def _lock_named(batch: Batch, applications: list[ApplicationSpec], entity: Finan
     return locked, [(lines[spec.line.pk], spec.amount) for spec in applications], rows[0][-1]
 
 
+@cache
+def _lock_columns() -> tuple[list[list[str]], str]:
+    """The columns of the batch, the invoice and the line, and their select list in
+    ``_lock_named`` (made once)."""
+    columns = [[f.column for f in m._meta.concrete_fields] for m in (Batch, Invoice, InvoiceLine)]
+    return columns, ", ".join(f"{alias}.{c}" for alias, cols in zip("bil", columns, strict=True) for c in cols)
+
+
+@cache
 def _attnames(model) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
@@ -395,18 +403,19 @@ def _write_applied_payment(plan, **fields) -> Payment:
         **fields,
     )
     statement = Statement().insert("pay", [rows.payment]).insert("app", rows.applications, returning=())
-    statement.add(
-        "moved_lines",
-        "UPDATE finance_invoiceline l SET balance = l.balance - m.amount"
-        " FROM unnest(%s::bigint[], %s::numeric[]) AS m(id, amount) WHERE l.id = m.id",
-        [list(rows.per_line), list(rows.per_line.values())],
-    )
-    statement.add(
-        "moved_invoices",
-        "UPDATE finance_invoice i SET balance = i.balance - m.amount"
-        " FROM unnest(%s::bigint[], %s::numeric[]) AS m(id, amount) WHERE i.id = m.id",
-        [list(rows.per_invoice), list(rows.per_invoice.values())],
-    )
+    # The moves as a VALUES list (not arrays): the statement is prepared, and a plan made
+    # for any parameters knows how many rows a VALUES list has (not an array's).
+    for name, table, moves in (
+        ("moved_lines", "finance_invoiceline", rows.per_line),
+        ("moved_invoices", "finance_invoice", rows.per_invoice),
+    ):
+        statement.add(
+            name,
+            f"UPDATE {table} t SET balance = t.balance - m.amount"
+            f" FROM (VALUES {', '.join(['(%s::bigint, %s::numeric)'] * len(moves))}) AS m(id, amount)"
+            " WHERE t.id = m.id",
+            [v for pair in moves.items() for v in pair],
+        )
     for n, (entry, entry_lines) in enumerate(rows.entries):
         statement.insert(f"je{n}", [entry]).insert(f"jl{n}", entry_lines, returning=())
     payment = rows.payment

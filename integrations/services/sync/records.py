@@ -12,6 +12,8 @@ Invariants kept here:
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,10 +28,93 @@ from integrations.services.sync.base import Outcome, SyncError, lock_record
 REQUEST_CHUNK = 200
 
 
-def invoices_created_receiver(sender, invoices, **kwargs):
+# The name a receiver of ``invoices_writing`` puts in the statement's ``done``.
+WRITTEN = "integrations.invoice_sync_records"
+
+
+def invoices_writing_receiver(sender, statement, invoices, **kwargs):
+    """The ``invoices_writing`` receiver (connected by the app): the sync records are
+    written by the statement that writes their invoices (``sync_records_create``'s rule,
+    as a part of it), their payment requests queued after commit."""
+    eligible = [(inv, ref) for inv, ref in invoices if _eligible(inv)]
+    if eligible:
+        values = ", ".join(f"({ref.sql}, %s::bigint, %s::bigint, %s::text)" for _, ref in eligible)
+        sql, params = _records_insert(
+            f"(VALUES {values}) AS v(invoice_id, entity_id, contact_id, currency)",
+            [p for inv, ref in eligible for p in (*ref.params, inv.entity_id, inv.bill_to_id, inv.currency)],
+            returning="id, gateway_account_id",
+        )
+        statement.add("invoice_sync_records", sql, params)
+        statement.read(
+            "(SELECT array_agg(id ORDER BY id) FROM invoice_sync_records WHERE gateway_account_id IS NOT NULL)",
+            lambda ids: _queue_requests_on_commit(ids) if ids else None,
+        )
+    statement.done.add(WRITTEN)
+
+
+def invoices_created_receiver(sender, invoices, written=(), **kwargs):
     """The ``invoices_created`` receiver (connected by the app): sync records are made
-    in the invoices' own transaction (see the signal)."""
-    sync_records_create(list(invoices))
+    in the invoices' own transaction (see the signal), unless the statement that wrote
+    the invoices wrote them (``invoices_writing_receiver``)."""
+    if WRITTEN not in written:
+        sync_records_create(list(invoices))
+
+
+def _eligible(invoice: Invoice) -> bool:
+    return invoice.type != Invoice.Type.CREDIT and invoice.total > 0
+
+
+def _records_insert(source: str, source_params: list, *, returning: str) -> tuple[str, list]:
+    """The INSERT of the sync records of the invoices in ``source`` (an SQL row source
+    ``v(invoice_id, entity_id, contact_id, currency)``): the rule of
+    ``sync_records_create``."""
+    template, constant, fixed = _constant_fields()
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in constant)
+    values = [
+        f.get_db_prep_save(f.pre_save(template, add=True), connection) if value is _EACH_TIME else value
+        for f, value in zip(constant, fixed, strict=True)
+    ]
+    sql = f"""
+        INSERT INTO {qn(InvoiceSyncRecord._meta.db_table)}
+               (invoice_id, entity_id, gateway_account_id, currency, base_currency, handling_mode,
+                provider_customer_id, {columns})
+        SELECT v.invoice_id, v.entity_id, g.id, v.currency, e.currency, COALESCE(g.default_handling_mode, %s),
+               COALESCE(c.provider_customer_id, ''), {", ".join(["%s"] * len(constant))}
+          FROM {source}
+          JOIN finance_financialentity e ON e.id = v.entity_id
+          LEFT JOIN paycentral_gatewayaccount g ON g.entity_id = v.entity_id AND g.invoice_sync AND g.is_active
+          LEFT JOIN LATERAL (
+                SELECT s.provider_customer_id FROM integrations_savedpaymentmethod s
+                 WHERE s.contact_id = v.contact_id AND s.is_active AND s.autopay AND s.provider_customer_id <> ''
+                 ORDER BY s.id DESC LIMIT 1) c ON true
+         ORDER BY v.invoice_id
+        RETURNING {returning}"""
+    return sql, [Mode.DEFAULT, *values, *source_params]
+
+
+_GIVEN = {"invoice_id", "entity_id", "gateway_account_id", "currency", "base_currency", "handling_mode"}
+_GIVEN.add("provider_customer_id")
+
+
+_EACH_TIME = object()
+
+
+@cache
+def _constant_fields() -> tuple[InvoiceSyncRecord, list, list]:
+    """The record's columns that take the model's defaults (all but the given ones): a
+    new record (the template), the fields, and the value each writes, prepared once;
+    ``_EACH_TIME`` for those whose value is taken at each save (``auto_now``, callable
+    defaults: ``pre_save`` of the template)."""
+    template = InvoiceSyncRecord(handling_mode=Mode.DEFAULT)
+    fields = [f for f in InvoiceSyncRecord._meta.concrete_fields if not f.primary_key and f.attname not in _GIVEN]
+    fixed = [
+        _EACH_TIME
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) or callable(f.default)
+        else f.get_db_prep_save(f.pre_save(template, add=True), connection)
+        for f in fields
+    ]
+    return template, fields, fixed
 
 
 def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:
@@ -43,44 +128,23 @@ def sync_records_create(invoices: list[Invoice]) -> list[InvoiceSyncRecord]:
     autopay saved method (the newest one that has an id). When any record has an
     account, the payment requests are queued after commit.
     """
-    eligible = [inv for inv in invoices if inv.type != Invoice.Type.CREDIT and inv.total > 0]
+    eligible = [inv for inv in invoices if _eligible(inv)]
     if not eligible:
         return []
-    template = InvoiceSyncRecord(handling_mode=Mode.DEFAULT)
-    given = {"invoice_id", "entity_id", "gateway_account_id", "currency", "base_currency", "handling_mode"}
-    given.add("provider_customer_id")
-    constant = [f for f in InvoiceSyncRecord._meta.concrete_fields if not f.primary_key and f.attname not in given]
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in constant)
-    values = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in constant]
-    sql = f"""
-        INSERT INTO {qn(InvoiceSyncRecord._meta.db_table)}
-               (invoice_id, entity_id, gateway_account_id, currency, base_currency, handling_mode,
-                provider_customer_id, {columns})
-        SELECT v.invoice_id, v.entity_id, g.id, v.currency, e.currency, COALESCE(g.default_handling_mode, %s),
-               COALESCE(c.provider_customer_id, ''), {", ".join(["%s"] * len(constant))}
-          FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
-               AS v(invoice_id, entity_id, contact_id, currency)
-          JOIN finance_financialentity e ON e.id = v.entity_id
-          LEFT JOIN paycentral_gatewayaccount g ON g.entity_id = v.entity_id AND g.invoice_sync AND g.is_active
-          LEFT JOIN LATERAL (
-                SELECT s.provider_customer_id FROM integrations_savedpaymentmethod s
-                 WHERE s.contact_id = v.contact_id AND s.is_active AND s.autopay AND s.provider_customer_id <> ''
-                 ORDER BY s.id DESC LIMIT 1) c ON true
-         ORDER BY v.invoice_id
-        RETURNING {", ".join(qn(f.column) for f in InvoiceSyncRecord._meta.concrete_fields)}"""
+    sql, params = _records_insert(
+        "unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[])"
+        " AS v(invoice_id, entity_id, contact_id, currency)",
+        [
+            [inv.pk for inv in eligible],
+            [inv.entity_id for inv in eligible],
+            [inv.bill_to_id for inv in eligible],
+            [inv.currency for inv in eligible],
+        ],
+        returning=", ".join(qn(f.column) for f in InvoiceSyncRecord._meta.concrete_fields),
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                Mode.DEFAULT,
-                *values,
-                [inv.pk for inv in eligible],
-                [inv.entity_id for inv in eligible],
-                [inv.bill_to_id for inv in eligible],
-                [inv.currency for inv in eligible],
-            ],
-        )
+        cursor.execute(sql, params)
         names = [f.attname for f in InvoiceSyncRecord._meta.concrete_fields]
         records = [InvoiceSyncRecord.from_db(connection.alias, names, row) for row in cursor.fetchall()]
     written = {record.invoice_id: record for record in records}
