@@ -298,15 +298,6 @@ class Batch(models.Model):
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 func=trigger_sql.BATCH_POSTED_FROZEN,
             ),
-            # What the batch received and took back is written when it is posted (PostedReceipts).
-            Trigger(
-                name="batch_posted_receipts",
-                level=pgtrigger.Row,
-                when=pgtrigger.After,
-                operation=pgtrigger.UpdateOf("status"),
-                condition=pgtrigger.Condition("NEW.status = 'posted' AND OLD.status IS DISTINCT FROM 'posted'"),
-                func=trigger_sql.KEEP_POSTED_RECEIPTS,
-            ),
         ]
 
     def __str__(self):
@@ -659,7 +650,35 @@ class Payment(models.Model):
                 name="payment_by_reversal_date",
             ),
         ]
-        triggers = [batch_open_trigger("batch_open_for_payment")]
+        triggers = [
+            batch_open_trigger("batch_open_for_payment"),
+            # What each batch received and took back (BatchReceipts), kept per statement.
+            Trigger(
+                name="payment_receipts_insert",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                referencing=pgtrigger.Referencing(new="new_payments"),
+                func=trigger_sql.KEEP_INSERTED_RECEIPTS,
+            ),
+            Trigger(
+                name="payment_receipts_update",
+                level=pgtrigger.Row,
+                when=pgtrigger.After,
+                operation=pgtrigger.UpdateOf(*trigger_sql.RECEIPT_COLUMNS),
+                condition=pgtrigger.Condition(
+                    " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in trigger_sql.RECEIPT_COLUMNS)
+                ),
+                func=trigger_sql.KEEP_UPDATED_RECEIPTS,
+            ),
+            Trigger(
+                name="payment_receipts_delete",
+                level=pgtrigger.Row,
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete,
+                func=trigger_sql.KEEP_DELETED_RECEIPTS,
+            ),
+        ]
 
     def __str__(self):
         return f"Payment {self.pk} {self.amount} {self.currency}"
@@ -669,36 +688,43 @@ class Payment(models.Model):
         return self.amount - self.amount_applied
 
 
-class PostedReceipts(models.Model):
-    """What a posted batch took in and took back, per day, payment method and currency:
-    the payments received in it (by their date) and the payments reversed in it (by the
-    reversal's date), added up by ``finance.triggers.PAYMENT_MOVES``.
+class BatchReceipts(models.Model):
+    """What each batch received and took back, per day, payment method, currency and
+    slot: the payments received in it (by their date) and the payments reversed in it
+    (by the reversal's date), as ``finance.triggers.payment_moves`` counts a payment.
 
-    Written once, when the batch is posted, by a trigger on the batch table
-    (``batch_posted_receipts``), in the posting's transaction: a posted batch takes no
-    new rows and its payments' amounts, dates, methods and batches are fixed, so these
-    figures never change afterwards. The cash receipts report and the batch list read
-    them for posted batches instead of adding up their payments again, and add up the
-    payments of open and ready batches as before; ``verify_ledger`` checks them against
-    the payments (``finance.reporting.selectors.posted_receipts_mismatches``).
+    Kept by the database: the triggers on the payment table (``Payment.Meta.triggers``)
+    add each statement's change in the writing transaction, whoever writes, so in every
+    snapshot these figures equal the sums over that snapshot's payments, which
+    ``verify_ledger`` checks (``finance.reporting.selectors.batch_receipts_mismatches``).
+    The cash receipts report, the dashboard and the batch list read these rows (a few
+    per batch and day) instead of adding up every payment. A key's figures are the sum
+    of its slots: each writing session adds to one (``finance.triggers.RECEIPT_SLOTS``).
     """
 
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+", db_index=False)
     date = models.DateField()
-    method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+")
+    method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+", db_index=False)
     currency = models.CharField(max_length=3)
+    slot = models.SmallIntegerField(default=0)
     received = MoneyField(default=ZERO)
     received_count = models.IntegerField(default=0)
     reversed = MoneyField(default=ZERO)
     reversal_count = models.IntegerField(default=0)
 
     class Meta:
-        verbose_name = "posted batch receipts"
-        verbose_name_plural = "posted batch receipts"
+        verbose_name = "batch receipts"
+        verbose_name_plural = "batch receipts"
         constraints = [
-            models.UniqueConstraint(fields=["batch", "date", "method", "currency"], name="posted_receipts_unique"),
+            # Also the index of a batch's rows (the batch list's figures).
+            models.UniqueConstraint(
+                fields=["batch", "date", "method", "currency", "slot"], name="batch_receipts_unique"
+            ),
         ]
-        indexes = [models.Index(fields=["date"], name="posted_receipts_by_date")]
+        indexes = [
+            models.Index(fields=["date"], name="batch_receipts_by_date"),
+            models.Index(fields=["method"], name="batch_receipts_method"),
+        ]
 
     def __str__(self):
         return f"Batch {self.batch_id} {self.date} {self.currency}: in {self.received}, back {self.reversed}"

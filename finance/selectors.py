@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from finance.models import (
     Batch,
     BatchEvent,
+    BatchReceipts,
     Contact,
     CurrentBatch,
     Invoice,
@@ -20,7 +21,6 @@ from finance.models import (
     JournalLine,
     Payment,
     PaymentApplication,
-    PostedReceipts,
     Refund,
     SavedCard,
 )
@@ -226,25 +226,16 @@ def batch_with_figures(batches, *, with_others: bool = True) -> list[Batch]:
             charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
         )
     }
-    # Payments: a posted batch's from what it received, written when it was posted
-    # (PostedReceipts: a few rows, not its payments); the others' added up here, from the
-    # index payment_by_batch_date alone. One query.
-    posted = [b.pk for b in batches if b.status == Batch.Status.POSTED]
-    received = (
-        PostedReceipts.objects.filter(batch_id__in=posted)
+    # Payments: each batch's count and cash from its kept receipts (BatchReceipts: a few
+    # rows a batch and day, kept by the payment table's triggers), not its payments.
+    payments = {
+        batch_id: {"n": n, "amount": amount}
+        for batch_id, n, amount in BatchReceipts.objects.filter(batch_id__in=ids)
         .order_by()
         .values("batch_id")
         .annotate(n=Sum("received_count"), amount=Sum("received"))
         .values_list("batch_id", "n", "amount")
-    )
-    counted = (
-        Payment.objects.filter(batch_id__in=[pk for pk in ids if pk not in set(posted)])
-        .order_by()
-        .values("batch_id")
-        .annotate(n=Count("*"), amount=Sum("amount"))
-        .values_list("batch_id", "n", "amount")
-    )
-    payments = {batch_id: {"n": n, "amount": amount} for batch_id, n, amount in received.union(counted, all=True)}
+    }
     others: dict[int, int] = {}
     if with_others and ids:
         # One query: the grouped counts of the three kinds, side by side.

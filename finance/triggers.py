@@ -154,47 +154,73 @@ BATCH_POSTED_FROZEN = """
 """
 
 
-# --- What a batch received and took back (cash receipts) ------------------------------
+# --- What each batch received and took back, kept (cash receipts, batch figures) -----
+# ``finance_batchreceipts`` (``BatchReceipts``) holds, per batch, day, payment method,
+# currency and slot, the payments received in the batch (by their date) and the
+# payments reversed in it (by the reversal's date), each against the payment's method
+# and currency: the cash receipts report's money in and its reversals, and the batch
+# list's payment count and cash. The triggers on the payment table add each
+# statement's change in the writing transaction, whoever writes (ORM, set-based SQL,
+# COPY): inserted payments count in, a changed payment's old contribution out and its
+# new one in. Each writing session adds to one of SLOTS rows per key (chosen by its
+# server process), so a long posting does not hold up the others' payments of the same
+# batch and day; readers add up the slots.
 
-# The payments received in the batches that ``{batches}`` selects (an SQL condition on
-# a batch id), by their date, and the payments reversed in them, by the reversal's
-# date, each against the payment's method and currency, between ``{date_from}`` and
-# ``{date_to}``: the cash receipts report's money in and its reversals
-# (``finance.reporting.selectors.cash_receipts``, which adds the refunds; and
-# ``finance.selectors.batch_with_figures``). Columns:
-# date, method_id, currency, batch_id, received, received_count, reversed,
-# reversal_count.
-PAYMENT_MOVES = """
-    SELECT p.date, p.method_id, p.currency, p.batch_id,
-           SUM(p.amount) AS received, COUNT(*) AS received_count, 0 AS reversed, 0 AS reversal_count
-      FROM finance_payment p
-     WHERE p.batch_id {batches} AND p.date BETWEEN {date_from} AND {date_to}
-     GROUP BY p.date, p.method_id, p.currency, p.batch_id
-    UNION ALL
-    SELECT p.reversal_date, p.method_id, p.currency, p.reversal_batch_id, 0, 0, SUM(p.amount), COUNT(*)
-      FROM finance_payment p
-     WHERE p.reversal_batch_id {batches} AND p.reversal_date BETWEEN {date_from} AND {date_to}
-     GROUP BY p.reversal_date, p.method_id, p.currency, p.reversal_batch_id
-"""
+RECEIPT_SLOTS = 16
 
 
-def posted_receipts_rows(batches: str) -> str:
-    """An ``INSERT`` of the ``PostedReceipts`` rows of the batches ``batches`` selects:
-    what each took in and back per day, method and currency (``PAYMENT_MOVES`` of every
-    date, one row per key)."""
-    moves = PAYMENT_MOVES.format(batches=batches, date_from="'-infinity'::date", date_to="'infinity'::date")
+def payment_moves(rows: str, sign: str = "") -> str:
+    """The contributions of the payment rows ``rows`` (a table or subquery with the
+    payment's columns), one per payment received and one per payment reversed: batch,
+    date, method, currency, received, received count, reversed, reversal count; with
+    ``sign`` "-" they count out. The one rule of what a payment adds to its batches'
+    receipts."""
     return f"""
-    INSERT INTO finance_postedreceipts
-           (batch_id, date, method_id, currency, received, received_count, reversed, reversal_count)
-    SELECT batch_id, date, method_id, currency,
-           SUM(received), SUM(received_count), SUM(reversed), SUM(reversal_count)
+    SELECT r.batch_id, r.date, r.method_id, r.currency,
+           {sign}r.amount AS received, {sign}1 AS received_count, 0 AS reversed, 0 AS reversal_count
+      FROM {rows} r
+    UNION ALL
+    SELECT r.reversal_batch_id, r.reversal_date, r.method_id, r.currency, 0, 0, {sign}r.amount, {sign}1
+      FROM {rows} r
+     WHERE r.reversal_batch_id IS NOT NULL AND r.reversal_date IS NOT NULL"""
+
+
+RECEIPT_KEYS = "batch_id, date, method_id, currency"
+RECEIPT_FIGURES = ("received", "received_count", "reversed", "reversal_count")
+
+
+def _keep_receipts(moves: str) -> str:
+    figures = ", ".join(RECEIPT_FIGURES)
+    sums = ", ".join(f"SUM({f})" for f in RECEIPT_FIGURES)
+    updates = ", ".join(f"{f} = k.{f} + EXCLUDED.{f}" for f in RECEIPT_FIGURES)
+    return f"""
+    INSERT INTO finance_batchreceipts AS k ({RECEIPT_KEYS}, slot, {figures})
+    SELECT {RECEIPT_KEYS}, (pg_backend_pid() % {RECEIPT_SLOTS})::smallint, {sums}
       FROM ({moves}) m
-     GROUP BY batch_id, date, method_id, currency
-     ORDER BY batch_id, date, method_id, currency;
+     GROUP BY {RECEIPT_KEYS}
+    HAVING {" OR ".join(f"SUM({f}) <> 0" for f in RECEIPT_FIGURES)}
+     ORDER BY {RECEIPT_KEYS}
+    ON CONFLICT ({RECEIPT_KEYS}, slot) DO UPDATE SET {updates};
 """
 
 
-# When a batch is posted its payments and reversals can no longer change (the batch
-# takes no new rows, and a posted payment's amount, date, method and batch are fixed):
-# what it received and took back is written once, in the posting's transaction.
-KEEP_POSTED_RECEIPTS = posted_receipts_rows("= NEW.id") + "\n    RETURN NULL;\n"
+# The payment columns a receipt reads, as the row triggers name them.
+_ROW = (
+    "(SELECT {r}.batch_id, {r}.date, {r}.method_id, {r}.currency, {r}.amount, {r}.reversal_batch_id, {r}.reversal_date)"
+)
+
+KEEP_INSERTED_RECEIPTS = _keep_receipts(payment_moves("new_payments")) + "\n    RETURN NULL;\n"
+KEEP_UPDATED_RECEIPTS = (
+    _keep_receipts(payment_moves(_ROW.format(r="NEW")) + " UNION ALL " + payment_moves(_ROW.format(r="OLD"), "-"))
+    + "\n    RETURN NULL;\n"
+)
+KEEP_DELETED_RECEIPTS = _keep_receipts(payment_moves(_ROW.format(r="OLD"), "-")) + "\n    RETURN NULL;\n"
+# The columns whose change moves a payment's receipts.
+RECEIPT_COLUMNS = ("batch_id", "date", "method_id", "currency", "amount", "reversal_batch_id", "reversal_date")
+
+
+def kept_receipts_from_payments() -> str:
+    """An ``INSERT`` of the receipts of every payment (a database that had none kept)."""
+    return _keep_receipts(payment_moves("finance_payment")).replace(
+        f"(pg_backend_pid() % {RECEIPT_SLOTS})::smallint", "0::smallint"
+    )

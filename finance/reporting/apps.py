@@ -8,5 +8,5 @@ class ReportingConfig(AppConfig):
     # Run by verify_ledger after the ledger's own checks (finance.ledger_check.installed_checks).
     ledger_checks = (
         "finance.reporting.checks.check_contact_balances",
-        "finance.reporting.checks.check_posted_receipts",
+        "finance.reporting.checks.check_batch_receipts",
     )

@@ -5,9 +5,9 @@ first (``finance.ledger_check.installed_checks``)."""
 
 from finance.ledger_check import CheckResult, Mismatch, _money
 from finance.reporting.selectors import (
+    batch_receipts_mismatches,
     contact_balance_mismatches,
     open_balance_by_date_mismatches,
-    posted_receipts_mismatches,
 )
 
 
@@ -35,11 +35,12 @@ def _kept_detail(kr, kn, kc, kcn, rr, rn, rc, rcn) -> str:
     return f"kept {kept}; invoices {real}"
 
 
-def check_posted_receipts(cursor, limit: int) -> CheckResult:
-    """What each posted batch received and took back, written when it was posted
-    (``PostedReceipts``, read by the cash receipts report), against its payments."""
-    result = CheckResult("posted_receipts", "Receipts written at posting = the posted batches' payments and reversals")
-    count, rows = posted_receipts_mismatches(limit)
+def check_batch_receipts(cursor, limit: int) -> CheckResult:
+    """What each batch received and took back, kept by the payment table's triggers
+    (``BatchReceipts``, read by the cash receipts report and the batch list), against
+    the payments."""
+    result = CheckResult("batch_receipts", "Kept batch receipts = the payments received and reversed in each batch")
+    count, rows = batch_receipts_mismatches(limit)
     for batch_id, day, method_id, currency, *figures in rows:
         kept, real = figures[:4], figures[4:]
         result.mismatches.append(

@@ -15,11 +15,11 @@ from django.db.models.functions import Coalesce
 
 from core.dates import format_day
 from finance import selectors as finance_selectors
-from finance.models import Batch, Contact, Invoice, Payment, PaymentMethod, PostedReceipts, Refund
+from finance.models import Batch, BatchReceipts, Contact, Invoice, Payment, PaymentMethod, Refund
 from finance.money import ZERO
 from finance.reporting.colours import method_style
 from finance.reporting.models import ContactBalance, OpenBalanceByDate
-from finance.triggers import PAYMENT_MOVES
+from finance.triggers import RECEIPT_FIGURES, RECEIPT_KEYS, payment_moves
 
 # The kept open balances per currency and invoice date: a day's slots added up.
 BY_DATE = f"""(SELECT currency, date, SUM(receivable) AS receivable, SUM(receivable_count) AS receivable_count,
@@ -407,25 +407,17 @@ def cash_receipts(
     apart, in no total. ``batches`` chooses the transactions of posted batches only or
     of every open, ready and posted batch."""
     payment, refund = Payment._meta.db_table, Refund._meta.db_table
-    # Posted batches: what each received and took back, written when it was posted
-    # (PostedReceipts); open and ready batches: their payments added up here, by the
-    # same rule (PAYMENT_MOVES). Refunds (few, and a pending one may succeed after its
-    # batch is posted) are added up for every batch.
-    live = PAYMENT_MOVES.format(
-        batches="= ANY(ARRAY(SELECT id FROM unposted))", date_from="%(date_from)s", date_to="%(date_to)s"
-    )
+    # Money in and reversals: the kept receipts of each batch (BatchReceipts, a few rows
+    # a batch and day, kept by the payment table's triggers); refunds (few, and a
+    # pending one may succeed later) added up here.
     sql = f"""
-        WITH unposted AS (
-            SELECT id FROM {Batch._meta.db_table} WHERE status = ANY(%(states)s) AND status <> %(posted)s),
-        moves AS (
-            SELECT r.date, r.method_id, r.currency, r.batch_id, r.received, r.reversed AS refunded,
-                   r.received_count AS n, 0 AS refunds, r.reversal_count AS reversals
-              FROM {PostedReceipts._meta.db_table} r
-             WHERE r.date BETWEEN %(date_from)s AND %(date_to)s AND %(posted)s = ANY(%(states)s)
-            UNION ALL
-            SELECT m.date, m.method_id, m.currency, m.batch_id, m.received, m.reversed,
-                   m.received_count, 0, m.reversal_count
-              FROM ({live}) m
+        WITH moves AS (
+            SELECT r.date, r.method_id, r.currency, r.batch_id, SUM(r.received) AS received,
+                   SUM(r.reversed) AS refunded, SUM(r.received_count) AS n, 0 AS refunds,
+                   SUM(r.reversal_count) AS reversals
+              FROM {BatchReceipts._meta.db_table} r
+             WHERE r.date BETWEEN %(date_from)s AND %(date_to)s
+             GROUP BY r.date, r.method_id, r.currency, r.batch_id
             UNION ALL
             SELECT r.date, r.method_id, r.currency, r.batch_id, 0, SUM(r.amount), 0, COUNT(*), 0
               FROM (SELECT r.date, r.currency, r.batch_id, r.amount,
@@ -441,12 +433,12 @@ def cash_receipts(
           JOIN {Batch._meta.db_table} b ON b.id = m.batch_id
           JOIN {PaymentMethod._meta.db_table} pm ON pm.id = m.method_id
          WHERE b.status = ANY(%(states)s)
-         GROUP BY m.date, pm.id, pm.code, pm.name, pm.type, m.currency"""
+         GROUP BY m.date, pm.id, pm.code, pm.name, pm.type, m.currency
+        HAVING SUM(m.n) <> 0 OR SUM(m.refunds) <> 0 OR SUM(m.reversals) <> 0"""
     params = {
         "date_from": date_from,
         "date_to": date_to,
         "states": batch_states(batches),
-        "posted": Batch.Status.POSTED,
         "succeeded": Refund.Status.SUCCEEDED,
     }
     with connection.cursor() as cursor:
@@ -682,29 +674,26 @@ def open_balance_by_date_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
     return _kept_mismatches(BY_DATE, ["currency", "date"], ["currency", "date"], limit)
 
 
-def posted_receipts_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
-    """The receipts written for posted batches (``PostedReceipts``) that differ from
-    their payments', in one snapshot (a row for a batch that is not posted is one too):
-    (how many, the first ``limit`` as (batch id, date, method id, currency, kept
-    received, count, reversed, count, recomputed received, count, reversed, count))."""
-    keys = ["batch_id", "date", "method_id", "currency"]
-    figures = ["received", "received_count", "reversed", "reversal_count"]
-    moves = PAYMENT_MOVES.format(
-        batches=f"IN (SELECT id FROM {Batch._meta.db_table} WHERE status = %s)",
-        date_from="'-infinity'::date",
-        date_to="'infinity'::date",
-    )
+def batch_receipts_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
+    """The kept receipts (``BatchReceipts``, summed over their slots) that differ from
+    the payments', in one snapshot: (how many, the first ``limit`` as (batch id, date,
+    method id, currency, kept received, count, reversed, count, recomputed received,
+    count, reversed, count)). Keys all zero on both sides are not differences."""
+    keys = RECEIPT_KEYS.split(", ")
+    figures = RECEIPT_FIGURES
+    sums = ", ".join(f"SUM({f}) AS {f}" for f in figures)
+    nonzero = " OR ".join(f"SUM({f}) <> 0" for f in figures)
     sql = f"""
-        WITH re AS (
-            SELECT {", ".join(keys)}, {", ".join(f"SUM({f}) AS {f}" for f in figures)}
-              FROM ({moves}) m GROUP BY {", ".join(keys)}),
-        kept AS (SELECT {", ".join(keys + figures)} FROM {PostedReceipts._meta.db_table})
+        WITH re AS (SELECT {RECEIPT_KEYS}, {sums} FROM ({payment_moves(Payment._meta.db_table)}) m
+                     GROUP BY {RECEIPT_KEYS} HAVING {nonzero}),
+        kept AS (SELECT {RECEIPT_KEYS}, {sums} FROM {BatchReceipts._meta.db_table}
+                  GROUP BY {RECEIPT_KEYS} HAVING {nonzero})
         SELECT {", ".join(f"COALESCE(k.{k}, r.{k})" for k in keys)},
                {", ".join(f"k.{f}" for f in figures)}, {", ".join(f"r.{f}" for f in figures)}
           FROM kept k FULL JOIN re r ON {" AND ".join(f"r.{k} = k.{k}" for k in keys)}
          WHERE ({", ".join(f"k.{f}" for f in figures)}) IS DISTINCT FROM ({", ".join(f"r.{f}" for f in figures)})
          ORDER BY 1, 2, 3, 4"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [Batch.Status.POSTED, Batch.Status.POSTED])
+        cursor.execute(sql)
         rows = cursor.fetchall()
     return len(rows), rows[:limit]

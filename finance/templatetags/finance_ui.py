@@ -1,5 +1,6 @@
 """Display helpers of the staff UI: money formatting and status badges."""
 
+import functools
 from decimal import Decimal
 
 from django import template
@@ -37,7 +38,9 @@ BATCH_STATE_TITLES = {
 }
 
 
+@functools.lru_cache(maxsize=512)
 def _badge(css: str, label: str, title: str = "") -> str:
+    """A badge's HTML (a list shows the same few badges on every row: made once each)."""
     if title:
         return format_html('<span class="badge {}" title="{}">{}</span>', css, title, label)
     return format_html('<span class="badge {}">{}</span>', css, label)

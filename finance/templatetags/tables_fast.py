@@ -254,6 +254,7 @@ def table_body_rows(table) -> str:
     model = _record_model(table)
     plans = [_Column(column, model) for column in table.columns]
     rows = []
+    plain_rows = not table.row_attrs
     for row in table.paginated_rows:
         record = row.record
         fast = model is not None and isinstance(record, model)
@@ -271,7 +272,9 @@ def table_body_rows(table) -> str:
             for _bound, cell in row.items():
                 plan = plans[len(cells)]
                 cells.append(f"<td {plan.td_html(record, cell)}>{plan.html(cell)}</td>")
-        rows.append(format_html("<tr {}>{}</tr>", row.attrs.as_html(), mark_safe("".join(cells))))
+        # The row's attributes: with no row_attrs, its even/odd class alone (BoundRow.attrs).
+        tr = f'class="{row.get_even_odd_css_class()}"' if plain_rows else row.attrs.as_html()
+        rows.append(f"<tr {tr}>{''.join(cells)}</tr>")
     if not rows and table.empty_text:
         rows.append(format_html('<tr><td colspan="{}">{}</td></tr>', len(plans), table.empty_text))
     return mark_safe("\n".join(rows))

@@ -36,7 +36,9 @@ EXPECTED = {
     ("finance_invoice", "reporting_contact_balance_insert", "reporting.InvoiceBalanceTriggers"),
     ("finance_invoice", "reporting_contact_balance_update", "reporting.InvoiceBalanceTriggers"),
     ("finance_invoice", "reporting_contact_balance_delete", "reporting.InvoiceBalanceTriggers"),
-    ("finance_batch", "batch_posted_receipts", "finance.Batch"),
+    ("finance_payment", "payment_receipts_insert", "finance.Payment"),
+    ("finance_payment", "payment_receipts_update", "finance.Payment"),
+    ("finance_payment", "payment_receipts_delete", "finance.Payment"),
     ("finance_paymentapplication", "membership_applications_written", "membership.PaymentApplicationDateTriggers"),
     ("finance_invoice", "membership_invoice_reversed", "membership.InvoiceDateTriggers"),
 }

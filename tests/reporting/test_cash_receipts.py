@@ -9,6 +9,7 @@ import datetime
 import io
 
 import pytest
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -189,14 +190,28 @@ def test_a_reversed_payment_is_taken_off_on_the_reversal_day_not_its_own(ledger,
     assert (totals["CHECK USD"], totals["reversals"]) == ("0.00", "1")
 
 
-def test_a_posted_batch_keeps_what_it_received_and_the_report_reads_it(ledger):
-    """Posting a batch writes what it received and took back per day, method and
-    currency (``PostedReceipts``); the report reads those rows for posted batches and
-    adds up the payments of open ones; verify_ledger holds the rows to the payments."""
+def test_each_batch_keeps_what_it_received_and_took_back_and_the_report_reads_it(ledger):
+    """The payment table's triggers keep what each batch received and took back per day,
+    method and currency (``BatchReceipts``), in the writing transaction; the report and
+    the batch list read those rows; verify_ledger holds them to the payments."""
     from django.db import connection
 
     from finance.ledger_check import verify_ledger
-    from finance.models import PostedReceipts
+    from finance.models import Batch, BatchReceipts
+    from finance.selectors import batch_with_figures
+
+    def kept():
+        return {
+            (r["batch_id"], r["date"], r["method__code"]): (r["received"], r["n"], r["reversed"], r["back"])
+            for r in BatchReceipts.objects.values("batch_id", "date", "method__code")
+            .annotate(
+                received=Sum("received"),
+                n=Sum("received_count"),
+                reversed=Sum("reversed"),
+                back=Sum("reversal_count"),
+            )
+            .order_by()
+        }
 
     payer = ContactFactory(name="Dana")
     old = BatchFactory(number="OLD", date=yesterday())
@@ -204,42 +219,56 @@ def test_a_posted_batch_keeps_what_it_received_and_the_report_reads_it(ledger):
     first = payment_receive(payer=payer, method=ledger.check_method, amount="75.00", date=yesterday(), batch=old)
     payment_receive(payer=payer, method=ledger.check_method, amount="25.00", date=yesterday(), batch=old)
     payment_receive(payer=payer, method=ledger.cash_method, amount="10.00", date=yesterday(), batch=old)
-    assert not PostedReceipts.objects.exists()  # nothing is written before posting
+    assert kept() == {
+        (old.pk, yesterday(), "CHECK"): (D("100.00"), 2, D("0.00"), 0),
+        (old.pk, yesterday(), "CASH"): (D("10.00"), 1, D("0.00"), 0),
+    }
     post(old)
-    kept = {
-        (r.batch_id, r.date, r.method.code, r.currency): (r.received, r.received_count, r.reversed, r.reversal_count)
-        for r in PostedReceipts.objects.select_related("method")
-    }
-    assert kept == {
-        (old.pk, yesterday(), "CHECK", "USD"): (D("100.00"), 2, D("0.00"), 0),
-        (old.pk, yesterday(), "CASH", "USD"): (D("10.00"), 1, D("0.00"), 0),
-    }
-    # A reversal in an open batch: added up live until its batch is posted, then kept there.
+    # A reversal in another batch: counted there, on its day; the first batch's rows stay.
     returned = BatchFactory(number="NSF", date=today())
     payment_reverse(payment=first, batch=returned, date=today(), reason="Returned check")
-    assert PostedReceipts.objects.filter(batch=returned).count() == 0
-    assert selectors.cash_receipts(yesterday(), today()).row(today()) == [D("0"), D("-75.00")]
-    post(returned)
-    (back,) = PostedReceipts.objects.filter(batch=returned)
-    assert (back.date, back.received, back.reversed, back.reversal_count) == (today(), D("0.00"), D("75.00"), 1)
-    assert PostedReceipts.objects.filter(batch=old).count() == 2  # the first batch's rows are unchanged
+    assert kept()[(returned.pk, today(), "CHECK")] == (D("0.00"), 0, D("75.00"), 1)
+    assert kept()[(old.pk, yesterday(), "CHECK")] == (D("100.00"), 2, D("0.00"), 0)
+    every = selectors.cash_receipts(yesterday(), today())
+    assert every.row(yesterday()) == [D("10.00"), D("100.00")] and every.row(today()) == [D("0"), D("-75.00")]
     posted = selectors.cash_receipts(yesterday(), today(), batches=selectors.BATCHES_POSTED)
-    assert posted.row(yesterday()) == [D("10.00"), D("100.00")] and posted.row(today()) == [D("0"), D("-75.00")]
-    assert selectors.posted_receipts_mismatches() == (0, [])
+    assert posted.row(today()) == [D("0"), D("0")]  # the reversal's batch is open
+    (listed,) = batch_with_figures([Batch.objects.get(pk=old.pk)])
+    assert (listed.payment_count, listed.cash_total) == (3, D("110.00"))
+    assert selectors.batch_receipts_mismatches() == (0, [])
     assert verify_ledger().ok
 
-    # The report reads the kept rows of posted batches: a changed row shows in the report
-    # (and verify_ledger reports it), where adding up the payments again would not.
+    # The report and the batch list read the kept rows: a changed row shows in both (and
+    # verify_ledger reports it), where adding up the payments again would not.
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE finance_postedreceipts SET received = received + 1 WHERE batch_id = %s", [old.pk])
+        cursor.execute("UPDATE finance_batchreceipts SET received = received + 1 WHERE batch_id = %s", [old.pk])
     assert selectors.cash_receipts(yesterday(), yesterday()).row(yesterday()) == [D("11.00"), D("101.00")]
-    # The batch list reads them too (a posted batch's payments and cash).
-    from finance.models import Batch
-    from finance.selectors import batch_with_figures
-
     (listed,) = batch_with_figures([Batch.objects.get(pk=old.pk)])
-    assert (listed.payment_count, listed.cash_total) == (3, D("112.00"))
-    count, rows = selectors.posted_receipts_mismatches()
+    assert listed.cash_total == D("112.00")
+    count, rows = selectors.batch_receipts_mismatches()
     assert count == 2 and rows[0][0] == old.pk
     report = verify_ledger()
-    assert not report.ok and "posted_receipts" in {c.name for c in report.checks if c.count}
+    assert not report.ok and "batch_receipts" in {c.name for c in report.checks if c.count}
+
+
+def test_payments_written_in_one_statement_are_kept_as_one_change(ledger):
+    """A set-based write (as the AR import's) goes through the same statement trigger:
+    many payments, one grouped change of the kept receipts."""
+    from django.db import connection
+
+    from finance.models import BatchReceipts, Payment
+
+    payer = ContactFactory(name="Eve")
+    batch = BatchFactory(number="BULK", date=today())
+    model = payment_receive(payer=payer, method=ledger.check_method, amount="5.00", date=today(), batch=batch)
+    columns = [f.column for f in Payment._meta.concrete_fields if f.column != "id"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO finance_payment ({', '.join(columns)}) "
+            f"SELECT {', '.join(columns)} FROM finance_payment, generate_series(1, 40) WHERE id = %s",
+            [model.pk],
+        )
+    assert Payment.objects.filter(batch=batch).count() == 41
+    rows = BatchReceipts.objects.filter(batch=batch)
+    assert sum(r.received_count for r in rows) == 41 and sum(r.received for r in rows) == D("205.00")
+    assert selectors.batch_receipts_mismatches() == (0, [])
