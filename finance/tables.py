@@ -1,5 +1,6 @@
 """django-tables2 tables of the staff UI lists (sortable; money right-aligned)."""
 
+import datetime
 from decimal import Decimal
 
 import django_tables2 as tables
@@ -58,7 +59,15 @@ class DayColumn(tables.Column):
         super().__init__(*args, **kwargs)
 
     def render(self, value):
-        return date_format(template_localtime(value), DATE_FORMAT)
+        if type(value) is not datetime.date:  # a time: its date in the association's time zone
+            return date_format(template_localtime(value), DATE_FORMAT)
+        # The rows of a page share a few dates: each is formatted once per table (a column
+        # is copied for each table, and with it this memo).
+        memo = self.__dict__.setdefault("_days", {})
+        shown = memo.get(value)
+        if shown is None:
+            shown = memo[value] = date_format(value, DATE_FORMAT)
+        return shown
 
 
 class NumberColumn(tables.Column):
