@@ -431,7 +431,35 @@ class Invoice(models.Model):
         # migration 0015): a balance change is then a heap-only update that writes no
         # index. The reports read open balances from the kept per-contact and per-date
         # figures (finance.reporting: ContactBalance, OpenBalanceByDate) instead.
-        triggers = [batch_open_trigger("batch_open_for_invoice")]
+        triggers = [
+            batch_open_trigger("batch_open_for_invoice"),
+            # What each batch invoiced (BatchInvoices), kept per statement.
+            Trigger(
+                name="invoice_batch_figures_insert",
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                referencing=pgtrigger.Referencing(new="new_invoices"),
+                func=trigger_sql.KEEP_INSERTED_INVOICE_FIGURES,
+            ),
+            Trigger(
+                name="invoice_batch_figures_update",
+                level=pgtrigger.Row,
+                when=pgtrigger.After,
+                operation=pgtrigger.UpdateOf(*trigger_sql.INVOICE_FIGURE_COLUMNS),
+                condition=pgtrigger.Condition(
+                    " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in trigger_sql.INVOICE_FIGURE_COLUMNS)
+                ),
+                func=trigger_sql.KEEP_UPDATED_INVOICE_FIGURES,
+            ),
+            Trigger(
+                name="invoice_batch_figures_delete",
+                level=pgtrigger.Row,
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete,
+                func=trigger_sql.KEEP_DELETED_INVOICE_FIGURES,
+            ),
+        ]
         # Other apps' triggers on this table are declared on their proxies of Invoice:
         # the kept balances (finance.reporting.models.InvoiceBalanceTriggers) and the
         # membership dates (finance.membership.models.InvoiceDateTriggers).
@@ -686,6 +714,30 @@ class Payment(models.Model):
     @property
     def unapplied(self):
         return self.amount - self.amount_applied
+
+
+class BatchInvoices(models.Model):
+    """What each batch invoiced, per slot: its invoices other than credit invoices (count
+    and charges) and its credit invoices (count), as ``finance.triggers.invoice_figures``
+    counts an invoice. Kept by the invoice table's triggers (``Invoice.Meta.triggers``)
+    in the writing transaction, one slot per writing session, as ``BatchReceipts`` is;
+    ``verify_ledger`` checks them against the invoices
+    (``finance.reporting.selectors.batch_invoice_mismatches``). The batch list, the
+    batch summary and the dashboard read them instead of adding up every invoice."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="+", db_index=False)
+    slot = models.SmallIntegerField(default=0)
+    invoice_count = models.IntegerField(default=0)
+    credit_count = models.IntegerField(default=0)
+    charges = MoneyField(default=ZERO)
+
+    class Meta:
+        verbose_name = "batch invoices"
+        verbose_name_plural = "batch invoices"
+        constraints = [models.UniqueConstraint(fields=["batch", "slot"], name="batch_invoices_unique")]
+
+    def __str__(self):
+        return f"Batch {self.batch_id}: {self.invoice_count} invoices, {self.charges}"
 
 
 class BatchReceipts(models.Model):

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from finance.models import (
     Batch,
     BatchEvent,
+    BatchInvoices,
     BatchReceipts,
     Contact,
     CurrentBatch,
@@ -214,17 +215,14 @@ def batch_with_figures(batches, *, with_others: bool = True) -> list[Batch]:
     batches only (not a subquery per row and column)."""
     batches = list(batches)
     ids = [b.pk for b in batches]
+    # Invoices: each batch's counts and charges from its kept figures (BatchInvoices, a
+    # row a batch and writing slot, kept by the invoice table's triggers).
     invoices = {
         row["batch_id"]: row
-        for row in Invoice.objects.filter(batch_id__in=ids)
+        for row in BatchInvoices.objects.filter(batch_id__in=ids)
         .order_by()
         .values("batch_id")
-        .annotate(
-            # Counted on batch_id (never null), not the id: read from the index invoice_by_batch_date alone.
-            n=Count("batch", filter=~Q(type=Invoice.Type.CREDIT)),
-            credit_n=Count("batch", filter=Q(type=Invoice.Type.CREDIT)),
-            charges=Sum("total", filter=~Q(type=Invoice.Type.CREDIT)),
-        )
+        .annotate(n=Sum("invoice_count"), credit_n=Sum("credit_count"), charges=Sum("charges"))
     }
     # Payments: each batch's count and cash from its kept receipts (BatchReceipts: a few
     # rows a batch and day, kept by the payment table's triggers), not its payments.

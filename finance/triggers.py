@@ -224,3 +224,62 @@ def kept_receipts_from_payments() -> str:
     return _keep_receipts(payment_moves("finance_payment")).replace(
         f"(pg_backend_pid() % {RECEIPT_SLOTS})::smallint", "0::smallint"
     )
+
+
+# --- What each batch invoiced, kept (the batch list's figures) ----------------------
+# ``finance_batchinvoices`` (``BatchInvoices``) holds, per batch and slot, the count of
+# its invoices other than credit invoices, their charges (totals) and the count of its
+# credit invoices: the batch list's, the batch summary's and the dashboard's figures
+# (``finance.selectors.batch_with_figures``). Kept as the receipts are, by the invoice
+# table's triggers, in the writing transaction, one slot per writing session.
+
+
+def invoice_figures(rows: str, sign: str = "") -> str:
+    """What the invoice rows ``rows`` add to their batches' figures (with ``sign`` "-",
+    take off): the one rule of what an invoice counts for in its batch."""
+    return f"""
+    SELECT r.batch_id,
+           {sign}(r.type <> 'credit')::int AS invoice_count,
+           {sign}(r.type = 'credit')::int AS credit_count,
+           {sign}(CASE WHEN r.type <> 'credit' THEN r.total ELSE 0 END) AS charges
+      FROM {rows} r"""
+
+
+INVOICE_FIGURES = ("invoice_count", "credit_count", "charges")
+
+
+def _keep_invoice_figures(figures: str, slot: str = f"(pg_backend_pid() % {RECEIPT_SLOTS})::smallint") -> str:
+    columns = ", ".join(INVOICE_FIGURES)
+    sums = ", ".join(f"SUM({f})" for f in INVOICE_FIGURES)
+    updates = ", ".join(f"{f} = k.{f} + EXCLUDED.{f}" for f in INVOICE_FIGURES)
+    return f"""
+    INSERT INTO finance_batchinvoices AS k (batch_id, slot, {columns})
+    SELECT batch_id, {slot}, {sums}
+      FROM ({figures}) f
+     GROUP BY batch_id
+    HAVING {" OR ".join(f"SUM({f}) <> 0" for f in INVOICE_FIGURES)}
+     ORDER BY batch_id
+    ON CONFLICT (batch_id, slot) DO UPDATE SET {updates};
+"""
+
+
+_INVOICE_ROW = "(SELECT {r}.batch_id, {r}.type, {r}.total)"
+KEEP_INSERTED_INVOICE_FIGURES = _keep_invoice_figures(invoice_figures("new_invoices")) + "\n    RETURN NULL;\n"
+KEEP_UPDATED_INVOICE_FIGURES = (
+    _keep_invoice_figures(
+        invoice_figures(_INVOICE_ROW.format(r="NEW"))
+        + " UNION ALL "
+        + invoice_figures(_INVOICE_ROW.format(r="OLD"), "-")
+    )
+    + "\n    RETURN NULL;\n"
+)
+KEEP_DELETED_INVOICE_FIGURES = (
+    _keep_invoice_figures(invoice_figures(_INVOICE_ROW.format(r="OLD"), "-")) + "\n    RETURN NULL;\n"
+)
+# The columns whose change moves an invoice's figures.
+INVOICE_FIGURE_COLUMNS = ("batch_id", "type", "total")
+
+
+def kept_invoice_figures_from_invoices() -> str:
+    """An ``INSERT`` of the figures of every invoice (a database that had none kept)."""
+    return _keep_invoice_figures(invoice_figures("finance_invoice"), slot="0::smallint")

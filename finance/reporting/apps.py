@@ -9,4 +9,5 @@ class ReportingConfig(AppConfig):
     ledger_checks = (
         "finance.reporting.checks.check_contact_balances",
         "finance.reporting.checks.check_batch_receipts",
+        "finance.reporting.checks.check_batch_invoices",
     )

@@ -5,6 +5,7 @@ first (``finance.ledger_check.installed_checks``)."""
 
 from finance.ledger_check import CheckResult, Mismatch, _money
 from finance.reporting.selectors import (
+    batch_invoice_mismatches,
     batch_receipts_mismatches,
     contact_balance_mismatches,
     open_balance_by_date_mismatches,
@@ -49,6 +50,19 @@ def check_batch_receipts(cursor, limit: int) -> CheckResult:
                 f"kept {_receipts(*kept)}; payments {_receipts(*real)}",
             )
         )
+    result.count = count
+    return result
+
+
+def check_batch_invoices(cursor, limit: int) -> CheckResult:
+    """What each batch invoiced, kept by the invoice table's triggers (``BatchInvoices``,
+    read by the batch list, the batch summary and the dashboard), against the invoices."""
+    result = CheckResult("batch_invoices", "Kept batch invoice figures = the invoices of each batch")
+    count, rows = batch_invoice_mismatches(limit)
+    for batch_id, kn, kc, kcharges, rn, rc, rcharges in rows:
+        kept = "none" if kn is None else f"{kn} invoices, {kc} credit invoices, charges {_money(kcharges)}"
+        real = "none" if rn is None else f"{rn} invoices, {rc} credit invoices, charges {_money(rcharges)}"
+        result.mismatches.append(Mismatch(f"Batch id {batch_id}", f"kept {kept}; invoices {real}"))
     result.count = count
     return result
 

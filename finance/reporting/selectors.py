@@ -15,11 +15,11 @@ from django.db.models.functions import Coalesce
 
 from core.dates import format_day
 from finance import selectors as finance_selectors
-from finance.models import Batch, BatchReceipts, Contact, Invoice, Payment, PaymentMethod, Refund
+from finance.models import Batch, BatchInvoices, BatchReceipts, Contact, Invoice, Payment, PaymentMethod, Refund
 from finance.money import ZERO
 from finance.reporting.colours import method_style
 from finance.reporting.models import ContactBalance, OpenBalanceByDate
-from finance.triggers import RECEIPT_FIGURES, RECEIPT_KEYS, payment_moves
+from finance.triggers import INVOICE_FIGURES, RECEIPT_FIGURES, RECEIPT_KEYS, invoice_figures, payment_moves
 
 # The kept open balances per currency and invoice date: a day's slots added up.
 BY_DATE = f"""(SELECT currency, date, SUM(receivable) AS receivable, SUM(receivable_count) AS receivable_count,
@@ -693,6 +693,29 @@ def batch_receipts_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
           FROM kept k FULL JOIN re r ON {" AND ".join(f"r.{k} = k.{k}" for k in keys)}
          WHERE ({", ".join(f"k.{f}" for f in figures)}) IS DISTINCT FROM ({", ".join(f"r.{f}" for f in figures)})
          ORDER BY 1, 2, 3, 4"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    return len(rows), rows[:limit]
+
+
+def batch_invoice_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
+    """The kept invoice figures (``BatchInvoices``, summed over their slots) that differ
+    from the invoices', in one snapshot: (how many, the first ``limit`` as (batch id,
+    kept invoice count, credit count, charges, recomputed invoice count, credit count,
+    charges)). Batches all zero on both sides are not differences."""
+    figures = INVOICE_FIGURES
+    sums = ", ".join(f"SUM({f}) AS {f}" for f in figures)
+    nonzero = " OR ".join(f"SUM({f}) <> 0" for f in figures)
+    sql = f"""
+        WITH re AS (SELECT batch_id, {sums} FROM ({invoice_figures(Invoice._meta.db_table)}) f
+                     GROUP BY batch_id HAVING {nonzero}),
+        kept AS (SELECT batch_id, {sums} FROM {BatchInvoices._meta.db_table} GROUP BY batch_id HAVING {nonzero})
+        SELECT COALESCE(k.batch_id, r.batch_id),
+               {", ".join(f"k.{f}" for f in figures)}, {", ".join(f"r.{f}" for f in figures)}
+          FROM kept k FULL JOIN re r ON r.batch_id = k.batch_id
+         WHERE ({", ".join(f"k.{f}" for f in figures)}) IS DISTINCT FROM ({", ".join(f"r.{f}" for f in figures)})
+         ORDER BY 1"""
     with connection.cursor() as cursor:
         cursor.execute(sql)
         rows = cursor.fetchall()

@@ -39,6 +39,9 @@ EXPECTED = {
     ("finance_payment", "payment_receipts_insert", "finance.Payment"),
     ("finance_payment", "payment_receipts_update", "finance.Payment"),
     ("finance_payment", "payment_receipts_delete", "finance.Payment"),
+    ("finance_invoice", "invoice_batch_figures_insert", "finance.Invoice"),
+    ("finance_invoice", "invoice_batch_figures_update", "finance.Invoice"),
+    ("finance_invoice", "invoice_batch_figures_delete", "finance.Invoice"),
     ("finance_paymentapplication", "membership_applications_written", "membership.PaymentApplicationDateTriggers"),
     ("finance_invoice", "membership_invoice_reversed", "membership.InvoiceDateTriggers"),
 }

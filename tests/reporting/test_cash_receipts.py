@@ -235,7 +235,10 @@ def test_each_batch_keeps_what_it_received_and_took_back_and_the_report_reads_it
     assert posted.row(today()) == [D("0"), D("0")]  # the reversal's batch is open
     (listed,) = batch_with_figures([Batch.objects.get(pk=old.pk)])
     assert (listed.payment_count, listed.cash_total) == (3, D("110.00"))
+    # 300 invoiced, 100 + 25 + 10 paid: no overpayment, so no credit invoice.
+    assert (listed.invoice_count, listed.charges, listed.other_count) == (1, D("300.00"), 0)
     assert selectors.batch_receipts_mismatches() == (0, [])
+    assert selectors.batch_invoice_mismatches() == (0, [])
     assert verify_ledger().ok
 
     # The report and the batch list read the kept rows: a changed row shows in both (and
@@ -249,6 +252,13 @@ def test_each_batch_keeps_what_it_received_and_took_back_and_the_report_reads_it
     assert count == 2 and rows[0][0] == old.pk
     report = verify_ledger()
     assert not report.ok and "batch_receipts" in {c.name for c in report.checks if c.count}
+    # The same for the kept invoice figures.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE finance_batchinvoices SET charges = charges - 1 WHERE batch_id = %s", [old.pk])
+    (listed,) = batch_with_figures([Batch.objects.get(pk=old.pk)])
+    assert listed.charges == D("299.00")
+    assert selectors.batch_invoice_mismatches()[0] == 1
+    assert "batch_invoices" in {c.name for c in verify_ledger().checks if c.count}
 
 
 def test_payments_written_in_one_statement_are_kept_as_one_change(ledger):
