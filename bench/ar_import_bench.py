@@ -124,6 +124,7 @@ def main():
     from finance.ar_import.services import ar_import_post, ar_import_validate, problems
     from finance.models import Batch, FinancialEntity, GLAccount, PaymentMethod, Product
     from finance.models_ar_import import ARImport
+    from finance.triggers import kept_invoice_figures_from_invoices, kept_receipts_from_payments
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cur:
@@ -207,6 +208,10 @@ def main():
             f"INSERT INTO reporting_openbalancebydate (currency, date, slot, {figures})"
             f" SELECT currency, date, 0, {kept} FROM finance_invoice WHERE balance <> 0 GROUP BY currency, date"
         )
+        # And the batch figures the invoice and payment triggers keep (the database is
+        # fresh: these are all its invoices and payments).
+        cur.execute(kept_invoice_figures_from_invoices())
+        cur.execute(kept_receipts_from_payments())
         cur.execute("SET session_replication_role = DEFAULT")
         cur.execute("INSERT INTO finance_numbersequence (name, next_value) VALUES ('invoice', 1000)")
     # Settle the seeded books as a running database's are: hint bits and the visibility map
