@@ -44,8 +44,8 @@ What is checked (the invariants follow from how ``finance.services`` post):
 - The apps built on the ledger add checks of their own (an app config's
   ``ledger_checks``, run after these): the reports' open balances kept by triggers, per
   contact and currency and per currency and invoice date, = the sums over the open
-  invoices, and the receipts written for each posted batch = its payments and reversals
-  (``finance.reporting.checks``).
+  invoices; each batch's kept receipts = its payments received and reversed, and its
+  kept invoice figures = its invoices (``finance.reporting.checks``).
 - Every reference of a finance table names a row that exists (no orphan rows): the
   foreign keys refuse them, but a restore or a bulk load that ran with the keys'
   triggers off (``session_replication_role = replica``) does not go through them. One
