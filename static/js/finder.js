@@ -182,4 +182,18 @@
     var p = event.target.matches && event.target.matches("[data-finder-input]") && parts(event.target);
     if (p && p.input.value.trim() && options(p).length && !(p.picks && p.value.value)) open(p);
   });
+
+  // Text typed into a finder before the page's scripts were ready (a quick typist, a slow
+  // page): its "input" events went unheard, so it is searched once htmx has set the
+  // finder up, when the box still has the focus and nothing has been picked.
+  htmx.onLoad(function (content) {
+    if (!content.querySelectorAll) return;
+    content.querySelectorAll("[data-finder-input]").forEach(function (input) {
+      var p = parts(input);
+      if (document.activeElement === input && input.value.trim() && !options(p).length &&
+          !(p.picks && p.value.value)) {
+        htmx.trigger(input, "finder-search");
+      }
+    });
+  });
 })();

@@ -244,3 +244,32 @@ def test_header_search__contact_invoice_number_and_payment(
     search.press("Enter")
     expect(page).to_have_url(f"{live_server.url}/payments/{first.pk}/")
     expect(page.get_by_role("heading", name=re.compile(rf"Payment #{first.pk}"))).to_be_visible()
+
+
+def test_finder__text_typed_before_the_scripts_are_ready_is_searched_when_they_are(
+    browser_page, live_server, ledger, staff_user, contacts
+):
+    """A quick typist on a slow page: the box is there before htmx is. What was typed is
+    searched once the scripts have set the finder up (nothing is lost, nothing waits for
+    another keystroke)."""
+    page = browser_page
+    sign_in(page, live_server, "clerk", "pw-clerk-123")
+    held: list = []
+    released = []
+
+    def hold(route):  # htmx's script waits until released
+        route.continue_() if released else held.append(route)
+
+    page.route("**/htmx*.js", hold)
+    page.goto(f"{live_server.url}/invoices/new/", wait_until="commit")
+    box = page.get_by_role("combobox", name="Bill to")
+    box.press_sequentially("fisch")
+    expect(box).to_have_value("fisch")
+    assert held  # htmx has not run: the typing raised no search
+    matches = page.locator("#id_bill_to-list [role=option]")
+    expect(matches).to_have_count(0)
+    released.append(True)
+    for route in held:
+        route.continue_()
+    expect(matches).to_have_count(2)
+    expect(matches.nth(0)).to_contain_text("Brian Fischer")
