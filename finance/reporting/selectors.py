@@ -674,49 +674,47 @@ def open_balance_by_date_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
     return _kept_mismatches(BY_DATE, ["currency", "date"], ["currency", "date"], limit)
 
 
-def batch_receipts_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
-    """The kept receipts (``BatchReceipts``, summed over their slots) that differ from
-    the payments', in one snapshot: (how many, the first ``limit`` as (batch id, date,
-    method id, currency, kept received, count, reversed, count, recomputed received,
-    count, reversed, count)). Keys all zero on both sides are not differences."""
-    keys = RECEIPT_KEYS.split(", ")
-    figures = RECEIPT_FIGURES
+def _kept_batch_mismatches(
+    table: str, keys: list[str], figures: tuple[str, ...], rows: str, limit: int
+) -> tuple[int, list[tuple]]:
+    """The keys of the kept batch figures ``table`` (summed over their slots) whose
+    ``figures`` differ from the same figures added up from ``rows`` (the contributions
+    of the underlying rows), in one snapshot: (how many, the first ``limit`` as (*key,
+    *kept figures, *recomputed figures)). Keys all zero on both sides are not differences."""
+    key_list = ", ".join(keys)
     sums = ", ".join(f"SUM({f}) AS {f}" for f in figures)
     nonzero = " OR ".join(f"SUM({f}) <> 0" for f in figures)
     sql = f"""
-        WITH re AS (SELECT {RECEIPT_KEYS}, {sums} FROM ({payment_moves(Payment._meta.db_table)}) m
-                     GROUP BY {RECEIPT_KEYS} HAVING {nonzero}),
-        kept AS (SELECT {RECEIPT_KEYS}, {sums} FROM {BatchReceipts._meta.db_table}
-                  GROUP BY {RECEIPT_KEYS} HAVING {nonzero})
+        WITH re AS (SELECT {key_list}, {sums} FROM ({rows}) m GROUP BY {key_list} HAVING {nonzero}),
+        kept AS (SELECT {key_list}, {sums} FROM {table} GROUP BY {key_list} HAVING {nonzero})
         SELECT {", ".join(f"COALESCE(k.{k}, r.{k})" for k in keys)},
                {", ".join(f"k.{f}" for f in figures)}, {", ".join(f"r.{f}" for f in figures)}
           FROM kept k FULL JOIN re r ON {" AND ".join(f"r.{k} = k.{k}" for k in keys)}
          WHERE ({", ".join(f"k.{f}" for f in figures)}) IS DISTINCT FROM ({", ".join(f"r.{f}" for f in figures)})
-         ORDER BY 1, 2, 3, 4"""
+         ORDER BY {", ".join(str(n) for n in range(1, len(keys) + 1))}"""
     with connection.cursor() as cursor:
         cursor.execute(sql)
-        rows = cursor.fetchall()
-    return len(rows), rows[:limit]
+        found = cursor.fetchall()
+    return len(found), found[:limit]
+
+
+def batch_receipts_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
+    """The kept receipts (``BatchReceipts``) that differ from the payments': (how many,
+    the first ``limit`` as (batch id, date, method id, currency, kept received, count,
+    reversed, count, recomputed received, count, reversed, count))."""
+    return _kept_batch_mismatches(
+        BatchReceipts._meta.db_table,
+        RECEIPT_KEYS.split(", "),
+        RECEIPT_FIGURES,
+        payment_moves(Payment._meta.db_table),
+        limit,
+    )
 
 
 def batch_invoice_mismatches(limit: int = 20) -> tuple[int, list[tuple]]:
-    """The kept invoice figures (``BatchInvoices``, summed over their slots) that differ
-    from the invoices', in one snapshot: (how many, the first ``limit`` as (batch id,
-    kept invoice count, credit count, charges, recomputed invoice count, credit count,
-    charges)). Batches all zero on both sides are not differences."""
-    figures = INVOICE_FIGURES
-    sums = ", ".join(f"SUM({f}) AS {f}" for f in figures)
-    nonzero = " OR ".join(f"SUM({f}) <> 0" for f in figures)
-    sql = f"""
-        WITH re AS (SELECT batch_id, {sums} FROM ({invoice_figures(Invoice._meta.db_table)}) f
-                     GROUP BY batch_id HAVING {nonzero}),
-        kept AS (SELECT batch_id, {sums} FROM {BatchInvoices._meta.db_table} GROUP BY batch_id HAVING {nonzero})
-        SELECT COALESCE(k.batch_id, r.batch_id),
-               {", ".join(f"k.{f}" for f in figures)}, {", ".join(f"r.{f}" for f in figures)}
-          FROM kept k FULL JOIN re r ON r.batch_id = k.batch_id
-         WHERE ({", ".join(f"k.{f}" for f in figures)}) IS DISTINCT FROM ({", ".join(f"r.{f}" for f in figures)})
-         ORDER BY 1"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
-    return len(rows), rows[:limit]
+    """The kept invoice figures (``BatchInvoices``) that differ from the invoices': (how
+    many, the first ``limit`` as (batch id, kept invoice count, credit count, charges,
+    recomputed invoice count, credit count, charges))."""
+    return _kept_batch_mismatches(
+        BatchInvoices._meta.db_table, ["batch_id"], INVOICE_FIGURES, invoice_figures(Invoice._meta.db_table), limit
+    )
